@@ -1,0 +1,13 @@
+/* mx/mx.h: the whole public API of libmx. */
+#ifndef MX_MX_H
+#define MX_MX_H
+
+#include "array.h"
+#include "base.h"
+#include "fast.h"
+#include "io.h"
+#include "memory.h"
+#include "ops.h"
+#include "random.h"
+
+#endif

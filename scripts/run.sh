@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# run.sh: install what is missing, build mx and run the main job: generate a
+# story with the bundled default model (stories260K).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh build >/dev/null
+exec build/mx generate "$@"

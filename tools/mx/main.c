@@ -1,0 +1,47 @@
+/* main.c: the mx command line: dispatches to one file per subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mx/mx.h"
+
+static const mx_cli_command k_commands[] = {
+    {"version", "print the version", mx_cli_version},
+};
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "mx %s: MLX and MLX-LM in C\n"
+          "\n"
+          "usage: mx <command> [options]\n"
+          "\n"
+          "commands:\n",
+          mx_version());
+  for (size_t i = 0; i < sizeof k_commands / sizeof *k_commands; i++)
+    fprintf(f, "  %-14s %s\n", k_commands[i].name, k_commands[i].help);
+  fprintf(f,
+          "\n"
+          "options:\n"
+          "  -h, --help     show this help\n"
+          "  --version      print the version\n"
+          "\n"
+          "Run 'mx <command> --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "--version")) return mx_cli_version(argc - 1, argv + 1);
+  for (size_t i = 0; i < sizeof k_commands / sizeof *k_commands; i++)
+    if (!strcmp(cmd, k_commands[i].name))
+      return k_commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "mx: unknown command '%s' (see 'mx --help')\n", cmd);
+  return 2;
+}
