@@ -25,6 +25,7 @@ struct mx_buffer {
   void (*release)(void *ctx); /* external memory: called on last release */
   void *release_ctx;
   void *dev;         /* device copy (CUDA) or NULL */
+  size_t dev_capacity; /* bytes held by the device allocator */
   int valid;         /* MX_VALID_HOST | MX_VALID_DEVICE */
 };
 #define MX_VALID_HOST 1
@@ -136,8 +137,16 @@ void mx_buffer_release(mx_buffer *b);
 /* Make the host copy valid (downloads from device when needed). */
 mx_status mx_buffer_ensure_host(mx_buffer *b);
 
-/* Device memory accounting hooks for the GPU allocator. */
-void mx_memory_device_account(int delta_sign, size_t bytes, bool cache);
+/* Caching allocators: the host one, and the device one whose raw functions
+ * the CUDA backend registers (limit 0 keeps the default). */
+typedef struct mx_allocator mx_allocator;
+mx_allocator *mx_allocator_host(void);
+mx_allocator *mx_allocator_device(void);
+void mx_allocator_set_raw(mx_allocator *al, void *(*alloc_fn)(size_t),
+                          void (*free_fn)(void *), size_t limit);
+/* Records an error and returns NULL on failure; *cap_out = block size. */
+void *mx_allocator_alloc(mx_allocator *al, size_t nbytes, size_t *cap_out);
+void mx_allocator_free(mx_allocator *al, void *p, size_t cap);
 
 /* ---- threads ---- */
 typedef void (*mx_range_fn)(void *ctx, int64_t begin, int64_t end);

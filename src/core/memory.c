@@ -1,9 +1,12 @@
-/* memory.c: the host allocator with a buffer cache, and MLX's memory API.
+/* memory.c: caching allocators (one for host memory, one for the GPU when the
+ * CUDA backend registers its raw allocation functions) and MLX's memory API.
  *
- * Freed blocks go to a size-sorted cache and are reused for requests of at
- * least half their size, so a decode loop that frees and reallocates the same
- * sizes settles into a fixed set of blocks. Active memory counts bytes held
- * by live allocator buffers (external/mmapped memory is not counted). */
+ * Freed blocks go to a size-sorted cache and are reused for requests between
+ * half their size and their size, so a decode loop that frees and reallocates
+ * the same sizes settles into a fixed set of blocks. Active memory counts the
+ * bytes of live allocator blocks (external/mmapped memory is not counted).
+ * Over the memory limit an allocation first empties the cache, then fails
+ * with MX_ERR_NOMEM. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,18 +19,40 @@ typedef struct {
   size_t cap;
 } cached_block;
 
-typedef struct {
+struct mx_allocator {
+  const char *name;
   pthread_mutex_t mu;
   size_t active, peak, cache_bytes;
   size_t limit, cache_limit;
   cached_block *cache; /* sorted by cap */
   int ncache, capcache;
-} allocator;
+  void *(*raw_alloc)(size_t);
+  void (*raw_free)(void *);
+};
 
-static allocator g_host = {.mu = PTHREAD_MUTEX_INITIALIZER};
-/* device counters (the CUDA allocator reports through mx_memory_device_account) */
-static pthread_mutex_t g_dev_mu = PTHREAD_MUTEX_INITIALIZER;
-static size_t g_dev_active, g_dev_peak, g_dev_cache;
+static void *host_raw_alloc(size_t n) { return aligned_alloc(64, n); }
+static void host_raw_free(void *p) { free(p); }
+
+static mx_allocator g_host = {.name = "malloc",
+                              .mu = PTHREAD_MUTEX_INITIALIZER,
+                              .raw_alloc = host_raw_alloc,
+                              .raw_free = host_raw_free};
+static mx_allocator g_dev = {.name = "cuda_malloc", .mu = PTHREAD_MUTEX_INITIALIZER};
+
+mx_allocator *mx_allocator_host(void) { return &g_host; }
+mx_allocator *mx_allocator_device(void) { return &g_dev; }
+
+void mx_allocator_set_raw(mx_allocator *al, void *(*alloc_fn)(size_t),
+                          void (*free_fn)(void *), size_t limit) {
+  pthread_mutex_lock(&al->mu);
+  al->raw_alloc = alloc_fn;
+  al->raw_free = free_fn;
+  if (limit) {
+    al->limit = limit;
+    al->cache_limit = limit;
+  }
+  pthread_mutex_unlock(&al->mu);
+}
 
 static size_t total_ram(void) {
   long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
@@ -35,7 +60,7 @@ static size_t total_ram(void) {
   return (size_t)pages * (size_t)psz;
 }
 
-static void ensure_limits(allocator *al) {
+static void ensure_limits(mx_allocator *al) {
   if (al->limit == 0) {
     al->limit = total_ram();
     al->cache_limit = al->limit;
@@ -48,19 +73,19 @@ static size_t round_cap(size_t n) {
   return (n + 4095) & ~(size_t)4095;
 }
 
-/* Remove cached blocks (largest first) until cache_bytes <= target. Caller
+/* Free cached blocks (largest first) until cache_bytes <= target. Caller
  * holds the lock. */
-static void trim_cache(allocator *al, size_t target) {
+static void trim_cache(mx_allocator *al, size_t target) {
   while (al->cache_bytes > target && al->ncache > 0) {
     cached_block b = al->cache[--al->ncache];
     al->cache_bytes -= b.cap;
-    free(b.ptr);
+    al->raw_free(b.ptr);
   }
 }
 
 /* Smallest cached block of at least cap bytes and at most twice that;
  * caller holds the lock. */
-static void *take_cached(allocator *al, size_t cap, size_t *got) {
+static void *take_cached(mx_allocator *al, size_t cap, size_t *got) {
   int lo = 0, hi = al->ncache;
   while (lo < hi) {
     int mid = (lo + hi) / 2;
@@ -77,15 +102,14 @@ static void *take_cached(allocator *al, size_t cap, size_t *got) {
   return b.ptr;
 }
 
-mx_buffer *mx_buffer_alloc(size_t nbytes) {
-  allocator *al = &g_host;
+void *mx_allocator_alloc(mx_allocator *al, size_t nbytes, size_t *cap_out) {
   size_t cap = round_cap(nbytes);
-  mx_buffer *b = calloc(1, sizeof *b);
-  if (!b) {
-    mx_set_error(MX_ERR_NOMEM, "[malloc] out of memory");
+  pthread_mutex_lock(&al->mu);
+  if (!al->raw_alloc) {
+    pthread_mutex_unlock(&al->mu);
+    mx_set_error(MX_ERR_UNSUPPORTED, "[%s] no such device allocator", al->name);
     return NULL;
   }
-  pthread_mutex_lock(&al->mu);
   ensure_limits(al);
   size_t got = cap;
   void *p = take_cached(al, cap, &got);
@@ -94,22 +118,20 @@ mx_buffer *mx_buffer_alloc(size_t nbytes) {
     if (al->active + cap > al->limit) {
       size_t active = al->active, limit = al->limit;
       pthread_mutex_unlock(&al->mu);
-      free(b);
       mx_set_error(MX_ERR_NOMEM,
-                   "[malloc] memory limit exceeded: requested %zu bytes with "
-                   "%zu active, limit %zu (mx_set_memory_limit)",
-                   nbytes, active, limit);
+                   "[%s] memory limit exceeded: requested %zu bytes with %zu "
+                   "active, limit %zu (mx_set_memory_limit)",
+                   al->name, nbytes, active, limit);
       return NULL;
     }
-    p = aligned_alloc(64, cap);
-    if (!p) {
+    p = al->raw_alloc(cap);
+    if (!p && al->ncache) {
       trim_cache(al, 0);
-      p = aligned_alloc(64, cap);
+      p = al->raw_alloc(cap);
     }
     if (!p) {
       pthread_mutex_unlock(&al->mu);
-      free(b);
-      mx_set_error(MX_ERR_NOMEM, "[malloc] out of memory allocating %zu bytes",
+      mx_set_error(MX_ERR_NOMEM, "[%s] out of memory allocating %zu bytes", al->name,
                    nbytes);
       return NULL;
     }
@@ -117,16 +139,11 @@ mx_buffer *mx_buffer_alloc(size_t nbytes) {
   al->active += got;
   if (al->active > al->peak) al->peak = al->active;
   pthread_mutex_unlock(&al->mu);
-  atomic_init(&b->refs, 1);
-  b->host = p;
-  b->nbytes = nbytes;
-  b->capacity = got;
-  b->valid = MX_VALID_HOST;
-  return b;
+  *cap_out = got;
+  return p;
 }
 
-static void host_free(void *p, size_t cap) {
-  allocator *al = &g_host;
+void mx_allocator_free(mx_allocator *al, void *p, size_t cap) {
   pthread_mutex_lock(&al->mu);
   al->active -= cap;
   if (al->cache_bytes + cap <= al->cache_limit) {
@@ -134,8 +151,8 @@ static void host_free(void *p, size_t cap) {
       int nc = al->capcache ? 2 * al->capcache : 64;
       cached_block *nb = realloc(al->cache, (size_t)nc * sizeof *nb);
       if (!nb) {
+        al->raw_free(p);
         pthread_mutex_unlock(&al->mu);
-        free(p);
         return;
       }
       al->cache = nb;
@@ -152,8 +169,29 @@ static void host_free(void *p, size_t cap) {
     pthread_mutex_unlock(&al->mu);
     return;
   }
+  al->raw_free(p);
   pthread_mutex_unlock(&al->mu);
-  free(p);
+}
+
+/* ---- buffers ---- */
+mx_buffer *mx_buffer_alloc(size_t nbytes) {
+  mx_buffer *b = calloc(1, sizeof *b);
+  if (!b) {
+    mx_set_error(MX_ERR_NOMEM, "[malloc] out of memory");
+    return NULL;
+  }
+  size_t cap = 0;
+  void *p = mx_allocator_alloc(&g_host, nbytes, &cap);
+  if (!p) {
+    free(b);
+    return NULL;
+  }
+  atomic_init(&b->refs, 1);
+  b->host = p;
+  b->nbytes = nbytes;
+  b->capacity = cap;
+  b->valid = MX_VALID_HOST;
+  return b;
 }
 
 mx_buffer *mx_buffer_external(void *data, size_t nbytes, void (*release)(void *),
@@ -178,13 +216,12 @@ void mx_buffer_retain(mx_buffer *b) {
 
 void mx_buffer_release(mx_buffer *b) {
   if (!b) return;
-  if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
-    return;
+  if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1) return;
   if (b->dev) mx_cuda_buffer_free(b);
   if (b->release) {
     b->release(b->release_ctx);
   } else if (b->host && b->capacity) {
-    host_free(b->host, b->capacity);
+    mx_allocator_free(&g_host, b->host, b->capacity);
   }
   free(b);
 }
@@ -195,108 +232,76 @@ mx_status mx_buffer_ensure_host(mx_buffer *b) {
 }
 
 /* ---- public API ---- */
-static bool default_is_gpu(void) { return mx_default_device().type == MX_GPU; }
+static mx_allocator *for_device(mx_device d) { return d.type == MX_GPU ? &g_dev : &g_host; }
+static mx_allocator *for_default(void) { return for_device(mx_default_device()); }
 
-size_t mx_get_active_memory(void) {
-  return default_is_gpu() ? mx_get_active_memory_device(mx_gpu())
-                          : mx_get_active_memory_device(mx_cpu());
-}
-size_t mx_get_peak_memory(void) {
-  return default_is_gpu() ? mx_get_peak_memory_device(mx_gpu())
-                          : mx_get_peak_memory_device(mx_cpu());
-}
-size_t mx_get_cache_memory(void) {
-  return default_is_gpu() ? mx_get_cache_memory_device(mx_gpu())
-                          : mx_get_cache_memory_device(mx_cpu());
+static size_t read_field(mx_allocator *al, size_t *field) {
+  pthread_mutex_lock(&al->mu);
+  size_t v = *field;
+  pthread_mutex_unlock(&al->mu);
+  return v;
 }
 
 size_t mx_get_active_memory_device(mx_device d) {
-  size_t v;
-  if (d.type == MX_GPU) {
-    pthread_mutex_lock(&g_dev_mu);
-    v = g_dev_active;
-    pthread_mutex_unlock(&g_dev_mu);
-    return v;
-  }
-  pthread_mutex_lock(&g_host.mu);
-  v = g_host.active;
-  pthread_mutex_unlock(&g_host.mu);
-  return v;
+  mx_allocator *al = for_device(d);
+  return read_field(al, &al->active);
 }
 size_t mx_get_peak_memory_device(mx_device d) {
-  size_t v;
-  if (d.type == MX_GPU) {
-    pthread_mutex_lock(&g_dev_mu);
-    v = g_dev_peak;
-    pthread_mutex_unlock(&g_dev_mu);
-    return v;
-  }
-  pthread_mutex_lock(&g_host.mu);
-  v = g_host.peak;
-  pthread_mutex_unlock(&g_host.mu);
-  return v;
+  mx_allocator *al = for_device(d);
+  return read_field(al, &al->peak);
 }
 size_t mx_get_cache_memory_device(mx_device d) {
-  size_t v;
-  if (d.type == MX_GPU) {
-    pthread_mutex_lock(&g_dev_mu);
-    v = g_dev_cache;
-    pthread_mutex_unlock(&g_dev_mu);
-    return v;
-  }
-  pthread_mutex_lock(&g_host.mu);
-  v = g_host.cache_bytes;
-  pthread_mutex_unlock(&g_host.mu);
-  return v;
+  mx_allocator *al = for_device(d);
+  return read_field(al, &al->cache_bytes);
 }
-
-void mx_memory_device_account(int delta_sign, size_t bytes, bool cache) {
-  pthread_mutex_lock(&g_dev_mu);
-  size_t *v = cache ? &g_dev_cache : &g_dev_active;
-  if (delta_sign > 0) *v += bytes;
-  else *v -= bytes;
-  if (g_dev_active > g_dev_peak) g_dev_peak = g_dev_active;
-  pthread_mutex_unlock(&g_dev_mu);
-}
+size_t mx_get_active_memory(void) { return mx_get_active_memory_device(mx_default_device()); }
+size_t mx_get_peak_memory(void) { return mx_get_peak_memory_device(mx_default_device()); }
+size_t mx_get_cache_memory(void) { return mx_get_cache_memory_device(mx_default_device()); }
 
 void mx_reset_peak_memory(void) {
-  pthread_mutex_lock(&g_host.mu);
-  g_host.peak = g_host.active;
-  pthread_mutex_unlock(&g_host.mu);
-  pthread_mutex_lock(&g_dev_mu);
-  g_dev_peak = g_dev_active;
-  pthread_mutex_unlock(&g_dev_mu);
+  mx_allocator *als[2] = {&g_host, &g_dev};
+  for (int i = 0; i < 2; i++) {
+    pthread_mutex_lock(&als[i]->mu);
+    als[i]->peak = als[i]->active;
+    pthread_mutex_unlock(&als[i]->mu);
+  }
 }
 
 size_t mx_set_memory_limit(size_t limit) {
-  pthread_mutex_lock(&g_host.mu);
-  ensure_limits(&g_host);
-  size_t old = g_host.limit;
-  g_host.limit = limit ? limit : total_ram();
-  pthread_mutex_unlock(&g_host.mu);
+  mx_allocator *al = for_default();
+  pthread_mutex_lock(&al->mu);
+  ensure_limits(al);
+  size_t old = al->limit;
+  al->limit = limit ? limit : total_ram();
+  pthread_mutex_unlock(&al->mu);
   return old;
 }
 
 size_t mx_get_memory_limit(void) {
-  pthread_mutex_lock(&g_host.mu);
-  ensure_limits(&g_host);
-  size_t v = g_host.limit;
-  pthread_mutex_unlock(&g_host.mu);
+  mx_allocator *al = for_default();
+  pthread_mutex_lock(&al->mu);
+  ensure_limits(al);
+  size_t v = al->limit;
+  pthread_mutex_unlock(&al->mu);
   return v;
 }
 
 size_t mx_set_cache_limit(size_t limit) {
-  pthread_mutex_lock(&g_host.mu);
-  ensure_limits(&g_host);
-  size_t old = g_host.cache_limit;
-  g_host.cache_limit = limit;
-  trim_cache(&g_host, limit);
-  pthread_mutex_unlock(&g_host.mu);
+  mx_allocator *al = for_default();
+  pthread_mutex_lock(&al->mu);
+  ensure_limits(al);
+  size_t old = al->cache_limit;
+  al->cache_limit = limit;
+  trim_cache(al, limit);
+  pthread_mutex_unlock(&al->mu);
   return old;
 }
 
 void mx_clear_cache(void) {
-  pthread_mutex_lock(&g_host.mu);
-  trim_cache(&g_host, 0);
-  pthread_mutex_unlock(&g_host.mu);
+  mx_allocator *als[2] = {&g_host, &g_dev};
+  for (int i = 0; i < 2; i++) {
+    pthread_mutex_lock(&als[i]->mu);
+    if (als[i]->raw_free) trim_cache(als[i], 0);
+    pthread_mutex_unlock(&als[i]->mu);
+  }
 }
