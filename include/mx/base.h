@@ -98,6 +98,8 @@ typedef struct {
 
 mx_device mx_cpu(void);
 mx_device mx_gpu(void);
+/* True when this build has the CUDA backend. */
+bool mx_built_with_cuda(void);
 /* True when a GPU backend is compiled in and a device is present. */
 bool mx_gpu_available(void);
 /* Process-wide default device (initially cpu). Fails if unavailable. */

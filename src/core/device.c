@@ -11,6 +11,8 @@ static _Thread_local mx_stream g_thread_stream = {-1, {MX_CPU, 0}};
 mx_device mx_cpu(void) { return (mx_device){MX_CPU, 0}; }
 mx_device mx_gpu(void) { return (mx_device){MX_GPU, 0}; }
 
+bool mx_built_with_cuda(void) { return mx_cuda_compiled(); }
+
 bool mx_gpu_available(void) {
   return mx_cuda_compiled() && mx_cuda_device_count() > 0;
 }

@@ -143,6 +143,10 @@ static mx_status run_node(mx_node *node) {
   mx_array **outs = node->out; /* live or dead outputs, all intact */
   mx_status rc = MX_OK;
   if (node->stream.device.type == MX_GPU) {
+    if (!mx_cuda_compiled())
+      return mx_set_error(MX_ERR_UNSUPPORTED,
+                          "[%s] array is on the GPU stream but mx was built without CUDA",
+                          p->name);
     if (!p->eval_cuda)
       return mx_set_error(MX_ERR_UNSUPPORTED, "[%s] no CUDA kernel for %s",
                           p->name, p->name);
