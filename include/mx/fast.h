@@ -14,8 +14,10 @@ mx_array *mx_fast_rms_norm(mx_array *x, mx_array *weight, float eps);
 mx_array *mx_fast_layer_norm(mx_array *x, mx_array *weight, mx_array *bias,
                              float eps);
 /* x (B, *, L, D): rotate the first `dims` features of each position
- * offset + l. traditional: rotate adjacent pairs, else the two halves.
- * freqs (dims/2,) replaces base^(-2i/dims) when given (base ignored). */
+ * p = offset + l (l along axis -2) by the angle p * scale * inv_freq[i],
+ * inv_freq[i] = base^(-2i/dims). traditional: rotate adjacent pairs (2i,
+ * 2i+1), else the two halves (i, i + dims/2). As MLX, `freqs` (dims/2,)
+ * when given are the periods: inv_freq = 1 / freqs (base is ignored). */
 mx_array *mx_fast_rope(mx_array *x, int dims, bool traditional, float base,
                        float scale, int offset, mx_array *freqs);
 /* Same with the offset as a scalar int array (or (B,) per batch). */

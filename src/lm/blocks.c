@@ -1,0 +1,128 @@
+/* blocks.c: the building blocks model families are written with, using the
+ * array API only (so they run on every backend): linear (float or
+ * MLX-quantized), embedding, rope, SwiGLU MLP, GQA attention with a KV cache
+ * and sliding windows, and the llama-style decoder stack. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "model.h"
+
+mx_array *mx_lm_linear_apply(const mx_lm_linear *l, mx_array *x) {
+  mx_array *y;
+  if (l->scales) {
+    y = mx_quantized_matmul(x, l->weight, l->scales, l->biases, true, l->group_size, l->bits);
+  } else {
+    // x: (..., in) @ W.T: (in, out) -> (..., out); the transpose is a view
+    y = mx_matmul(x, mx_transpose(l->weight, NULL, 0));
+  }
+  if (l->bias) y = mx_add(y, l->bias);
+  return y;
+}
+
+mx_array *mx_lm_embed(const mx_lm_linear *e, mx_array *ids) {
+  if (!e->scales) return mx_take(e->weight, ids, 0); // (B, L) -> (B, L, D)
+  mx_array *w = mx_take(e->weight, ids, 0);
+  mx_array *s = mx_take(e->scales, ids, 0);
+  mx_array *b = mx_take(e->biases, ids, 0);
+  return mx_dequantize(w, s, b, e->group_size, e->bits);
+}
+
+mx_array *mx_lm_rope(mx_lm_model *m, mx_array *x, int offset) {
+  const mx_rope_config *r = &m->cfg.rope;
+  float base = (float)r->theta;
+  if (r->type == MX_ROPE_DYNAMIC) {
+    /* transformers' dynamic NTK: grow the base once the sequence passes
+     * max_position_embeddings */
+    int seq = offset + mx_array_dim(x, -2);
+    int maxp = m->cfg.max_position_embeddings;
+    if (seq > maxp) {
+      double d = m->rope_dims;
+      base = (float)(r->theta * pow(r->factor * seq / maxp - (r->factor - 1), d / (d - 2)));
+    }
+  }
+  return mx_fast_rope(x, m->rope_dims, r->traditional, base, m->rope_scale, offset,
+                      m->rope_freqs);
+}
+
+mx_array *mx_lm_silu(mx_array *x) { return mx_multiply(x, mx_sigmoid(x)); }
+
+mx_array *mx_lm_swiglu_mlp(const mx_lm_layer *l, mx_array *x) {
+  mx_array *g = mx_lm_linear_apply(&l->gate, x);
+  mx_array *u = mx_lm_linear_apply(&l->up, x);
+  return mx_lm_linear_apply(&l->down, mx_multiply(mx_lm_silu(g), u));
+}
+
+/* Bool mask (L, T): query i (position pos + i) sees key j when j <= pos + i
+ * and pos + i - j < window. */
+static mx_array *window_mask(int L, int T, int pos, int window) {
+  uint8_t *m = malloc((size_t)L * (size_t)T);
+  if (!m) {
+    mx_set_error(MX_ERR_NOMEM, "[attention] out of memory");
+    return NULL;
+  }
+  int key0 = pos + L - T; /* position of key 0 (T = pos + L when nothing was dropped) */
+  for (int i = 0; i < L; i++)
+    for (int j = 0; j < T; j++) {
+      int qp = pos + i, kp = key0 + j;
+      m[(size_t)i * T + j] = kp <= qp && qp - kp < window;
+    }
+  int shape[2] = {L, T};
+  mx_array *a = mx_array_from_data(m, shape, 2, MX_BOOL);
+  free(m);
+  return a;
+}
+
+mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *cache) {
+  const mx_lm_config *c = &m->cfg;
+  const mx_lm_layer *l = &m->layers[layer];
+  int B = mx_array_dim(x, 0), L = mx_array_dim(x, 1);
+  int H = c->num_heads, Hk = c->num_kv_heads, hd = c->head_dim;
+  int qs[4] = {B, L, H, hd}, ks[4] = {B, L, Hk, hd}, perm[4] = {0, 2, 1, 3};
+  mx_array *q = mx_reshape(mx_lm_linear_apply(&l->q, x), qs, 4); // (B, L, H, hd)
+  mx_array *k = mx_reshape(mx_lm_linear_apply(&l->k, x), ks, 4);
+  mx_array *v = mx_reshape(mx_lm_linear_apply(&l->v, x), ks, 4);
+  float eps = (float)c->rms_norm_eps;
+  if (l->q_norm) q = mx_fast_rms_norm(q, l->q_norm, eps);
+  if (l->k_norm) k = mx_fast_rms_norm(k, l->k_norm, eps);
+  q = mx_transpose(q, perm, 4); // (B, H, L, hd)
+  k = mx_transpose(k, perm, 4); // (B, Hk, L, hd)
+  v = mx_transpose(v, perm, 4);
+  int pos = cache ? mx_lm_cache_pos(cache) : 0;
+  if (m->attn_mscale != 1.0f) {
+    q = mx_multiply(q, mx_scalar_like(q, m->attn_mscale));
+    k = mx_multiply(k, mx_scalar_like(k, m->attn_mscale));
+  }
+  q = mx_lm_rope(m, q, pos);
+  k = mx_lm_rope(m, k, pos);
+  mx_array *keys = k, *values = v;
+  if (cache && mx_lm_cache_update(cache, layer, k, v, &keys, &values) != MX_OK) return NULL;
+  int T = mx_array_dim(keys, 2);
+  float scale = 1.0f / sqrtf((float)hd);
+  mx_array *o;
+  if (l->sliding && c->sliding_window > 0 && (L > 1 || T > c->sliding_window)) {
+    mx_array *mask = window_mask(L, T, pos, c->sliding_window);
+    o = mx_fast_scaled_dot_product_attention(q, keys, values, scale, MX_SDPA_MASK_ARRAY, mask,
+                                             NULL);
+  } else {
+    o = mx_fast_scaled_dot_product_attention(
+        q, keys, values, scale, L > 1 ? MX_SDPA_MASK_CAUSAL : MX_SDPA_MASK_NONE, NULL, NULL);
+  }
+  int os[3] = {B, L, H * hd};
+  o = mx_reshape(mx_transpose(o, perm, 4), os, 3); // (B, L, H*hd)
+  return mx_lm_linear_apply(&l->o, o);
+}
+
+mx_array *mx_lm_decoder_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache) {
+  float eps = (float)m->cfg.rms_norm_eps;
+  mx_array *h = mx_lm_embed(&m->embed, ids); // (B, L, D)
+  for (int i = 0; i < m->cfg.num_layers; i++) {
+    const mx_lm_layer *l = &m->layers[i];
+    mx_array *r = mx_lm_attention(m, i, mx_fast_rms_norm(h, l->input_norm, eps), cache);
+    h = mx_add(h, r);
+    r = mx_lm_swiglu_mlp(l, mx_fast_rms_norm(h, l->post_attn_norm, eps));
+    h = mx_add(h, r);
+  }
+  h = mx_fast_rms_norm(h, m->final_norm, eps);
+  if (cache && ids) mx_lm_cache_advance(cache, mx_array_dim(ids, 1));
+  return mx_lm_linear_apply(&m->lm_head, h); // (B, L, V)
+}

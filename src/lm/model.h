@@ -1,0 +1,126 @@
+/* model.h: internal structure of a loaded language model: the parsed
+ * config, resolved weights (linear layers float or MLX-quantized), the
+ * architecture descriptor that one file per family provides, and the shared
+ * building blocks (blocks.c) the families are written with. */
+#ifndef MX_LM_MODEL_H
+#define MX_LM_MODEL_H
+
+#include <cjson/cJSON.h>
+
+#include "../core/core.h"
+#include "mx/lm.h"
+
+#define MX_LM_MAX_EOS 8
+
+typedef enum {
+  MX_ROPE_DEFAULT,
+  MX_ROPE_LINEAR,
+  MX_ROPE_DYNAMIC,
+  MX_ROPE_LLAMA3,
+  MX_ROPE_YARN,
+  MX_ROPE_LONGROPE
+} mx_rope_type;
+
+typedef struct {
+  mx_rope_type type;
+  double theta;
+  double factor;
+  double low_freq_factor, high_freq_factor;
+  int original_max_position_embeddings;
+  double beta_fast, beta_slow, mscale, mscale_all_dim;
+  double attention_factor; /* yarn/longrope; 0 = derive */
+  double partial_rotary_factor;
+  bool traditional;
+} mx_rope_config;
+
+typedef struct {
+  char model_type[64];
+  int hidden_size, num_layers, num_heads, num_kv_heads, head_dim;
+  int intermediate_size, vocab_size, max_position_embeddings;
+  double rms_norm_eps;
+  mx_rope_config rope;
+  bool tie_word_embeddings;   /* resolved at load */
+  bool tie_given;             /* config said so explicitly */
+  bool attention_bias, mlp_bias;
+  int sliding_window;         /* 0 = none */
+  bool layer_sliding[256];    /* per-layer: uses the sliding window */
+  int quant_group_size, quant_bits; /* 0 = not quantized */
+  int bos_id;
+  int eos_ids[MX_LM_MAX_EOS];
+  int n_eos;
+} mx_lm_config;
+
+/* A linear layer: y = x @ W.T (+ b). Quantized when scales != NULL. */
+typedef struct {
+  mx_array *weight;  /* (out, in) float, or (out, in*bits/32) uint32 */
+  mx_array *scales, *biases; /* (out, in/group) when quantized */
+  mx_array *bias;    /* (out,) or NULL */
+  int bits, group_size;
+} mx_lm_linear;
+
+typedef struct {
+  mx_array *input_norm, *post_attn_norm;
+  mx_lm_linear q, k, v, o;
+  mx_array *q_norm, *k_norm; /* qwen3: RMSNorm over head_dim */
+  mx_lm_linear gate, up, down;
+  bool sliding;
+} mx_lm_layer;
+
+typedef struct mx_lm_arch mx_lm_arch;
+
+struct mx_lm_model {
+  mx_lm_config cfg;
+  const mx_lm_arch *arch;
+  mx_array_map *weights; /* owns every tensor */
+  mx_lm_linear embed;    /* (V, D) float or quantized */
+  mx_lm_linear lm_head;  /* tied: same arrays as embed */
+  mx_array *final_norm;
+  mx_lm_layer *layers;
+  mx_array *rope_freqs;  /* (dims/2,) float32 or NULL */
+  float rope_scale;      /* position scale for fast.rope */
+  float attn_mscale;     /* yarn: q/k multiplier (1 if none) */
+  int rope_dims;
+  mx_dtype dtype;
+  char path[4096];
+};
+
+/* One per family (models/<family>.c). */
+struct mx_lm_arch {
+  const char *model_type;
+  /* adjust config after generic parsing (defaults of the family) */
+  mx_status (*configure)(mx_lm_config *cfg, const cJSON *json);
+  bool qkv_bias; /* q/k/v projections always have biases (qwen2) */
+  bool qk_norm;  /* RMSNorm on q and k per head before rope (qwen3) */
+  /* logits for ids (B, L) */
+  mx_array *(*forward)(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache);
+};
+
+const mx_lm_arch *mx_lm_find_arch(const char *model_type);
+
+/* config.c */
+mx_status mx_lm_config_parse(const char *json_text, const char *path, mx_lm_config *cfg,
+                             cJSON **json_out);
+/* Inverse frequencies / scale for the rope config (rope.c). */
+mx_status mx_lm_rope_setup(mx_lm_model *m);
+
+/* blocks.c: shared building blocks */
+mx_array *mx_lm_linear_apply(const mx_lm_linear *l, mx_array *x);
+mx_array *mx_lm_embed(const mx_lm_linear *e, mx_array *ids);
+mx_array *mx_lm_rope(mx_lm_model *m, mx_array *x, int offset);
+mx_array *mx_lm_silu(mx_array *x);
+mx_array *mx_lm_swiglu_mlp(const mx_lm_layer *l, mx_array *x);
+/* Standard decoder attention with GQA, optional q/k norms, rope and cache. */
+mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *cache);
+/* A llama-style decoder (pre-norm, residuals, final norm, head). */
+mx_array *mx_lm_decoder_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache);
+
+/* cache.c internals */
+/* Append k, v (B, Hkv, L, D) to layer's cache; returns the full keys and
+ * values to attend to (borrowed into the current scope) and the mask mode. */
+mx_status mx_lm_cache_update(mx_lm_cache *c, int layer, mx_array *k, mx_array *v,
+                             mx_array **keys, mx_array **values);
+/* Offset before the current forward's tokens (valid during forward). */
+int mx_lm_cache_pos(const mx_lm_cache *c);
+void mx_lm_cache_advance(mx_lm_cache *c, int n);
+
+#endif
