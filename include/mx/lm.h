@@ -61,6 +61,78 @@ void mx_lm_cache_reset(mx_lm_cache *c);
  * The result belongs to the current scope. */
 mx_array *mx_lm_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache);
 
+/* ---- sampling and generation (mlx-lm's samplers and logits processors) ----
+ * Processors run first, in this order: logit_bias, repetition_penalty,
+ * presence/frequency penalties. Then temp == 0 takes the argmax; otherwise
+ * top_k, top_p, min_p and xtc filter the log-probabilities and a token is
+ * drawn from softmax(logprobs / temp). */
+typedef struct {
+  float temp;               /* 0: greedy */
+  float top_p;              /* 0 or 1: off */
+  int top_k;                /* 0: off */
+  float min_p;              /* 0: off */
+  int min_tokens_to_keep;   /* for min_p, default 1 */
+  float xtc_probability, xtc_threshold;
+  float repetition_penalty; /* 0 or 1: off */
+  int repetition_context_size; /* default 20 */
+  float presence_penalty, frequency_penalty; /* 0: off */
+  int presence_context_size, frequency_context_size; /* default 20 */
+  const int32_t *logit_bias_ids;
+  const float *logit_bias_values;
+  int n_logit_bias;
+  const int32_t *xtc_special_tokens; /* never removed by xtc */
+  int n_xtc_special;
+  uint64_t seed;            /* sampler RNG seed */
+} mx_lm_sampler_params;
+
+void mx_lm_sampler_defaults(mx_lm_sampler_params *p);
+
+typedef struct mx_lm_sampler mx_lm_sampler;
+mx_lm_sampler *mx_lm_sampler_new(const mx_lm_sampler_params *p);
+void mx_lm_sampler_free(mx_lm_sampler *s);
+/* Sample one token from logits (V floats); `history` holds the tokens so far
+ * (prompt and generated) for the penalties. If logprobs is non-NULL it
+ * receives the full log-softmax of the processed logits (V floats). */
+int32_t mx_lm_sampler_next(mx_lm_sampler *s, const float *logits, int V,
+                           const int32_t *history, int nhistory, float *logprobs);
+
+typedef struct {
+  int32_t token;
+  float logprob;            /* of the chosen token */
+  int n_top;                /* top alternatives */
+  int32_t top_ids[20];
+  float top_logprobs[20];
+} mx_lm_token_info;
+
+/* Return non-zero to stop generation. */
+typedef int (*mx_lm_token_callback)(void *ctx, const mx_lm_token_info *t);
+
+typedef struct {
+  int max_tokens;           /* default 256 */
+  int prefill_step_size;    /* default 2048 */
+  const int32_t *eos_ids;   /* stop tokens (generation_config's if NULL) */
+  int n_eos;
+  int top_logprobs;         /* alternatives per token, 0..20 */
+  mx_lm_sampler_params sampler;
+} mx_lm_generate_params;
+
+void mx_lm_generate_defaults(mx_lm_generate_params *p);
+
+typedef struct {
+  int prompt_tokens, generation_tokens;
+  double prompt_tps, generation_tps;
+  size_t peak_memory;
+  int finish_reason; /* 0 stop (eos or callback), 1 length */
+} mx_lm_generate_stats;
+
+/* Token-level generation: process prompt (n ids) in chunks through the
+ * cache (a fresh one if cache is NULL), then sample up to max_tokens, calling
+ * cb for each generated token (eos tokens are not reported). */
+mx_status mx_lm_generate_tokens(mx_lm_model *m, const int32_t *prompt, int n,
+                                const mx_lm_generate_params *p, mx_lm_cache *cache,
+                                mx_lm_token_callback cb, void *ctx,
+                                mx_lm_generate_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif
