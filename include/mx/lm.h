@@ -17,6 +17,12 @@ extern "C" {
 typedef struct mx_lm_model mx_lm_model;
 typedef struct mx_lm_cache mx_lm_cache;
 
+/* Resolve a model name: a local directory, or a Hugging Face repo id
+ * ("org/name") found in the standard hub cache or, when allow_download and
+ * HF_HUB_OFFLINE is unset, downloaded into it (HF_ENDPOINT, HF_TOKEN). Writes
+ * the model directory to out. */
+mx_status mx_hub_resolve(const char *name, bool allow_download, char *out, size_t cap);
+
 typedef struct {
   /* Compute dtype for float weights: MX_FLOAT32, MX_BFLOAT16, MX_FLOAT16, or
    * -1 to keep the checkpoint's dtype (default). */
