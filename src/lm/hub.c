@@ -100,7 +100,7 @@ static bool cached_snapshot(const char *repo_dir, char *out, size_t cap) {
   commit[strcspn(commit, " \r\n")] = 0;
   snprintf(out, cap, "%s/snapshots/%s", repo_dir, commit);
   free(commit);
-  char cfg[4400];
+  char cfg[8192];
   snprintf(cfg, sizeof cfg, "%s/config.json", out);
   return is_file(cfg);
 }
@@ -270,7 +270,7 @@ static mx_status sha256_file(const char *path, char hex[65]) {
 
 static mx_status download_file(const char *repo, const char *commit, const char *file,
                                const char *repo_dir, struct curl_slist *h) {
-  char url[4096], blobdir[4300], snap[4300], link[4600];
+  char url[8192], blobdir[8192], snap[8192], link[8192];
   snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", endpoint(), repo, commit, file);
   snprintf(blobdir, sizeof blobdir, "%s/blobs", repo_dir);
   mx_status rc = mkdirs(blobdir);
@@ -295,7 +295,7 @@ static mx_status download_file(const char *repo, const char *commit, const char 
   if (!etag[0] || strchr(etag, '/') || strstr(etag, ".."))
     return mx_set_error(MX_ERR_IO, "[hub] %s: server sent no usable ETag", url);
   long long size = hd.linked_size >= 0 ? hd.linked_size : (long long)clen;
-  char blob[4600], part[4700];
+  char blob[8192], part[8192];
   snprintf(blob, sizeof blob, "%s/%s", blobdir, etag);
   snprintf(part, sizeof part, "%s.incomplete", blob);
   if (!is_file(blob)) {
@@ -346,7 +346,7 @@ static mx_status download_file(const char *repo, const char *commit, const char 
       return mx_set_error(MX_ERR_IO, "[hub] cannot rename %s: %s", part, strerror(errno));
   }
   snprintf(snap, sizeof snap, "%s/snapshots/%s/%s", repo_dir, commit, file);
-  char snapdir[4400];
+  char snapdir[8192];
   snprintf(snapdir, sizeof snapdir, "%s", snap);
   *strrchr(snapdir, '/') = 0;
   rc = mkdirs(snapdir);
@@ -379,7 +379,7 @@ static mx_status download_repo(const char *repo, const char *repo_dir, char *out
     curl_global_init(CURL_GLOBAL_DEFAULT);
     inited = true;
   }
-  char url[4096];
+  char url[8192];
   snprintf(url, sizeof url, "%s/api/models/%s/revision/main", endpoint(), repo);
   struct curl_slist *h = auth_headers();
   membuf body = {0};
@@ -450,7 +450,7 @@ mx_status mx_hub_resolve(const char *id, bool allow_download, char *out, size_t 
                         "[hub] '%s' is neither a model directory nor a Hugging Face repo id "
                         "(org/name)",
                         id);
-  char cache[4096], folder[512], repo_dir[4700];
+  char cache[4096], folder[512], repo_dir[8192];
   hub_cache_dir(cache, sizeof cache);
   repo_folder(id, folder, sizeof folder);
   snprintf(repo_dir, sizeof repo_dir, "%s/%s", cache, folder);
