@@ -1,0 +1,128 @@
+/* qsimd.c: run-time ISA selection and the plain C versions of the SIMD
+ * helpers in qsimd.h (row conversions, dot, axpy), with dispatch to the x86
+ * bodies in qsimd_x86.c when the CPU has AVX2 or AVX-512. */
+#include "qsimd.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dtypes.h"
+
+static atomic_int g_hw = -1;  /* detected ISA */
+static atomic_int g_cap = -1; /* cap from the environment or the test hook */
+
+mx_isa mx_cpu_isa_hw(void) {
+  int hw = atomic_load(&g_hw);
+  if (hw >= 0) return (mx_isa)hw;
+  hw = MX_ISA_GENERIC;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    hw = MX_ISA_AVX2;
+  if (hw == MX_ISA_AVX2 && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+    hw = MX_ISA_AVX512;
+#endif
+  atomic_store(&g_hw, hw);
+  return (mx_isa)hw;
+}
+
+static int env_cap(void) {
+  const char *s = getenv("MX_CPU_ISA");
+  if (!s) return MX_ISA_AVX512;
+  if (!strcmp(s, "generic")) return MX_ISA_GENERIC;
+  if (!strcmp(s, "avx2")) return MX_ISA_AVX2;
+  return MX_ISA_AVX512;
+}
+
+mx_isa mx_cpu_isa(void) {
+  int cap = atomic_load(&g_cap);
+  if (cap < 0) {
+    cap = env_cap();
+    atomic_store(&g_cap, cap);
+  }
+  mx_isa hw = mx_cpu_isa_hw();
+  return (int)hw < cap ? hw : (mx_isa)cap;
+}
+
+mx_isa mx_cpu_isa_cap(mx_isa cap) {
+  atomic_store(&g_cap, (int)cap);
+  return mx_cpu_isa();
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MX_HAVE_X86 1
+#else
+#define MX_HAVE_X86 0
+#endif
+
+void mx_cvt_to_f32(const void *src, mx_dtype t, float *dst, int64_t n) {
+#if MX_HAVE_X86
+  mx_isa isa = mx_cpu_isa();
+  if (isa == MX_ISA_AVX512) return mx_cvt_to_f32_avx512(src, t, dst, n);
+  if (isa == MX_ISA_AVX2) return mx_cvt_to_f32_avx2(src, t, dst, n);
+#endif
+  switch (t) {
+    case MX_FLOAT32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case MX_FLOAT16:
+      for (int64_t i = 0; i < n; i++) dst[i] = mx_f16_to_f32(((const uint16_t *)src)[i]);
+      break;
+    case MX_BFLOAT16:
+      for (int64_t i = 0; i < n; i++) dst[i] = mx_bf16_to_f32(((const uint16_t *)src)[i]);
+      break;
+    default:
+      for (int64_t i = 0; i < n; i++)
+        dst[i] = (float)mx_load_f64((const char *)src + i * (int64_t)mx_dtype_size(t), t);
+      break;
+  }
+}
+
+void mx_cvt_from_f32(const float *src, void *dst, mx_dtype t, int64_t n) {
+#if MX_HAVE_X86
+  mx_isa isa = mx_cpu_isa();
+  if (isa == MX_ISA_AVX512) return mx_cvt_from_f32_avx512(src, dst, t, n);
+  if (isa == MX_ISA_AVX2) return mx_cvt_from_f32_avx2(src, dst, t, n);
+#endif
+  switch (t) {
+    case MX_FLOAT32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case MX_FLOAT16:
+      for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = mx_f32_to_f16(src[i]);
+      break;
+    case MX_BFLOAT16:
+      for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = mx_f32_to_bf16(src[i]);
+      break;
+    default:
+      for (int64_t i = 0; i < n; i++)
+        mx_store_f64((char *)dst + i * (int64_t)mx_dtype_size(t), t, src[i]);
+      break;
+  }
+}
+
+float mx_dot_f32(const float *a, const float *b, int64_t n) {
+#if MX_HAVE_X86
+  mx_isa isa = mx_cpu_isa();
+  if (isa == MX_ISA_AVX512) return mx_dot_f32_avx512(a, b, n);
+  if (isa == MX_ISA_AVX2) return mx_dot_f32_avx2(a, b, n);
+#endif
+  /* four partial sums so the compiler can keep several chains in flight */
+  float s[4] = {0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int j = 0; j < 4; j++) s[j] += a[i + j] * b[i + j];
+  for (; i < n; i++) s[0] += a[i] * b[i];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+void mx_axpy_f32(float alpha, const float *x, float *y, int64_t n) {
+#if MX_HAVE_X86
+  mx_isa isa = mx_cpu_isa();
+  if (isa == MX_ISA_AVX512) return mx_axpy_f32_avx512(alpha, x, y, n);
+  if (isa == MX_ISA_AVX2) return mx_axpy_f32_avx2(alpha, x, y, n);
+#endif
+  for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+void mx_scal_f32(float alpha, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] *= alpha;
+}

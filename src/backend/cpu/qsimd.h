@@ -1,0 +1,70 @@
+/* qsimd.h: SIMD kernels chosen at run time (AVX-512, AVX2, plain C) for the
+ * quantized matmul and the fast transformer ops: dtype row conversions, dot
+ * and axpy on float32, and the quantized matmul tiles that dequantize in
+ * registers. The x86 bodies live in qsimd_x86.c (one body per ISA through
+ * qmm_body.inc); the plain C versions in quantized.c and qsimd.c. */
+#ifndef MX_CPU_QSIMD_H
+#define MX_CPU_QSIMD_H
+
+#include "../../core/core.h"
+
+typedef enum { MX_ISA_GENERIC = 0, MX_ISA_AVX2 = 1, MX_ISA_AVX512 = 2 } mx_isa;
+
+/* The ISA the kernels use: the best the CPU supports, capped by
+ * MX_CPU_ISA=generic|avx2|avx512 in the environment or by mx_cpu_isa_cap. */
+mx_isa mx_cpu_isa(void);
+/* Test hook: cap the ISA (MX_ISA_AVX512 = no cap); returns the effective one. */
+mx_isa mx_cpu_isa_cap(mx_isa cap);
+/* What the hardware supports (ignores caps). */
+mx_isa mx_cpu_isa_hw(void);
+
+/* n contiguous elements of dtype t (float16/bfloat16/float32) <-> float. */
+void mx_cvt_to_f32(const void *src, mx_dtype t, float *dst, int64_t n);
+void mx_cvt_from_f32(const float *src, void *dst, mx_dtype t, int64_t n);
+/* sum a[i]*b[i]; y[i] += alpha*x[i]; y[i] *= alpha. */
+float mx_dot_f32(const float *a, const float *b, int64_t n);
+void mx_axpy_f32(float alpha, const float *x, float *y, int64_t n);
+void mx_scal_f32(float alpha, float *y, int64_t n);
+
+/* One quantized matmul of contiguous operands (one batch entry).
+ * transpose: out (M, N) = x (M, K) @ dequant(w (N, K)).T, scales (N, K/gs)
+ * else:      out (M, N) = x (M, K) @ dequant(w (K, N)),   scales (K, N/gs) */
+typedef struct {
+  mx_isa isa;
+  int M, N, K, gs, bits;
+  const float *x;      /* (M, K) float32; for transpose, permuted per
+                          mx_qmm_perm_block */
+  const float *xsum;   /* transpose: (M, K/gs) sums of x over each group */
+  const uint8_t *w;    /* packed codes, rows of (cols*bits/8) bytes */
+  const uint8_t *w_end; /* first byte past the readable memory of w */
+  const void *scales, *biases;
+  mx_dtype sdt, bdt;   /* float16, bfloat16 or float32 */
+  void *out;           /* (M, N) contiguous, dtype odt */
+  mx_dtype odt;
+  atomic_int *err;     /* set to 1 when a kernel's scratch allocation fails */
+} mx_qmm_args;
+
+/* x of the transposed kernels is permuted in blocks of P elements (P = 1:
+ * identity): within a block, the first P/2 slots hold the even elements and
+ * the last P/2 the odd ones, the order in which 4-bit codes unpack. */
+int mx_qmm_perm_block(mx_isa isa, int bits);
+/* Output rows [n0, n1) of the transposed product (all M). */
+void mx_qmm_t_rows(const mx_qmm_args *a, int n0, int n1);
+/* Output column groups [g0, g1) (columns g*gs..) of the plain product. */
+void mx_qmm_n_groups(const mx_qmm_args *a, int g0, int g1);
+
+/* x86 bodies (qsimd_x86.c); only called when the ISA is supported. */
+void mx_qmm_t_rows_avx512(const mx_qmm_args *a, int n0, int n1);
+void mx_qmm_t_rows_avx2(const mx_qmm_args *a, int n0, int n1);
+void mx_qmm_n_groups_avx512(const mx_qmm_args *a, int g0, int g1);
+void mx_qmm_n_groups_avx2(const mx_qmm_args *a, int g0, int g1);
+void mx_cvt_to_f32_avx512(const void *src, mx_dtype t, float *dst, int64_t n);
+void mx_cvt_to_f32_avx2(const void *src, mx_dtype t, float *dst, int64_t n);
+void mx_cvt_from_f32_avx512(const float *src, void *dst, mx_dtype t, int64_t n);
+void mx_cvt_from_f32_avx2(const float *src, void *dst, mx_dtype t, int64_t n);
+float mx_dot_f32_avx512(const float *a, const float *b, int64_t n);
+float mx_dot_f32_avx2(const float *a, const float *b, int64_t n);
+void mx_axpy_f32_avx512(float alpha, const float *x, float *y, int64_t n);
+void mx_axpy_f32_avx2(float alpha, const float *x, float *y, int64_t n);
+
+#endif

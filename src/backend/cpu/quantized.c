@@ -1,0 +1,448 @@
+/* quantized.c: CPU kernels of quantize, dequantize and quantized_matmul
+ * (MLX's affine layout), the plain C quantized matmul, and the dispatch to
+ * the SIMD tiles of qsimd_x86.c.
+ *
+ * Layout: a row of K codes of `bits` bits is one little-endian bit stream,
+ * code i at bits [i*bits, (i+1)*bits), stored as K*bits/32 uint32 words.
+ * Each group of group_size codes has a scale and a bias:
+ * w ~= scale * code + bias. */
+#include "../../primitives/quantized.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dtypes.h"
+#include "iter.h"
+#include "qsimd.h"
+
+/* ---- bit streams ---- */
+
+/* cnt codes of `bits` bits from the stream at p (reads only the bytes that
+ * hold them). */
+static void decode_codes(const uint8_t *p, int bits, int cnt, float *dst) {
+  uint64_t acc = 0;
+  int nacc = 0;
+  uint32_t mask = (1u << bits) - 1;
+  for (int i = 0; i < cnt; i++) {
+    while (nacc < bits) {
+      acc |= (uint64_t)(*p++) << nacc;
+      nacc += 8;
+    }
+    dst[i] = (float)(uint32_t)(acc & mask);
+    acc >>= bits;
+    nacc -= bits;
+  }
+}
+
+/* ---- quantize ---- */
+
+/* MLX's rule for one group (float32 arithmetic as MLX's CPU kernel):
+ * scale = (max - min) / (2^bits - 1) (at least 1e-7), signed and anchored at
+ * the edge of larger magnitude, then adjusted so that the edge is exactly
+ * q0 * scale with q0 = round(edge / scale); bias = edge (0 when q0 == 0).
+ * codes = clip(round((w - bias) / scale), 0, 2^bits - 1). */
+static void quantize_group(const float *w, int gs, int bits, uint32_t *words,
+                           float *scale_out, float *bias_out) {
+  const float n_bins = (float)((1 << bits) - 1);
+  const float eps = 1e-7f;
+  float w_min = INFINITY, w_max = -INFINITY;
+  for (int j = 0; j < gs; j++) {
+    w_max = w_max < w[j] ? w[j] : w_max;
+    w_min = w[j] < w_min ? w[j] : w_min;
+  }
+  bool mask = fabsf(w_min) > fabsf(w_max);
+  float scale = (w_max - w_min) / n_bins;
+  scale = scale < eps ? eps : scale;
+  scale = mask ? scale : -scale;
+  float edge = mask ? w_min : w_max;
+  float q0 = rintf(edge / scale);
+  float bias = 0;
+  if (q0 != 0) {
+    scale = edge / q0;
+    bias = edge;
+  }
+  uint64_t acc = 0;
+  int nacc = 0;
+  for (int j = 0; j < gs; j++) {
+    float q = rintf((w[j] - bias) / scale);
+    /* clip; NaN (from NaN/Inf inputs) becomes 0 instead of an undefined cast */
+    q = q >= 0 ? q : 0;
+    q = q <= n_bins ? q : n_bins;
+    acc |= (uint64_t)(uint32_t)q << nacc;
+    nacc += bits;
+    if (nacc >= 32) {
+      *words++ = (uint32_t)acc;
+      acc >>= 32;
+      nacc -= 32;
+    }
+  }
+  *scale_out = scale;
+  *bias_out = bias;
+}
+
+typedef struct {
+  const void *w;
+  mx_dtype t;
+  int gs, bits;
+  uint32_t *wq;
+  void *scales, *biases;
+} quant_ctx;
+
+static void quant_range(void *c, int64_t g0, int64_t g1) {
+  quant_ctx *q = c;
+  float buf[128];
+  size_t isz = mx_dtype_size(q->t);
+  int64_t wpg = (int64_t)q->gs * q->bits / 32; /* words per group */
+  for (int64_t g = g0; g < g1; g++) {
+    mx_cvt_to_f32((const char *)q->w + g * q->gs * (int64_t)isz, q->t, buf, q->gs);
+    float s, b;
+    quantize_group(buf, q->gs, q->bits, q->wq + g * wpg, &s, &b);
+    mx_cvt_from_f32(&s, (char *)q->scales + g * (int64_t)isz, q->t, 1);
+    mx_cvt_from_f32(&b, (char *)q->biases + g * (int64_t)isz, q->t, 1);
+  }
+}
+
+/* Row-contiguous data of a: a's own pointer, or a malloc'd copy in *tmp. */
+static const void *contig_data(mx_array *a, void **tmp) {
+  *tmp = NULL;
+  if (a->row_contiguous) return mx_array_ptr(a);
+  size_t bytes = (size_t)a->size * mx_dtype_size(a->dtype);
+  *tmp = malloc(bytes ? bytes : 1);
+  if (!*tmp) return NULL;
+  if (a->size) mx_copy_strided(a, *tmp);
+  return *tmp;
+}
+
+mx_status mx_cpu_quantize(mx_node *n, mx_array **in, mx_array **out) {
+  const mx_quantize_params *p = MX_PARAMS(mx_quantize_params, n);
+  mx_array *w = in[0];
+  for (int i = 0; i < 3; i++) {
+    mx_status rc = mx_array_alloc(out[i]);
+    if (rc != MX_OK) return rc;
+  }
+  if (w->size == 0) return MX_OK;
+  void *tmp;
+  const void *wd = contig_data(w, &tmp);
+  if (!wd) return mx_set_error(MX_ERR_NOMEM, "[quantize] out of memory");
+  quant_ctx c = {wd, w->dtype, p->group_size, p->bits, mx_array_ptr(out[0]),
+                 mx_array_ptr(out[1]), mx_array_ptr(out[2])};
+  mx_parallel_for(w->size / p->group_size, 256, quant_range, &c);
+  free(tmp);
+  return MX_OK;
+}
+
+/* ---- dequantize ---- */
+
+typedef struct {
+  const uint8_t *wq;
+  const void *scales, *biases;
+  mx_dtype sdt, bdt, odt;
+  int gs, bits;
+  void *out;
+} dequant_ctx;
+
+/* round a float to dtype t and back (what storing in t then loading does) */
+static inline float round_to(float v, mx_dtype t) {
+  if (t == MX_FLOAT16) return mx_f16_to_f32(mx_f32_to_f16(v));
+  if (t == MX_BFLOAT16) return mx_bf16_to_f32(mx_f32_to_bf16(v));
+  return v;
+}
+
+static void dequant_range(void *c, int64_t g0, int64_t g1) {
+  dequant_ctx *d = c;
+  float codes[128], vals[128];
+  int64_t gbytes = (int64_t)d->gs * d->bits / 8;
+  size_t ssz = mx_dtype_size(d->sdt), bsz = mx_dtype_size(d->bdt);
+  size_t osz = mx_dtype_size(d->odt);
+  for (int64_t g = g0; g < g1; g++) {
+    decode_codes(d->wq + g * gbytes, d->bits, d->gs, codes);
+    double s = mx_load_f64((const char *)d->scales + g * (int64_t)ssz, d->sdt);
+    double b = mx_load_f64((const char *)d->biases + g * (int64_t)bsz, d->bdt);
+    char *o = (char *)d->out + g * d->gs * (int64_t)osz;
+    if (d->odt == MX_FLOAT64) {
+      for (int j = 0; j < d->gs; j++) ((double *)o)[j] = codes[j] * s + b;
+      continue;
+    }
+    /* as MLX: (codes * scales) then + biases, each rounded to the result
+     * type (computed through float) */
+    float fs = (float)s, fb = (float)b;
+    for (int j = 0; j < d->gs; j++) vals[j] = round_to(round_to(codes[j] * fs, d->odt) + fb, d->odt);
+    mx_cvt_from_f32(vals, o, d->odt, d->gs);
+  }
+}
+
+mx_status mx_cpu_dequantize(mx_node *n, mx_array **in, mx_array **out) {
+  const mx_quantize_params *p = MX_PARAMS(mx_quantize_params, n);
+  mx_status rc = mx_array_alloc(out[0]);
+  if (rc != MX_OK) return rc;
+  if (out[0]->size == 0) return MX_OK;
+  void *t0, *t1, *t2;
+  const void *wq = contig_data(in[0], &t0);
+  const void *s = contig_data(in[1], &t1);
+  const void *b = contig_data(in[2], &t2);
+  if (!wq || !s || !b) {
+    free(t0);
+    free(t1);
+    free(t2);
+    return mx_set_error(MX_ERR_NOMEM, "[dequantize] out of memory");
+  }
+  dequant_ctx c = {wq, s, b, in[1]->dtype, in[2]->dtype, out[0]->dtype,
+                   p->group_size, p->bits, mx_array_ptr(out[0])};
+  mx_parallel_for(out[0]->size / p->group_size, 256, dequant_range, &c);
+  free(t0);
+  free(t1);
+  free(t2);
+  return MX_OK;
+}
+
+/* ---- quantized matmul: plain C ---- */
+
+static void store_out(const mx_qmm_args *a, int64_t o, float v) {
+  switch (a->odt) {
+    case MX_FLOAT16: ((uint16_t *)a->out)[o] = mx_f32_to_f16(v); break;
+    case MX_BFLOAT16: ((uint16_t *)a->out)[o] = mx_f32_to_bf16(v); break;
+    default: ((float *)a->out)[o] = v; break;
+  }
+}
+
+static float load_param(const void *p, mx_dtype t, int64_t i) {
+  switch (t) {
+    case MX_FLOAT16: return mx_f16_to_f32(((const uint16_t *)p)[i]);
+    case MX_BFLOAT16: return mx_bf16_to_f32(((const uint16_t *)p)[i]);
+    default: return ((const float *)p)[i];
+  }
+}
+
+static void qmm_t_rows_generic(const mx_qmm_args *a, int n0, int n1) {
+  const int K = a->K, gs = a->gs, G = K / gs, M = a->M;
+  const int64_t rb = (int64_t)K * a->bits / 8, gbytes = (int64_t)gs * a->bits / 8;
+  float codes[128];
+  float *acc = malloc(sizeof(float) * (size_t)M);
+  if (!acc) {
+    atomic_store(a->err, 1);
+    return;
+  }
+  for (int n = n0; n < n1; n++) {
+    for (int m = 0; m < M; m++) acc[m] = 0;
+    for (int g = 0; g < G; g++) {
+      decode_codes(a->w + n * rb + g * gbytes, a->bits, gs, codes);
+      float s = load_param(a->scales, a->sdt, (int64_t)n * G + g);
+      float b = load_param(a->biases, a->bdt, (int64_t)n * G + g);
+      for (int m = 0; m < M; m++) {
+        const float *x = a->x + (int64_t)m * K + (int64_t)g * gs;
+        float d = 0;
+        for (int j = 0; j < gs; j++) d += codes[j] * x[j];
+        acc[m] += s * d + b * a->xsum[(int64_t)m * G + g];
+      }
+    }
+    for (int m = 0; m < M; m++) store_out(a, (int64_t)m * a->N + n, acc[m]);
+  }
+  free(acc);
+}
+
+static void qmm_n_groups_generic(const mx_qmm_args *a, int g0, int g1) {
+  const int K = a->K, N = a->N, gs = a->gs, GN = N / gs, M = a->M;
+  const int64_t rb = (int64_t)N * a->bits / 8, gbytes = (int64_t)gs * a->bits / 8;
+  float codes[128], acc[128];
+  for (int g = g0; g < g1; g++) {
+    for (int m = 0; m < M; m++) {
+      float bacc = 0;
+      memset(acc, 0, sizeof acc);
+      for (int k = 0; k < K; k++) {
+        decode_codes(a->w + k * rb + g * gbytes, a->bits, gs, codes);
+        float xv = a->x[(int64_t)m * K + k];
+        float xs = xv * load_param(a->scales, a->sdt, (int64_t)k * GN + g);
+        bacc += xv * load_param(a->biases, a->bdt, (int64_t)k * GN + g);
+        for (int j = 0; j < gs; j++) acc[j] += xs * codes[j];
+      }
+      for (int j = 0; j < gs; j++)
+        store_out(a, (int64_t)m * N + (int64_t)g * gs + j, acc[j] + bacc);
+    }
+  }
+}
+
+int mx_qmm_perm_block(mx_isa isa, int bits) {
+  if (bits != 4) return 1;
+  return isa == MX_ISA_AVX512 ? 32 : isa == MX_ISA_AVX2 ? 16 : 1;
+}
+
+void mx_qmm_t_rows(const mx_qmm_args *a, int n0, int n1) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (a->isa == MX_ISA_AVX512) return mx_qmm_t_rows_avx512(a, n0, n1);
+  if (a->isa == MX_ISA_AVX2) return mx_qmm_t_rows_avx2(a, n0, n1);
+#endif
+  qmm_t_rows_generic(a, n0, n1);
+}
+
+void mx_qmm_n_groups(const mx_qmm_args *a, int g0, int g1) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (a->isa == MX_ISA_AVX512) return mx_qmm_n_groups_avx512(a, g0, g1);
+  if (a->isa == MX_ISA_AVX2) return mx_qmm_n_groups_avx2(a, g0, g1);
+#endif
+  qmm_n_groups_generic(a, g0, g1);
+}
+
+/* ---- quantized matmul: operand preparation and batching ---- */
+
+typedef struct {
+  const mx_array *x;
+  const char *xbase;    /* element (batch, row 0, col 0) */
+  int64_t row_stride;   /* per row of the batch entry (batched case) */
+  bool flat_rows;       /* 2-d w: rows enumerate x.shape[:-1] */
+  int K, gs, perm;
+  bool want_sum;
+  float *xf, *xsum;
+} xprep_ctx;
+
+/* Element offset of row r of x (the leading dims of x flattened). */
+static int64_t x_row_offset(const mx_array *x, int64_t r) {
+  int64_t off = 0;
+  for (int d = x->ndim - 2; d >= 0; d--) {
+    int64_t i = r % x->shape[d];
+    r /= x->shape[d];
+    off += i * x->strides[d];
+  }
+  return off;
+}
+
+static void xprep_range(void *c, int64_t r0, int64_t r1) {
+  xprep_ctx *p = c;
+  const mx_array *x = p->x;
+  size_t isz = mx_dtype_size(x->dtype);
+  int64_t ks = x->strides[x->ndim - 1];
+  const int K = p->K, P = p->perm;
+  float tmp[64];
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t off = p->flat_rows ? x_row_offset(x, r) : r * p->row_stride;
+    const char *src = p->xbase + off * (int64_t)isz;
+    float *dst = p->xf + r * K;
+    bool fl = x->dtype == MX_FLOAT32 || x->dtype == MX_FLOAT16 || x->dtype == MX_BFLOAT16;
+    if (ks == 1 && fl) {
+      mx_cvt_to_f32(src, x->dtype, dst, K);
+    } else {
+      for (int k = 0; k < K; k++) dst[k] = (float)mx_load_f64(src + k * ks * (int64_t)isz, x->dtype);
+    }
+    if (p->want_sum) {
+      int G = K / p->gs;
+      for (int g = 0; g < G; g++) {
+        float s = 0;
+        for (int j = 0; j < p->gs; j++) s += dst[g * p->gs + j];
+        p->xsum[r * G + g] = s;
+      }
+    }
+    if (P > 1) /* even elements first, then odd, per block of P */
+      for (int k0 = 0; k0 < K; k0 += P) {
+        memcpy(tmp, dst + k0, sizeof(float) * (size_t)P);
+        for (int j = 0; j < P / 2; j++) {
+          dst[k0 + j] = tmp[2 * j];
+          dst[k0 + P / 2 + j] = tmp[2 * j + 1];
+        }
+      }
+  }
+}
+
+static void qmm_t_range(void *c, int64_t n0, int64_t n1) {
+  mx_qmm_t_rows(c, (int)n0, (int)n1);
+}
+static void qmm_n_range(void *c, int64_t g0, int64_t g1) {
+  mx_qmm_n_groups(c, (int)g0, (int)g1);
+}
+
+mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
+  const mx_qmm_params *p = MX_PARAMS(mx_qmm_params, n);
+  mx_array *x = in[0], *wq = in[1], *sc = in[2], *bi = in[3], *o = out[0];
+  mx_status rc = mx_array_alloc(o);
+  if (rc != MX_OK) return rc;
+  if (o->size == 0) return MX_OK;
+  const int K = x->shape[x->ndim - 1], N = o->shape[o->ndim - 1];
+  const int gs = p->group_size, bits = p->bits;
+  if (K == 0) { /* empty sum */
+    float z = 0;
+    for (int64_t i = 0; i < o->size; i++)
+      mx_cvt_from_f32(&z, (char *)mx_array_ptr(o) + i * (int64_t)mx_dtype_size(o->dtype), o->dtype, 1);
+    return MX_OK;
+  }
+  void *t0, *t1, *t2;
+  const uint8_t *wd = contig_data(wq, &t0);
+  const void *sd = contig_data(sc, &t1);
+  const void *bd = contig_data(bi, &t2);
+  float *xf = NULL;
+  mx_status st = MX_OK;
+  if (!wd || !sd || !bd) {
+    st = mx_set_error(MX_ERR_NOMEM, "[quantized_matmul] out of memory");
+    goto done;
+  }
+  const int wnd = wq->ndim;
+  const int64_t wmat = (int64_t)wq->shape[wnd - 2] * wq->shape[wnd - 1]; /* words */
+  const int64_t smat = (int64_t)sc->shape[wnd - 2] * sc->shape[wnd - 1];
+  const int64_t wbytes_total = wq->size * 4;
+  /* batches: 2-d w -> one product over all rows of x; else broadcast the
+   * batch dims of x and w to those of the output */
+  int64_t nbatch = 1, M;
+  int nb = 0;
+  if (wnd == 2) {
+    M = x->size / K;
+  } else {
+    nb = o->ndim - 2;
+    for (int d = 0; d < nb; d++) nbatch *= o->shape[d];
+    M = o->shape[o->ndim - 2];
+  }
+  mx_isa isa = mx_cpu_isa();
+  const int G = K / gs;
+  size_t xbytes = sizeof(float) * ((size_t)M * K + (p->transpose ? (size_t)M * G : 0));
+  xf = malloc(xbytes ? xbytes : 1);
+  if (!xf) {
+    st = mx_set_error(MX_ERR_NOMEM, "[quantized_matmul] out of memory");
+    goto done;
+  }
+  atomic_int err = 0;
+  size_t isz = mx_dtype_size(x->dtype), osz = mx_dtype_size(o->dtype);
+  for (int64_t bidx = 0; bidx < nbatch; bidx++) {
+    int64_t xoff = 0, woff = 0; /* x element offset; w batch index */
+    if (wnd > 2) {
+      int64_t r = bidx, wstride = 1;
+      for (int d = nb - 1; d >= 0; d--) {
+        int64_t i = r % o->shape[d];
+        r /= o->shape[d];
+        int xd = d - (nb - (x->ndim - 2)); /* aligned dims of x's batch */
+        if (xd >= 0 && x->shape[xd] != 1) xoff += i * x->strides[xd];
+        int wdim = d - (nb - (wnd - 2));
+        if (wdim >= 0) {
+          if (wq->shape[wdim] != 1) woff += i * wstride;
+          wstride *= wq->shape[wdim];
+        }
+      }
+    }
+    xprep_ctx xc = {x, (const char *)mx_array_ptr(x) + xoff * (int64_t)isz,
+                    x->ndim >= 2 ? x->strides[x->ndim - 2] : 0, wnd == 2, K, gs,
+                    p->transpose ? mx_qmm_perm_block(isa, bits) : 1, p->transpose,
+                    xf, xf + (size_t)M * K};
+    mx_parallel_for(M, 8, xprep_range, &xc);
+    mx_qmm_args a = {isa, (int)M, N, K, gs, bits, xf, xf + (size_t)M * K,
+                     wd + woff * wmat * 4, wd + wbytes_total,
+                     (const char *)sd + woff * smat * mx_dtype_size(sc->dtype),
+                     (const char *)bd + woff * smat * mx_dtype_size(bi->dtype),
+                     sc->dtype, bi->dtype,
+                     (char *)mx_array_ptr(o) + bidx * M * N * (int64_t)osz, o->dtype,
+                     &err};
+    int64_t work = (int64_t)M * K; /* multiply-adds per output column */
+    if (p->transpose) {
+      int64_t grain = (1 << 18) / (work ? work : 1);
+      mx_parallel_for(N, grain < 4 ? 4 : grain, qmm_t_range, &a);
+    } else {
+      int64_t wg = work * gs, grain = (1 << 18) / (wg > 0 ? wg : 1);
+      mx_parallel_for(N / gs, grain < 1 ? 1 : grain, qmm_n_range, &a);
+    }
+    if (atomic_load(&err)) {
+      st = mx_set_error(MX_ERR_NOMEM, "[quantized_matmul] out of memory");
+      goto done;
+    }
+  }
+done:
+  free(xf);
+  free(t0);
+  free(t1);
+  free(t2);
+  return st;
+}
