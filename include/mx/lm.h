@@ -52,7 +52,8 @@ typedef struct {
   int max_kv_size;
   int keep;
   int kv_bits;
-  int kv_group_size;
+  int kv_group_size;      /* default 64 */
+  int quantized_kv_start; /* quantize once more tokens than this are cached */
 } mx_lm_cache_options;
 
 mx_lm_cache *mx_lm_cache_new(const mx_lm_model *m, const mx_lm_cache_options *opts);

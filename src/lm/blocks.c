@@ -52,19 +52,22 @@ mx_array *mx_lm_swiglu_mlp(const mx_lm_layer *l, mx_array *x) {
   return mx_lm_linear_apply(&l->down, mx_multiply(mx_lm_silu(g), u));
 }
 
-/* Bool mask (L, T): query i (position pos + i) sees key j when j <= pos + i
- * and pos + i - j < window. */
-static mx_array *window_mask(int L, int T, int pos, int window) {
+/* Bool mask (L, T): query i sits at position pos + i; the last T - keep keys
+ * are the contiguous positions ending at pos + L - 1 and the first `keep`
+ * keys are positions 0..keep-1 (a rotating cache's kept prefix; keep = 0
+ * otherwise). A query sees a key at or before it, within `window` positions
+ * (window <= 0: unlimited) unless it is a kept one. */
+static mx_array *window_mask(int L, int T, int pos, int window, int keep) {
   uint8_t *m = malloc((size_t)L * (size_t)T);
   if (!m) {
     mx_set_error(MX_ERR_NOMEM, "[attention] out of memory");
     return NULL;
   }
-  int key0 = pos + L - T; /* position of key 0 (T = pos + L when nothing was dropped) */
   for (int i = 0; i < L; i++)
     for (int j = 0; j < T; j++) {
-      int qp = pos + i, kp = key0 + j;
-      m[(size_t)i * T + j] = kp <= qp && qp - kp < window;
+      int qp = pos + i, kp = j < keep ? j : pos + L - (T - j);
+      bool see = kp <= qp && (window <= 0 || j < keep || qp - kp < window);
+      m[(size_t)i * T + j] = see;
     }
   int shape[2] = {L, T};
   mx_array *a = mx_array_from_data(m, shape, 2, MX_BOOL);
@@ -99,8 +102,15 @@ mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *c
   int T = mx_array_dim(keys, 2);
   float scale = 1.0f / sqrtf((float)hd);
   mx_array *o;
-  if (l->sliding && c->sliding_window > 0 && (L > 1 || T > c->sliding_window)) {
-    mx_array *mask = window_mask(L, T, pos, c->sliding_window);
+  int window = l->sliding ? c->sliding_window : 0, keep = 0;
+  if (cache && mx_lm_cache_rotating(cache)) {
+    int ms = mx_lm_cache_max_size(cache);
+    window = window > 0 && window < ms ? window : ms;
+    keep = mx_lm_cache_keep(cache);
+    if (L == 1) window = 0; /* the ring holds exactly what one query may see */
+  }
+  if (window > 0 && (L > 1 || T > window)) {
+    mx_array *mask = window_mask(L, T, pos, window, keep);
     o = mx_fast_scaled_dot_product_attention(q, keys, values, scale, MX_SDPA_MASK_ARRAY, mask,
                                              NULL);
   } else {

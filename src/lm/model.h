@@ -122,5 +122,8 @@ mx_status mx_lm_cache_update(mx_lm_cache *c, int layer, mx_array *k, mx_array *v
 /* Offset before the current forward's tokens (valid during forward). */
 int mx_lm_cache_pos(const mx_lm_cache *c);
 void mx_lm_cache_advance(mx_lm_cache *c, int n);
+bool mx_lm_cache_rotating(const mx_lm_cache *c);
+int mx_lm_cache_max_size(const mx_lm_cache *c);
+int mx_lm_cache_keep(const mx_lm_cache *c);
 
 #endif
