@@ -1,0 +1,495 @@
+/* linalg.c: CPU kernel of matmul/addmm (see primitives/linalg.h).
+ *
+ * Floating dtypes run on OpenBLAS. Each batch element is a (M, K) @ (K, N)
+ * product; an operand whose 2-D layout BLAS can read (unit stride on one
+ * axis, a leading dimension >= the other extent) is passed in place, with
+ * CblasTrans for column-major ("transposed") views, so a.T or a slice never
+ * gets copied. Other layouts (broadcast rows, negative strides, steps on both
+ * axes) and dtypes BLAS lacks are packed into a contiguous compute buffer:
+ *   float16/bfloat16/float32 -> float32 (sgemm), float64 -> float64 (dgemm).
+ * float16/bfloat16 results accumulate in a float32 buffer and are rounded
+ * once at the end (round to nearest even), so they match a float32 matmul of
+ * the same inputs up to that final rounding. Packing is done in K blocks so
+ * the scratch stays bounded for large operands.
+ *
+ * M == 1 or N == 1 products call gemv. Batches whose matrices are small (at
+ * most 64^3 multiply-adds, where OpenBLAS runs single-threaded) are spread
+ * over the worker pool; larger ones run one after another and let OpenBLAS
+ * thread each product. When b is shared by every batch (no batch dims, or
+ * broadcast ones) and a's batch dims fold into its rows, the whole batch is
+ * one GEMM with M' = batch * M (MLX does the same by flattening a).
+ *
+ * Integer and bool dtypes (reachable only through einsum/tensordot/outer/
+ * inner) use a plain triple loop that wraps like the dtype (bool: any). */
+#include <cblas.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../primitives/linalg.h"
+#include "dtypes.h"
+
+/* Work per batch element below which OpenBLAS stays on the calling thread
+ * (its GEMM_MULTITHREAD_THRESHOLD 4 * 65536): such batches go to the pool. */
+#define MM_SMALL_WORK (64 * 64 * 64)
+/* Compute elements (per operand) packed at once before K gets blocked. */
+#define MM_PACK_LIMIT (4 << 20)
+
+/* ---- half to float conversion ---- */
+
+static float g_f16_table[65536];
+static pthread_once_t g_f16_once = PTHREAD_ONCE_INIT;
+static void init_f16_table(void) {
+  for (uint32_t h = 0; h < 65536; h++) g_f16_table[h] = mx_f16_to_f32((uint16_t)h);
+}
+
+static inline float bf16_to_float(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* ---- 2-D operands ---- */
+
+/* One batch element of an operand: rows x cols at element pointer p. */
+typedef struct {
+  const char *p;
+  int rows, cols;
+  int64_t rs, cs; /* element strides */
+  mx_dtype dt;
+} mat_view;
+
+/* Can BLAS read this matrix in place? Row-major (unit column stride) or
+ * column-major (unit row stride, passed as the transpose). Size-1 axes may
+ * have any stride. rows, cols >= 1. */
+static bool blas_layout(int rows, int cols, int64_t rs, int64_t cs, bool *trans,
+                        int *ld) {
+  if ((cols == 1 || cs == 1) && (rows == 1 || (rs >= cols && rs <= INT_MAX))) {
+    *trans = false;
+    *ld = rows == 1 ? cols : (int)rs;
+    return true;
+  }
+  if ((rows == 1 || rs == 1) && (cols == 1 || (cs >= rows && cs <= INT_MAX))) {
+    *trans = true;
+    *ld = cols == 1 ? rows : (int)cs;
+    return true;
+  }
+  return false;
+}
+
+/* Pack rows [r0, r1) x cols [c0, c1) of m into dst, converted to float
+ * (dbl false) or double. trans false: dst is row-major (r1-r0, c1-c0);
+ * trans true: dst is row-major (c1-c0, r1-r0), i.e. column-major. The loop
+ * order follows the destination, which is picked to follow the source's
+ * faster axis. */
+typedef struct {
+  const mat_view *m;
+  int r0, c0, nr, nc;
+  bool trans, dbl;
+  void *dst;
+} pack_job;
+
+#define PACK_LOOP(ST, GET, DT)                                             \
+  for (int64_t o = ob; o < oe; o++) {                                      \
+    const ST *s = (const ST *)src + o * os;                                \
+    DT *d = (DT *)j->dst + o * ni;                                         \
+    if (is == 1)                                                           \
+      for (int64_t i = 0; i < ni; i++) d[i] = (DT)(GET(s[i]));            \
+    else                                                                   \
+      for (int64_t i = 0; i < ni; i++) d[i] = (DT)(GET(s[i * is]));       \
+  }
+
+#define ID(x) (x)
+#define BF16(x) bf16_to_float(x)
+#define F16(x) g_f16_table[x]
+
+#define PACK_TO(DT)                                                  \
+  switch (m->dt) {                                                   \
+    case MX_FLOAT32: PACK_LOOP(float, ID, DT) break;                 \
+    case MX_FLOAT64: PACK_LOOP(double, ID, DT) break;                \
+    case MX_BFLOAT16: PACK_LOOP(uint16_t, BF16, DT) break;           \
+    case MX_FLOAT16: PACK_LOOP(uint16_t, F16, DT) break;             \
+    default: break;                                                  \
+  }
+
+static void pack_range(void *ctx, int64_t ob, int64_t oe) {
+  const pack_job *j = ctx;
+  const mat_view *m = j->m;
+  size_t isz = mx_dtype_size(m->dt);
+  const char *src = m->p + ((int64_t)j->r0 * m->rs + (int64_t)j->c0 * m->cs) * (int64_t)isz;
+  /* outer index o runs over dst rows, inner i over dst columns */
+  int64_t os = j->trans ? m->cs : m->rs, is = j->trans ? m->rs : m->cs;
+  int64_t ni = j->trans ? j->nr : j->nc;
+  if (j->dbl) {
+    PACK_TO(double)
+  } else {
+    PACK_TO(float)
+  }
+}
+
+static void pack(const mat_view *m, int r0, int nr, int c0, int nc, bool trans, bool dbl,
+                 void *dst) {
+  pack_job j = {m, r0, c0, nr, nc, trans, dbl, dst};
+  int64_t outer = trans ? nc : nr, inner = trans ? nr : nc;
+  if (m->dt == MX_FLOAT16) pthread_once(&g_f16_once, init_f16_table);
+  int64_t grain = inner >= (1 << 15) ? 1 : (1 << 15) / (inner ? inner : 1);
+  mx_parallel_for(outer, grain, pack_range, &j);
+}
+
+/* Prefer column-major packing when the source walks rows faster. */
+static bool pack_trans(const mat_view *m) {
+  int64_t ars = m->rs < 0 ? -m->rs : m->rs, acs = m->cs < 0 ? -m->cs : m->cs;
+  if (m->rows == 1) return false;
+  if (m->cols == 1) return true;
+  return ars < acs;
+}
+
+/* ---- BLAS calls ---- */
+
+/* C (M, N, row-major, ldc) = alpha * op(A) @ op(B) + beta * C. A is (M, K)
+ * stored row-major with lda (or its transpose when ta); same for B. */
+static void gemm(bool dbl, bool ta, bool tb, int M, int N, int K, float alpha,
+                 const void *A, int lda, const void *B, int ldb, float beta, void *C,
+                 int ldc) {
+  if (N == 1) {
+    /* y (M) = op(A) x, x = column of B (K) */
+    int incx = tb ? 1 : ldb;
+    if (dbl)
+      cblas_dgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, ta ? K : M, ta ? M : K,
+                  alpha, A, lda, B, incx, beta, C, ldc);
+    else
+      cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, ta ? K : M, ta ? M : K,
+                  alpha, A, lda, B, incx, beta, C, ldc);
+    return;
+  }
+  if (M == 1) {
+    /* y (N) = op(B)^T x, x = row of A (K) */
+    int incx = ta ? lda : 1;
+    if (dbl)
+      cblas_dgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, tb ? N : K, tb ? K : N,
+                  alpha, B, ldb, A, incx, beta, C, 1);
+    else
+      cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, tb ? N : K, tb ? K : N,
+                  alpha, B, ldb, A, incx, beta, C, 1);
+    return;
+  }
+  if (dbl)
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- the kernel ---- */
+
+typedef struct {
+  mx_array *a, *b, *c, *out;
+  int M, N, K;
+  float alpha, beta;
+  bool dbl;        /* compute in double (float64) */
+  bool direct_out; /* out dtype is the compute dtype: BLAS writes into it */
+  int nbd;         /* batch dims of out */
+  int bshape[MX_MAX_NDIM];
+  int64_t abst[MX_MAX_NDIM], bbst[MX_MAX_NDIM], cbst[MX_MAX_NDIM];
+  int64_t nbatch;
+  int64_t a_rs, a_cs, b_rs, b_cs, c_rs, c_cs;
+  bool pack_a, pack_b; /* operands BLAS cannot read in place */
+  int kb;              /* K block when packing */
+  atomic_int failed;
+} mm_ctx;
+
+static void batch_offsets(const mm_ctx *x, int64_t i, int64_t *ao, int64_t *bo,
+                          int64_t *co) {
+  *ao = *bo = *co = 0;
+  for (int d = x->nbd - 1; d >= 0; d--) {
+    int64_t q = i % x->bshape[d];
+    i /= x->bshape[d];
+    *ao += q * x->abst[d];
+    *bo += q * x->bbst[d];
+    *co += q * x->cbst[d];
+  }
+}
+
+/* Scratch for one batch element (per thread chunk). */
+typedef struct {
+  void *pa, *pb, *pc;
+} mm_scratch;
+
+static bool scratch_alloc(const mm_ctx *x, mm_scratch *s) {
+  size_t esz = x->dbl ? 8 : 4;
+  s->pa = s->pb = s->pc = NULL;
+  if (x->pack_a) s->pa = malloc(esz * (size_t)x->M * (size_t)x->kb + 64);
+  if (x->pack_b) s->pb = malloc(esz * (size_t)x->kb * (size_t)x->N + 64);
+  if (!x->direct_out) s->pc = malloc(esz * (size_t)x->M * (size_t)x->N + 64);
+  return (!x->pack_a || s->pa) && (!x->pack_b || s->pb) && (x->direct_out || s->pc);
+}
+
+static void scratch_free(mm_scratch *s) {
+  free(s->pa);
+  free(s->pb);
+  free(s->pc);
+}
+
+typedef struct {
+  const float *src;
+  void *dst;
+  mx_dtype dt;
+} round_job;
+
+static void round_range(void *ctx, int64_t b, int64_t e) {
+  const round_job *r = ctx;
+  uint16_t *d = r->dst;
+  if (r->dt == MX_BFLOAT16)
+    for (int64_t i = b; i < e; i++) d[i] = mx_f32_to_bf16(r->src[i]);
+  else
+    for (int64_t i = b; i < e; i++) d[i] = mx_f32_to_f16(r->src[i]);
+}
+
+static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
+  int M = x->M, N = x->N, K = x->K;
+  size_t esz = x->dbl ? 8 : 4;
+  int64_t ao, bo, co;
+  batch_offsets(x, bi, &ao, &bo, &co);
+  size_t osz = mx_dtype_size(x->out->dtype);
+  /* C block: the output itself or the float32 accumulator */
+  void *C = x->direct_out ? (char *)mx_array_ptr(x->out) + bi * (int64_t)M * N * (int64_t)osz
+                          : s->pc;
+  float beta = 0;
+  if (x->c && x->beta != 0) {
+    mat_view cv = {(const char *)mx_array_ptr(x->c) + co * (int64_t)osz, M, N, x->c_rs,
+                   x->c_cs, x->c->dtype};
+    pack(&cv, 0, M, 0, N, false, x->dbl, C);
+    beta = x->beta;
+    if (K == 0 && beta != 1) {
+      /* no product to fold beta into: scale here */
+      int64_t mn = (int64_t)M * N;
+      if (x->dbl)
+        for (int64_t i = 0; i < mn; i++) ((double *)C)[i] *= beta;
+      else
+        for (int64_t i = 0; i < mn; i++) ((float *)C)[i] *= beta;
+    }
+  } else {
+    memset(C, 0, esz * (size_t)M * (size_t)N);
+  }
+  size_t isz = mx_dtype_size(x->a->dtype);
+  mat_view av = {(const char *)mx_array_ptr(x->a) + ao * (int64_t)isz, M, K, x->a_rs,
+                 x->a_cs, x->a->dtype};
+  mat_view bv = {(const char *)mx_array_ptr(x->b) + bo * (int64_t)isz, K, N, x->b_rs,
+                 x->b_cs, x->b->dtype};
+  bool ta = false, tb = false;
+  int lda = 0, ldb = 0;
+  if (!x->pack_a) blas_layout(M, K, av.rs, av.cs, &ta, &lda);
+  if (!x->pack_b) blas_layout(K, N, bv.rs, bv.cs, &tb, &ldb);
+  bool pta = pack_trans(&av), ptb = pack_trans(&bv);
+  for (int k0 = 0; k0 < K; k0 += x->kb) {
+    int kn = K - k0 < x->kb ? K - k0 : x->kb;
+    const void *A, *B;
+    if (x->pack_a) {
+      pack(&av, 0, M, k0, kn, pta, x->dbl, s->pa);
+      A = s->pa;
+      ta = pta;
+      lda = pta ? M : kn;
+    } else {
+      A = av.p + (int64_t)k0 * av.cs * (int64_t)isz;
+    }
+    if (x->pack_b) {
+      pack(&bv, k0, kn, 0, N, ptb, x->dbl, s->pb);
+      B = s->pb;
+      tb = ptb;
+      ldb = ptb ? kn : N;
+    } else {
+      B = bv.p + (int64_t)k0 * bv.rs * (int64_t)isz;
+    }
+    gemm(x->dbl, ta, tb, M, N, kn, x->alpha, A, lda, B, ldb, beta, C, N);
+    beta = 1;
+  }
+  if (!x->direct_out) {
+    round_job r = {s->pc, (char *)mx_array_ptr(x->out) + bi * (int64_t)M * N * (int64_t)osz,
+                   x->out->dtype};
+    mx_parallel_for((int64_t)M * N, 1 << 16, round_range, &r);
+  }
+}
+
+static void batch_range(void *ctx, int64_t b, int64_t e) {
+  mm_ctx *x = ctx;
+  mm_scratch s;
+  if (!scratch_alloc(x, &s)) {
+    scratch_free(&s);
+    atomic_store(&x->failed, 1);
+    return;
+  }
+  for (int64_t i = b; i < e; i++) run_batch(x, i, &s);
+  scratch_free(&s);
+}
+
+/* ---- integer and bool: plain loops ---- */
+
+#define INT_MM_CASE(ENUM, CT, SFX)                                               \
+  case ENUM: {                                                                   \
+    const CT *A = (const CT *)mx_array_ptr(x->a) + ao;                           \
+    const CT *B = (const CT *)mx_array_ptr(x->b) + bo;                           \
+    CT *O = (CT *)mx_array_ptr(x->out) + bi * (int64_t)M * N;                    \
+    for (int i = 0; i < M; i++)                                                  \
+      for (int j = 0; j < N; j++) {                                              \
+        uint64_t acc = 0;                                                        \
+        for (int k = 0; k < K; k++)                                              \
+          acc += (uint64_t)A[i * x->a_rs + k * x->a_cs] *                        \
+                 (uint64_t)B[k * x->b_rs + j * x->b_cs];                         \
+        O[(int64_t)i * N + j] = ENUM == MX_BOOL ? (CT)(acc != 0) : (CT)acc;      \
+      }                                                                          \
+    break;                                                                       \
+  }
+
+#define MX_FOR_EACH_INT_DTYPE(X) \
+  X(MX_BOOL, uint8_t, bool_)     \
+  X(MX_UINT8, uint8_t, u8)       \
+  X(MX_UINT16, uint16_t, u16)    \
+  X(MX_UINT32, uint32_t, u32)    \
+  X(MX_UINT64, uint64_t, u64)    \
+  X(MX_INT8, int8_t, i8)         \
+  X(MX_INT16, int16_t, i16)      \
+  X(MX_INT32, int32_t, i32)      \
+  X(MX_INT64, int64_t, i64)
+
+static void int_range(void *ctx, int64_t b, int64_t e) {
+  mm_ctx *x = ctx;
+  int M = x->M, N = x->N, K = x->K;
+  for (int64_t bi = b; bi < e; bi++) {
+    int64_t ao, bo, co;
+    batch_offsets(x, bi, &ao, &bo, &co);
+    /* signed products go through uint64 so overflow wraps instead of being
+     * undefined; the low bits are the same */
+    switch (x->out->dtype) {
+      MX_FOR_EACH_INT_DTYPE(INT_MM_CASE)
+      default: break;
+    }
+  }
+}
+
+/* ---- batch folding ---- */
+
+/* Do dims (bshape..., rows) with strides (bst..., rs) merge into one strided
+ * dim? Size-1 dims are skipped. Writes the merged stride. */
+static bool merge_rows(const int *bshape, const int64_t *bst, int nbd, int rows,
+                       int64_t rs, int64_t *stride) {
+  bool have = false;
+  int64_t expect = 0;
+  *stride = rs;
+  for (int d = nbd; d >= 0; d--) {
+    int size = d == nbd ? rows : bshape[d];
+    int64_t st = d == nbd ? rs : bst[d];
+    if (size == 1) continue;
+    if (!have) {
+      *stride = st;
+      expect = st * size;
+      have = true;
+    } else {
+      if (st != expect) return false;
+      expect *= size;
+    }
+  }
+  return true;
+}
+
+/* If every batch shares b and a's (and c's) batch dims fold into its rows,
+ * the batch is one product with M' = batch * M. */
+static void fold_batch(mm_ctx *x) {
+  if (x->nbd == 0 || x->nbatch <= 1) return;
+  if ((int64_t)x->M * x->nbatch > INT_MAX) return;
+  for (int d = 0; d < x->nbd; d++)
+    if (x->bshape[d] != 1 && x->bbst[d] != 0) return;
+  int64_t ars, crs = x->c_rs;
+  if (!merge_rows(x->bshape, x->abst, x->nbd, x->M, x->a_rs, &ars)) return;
+  if (x->c && x->beta != 0 &&
+      !merge_rows(x->bshape, x->cbst, x->nbd, x->M, x->c_rs, &crs))
+    return;
+  x->M = (int)(x->M * x->nbatch);
+  x->a_rs = ars;
+  x->c_rs = crs;
+  x->nbd = 0;
+  x->nbatch = 1;
+}
+
+mx_status mx_cpu_matmul(mx_node *n, mx_array **in, mx_array **out) {
+  const mx_matmul_params *p = MX_PARAMS(mx_matmul_params, n);
+  mx_array *a = in[0], *b = in[1], *c = n->nin > 2 ? in[2] : NULL, *o = out[0];
+  mx_status rc = mx_array_alloc(o);
+  if (rc != MX_OK) return rc;
+  if (o->size == 0) return MX_OK;
+
+  mm_ctx *x = calloc(1, sizeof *x);
+  if (!x) return mx_set_error(MX_ERR_NOMEM, "[matmul] out of memory");
+  x->a = a;
+  x->b = b;
+  x->c = c;
+  x->out = o;
+  x->alpha = p->alpha;
+  x->beta = c ? p->beta : 0;
+  x->M = a->shape[a->ndim - 2];
+  x->K = a->shape[a->ndim - 1];
+  x->N = b->shape[b->ndim - 1];
+  x->a_rs = a->strides[a->ndim - 2];
+  x->a_cs = a->strides[a->ndim - 1];
+  x->b_rs = b->strides[b->ndim - 2];
+  x->b_cs = b->strides[b->ndim - 1];
+  if (c) {
+    x->c_rs = c->strides[c->ndim - 2];
+    x->c_cs = c->strides[c->ndim - 1];
+  }
+  x->nbd = o->ndim - 2;
+  x->nbatch = 1;
+  for (int d = 0; d < x->nbd; d++) {
+    x->bshape[d] = o->shape[d];
+    x->nbatch *= o->shape[d];
+  }
+  /* batch strides of a and b broadcast to out's batch shape */
+  for (int d = 0; d < x->nbd; d++) {
+    int da = d - (x->nbd - (a->ndim - 2)), db = d - (x->nbd - (b->ndim - 2));
+    x->abst[d] = da < 0 || a->shape[da] == 1 ? 0 : a->strides[da];
+    x->bbst[d] = db < 0 || b->shape[db] == 1 ? 0 : b->strides[db];
+    x->cbst[d] = c ? (c->shape[d] == 1 ? 0 : c->strides[d]) : 0;
+  }
+  atomic_init(&x->failed, 0);
+
+  mx_dtype dt = o->dtype;
+  if (!mx_dtype_is_floating(dt)) {
+    mx_parallel_for(x->nbatch, 1, int_range, x);
+    free(x);
+    return MX_OK;
+  }
+
+  x->dbl = dt == MX_FLOAT64;
+  x->direct_out = dt == MX_FLOAT32 || dt == MX_FLOAT64;
+  mx_dtype compute = x->dbl ? MX_FLOAT64 : MX_FLOAT32;
+
+  /* one GEMM over all batches when b is shared */
+  if (x->K > 0) fold_batch(x);
+
+  bool t;
+  int ld;
+  x->pack_a = x->K > 0 && (a->dtype != compute || !blas_layout(x->M, x->K, x->a_rs, x->a_cs, &t, &ld));
+  x->pack_b = x->K > 0 && (b->dtype != compute || !blas_layout(x->K, x->N, x->b_rs, x->b_cs, &t, &ld));
+  x->kb = x->K > 0 ? x->K : 1;
+  int64_t packed_rows = (x->pack_a ? x->M : 0) + (x->pack_b ? x->N : 0);
+  if (packed_rows > 0 && packed_rows * x->K > MM_PACK_LIMIT) {
+    int64_t kb = MM_PACK_LIMIT / packed_rows;
+    kb = kb < 256 ? 256 : kb & ~(int64_t)63;
+    if (kb < x->K) x->kb = (int)kb;
+  }
+
+  int64_t work = (int64_t)x->M * x->N * (x->K ? x->K : 1);
+  if (x->nbatch > 1 && work <= MM_SMALL_WORK) {
+    int64_t grain = MM_SMALL_WORK / (work ? work : 1);
+    mx_parallel_for(x->nbatch, grain < 1 ? 1 : grain, batch_range, x);
+  } else {
+    batch_range(x, 0, x->nbatch);
+  }
+  bool failed = atomic_load(&x->failed);
+  free(x);
+  if (failed) return mx_set_error(MX_ERR_NOMEM, "[matmul] out of memory for scratch");
+  return MX_OK;
+}

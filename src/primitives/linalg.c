@@ -1,0 +1,6 @@
+/* linalg.c: table entries of the matmul primitives (one CPU kernel serves
+ * both; addmm is matmul with a third input). */
+#include "linalg.h"
+
+const mx_prim mx_prim_matmul = {.name = "matmul", .eval_cpu = mx_cpu_matmul};
+const mx_prim mx_prim_addmm = {.name = "addmm", .eval_cpu = mx_cpu_matmul};
