@@ -66,6 +66,39 @@ static void test_copy_astype_full(void) {
   same_as_cpu(ON_GPU(mx_reshape(gt, flat, 1)), mx_reshape(xt, flat, 1), 0, "reshape copy");
 }
 
+static void test_matmul(void) {
+  mx_dtype types[2] = {MX_FLOAT32, MX_BFLOAT16};
+  for (int ti = 0; ti < 2; ti++) {
+    mx_dtype t = types[ti];
+    double tol = t == MX_FLOAT32 ? 1e-4 : 2e-2;
+    int sa[3] = {3, 65, 130}, sb[3] = {3, 130, 97};
+    mx_array *a = mx_astype(mxt_rand(sa, 3, MX_FLOAT32, -1, 1), t);
+    mx_array *b = mx_astype(mxt_rand(sb, 3, MX_FLOAT32, -1, 1), t);
+    /* the CPU result in float32 from the same (rounded) inputs */
+    mx_array *ref = mx_matmul(mx_astype(a, MX_FLOAT32), mx_astype(b, MX_FLOAT32));
+    same_as_cpu(ON_GPU(mx_matmul(a, b)), ref, tol, "batched matmul");
+    /* transposed operands (views) and a broadcast batch */
+    mx_array *bt = mx_swapaxes(mx_contiguous(mx_swapaxes(b, 1, 2)), 1, 2);
+    same_as_cpu(ON_GPU(mx_matmul(a, bt)), ref, tol, "transposed b");
+    int s2[2] = {130, 97};
+    mx_array *b2 = mx_astype(mxt_rand(s2, 2, MX_FLOAT32, -1, 1), t);
+    same_as_cpu(ON_GPU(mx_matmul(a, b2)),
+                mx_matmul(mx_astype(a, MX_FLOAT32), mx_astype(b2, MX_FLOAT32)), tol,
+                "broadcast b");
+    /* sliced (non-contiguous rows) a, needs a copy */
+    mx_array *as = mx_slice_axis(a, 1, 0, 65, 2);
+    same_as_cpu(ON_GPU(mx_matmul(as, b)),
+                mx_matmul(mx_astype(as, MX_FLOAT32), mx_astype(b, MX_FLOAT32)), tol,
+                "strided a");
+    /* a large square one */
+    int sq[2] = {512, 512};
+    mx_array *x = mx_astype(mxt_rand(sq, 2, MX_FLOAT32, -1, 1), t);
+    same_as_cpu(ON_GPU(mx_matmul(x, x)),
+                mx_matmul(mx_astype(x, MX_FLOAT32), mx_astype(x, MX_FLOAT32)), tol * 4,
+                "512 square");
+  }
+}
+
 static void test_memory_counts_device(void) {
   mx_clear_cache();
   size_t before = mx_get_active_memory_device(mx_gpu());
@@ -101,6 +134,7 @@ int main(void) {
   }
   g_gpu = mx_default_stream(mx_gpu());
   MXT_RUN(test_copy_astype_full);
+  MXT_RUN(test_matmul);
   MXT_RUN(test_memory_counts_device);
   MXT_RUN(test_missing_kernel_error);
   return mxt_finish();

@@ -2,5 +2,7 @@
  * both; addmm is matmul with a third input). */
 #include "linalg.h"
 
-const mx_prim mx_prim_matmul = {.name = "matmul", .eval_cpu = mx_cpu_matmul};
+const mx_prim mx_prim_matmul = {.name = "matmul",
+                                .eval_cpu = mx_cpu_matmul,
+                                .eval_cuda = MX_CUDA_FN(mx_cuda_matmul)};
 const mx_prim mx_prim_addmm = {.name = "addmm", .eval_cpu = mx_cpu_matmul};

@@ -24,6 +24,7 @@ extern const mx_prim mx_prim_matmul; /* inputs: a, b */
 extern const mx_prim mx_prim_addmm;  /* inputs: a, b, c */
 
 mx_status mx_cpu_matmul(mx_node *n, mx_array **in, mx_array **out);
+mx_status mx_cuda_matmul(mx_node *n, mx_array **in, mx_array **out);
 
 /* a @ b with numpy's rules (1-D promotion, batch broadcasting); with
  * allow_int, integer and bool dtypes are accepted too. Used by the other
