@@ -61,6 +61,14 @@ void mx_lm_cache_free(mx_lm_cache *c);
 /* tokens processed so far */
 int mx_lm_cache_offset(const mx_lm_cache *c);
 void mx_lm_cache_reset(mx_lm_cache *c);
+/* Forget the last n tokens (standard caches only; speculative decoding
+ * rewinds rejected drafts). Returns how many were trimmed. */
+bool mx_lm_cache_can_trim(const mx_lm_cache *c);
+int mx_lm_cache_trim(mx_lm_cache *c, int n);
+/* Batched generation: sequence b of the batch starts after pad[b] padding
+ * tokens, which attention ignores and positions do not count. Set on an
+ * empty cache. */
+mx_status mx_lm_cache_set_left_padding(mx_lm_cache *c, const int *pad, int batch);
 
 /* ids (B, L) int32 -> logits (B, L, V). With a cache, positions continue
  * from the cache offset and the cache is updated (lazily: evaluate the
@@ -139,6 +147,26 @@ mx_status mx_lm_generate_tokens(mx_lm_model *m, const int32_t *prompt, int n,
                                 const mx_lm_generate_params *p, mx_lm_cache *cache,
                                 mx_lm_token_callback cb, void *ctx,
                                 mx_lm_generate_stats *stats);
+
+/* Speculative decoding: `draft` proposes num_draft tokens greedily, the
+ * model verifies them in one forward and keeps the longest prefix that
+ * matches its own choices, plus its own next token. With temp 0 the
+ * output equals mx_lm_generate_tokens'; with sampling, each position is
+ * sampled from the model's own distribution. */
+mx_status mx_lm_generate_speculative(mx_lm_model *m, mx_lm_model *draft,
+                                     const int32_t *prompt, int n,
+                                     const mx_lm_generate_params *p, int num_draft,
+                                     mx_lm_token_callback cb, void *ctx,
+                                     mx_lm_generate_stats *stats);
+
+/* Batched generation: called per sequence with each token, and once with
+ * t == NULL when that sequence ends. */
+typedef int (*mx_lm_batch_callback)(void *ctx, int seq, const mx_lm_token_info *t);
+/* Several prompts decoded together (left-padded, masked); each sequence
+ * gives the tokens it would give alone (greedy). */
+mx_status mx_lm_generate_batch(mx_lm_model *m, const int32_t *const *prompts,
+                               const int *lens, int B, const mx_lm_generate_params *p,
+                               mx_lm_batch_callback cb, void *ctx);
 
 #ifdef __cplusplus
 }

@@ -44,6 +44,42 @@ mx_array *mx_lm_rope(mx_lm_model *m, mx_array *x, int offset) {
                       m->rope_freqs);
 }
 
+/* Rope with per-sequence positions (batched generation with left padding):
+ * sequence b's slot pos + l is position pos + l - pad[b]. */
+static mx_array *rope_padded(mx_lm_model *m, mx_array *x, int pos, const int *pad, int B) {
+  int32_t offs[256];
+  if (B > 256) {
+    mx_set_error(MX_ERR_INVALID, "[attention] batch of %d is too large (max 256)", B);
+    return NULL;
+  }
+  for (int b = 0; b < B; b++) offs[b] = pos - pad[b];
+  mx_array *o = mx_array_from_data(offs, &B, 1, MX_INT32);
+  const mx_rope_config *r = &m->cfg.rope;
+  return mx_fast_rope_dynamic(x, m->rope_dims, r->traditional, (float)r->theta, m->rope_scale,
+                              o, m->rope_freqs);
+}
+
+/* (B, 1, L, T) mask: causal, window, and no padding keys. */
+static mx_array *padded_mask(int B, int L, int T, int pos, int window, const int *pad) {
+  size_t n = (size_t)B * L * T;
+  uint8_t *m = malloc(n);
+  if (!m) {
+    mx_set_error(MX_ERR_NOMEM, "[attention] out of memory");
+    return NULL;
+  }
+  for (int b = 0; b < B; b++)
+    for (int i = 0; i < L; i++)
+      for (int j = 0; j < T; j++) {
+        int qp = pos + i;
+        bool see = j >= pad[b] && j <= qp && (window <= 0 || qp - j < window);
+        m[((size_t)b * L + i) * T + j] = see;
+      }
+  int shape[4] = {B, 1, L, T};
+  mx_array *a = mx_array_from_data(m, shape, 4, MX_BOOL);
+  free(m);
+  return a;
+}
+
 mx_array *mx_lm_silu(mx_array *x) { return mx_multiply(x, mx_sigmoid(x)); }
 
 mx_array *mx_lm_swiglu_mlp(const mx_lm_layer *l, mx_array *x) {
@@ -95,8 +131,20 @@ mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *c
     q = mx_multiply(q, mx_scalar_like(q, m->attn_mscale));
     k = mx_multiply(k, mx_scalar_like(k, m->attn_mscale));
   }
-  q = mx_lm_rope(m, q, pos);
-  k = mx_lm_rope(m, k, pos);
+  int nbatch = 0;
+  const int *pad = cache ? mx_lm_cache_left_padding(cache, &nbatch) : NULL;
+  if (pad && nbatch != B) {
+    mx_set_error(MX_ERR_INVALID, "[attention] batch %d but the cache has padding for %d", B,
+                 nbatch);
+    return NULL;
+  }
+  if (pad) {
+    q = rope_padded(m, q, pos, pad, B);
+    k = rope_padded(m, k, pos, pad, B);
+  } else {
+    q = mx_lm_rope(m, q, pos);
+    k = mx_lm_rope(m, k, pos);
+  }
   mx_array *keys = k, *values = v;
   if (cache && mx_lm_cache_update(cache, layer, k, v, &keys, &values) != MX_OK) return NULL;
   int T = mx_array_dim(keys, 2);
@@ -109,7 +157,11 @@ mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *c
     keep = mx_lm_cache_keep(cache);
     if (L == 1) window = 0; /* the ring holds exactly what one query may see */
   }
-  if (window > 0 && (L > 1 || T > window)) {
+  if (pad) {
+    mx_array *mask = padded_mask(B, L, T, pos, window, pad);
+    o = mx_fast_scaled_dot_product_attention(q, keys, values, scale, MX_SDPA_MASK_ARRAY, mask,
+                                             NULL);
+  } else if (window > 0 && (L > 1 || T > window)) {
     mx_array *mask = window_mask(L, T, pos, window, keep);
     o = mx_fast_scaled_dot_product_attention(q, keys, values, scale, MX_SDPA_MASK_ARRAY, mask,
                                              NULL);

@@ -30,6 +30,8 @@ struct mx_lm_cache {
   mx_lm_cache_options opts;
   bool quantized; /* storing quantized now */
   layer_cache *layers;
+  int *left_pad;  /* batched generation: pad tokens before each sequence */
+  int batch;
 };
 
 mx_lm_cache *mx_lm_cache_new(const mx_lm_model *m, const mx_lm_cache_options *opts) {
@@ -97,8 +99,44 @@ void mx_lm_cache_reset(mx_lm_cache *c) {
 void mx_lm_cache_free(mx_lm_cache *c) {
   if (!c) return;
   mx_lm_cache_reset(c);
+  free(c->left_pad);
   free(c->layers);
   free(c);
+}
+
+mx_status mx_lm_cache_set_left_padding(mx_lm_cache *c, const int *pad, int batch) {
+  if (!c || batch < 0 || (batch && !pad))
+    return mx_set_error(MX_ERR_INVALID, "[cache] bad left padding");
+  if (c->offset != 0)
+    return mx_set_error(MX_ERR_INVALID, "[cache] left padding must be set on an empty cache");
+  if (c->opts.max_kv_size > 0)
+    return mx_set_error(MX_ERR_UNSUPPORTED, "[cache] batched generation with a rotating cache");
+  free(c->left_pad);
+  c->left_pad = NULL;
+  c->batch = 0;
+  if (batch == 0) return MX_OK;
+  c->left_pad = malloc((size_t)batch * sizeof *c->left_pad);
+  if (!c->left_pad) return mx_set_error(MX_ERR_NOMEM, "[cache] out of memory");
+  memcpy(c->left_pad, pad, (size_t)batch * sizeof *pad);
+  c->batch = batch;
+  return MX_OK;
+}
+
+const int *mx_lm_cache_left_padding(const mx_lm_cache *c, int *batch) {
+  *batch = c ? c->batch : 0;
+  return c ? c->left_pad : NULL;
+}
+
+bool mx_lm_cache_can_trim(const mx_lm_cache *c) {
+  return c && c->opts.max_kv_size == 0 && !c->quantized;
+}
+
+int mx_lm_cache_trim(mx_lm_cache *c, int n) {
+  if (!mx_lm_cache_can_trim(c) || n <= 0) return 0;
+  if (n > c->offset) n = c->offset;
+  /* positions past offset are simply overwritten by later updates */
+  c->offset -= n;
+  return n;
 }
 
 int mx_lm_cache_offset(const mx_lm_cache *c) { return c ? c->offset : 0; }

@@ -123,6 +123,7 @@ mx_status mx_lm_cache_update(mx_lm_cache *c, int layer, mx_array *k, mx_array *v
 int mx_lm_cache_pos(const mx_lm_cache *c);
 void mx_lm_cache_advance(mx_lm_cache *c, int n);
 bool mx_lm_cache_rotating(const mx_lm_cache *c);
+const int *mx_lm_cache_left_padding(const mx_lm_cache *c, int *batch);
 int mx_lm_cache_max_size(const mx_lm_cache *c);
 int mx_lm_cache_keep(const mx_lm_cache *c);
 
