@@ -13,8 +13,8 @@
 #include "harness.h"
 
 static const mx_dtype k_dtypes[] = {
-    MX_BOOL,  MX_UINT8,   MX_UINT16,  MX_UINT32,  MX_UINT64,  MX_INT8,    MX_INT16,
-    MX_INT32, MX_INT64,   MX_FLOAT16, MX_BFLOAT16, MX_FLOAT32, MX_FLOAT64, MX_COMPLEX64};
+    MX_BOOL,  MX_UINT8, MX_UINT16,  MX_UINT32,   MX_UINT64,  MX_INT8,    MX_INT16,
+    MX_INT32, MX_INT64, MX_FLOAT16, MX_BFLOAT16, MX_FLOAT32, MX_FLOAT64, MX_COMPLEX64};
 #define N_DTYPES ((int)(sizeof k_dtypes / sizeof k_dtypes[0]))
 #define N_LAYOUTS 3
 
@@ -35,10 +35,14 @@ static mx_array *rand_any(const int *shape, int nd, mx_dtype t) {
     return a;
   }
   double lo = -100, hi = 100;
-  if (t == MX_BOOL || t == MX_UINT8) lo = 0, hi = 250;
-  else if (t == MX_UINT16 || t == MX_UINT32 || t == MX_UINT64) lo = 0, hi = 60000;
-  else if (t == MX_INT8) lo = -128, hi = 127;
-  else if (t == MX_INT16 || t == MX_INT32 || t == MX_INT64) lo = -30000, hi = 30000;
+  if (t == MX_BOOL || t == MX_UINT8)
+    lo = 0, hi = 250;
+  else if (t == MX_UINT16 || t == MX_UINT32 || t == MX_UINT64)
+    lo = 0, hi = 60000;
+  else if (t == MX_INT8)
+    lo = -128, hi = 127;
+  else if (t == MX_INT16 || t == MX_INT32 || t == MX_INT64)
+    lo = -30000, hi = 30000;
   if (t == MX_BOOL) hi = 2 * lo + 2; /* mxt_rand thresholds at the middle */
   return mxt_rand(shape, nd, t, lo, hi);
 }
@@ -138,8 +142,7 @@ static bool check_map(mx_array *out, mx_array *in, const int64_t *map, int64_t n
 static bool check_shape(mx_array *a, const int *shape, int nd, const char *what) {
   bool ok = a && mx_array_ndim(a) == nd &&
             memcmp(mx_array_shape(a), shape, sizeof(int) * (size_t)nd) == 0;
-  MXT_CHECK(ok, "%s: shape %s", what,
-            a ? "differs" : mx_last_error());
+  MXT_CHECK(ok, "%s: shape %s", what, a ? "differs" : mx_last_error());
   return ok;
 }
 

@@ -70,10 +70,8 @@ static void test_concatenate_all_dtypes(void) {
     int n, nd, axis;
     int shapes[3][4];
   } cfg[] = {
-      {2, 3, 1, {{2, 3, 4}, {2, 5, 4}}},
-      {3, 2, 0, {{3, 2}, {1, 2}, {4, 2}}},
-      {3, 2, -1, {{2, 3}, {2, 1}, {2, 0}}},
-      {2, 1, 0, {{5}, {7}}},
+      {2, 3, 1, {{2, 3, 4}, {2, 5, 4}}},    {3, 2, 0, {{3, 2}, {1, 2}, {4, 2}}},
+      {3, 2, -1, {{2, 3}, {2, 1}, {2, 0}}}, {2, 1, 0, {{5}, {7}}},
       {2, 3, -3, {{1, 2, 3}, {2, 2, 3}}},
   };
   for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
@@ -84,7 +82,8 @@ static void test_concatenate_all_dtypes(void) {
     for (int ti = 0; ti < N_DTYPES; ti++) {
       mx_scope_begin();
       mx_array *x[3], *lx[3];
-      for (int j = 0; j < cfg[c].n; j++) x[j] = rand_any(cfg[c].shapes[j], nd, k_dtypes[ti]);
+      for (int j = 0; j < cfg[c].n; j++)
+        x[j] = rand_any(cfg[c].shapes[j], nd, k_dtypes[ti]);
       mx_array *all = join_raw(x, cfg[c].n);
       for (int k = 0; k < N_LAYOUTS; k++) {
         for (int j = 0; j < cfg[c].n; j++) lx[j] = layout(x[j], (k + j) % N_LAYOUTS);
@@ -129,7 +128,8 @@ static void test_concatenate_promotion(void) {
 
 static void test_concatenate_numpy(void) {
   int s1[3] = {3, 2, 4}, s2[3] = {3, 5, 4};
-  mx_array *x = mxt_rand(s1, 3, MX_FLOAT64, -1, 1), *y = mxt_rand(s2, 3, MX_FLOAT64, -1, 1);
+  mx_array *x = mxt_rand(s1, 3, MX_FLOAT64, -1, 1),
+           *y = mxt_rand(s2, 3, MX_FLOAT64, -1, 1);
   mx_array *in[3] = {x, mxt_noncontig(y), x};
   mx_array *r = mx_concatenate(in, 3, -2);
   mxt_named nin[2] = {{"x", x}, {"y", y}};
@@ -144,7 +144,8 @@ static void test_concatenate_numpy(void) {
 static void test_concatenate_large(void) {
   /* big enough for the worker pool */
   int s1[2] = {700, 513}, s2[2] = {700, 300};
-  mx_array *x[2] = {mxt_rand(s1, 2, MX_FLOAT32, -1, 1), mxt_rand(s2, 2, MX_FLOAT32, -1, 1)};
+  mx_array *x[2] = {mxt_rand(s1, 2, MX_FLOAT32, -1, 1),
+                    mxt_rand(s2, 2, MX_FLOAT32, -1, 1)};
   int shapes[2][4] = {{700, 513}, {700, 300}}, oshape[4];
   int64_t nmap;
   int64_t *map = concat_map(shapes, 2, 2, 1, oshape, &nmap);
@@ -153,10 +154,12 @@ static void test_concatenate_large(void) {
   check_map(mx_concatenate(lx, 2, 1), all, map, nmap, "large concatenate axis 1");
   free(map);
   int t1[2] = {513, 700}, t2[2] = {300, 700};
-  mx_array *y[2] = {mxt_rand(t1, 2, MX_BFLOAT16, -1, 1), mxt_rand(t2, 2, MX_BFLOAT16, -1, 1)};
+  mx_array *y[2] = {mxt_rand(t1, 2, MX_BFLOAT16, -1, 1),
+                    mxt_rand(t2, 2, MX_BFLOAT16, -1, 1)};
   int shp[2][4] = {{513, 700}, {300, 700}};
   map = concat_map(shp, 2, 2, 0, oshape, &nmap);
-  check_map(mx_concatenate(y, 2, 0), join_raw(y, 2), map, nmap, "large concatenate axis 0");
+  check_map(mx_concatenate(y, 2, 0), join_raw(y, 2), map, nmap,
+            "large concatenate axis 0");
   free(map);
 }
 
@@ -174,13 +177,14 @@ static void test_concatenate_empty_and_errors(void) {
   int s2[2] = {2, 4};
   mx_array *b = mx_zeros(s2, 2, MX_FLOAT32);
   mx_array *bad[2] = {a, b};
-  expect_error(mx_concatenate(bad, 2, 0), "same shape except on axis 0, got (2,3) and (2,4)",
-               "shape mismatch");
+  expect_error(mx_concatenate(bad, 2, 0),
+               "same shape except on axis 0, got (2,3) and (2,4)", "shape mismatch");
   MXT_OK(mx_concatenate(bad, 2, 1));
   mx_array *one = mx_zeros(s1, 1, MX_FLOAT32);
   mx_array *bad2[2] = {a, one};
   expect_error(mx_concatenate(bad2, 2, 0), "[concatenate]", "ndim mismatch");
-  mx_array *sc[2] = {mx_array_scalar_f64(1, MX_FLOAT32), mx_array_scalar_f64(2, MX_FLOAT32)};
+  mx_array *sc[2] = {mx_array_scalar_f64(1, MX_FLOAT32),
+                     mx_array_scalar_f64(2, MX_FLOAT32)};
   expect_error(mx_concatenate(sc, 2, 0), "0-d", "scalars");
   expect_error(mx_concatenate(in, 3, 2), "axis 2 out of range", "bad axis");
   expect_error(mx_concatenate(in, 0, 0), "no arrays", "n = 0");
@@ -238,7 +242,8 @@ static void test_stack(void) {
   expect_error(mx_stack(q, 2, 0), "same shape, got (2,3) and (3,2)", "stack mismatch");
   expect_error(mx_stack(p, 2, 3), "axis 3 out of range", "stack axis");
   expect_error(mx_stack(p, 0, 0), "no arrays", "stack none");
-  mx_array *sc[2] = {mx_array_scalar_f64(1, MX_FLOAT32), mx_array_scalar_f64(2, MX_FLOAT32)};
+  mx_array *sc[2] = {mx_array_scalar_f64(1, MX_FLOAT32),
+                     mx_array_scalar_f64(2, MX_FLOAT32)};
   double r2[2] = {1, 2};
   mxt_close(mx_stack(sc, 2, 0), r2, 2, 0, 0, "stack scalars");
 }
@@ -255,7 +260,8 @@ static void test_split(void) {
       int64_t map[8];
       for (int i = 0; i < 8; i++) map[i] = p * 8 + i;
       int ps[2] = {2, 4};
-      if (check_shape(parts[p], ps, 2, "split part")) check_map(parts[p], a, map, 8, "split");
+      if (check_shape(parts[p], ps, 2, "split part"))
+        check_map(parts[p], a, map, 8, "split");
     }
     mx_array *cols[2];
     MXT_CHECK(mx_split(layout(a, k), 2, -1, cols) == MX_OK, "split cols");
@@ -283,12 +289,8 @@ static void test_split_indices(void) {
     int idx[3];
     const char *np;
   } cfg[] = {
-      {2, {1, 3}, "[1, 3]"},
-      {2, {2, -1}, "[2, -1]"},
-      {2, {4, 2}, "[4, 2]"},
-      {2, {0, 10}, "[0, 10]"},
-      {0, {0}, "[]"},
-      {3, {-7, 1, 1}, "[-7, 1, 1]"},
+      {2, {1, 3}, "[1, 3]"},   {2, {2, -1}, "[2, -1]"}, {2, {4, 2}, "[4, 2]"},
+      {2, {0, 10}, "[0, 10]"}, {0, {0}, "[]"},          {3, {-7, 1, 1}, "[-7, 1, 1]"},
   };
   for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
     char code[256];
@@ -303,14 +305,16 @@ static void test_split_indices(void) {
     for (int ti = 0; ti < N_DTYPES; ti += 3) {
       mx_array *a = rand_any(s, 2, k_dtypes[ti]);
       mx_array *parts[4];
-      MXT_CHECK(mx_split_indices(layout(a, ti % 3), cfg[c].idx, cfg[c].n, 1, parts) == MX_OK,
-                "split_indices");
+      MXT_CHECK(
+          mx_split_indices(layout(a, ti % 3), cfg[c].idx, cfg[c].n, 1, parts) == MX_OK,
+          "split_indices");
       int64_t at = 2 * (cfg[c].n + 1);
       for (int p = 0; p <= cfg[c].n; p++) {
         int ps[2] = {(int)ref[2 * p], (int)ref[2 * p + 1]};
         char w[64];
         snprintf(w, sizeof w, "split_indices %s part %d", cfg[c].np, p);
-        if (check_shape(parts[p], ps, 2, w)) check_map(parts[p], a, ref + at, ps[0] * ps[1], w);
+        if (check_shape(parts[p], ps, 2, w))
+          check_map(parts[p], a, ref + at, ps[0] * ps[1], w);
         at += ps[0] * ps[1];
       }
     }
@@ -368,8 +372,9 @@ static void test_pad(void) {
       int64_t *map = np_map(code, cfg[c].shape, cfg[c].nd, NULL, &n);
       if (!map) continue;
       for (int hv = 0; hv < 2; hv++) {
-        pad_cfg p = {cfg[c].all_axes ? NULL : cfg[c].axes, cfg[c].lo, cfg[c].hi,
-                     cfg[c].naxes, mode == 0 ? MX_PAD_CONSTANT : MX_PAD_EDGE, 7, hv == 1};
+        pad_cfg p = {
+            cfg[c].all_axes ? NULL : cfg[c].axes,      cfg[c].lo, cfg[c].hi, cfg[c].naxes,
+            mode == 0 ? MX_PAD_CONSTANT : MX_PAD_EDGE, 7,         hv == 1};
         char w[80];
         snprintf(w, sizeof w, "pad cfg %zu mode %d value %d", c, mode, hv);
         check_all(cfg[c].shape, cfg[c].nd, pad_op, &p, map, n, oshape, cfg[c].nd,
@@ -389,8 +394,8 @@ static void test_pad_edge_cases(void) {
   mxt_named in[1] = {{"a", a}};
   double *ref = NULL;
   int64_t n;
-  if (mxt_numpy("R['r'] = np.pad(A['a'], ((3,200),(100,1)), mode='edge')", in, 1, "r", &ref,
-                &n))
+  if (mxt_numpy("R['r'] = np.pad(A['a'], ((3,200),(100,1)), mode='edge')", in, 1, "r",
+                &ref, &n))
     mxt_close(y, ref, n, 0, 0, "large edge pad");
   free(ref);
   /* pad value: any shape with one element, converted to a's dtype */
@@ -401,7 +406,8 @@ static void test_pad_edge_cases(void) {
   mx_array *b = mx_ones(s3, 1, MX_INT32);
   int l1 = 1, h1 = 1;
   double r3[4] = {2, 1, 1, 2};
-  mxt_close(mx_pad(b, NULL, &l1, &h1, 1, v, MX_PAD_CONSTANT), r3, 4, 0, 0, "int pad value");
+  mxt_close(mx_pad(b, NULL, &l1, &h1, 1, v, MX_PAD_CONSTANT), r3, 4, 0, 0,
+            "int pad value");
   /* empty input: all padding */
   int s0[2] = {0, 3};
   mx_array *e = mx_zeros(s0, 2, MX_FLOAT32);
@@ -417,7 +423,8 @@ static void test_pad_edge_cases(void) {
   int neg = -1;
   expect_error(mx_pad(b, NULL, &neg, &h1, 1, NULL, MX_PAD_CONSTANT), "non-negative",
                "negative pad");
-  expect_error(mx_pad(e, &ax0, &l1, &h1, 1, NULL, MX_PAD_EDGE), "empty axis", "edge empty");
+  expect_error(mx_pad(e, &ax0, &l1, &h1, 1, NULL, MX_PAD_EDGE), "empty axis",
+               "edge empty");
   mx_array *two = mx_ones(s3, 1, MX_FLOAT32);
   expect_error(mx_pad(b, NULL, &l1, &h1, 1, two, MX_PAD_CONSTANT), "one element",
                "pad value size");
@@ -448,12 +455,9 @@ static void test_tile(void) {
     int nd, shape[4], n, reps[4];
     const char *np;
   } cfg[] = {
-      {2, {2, 3}, 1, {2}, "(2,)"},
-      {2, {2, 3}, 3, {2, 1, 3}, "(2,1,3)"},
-      {1, {3}, 2, {0, 2}, "(0,2)"},
-      {3, {2, 1, 3}, 3, {1, 4, 1}, "(1,4,1)"},
-      {2, {2, 3}, 0, {0}, "()"},
-      {0, {0}, 2, {2, 3}, "(2,3)"},
+      {2, {2, 3}, 1, {2}, "(2,)"},  {2, {2, 3}, 3, {2, 1, 3}, "(2,1,3)"},
+      {1, {3}, 2, {0, 2}, "(0,2)"}, {3, {2, 1, 3}, 3, {1, 4, 1}, "(1,4,1)"},
+      {2, {2, 3}, 0, {0}, "()"},    {0, {0}, 2, {2, 3}, "(2,3)"},
   };
   for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
     int nd = cfg[c].nd > cfg[c].n ? cfg[c].nd : cfg[c].n, oshape[4];
@@ -495,9 +499,9 @@ static void test_repeat(void) {
     int nd, shape[3], rep, axis;
     const char *np;
   } cfg[] = {
-      {2, {2, 3}, 2, 0, "2, axis=0"},   {2, {2, 3}, 3, -1, "3, axis=-1"},
+      {2, {2, 3}, 2, 0, "2, axis=0"},    {2, {2, 3}, 3, -1, "3, axis=-1"},
       {3, {2, 3, 2}, 2, 1, "2, axis=1"}, {2, {2, 3}, 2, INT32_MIN, "2"},
-      {2, {2, 3}, 0, 1, "0, axis=1"},   {1, {4}, 1, 0, "1, axis=0"},
+      {2, {2, 3}, 0, 1, "0, axis=1"},    {1, {4}, 1, 0, "1, axis=0"},
       {0, {0}, 3, INT32_MIN, "3"},
   };
   for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
@@ -507,7 +511,8 @@ static void test_repeat(void) {
       oshape[0] = (int)shape_size(cfg[c].shape, cfg[c].nd) * cfg[c].rep;
     } else {
       int ax = cfg[c].axis < 0 ? cfg[c].axis + cfg[c].nd : cfg[c].axis;
-      for (int d = 0; d < ond; d++) oshape[d] = cfg[c].shape[d] * (d == ax ? cfg[c].rep : 1);
+      for (int d = 0; d < ond; d++)
+        oshape[d] = cfg[c].shape[d] * (d == ax ? cfg[c].rep : 1);
     }
     char code[128];
     snprintf(code, sizeof code, "R['r'] = np.repeat(A['a'], %s)", cfg[c].np);

@@ -54,9 +54,10 @@ mx_array *mx_slice_update(mx_array *a, mx_array *update, const int *start,
   if (update->ndim > a->ndim ||
       !mx_broadcast_shapes(update->shape, update->ndim, s, a->ndim, bs, &nb) ||
       memcmp(bs, s, sizeof(int) * (size_t)a->ndim) != 0)
-    return shape_error("[slice_update] update of shape %s cannot be broadcast to the "
-                       "slice shape %s",
-                       update->shape, update->ndim, s, a->ndim);
+    return shape_error(
+        "[slice_update] update of shape %s cannot be broadcast to the "
+        "slice shape %s",
+        update->shape, update->ndim, s, a->ndim);
   mx_scope_begin();
   mx_array *in[2] = {a, mx_broadcast_to(update, s, a->ndim)};
   mx_array *r = mx_node_make1(&mx_prim_slice_update, &p, sizeof p, in, 2, a->dtype,
@@ -130,9 +131,10 @@ mx_array *mx_dynamic_slice_update(mx_array *a, mx_array *update, mx_array *start
   bool ok = update->ndim == a->ndim;
   for (int d = 0; ok && d < a->ndim; d++) ok = update->shape[d] <= a->shape[d];
   if (!ok)
-    return shape_error("[dynamic_slice_update] update of shape %s does not fit in an "
-                       "array of shape %s (same ndim, no larger axis)",
-                       update->shape, update->ndim, a->shape, a->ndim);
+    return shape_error(
+        "[dynamic_slice_update] update of shape %s does not fit in an "
+        "array of shape %s (same ndim, no larger axis)",
+        update->shape, update->ndim, a->shape, a->ndim);
   mx_array *in[3] = {a, update, start};
   return mx_node_make1(&mx_prim_dynamic_slice_update, &p, sizeof p, in, 3, a->dtype,
                        a->shape, a->ndim);
@@ -183,15 +185,20 @@ mx_array *mx_take_along_axis(mx_array *a, mx_array *indices, int axis) {
   bool ok = indices->ndim == a->ndim;
   for (int d = 0; ok && d < a->ndim; d++) {
     int x = a->shape[d], y = indices->shape[d];
-    if (d == ax) shape[d] = y;
-    else if (x == y || y == 1) shape[d] = x;
-    else if (x == 1) shape[d] = y;
-    else ok = false;
+    if (d == ax)
+      shape[d] = y;
+    else if (x == y || y == 1)
+      shape[d] = x;
+    else if (x == 1)
+      shape[d] = y;
+    else
+      ok = false;
   }
   if (!ok)
-    return shape_error("[take_along_axis] indices of shape %s do not match array of "
-                       "shape %s (same ndim, other axes broadcast)",
-                       indices->shape, indices->ndim, a->shape, a->ndim);
+    return shape_error(
+        "[take_along_axis] indices of shape %s do not match array of "
+        "shape %s (same ndim, other axes broadcast)",
+        indices->shape, indices->ndim, a->shape, a->ndim);
   mx_take_params p = {ax};
   mx_array *in[2] = {a, indices};
   return mx_node_make1(&mx_prim_take_along_axis, &p, sizeof p, in, 2, a->dtype, shape,
@@ -218,9 +225,10 @@ mx_array *mx_put_along_axis(mx_array *a, mx_array *indices, mx_array *values, in
     ok = d == ax || indices->shape[d] == a->shape[d] || indices->shape[d] == 1;
   }
   if (!ok)
-    return shape_error("[put_along_axis] indices of shape %s do not match array of "
-                       "shape %s (same ndim; other axes equal or 1)",
-                       indices->shape, indices->ndim, a->shape, a->ndim);
+    return shape_error(
+        "[put_along_axis] indices of shape %s do not match array of "
+        "shape %s (same ndim; other axes equal or 1)",
+        indices->shape, indices->ndim, a->shape, a->ndim);
   if (values->ndim > a->ndim ||
       !mx_broadcast_shapes(values->shape, values->ndim, shape, a->ndim, bs, &nb) ||
       memcmp(bs, shape, sizeof(int) * (size_t)a->ndim) != 0)
@@ -238,8 +246,7 @@ mx_array *mx_put_along_axis(mx_array *a, mx_array *indices, mx_array *values, in
 /* Shared checks of gather/scatter: axes valid and distinct, indices integer
  * and broadcast together to I (written to ishape/ni). */
 static bool index_arrays(const char *op, const mx_array *a, mx_array *const *indices,
-                         int nidx, const int *axes, int *out_axes, int *ishape,
-                         int *ni) {
+                         int nidx, const int *axes, int *out_axes, int *ishape, int *ni) {
   if (nidx < 0 || nidx > a->ndim || (nidx > 0 && (!indices || !axes))) {
     mx_set_error(MX_ERR_INVALID, "[%s] %d index arrays for a %d-d array", op, nidx,
                  a->ndim);
@@ -289,7 +296,8 @@ mx_array *mx_gather(mx_array *a, mx_array *const *indices, int nidx, const int *
   }
   for (int d = 0; d < a->ndim; d++) {
     if (slice_sizes[d] < 0 || slice_sizes[d] > a->shape[d]) {
-      mx_set_error(MX_ERR_INVALID, "[gather] slice size %d invalid for axis %d of size %d",
+      mx_set_error(MX_ERR_INVALID,
+                   "[gather] slice size %d invalid for axis %d of size %d",
                    slice_sizes[d], d, a->shape[d]);
       return NULL;
     }
@@ -325,9 +333,10 @@ mx_array *mx_scatter(mx_array *a, mx_array *const *indices, int nidx, mx_array *
     int want[2 * MX_MAX_NDIM];
     memcpy(want, ishape, sizeof(int) * (size_t)ni);
     memcpy(want + ni, a->shape, sizeof(int) * (size_t)a->ndim);
-    return shape_error("[scatter] updates of shape %s must be the index shape followed "
-                       "by a slice no larger than a, i.e. at most %s",
-                       updates->shape, updates->ndim, want, ni + a->ndim);
+    return shape_error(
+        "[scatter] updates of shape %s must be the index shape followed "
+        "by a slice no larger than a, i.e. at most %s",
+        updates->shape, updates->ndim, want, ni + a->ndim);
   }
   p.nidx = nidx;
   p.mode = (int)mode;

@@ -80,8 +80,9 @@ mx_array *mx_stack(mx_array *const *arrays, int n, int axis) {
         memcmp(a->shape, a0->shape, sizeof(int) * (size_t)a0->ndim) != 0) {
       char s0[128];
       snprintf(s0, sizeof s0, "%s", mx_shape_str(a0->shape, a0->ndim));
-      mx_set_error(MX_ERR_INVALID, "[stack] all arrays must have the same shape, got %s and %s",
-                   s0, mx_shape_str(a->shape, a->ndim));
+      mx_set_error(MX_ERR_INVALID,
+                   "[stack] all arrays must have the same shape, got %s and %s", s0,
+                   mx_shape_str(a->shape, a->ndim));
       return NULL;
     }
   }
@@ -174,8 +175,9 @@ mx_array *mx_pad(mx_array *a, const int *axes, const int *lo, const int *hi, int
     }
     seen[ax] = true;
     if (lo[i] < 0 || hi[i] < 0) {
-      mx_set_error(MX_ERR_INVALID, "[pad] padding must be non-negative, got (%d, %d) on axis %d",
-                   lo[i], hi[i], ax);
+      mx_set_error(MX_ERR_INVALID,
+                   "[pad] padding must be non-negative, got (%d, %d) on axis %d", lo[i],
+                   hi[i], ax);
       return NULL;
     }
     if ((int64_t)a->shape[ax] + lo[i] + hi[i] > INT_MAX) {
@@ -202,7 +204,8 @@ mx_array *mx_pad(mx_array *a, const int *axes, const int *lo, const int *hi, int
                           : mx_zeros(NULL, 0, a->dtype);
   mx_array *in[2] = {a, v};
   mx_array *r =
-      v ? mx_node_make1(&mx_prim_pad, &p, sizeof p, in, 2, a->dtype, shape, a->ndim) : NULL;
+      v ? mx_node_make1(&mx_prim_pad, &p, sizeof p, in, 2, a->dtype, shape, a->ndim)
+        : NULL;
   return scope_return(r);
 }
 
@@ -236,7 +239,8 @@ mx_array *mx_tile(mx_array *a, const int *reps, int nreps) {
     int j = d - (nd - a->ndim);
     s[d] = j >= 0 ? a->shape[j] : 1;
     if (r[d] < 0) {
-      mx_set_error(MX_ERR_INVALID, "[tile] repetitions must be non-negative, got %d", r[d]);
+      mx_set_error(MX_ERR_INVALID, "[tile] repetitions must be non-negative, got %d",
+                   r[d]);
       return NULL;
     }
     if ((int64_t)r[d] * s[d] > INT_MAX) {
@@ -264,7 +268,8 @@ mx_array *mx_tile(mx_array *a, const int *reps, int nreps) {
 mx_array *mx_repeat(mx_array *a, int repeats, int axis) {
   MX_CHECK_NULL1(a);
   if (repeats < 0) {
-    mx_set_error(MX_ERR_INVALID, "[repeat] repeats must be non-negative, got %d", repeats);
+    mx_set_error(MX_ERR_INVALID, "[repeat] repeats must be non-negative, got %d",
+                 repeats);
     return NULL;
   }
   mx_scope_begin();
@@ -288,7 +293,8 @@ mx_array *mx_repeat(mx_array *a, int repeats, int axis) {
   } else if (x) {
     int e = ax + 1, bs[MX_MAX_NDIM];
     mx_array *y = mx_expand_dims(x, &e, 1);
-    for (int d = 0; d <= x->ndim; d++) bs[d] = d < e ? x->shape[d] : d == e ? repeats : x->shape[d - 1];
+    for (int d = 0; d <= x->ndim; d++)
+      bs[d] = d < e ? x->shape[d] : d == e ? repeats : x->shape[d - 1];
     r = mx_flatten(mx_broadcast_to(y, bs, x->ndim + 1), ax, ax + 1);
   }
   return scope_return(r);
@@ -308,7 +314,8 @@ mx_array *mx_roll(mx_array *a, const int *shift, const int *axes, int n) {
     int ax = 0;
     int t = (int)(total % a->size);
     mx_scope_begin();
-    mx_array *r = mx_reshape(mx_roll(mx_flatten(a, 0, -1), &t, &ax, 1), a->shape, a->ndim);
+    mx_array *r =
+        mx_reshape(mx_roll(mx_flatten(a, 0, -1), &t, &ax, 1), a->shape, a->ndim);
     return scope_return(r);
   }
   int64_t acc[MX_MAX_NDIM] = {0};

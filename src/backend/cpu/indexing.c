@@ -100,8 +100,10 @@ static void rows_range(void *c, int64_t b, int64_t e) {
     int64_t soff = g->pre[r / g->ni] + g->base[r % g->ni];
     const char *s = g->src + soff * isz;
     char *d = g->dst + r * g->slice_n * isz;
-    if (g->flat) memcpy(d, s, (size_t)(g->slice_n * isz));
-    else mx_cpu_copy_runs(&g->it, d, s, g->isz);
+    if (g->flat)
+      memcpy(d, s, (size_t)(g->slice_n * isz));
+    else
+      mx_cpu_copy_runs(&g->it, d, s, g->isz);
   }
 }
 
@@ -125,7 +127,7 @@ static void gather_rows(const mx_array *a, char *dst, const int64_t *pre, int64_
   mx_iter_init(&g.it, shape, nd, 2, st);
   g.flat = g.it.ndim == 1 && g.it.strides[0][0] == 1 && g.it.strides[1][0] == 1;
   if (g.slice_n == 1) g.flat = true;
-  int64_t grain = g.slice_n >= (1 << 14) ? 1 : (1 << 14) / g.slice_n;
+  int64_t grain = g.slice_n >= (1 << 16) ? 1 : (1 << 16) / g.slice_n;
   mx_parallel_for(npre * ni, grain, rows_range, &g);
 }
 
@@ -212,23 +214,30 @@ typedef struct {
 } along_ctx;
 
 /* Copy one element of ISZ bytes per position: out[i] = a[off + idx * s]. */
-#define TAKE_ALONG_LOOP(ISZ)                                                       \
-  for (int64_t i = 0; i < n; i++) {                                                \
+#define TAKE_ALONG_LOOP(ISZ)                                                           \
+  for (int64_t i = 0; i < n; i++) {                                                    \
     int64_t v = mx_cpu_load_index(c->idx + (offs[2] + i * is[2]) * (int64_t)c->idx_sz, \
-                                  c->idx_t);                                       \
-    v = mx_cpu_wrap_index(v, c->dim);                                              \
-    memcpy(c->o + (offs[0] + i * is[0]) * (ISZ),                                   \
-           c->a + (offs[1] + i * is[1] + v * c->astride) * (ISZ), (ISZ));             \
+                                  c->idx_t);                                           \
+    v = mx_cpu_wrap_index(v, c->dim);                                                  \
+    memcpy(c->o + (offs[0] + i * is[0]) * (ISZ),                                       \
+           c->a + (offs[1] + i * is[1] + v * c->astride) * (ISZ), (ISZ));              \
   }
 
-static void take_along_run(void *ctx, int64_t n, const int64_t *offs,
-                           const int64_t *is) {
+static void take_along_run(void *ctx, int64_t n, const int64_t *offs, const int64_t *is) {
   const along_ctx *c = ctx;
   switch (c->isz) {
-    case 1: TAKE_ALONG_LOOP(1); break;
-    case 2: TAKE_ALONG_LOOP(2); break;
-    case 4: TAKE_ALONG_LOOP(4); break;
-    default: TAKE_ALONG_LOOP(8); break;
+    case 1:
+      TAKE_ALONG_LOOP(1);
+      break;
+    case 2:
+      TAKE_ALONG_LOOP(2);
+      break;
+    case 4:
+      TAKE_ALONG_LOOP(4);
+      break;
+    default:
+      TAKE_ALONG_LOOP(8);
+      break;
   }
 }
 
@@ -246,9 +255,10 @@ mx_status mx_cpu_take_along_axis(mx_node *n, mx_array **in, mx_array **out) {
   const int64_t *st[3] = {o->strides, as, xs};
   mx_iter it;
   mx_iter_init(&it, o->shape, o->ndim, 3, st);
-  along_ctx c = {mx_array_ptr(a), mx_array_ptr(idx), NULL, mx_array_ptr(o),
-                 mx_dtype_size(o->dtype), mx_dtype_size(idx->dtype), idx->dtype,
-                 o->dtype, a->shape[axis], a->strides[axis], 0, &it};
+  along_ctx c = {
+      mx_array_ptr(a),         mx_array_ptr(idx),         NULL,       mx_array_ptr(o),
+      mx_dtype_size(o->dtype), mx_dtype_size(idx->dtype), idx->dtype, o->dtype,
+      a->shape[axis],          a->strides[axis],          0,          &it};
   mx_iter_parallel(&it, 1 << 15, take_along_run, &c);
   return MX_OK;
 }
@@ -257,13 +267,15 @@ static void put_along_run(void *ctx, int64_t n, const int64_t *offs, const int64
   const along_ctx *c = ctx;
   int64_t isz = (int64_t)c->isz;
   for (int64_t i = 0; i < n; i++) {
-    int64_t v = mx_cpu_load_index(c->idx + (offs[1] + i * is[1]) * (int64_t)c->idx_sz,
-                                  c->idx_t);
+    int64_t v =
+        mx_cpu_load_index(c->idx + (offs[1] + i * is[1]) * (int64_t)c->idx_sz, c->idx_t);
     v = mx_cpu_wrap_index(v, c->dim);
     char *d = c->o + (offs[0] + i * is[0] + v * c->astride) * isz;
     const char *s = c->vals + (offs[2] + i * is[2]) * isz;
-    if (c->mode == MX_SCATTER_SET) memcpy(d, s, c->isz);
-    else mx_cpu_combine(d, 0, s, 0, 1, c->t, c->mode);
+    if (c->mode == MX_SCATTER_SET)
+      memcpy(d, s, c->isz);
+    else
+      mx_cpu_combine(d, 0, s, 0, 1, c->t, c->mode);
   }
 }
 
@@ -300,9 +312,18 @@ mx_status mx_cpu_put_along_axis(mx_node *n, mx_array **in, mx_array **out) {
   const int64_t *st[3] = {os, xs, vs};
   mx_iter it;
   mx_iter_init(&it, shape, nd, 3, st);
-  along_ctx c = {NULL, mx_array_ptr(idx), mx_array_ptr(vals), mx_array_ptr(o),
-                 mx_dtype_size(o->dtype), mx_dtype_size(idx->dtype), idx->dtype,
-                 o->dtype, a->shape[axis], o->strides[axis], p->mode, &it};
+  along_ctx c = {NULL,
+                 mx_array_ptr(idx),
+                 mx_array_ptr(vals),
+                 mx_array_ptr(o),
+                 mx_dtype_size(o->dtype),
+                 mx_dtype_size(idx->dtype),
+                 idx->dtype,
+                 o->dtype,
+                 a->shape[axis],
+                 o->strides[axis],
+                 p->mode,
+                 &it};
   int64_t runs = mx_iter_num_runs(&it), inner = it.shape[it.ndim - 1];
   int64_t grain = inner >= (1 << 14) ? 1 : (1 << 14) / (inner ? inner : 1);
   mx_parallel_for(runs, grain, put_along_range, &c);
@@ -380,8 +401,16 @@ mx_status mx_cpu_scatter(mx_node *n, mx_array **in, mx_array **out) {
     const int64_t *st[2] = {o->strides, upd->strides + ni_dims};
     mx_iter it;
     mx_iter_init(&it, ushape, nd, 2, st);
-    scatter_ctx s = {&it, mx_array_ptr(o), mx_array_ptr(upd), mx_dtype_size(o->dtype),
-                     o->dtype, p->mode, base, uoff, ni, false};
+    scatter_ctx s = {&it,
+                     mx_array_ptr(o),
+                     mx_array_ptr(upd),
+                     mx_dtype_size(o->dtype),
+                     o->dtype,
+                     p->mode,
+                     base,
+                     uoff,
+                     ni,
+                     false};
     /* Positions of different elements of U can only collide when a window
      * spans more than one element along an indexed axis; otherwise U's
      * elements are independent and split across threads, each keeping the

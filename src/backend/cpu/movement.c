@@ -18,8 +18,8 @@ typedef struct {
 } copy_ctx;
 
 /* Same-size element copy; SZ is a constant so memcpy becomes one move. */
-#define COPY_ELEMS(SZ)                                                  \
-  for (int64_t i = 0; i < n; i++)                                       \
+#define COPY_ELEMS(SZ)            \
+  for (int64_t i = 0; i < n; i++) \
     memcpy(d + i * is[0] * (SZ), s + i * is[1] * (SZ), (SZ));
 
 static void copy_run(void *c, int64_t n, const int64_t *offs, const int64_t *is) {
@@ -32,24 +32,33 @@ static void copy_run(void *c, int64_t n, const int64_t *offs, const int64_t *is)
       return;
     }
     switch (p->dsz) {
-      case 1: COPY_ELEMS(1); return;
-      case 2: COPY_ELEMS(2); return;
-      case 4: COPY_ELEMS(4); return;
-      default: COPY_ELEMS(8); return;
+      case 1:
+        COPY_ELEMS(1);
+        return;
+      case 2:
+        COPY_ELEMS(2);
+        return;
+      case 4:
+        COPY_ELEMS(4);
+        return;
+      default:
+        COPY_ELEMS(8);
+        return;
     }
   }
   bool ints = mx_dtype_is_integer(p->st) && mx_dtype_is_integer(p->dt);
   for (int64_t i = 0; i < n; i++) {
     const char *sp = s + i * is[1] * (int64_t)p->ssz;
     char *dp = d + i * is[0] * (int64_t)p->dsz;
-    if (ints) mx_store_i64(dp, p->dt, mx_load_i64(sp, p->st));
-    else mx_store_f64(dp, p->dt, mx_load_f64(sp, p->st));
+    if (ints)
+      mx_store_i64(dp, p->dt, mx_load_i64(sp, p->st));
+    else
+      mx_store_f64(dp, p->dt, mx_load_f64(sp, p->st));
   }
 }
 
-void mx_cpu_copy_nd(char *dst, const int64_t *dst_strides, mx_dtype dt,
-                    const char *src, const int64_t *src_strides, mx_dtype st,
-                    const int *shape, int ndim) {
+void mx_cpu_copy_nd(char *dst, const int64_t *dst_strides, mx_dtype dt, const char *src,
+                    const int64_t *src_strides, mx_dtype st, const int *shape, int ndim) {
   if (mx_shape_size(shape, ndim) == 0) return;
   const int64_t *strides[2] = {dst_strides, src_strides};
   mx_iter it;
@@ -67,8 +76,7 @@ void mx_cpu_copy_array_to(char *dst, const int64_t *dst_strides, mx_dtype dt,
                           const mx_array *src, const int *shape, int ndim) {
   int64_t ss[MX_MAX_NDIM];
   mx_broadcast_strides(src, shape, ndim, ss);
-  mx_cpu_copy_nd(dst, dst_strides, dt, mx_array_ptr(src), ss, src->dtype, shape,
-                 ndim);
+  mx_cpu_copy_nd(dst, dst_strides, dt, mx_array_ptr(src), ss, src->dtype, shape, ndim);
 }
 
 /* ---- indices ---- */
@@ -101,8 +109,9 @@ static void index_run(void *c, int64_t n, const int64_t *offs, const int64_t *is
 
 static mx_status index_error(const index_ctx *c, const char *op) {
   if (c->span == 1)
-    return mx_set_error(MX_ERR_INVALID, "[%s] index %lld out of range for axis of size %lld",
-                        op, (long long)c->bad_value, (long long)c->dim);
+    return mx_set_error(MX_ERR_INVALID,
+                        "[%s] index %lld out of range for axis of size %lld", op,
+                        (long long)c->bad_value, (long long)c->dim);
   return mx_set_error(MX_ERR_INVALID,
                       "[%s] index %lld out of range for axis of size %lld with slice "
                       "size %lld",
@@ -112,16 +121,15 @@ static mx_status index_error(const index_ctx *c, const char *op) {
 /* Serial on purpose: the first bad index in row-major order is reported, so
  * the message does not depend on thread timing. */
 mx_status mx_cpu_load_indices(const mx_array *idx, const int *shape, int ndim,
-                              int64_t dim, int64_t span, const char *op,
-                              int64_t *dst) {
+                              int64_t dim, int64_t span, const char *op, int64_t *dst) {
   int64_t is[MX_MAX_NDIM], ds[MX_MAX_NDIM];
   mx_broadcast_strides(idx, shape, ndim, is);
   mx_row_strides(shape, ndim, ds);
   const int64_t *strides[2] = {is, ds};
   mx_iter it;
   mx_iter_init(&it, shape, ndim, 2, strides);
-  index_ctx c = {mx_array_ptr(idx), mx_dtype_size(idx->dtype), idx->dtype, dst, dim,
-                 span, false, 0};
+  index_ctx c = {
+      mx_array_ptr(idx), mx_dtype_size(idx->dtype), idx->dtype, dst, dim, span, false, 0};
   mx_iter_runs(&it, 0, mx_iter_num_runs(&it), index_run, &c);
   return c.bad ? index_error(&c, op) : MX_OK;
 }
@@ -131,8 +139,8 @@ mx_status mx_cpu_check_indices(const mx_array *idx, int64_t dim, const char *op)
   const int64_t *strides[2] = {idx->strides, zero};
   mx_iter it;
   mx_iter_init(&it, idx->shape, idx->ndim, 2, strides);
-  index_ctx c = {mx_array_ptr(idx), mx_dtype_size(idx->dtype), idx->dtype, NULL, dim,
-                 1, false, 0};
+  index_ctx c = {
+      mx_array_ptr(idx), mx_dtype_size(idx->dtype), idx->dtype, NULL, dim, 1, false, 0};
   mx_iter_runs(&it, 0, mx_iter_num_runs(&it), index_run, &c);
   return c.bad ? index_error(&c, op) : MX_OK;
 }
@@ -140,49 +148,55 @@ mx_status mx_cpu_check_indices(const mx_array *idx, int64_t dim, const char *op)
 /* ---- scatter combine ---- */
 
 /* Loop over n elements applying EXPR (reads x = dst, y = src, writes r). */
-#define COMBINE_LOOP(T, CT, GET, MAKE, EXPR)                              \
-  for (int64_t i = 0; i < n; i++) {                                   \
-    T xs, ys;                                                         \
-    memcpy(&xs, d + i * ds * (int64_t)sizeof(T), sizeof(T));         \
-    memcpy(&ys, s + i * ss * (int64_t)sizeof(T), sizeof(T));         \
-    CT x = GET(xs), y = GET(ys), r;                                   \
-    (void)x; /* unused by set */                                      \
-    EXPR;                                                             \
-    T rs = MAKE(r);                                                   \
-    memcpy(d + i * ds * (int64_t)sizeof(T), &rs, sizeof(T));          \
+#define COMBINE_LOOP(T, CT, GET, MAKE, EXPR)                 \
+  for (int64_t i = 0; i < n; i++) {                          \
+    T xs, ys;                                                \
+    memcpy(&xs, d + i * ds * (int64_t)sizeof(T), sizeof(T)); \
+    memcpy(&ys, s + i * ss * (int64_t)sizeof(T), sizeof(T)); \
+    CT x = GET(xs), y = GET(ys), r;                          \
+    (void)x; /* unused by set */                             \
+    EXPR;                                                    \
+    T rs = MAKE(r);                                          \
+    memcpy(d + i * ds * (int64_t)sizeof(T), &rs, sizeof(T)); \
   }
 
 #define IDENT(v) (v)
 
 /* Integers: add and multiply wrap (computed unsigned, no UB). */
-#define DEF_COMBINE_INT(T, SFX)                                                  \
-  static void combine_##SFX(char *d, int64_t ds, const char *s, int64_t ss,      \
-                            int64_t n, int mode) {                               \
-    switch (mode) {                                                              \
-      case MX_SCATTER_ADD:                                                       \
-        COMBINE_LOOP(T, T, IDENT, IDENT, r = (T)((uint64_t)x + (uint64_t)y)) break; \
-      case MX_SCATTER_MAX: COMBINE_LOOP(T, T, IDENT, IDENT, r = x > y ? x : y) break; \
-      case MX_SCATTER_MIN: COMBINE_LOOP(T, T, IDENT, IDENT, r = x < y ? x : y) break; \
-      case MX_SCATTER_PROD:                                                      \
-        COMBINE_LOOP(T, T, IDENT, IDENT, r = (T)((uint64_t)x * (uint64_t)y)) break; \
-      default: COMBINE_LOOP(T, T, IDENT, IDENT, r = y) break;                       \
-    }                                                                            \
+#define DEF_COMBINE_INT(T, SFX)                                                        \
+  static void combine_##SFX(char *d, int64_t ds, const char *s, int64_t ss, int64_t n, \
+                            int mode) {                                                \
+    switch (mode) {                                                                    \
+      case MX_SCATTER_ADD:                                                             \
+        COMBINE_LOOP(T, T, IDENT, IDENT, r = (T)((uint64_t)x + (uint64_t)y)) break;    \
+      case MX_SCATTER_MAX:                                                             \
+        COMBINE_LOOP(T, T, IDENT, IDENT, r = x > y ? x : y) break;                     \
+      case MX_SCATTER_MIN:                                                             \
+        COMBINE_LOOP(T, T, IDENT, IDENT, r = x < y ? x : y) break;                     \
+      case MX_SCATTER_PROD:                                                            \
+        COMBINE_LOOP(T, T, IDENT, IDENT, r = (T)((uint64_t)x * (uint64_t)y)) break;    \
+      default:                                                                         \
+        COMBINE_LOOP(T, T, IDENT, IDENT, r = y) break;                                 \
+    }                                                                                  \
   }
 
 /* Floats: computed in float (halves) or natively; max/min propagate NaN like
  * numpy's maximum/minimum. */
-#define DEF_COMBINE_FLOAT(T, SFX, CT, GET, MAKE)                                      \
-  static void combine_##SFX(char *d, int64_t ds, const char *s, int64_t ss,       \
-                            int64_t n, int mode) {                                \
-    switch (mode) {                                                               \
-      case MX_SCATTER_ADD: COMBINE_LOOP(T, CT, GET, MAKE, r = x + y) break;           \
-      case MX_SCATTER_MAX:                                                        \
-        COMBINE_LOOP(T, CT, GET, MAKE, r = (x > y || x != x) ? x : y) break;          \
-      case MX_SCATTER_MIN:                                                        \
-        COMBINE_LOOP(T, CT, GET, MAKE, r = (x < y || x != x) ? x : y) break;          \
-      case MX_SCATTER_PROD: COMBINE_LOOP(T, CT, GET, MAKE, r = x * y) break;          \
-      default: COMBINE_LOOP(T, CT, GET, MAKE, r = y) break;                           \
-    }                                                                             \
+#define DEF_COMBINE_FLOAT(T, SFX, CT, GET, MAKE)                                       \
+  static void combine_##SFX(char *d, int64_t ds, const char *s, int64_t ss, int64_t n, \
+                            int mode) {                                                \
+    switch (mode) {                                                                    \
+      case MX_SCATTER_ADD:                                                             \
+        COMBINE_LOOP(T, CT, GET, MAKE, r = x + y) break;                               \
+      case MX_SCATTER_MAX:                                                             \
+        COMBINE_LOOP(T, CT, GET, MAKE, r = (x > y || x != x) ? x : y) break;           \
+      case MX_SCATTER_MIN:                                                             \
+        COMBINE_LOOP(T, CT, GET, MAKE, r = (x < y || x != x) ? x : y) break;           \
+      case MX_SCATTER_PROD:                                                            \
+        COMBINE_LOOP(T, CT, GET, MAKE, r = x * y) break;                               \
+      default:                                                                         \
+        COMBINE_LOOP(T, CT, GET, MAKE, r = y) break;                                   \
+    }                                                                                  \
   }
 
 DEF_COMBINE_INT(uint8_t, u8)
@@ -206,18 +220,21 @@ static bool c64_greater(mx_c64 a, mx_c64 b) {
 static void combine_c64(char *d, int64_t ds, const char *s, int64_t ss, int64_t n,
                         int mode) {
   switch (mode) {
-    case MX_SCATTER_ADD: COMBINE_LOOP(mx_c64, mx_c64, IDENT, IDENT, r = x + y) break;
+    case MX_SCATTER_ADD:
+      COMBINE_LOOP(mx_c64, mx_c64, IDENT, IDENT, r = x + y) break;
     case MX_SCATTER_MAX:
       COMBINE_LOOP(mx_c64, mx_c64, IDENT, IDENT, r = c64_greater(y, x) ? y : x) break;
     case MX_SCATTER_MIN:
       COMBINE_LOOP(mx_c64, mx_c64, IDENT, IDENT, r = c64_greater(x, y) ? y : x) break;
-    case MX_SCATTER_PROD: COMBINE_LOOP(mx_c64, mx_c64, IDENT, IDENT, r = x * y) break;
-    default: COMBINE_LOOP(mx_c64, mx_c64, IDENT, IDENT, r = y) break;
+    case MX_SCATTER_PROD:
+      COMBINE_LOOP(mx_c64, mx_c64, IDENT, IDENT, r = x * y) break;
+    default:
+      COMBINE_LOOP(mx_c64, mx_c64, IDENT, IDENT, r = y) break;
   }
 }
 
-void mx_cpu_combine(char *d, int64_t ds, const char *s, int64_t ss, int64_t n,
-                    mx_dtype t, int mode) {
+void mx_cpu_combine(char *d, int64_t ds, const char *s, int64_t ss, int64_t n, mx_dtype t,
+                    int mode) {
   switch (t) {
     case MX_BOOL:
       /* values are 0/1: add = or = max, prod = and = min */
@@ -225,20 +242,47 @@ void mx_cpu_combine(char *d, int64_t ds, const char *s, int64_t ss, int64_t n,
       if (mode == MX_SCATTER_PROD) mode = MX_SCATTER_MIN;
       combine_u8(d, ds, s, ss, n, mode);
       break;
-    case MX_UINT8: combine_u8(d, ds, s, ss, n, mode); break;
-    case MX_UINT16: combine_u16(d, ds, s, ss, n, mode); break;
-    case MX_UINT32: combine_u32(d, ds, s, ss, n, mode); break;
-    case MX_UINT64: combine_u64(d, ds, s, ss, n, mode); break;
-    case MX_INT8: combine_i8(d, ds, s, ss, n, mode); break;
-    case MX_INT16: combine_i16(d, ds, s, ss, n, mode); break;
-    case MX_INT32: combine_i32(d, ds, s, ss, n, mode); break;
-    case MX_INT64: combine_i64(d, ds, s, ss, n, mode); break;
-    case MX_FLOAT16: combine_f16(d, ds, s, ss, n, mode); break;
-    case MX_BFLOAT16: combine_bf16(d, ds, s, ss, n, mode); break;
-    case MX_FLOAT32: combine_f32(d, ds, s, ss, n, mode); break;
-    case MX_FLOAT64: combine_f64(d, ds, s, ss, n, mode); break;
-    case MX_COMPLEX64: combine_c64(d, ds, s, ss, n, mode); break;
-    default: break;
+    case MX_UINT8:
+      combine_u8(d, ds, s, ss, n, mode);
+      break;
+    case MX_UINT16:
+      combine_u16(d, ds, s, ss, n, mode);
+      break;
+    case MX_UINT32:
+      combine_u32(d, ds, s, ss, n, mode);
+      break;
+    case MX_UINT64:
+      combine_u64(d, ds, s, ss, n, mode);
+      break;
+    case MX_INT8:
+      combine_i8(d, ds, s, ss, n, mode);
+      break;
+    case MX_INT16:
+      combine_i16(d, ds, s, ss, n, mode);
+      break;
+    case MX_INT32:
+      combine_i32(d, ds, s, ss, n, mode);
+      break;
+    case MX_INT64:
+      combine_i64(d, ds, s, ss, n, mode);
+      break;
+    case MX_FLOAT16:
+      combine_f16(d, ds, s, ss, n, mode);
+      break;
+    case MX_BFLOAT16:
+      combine_bf16(d, ds, s, ss, n, mode);
+      break;
+    case MX_FLOAT32:
+      combine_f32(d, ds, s, ss, n, mode);
+      break;
+    case MX_FLOAT64:
+      combine_f64(d, ds, s, ss, n, mode);
+      break;
+    case MX_COMPLEX64:
+      combine_c64(d, ds, s, ss, n, mode);
+      break;
+    default:
+      break;
   }
 }
 
