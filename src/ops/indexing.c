@@ -166,6 +166,11 @@ mx_array *mx_take(mx_array *a, mx_array *indices, int axis) {
 mx_array *mx_take_flat(mx_array *a, mx_array *indices) {
   MX_CHECK_NULL1(a);
   MX_CHECK_NULL1(indices);
+  if (a->size > INT32_MAX) {
+    mx_set_error(MX_ERR_INVALID, "[take] array of %lld elements is too large to flatten",
+                 (long long)a->size);
+    return NULL;
+  }
   mx_scope_begin();
   int n = (int)a->size;
   return scope_return(mx_take(mx_reshape(a, &n, 1), indices, 0));
