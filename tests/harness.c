@@ -14,10 +14,12 @@ void mxt_run(const char *name, void (*fn)(void)) {
   mxt_case = name;
   mxt_checks_failed = 0;
   mx_clear_error();
+  mx_synchronize(mx_default_stream(mx_cpu()));
   int64_t live0 = mx_live_arrays();
   mx_scope_begin();
   fn();
   mx_scope_end();
+  mx_synchronize(mx_default_stream(mx_cpu())); /* async evals drop their references */
   int64_t live1 = mx_live_arrays();
   if (live1 != live0) {
     fprintf(stderr, "FAIL %s: %lld arrays leaked\n", name,

@@ -48,8 +48,10 @@ mx_stream mx_current_stream(void) {
   return mx_default_stream(mx_default_device());
 }
 
+void mx_async_wait_idle(void);
+
 mx_status mx_synchronize(mx_stream s) {
-  if (s.device.type == MX_GPU && mx_cuda_compiled())
-    return mx_cuda_synchronize();
+  mx_async_wait_idle(); /* async evals run on one background thread for all streams */
+  if (s.device.type == MX_GPU && mx_cuda_compiled()) return mx_cuda_synchronize();
   return MX_OK;
 }

@@ -219,6 +219,16 @@ static pthread_mutex_t g_q_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_q_cv = PTHREAD_COND_INITIALIZER;
 static task *g_q_head, *g_q_tail;
 static bool g_worker_started;
+static int g_inflight; /* queued or running tasks, under g_q_mu */
+static pthread_cond_t g_idle_cv = PTHREAD_COND_INITIALIZER;
+
+/* Wait until every async task has finished and dropped its references. */
+void mx_async_wait_idle(void);
+void mx_async_wait_idle(void) {
+  pthread_mutex_lock(&g_q_mu);
+  while (g_inflight > 0) pthread_cond_wait(&g_idle_cv, &g_q_mu);
+  pthread_mutex_unlock(&g_q_mu);
+}
 
 static void *async_worker(void *arg) {
   (void)arg;
@@ -242,11 +252,14 @@ static void *async_worker(void *arg) {
       }
       mx_clear_error();
     }
-    notify_all();
     for (int i = 0; i < tk->nhold; i++) mx_array_release(tk->hold[i]);
     free(tk->hold);
     free(tk->t.nodes);
     free(tk);
+    notify_all();
+    pthread_mutex_lock(&g_q_mu);
+    if (--g_inflight == 0) pthread_cond_broadcast(&g_idle_cv);
+    pthread_mutex_unlock(&g_q_mu);
   }
   return NULL;
 }
@@ -305,6 +318,7 @@ mx_status mx_async_eval(mx_array *const *arrays, int n) {
   if (g_q_tail) g_q_tail->next = tk;
   else g_q_head = tk;
   g_q_tail = tk;
+  g_inflight++;
   pthread_cond_signal(&g_q_cv);
   pthread_mutex_unlock(&g_q_mu);
   return MX_OK;
