@@ -11,6 +11,7 @@
  *  - malformed files of every kind give MX_ERR_IO naming the file, and a
  *    fuzz loop truncating and corrupting valid files never crashes (run
  *    under ASan in the sanitizer build). */
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -483,6 +484,16 @@ static void test_safetensors_roundtrip(void) {
             "padding");
   free(d);
   mx_array_map_free(m);
+  /* the file gets the usual permissions and no temporary is left behind */
+  mode_t um = umask(0);
+  umask(um);
+  struct stat sb;
+  MXT_CHECK(stat(p, &sb) == 0 && (sb.st_mode & 0777) == (0666 & ~um), "mode %o",
+            (unsigned)(sb.st_mode & 0777));
+  DIR *dir = opendir(g_dir);
+  for (struct dirent *de; dir && (de = readdir(dir));)
+    MXT_CHECK(strstr(de->d_name, ".tmp.") == NULL, "leftover %s", de->d_name);
+  if (dir) closedir(dir);
 
   /* numpy + json read our file */
   char script[4096];

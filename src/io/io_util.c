@@ -2,6 +2,8 @@
 #include "io_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,15 +34,22 @@ bool mx_io_write(FILE *f, const void *p, size_t n) {
 }
 
 FILE *mx_io_create(const char *path, char **tmp, const char *op) {
+  static atomic_uint counter;
   size_t n = strlen(path);
-  *tmp = malloc(n + 16);
+  *tmp = malloc(n + 48);
   if (!*tmp) {
     mx_set_error(MX_ERR_NOMEM, "[%s] %s: out of memory", op, path);
     return NULL;
   }
-  memcpy(*tmp, path, n);
-  memcpy(*tmp + n, ".tmp.XXXXXX", 12);
-  int fd = mkstemp(*tmp);
+  /* a unique name created with O_EXCL and mode 0666, so the umask applies
+   * as for a plain fopen (mkstemp would leave the file 0600) */
+  int fd = -1;
+  for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
+    snprintf(*tmp, n + 48, "%s.tmp.%ld.%u", path, (long)getpid(),
+             atomic_fetch_add(&counter, 1u));
+    fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
   FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
   if (!f) {
     mx_set_error(MX_ERR_IO, "[%s] cannot create %s: %s", op, path, strerror(errno));

@@ -187,8 +187,10 @@ mx_array_map *mx_load_safetensors(const char *path) {
   const char *end = NULL;
   root = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &end, false);
   if (!root)
+    /* cJSON reports where it stopped through `end` (its global error
+     * pointer is not thread-safe) */
     ST_FAIL("header is not valid JSON (near byte %lld)", path,
-            (long long)(cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - hdr : -1));
+            (long long)(end ? end - hdr : -1));
   for (const char *p = end; p && p < hdr + hlen; p++)
     if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
       ST_FAIL("unexpected bytes after the JSON header", path);
