@@ -898,6 +898,13 @@ static void test_categorical_shapes(void) {
       mx_random_categorical(mx_array_from_data(l4, &four, 1, MX_FLOAT32), 0, 1, k);
   MXT_CHECK(mx_array_ndim(r1) == 1 && mx_array_item_i64(r1) == mx_array_item_i64(r2),
             "(1,V) == 1-D one sample");
+  /* empty: no rows is fine, no categories is an error */
+  int s05[2] = {0, 5}, s30[2] = {3, 0};
+  mx_array *none = mx_random_categorical(mx_zeros(s05, 2, MX_FLOAT32), -1, 0, k);
+  MXT_CHECK(none && mx_eval1(none) == MX_OK && mx_array_size(none) == 0, "no rows");
+  MXT_CHECK(mx_random_categorical(mx_zeros(s30, 2, MX_FLOAT32), -1, 0, k) == NULL,
+            "no categories");
+  mx_clear_error();
   /* errors */
   MXT_CHECK(mx_random_categorical(z, 2, 0, k) == NULL, "axis 2");
   mx_clear_error();

@@ -138,7 +138,8 @@ static float exp_mlx(float x0) {
   if (x0 > 88.0f) return INFINITY;
   if (x0 < -88.0f) return 0.0f;
   float x = x0 * 1.442695f;
-  float ip = floorf(x + 0.5f);
+  /* MLX adds a double 0.5 here, so the sum (and floor) is exact */
+  float ip = (float)floor((double)x + 0.5);
   float f = x - ip;
   float p = 1.535336188319500e-4f;
   p = fmaf(p, f, 1.339887440266574e-3f);
