@@ -7,7 +7,9 @@
 #include "fast.h"
 #include "io.h"
 #include "memory.h"
+#include "nn.h"
 #include "ops.h"
+#include "optim.h"
 #include "random.h"
 
 #endif
