@@ -35,6 +35,6 @@ rc=$?
 tail -40 "$out/test_cuda.log"
 if [ "${MX_GPU_SUITE:-1}" = 1 ]; then
   echo "== suite (CUDA build, CPU tests)"
-  (cd build-gpu && ctest --output-on-failure -j 8 -E "test_hub|test_cuda" > "$out/ctest.log" 2>&1; tail -12 "$out/ctest.log")
+  (cd build-gpu && MX_PYTHON=python3 ctest --output-on-failure -j 8 -E "test_hub|test_cuda" > "$out/ctest.log" 2>&1; tail -12 "$out/ctest.log")
 fi
 exit $rc
