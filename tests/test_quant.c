@@ -68,7 +68,10 @@ static void mlx_group_ref(const float *w, int gs, int bits, uint32_t *codes,
 
 static int n_isas(void) { return (int)mx_cpu_isa_hw() + 1; }
 static const char *isa_name(int i) {
-  return i == MX_ISA_AVX512 ? "avx512" : i == MX_ISA_AVX2 ? "avx2" : "generic";
+  return i == MX_ISA_AVX512BF16 ? "avx512bf16"
+         : i == MX_ISA_AVX512  ? "avx512"
+         : i == MX_ISA_AVX2    ? "avx2"
+                               : "generic";
 }
 
 /* ---- quantize ---- */
@@ -368,7 +371,7 @@ static void test_qmm_all_formats(void) {
           run_qmm_case(6, N, K, gs, bits, tr, MX_FLOAT32, MX_FLOAT32, isa_name(isa));
         }
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512);
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
 }
 
 static void test_qmm_dtypes(void) {
@@ -382,7 +385,7 @@ static void test_qmm_dtypes(void) {
           run_qmm_case(5, tr ? 9 : 64, 128, 64, bits, tr, FDT[xi], FDT[si], isa_name(isa));
         }
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512);
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
 }
 
 /* Bigger shapes: several column blocks and row chunks, many threads' worth */
@@ -395,7 +398,24 @@ static void test_qmm_larger(void) {
     run_qmm_case(5, 640, 96, 64, 4, false, MX_FLOAT32, MX_BFLOAT16, isa_name(isa));
     run_qmm_case(2, 576, 64, 32, 5, false, MX_FLOAT32, MX_FLOAT32, isa_name(isa));
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512);
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+}
+
+/* The 4-bit bfloat16 path (bf16 x exact, f16 x as hi + lo): every group
+ * size (blocks of 128 codes span 1, 2 or 4 groups), row and column tails,
+ * and the other ISAs on the same shapes. */
+static void test_qmm_4bit_half_x(void) {
+  for (int isa = 0; isa < n_isas(); isa++) {
+    mx_cpu_isa_cap((mx_isa)isa);
+    for (int gi = 0; gi < 3; gi++)
+      for (int xi = 1; xi < 3; xi++) {
+        const int Ms[4] = {1, 2, 5, 9};
+        for (int mi = 0; mi < 4; mi++)
+          run_qmm_case(Ms[mi], 13, 384, GSS[gi], 4, true, FDT[xi], FDT[(xi + mi) % 3],
+                       isa_name(isa));
+      }
+  }
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
 }
 
 /* x with more dims, non-contiguous x, batched w with broadcasting */
@@ -499,7 +519,7 @@ static void test_qmm_no_overread(void) {
         free_qmat(&q);
       }
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512);
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
   mx_scope_end(); /* release the arrays that view the page before unmapping */
   mx_scope_begin();
   munmap(mem, (size_t)pg * 2);
@@ -589,6 +609,7 @@ int main(void) {
   MXT_RUN(test_qmm_all_formats);
   MXT_RUN(test_qmm_dtypes);
   MXT_RUN(test_qmm_larger);
+  MXT_RUN(test_qmm_4bit_half_x);
   MXT_RUN(test_qmm_shapes_and_layouts);
   MXT_RUN(test_qmm_no_overread);
   MXT_RUN(test_empty);

@@ -23,6 +23,7 @@ mx_isa mx_cpu_isa_hw(void) {
   if (hw == MX_ISA_AVX2 && __builtin_cpu_supports("avx512f") &&
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
     hw = MX_ISA_AVX512;
+  if (hw == MX_ISA_AVX512 && __builtin_cpu_supports("avx512bf16")) hw = MX_ISA_AVX512BF16;
 #endif
   atomic_store(&g_hw, hw);
   return (mx_isa)hw;
@@ -30,10 +31,11 @@ mx_isa mx_cpu_isa_hw(void) {
 
 static int env_cap(void) {
   const char *s = getenv("MX_CPU_ISA");
-  if (!s) return MX_ISA_AVX512;
+  if (!s) return MX_ISA_AVX512BF16;
   if (!strcmp(s, "generic")) return MX_ISA_GENERIC;
   if (!strcmp(s, "avx2")) return MX_ISA_AVX2;
-  return MX_ISA_AVX512;
+  if (!strcmp(s, "avx512")) return MX_ISA_AVX512;
+  return MX_ISA_AVX512BF16;
 }
 
 mx_isa mx_cpu_isa(void) {
@@ -60,7 +62,7 @@ mx_isa mx_cpu_isa_cap(mx_isa cap) {
 void mx_cvt_to_f32(const void *src, mx_dtype t, float *dst, int64_t n) {
 #if MX_HAVE_X86
   mx_isa isa = mx_cpu_isa();
-  if (isa == MX_ISA_AVX512) return mx_cvt_to_f32_avx512(src, t, dst, n);
+  if (isa >= MX_ISA_AVX512) return mx_cvt_to_f32_avx512(src, t, dst, n);
   if (isa == MX_ISA_AVX2) return mx_cvt_to_f32_avx2(src, t, dst, n);
 #endif
   switch (t) {
@@ -81,7 +83,7 @@ void mx_cvt_to_f32(const void *src, mx_dtype t, float *dst, int64_t n) {
 void mx_cvt_from_f32(const float *src, void *dst, mx_dtype t, int64_t n) {
 #if MX_HAVE_X86
   mx_isa isa = mx_cpu_isa();
-  if (isa == MX_ISA_AVX512) return mx_cvt_from_f32_avx512(src, dst, t, n);
+  if (isa >= MX_ISA_AVX512) return mx_cvt_from_f32_avx512(src, dst, t, n);
   if (isa == MX_ISA_AVX2) return mx_cvt_from_f32_avx2(src, dst, t, n);
 #endif
   switch (t) {
@@ -102,7 +104,7 @@ void mx_cvt_from_f32(const float *src, void *dst, mx_dtype t, int64_t n) {
 float mx_dot_f32(const float *a, const float *b, int64_t n) {
 #if MX_HAVE_X86
   mx_isa isa = mx_cpu_isa();
-  if (isa == MX_ISA_AVX512) return mx_dot_f32_avx512(a, b, n);
+  if (isa >= MX_ISA_AVX512) return mx_dot_f32_avx512(a, b, n);
   if (isa == MX_ISA_AVX2) return mx_dot_f32_avx2(a, b, n);
 #endif
   /* four partial sums so the compiler can keep several chains in flight */
@@ -117,7 +119,7 @@ float mx_dot_f32(const float *a, const float *b, int64_t n) {
 void mx_axpy_f32(float alpha, const float *x, float *y, int64_t n) {
 #if MX_HAVE_X86
   mx_isa isa = mx_cpu_isa();
-  if (isa == MX_ISA_AVX512) return mx_axpy_f32_avx512(alpha, x, y, n);
+  if (isa >= MX_ISA_AVX512) return mx_axpy_f32_avx512(alpha, x, y, n);
   if (isa == MX_ISA_AVX2) return mx_axpy_f32_avx2(alpha, x, y, n);
 #endif
   for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];

@@ -69,6 +69,163 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
 
 #include "qmm_body.inc"
 
+/* ---- 4-bit codes as bfloat16, dotted with bfloat16 x (AVX512-BF16) ----
+ * 64 bytes of codes are 32 16-bit lanes of four codes each. Each nibble is
+ * OR-ed into the mantissa of bfloat16 1.0, giving 1 + code/16 exactly, and
+ * vdpbf16ps multiplies pairs of lanes with x (exact products, float32 sums).
+ * Per group: sum x*code = 16 * (sum x*(1 + code/16)) - 16 * sum x, so the
+ * scale is applied as 16*scale and the bias as (bias - 16*scale) * sum x.
+ * A block of 128 codes covers 128/gs groups: float32 lane i of the dot holds
+ * codes 8i..8i+7, so a per-lane scale vector (a permute of the row's
+ * scales) applies each group's scale. float16 x is split into bfloat16 hi +
+ * lo, which is exact. */
+#define TGTB __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
+
+TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
+    const mx_qmm_args *a, const int NR, const int MB, const bool two, int m0, int n,
+    const uint8_t *const *wrow, const float *sb, const float *bb, int64_t sstride) {
+  const int K = a->K, gs = a->gs, G = K / gs, nblk = K / 128, gpb = 128 / gs;
+  const int64_t rb = K / 2;
+  const __m512i idx = _mm512_srli_epi32(
+      _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120),
+      gs == 32 ? 5 : gs == 64 ? 6 : 7); /* lane i -> group (8i)/gs of the block */
+  const __m512i c78 = _mm512_set1_epi16(0x0078), c3f80 = _mm512_set1_epi16(0x3F80);
+  const char *pf = (const char *)a->w + (int64_t)(n + NR) * rb;
+  __m512 acc[4][4];
+  const uint16_t *xh[4], *xl[4];
+#pragma GCC unroll 4
+  for (int m = 0; m < MB; m++) {
+    xh[m] = a->xh + (int64_t)(m0 + m) * K;
+    xl[m] = two ? a->xl + (int64_t)(m0 + m) * K : NULL;
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++) acc[m][r] = _mm512_setzero_ps();
+  }
+  for (int b = 0; b < nblk; b++) {
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++) _mm_prefetch(pf + ((int64_t)b * NR + r) * 64, _MM_HINT_T0);
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++) {
+      __m512i w = _mm512_loadu_si512((const void *)(wrow[r] + (int64_t)b * 64));
+      __m512i q[4];
+      q[0] = _mm512_ternarylogic_epi32(_mm512_slli_epi16(w, 3), c78, c3f80, 0xEA);
+      q[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 1), c78, c3f80, 0xEA);
+      q[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 5), c78, c3f80, 0xEA);
+      q[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 9), c78, c3f80, 0xEA);
+      __m512 sv = _mm512_permutexvar_ps(idx, _mm512_loadu_ps(sb + r * sstride + (int64_t)b * gpb));
+#pragma GCC unroll 4
+      for (int m = 0; m < MB; m++) {
+        /* two short chains: vdpbf16ps has a long latency */
+        __m512 d[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+          const void *xp = xh[m] + (int64_t)b * 128 + k * 32;
+          d[k & 1] = _mm512_dpbf16_ps(d[k & 1], (__m512bh)q[k], (__m512bh)_mm512_loadu_si512(xp));
+          if (two) {
+            const void *lp = xl[m] + (int64_t)b * 128 + k * 32;
+            d[k & 1] = _mm512_dpbf16_ps(d[k & 1], (__m512bh)q[k], (__m512bh)_mm512_loadu_si512(lp));
+          }
+        }
+        acc[m][r] = _mm512_fmadd_ps(_mm512_add_ps(d[0], d[1]), sv, acc[m][r]);
+      }
+    }
+  }
+  for (int m = 0; m < MB; m++) {
+    const float *xs = a->xsum + (int64_t)(m0 + m) * G;
+    for (int r = 0; r < NR; r++) {
+      float v = _mm512_reduce_add_ps(acc[m][r]) + mx_dot_f32_avx512(bb + r * sstride, xs, G);
+      int64_t o = (int64_t)(m0 + m) * a->N + n + r;
+      switch (a->odt) {
+        case MX_FLOAT16: ((uint16_t *)a->out)[o] = mx_f32_to_f16(v); break;
+        case MX_BFLOAT16: ((uint16_t *)a->out)[o] = mx_f32_to_bf16(v); break;
+        default: ((float *)a->out)[o] = v; break;
+      }
+    }
+  }
+}
+
+#define BF16_INST(NR, MB, TWO)                                                          \
+  TGTB static void qmm_bf16_##NR##_##MB##_##TWO(const mx_qmm_args *a, int m0, int n,    \
+                                                const uint8_t *const *wrow,            \
+                                                const float *sb, const float *bb,      \
+                                                int64_t ss) {                          \
+    qmm_tile_bf16(a, NR, MB, TWO, m0, n, wrow, sb, bb, ss);                             \
+  }
+BF16_INST(4, 1, 0)
+BF16_INST(1, 1, 0)
+BF16_INST(2, 4, 0)
+BF16_INST(1, 4, 0)
+BF16_INST(4, 1, 1)
+BF16_INST(1, 1, 1)
+BF16_INST(2, 2, 1)
+BF16_INST(1, 2, 1)
+
+TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
+  const int K = a->K, G = K / a->gs, M = a->M;
+  const int64_t rb = K / 2, ss = G; /* tiles read 16 scales: pad the end */
+  const bool two = a->xl != NULL;
+  float *sb = malloc(sizeof(float) * (2 * QMM_NCH * (size_t)G + 32));
+  if (!sb) {
+    atomic_store(a->err, 1);
+    return;
+  }
+  float *bb = sb + (size_t)QMM_NCH * G + 16;
+  for (int c0 = n0; c0 < n1; c0 += QMM_NCH) {
+    int c1 = c0 + QMM_NCH < n1 ? c0 + QMM_NCH : n1;
+    const int64_t ng = (int64_t)(c1 - c0) * G;
+    const uint8_t *rows[QMM_NCH];
+    /* the chunk's rows of scales and biases are contiguous */
+    mx_cvt_to_f32_avx512((const char *)a->scales + (int64_t)c0 * G * mx_dtype_size(a->sdt),
+                         a->sdt, sb, ng);
+    mx_cvt_to_f32_avx512((const char *)a->biases + (int64_t)c0 * G * mx_dtype_size(a->bdt),
+                         a->bdt, bb, ng);
+    const __m512 c16 = _mm512_set1_ps(16);
+    int64_t i = 0;
+    for (; i + 16 <= ng; i += 16) { /* bias - 16*scale, 16*scale */
+      __m512 sv = _mm512_loadu_ps(sb + i);
+      _mm512_storeu_ps(bb + i, _mm512_fnmadd_ps(c16, sv, _mm512_loadu_ps(bb + i)));
+      _mm512_storeu_ps(sb + i, _mm512_mul_ps(c16, sv));
+    }
+    for (; i < ng; i++) {
+      bb[i] -= 16 * sb[i];
+      sb[i] *= 16;
+    }
+    for (int r = c0; r < c1; r++) rows[r - c0] = a->w + (int64_t)r * rb;
+    int m = 0;
+    const int mb = two ? 2 : 4;
+    for (; m + mb <= M; m += mb) {
+      int r = c0;
+      for (; r + 2 <= c1; r += 2) {
+        const uint8_t *const *w = rows + (r - c0);
+        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
+        if (two) qmm_bf16_2_2_1(a, m, r, w, s, b, ss);
+        else qmm_bf16_2_4_0(a, m, r, w, s, b, ss);
+      }
+      for (; r < c1; r++) {
+        const uint8_t *const *w = rows + (r - c0);
+        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
+        if (two) qmm_bf16_1_2_1(a, m, r, w, s, b, ss);
+        else qmm_bf16_1_4_0(a, m, r, w, s, b, ss);
+      }
+    }
+    for (; m < M; m++) {
+      int r = c0;
+      for (; r + 4 <= c1; r += 4) {
+        const uint8_t *const *w = rows + (r - c0);
+        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
+        if (two) qmm_bf16_4_1_1(a, m, r, w, s, b, ss);
+        else qmm_bf16_4_1_0(a, m, r, w, s, b, ss);
+      }
+      for (; r < c1; r++) {
+        const uint8_t *const *w = rows + (r - c0);
+        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
+        if (two) qmm_bf16_1_1_1(a, m, r, w, s, b, ss);
+        else qmm_bf16_1_1_0(a, m, r, w, s, b, ss);
+      }
+    }
+  }
+  free(sb);
+}
+
 #undef ISA
 #undef TGT
 #undef VL
