@@ -6,6 +6,8 @@
 
 #include "harness.h"
 
+#include "backend/cpu/linalg_simd.h"
+
 /* ---- reference ---- */
 
 typedef struct {
@@ -493,6 +495,108 @@ static void test_tensordot(void) {
   mx_clear_error();
 }
 
+/* Half matrix @ vector reads the matrix in place (dot or axpy form); run
+ * with the vector bodies and the portable ones. */
+static void test_half_gemv(void) {
+  for (int simd = 1; simd >= 0; simd--) {
+    mx_lin_simd_enable(simd);
+    for (int q = 0; q < 2; q++) {
+      mx_dtype t = q ? MX_FLOAT16 : MX_BFLOAT16;
+      check_mm(rnd(t, 2, 37, 70), rnd(t, 1, 70), "A @ x (dot)");
+      check_mm(mx_transpose(rnd(t, 2, 70, 37), NULL, 0), rnd(t, 1, 70), "A.T @ x (axpy)");
+      check_mm(rnd(t, 1, 70), rnd(t, 2, 70, 300), "x @ B (axpy)");
+      check_mm(rnd(t, 1, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0), "x @ W.T (dot)");
+      check_mm(rnd(t, 2, 1, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0), "row @ W.T");
+      check_mm(rnd(t, 2, 37, 1), rnd(t, 2, 1, 1), "K = 1");
+      check_mm(rnd(t, 2, 1, 1), rnd(t, 2, 1, 45), "K = 1 row");
+      check_mm(rnd(t, 3, 6, 1, 33), rnd(t, 3, 6, 33, 20), "batched vecmat");
+      check_mm(rnd(t, 3, 6, 20, 33), rnd(t, 3, 6, 33, 1), "batched matvec");
+      /* a strided and a reversed vector */
+      check_mm(rnd(t, 2, 9, 10), mx_slice_axis(rnd(t, 1, 20), 0, 0, 20, 2), "strided x");
+      check_mm(mx_slice_axis(rnd(t, 1, 10), 0, MX_SLICE_DEFAULT, MX_SLICE_DEFAULT, -1),
+               mx_transpose(rnd(t, 2, 12, 10), NULL, 0), "reversed x");
+      /* neither axis of the matrix has unit stride: the packing path */
+      int st[2] = {0, 0}, sp[2] = {MX_SLICE_DEFAULT, MX_SLICE_DEFAULT}, stp[2] = {2, 2};
+      check_mm(mx_slice(rnd(t, 2, 18, 40), st, sp, stp), rnd(t, 1, 20), "stepped matrix");
+      check_mm(rnd(t, 1, 9), mx_slice(rnd(t, 2, 18, 40), st, sp, stp), "x @ stepped");
+      /* long rows: several vector iterations and a tail */
+      check_mm(rnd(t, 2, 5, 1000), rnd(t, 1, 1000), "long dot");
+      check_mm(rnd(t, 1, 50), rnd(t, 2, 50, 1001), "long axpy");
+      check_addmm(rnd(t, 1, 37), rnd(t, 2, 37, 70), rnd(t, 1, 70), 0.5f, -2, "addmm matvec");
+      check_addmm(rnd(t, 1, 45), rnd(t, 1, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0), 2,
+                  0.5f, "addmm vecmat");
+    }
+  }
+  mx_lin_simd_enable(true);
+}
+
+/* The vector conversions round exactly like the scalar reference
+ * conversions of the core, NaN, infinities, subnormals and ties included. */
+static void test_conversions(void) {
+  enum { N = 4099 };
+  float *f = malloc(N * sizeof(float)), *back = malloc(N * sizeof(float));
+  uint16_t *h = malloc(N * sizeof(uint16_t));
+  const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 1e-40f, -1e-42f,
+                           65504.0f, 65520.0f, 65519.0f, 5.96e-8f, 2.98e-8f, 1.00390625f,
+                           1.01171875f, 3.4e38f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048};
+  for (int simd = 1; simd >= 0; simd--) {
+    mx_lin_simd_enable(simd);
+    for (int bf = 0; bf < 2; bf++) {
+      for (int i = 0; i < N; i++) {
+        uint32_t u = (uint32_t)mxt_next();
+        if (i < (int)(sizeof special / sizeof special[0])) memcpy(&u, &special[i], 4);
+        else if (i % 3 == 0) u &= 0x807fffffu | (((uint32_t)(mxt_next() % 40) + 100) << 23);
+        memcpy(&f[i], &u, 4);
+      }
+      mx_lin_f32_to_half(f, bf, h, N);
+      int bad = 0;
+      for (int i = 0; i < N && bad < 3; i++) {
+        uint16_t want = bf ? mx_f32_to_bf16(f[i]) : mx_f32_to_f16(f[i]);
+        if (h[i] != want) {
+          bad++;
+          uint32_t u;
+          memcpy(&u, &f[i], 4);
+          MXT_CHECK(0, "simd %d bf16 %d: f32 %08x -> %04x, want %04x", simd, bf, u, h[i], want);
+        }
+      }
+      mx_lin_half_to_f32(h, bf, back, N);
+      for (int i = 0; i < N && bad < 3; i++) {
+        float want = bf ? mx_bf16_to_f32(h[i]) : mx_f16_to_f32(h[i]);
+        if (memcmp(&back[i], &want, 4) != 0) {
+          bad++;
+          MXT_CHECK(0, "simd %d bf16 %d: half %04x -> %g, want %g", simd, bf, h[i], back[i],
+                    want);
+        }
+      }
+      /* dot and axpy against float64 */
+      double d = 0;
+      for (int i = 0; i < 1000; i++) {
+        back[i] = (float)mxt_uniform(-1, 1);
+        h[i] = bf ? mx_f32_to_bf16(back[i] * 0.5f) : mx_f32_to_f16(back[i] * 0.5f);
+        d += (double)back[i] * (bf ? mx_bf16_to_f32(h[i]) : mx_f16_to_f32(h[i]));
+      }
+      for (int n = 0; n < 40; n++) {
+        double dn = 0;
+        for (int i = 0; i < n; i++)
+          dn += (double)back[i] * (bf ? mx_bf16_to_f32(h[i]) : mx_f16_to_f32(h[i]));
+        MXT_CHECK(fabs(mx_lin_dot_half(h, bf, back, n) - dn) < 1e-5, "dot n=%d", n);
+      }
+      MXT_CHECK(fabs(mx_lin_dot_half(h, bf, back, 1000) - d) < 1e-4, "dot 1000");
+      float y[37];
+      for (int i = 0; i < 37; i++) y[i] = (float)i;
+      mx_lin_axpy_half(2.0f, h, bf, y, 37);
+      for (int i = 0; i < 37; i++) {
+        double want = i + 2.0 * (bf ? mx_bf16_to_f32(h[i]) : mx_f16_to_f32(h[i]));
+        MXT_CHECK(fabs(y[i] - want) < 1e-6, "axpy %d", i);
+      }
+    }
+  }
+  mx_lin_simd_enable(true);
+  free(f);
+  free(back);
+  free(h);
+}
+
 int main(void) {
   MXT_RUN(test_shapes);
   MXT_RUN(test_batch_broadcast);
@@ -504,5 +608,7 @@ int main(void) {
   MXT_RUN(test_addmm);
   MXT_RUN(test_outer_inner);
   MXT_RUN(test_tensordot);
+  MXT_RUN(test_half_gemv);
+  MXT_RUN(test_conversions);
   return mxt_finish();
 }

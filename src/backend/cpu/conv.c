@@ -19,6 +19,7 @@
 
 #include "../../primitives/conv.h"
 #include "dtypes.h"
+#include "linalg_simd.h"
 
 #define CONV_BLOCK_ELEMS (4 << 20) /* patch elements per block */
 
@@ -48,6 +49,10 @@ static void copy_run(void *dst, bool dbl, const void *src, mx_dtype st, int64_t 
   }
   if (dbl && st == MX_FLOAT64 && stride == 1) {
     memcpy(dst, src, (size_t)n * sizeof(double));
+    return;
+  }
+  if (!dbl && stride == 1 && (st == MX_BFLOAT16 || st == MX_FLOAT16)) {
+    mx_lin_half_to_f32(src, st == MX_BFLOAT16, dst, n);
     return;
   }
   switch (st) {
@@ -174,10 +179,7 @@ typedef struct {
 
 static void round_range(void *ctx, int64_t b, int64_t e) {
   const round_job *r = ctx;
-  if (r->dt == MX_BFLOAT16)
-    for (int64_t i = b; i < e; i++) r->dst[i] = mx_f32_to_bf16(r->src[i]);
-  else
-    for (int64_t i = b; i < e; i++) r->dst[i] = mx_f32_to_f16(r->src[i]);
+  mx_lin_f32_to_half(r->src + b, r->dt == MX_BFLOAT16, r->dst + b, e - b);
 }
 
 static bool is_pointwise(const conv_ctx *x) {
@@ -229,8 +231,10 @@ mx_status mx_cpu_conv(mx_node *n, mx_array **in, mx_array **out) {
     return MX_OK;
   }
 
-  void *wp = malloc((size_t)x.cout * (size_t)x.kg * x.esz + 64);
-  if (!wp) return mx_set_error(MX_ERR_NOMEM, "[conv] out of memory for the weight");
+  /* scratch from the library allocator (cached blocks, counted memory) */
+  mx_buffer *wbuf = mx_buffer_alloc((size_t)x.cout * (size_t)x.kg * x.esz);
+  if (!wbuf) return mx_last_status();
+  void *wp = wbuf->host;
   pack_weight(&x, wp);
 
   /* 1x1 kernel on a contiguous input of the compute dtype: the input rows
@@ -243,14 +247,17 @@ mx_status mx_cpu_conv(mx_node *n, mx_array **in, mx_array **out) {
   if (pointwise || brows > rows) brows = rows;
   if (brows > INT32_MAX) brows = INT32_MAX;
 
-  void *patches = pointwise ? NULL : malloc((size_t)brows * (size_t)x.kg * x.esz + 64);
-  float *cblock = direct_out ? NULL : malloc((size_t)brows * (size_t)x.cout * sizeof(float) + 64);
-  if ((!pointwise && !patches) || (!direct_out && !cblock)) {
-    free(wp);
-    free(patches);
-    free(cblock);
-    return mx_set_error(MX_ERR_NOMEM, "[conv] out of memory for the patches");
+  mx_buffer *pbuf = pointwise ? NULL : mx_buffer_alloc((size_t)brows * (size_t)x.kg * x.esz);
+  mx_buffer *cbuf =
+      direct_out ? NULL : mx_buffer_alloc((size_t)brows * (size_t)x.cout * sizeof(float));
+  if ((!pointwise && !pbuf) || (!direct_out && !cbuf)) {
+    mx_buffer_release(wbuf);
+    if (pbuf) mx_buffer_release(pbuf);
+    if (cbuf) mx_buffer_release(cbuf);
+    return mx_last_status();
   }
+  void *patches = pbuf ? pbuf->host : NULL;
+  float *cblock = cbuf ? cbuf->host : NULL;
   x.patches = patches;
   size_t osz = mx_dtype_size(o->dtype);
   for (int64_t r0 = 0; r0 < rows; r0 += brows) {
@@ -280,8 +287,8 @@ mx_status mx_cpu_conv(mx_node *n, mx_array **in, mx_array **out) {
       mx_parallel_for((int64_t)nb * x.cout, 1 << 16, round_range, &rj);
     }
   }
-  free(wp);
-  free(patches);
-  free(cblock);
+  mx_buffer_release(wbuf);
+  if (pbuf) mx_buffer_release(pbuf);
+  if (cbuf) mx_buffer_release(cbuf);
   return MX_OK;
 }

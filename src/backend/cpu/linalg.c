@@ -30,6 +30,7 @@
 
 #include "../../primitives/linalg.h"
 #include "dtypes.h"
+#include "linalg_simd.h"
 
 /* Work per batch element below which OpenBLAS stays on the calling thread
  * (its GEMM_MULTITHREAD_THRESHOLD 4 * 65536): such batches go to the pool. */
@@ -123,6 +124,12 @@ static void pack_range(void *ctx, int64_t ob, int64_t oe) {
   /* outer index o runs over dst rows, inner i over dst columns */
   int64_t os = j->trans ? m->cs : m->rs, is = j->trans ? m->rs : m->cs;
   int64_t ni = j->trans ? j->nr : j->nc;
+  if (!j->dbl && is == 1 && (m->dt == MX_BFLOAT16 || m->dt == MX_FLOAT16)) {
+    for (int64_t o = ob; o < oe; o++)
+      mx_lin_half_to_f32((const uint16_t *)src + o * os, m->dt == MX_BFLOAT16,
+                         (float *)j->dst + o * ni, ni);
+    return;
+  }
   if (j->dbl) {
     PACK_TO(double)
   } else {
@@ -198,6 +205,7 @@ typedef struct {
   int64_t nbatch;
   int64_t a_rs, a_cs, b_rs, b_cs, c_rs, c_cs;
   bool pack_a, pack_b; /* operands BLAS cannot read in place */
+  int half_gemv;       /* 0, or 1: A is the matrix (N == 1), 2: B is (M == 1) */
   int kb;              /* K block when packing */
   atomic_int failed;
 } mm_ctx;
@@ -215,23 +223,39 @@ static void batch_offsets(const mm_ctx *x, int64_t i, int64_t *ao, int64_t *bo,
 }
 
 /* Scratch for one batch element (per thread chunk). */
+/* Scratch comes from the library allocator: its cache hands the same
+ * blocks back on the next call, where malloc of large blocks would map (and
+ * page-fault) fresh memory every time. */
 typedef struct {
-  void *pa, *pb, *pc;
+  mx_buffer *ba, *bb, *bc, *bv;
+  void *pa, *pb, *pc, *pv;
 } mm_scratch;
+
+static void *scratch_get(mx_buffer **b, size_t bytes) {
+  *b = mx_buffer_alloc(bytes ? bytes : 1);
+  return *b ? (*b)->host : NULL;
+}
 
 static bool scratch_alloc(const mm_ctx *x, mm_scratch *s) {
   size_t esz = x->dbl ? 8 : 4;
-  s->pa = s->pb = s->pc = NULL;
-  if (x->pack_a) s->pa = malloc(esz * (size_t)x->M * (size_t)x->kb + 64);
-  if (x->pack_b) s->pb = malloc(esz * (size_t)x->kb * (size_t)x->N + 64);
-  if (!x->direct_out) s->pc = malloc(esz * (size_t)x->M * (size_t)x->N + 64);
-  return (!x->pack_a || s->pa) && (!x->pack_b || s->pb) && (x->direct_out || s->pc);
+  memset(s, 0, sizeof *s);
+  bool ok = true;
+  if (x->pack_a) ok &= scratch_get(&s->ba, esz * (size_t)x->M * (size_t)x->kb) != NULL;
+  if (x->pack_b) ok &= scratch_get(&s->bb, esz * (size_t)x->kb * (size_t)x->N) != NULL;
+  if (!x->direct_out) ok &= scratch_get(&s->bc, esz * (size_t)x->M * (size_t)x->N) != NULL;
+  if (x->half_gemv) ok &= scratch_get(&s->bv, sizeof(float) * (size_t)x->K) != NULL;
+  s->pa = s->ba ? s->ba->host : NULL;
+  s->pb = s->bb ? s->bb->host : NULL;
+  s->pc = s->bc ? s->bc->host : NULL;
+  s->pv = s->bv ? s->bv->host : NULL;
+  return ok;
 }
 
 static void scratch_free(mm_scratch *s) {
-  free(s->pa);
-  free(s->pb);
-  free(s->pc);
+  if (s->ba) mx_buffer_release(s->ba);
+  if (s->bb) mx_buffer_release(s->bb);
+  if (s->bc) mx_buffer_release(s->bc);
+  if (s->bv) mx_buffer_release(s->bv);
 }
 
 typedef struct {
@@ -242,11 +266,34 @@ typedef struct {
 
 static void round_range(void *ctx, int64_t b, int64_t e) {
   const round_job *r = ctx;
-  uint16_t *d = r->dst;
-  if (r->dt == MX_BFLOAT16)
-    for (int64_t i = b; i < e; i++) d[i] = mx_f32_to_bf16(r->src[i]);
-  else
-    for (int64_t i = b; i < e; i++) d[i] = mx_f32_to_f16(r->src[i]);
+  mx_lin_f32_to_half(r->src + b, r->dt == MX_BFLOAT16, (uint16_t *)r->dst + b, e - b);
+}
+
+/* ---- half matrix-vector products without converting the matrix ---- */
+
+/* y (P) += alpha * W (P, K) @ v (K), W half with element (p, k) at
+ * p * ps + k * ks. Dot form (ks == 1): one dot product per output. */
+typedef struct {
+  const uint16_t *w;
+  int64_t ps, ks;
+  int K;
+  bool bf16;
+  const float *v;
+  float *y;
+  float alpha;
+} hgemv_job;
+
+static void hgemv_dot_range(void *ctx, int64_t b, int64_t e) {
+  const hgemv_job *j = ctx;
+  for (int64_t p = b; p < e; p++)
+    j->y[p] += j->alpha * mx_lin_dot_half(j->w + p * j->ps, j->bf16, j->v, j->K);
+}
+
+/* Axpy form (ps == 1): a chunk of outputs accumulates every column. */
+static void hgemv_axpy_range(void *ctx, int64_t b, int64_t e) {
+  const hgemv_job *j = ctx;
+  for (int k = 0; k < j->K; k++)
+    mx_lin_axpy_half(j->alpha * j->v[k], j->w + k * j->ks + b, j->bf16, j->y + b, e - b);
 }
 
 static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
@@ -259,20 +306,23 @@ static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
   void *C = x->direct_out ? (char *)mx_array_ptr(x->out) + bi * (int64_t)M * N * (int64_t)osz
                           : s->pc;
   float beta = 0;
+  bool gemv_like = M == 1 || N == 1 || K == 0 || x->half_gemv;
   if (x->c && x->beta != 0) {
     mat_view cv = {(const char *)mx_array_ptr(x->c) + co * (int64_t)osz, M, N, x->c_rs,
                    x->c_cs, x->c->dtype};
     pack(&cv, 0, M, 0, N, false, x->dbl, C);
     beta = x->beta;
-    if (K == 0 && beta != 1) {
-      /* no product to fold beta into: scale here */
+    if ((K == 0 || x->half_gemv) && beta != 1) {
+      /* no BLAS call to fold beta into: scale here */
       int64_t mn = (int64_t)M * N;
       if (x->dbl)
         for (int64_t i = 0; i < mn; i++) ((double *)C)[i] *= beta;
       else
         for (int64_t i = 0; i < mn; i++) ((float *)C)[i] *= beta;
     }
-  } else {
+  } else if (gemv_like) {
+    /* gemm with beta 0 overwrites C; gemv and the paths below accumulate
+     * (and a reused buffer may hold NaN) */
     memset(C, 0, esz * (size_t)M * (size_t)N);
   }
   size_t isz = mx_dtype_size(x->a->dtype);
@@ -280,12 +330,35 @@ static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
                  x->a_cs, x->a->dtype};
   mat_view bv = {(const char *)mx_array_ptr(x->b) + bo * (int64_t)isz, K, N, x->b_rs,
                  x->b_cs, x->b->dtype};
+  if (x->half_gemv) {
+    /* half matrix times a vector: read the matrix as it is */
+    hgemv_job j;
+    int P;
+    if (x->half_gemv == 1) { /* y (M) = A (M, K) @ b (K) */
+      pack(&bv, 0, K, 0, 1, false, false, s->pv);
+      j = (hgemv_job){(const uint16_t *)av.p, av.rs, av.cs, K, av.dt == MX_BFLOAT16, s->pv, C,
+                      x->alpha};
+      P = M;
+    } else { /* y (N) = a (K) @ B (K, N): W = B^T */
+      pack(&av, 0, 1, 0, K, false, false, s->pv);
+      j = (hgemv_job){(const uint16_t *)bv.p, bv.cs, bv.rs, K, bv.dt == MX_BFLOAT16, s->pv, C,
+                      x->alpha};
+      P = N;
+    }
+    if (j.ks == 1 || K == 1) {
+      int64_t grain = 32768 / K;
+      mx_parallel_for(P, grain < 1 ? 1 : grain, hgemv_dot_range, &j);
+    } else {
+      int64_t grain = 32768 / K;
+      mx_parallel_for(P, grain < 256 ? 256 : grain, hgemv_axpy_range, &j);
+    }
+  }
   bool ta = false, tb = false;
   int lda = 0, ldb = 0;
   if (!x->pack_a) blas_layout(M, K, av.rs, av.cs, &ta, &lda);
   if (!x->pack_b) blas_layout(K, N, bv.rs, bv.cs, &tb, &ldb);
   bool pta = pack_trans(&av), ptb = pack_trans(&bv);
-  for (int k0 = 0; k0 < K; k0 += x->kb) {
+  for (int k0 = 0; k0 < K && !x->half_gemv; k0 += x->kb) {
     int kn = K - k0 < x->kb ? K - k0 : x->kb;
     const void *A, *B;
     if (x->pack_a) {
@@ -469,10 +542,18 @@ mx_status mx_cpu_matmul(mx_node *n, mx_array **in, mx_array **out) {
   /* one GEMM over all batches when b is shared */
   if (x->K > 0) fold_batch(x);
 
+  /* half matrix @ vector: dot products over the matrix's unit-stride axis
+   * (or axpy over its other axis) instead of converting it to float32 */
+  if (!x->direct_out && x->K > 0) {
+    if (x->N == 1 && ((x->a_cs == 1 || x->K == 1) || (x->a_rs == 1 && x->M > 1)))
+      x->half_gemv = 1;
+    else if (x->M == 1 && ((x->b_rs == 1 || x->K == 1) || (x->b_cs == 1 && x->N > 1)))
+      x->half_gemv = 2;
+  }
   bool t;
   int ld;
-  x->pack_a = x->K > 0 && (a->dtype != compute || !blas_layout(x->M, x->K, x->a_rs, x->a_cs, &t, &ld));
-  x->pack_b = x->K > 0 && (b->dtype != compute || !blas_layout(x->K, x->N, x->b_rs, x->b_cs, &t, &ld));
+  x->pack_a = x->K > 0 && !x->half_gemv && (a->dtype != compute || !blas_layout(x->M, x->K, x->a_rs, x->a_cs, &t, &ld));
+  x->pack_b = x->K > 0 && !x->half_gemv && (b->dtype != compute || !blas_layout(x->K, x->N, x->b_rs, x->b_cs, &t, &ld));
   x->kb = x->K > 0 ? x->K : 1;
   int64_t packed_rows = (x->pack_a ? x->M : 0) + (x->pack_b ? x->N : 0);
   if (packed_rows > 0 && packed_rows * x->K > MM_PACK_LIMIT) {
