@@ -3,21 +3,27 @@
  * Floating dtypes run on OpenBLAS. Each batch element is a (M, K) @ (K, N)
  * product; an operand whose 2-D layout BLAS can read (unit stride on one
  * axis, a leading dimension >= the other extent) is passed in place, with
- * CblasTrans for column-major ("transposed") views, so a.T or a slice never
- * gets copied. Other layouts (broadcast rows, negative strides, steps on both
- * axes) and dtypes BLAS lacks are packed into a contiguous compute buffer:
- *   float16/bfloat16/float32 -> float32 (sgemm), float64 -> float64 (dgemm).
- * float16/bfloat16 results accumulate in a float32 buffer and are rounded
- * once at the end (round to nearest even), so they match a float32 matmul of
- * the same inputs up to that final rounding. Packing is done in K blocks so
- * the scratch stays bounded for large operands.
+ * CblasTrans for column-major ("transposed") views, so a.T or a column slice
+ * never gets copied. Other layouts (broadcast rows, negative strides, steps
+ * on both axes) and dtypes BLAS lacks are packed into a contiguous compute
+ * buffer: float16/bfloat16/float32 -> float32 (sgemm), float64 -> float64
+ * (dgemm). float16/bfloat16 results accumulate in a float32 buffer and are
+ * rounded once at the end (round to nearest even), so they equal a float32
+ * matmul of the same inputs up to that final rounding. Packing runs in K
+ * blocks so the scratch stays bounded for large operands; scratch comes from
+ * the library allocator, whose cache hands the same blocks back next call.
  *
- * M == 1 or N == 1 products call gemv. Batches whose matrices are small (at
- * most 64^3 multiply-adds, where OpenBLAS runs single-threaded) are spread
- * over the worker pool; larger ones run one after another and let OpenBLAS
- * thread each product. When b is shared by every batch (no batch dims, or
- * broadcast ones) and a's batch dims fold into its rows, the whole batch is
- * one GEMM with M' = batch * M (MLX does the same by flattening a).
+ * M == 1 or N == 1: float32/float64 call gemv; float16/bfloat16 read the
+ * matrix as it is (dot products along its unit-stride axis, or axpy along
+ * the other; linalg_simd.c) instead of converting it, which halves the bytes
+ * read by a decode step with half weights.
+ *
+ * Batches of small products (where OpenBLAS stays on the calling thread:
+ * 64^3 multiply-adds for gemm, 9216 for gemv) are spread over the worker
+ * pool; larger ones run one after another and let OpenBLAS thread each
+ * product. When b is shared by every batch (no batch dims, or broadcast
+ * ones) and a's batch dims fold into its rows, the whole batch is one GEMM
+ * with M' = batch * M (MLX does the same by flattening a).
  *
  * Integer and bool dtypes (reachable only through einsum/tensordot/outer/
  * inner) use a plain triple loop that wraps like the dtype (bool: any). */
@@ -35,6 +41,8 @@
 /* Work per batch element below which OpenBLAS stays on the calling thread
  * (its GEMM_MULTITHREAD_THRESHOLD 4 * 65536): such batches go to the pool. */
 #define MM_SMALL_WORK (64 * 64 * 64)
+/* The same for gemv (2304 * 4 multiply-adds). */
+#define MM_SMALL_GEMV (2304 * 4)
 /* Compute elements (per operand) packed at once before K gets blocked. */
 #define MM_PACK_LIMIT (4 << 20)
 
@@ -563,7 +571,11 @@ mx_status mx_cpu_matmul(mx_node *n, mx_array **in, mx_array **out) {
   }
 
   int64_t work = (int64_t)x->M * x->N * (x->K ? x->K : 1);
-  if (x->nbatch > 1 && work <= MM_SMALL_WORK) {
+  /* gemv-shaped BLAS calls go multi-threaded much earlier than gemm; the
+   * half matvec kernel is ours and may always run on the pool */
+  bool blas_gemv = !x->half_gemv && (x->M == 1 || x->N == 1);
+  int64_t small = blas_gemv ? MM_SMALL_GEMV : MM_SMALL_WORK;
+  if (x->nbatch > 1 && (work <= small || (x->half_gemv && work <= MM_SMALL_WORK))) {
     int64_t grain = MM_SMALL_WORK / (work ? work : 1);
     mx_parallel_for(x->nbatch, grain < 1 ? 1 : grain, batch_range, x);
   } else {
