@@ -522,6 +522,20 @@ static void test_half_gemv(void) {
       /* long rows: several vector iterations and a tail */
       check_mm(rnd(t, 2, 5, 1000), rnd(t, 1, 1000), "long dot");
       check_mm(rnd(t, 1, 50), rnd(t, 2, 50, 1001), "long axpy");
+      /* a few rows or columns: one pass over the matrix for all of them */
+      check_mm(rnd(t, 2, 3, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0), "3 rows @ W.T");
+      check_mm(rnd(t, 2, 4, 70), rnd(t, 2, 70, 300), "4 rows @ B");
+      check_mm(rnd(t, 2, 37, 70), rnd(t, 2, 70, 3), "A @ 3 columns");
+      check_mm(rnd(t, 2, 13, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0), "13 rows @ W.T");
+      check_mm(rnd(t, 2, 16, 70), rnd(t, 2, 70, 45), "16 rows @ B");
+      check_mm(rnd(t, 2, 17, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0), "17 rows: packed");
+      check_mm(rnd(t, 2, 30, 70), rnd(t, 2, 70, 7), "A @ 7 columns");
+      check_mm(rnd(t, 3, 2, 2, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0), "folded 4 rows");
+      check_mm(rnd(t, 3, 2, 3, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0), "folded 6 rows");
+      check_mm(rnd(t, 3, 3, 7, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0), "folded 21 rows");
+      check_mm(mx_transpose(rnd(t, 2, 70, 3), NULL, 0), rnd(t, 2, 70, 50), "3 col-major rows");
+      check_addmm(rnd(t, 2, 3, 1), rnd(t, 2, 3, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0), 1.5f,
+                  -1, "addmm 3 rows");
       check_addmm(rnd(t, 1, 37), rnd(t, 2, 37, 70), rnd(t, 1, 70), 0.5f, -2, "addmm matvec");
       check_addmm(rnd(t, 1, 45), rnd(t, 1, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0), 2,
                   0.5f, "addmm vecmat");
@@ -582,6 +596,18 @@ static void test_conversions(void) {
         MXT_CHECK(fabs(mx_lin_dot_half(h, bf, back, n) - dn) < 1e-5, "dot n=%d", n);
       }
       MXT_CHECK(fabs(mx_lin_dot_half(h, bf, back, 1000) - d) < 1e-4, "dot 1000");
+      /* several vectors at once: x_v = back + 7 v */
+      for (int nv = 1; nv <= 4; nv++)
+        for (int n = 0; n < 70; n += 23) {
+          float out[4];
+          mx_lin_dot_half_multi(h, bf, back, 7, nv, n, out);
+          for (int v = 0; v < nv; v++) {
+            double dv = 0;
+            for (int i = 0; i < n; i++)
+              dv += (double)back[7 * v + i] * (bf ? mx_bf16_to_f32(h[i]) : mx_f16_to_f32(h[i]));
+            MXT_CHECK(fabs(out[v] - dv) < 1e-5, "multi dot nv=%d n=%d v=%d", nv, n, v);
+          }
+        }
       float y[37];
       for (int i = 0; i < 37; i++) y[i] = (float)i;
       mx_lin_axpy_half(2.0f, h, bf, y, 37);

@@ -45,6 +45,9 @@
 #define MM_SMALL_GEMV (2304 * 4)
 /* Compute elements (per operand) packed at once before K gets blocked. */
 #define MM_PACK_LIMIT (4 << 20)
+/* Half products with at most this many rows (or columns) read the matrix in
+ * place, one pass for all of them, instead of converting it. */
+#define HALF_FEW 16
 
 /* ---- half to float conversion ---- */
 
@@ -213,7 +216,7 @@ typedef struct {
   int64_t nbatch;
   int64_t a_rs, a_cs, b_rs, b_cs, c_rs, c_cs;
   bool pack_a, pack_b; /* operands BLAS cannot read in place */
-  int half_gemv;       /* 0, or 1: A is the matrix (N == 1), 2: B is (M == 1) */
+  int half_gemv;       /* 0, or 1: A is the matrix (N <= HALF_FEW), 2: B is (M <= ..) */
   int kb;              /* K block when packing */
   atomic_int failed;
 } mm_ctx;
@@ -251,7 +254,8 @@ static bool scratch_alloc(const mm_ctx *x, mm_scratch *s) {
   if (x->pack_a) ok &= scratch_get(&s->ba, esz * (size_t)x->M * (size_t)x->kb) != NULL;
   if (x->pack_b) ok &= scratch_get(&s->bb, esz * (size_t)x->kb * (size_t)x->N) != NULL;
   if (!x->direct_out) ok &= scratch_get(&s->bc, esz * (size_t)x->M * (size_t)x->N) != NULL;
-  if (x->half_gemv) ok &= scratch_get(&s->bv, sizeof(float) * (size_t)x->K) != NULL;
+  if (x->half_gemv)
+    ok &= scratch_get(&s->bv, sizeof(float) * (size_t)x->K * (size_t)HALF_FEW) != NULL;
   s->pa = s->ba ? s->ba->host : NULL;
   s->pb = s->bb ? s->bb->host : NULL;
   s->pc = s->bc ? s->bc->host : NULL;
@@ -277,31 +281,44 @@ static void round_range(void *ctx, int64_t b, int64_t e) {
   mx_lin_f32_to_half(r->src + b, r->dt == MX_BFLOAT16, (uint16_t *)r->dst + b, e - b);
 }
 
-/* ---- half matrix-vector products without converting the matrix ---- */
+/* ---- half matrix @ a few vectors without converting the matrix ---- */
 
-/* y (P) += alpha * W (P, K) @ v (K), W half with element (p, k) at
- * p * ps + k * ks. Dot form (ks == 1): one dot product per output. */
+/* For v = 0..nv-1: y_v (P) += alpha * W (P, K) @ x_v (K), W half with
+ * element (p, k) at p * ps + k * ks, x_v = xs + v * K (float32), y_v[p] at
+ * y + v * yv + p * yp. Dot form (ks == 1): each W row is read once from
+ * memory and dotted with every x_v from cache. */
 typedef struct {
   const uint16_t *w;
   int64_t ps, ks;
-  int K;
+  int K, nv;
   bool bf16;
-  const float *v;
+  const float *xs;
   float *y;
+  int64_t yv, yp;
   float alpha;
 } hgemv_job;
 
 static void hgemv_dot_range(void *ctx, int64_t b, int64_t e) {
   const hgemv_job *j = ctx;
   for (int64_t p = b; p < e; p++)
-    j->y[p] += j->alpha * mx_lin_dot_half(j->w + p * j->ps, j->bf16, j->v, j->K);
+    for (int v0 = 0; v0 < j->nv; v0 += 4) {
+      /* up to 4 vectors per pass over the row: it is converted once */
+      int nv = j->nv - v0 < 4 ? j->nv - v0 : 4;
+      float d[4];
+      mx_lin_dot_half_multi(j->w + p * j->ps, j->bf16, j->xs + (int64_t)v0 * j->K, j->K, nv,
+                            j->K, d);
+      for (int v = 0; v < nv; v++) j->y[(v0 + v) * j->yv + p * j->yp] += j->alpha * d[v];
+    }
 }
 
-/* Axpy form (ps == 1): a chunk of outputs accumulates every column. */
+/* Axpy form (ps == 1, yp == 1): a chunk of outputs accumulates every column
+ * of W, each column chunk reused for every x_v. */
 static void hgemv_axpy_range(void *ctx, int64_t b, int64_t e) {
   const hgemv_job *j = ctx;
   for (int k = 0; k < j->K; k++)
-    mx_lin_axpy_half(j->alpha * j->v[k], j->w + k * j->ks + b, j->bf16, j->y + b, e - b);
+    for (int v = 0; v < j->nv; v++)
+      mx_lin_axpy_half(j->alpha * j->xs[(int64_t)v * j->K + k], j->w + k * j->ks + b, j->bf16,
+                       j->y + v * j->yv + b, e - b);
 }
 
 static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
@@ -342,22 +359,22 @@ static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
     /* half matrix times a vector: read the matrix as it is */
     hgemv_job j;
     int P;
-    if (x->half_gemv == 1) { /* y (M) = A (M, K) @ b (K) */
-      pack(&bv, 0, K, 0, 1, false, false, s->pv);
-      j = (hgemv_job){(const uint16_t *)av.p, av.rs, av.cs, K, av.dt == MX_BFLOAT16, s->pv, C,
-                      x->alpha};
+    if (x->half_gemv == 1) { /* y (M, N) = A (M, K) @ [b_0 .. b_N-1]: W = A */
+      pack(&bv, 0, K, 0, N, true, false, s->pv); /* columns of b, each contiguous */
+      j = (hgemv_job){(const uint16_t *)av.p, av.rs, av.cs, K, N, av.dt == MX_BFLOAT16, s->pv,
+                      C, 1, N, x->alpha};
       P = M;
-    } else { /* y (N) = a (K) @ B (K, N): W = B^T */
-      pack(&av, 0, 1, 0, K, false, false, s->pv);
-      j = (hgemv_job){(const uint16_t *)bv.p, bv.cs, bv.rs, K, bv.dt == MX_BFLOAT16, s->pv, C,
-                      x->alpha};
+    } else { /* y (M, N) = [a_0 .. a_M-1] @ B (K, N): W = B^T */
+      pack(&av, 0, M, 0, K, false, false, s->pv);
+      j = (hgemv_job){(const uint16_t *)bv.p, bv.cs, bv.rs, K, M, bv.dt == MX_BFLOAT16, s->pv,
+                      C, N, 1, x->alpha};
       P = N;
     }
     if (j.ks == 1 || K == 1) {
-      int64_t grain = 32768 / K;
+      int64_t grain = 32768 / ((int64_t)K * j.nv);
       mx_parallel_for(P, grain < 1 ? 1 : grain, hgemv_dot_range, &j);
     } else {
-      int64_t grain = 32768 / K;
+      int64_t grain = 32768 / ((int64_t)K * j.nv);
       mx_parallel_for(P, grain < 256 ? 256 : grain, hgemv_axpy_range, &j);
     }
   }
@@ -553,10 +570,13 @@ mx_status mx_cpu_matmul(mx_node *n, mx_array **in, mx_array **out) {
   /* half matrix @ vector: dot products over the matrix's unit-stride axis
    * (or axpy over its other axis) instead of converting it to float32 */
   if (!x->direct_out && x->K > 0) {
-    if (x->N == 1 && ((x->a_cs == 1 || x->K == 1) || (x->a_rs == 1 && x->M > 1)))
+    bool a_dot = x->a_cs == 1 || x->K == 1, b_dot = x->b_rs == 1 || x->K == 1;
+    if (x->N == 1 && (a_dot || (x->a_rs == 1 && x->M > 1)))
       x->half_gemv = 1;
-    else if (x->M == 1 && ((x->b_rs == 1 || x->K == 1) || (x->b_cs == 1 && x->N > 1)))
+    else if (x->M <= HALF_FEW && (b_dot || (x->b_cs == 1 && x->N > 1)))
       x->half_gemv = 2;
+    else if (x->N <= HALF_FEW && a_dot) /* the axpy form needs contiguous outputs */
+      x->half_gemv = 1;
   }
   bool t;
   int ld;

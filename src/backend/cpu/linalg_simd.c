@@ -40,6 +40,11 @@ static float dot_half_c(const uint16_t *a, bool bf16, const float *x, int64_t n)
   return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
+static void dot_half_multi_c(const uint16_t *a, bool bf16, const float *x, int64_t xs, int nv,
+                             int64_t n, float *out) {
+  for (int v = 0; v < nv; v++) out[v] = dot_half_c(a, bf16, x + v * xs, n);
+}
+
 static void axpy_half_c(float alpha, const uint16_t *b, bool bf16, float *y, int64_t n) {
   if (bf16)
     for (int64_t i = 0; i < n; i++) y[i] += alpha * bf16_f32(b[i]);
@@ -115,6 +120,37 @@ AVX2 static float dot_half_avx2(const uint16_t *a, bool bf16, const float *x, in
   return s + dot_half_c(a + i, bf16, x + i, n - i);
 }
 
+/* nv is a constant after inlining into the switch below, so the
+ * accumulators stay in registers. */
+AVX2 static inline __attribute__((always_inline)) void dot_multi_body(
+    const uint16_t *a, bool bf16, const float *x, int64_t xs, int nv, int64_t n, float *out) {
+  __m256 acc[4][2];
+#pragma GCC unroll 4
+  for (int v = 0; v < 4; v++) acc[v][0] = acc[v][1] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256 w0 = load8_half(a + i, bf16), w1 = load8_half(a + i + 8, bf16);
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) {
+      acc[v][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + v * xs + i), acc[v][0]);
+      acc[v][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + v * xs + i + 8), acc[v][1]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int v = 0; v < nv; v++)
+    out[v] = hsum(_mm256_add_ps(acc[v][0], acc[v][1])) + dot_half_c(a + i, bf16, x + v * xs + i, n - i);
+}
+
+AVX2 static void dot_half_multi_avx2(const uint16_t *a, bool bf16, const float *x, int64_t xs,
+                                     int nv, int64_t n, float *out) {
+  switch (nv) {
+    case 1: dot_multi_body(a, bf16, x, xs, 1, n, out); break;
+    case 2: dot_multi_body(a, bf16, x, xs, 2, n, out); break;
+    case 3: dot_multi_body(a, bf16, x, xs, 3, n, out); break;
+    default: dot_multi_body(a, bf16, x, xs, 4, n, out); break;
+  }
+}
+
 AVX2 static void axpy_half_avx2(float alpha, const uint16_t *b, bool bf16, float *y, int64_t n) {
   __m256 va = _mm256_set1_ps(alpha);
   int64_t i = 0;
@@ -145,6 +181,7 @@ void mx_lin_simd_enable(bool on) { (void)on; }
 #define half_to_f32_avx2 half_to_f32_c
 #define f32_to_half_avx2 f32_to_half_c
 #define dot_half_avx2 dot_half_c
+#define dot_half_multi_avx2 dot_half_multi_c
 #define axpy_half_avx2 axpy_half_c
 #endif
 
@@ -160,6 +197,12 @@ void mx_lin_f32_to_half(const float *src, bool bf16, uint16_t *dst, int64_t n) {
 
 float mx_lin_dot_half(const uint16_t *a, bool bf16, const float *x, int64_t n) {
   return use_avx2() ? dot_half_avx2(a, bf16, x, n) : dot_half_c(a, bf16, x, n);
+}
+
+void mx_lin_dot_half_multi(const uint16_t *a, bool bf16, const float *x, int64_t xs, int nv,
+                           int64_t n, float *out) {
+  if (use_avx2()) dot_half_multi_avx2(a, bf16, x, xs, nv, n, out);
+  else dot_half_multi_c(a, bf16, x, xs, nv, n, out);
 }
 
 void mx_lin_axpy_half(float alpha, const uint16_t *b, bool bf16, float *y, int64_t n) {
