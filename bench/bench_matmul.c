@@ -41,8 +41,8 @@ static int reps_for(double flops) {
 
 /* One timed call of each side. */
 typedef struct {
-  mx_array *a, *b;          /* mx operands */
-  int M, N, K;              /* peer: C (M, N) = A (M, K) @ B (K, N), or gemv when N == 1 */
+  mx_array *a, *b; /* mx operands */
+  int M, N, K;     /* peer: C (M, N) = A (M, K) @ B (K, N), or gemv when N == 1 */
   const float *pa, *pb;
   float *pc;
 } pair_t;
@@ -63,8 +63,8 @@ static double run_mx(const pair_t *p) {
 static double run_blas(const pair_t *p) {
   double t0 = now();
   if (p->N == 1)
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, p->M, p->K, 1.0f, p->pa, p->K, p->pb, 1, 0.0f,
-                p->pc, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, p->M, p->K, 1.0f, p->pa, p->K, p->pb, 1,
+                0.0f, p->pc, 1);
   else
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->M, p->N, p->K, 1.0f, p->pa,
                 p->K, p->pb, p->N, 0.0f, p->pc, p->N);
@@ -94,7 +94,8 @@ static void report(const char *name, double flops, double t_mx, double t_blas,
 
 int main(int argc, char **argv) {
   int max_n = argc > 1 ? atoi(argv[1]) : 4096;
-  printf("threads: mx pool %d, OpenBLAS %d\n", mx_num_threads(), openblas_get_num_threads());
+  printf("threads: mx pool %d, OpenBLAS %d\n", mx_num_threads(),
+         openblas_get_num_threads());
   printf("%-30s %10s %10s %8s\n", "case", "mx GF/s", "BLAS GF/s", "mx/BLAS");
   for (int n = 512; n <= max_n; n *= 2) {
     int64_t nn = (int64_t)n * n;

@@ -104,34 +104,40 @@ typedef struct {
   void *dst;
 } pack_job;
 
-#define PACK_LOOP(ST, GET, DT)                                             \
-  for (int64_t o = ob; o < oe; o++) {                                      \
-    const ST *s = (const ST *)src + o * os;                                \
-    DT *d = (DT *)j->dst + o * ni;                                         \
-    if (is == 1)                                                           \
-      for (int64_t i = 0; i < ni; i++) d[i] = (DT)(GET(s[i]));            \
-    else                                                                   \
-      for (int64_t i = 0; i < ni; i++) d[i] = (DT)(GET(s[i * is]));       \
+#define PACK_LOOP(ST, GET, DT)                                      \
+  for (int64_t o = ob; o < oe; o++) {                               \
+    const ST *s = (const ST *)src + o * os;                         \
+    DT *d = (DT *)j->dst + o * ni;                                  \
+    if (is == 1)                                                    \
+      for (int64_t i = 0; i < ni; i++) d[i] = (DT)(GET(s[i]));      \
+    else                                                            \
+      for (int64_t i = 0; i < ni; i++) d[i] = (DT)(GET(s[i * is])); \
   }
 
 #define ID(x) (x)
 #define BF16(x) bf16_to_float(x)
 #define F16(x) g_f16_table[x]
 
-#define PACK_TO(DT)                                                  \
-  switch (m->dt) {                                                   \
-    case MX_FLOAT32: PACK_LOOP(float, ID, DT) break;                 \
-    case MX_FLOAT64: PACK_LOOP(double, ID, DT) break;                \
-    case MX_BFLOAT16: PACK_LOOP(uint16_t, BF16, DT) break;           \
-    case MX_FLOAT16: PACK_LOOP(uint16_t, F16, DT) break;             \
-    default: break;                                                  \
+#define PACK_TO(DT)                        \
+  switch (m->dt) {                         \
+    case MX_FLOAT32:                       \
+      PACK_LOOP(float, ID, DT) break;      \
+    case MX_FLOAT64:                       \
+      PACK_LOOP(double, ID, DT) break;     \
+    case MX_BFLOAT16:                      \
+      PACK_LOOP(uint16_t, BF16, DT) break; \
+    case MX_FLOAT16:                       \
+      PACK_LOOP(uint16_t, F16, DT) break;  \
+    default:                               \
+      break;                               \
   }
 
 static void pack_range(void *ctx, int64_t ob, int64_t oe) {
   const pack_job *j = ctx;
   const mat_view *m = j->m;
   size_t isz = mx_dtype_size(m->dt);
-  const char *src = m->p + ((int64_t)j->r0 * m->rs + (int64_t)j->c0 * m->cs) * (int64_t)isz;
+  const char *src =
+      m->p + ((int64_t)j->r0 * m->rs + (int64_t)j->c0 * m->cs) * (int64_t)isz;
   /* outer index o runs over dst rows, inner i over dst columns */
   int64_t os = j->trans ? m->cs : m->rs, is = j->trans ? m->rs : m->cs;
   int64_t ni = j->trans ? j->nr : j->nc;
@@ -195,11 +201,13 @@ static void gemm(bool dbl, bool ta, bool tb, int M, int N, int K, float alpha,
     return;
   }
   if (dbl)
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                ldc);
   else
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                ldc);
 }
 
 /* ---- the kernel ---- */
@@ -253,7 +261,8 @@ static bool scratch_alloc(const mm_ctx *x, mm_scratch *s) {
   bool ok = true;
   if (x->pack_a) ok &= scratch_get(&s->ba, esz * (size_t)x->M * (size_t)x->kb) != NULL;
   if (x->pack_b) ok &= scratch_get(&s->bb, esz * (size_t)x->kb * (size_t)x->N) != NULL;
-  if (!x->direct_out) ok &= scratch_get(&s->bc, esz * (size_t)x->M * (size_t)x->N) != NULL;
+  if (!x->direct_out)
+    ok &= scratch_get(&s->bc, esz * (size_t)x->M * (size_t)x->N) != NULL;
   if (x->half_gemv)
     ok &= scratch_get(&s->bv, sizeof(float) * (size_t)x->K * (size_t)HALF_FEW) != NULL;
   s->pa = s->ba ? s->ba->host : NULL;
@@ -305,8 +314,8 @@ static void hgemv_dot_range(void *ctx, int64_t b, int64_t e) {
       /* up to 4 vectors per pass over the row: it is converted once */
       int nv = j->nv - v0 < 4 ? j->nv - v0 : 4;
       float d[4];
-      mx_lin_dot_half_multi(j->w + p * j->ps, j->bf16, j->xs + (int64_t)v0 * j->K, j->K, nv,
-                            j->K, d);
+      mx_lin_dot_half_multi(j->w + p * j->ps, j->bf16, j->xs + (int64_t)v0 * j->K, j->K,
+                            nv, j->K, d);
       for (int v = 0; v < nv; v++) j->y[(v0 + v) * j->yv + p * j->yp] += j->alpha * d[v];
     }
 }
@@ -317,8 +326,8 @@ static void hgemv_axpy_range(void *ctx, int64_t b, int64_t e) {
   const hgemv_job *j = ctx;
   for (int k = 0; k < j->K; k++)
     for (int v = 0; v < j->nv; v++)
-      mx_lin_axpy_half(j->alpha * j->xs[(int64_t)v * j->K + k], j->w + k * j->ks + b, j->bf16,
-                       j->y + v * j->yv + b, e - b);
+      mx_lin_axpy_half(j->alpha * j->xs[(int64_t)v * j->K + k], j->w + k * j->ks + b,
+                       j->bf16, j->y + v * j->yv + b, e - b);
 }
 
 static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
@@ -328,13 +337,18 @@ static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
   batch_offsets(x, bi, &ao, &bo, &co);
   size_t osz = mx_dtype_size(x->out->dtype);
   /* C block: the output itself or the float32 accumulator */
-  void *C = x->direct_out ? (char *)mx_array_ptr(x->out) + bi * (int64_t)M * N * (int64_t)osz
-                          : s->pc;
+  void *C = x->direct_out
+                ? (char *)mx_array_ptr(x->out) + bi * (int64_t)M * N * (int64_t)osz
+                : s->pc;
   float beta = 0;
   bool gemv_like = M == 1 || N == 1 || K == 0 || x->half_gemv;
   if (x->c && x->beta != 0) {
-    mat_view cv = {(const char *)mx_array_ptr(x->c) + co * (int64_t)osz, M, N, x->c_rs,
-                   x->c_cs, x->c->dtype};
+    mat_view cv = {(const char *)mx_array_ptr(x->c) + co * (int64_t)osz,
+                   M,
+                   N,
+                   x->c_rs,
+                   x->c_cs,
+                   x->c->dtype};
     pack(&cv, 0, M, 0, N, false, x->dbl, C);
     beta = x->beta;
     if ((K == 0 || x->half_gemv) && beta != 1) {
@@ -351,23 +365,49 @@ static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
     memset(C, 0, esz * (size_t)M * (size_t)N);
   }
   size_t isz = mx_dtype_size(x->a->dtype);
-  mat_view av = {(const char *)mx_array_ptr(x->a) + ao * (int64_t)isz, M, K, x->a_rs,
-                 x->a_cs, x->a->dtype};
-  mat_view bv = {(const char *)mx_array_ptr(x->b) + bo * (int64_t)isz, K, N, x->b_rs,
-                 x->b_cs, x->b->dtype};
+  mat_view av = {(const char *)mx_array_ptr(x->a) + ao * (int64_t)isz,
+                 M,
+                 K,
+                 x->a_rs,
+                 x->a_cs,
+                 x->a->dtype};
+  mat_view bv = {(const char *)mx_array_ptr(x->b) + bo * (int64_t)isz,
+                 K,
+                 N,
+                 x->b_rs,
+                 x->b_cs,
+                 x->b->dtype};
   if (x->half_gemv) {
     /* half matrix times a vector: read the matrix as it is */
     hgemv_job j;
     int P;
     if (x->half_gemv == 1) { /* y (M, N) = A (M, K) @ [b_0 .. b_N-1]: W = A */
       pack(&bv, 0, K, 0, N, true, false, s->pv); /* columns of b, each contiguous */
-      j = (hgemv_job){(const uint16_t *)av.p, av.rs, av.cs, K, N, av.dt == MX_BFLOAT16, s->pv,
-                      C, 1, N, x->alpha};
+      j = (hgemv_job){(const uint16_t *)av.p,
+                      av.rs,
+                      av.cs,
+                      K,
+                      N,
+                      av.dt == MX_BFLOAT16,
+                      s->pv,
+                      C,
+                      1,
+                      N,
+                      x->alpha};
       P = M;
     } else { /* y (M, N) = [a_0 .. a_M-1] @ B (K, N): W = B^T */
       pack(&av, 0, M, 0, K, false, false, s->pv);
-      j = (hgemv_job){(const uint16_t *)bv.p, bv.cs, bv.rs, K, M, bv.dt == MX_BFLOAT16, s->pv,
-                      C, N, 1, x->alpha};
+      j = (hgemv_job){(const uint16_t *)bv.p,
+                      bv.cs,
+                      bv.rs,
+                      K,
+                      M,
+                      bv.dt == MX_BFLOAT16,
+                      s->pv,
+                      C,
+                      N,
+                      1,
+                      x->alpha};
       P = N;
     }
     if (j.ks == 1 || K == 1) {
@@ -406,7 +446,8 @@ static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
     beta = 1;
   }
   if (!x->direct_out) {
-    round_job r = {s->pc, (char *)mx_array_ptr(x->out) + bi * (int64_t)M * N * (int64_t)osz,
+    round_job r = {s->pc,
+                   (char *)mx_array_ptr(x->out) + bi * (int64_t)M * N * (int64_t)osz,
                    x->out->dtype};
     mx_parallel_for((int64_t)M * N, 1 << 16, round_range, &r);
   }
@@ -426,20 +467,20 @@ static void batch_range(void *ctx, int64_t b, int64_t e) {
 
 /* ---- integer and bool: plain loops ---- */
 
-#define INT_MM_CASE(ENUM, CT, SFX)                                               \
-  case ENUM: {                                                                   \
-    const CT *A = (const CT *)mx_array_ptr(x->a) + ao;                           \
-    const CT *B = (const CT *)mx_array_ptr(x->b) + bo;                           \
-    CT *O = (CT *)mx_array_ptr(x->out) + bi * (int64_t)M * N;                    \
-    for (int i = 0; i < M; i++)                                                  \
-      for (int j = 0; j < N; j++) {                                              \
-        uint64_t acc = 0;                                                        \
-        for (int k = 0; k < K; k++)                                              \
-          acc += (uint64_t)A[i * x->a_rs + k * x->a_cs] *                        \
-                 (uint64_t)B[k * x->b_rs + j * x->b_cs];                         \
-        O[(int64_t)i * N + j] = ENUM == MX_BOOL ? (CT)(acc != 0) : (CT)acc;      \
-      }                                                                          \
-    break;                                                                       \
+#define INT_MM_CASE(ENUM, CT, SFX)                                          \
+  case ENUM: {                                                              \
+    const CT *A = (const CT *)mx_array_ptr(x->a) + ao;                      \
+    const CT *B = (const CT *)mx_array_ptr(x->b) + bo;                      \
+    CT *O = (CT *)mx_array_ptr(x->out) + bi * (int64_t)M * N;               \
+    for (int i = 0; i < M; i++)                                             \
+      for (int j = 0; j < N; j++) {                                         \
+        uint64_t acc = 0;                                                   \
+        for (int k = 0; k < K; k++)                                         \
+          acc += (uint64_t)A[i * x->a_rs + k * x->a_cs] *                   \
+                 (uint64_t)B[k * x->b_rs + j * x->b_cs];                    \
+        O[(int64_t)i * N + j] = ENUM == MX_BOOL ? (CT)(acc != 0) : (CT)acc; \
+      }                                                                     \
+    break;                                                                  \
   }
 
 #define MX_FOR_EACH_INT_DTYPE(X) \
@@ -463,7 +504,8 @@ static void int_range(void *ctx, int64_t b, int64_t e) {
      * undefined; the low bits are the same */
     switch (x->out->dtype) {
       MX_FOR_EACH_INT_DTYPE(INT_MM_CASE)
-      default: break;
+      default:
+        break;
     }
   }
 }
@@ -580,8 +622,12 @@ mx_status mx_cpu_matmul(mx_node *n, mx_array **in, mx_array **out) {
   }
   bool t;
   int ld;
-  x->pack_a = x->K > 0 && !x->half_gemv && (a->dtype != compute || !blas_layout(x->M, x->K, x->a_rs, x->a_cs, &t, &ld));
-  x->pack_b = x->K > 0 && !x->half_gemv && (b->dtype != compute || !blas_layout(x->K, x->N, x->b_rs, x->b_cs, &t, &ld));
+  x->pack_a =
+      x->K > 0 && !x->half_gemv &&
+      (a->dtype != compute || !blas_layout(x->M, x->K, x->a_rs, x->a_cs, &t, &ld));
+  x->pack_b =
+      x->K > 0 && !x->half_gemv &&
+      (b->dtype != compute || !blas_layout(x->K, x->N, x->b_rs, x->b_cs, &t, &ld));
   x->kb = x->K > 0 ? x->K : 1;
   int64_t packed_rows = (x->pack_a ? x->M : 0) + (x->pack_b ? x->N : 0);
   if (packed_rows > 0 && packed_rows * x->K > MM_PACK_LIMIT) {

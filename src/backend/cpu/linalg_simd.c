@@ -40,8 +40,8 @@ static float dot_half_c(const uint16_t *a, bool bf16, const float *x, int64_t n)
   return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
-static void dot_half_multi_c(const uint16_t *a, bool bf16, const float *x, int64_t xs, int nv,
-                             int64_t n, float *out) {
+static void dot_half_multi_c(const uint16_t *a, bool bf16, const float *x, int64_t xs,
+                             int nv, int64_t n, float *out) {
   for (int v = 0; v < nv; v++) out[v] = dot_half_c(a, bf16, x + v * xs, n);
 }
 
@@ -79,7 +79,8 @@ AVX2 static void f32_to_half_avx2(const float *src, bool bf16, uint16_t *dst, in
       __m256 v = _mm256_loadu_ps(src + i);
       __m256i u = _mm256_castps_si256(v);
       /* round to nearest even: add 0x7fff + lsb of the kept half */
-      __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
+      __m256i r = _mm256_add_epi32(
+          u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
       r = _mm256_srli_epi32(r, 16);
       /* NaN: keep the top bits, set the quiet bit */
       __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
@@ -92,8 +93,8 @@ AVX2 static void f32_to_half_avx2(const float *src, bool bf16, uint16_t *dst, in
     }
   } else {
     for (; i + 8 <= n; i += 8)
-      _mm_storeu_si128((__m128i *)(dst + i),
-                       _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+      _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i),
+                                                             _MM_FROUND_TO_NEAREST_INT));
   }
   f32_to_half_c(src + i, bf16, dst + i, n - i);
 }
@@ -123,7 +124,8 @@ AVX2 static float dot_half_avx2(const uint16_t *a, bool bf16, const float *x, in
 /* nv is a constant after inlining into the switch below, so the
  * accumulators stay in registers. */
 AVX2 static inline __attribute__((always_inline)) void dot_multi_body(
-    const uint16_t *a, bool bf16, const float *x, int64_t xs, int nv, int64_t n, float *out) {
+    const uint16_t *a, bool bf16, const float *x, int64_t xs, int nv, int64_t n,
+    float *out) {
   __m256 acc[4][2];
 #pragma GCC unroll 4
   for (int v = 0; v < 4; v++) acc[v][0] = acc[v][1] = _mm256_setzero_ps();
@@ -138,24 +140,35 @@ AVX2 static inline __attribute__((always_inline)) void dot_multi_body(
   }
 #pragma GCC unroll 4
   for (int v = 0; v < nv; v++)
-    out[v] = hsum(_mm256_add_ps(acc[v][0], acc[v][1])) + dot_half_c(a + i, bf16, x + v * xs + i, n - i);
+    out[v] = hsum(_mm256_add_ps(acc[v][0], acc[v][1])) +
+             dot_half_c(a + i, bf16, x + v * xs + i, n - i);
 }
 
-AVX2 static void dot_half_multi_avx2(const uint16_t *a, bool bf16, const float *x, int64_t xs,
-                                     int nv, int64_t n, float *out) {
+AVX2 static void dot_half_multi_avx2(const uint16_t *a, bool bf16, const float *x,
+                                     int64_t xs, int nv, int64_t n, float *out) {
   switch (nv) {
-    case 1: dot_multi_body(a, bf16, x, xs, 1, n, out); break;
-    case 2: dot_multi_body(a, bf16, x, xs, 2, n, out); break;
-    case 3: dot_multi_body(a, bf16, x, xs, 3, n, out); break;
-    default: dot_multi_body(a, bf16, x, xs, 4, n, out); break;
+    case 1:
+      dot_multi_body(a, bf16, x, xs, 1, n, out);
+      break;
+    case 2:
+      dot_multi_body(a, bf16, x, xs, 2, n, out);
+      break;
+    case 3:
+      dot_multi_body(a, bf16, x, xs, 3, n, out);
+      break;
+    default:
+      dot_multi_body(a, bf16, x, xs, 4, n, out);
+      break;
   }
 }
 
-AVX2 static void axpy_half_avx2(float alpha, const uint16_t *b, bool bf16, float *y, int64_t n) {
+AVX2 static void axpy_half_avx2(float alpha, const uint16_t *b, bool bf16, float *y,
+                                int64_t n) {
   __m256 va = _mm256_set1_ps(alpha);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, load8_half(b + i, bf16), _mm256_loadu_ps(y + i)));
+    _mm256_storeu_ps(
+        y + i, _mm256_fmadd_ps(va, load8_half(b + i, bf16), _mm256_loadu_ps(y + i)));
   axpy_half_c(alpha, b + i, bf16, y + i, n - i);
 }
 
@@ -186,26 +199,34 @@ void mx_lin_simd_enable(bool on) { (void)on; }
 #endif
 
 void mx_lin_half_to_f32(const uint16_t *src, bool bf16, float *dst, int64_t n) {
-  if (use_avx2()) half_to_f32_avx2(src, bf16, dst, n);
-  else half_to_f32_c(src, bf16, dst, n);
+  if (use_avx2())
+    half_to_f32_avx2(src, bf16, dst, n);
+  else
+    half_to_f32_c(src, bf16, dst, n);
 }
 
 void mx_lin_f32_to_half(const float *src, bool bf16, uint16_t *dst, int64_t n) {
-  if (use_avx2()) f32_to_half_avx2(src, bf16, dst, n);
-  else f32_to_half_c(src, bf16, dst, n);
+  if (use_avx2())
+    f32_to_half_avx2(src, bf16, dst, n);
+  else
+    f32_to_half_c(src, bf16, dst, n);
 }
 
 float mx_lin_dot_half(const uint16_t *a, bool bf16, const float *x, int64_t n) {
   return use_avx2() ? dot_half_avx2(a, bf16, x, n) : dot_half_c(a, bf16, x, n);
 }
 
-void mx_lin_dot_half_multi(const uint16_t *a, bool bf16, const float *x, int64_t xs, int nv,
-                           int64_t n, float *out) {
-  if (use_avx2()) dot_half_multi_avx2(a, bf16, x, xs, nv, n, out);
-  else dot_half_multi_c(a, bf16, x, xs, nv, n, out);
+void mx_lin_dot_half_multi(const uint16_t *a, bool bf16, const float *x, int64_t xs,
+                           int nv, int64_t n, float *out) {
+  if (use_avx2())
+    dot_half_multi_avx2(a, bf16, x, xs, nv, n, out);
+  else
+    dot_half_multi_c(a, bf16, x, xs, nv, n, out);
 }
 
 void mx_lin_axpy_half(float alpha, const uint16_t *b, bool bf16, float *y, int64_t n) {
-  if (use_avx2()) axpy_half_avx2(alpha, b, bf16, y, n);
-  else axpy_half_c(alpha, b, bf16, y, n);
+  if (use_avx2())
+    axpy_half_avx2(alpha, b, bf16, y, n);
+  else
+    axpy_half_c(alpha, b, bf16, y, n);
 }

@@ -19,8 +19,8 @@ void mx_lin_f32_to_half(const float *src, bool bf16, uint16_t *dst, int64_t n);
 float mx_lin_dot_half(const uint16_t *a, bool bf16, const float *x, int64_t n);
 /* out[v] = sum_i a[i] * x[v * xs + i] for v < nv (1..4): a is converted
  * once for all nv vectors. */
-void mx_lin_dot_half_multi(const uint16_t *a, bool bf16, const float *x, int64_t xs, int nv,
-                           int64_t n, float *out);
+void mx_lin_dot_half_multi(const uint16_t *a, bool bf16, const float *x, int64_t xs,
+                           int nv, int64_t n, float *out);
 /* y[i] += alpha * b[i], b half. */
 void mx_lin_axpy_half(float alpha, const uint16_t *b, bool bf16, float *y, int64_t n);
 
