@@ -171,6 +171,19 @@ static bool pack_trans(const mat_view *m) {
   return ars < acs;
 }
 
+/* The 2-D matrix of array a at element offset off (its batch offset). */
+static mat_view view_of(const mx_array *a, int64_t off, int rows, int cols, int64_t rs,
+                        int64_t cs) {
+  mat_view m;
+  m.p = (const char *)mx_array_ptr(a) + off * (int64_t)mx_dtype_size(a->dtype);
+  m.rows = rows;
+  m.cols = cols;
+  m.rs = rs;
+  m.cs = cs;
+  m.dt = a->dtype;
+  return m;
+}
+
 /* ---- BLAS calls ---- */
 
 /* C (M, N, row-major, ldc) = alpha * op(A) @ op(B) + beta * C. A is (M, K)
@@ -241,10 +254,9 @@ static void batch_offsets(const mm_ctx *x, int64_t i, int64_t *ao, int64_t *bo,
   }
 }
 
-/* Scratch for one batch element (per thread chunk). */
-/* Scratch comes from the library allocator: its cache hands the same
- * blocks back on the next call, where malloc of large blocks would map (and
- * page-fault) fresh memory every time. */
+/* Scratch of one thread's chunk of batches. It comes from the library
+ * allocator: its cache hands the same blocks back on the next call, where
+ * malloc of large blocks would map (and page-fault) fresh memory each time. */
 typedef struct {
   mx_buffer *ba, *bb, *bc, *bv;
   void *pa, *pb, *pc, *pv;
@@ -343,12 +355,7 @@ static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
   float beta = 0;
   bool gemv_like = M == 1 || N == 1 || K == 0 || x->half_gemv;
   if (x->c && x->beta != 0) {
-    mat_view cv = {(const char *)mx_array_ptr(x->c) + co * (int64_t)osz,
-                   M,
-                   N,
-                   x->c_rs,
-                   x->c_cs,
-                   x->c->dtype};
+    mat_view cv = view_of(x->c, co, M, N, x->c_rs, x->c_cs);
     pack(&cv, 0, M, 0, N, false, x->dbl, C);
     beta = x->beta;
     if ((K == 0 || x->half_gemv) && beta != 1) {
@@ -365,49 +372,39 @@ static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
     memset(C, 0, esz * (size_t)M * (size_t)N);
   }
   size_t isz = mx_dtype_size(x->a->dtype);
-  mat_view av = {(const char *)mx_array_ptr(x->a) + ao * (int64_t)isz,
-                 M,
-                 K,
-                 x->a_rs,
-                 x->a_cs,
-                 x->a->dtype};
-  mat_view bv = {(const char *)mx_array_ptr(x->b) + bo * (int64_t)isz,
-                 K,
-                 N,
-                 x->b_rs,
-                 x->b_cs,
-                 x->b->dtype};
+  mat_view av = view_of(x->a, ao, M, K, x->a_rs, x->a_cs);
+  mat_view bv = view_of(x->b, bo, K, N, x->b_rs, x->b_cs);
   if (x->half_gemv) {
     /* half matrix times a vector: read the matrix as it is */
     hgemv_job j;
     int P;
     if (x->half_gemv == 1) { /* y (M, N) = A (M, K) @ [b_0 .. b_N-1]: W = A */
       pack(&bv, 0, K, 0, N, true, false, s->pv); /* columns of b, each contiguous */
-      j = (hgemv_job){(const uint16_t *)av.p,
-                      av.rs,
-                      av.cs,
-                      K,
-                      N,
-                      av.dt == MX_BFLOAT16,
-                      s->pv,
-                      C,
-                      1,
-                      N,
-                      x->alpha};
+      j = (hgemv_job){.w = (const uint16_t *)av.p,
+                      .ps = av.rs,
+                      .ks = av.cs,
+                      .K = K,
+                      .nv = N,
+                      .bf16 = av.dt == MX_BFLOAT16,
+                      .xs = s->pv,
+                      .y = C,
+                      .yv = 1,
+                      .yp = N,
+                      .alpha = x->alpha};
       P = M;
     } else { /* y (M, N) = [a_0 .. a_M-1] @ B (K, N): W = B^T */
       pack(&av, 0, M, 0, K, false, false, s->pv);
-      j = (hgemv_job){(const uint16_t *)bv.p,
-                      bv.cs,
-                      bv.rs,
-                      K,
-                      M,
-                      bv.dt == MX_BFLOAT16,
-                      s->pv,
-                      C,
-                      N,
-                      1,
-                      x->alpha};
+      j = (hgemv_job){.w = (const uint16_t *)bv.p,
+                      .ps = bv.cs,
+                      .ks = bv.rs,
+                      .K = K,
+                      .nv = M,
+                      .bf16 = bv.dt == MX_BFLOAT16,
+                      .xs = s->pv,
+                      .y = C,
+                      .yv = N,
+                      .yp = 1,
+                      .alpha = x->alpha};
       P = N;
     }
     if (j.ks == 1 || K == 1) {
