@@ -8,6 +8,7 @@
 #include "../../primitives/reduce.h"
 #include "dtypes.h"
 #include "reduce_common.h"
+#include "reduce_simd.h"
 
 #define CHUNK 256
 
@@ -19,6 +20,8 @@ typedef struct {
   const char *base;
   size_t isz;
   uint32_t *out;
+  const mx_simd_table *simd;
+  int slot; /* contiguous float32/float16/bfloat16 rows: SIMD path */
 } arg_job;
 
 static inline bool c_gt(double complex a, double complex b) {
@@ -42,6 +45,14 @@ static void arg_task(void *c, int64_t ob, int64_t oe) {
   mx_walker_init(&kw, p->nk, p->kshape, p->kin, NULL, ob);
   for (int64_t o = ob; o < oe; o++, mx_walker_next(&kw)) {
     const char *x = j->base + kw.off0 * (int64_t)j->isz;
+    if (j->slot >= 0) {
+      /* extreme value first (NaN if any), then its first position */
+      float m = j->is_max ? j->simd->row_max[j->slot](x, L)
+                          : j->simd->row_min[j->slot](x, L);
+      int64_t at = j->simd->find[j->slot](x, L, m);
+      j->out[o] = (uint32_t)(at < 0 ? 0 : at);
+      continue;
+    }
     int64_t best_i = 0;
     double bf = 0;
     int64_t bi = 0;
@@ -95,7 +106,8 @@ mx_status mx_cpu_arg_reduce(mx_node *n, mx_array **in, mx_array **out) {
     return mx_set_error(MX_ERR_INVALID, "[arg_reduce] empty reduction axis");
   arg_job j = {&p, prm->op == MX_ARGREDUCE_MAX, a->dtype == MX_UINT64,
                mx_ck_of(a->dtype), a->dtype, mx_array_ptr(a),
-               mx_dtype_size(a->dtype), mx_array_ptr(o)};
+               mx_dtype_size(a->dtype), mx_array_ptr(o), mx_simd(), -1};
+  if (p.nr == 1 && p.rin[0] == 1) j.slot = mx_simd_slot(a->dtype);
   int64_t grain = p.nred >= 65536 ? 1 : 65536 / p.nred;
   mx_parallel_for(p.nout, grain, arg_task, &j);
   return MX_OK;

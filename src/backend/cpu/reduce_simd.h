@@ -7,9 +7,9 @@
  * Accuracy: sums accumulate in float32 lanes (64 independent accumulators)
  * over blocks of 4096 elements, and the block sums in float64, so a 16M
  * element sum has float64-like error. max/min propagate NaN. exp is a
- * Cephes-style polynomial (about 1 ulp) that returns 0 below -87.34
- * (flushing results that would be subnormal), inf above 88.72 and NaN for
- * NaN. */
+ * Cephes-style polynomial (about 1 ulp) for arguments <= 88 (the kernels
+ * only take exp of x - max <= 0); it returns 0 below -88 (results that
+ * would be subnormal may flush to 0) and NaN for NaN. */
 #ifndef MX_CPU_REDUCE_SIMD_H
 #define MX_CPU_REDUCE_SIMD_H
 
@@ -28,13 +28,21 @@ typedef struct {
   float (*row_min[3])(const void *x, int64_t n);
   /* sum of exp(x[i] - c) */
   double (*row_sumexp[3])(const void *x, int64_t n, float c);
-  /* acc: (n,) float64; acc[j] op= x[j] */
-  void (*col_sum[3])(double *acc, const void *x, int64_t n);
-  void (*col_max[3])(double *acc, const void *x, int64_t n);
-  void (*col_min[3])(double *acc, const void *x, int64_t n);
+  /* acc: (n,) float32; acc[j] op= rows[k][j] for k < nrows (1..8). Callers
+   * flush sums into float64 every few dozen rows. */
+  void (*col_sum[3])(float *acc, const char *const *rows, int nrows,
+                     int64_t n);
+  void (*col_max[3])(float *acc, const char *const *rows, int nrows,
+                     int64_t n);
+  void (*col_min[3])(float *acc, const char *const *rows, int nrows,
+                     int64_t n);
+  /* first i with x[i] == v (NaN matches NaN), -1 if none */
+  int64_t (*find[3])(const void *x, int64_t n, float v);
   /* y = softmax(x) over n contiguous elements, y in x's dtype; tmp holds n
-   * floats (used for half dtypes). */
-  void (*softmax[3])(const void *x, void *y, int64_t n, float *tmp);
+   * floats (used for half dtypes); next (may be NULL) is the row that comes
+   * after, prefetched while this one is computed. */
+  void (*softmax[3])(const void *x, void *y, int64_t n, float *tmp,
+                     const void *next);
   /* float32 <-> dtype conversion of contiguous runs */
   void (*to_f32[3])(const void *x, float *y, int64_t n);
   void (*from_f32[3])(const float *x, void *y, int64_t n);

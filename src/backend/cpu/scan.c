@@ -98,19 +98,31 @@ static void identity(scan_job *j) {
 #define S_SUM(s, y) s += y
 #define S_PROD(s, y) s *= y
 #define S_MAXF(s, y) \
-  if (y > s || y != y) s = y
+  do {                \
+    if (y > s || y != y) s = y; \
+  } while (0)
 #define S_MINF(s, y) \
-  if (y < s || y != y) s = y
+  do {                \
+    if (y < s || y != y) s = y; \
+  } while (0)
 #define S_ISUM(s, y) s = (int64_t)((uint64_t)s + (uint64_t)y)
 #define S_IPROD(s, y) s = (int64_t)((uint64_t)s * (uint64_t)y)
 #define S_IMAX(s, y) \
-  if (uns ? (uint64_t)y > (uint64_t)s : y > s) s = y
+  do {                \
+    if (uns ? (uint64_t)y > (uint64_t)s : y > s) s = y; \
+  } while (0)
 #define S_IMIN(s, y) \
-  if (uns ? (uint64_t)y < (uint64_t)s : y < s) s = y
+  do {                \
+    if (uns ? (uint64_t)y < (uint64_t)s : y < s) s = y; \
+  } while (0)
 #define S_CMAX(s, y) \
-  if (c_gt(y, s)) s = y
+  do {                \
+    if (c_gt(y, s)) s = y; \
+  } while (0)
 #define S_CMIN(s, y) \
-  if (c_gt(s, y)) s = y
+  do {                \
+    if (c_gt(s, y)) s = y; \
+  } while (0)
 
 static void scan_values(const scan_job *j, void *acc, int64_t as, void *v,
                         int64_t n) {

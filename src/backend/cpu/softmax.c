@@ -55,9 +55,13 @@ static void fast_task(void *c, int64_t b, int64_t e) {
   }
   mx_walker kw;
   mx_walker_init(&kw, p->nk, p->kshape, p->kin, p->kout, b);
-  for (int64_t o = b; o < e; o++, mx_walker_next(&kw))
-    j->simd->softmax[j->slot](j->in + kw.off0 * (int64_t)j->isz,
-                              j->out + kw.off1 * (int64_t)j->osz, j->nred, tmp);
+  for (int64_t o = b; o < e; o++) {
+    const char *x = j->in + kw.off0 * (int64_t)j->isz;
+    char *y = j->out + kw.off1 * (int64_t)j->osz;
+    mx_walker_next(&kw);
+    const char *next = o + 1 < e ? j->in + kw.off0 * (int64_t)j->isz : NULL;
+    j->simd->softmax[j->slot](x, y, j->nred, tmp, next);
+  }
   free(tmp);
 }
 
@@ -100,7 +104,7 @@ static void gather_task(void *c, int64_t b, int64_t e) {
       softmax_f64(d, n);
     } else {
       for (int64_t i = 0; i < n; i++) f[i] = (float)d[i];
-      j->simd->softmax[0](f, f + n, n, NULL);
+      j->simd->softmax[0](f, f + n, n, NULL, NULL);
       for (int64_t i = 0; i < n; i++) d[i] = f[n + i];
     }
     group_io(p, false, NULL, j->t, y, j->ot, d);
