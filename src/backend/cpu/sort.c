@@ -5,8 +5,9 @@
  * integers whose order is the value order (floats: sign-flip transform with
  * -0.0 folded into +0.0 and every NaN mapped to the largest key, so NaN
  * sorts last like numpy; signed ints: sign bit flipped; complex: real part
- * then imaginary part). Sorting is a stable merge sort (so argsort is
- * stable); partition is a three-way quickselect that falls back to the
+ * then imaginary part). Sorting is stable (so is argsort): an LSD radix
+ * sort for lines of 256 or more real values, a merge sort otherwise;
+ * partition is a three-way quickselect that falls back to the
  * merge sort on bad pivots. Values are written by index from the input, so
  * NaN payloads and -0.0 survive. */
 #include <math.h>
@@ -62,6 +63,53 @@ static void merge_sort(item *a, item *tmp, int64_t n) {
   int64_t i = 0, j = h, k = 0;
   while (i < h && j < n) a[k++] = item_lt(&a[j], &tmp[i]) ? a[j++] : tmp[i++];
   while (i < h) a[k++] = tmp[i++];
+}
+
+/* ---- stable LSD radix sort, 8-bit digits ----
+ * Long lines of real values are sorted as compact {key, index} pairs: 32-bit
+ * keys for dtypes of up to 4 bytes, 64-bit keys otherwise. One histogram
+ * pass counts every digit; digits equal in all keys are skipped. tmp holds
+ * n pairs. */
+typedef struct {
+  uint32_t k, idx;
+} pair32;
+typedef struct {
+  uint64_t k;
+  uint32_t idx;
+} pair64;
+
+#define RADIX_BODY(PT, NB)                                                 \
+  do {                                                                     \
+    int64_t hist[NB][256];                                                 \
+    memset(hist, 0, sizeof hist);                                          \
+    for (int64_t i = 0; i < n; i++)                                        \
+      for (int d = 0; d < NB; d++) hist[d][(a[i].k >> (8 * d)) & 255]++;   \
+    PT *src = a, *dst = tmp;                                               \
+    for (int d = 0; d < NB; d++) {                                         \
+      if (hist[d][(a[0].k >> (8 * d)) & 255] == n) continue;               \
+      int64_t pos[256], sum = 0;                                           \
+      for (int b = 0; b < 256; b++) {                                      \
+        pos[b] = sum;                                                      \
+        sum += hist[d][b];                                                 \
+      }                                                                    \
+      for (int64_t i = 0; i < n; i++)                                      \
+        dst[pos[(src[i].k >> (8 * d)) & 255]++] = src[i];                  \
+      PT *t_ = src;                                                        \
+      src = dst;                                                           \
+      dst = t_;                                                            \
+    }                                                                      \
+    if (src != a) memcpy(a, src, (size_t)n * sizeof *a);                   \
+  } while (0)
+
+static void radix32(pair32 *a, pair32 *tmp, int64_t n) { RADIX_BODY(pair32, 4); }
+static void radix64(pair64 *a, pair64 *tmp, int64_t n) { RADIX_BODY(pair64, 8); }
+
+static inline uint32_t key_f32(float v) {
+  if (v != v) return UINT32_MAX;
+  if (v == 0) v = 0;
+  uint32_t b;
+  memcpy(&b, &v, 4);
+  return (b >> 31) ? ~b : b | (1u << 31);
 }
 
 /* ---- quickselect: a[kth] in place, smaller before, larger after ---- */
@@ -135,35 +183,102 @@ static void load_items(const sort_job *j, const char *x, item *it) {
   }
 }
 
+/* Long real lines: radix sort of {key, index} pairs; writes the order to
+ * idx. */
+static bool radix_line(const sort_job *j, const char *x, void *pairs, void *tmp,
+                       uint32_t *idx) {
+  _Alignas(64) char buf[CHUNK * 16];
+  bool narrow = mx_dtype_size(j->t) <= 4;
+  bool sgn = mx_dtype_kind_of(j->t) == MX_KIND_SIGNED;
+  pair32 *p32 = pairs;
+  pair64 *p64 = pairs;
+  for (int64_t i0 = 0; i0 < j->L; i0 += CHUNK) {
+    int64_t m = j->L - i0 < CHUNK ? j->L - i0 : CHUNK;
+    mx_ck_load(j->kind, j->t, x + i0 * j->ls * (int64_t)j->isz, j->ls, m, buf);
+    for (int64_t i = 0; i < m; i++) {
+      uint32_t at = (uint32_t)(i0 + i);
+      if (j->kind == MX_CK_F) {
+        double v = ((double *)buf)[i];
+        if (narrow) p32[at] = (pair32){key_f32((float)v), at};
+        else p64[at] = (pair64){key_f64(v), at};
+      } else {
+        int64_t v = ((int64_t *)buf)[i];
+        if (narrow)
+          p32[at] = (pair32){sgn ? (uint32_t)v ^ (1u << 31) : (uint32_t)v, at};
+        else
+          p64[at] = (pair64){sgn ? (uint64_t)v ^ (1ull << 63) : (uint64_t)v, at};
+      }
+    }
+  }
+  if (narrow) {
+    radix32(p32, tmp, j->L);
+    for (int64_t i = 0; i < j->L; i++) idx[i] = p32[i].idx;
+  } else {
+    radix64(p64, tmp, j->L);
+    for (int64_t i = 0; i < j->L; i++) idx[i] = p64[i].idx;
+  }
+  return true;
+}
+
+/* out[i] = in[order[i]] for elements of isz bytes (strides in elements) */
+static void gather(char *y, int64_t ys, const char *x, int64_t xs, size_t isz,
+                   const uint32_t *order, int64_t ostride, int64_t n) {
+#define GATHER(T)                                                            \
+  for (int64_t i = 0; i < n; i++)                                            \
+    ((T *)y)[i * ys] = ((const T *)x)[(int64_t)order[i * ostride] * xs];     \
+  break;
+  switch (isz) {
+    case 1: GATHER(uint8_t)
+    case 2: GATHER(uint16_t)
+    case 4: GATHER(uint32_t)
+    case 8: GATHER(uint64_t)
+    default:
+      for (int64_t i = 0; i < n; i++)
+        memcpy(y + i * ys * (int64_t)isz,
+               x + (int64_t)order[i * ostride] * xs * (int64_t)isz, isz);
+  }
+#undef GATHER
+}
+
 static void sort_task(void *c, int64_t b, int64_t e) {
   sort_job *j = c;
   const mx_rplan *p = j->p;
-  item *it = malloc((size_t)j->L * sizeof *it);
-  item *tmp = malloc((size_t)(j->L / 2 + 1) * sizeof *tmp);
-  if (!it || !tmp) {
-    free(it);
-    free(tmp);
+  /* scratch from the array allocator (cached: no page faults per call).
+   * items (24 bytes each) also hold the radix path's pairs (<= 16 bytes)
+   * followed by the order (4 bytes) */
+  mx_buffer *sb = mx_buffer_alloc((size_t)j->L * 2 * sizeof(item));
+  if (!sb) {
     j->failed = true;
     return;
   }
+  item *it = sb->host, *tmp = it + j->L;
   mx_walker kw;
   mx_walker_init(&kw, p->nk, p->kshape, p->kin, p->kout, b);
   for (int64_t o = b; o < e; o++, mx_walker_next(&kw)) {
     const char *x = j->in + kw.off0 * (int64_t)j->isz;
     char *y = j->out + kw.off1 * (int64_t)j->osz;
-    load_items(j, x, it);
-    if (j->partition) select_kth(it, tmp, j->L, j->kth);
-    else merge_sort(it, tmp, j->L);
-    for (int64_t i = 0; i < j->L; i++) {
-      char *dst = y + i * j->lo * (int64_t)j->osz;
-      if (j->want_idx)
-        *(uint32_t *)dst = it[i].idx;
-      else
-        memcpy(dst, x + (int64_t)it[i].idx * j->ls * (int64_t)j->isz, j->isz);
+    const uint32_t *order;
+    int64_t ostride; /* in uint32 units */
+    if (!j->partition && j->L >= 256 && j->kind != MX_CK_C) {
+      uint32_t *idx = (uint32_t *)(it) + 4 * j->L;
+      radix_line(j, x, it, tmp, idx);
+      order = idx;
+      ostride = 1;
+    } else {
+      load_items(j, x, it);
+      if (j->partition) select_kth(it, tmp, j->L, j->kth);
+      else merge_sort(it, tmp, j->L);
+      order = &it[0].idx;
+      ostride = sizeof(item) / sizeof(uint32_t);
+    }
+    if (j->want_idx) {
+      for (int64_t i = 0; i < j->L; i++)
+        ((uint32_t *)y)[i * j->lo] = order[i * ostride];
+    } else {
+      gather(y, j->lo, x, j->ls, j->isz, order, ostride, j->L);
     }
   }
-  free(it);
-  free(tmp);
+  mx_buffer_release(sb);
 }
 
 static mx_status run_sort(mx_node *n, mx_array **in, mx_array **out,
