@@ -889,6 +889,7 @@ static void test_isa_variants(void) {
             if (op != R_PROD && op != R_VAR && op != R_STD && op != R_ALL && op != R_ANY)
               check_reduce(a, op, mask, false, false, 0, ln);
         check_softmax(a, 2, false, false, ln);
+        check_softmax(a, 1, false, false, ln); /* column tiles */
       }
     /* f16 edge values through the vector widening and narrowing:
      * subnormals, max, inf, nan, negative zero */

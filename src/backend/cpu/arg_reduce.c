@@ -94,6 +94,61 @@ static void arg_task(void *c, int64_t ob, int64_t oe) {
   }
 }
 
+/* Column layout (the axis is not innermost, the innermost kept dim is
+ * contiguous): walk the axis once per block of columns, keeping the best
+ * value and index of every column, so memory is read row by row. */
+typedef struct {
+  const arg_job *j;
+  int64_t C, cb, ncb;
+} col_job;
+
+static void col_task(void *c, int64_t b, int64_t e) {
+  const col_job *cj = c;
+  const arg_job *j = cj->j;
+  const mx_rplan *p = j->p;
+  int64_t L = p->rshape[0], ls = p->rin[0];
+  _Alignas(64) char buf[CHUNK * 16], best[CHUNK * 16];
+  uint32_t bi[CHUNK];
+  for (int64_t t = b; t < e; t++) {
+    int64_t q = t / cj->ncb, c0 = (t % cj->ncb) * cj->cb;
+    int64_t n = cj->C - c0 < cj->cb ? cj->C - c0 : cj->cb;
+    mx_walker kw;
+    mx_walker_init(&kw, p->nk - 1, p->kshape, p->kin, NULL, q);
+    const char *x = j->base + (kw.off0 + c0) * (int64_t)j->isz;
+    mx_ck_load(j->kind, j->t, x, 1, n, best);
+    memset(bi, 0, sizeof bi);
+    for (int64_t l = 1; l < L; l++) {
+      mx_ck_load(j->kind, j->t, x + l * ls * (int64_t)j->isz, 1, n, buf);
+      if (j->kind == MX_CK_F) {
+        const double *v = (const double *)buf;
+        double *bv = (double *)best;
+        for (int64_t i = 0; i < n; i++)
+          if (BETTER_F(v[i], bv[i], j->is_max)) {
+            bv[i] = v[i];
+            bi[i] = (uint32_t)l;
+          }
+      } else if (j->kind == MX_CK_I) {
+        const int64_t *v = (const int64_t *)buf;
+        int64_t *bv = (int64_t *)best;
+        for (int64_t i = 0; i < n; i++)
+          if (BETTER_I(v[i], bv[i], j->is_max, j->uns)) {
+            bv[i] = v[i];
+            bi[i] = (uint32_t)l;
+          }
+      } else {
+        const double complex *v = (const double complex *)buf;
+        double complex *bv = (double complex *)best;
+        for (int64_t i = 0; i < n; i++)
+          if (BETTER_C(v[i], bv[i], j->is_max)) {
+            bv[i] = v[i];
+            bi[i] = (uint32_t)l;
+          }
+      }
+    }
+    memcpy(j->out + q * cj->C + c0, bi, (size_t)n * sizeof *bi);
+  }
+}
+
 mx_status mx_cpu_arg_reduce(mx_node *n, mx_array **in, mx_array **out) {
   const mx_argreduce_params *prm = MX_PARAMS(mx_argreduce_params, n);
   mx_array *a = in[0], *o = out[0];
@@ -108,6 +163,14 @@ mx_status mx_cpu_arg_reduce(mx_node *n, mx_array **in, mx_array **out) {
                mx_ck_of(a->dtype), a->dtype, mx_array_ptr(a),
                mx_dtype_size(a->dtype), mx_array_ptr(o), mx_simd(), -1};
   if (p.nr == 1 && p.rin[0] == 1) j.slot = mx_simd_slot(a->dtype);
+  if (p.nr == 1 && p.rin[0] != 1 && p.nk >= 1 && p.kin[p.nk - 1] == 1 &&
+      p.kshape[p.nk - 1] >= 16) {
+    int64_t C = p.kshape[p.nk - 1];
+    col_job cj = {&j, C, C < CHUNK ? C : CHUNK, (C + CHUNK - 1) / CHUNK};
+    int64_t tasks = (p.nout / C) * cj.ncb, per = cj.cb * p.nred;
+    mx_parallel_for(tasks, per >= 65536 ? 1 : 65536 / per, col_task, &cj);
+    return MX_OK;
+  }
   int64_t grain = p.nred >= 65536 ? 1 : 65536 / p.nred;
   mx_parallel_for(p.nout, grain, arg_task, &j);
   return MX_OK;

@@ -523,14 +523,15 @@ mx_status mx_cpu_reduce(mx_node *n, mx_array **in, mx_array **out) {
   mx_status rc = mx_array_alloc(o);
   if (rc != MX_OK) return rc;
   mx_rplan p;
-  bool ordered = false; /* every op here is order independent */
-  mx_rplan_init(&p, a, prm->axes, NULL, !ordered);
+  /* every op here is order independent: reduced dims may be reordered */
+  mx_rplan_init(&p, a, prm->axes, NULL, true);
   int64_t nout = p.nout;
   if (nout == 0) return MX_OK;
   int nat = mx_ck_of(a->dtype);
   int op = prm->op;
-  /* accumulators: pass 1 (acc1) and pass 2 (acc2) */
-  void *acc1 = malloc((size_t)nout * 16), *acc2 = NULL;
+  /* accumulators: pass 1 (acc1, 16 bytes only for complex) and pass 2
+   * (acc2, float64) */
+  void *acc1 = malloc((size_t)nout * mx_ck_size(nat)), *acc2 = NULL;
   if (!acc1) return mx_set_error(MX_ERR_NOMEM, "[reduce] out of memory");
   int kind1 = nat, kind2 = MX_CK_F;
   switch (op) {

@@ -123,9 +123,15 @@ void mx_ck_load(int kind, mx_dtype t, const void *p, int64_t stride, int64_t n,
     case MX_CK_F: {
       double *d = dst;
       switch (t) {
-#define X(E, T, S)                                                   \
-  case E:                                                            \
-    for (int64_t i = 0; i < n; i++) d[i] = TO_F(((const T *)p)[i * stride]); \
+#define X(E, T, S)                                                       \
+  case E:                                                                \
+    if (stride == 1) { /* blocks of 8: vectorised at -O2 (SLP) */      \
+      int64_t i = 0;                                                     \
+      for (; i + 8 <= n; i += 8)                                         \
+        for (int k = 0; k < 8; k++) d[i + k] = TO_F(((const T *)p)[i + k]); \
+      for (; i < n; i++) d[i] = TO_F(((const T *)p)[i]);                   \
+    } else                                                               \
+      for (int64_t i = 0; i < n; i++) d[i] = TO_F(((const T *)p)[i * stride]); \
     break;
         MX_FOR_EACH_DTYPE(X)
 #undef X
@@ -136,9 +142,15 @@ void mx_ck_load(int kind, mx_dtype t, const void *p, int64_t stride, int64_t n,
     case MX_CK_I: {
       int64_t *d = dst;
       switch (t) {
-#define X(E, T, S)                                                   \
-  case E:                                                            \
-    for (int64_t i = 0; i < n; i++) d[i] = TO_I(((const T *)p)[i * stride]); \
+#define X(E, T, S)                                                       \
+  case E:                                                                \
+    if (stride == 1) { /* blocks of 8: vectorised at -O2 (SLP) */      \
+      int64_t i = 0;                                                     \
+      for (; i + 8 <= n; i += 8)                                         \
+        for (int k = 0; k < 8; k++) d[i + k] = TO_I(((const T *)p)[i + k]); \
+      for (; i < n; i++) d[i] = TO_I(((const T *)p)[i]);                   \
+    } else                                                               \
+      for (int64_t i = 0; i < n; i++) d[i] = TO_I(((const T *)p)[i * stride]); \
     break;
         MX_FOR_EACH_DTYPE(X)
 #undef X
@@ -149,9 +161,15 @@ void mx_ck_load(int kind, mx_dtype t, const void *p, int64_t stride, int64_t n,
     default: {
       double complex *d = dst;
       switch (t) {
-#define X(E, T, S)                                                   \
-  case E:                                                            \
-    for (int64_t i = 0; i < n; i++) d[i] = TO_C(((const T *)p)[i * stride]); \
+#define X(E, T, S)                                                       \
+  case E:                                                                \
+    if (stride == 1) { /* blocks of 8: vectorised at -O2 (SLP) */      \
+      int64_t i = 0;                                                     \
+      for (; i + 8 <= n; i += 8)                                         \
+        for (int k = 0; k < 8; k++) d[i + k] = TO_C(((const T *)p)[i + k]); \
+      for (; i < n; i++) d[i] = TO_C(((const T *)p)[i]);                   \
+    } else                                                               \
+      for (int64_t i = 0; i < n; i++) d[i] = TO_C(((const T *)p)[i * stride]); \
     break;
         MX_FOR_EACH_DTYPE(X)
 #undef X

@@ -43,6 +43,8 @@ typedef struct {
    * after, prefetched while this one is computed. */
   void (*softmax[3])(const void *x, void *y, int64_t n, float *tmp,
                      const void *next);
+  /* softmax down each column of a (nrows, 16) float32 tile, in place */
+  void (*softmax_cols16)(float *tile, int64_t nrows);
   /* float32 <-> dtype conversion of contiguous runs */
   void (*to_f32[3])(const void *x, float *y, int64_t n);
   void (*from_f32[3])(const float *x, void *y, int64_t n);

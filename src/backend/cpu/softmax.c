@@ -2,9 +2,12 @@
  * y = exp(x - max) / sum(exp(x - max)) per group of reduced elements.
  *
  * Fast path: one contiguous reduced axis (the usual last-axis softmax) of
- * float32/float16/bfloat16 runs the SIMD row kernel in place. Otherwise
- * each group is gathered into a contiguous float32 row (float64 for float64
- * input), the row kernel runs on it and the result is scattered back.
+ * float32/float16/bfloat16 runs the SIMD row kernel in place. When the
+ * innermost kept axis is contiguous instead (softmax over leading axes), 16
+ * neighbouring groups are gathered as a tile and reduced down its columns.
+ * Otherwise each group is gathered into a contiguous float32 row (float64
+ * for float64 input), the row kernel runs on it and the result is scattered
+ * back.
  * Half-precision and integer inputs are always computed in float32. */
 #include <math.h>
 #include <stdlib.h>
@@ -113,6 +116,59 @@ static void gather_task(void *c, int64_t b, int64_t e) {
   free(f);
 }
 
+/* Tiles of 16 neighbouring groups (the innermost kept dim is contiguous in
+ * input and output): each reduced position contributes 16 contiguous
+ * elements, so the gather streams cache lines instead of touching one line
+ * per element, and the softmax runs down the tile's columns in SIMD. */
+typedef struct {
+  sm_job *j;
+  int64_t C, ntc; /* innermost kept size, tiles per C */
+} tile_job;
+
+static void tile_task(void *c, int64_t b, int64_t e) {
+  tile_job *tj = c;
+  sm_job *j = tj->j;
+  const mx_rplan *p = j->p;
+  int64_t n = j->nred;
+  float *tile = malloc((size_t)n * 16 * sizeof *tile);
+  double *d = malloc(16 * sizeof *d);
+  if (!tile || !d) {
+    free(tile);
+    free(d);
+    j->failed = true;
+    return;
+  }
+  int islot = mx_simd_slot(j->t), oslot = mx_simd_slot(j->ot);
+  size_t isz = j->isz, osz = j->osz;
+  for (int64_t t = b; t < e; t++) {
+    int64_t q = t / tj->ntc, c0 = (t % tj->ntc) * 16;
+    int64_t w = tj->C - c0 < 16 ? tj->C - c0 : 16;
+    mx_walker kw;
+    mx_walker_init(&kw, p->nk - 1, p->kshape, p->kin, p->kout, q);
+    const char *x = j->in + (kw.off0 + c0) * (int64_t)isz;
+    char *y = j->out + (kw.off1 + c0) * (int64_t)osz;
+    mx_walker rw;
+    mx_walker_init(&rw, p->nr, p->rshape, p->rin, p->rout, 0);
+    for (int64_t r = 0; r < n; r++, mx_walker_next(&rw)) {
+      float *row = tile + 16 * r;
+      const char *src = x + rw.off0 * (int64_t)isz;
+      if (islot >= 0) {
+        j->simd->to_f32[islot](src, row, w);
+      } else {
+        mx_ck_load(MX_CK_F, j->t, src, 1, w, d);
+        for (int64_t k = 0; k < w; k++) row[k] = (float)d[k];
+      }
+      for (int64_t k = w; k < 16; k++) row[k] = 0;
+    }
+    j->simd->softmax_cols16(tile, n);
+    mx_walker_init(&rw, p->nr, p->rshape, p->rin, p->rout, 0);
+    for (int64_t r = 0; r < n; r++, mx_walker_next(&rw))
+      j->simd->from_f32[oslot](tile + 16 * r, y + rw.off1 * (int64_t)osz, w);
+  }
+  free(tile);
+  free(d);
+}
+
 mx_status mx_cpu_softmax(mx_node *n, mx_array **in, mx_array **out) {
   const mx_softmax_params *prm = MX_PARAMS(mx_softmax_params, n);
   mx_array *a = in[0], *o = out[0];
@@ -136,7 +192,15 @@ mx_status mx_cpu_softmax(mx_node *n, mx_array **in, mx_array **out) {
   if (p.nr == 1 && p.rin[0] == 1 && p.rout[0] == 1 && a->dtype == o->dtype)
     j.slot = mx_simd_slot(a->dtype);
   int64_t grain = p.nred >= 16384 ? 1 : 16384 / p.nred;
-  mx_parallel_for(p.nout, grain, j.slot >= 0 ? fast_task : gather_task, &j);
+  if (j.slot < 0 && a->dtype != MX_FLOAT64 && p.nk >= 1 && p.nr >= 1 &&
+      p.kin[p.nk - 1] == 1 && p.kout[p.nk - 1] == 1) {
+    tile_job tj = {&j, p.kshape[p.nk - 1], (p.kshape[p.nk - 1] + 15) / 16};
+    int64_t tiles = (p.nout / tj.C) * tj.ntc;
+    int64_t tgrain = p.nred * 16 >= 16384 ? 1 : 16384 / (p.nred * 16);
+    mx_parallel_for(tiles, tgrain, tile_task, &tj);
+  } else {
+    mx_parallel_for(p.nout, grain, j.slot >= 0 ? fast_task : gather_task, &j);
+  }
   if (j.failed) return mx_set_error(MX_ERR_NOMEM, "[softmax] out of memory");
   return MX_OK;
 }
