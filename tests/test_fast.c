@@ -10,7 +10,10 @@
 static const mx_dtype FDT[] = {MX_FLOAT32, MX_FLOAT16, MX_BFLOAT16};
 
 static double unit(mx_dtype t) {
-  return t == MX_FLOAT16 ? 0x1p-11 : t == MX_BFLOAT16 ? 0x1p-8 : t == MX_FLOAT32 ? 0x1p-24 : 0x1p-53;
+  return t == MX_FLOAT16    ? 0x1p-11
+         : t == MX_BFLOAT16 ? 0x1p-8
+         : t == MX_FLOAT32  ? 0x1p-24
+                            : 0x1p-53;
 }
 
 /* elementwise: |got - ref| <= rel * scale_i + unit(t) * |ref| (+ tiny) */
@@ -21,15 +24,17 @@ static bool check_close(mx_array *y, const double *ref, const double *scale, int
     mx_clear_error();
     return false;
   }
-  MXT_CHECK(mx_array_size(y) == n, "%s: size %lld vs %lld", what, (long long)mx_array_size(y),
-            (long long)n);
+  MXT_CHECK(mx_array_size(y) == n, "%s: size %lld vs %lld", what,
+            (long long)mx_array_size(y), (long long)n);
   double *d = mxt_to_f64(y);
   if (!d) return false;
   for (int64_t i = 0; i < n; i++) {
     bool ok = (isnan(d[i]) && isnan(ref[i])) ||
-              fabs(d[i] - ref[i]) <= rel * (scale ? scale[i] : fabs(ref[i])) + unit(t) * fabs(ref[i]) + 1e-30;
+              fabs(d[i] - ref[i]) <= rel * (scale ? scale[i] : fabs(ref[i])) +
+                                         unit(t) * fabs(ref[i]) + 1e-30;
     if (!ok) {
-      MXT_CHECK(0, "%s: element %lld got %.8g want %.8g", what, (long long)i, d[i], ref[i]);
+      MXT_CHECK(0, "%s: element %lld got %.8g want %.8g", what, (long long)i, d[i],
+                ref[i]);
       free(d);
       return false;
     }
@@ -43,8 +48,8 @@ static int n_isas(void) { return (int)mx_cpu_isa_hw() + 1; }
 /* ---- norms ---- */
 
 /* out: reference; mag: size of the terms (for float32 error bounds) */
-static void norm_ref(const double *x, int64_t rows, int D, const double *w, const double *b,
-                     bool layer, double eps, double *out, double *mag) {
+static void norm_ref(const double *x, int64_t rows, int D, const double *w,
+                     const double *b, bool layer, double eps, double *out, double *mag) {
   for (int64_t r = 0; r < rows; r++) {
     const double *xr = x + r * D;
     double mu = 0, ss = 0;
@@ -59,7 +64,8 @@ static void norm_ref(const double *x, int64_t rows, int D, const double *w, cons
       if (w) y *= w[i];
       if (b) y += b[i];
       out[r * D + i] = y;
-      mag[r * D + i] = (fabs(xr[i]) + fabs(mu)) * inv * (w ? fabs(w[i]) : 1) + (b ? fabs(b[i]) : 0);
+      mag[r * D + i] =
+          (fabs(xr[i]) + fabs(mu)) * inv * (w ? fabs(w[i]) : 1) + (b ? fabs(b[i]) : 0);
     }
   }
 }
@@ -71,18 +77,23 @@ static void run_norm_case(bool layer, const int *shape, int nd, mx_dtype xt, mx_
   int ws[1] = {D};
   mx_array *w = has_w ? mxt_rand(ws, 1, wt, 0.5, 1.5) : NULL;
   mx_array *b = has_b ? mxt_rand(ws, 1, wt, -1, 1) : NULL;
-  double *xd = mxt_to_f64(x), *wd = w ? mxt_to_f64(w) : NULL, *bd = b ? mxt_to_f64(b) : NULL;
+  double *xd = mxt_to_f64(x), *wd = w ? mxt_to_f64(w) : NULL,
+         *bd = b ? mxt_to_f64(b) : NULL;
   int64_t n = mx_array_size(x), rows = n / D;
-  double *ref = malloc(sizeof(double) * (size_t)n), *mag = malloc(sizeof(double) * (size_t)n);
+  double *ref = malloc(sizeof(double) * (size_t)n),
+         *mag = malloc(sizeof(double) * (size_t)n);
   norm_ref(xd, rows, D, wd, bd, layer, 1e-5, ref, mag);
   if (noncontig) x = mxt_noncontig(x);
-  mx_array *y = layer ? mx_fast_layer_norm(x, w, b, 1e-5f) : mx_fast_rms_norm(x, w, 1e-5f);
+  mx_array *y =
+      layer ? mx_fast_layer_norm(x, w, b, 1e-5f) : mx_fast_rms_norm(x, w, 1e-5f);
   mx_dtype ot = xt;
   if (w) ot = mx_promote_types(ot, wt);
   char what[128];
-  snprintf(what, sizeof what, "%s x=%s w=%s W%d B%d nc%d D=%d", layer ? "layer_norm" : "rms_norm",
-           mx_dtype_name(xt), mx_dtype_name(wt), has_w, has_b, noncontig, D);
-  MXT_CHECK(!y || mx_array_dtype(y) == ot, "%s: dtype %s", what, y ? mx_dtype_name(mx_array_dtype(y)) : "-");
+  snprintf(what, sizeof what, "%s x=%s w=%s W%d B%d nc%d D=%d",
+           layer ? "layer_norm" : "rms_norm", mx_dtype_name(xt), mx_dtype_name(wt), has_w,
+           has_b, noncontig, D);
+  MXT_CHECK(!y || mx_array_dtype(y) == ot, "%s: dtype %s", what,
+            y ? mx_dtype_name(mx_array_dtype(y)) : "-");
   check_close(y, ref, mag, n, ot == MX_FLOAT64 ? 1e-12 : 4e-6, ot, what);
   free(xd), free(wd), free(bd), free(ref), free(mag);
 }
@@ -102,7 +113,8 @@ static void test_norms(void) {
     run_norm_case(true, s3, 1, MX_FLOAT16, MX_FLOAT32, true, true, false);
     run_norm_case(false, s1, 3, MX_FLOAT64, MX_FLOAT64, true, false, true);
     run_norm_case(true, s2, 2, MX_FLOAT64, MX_FLOAT32, true, true, false);
-    run_norm_case(true, s2, 2, MX_FLOAT32, MX_FLOAT16, false, true, false); /* bias only */
+    run_norm_case(true, s2, 2, MX_FLOAT32, MX_FLOAT16, false, true,
+                  false); /* bias only */
   }
   mx_cpu_isa_cap(MX_ISA_AVX512BF16);
 }
@@ -156,9 +168,10 @@ static void rope_ref(const double *x, int64_t rows, int D, int L, int64_t rows_p
   }
 }
 
-static void run_rope_case(const int *shape, int nd, mx_dtype t, int dims, bool trad, double base,
-                          double scale, int offset, int dyn /* 0 int, 1 scalar arr, 2 per-batch */,
-                          bool use_freqs, bool transposed) {
+static void run_rope_case(const int *shape, int nd, mx_dtype t, int dims, bool trad,
+                          double base, double scale, int offset,
+                          int dyn /* 0 int, 1 scalar arr, 2 per-batch */, bool use_freqs,
+                          bool transposed) {
   int D = shape[nd - 1], L = shape[nd - 2], B = shape[0];
   int64_t n = 1;
   for (int i = 0; i < nd; i++) n *= shape[i];
@@ -166,12 +179,14 @@ static void run_rope_case(const int *shape, int nd, mx_dtype t, int dims, bool t
   mx_array *x = mxt_rand(shape, nd, t, -1, 1);
   double *xd = mxt_to_f64(x);
   mx_array *xin = x;
-  if (transposed && nd == 4) { /* x given as the (B, H, L, D) view of a (B, L, H, D) array */
+  if (transposed &&
+      nd == 4) { /* x given as the (B, H, L, D) view of a (B, L, H, D) array */
     int ts[4] = {shape[0], shape[2], shape[1], shape[3]}, perm[4] = {0, 2, 1, 3};
     mx_array *xt = mx_contiguous(mx_transpose(x, perm, 4));
     (void)ts;
     xin = mx_transpose(xt, perm, 4);
-    MXT_CHECK(mx_eval1(xin) == MX_OK && !mx_array_is_contiguous(xin), "view not contiguous");
+    MXT_CHECK(mx_eval1(xin) == MX_OK && !mx_array_is_contiguous(xin),
+              "view not contiguous");
   }
   double offs[8];
   int noff = dyn == 2 ? B : 1;
@@ -198,11 +213,14 @@ static void run_rope_case(const int *shape, int nd, mx_dtype t, int dims, bool t
                             : mx_array_from_i32(o32, (int[]){B}, 1);
     y = mx_fast_rope_dynamic(xin, dims, trad, (float)base, (float)scale, oa, freqs);
   }
-  double *ref = malloc(sizeof(double) * (size_t)n), *mag = malloc(sizeof(double) * (size_t)n);
-  rope_ref(xd, rows, D, L, rows / B, offs, noff, dims, trad, base, scale, use_freqs ? fr : NULL, ref);
+  double *ref = malloc(sizeof(double) * (size_t)n),
+         *mag = malloc(sizeof(double) * (size_t)n);
+  rope_ref(xd, rows, D, L, rows / B, offs, noff, dims, trad, base, scale,
+           use_freqs ? fr : NULL, ref);
   for (int64_t i = 0; i < n; i++) mag[i] = 1; /* |x| <= 1: absolute error */
   char what[160];
-  snprintf(what, sizeof what, "rope %s nd=%d D=%d dims=%d trad=%d off=%d dyn=%d freqs=%d T=%d",
+  snprintf(what, sizeof what,
+           "rope %s nd=%d D=%d dims=%d trad=%d off=%d dyn=%d freqs=%d T=%d",
            mx_dtype_name(t), nd, D, dims, trad, offset, dyn, use_freqs, transposed);
   MXT_CHECK(!y || (mx_array_dtype(y) == t && mx_array_ndim(y) == nd), "%s: meta", what);
   /* float32 angles of positions up to ~40: ~1e-5 absolute */
@@ -218,23 +236,24 @@ static void test_rope(void) {
       for (int trad = 0; trad < 2; trad++) {
         mx_dtype t = FDT[di];
         run_rope_case(s4, 4, t, 16, trad, 10000, 1, 0, 0, false, false);
-        run_rope_case(s4, 4, t, 8, trad, 10000, 1, 5, 0, false, false);   /* dims < D */
+        run_rope_case(s4, 4, t, 8, trad, 10000, 1, 5, 0, false, false);    /* dims < D */
         run_rope_case(s4, 4, t, 12, trad, 500000, 0.5, 9, 0, false, true); /* view */
-        run_rope_case(s3, 3, t, 12, trad, 10000, 1, 3, 1, false, false);  /* (B, L, D) */
-        run_rope_case(s4, 4, t, 16, trad, 1, 1, 2, 2, true, false);       /* freqs, per batch */
+        run_rope_case(s3, 3, t, 12, trad, 10000, 1, 3, 1, false, false);   /* (B, L, D) */
+        run_rope_case(s4, 4, t, 16, trad, 1, 1, 2, 2, true, false); /* freqs, per batch */
         run_rope_case(s5, 5, t, 6, trad, 100, 2, 4, 2, false, false);
       }
   }
   mx_cpu_isa_cap(MX_ISA_AVX512BF16);
 }
 
-#define EXPECT_ERR(expr, op, needle)                                              \
-  do {                                                                            \
-    mx_clear_error();                                                             \
-    mx_array *y_ = (expr);                                                        \
-    MXT_CHECK(y_ == NULL && strstr(mx_last_error(), op) && strstr(mx_last_error(), needle), \
-              "%s -> '%s'", #expr, mx_last_error());                              \
-    mx_clear_error();                                                             \
+#define EXPECT_ERR(expr, op, needle)                                                  \
+  do {                                                                                \
+    mx_clear_error();                                                                 \
+    mx_array *y_ = (expr);                                                            \
+    MXT_CHECK(                                                                        \
+        y_ == NULL && strstr(mx_last_error(), op) && strstr(mx_last_error(), needle), \
+        "%s -> '%s'", #expr, mx_last_error());                                        \
+    mx_clear_error();                                                                 \
   } while (0)
 
 static void test_rope_errors(void) {
@@ -249,7 +268,8 @@ static void test_rope_errors(void) {
   EXPECT_ERR(mx_fast_rope(xi, 8, false, 1e4f, 1, 0, NULL), "[rope]", "float16");
   EXPECT_ERR(mx_fast_rope(x, 8, false, 1e4f, 1, 0, f), "[rope]", "freqs");
   EXPECT_ERR(mx_fast_rope_dynamic(x, 8, false, 1e4f, 1, of, NULL), "[rope]", "integer");
-  EXPECT_ERR(mx_fast_rope_dynamic(x, 8, false, 1e4f, 1, o, NULL), "[rope]", "vector of 1");
+  EXPECT_ERR(mx_fast_rope_dynamic(x, 8, false, 1e4f, 1, o, NULL), "[rope]",
+             "vector of 1");
   EXPECT_ERR(mx_fast_rope_dynamic(x, 8, false, 1e4f, 1, NULL, NULL), "", "");
 }
 
@@ -261,8 +281,9 @@ typedef struct {
 
 /* mask: NULL or (B, Hq, Lq, Lk) in float64 with mask_kind 1 bool (0/1), 2
  * additive; causal when mask_kind == 3 */
-static double *sdpa_ref(const sdpa_shape *s, const double *q, const double *k, const double *v,
-                        double scale, int mask_kind, const double *mask, const double *sinks) {
+static double *sdpa_ref(const sdpa_shape *s, const double *q, const double *k,
+                        const double *v, double scale, int mask_kind, const double *mask,
+                        const double *sinks) {
   int nrep = s->Hq / s->Hkv;
   double *out = calloc((size_t)s->B * s->Hq * s->Lq * s->Dv, sizeof(double));
   double *sc = malloc(sizeof(double) * (size_t)(s->Lk + 1));
@@ -302,10 +323,12 @@ static double *sdpa_ref(const sdpa_shape *s, const double *q, const double *k, c
 
 /* mask_kind: 0 none, 1 bool, 2 additive, 3 causal; mshape: the mask's own
  * (broadcastable) shape */
-static void run_sdpa_case(sdpa_shape s, mx_dtype t, int mask_kind, const int *mshape, int mnd,
-                          bool with_sinks, bool q_view, const char *label) {
-  int qs[4] = {s.B, s.Hq, s.Lq, s.D}, ks[4] = {s.B, s.Hkv, s.Lk, s.D}, vs[4] = {s.B, s.Hkv, s.Lk, s.Dv};
-  mx_array *q = mxt_rand(qs, 4, t, -1, 1), *k = mxt_rand(ks, 4, t, -1, 1), *v = mxt_rand(vs, 4, t, -1, 1);
+static void run_sdpa_case(sdpa_shape s, mx_dtype t, int mask_kind, const int *mshape,
+                          int mnd, bool with_sinks, bool q_view, const char *label) {
+  int qs[4] = {s.B, s.Hq, s.Lq, s.D}, ks[4] = {s.B, s.Hkv, s.Lk, s.D},
+      vs[4] = {s.B, s.Hkv, s.Lk, s.Dv};
+  mx_array *q = mxt_rand(qs, 4, t, -1, 1), *k = mxt_rand(ks, 4, t, -1, 1),
+           *v = mxt_rand(vs, 4, t, -1, 1);
   double *qd = mxt_to_f64(q), *kd = mxt_to_f64(k), *vd = mxt_to_f64(v);
   double scale = 1.0 / sqrt(s.D);
   double *mfull = NULL;
@@ -354,15 +377,18 @@ static void run_sdpa_case(sdpa_shape s, mx_dtype t, int mask_kind, const int *ms
   mx_sdpa_mask_mode mode = mask_kind == 3   ? MX_SDPA_MASK_CAUSAL
                            : mask_kind != 0 ? MX_SDPA_MASK_ARRAY
                                             : MX_SDPA_MASK_NONE;
-  mx_array *y = mx_fast_scaled_dot_product_attention(qin, k, v, (float)scale, mode, mask, sinks);
+  mx_array *y =
+      mx_fast_scaled_dot_product_attention(qin, k, v, (float)scale, mode, mask, sinks);
   int64_t n = (int64_t)s.B * s.Hq * s.Lq * s.Dv;
   double *mag = malloc(sizeof(double) * (size_t)n);
   for (int64_t i = 0; i < n; i++) mag[i] = 1; /* |v| <= 1: absolute error */
   char what[200];
-  snprintf(what, sizeof what, "sdpa %s %s B%d Hq%d Hkv%d Lq%d Lk%d D%d Dv%d mask%d sinks%d view%d",
-           label, mx_dtype_name(t), s.B, s.Hq, s.Hkv, s.Lq, s.Lk, s.D, s.Dv, mask_kind, with_sinks,
-           q_view);
-  MXT_CHECK(!y || (mx_array_dtype(y) == t && mx_array_dim(y, 3) == s.Dv && mx_array_dim(y, 1) == s.Hq),
+  snprintf(what, sizeof what,
+           "sdpa %s %s B%d Hq%d Hkv%d Lq%d Lk%d D%d Dv%d mask%d sinks%d view%d", label,
+           mx_dtype_name(t), s.B, s.Hq, s.Hkv, s.Lq, s.Lk, s.D, s.Dv, mask_kind,
+           with_sinks, q_view);
+  MXT_CHECK(!y || (mx_array_dtype(y) == t && mx_array_dim(y, 3) == s.Dv &&
+                   mx_array_dim(y, 1) == s.Hq),
             "%s: meta", what);
   /* float32 inputs: ~1e-5; half inputs: the inputs are exact, compute is
    * float32, one rounding at the end */
@@ -405,59 +431,74 @@ static void test_sdpa(void) {
 static void test_sdpa_edges(void) {
   /* every additive entry -inf: NaN rows (as softmax of all -inf) */
   int qs[4] = {1, 1, 2, 4}, ks[4] = {1, 1, 3, 4}, ms[2] = {2, 3};
-  mx_array *q = mxt_rand(qs, 4, MX_FLOAT32, -1, 1), *k = mxt_rand(ks, 4, MX_FLOAT32, -1, 1);
+  mx_array *q = mxt_rand(qs, 4, MX_FLOAT32, -1, 1),
+           *k = mxt_rand(ks, 4, MX_FLOAT32, -1, 1);
   mx_array *v = mxt_rand(ks, 4, MX_FLOAT32, -1, 1);
   mx_array *m = mx_full(ms, 2, -INFINITY, MX_FLOAT32);
-  double *y = mxt_to_f64(mx_fast_scaled_dot_product_attention(q, k, v, 1, MX_SDPA_MASK_ARRAY, m, NULL));
+  double *y = mxt_to_f64(
+      mx_fast_scaled_dot_product_attention(q, k, v, 1, MX_SDPA_MASK_ARRAY, m, NULL));
   MXT_CHECK(y && isnan(y[0]) && isnan(y[7]), "all -inf -> NaN");
   free(y);
   /* Lk = 0: zeros */
   int k0[4] = {1, 1, 0, 4};
   mx_array *e = mx_zeros(k0, 4, MX_FLOAT32);
-  y = mxt_to_f64(mx_fast_scaled_dot_product_attention(q, e, e, 1, MX_SDPA_MASK_NONE, NULL, NULL));
+  y = mxt_to_f64(
+      mx_fast_scaled_dot_product_attention(q, e, e, 1, MX_SDPA_MASK_NONE, NULL, NULL));
   MXT_CHECK(y && y[0] == 0 && y[7] == 0, "Lk = 0 -> zeros");
   free(y);
   /* Lq = 0: empty result */
   int q0[4] = {1, 1, 0, 4};
   mx_array *r = mx_fast_scaled_dot_product_attention(mx_zeros(q0, 4, MX_FLOAT32), k, v, 1,
-                                                      MX_SDPA_MASK_CAUSAL, NULL, NULL);
+                                                     MX_SDPA_MASK_CAUSAL, NULL, NULL);
   MXT_CHECK(r && mx_eval1(r) == MX_OK && mx_array_size(r) == 0, "Lq = 0");
   /* mixed dtypes promote: f16 q with f32 k/v -> f32 */
-  r = mx_fast_scaled_dot_product_attention(mx_astype(q, MX_FLOAT16), k, v, 1, MX_SDPA_MASK_NONE,
-                                           NULL, NULL);
+  r = mx_fast_scaled_dot_product_attention(mx_astype(q, MX_FLOAT16), k, v, 1,
+                                           MX_SDPA_MASK_NONE, NULL, NULL);
   MXT_CHECK(r && mx_array_dtype(r) == MX_FLOAT32, "promotion");
 }
 
 static void test_sdpa_errors(void) {
-  int qs[4] = {1, 4, 2, 8}, ks[4] = {1, 3, 5, 8}, k2[4] = {1, 2, 5, 8}, kd[4] = {1, 2, 5, 4};
+  int qs[4] = {1, 4, 2, 8}, ks[4] = {1, 3, 5, 8}, k2[4] = {1, 2, 5, 8},
+      kd[4] = {1, 2, 5, 4};
   int s3[3] = {1, 2, 8}, sk1[1] = {3}, bad_m[2] = {3, 5}, m25[2] = {2, 5};
   mx_array *q = mxt_rand(qs, 4, MX_FLOAT32, 0, 1), *k = mxt_rand(k2, 4, MX_FLOAT32, 0, 1);
-  mx_array *k3 = mxt_rand(ks, 4, MX_FLOAT32, 0, 1), *kdd = mxt_rand(kd, 4, MX_FLOAT32, 0, 1);
+  mx_array *k3 = mxt_rand(ks, 4, MX_FLOAT32, 0, 1),
+           *kdd = mxt_rand(kd, 4, MX_FLOAT32, 0, 1);
   mx_array *x3 = mxt_rand(s3, 3, MX_FLOAT32, 0, 1), *mb = mx_zeros(bad_m, 2, MX_FLOAT32);
   mx_array *m = mx_zeros(m25, 2, MX_FLOAT32), *snk = mx_zeros(sk1, 1, MX_FLOAT32);
   mx_array *qh = mx_astype(q, MX_FLOAT16), *kh = mx_astype(k, MX_FLOAT16);
   mx_array *qi = mx_astype(q, MX_INT32), *ki = mx_astype(k, MX_INT32);
   const char *op = "[scaled_dot_product_attention]";
-  EXPECT_ERR(mx_fast_scaled_dot_product_attention(x3, k, k, 1, MX_SDPA_MASK_NONE, NULL, NULL),
-             op, "4-d");
-  EXPECT_ERR(mx_fast_scaled_dot_product_attention(q, k3, k3, 1, MX_SDPA_MASK_NONE, NULL, NULL),
-             op, "multiple");
-  EXPECT_ERR(mx_fast_scaled_dot_product_attention(q, kdd, k, 1, MX_SDPA_MASK_NONE, NULL, NULL),
-             op, "do not match");
-  EXPECT_ERR(mx_fast_scaled_dot_product_attention(q, k, k, 1, MX_SDPA_MASK_ARRAY, mb, NULL), op,
-             "broadcast");
-  EXPECT_ERR(mx_fast_scaled_dot_product_attention(q, k, k, 1, MX_SDPA_MASK_ARRAY, NULL, NULL),
-             op, "needs a mask");
-  EXPECT_ERR(mx_fast_scaled_dot_product_attention(q, k, k, 1, MX_SDPA_MASK_CAUSAL, m, NULL), op,
-             "mode");
-  EXPECT_ERR(mx_fast_scaled_dot_product_attention(qh, kh, kh, 1, MX_SDPA_MASK_ARRAY, m, NULL),
-             op, "promote");
-  EXPECT_ERR(mx_fast_scaled_dot_product_attention(q, k, k, 1, MX_SDPA_MASK_NONE, NULL, snk), op,
-             "sinks");
-  EXPECT_ERR(mx_fast_scaled_dot_product_attention(qi, ki, ki, 1, MX_SDPA_MASK_NONE, NULL, NULL),
-             op, "supported");
-  EXPECT_ERR(mx_fast_scaled_dot_product_attention(q, k, k, 1, (mx_sdpa_mask_mode)7, NULL, NULL),
-             op, "invalid mask mode");
+  EXPECT_ERR(
+      mx_fast_scaled_dot_product_attention(x3, k, k, 1, MX_SDPA_MASK_NONE, NULL, NULL),
+      op, "4-d");
+  EXPECT_ERR(
+      mx_fast_scaled_dot_product_attention(q, k3, k3, 1, MX_SDPA_MASK_NONE, NULL, NULL),
+      op, "multiple");
+  EXPECT_ERR(
+      mx_fast_scaled_dot_product_attention(q, kdd, k, 1, MX_SDPA_MASK_NONE, NULL, NULL),
+      op, "do not match");
+  EXPECT_ERR(
+      mx_fast_scaled_dot_product_attention(q, k, k, 1, MX_SDPA_MASK_ARRAY, mb, NULL), op,
+      "broadcast");
+  EXPECT_ERR(
+      mx_fast_scaled_dot_product_attention(q, k, k, 1, MX_SDPA_MASK_ARRAY, NULL, NULL),
+      op, "needs a mask");
+  EXPECT_ERR(
+      mx_fast_scaled_dot_product_attention(q, k, k, 1, MX_SDPA_MASK_CAUSAL, m, NULL), op,
+      "mode");
+  EXPECT_ERR(
+      mx_fast_scaled_dot_product_attention(qh, kh, kh, 1, MX_SDPA_MASK_ARRAY, m, NULL),
+      op, "promote");
+  EXPECT_ERR(
+      mx_fast_scaled_dot_product_attention(q, k, k, 1, MX_SDPA_MASK_NONE, NULL, snk), op,
+      "sinks");
+  EXPECT_ERR(
+      mx_fast_scaled_dot_product_attention(qi, ki, ki, 1, MX_SDPA_MASK_NONE, NULL, NULL),
+      op, "supported");
+  EXPECT_ERR(
+      mx_fast_scaled_dot_product_attention(q, k, k, 1, (mx_sdpa_mask_mode)7, NULL, NULL),
+      op, "invalid mask mode");
 }
 
 int main(void) {

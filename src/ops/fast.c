@@ -16,8 +16,8 @@ static bool check_norm_param(const char *op, const char *what, mx_array *p, mx_a
     char s1[128];
     snprintf(s1, sizeof s1, "%s", mx_shape_str(p->shape, p->ndim));
     mx_set_error(MX_ERR_INVALID,
-                 "[%s] %s must be 1-d with the last dimension of x %s but has shape %s", op,
-                 what, mx_shape_str(x->shape, x->ndim), s1);
+                 "[%s] %s must be 1-d with the last dimension of x %s but has shape %s",
+                 op, what, mx_shape_str(x->shape, x->ndim), s1);
     return false;
   }
   if (p->dtype == MX_COMPLEX64) {
@@ -72,11 +72,13 @@ mx_array *mx_fast_layer_norm(mx_array *x, mx_array *weight, mx_array *bias, floa
   return mx_node_make1(&mx_prim_layer_norm, &p, sizeof p, in, nin, t, x->shape, x->ndim);
 }
 
-static mx_array *rope_impl(mx_array *x, int dims, bool traditional, float base, float scale,
-                           int offset, mx_array *offset_arr, mx_array *freqs) {
+static mx_array *rope_impl(mx_array *x, int dims, bool traditional, float base,
+                           float scale, int offset, mx_array *offset_arr,
+                           mx_array *freqs) {
   MX_CHECK_NULL1(x);
   if (x->ndim < 3) {
-    mx_set_error(MX_ERR_INVALID, "[rope] x must have at least 3 dimensions but has shape %s",
+    mx_set_error(MX_ERR_INVALID,
+                 "[rope] x must have at least 3 dimensions but has shape %s",
                  mx_shape_str(x->shape, x->ndim));
     return NULL;
   }
@@ -97,25 +99,27 @@ static mx_array *rope_impl(mx_array *x, int dims, bool traditional, float base, 
   if (offset_arr) {
     if (!mx_dtype_is_integer(offset_arr->dtype) || offset_arr->ndim > 1 ||
         (offset_arr->size != 1 && offset_arr->size != x->shape[0])) {
-      mx_set_error(MX_ERR_INVALID,
-                   "[rope] offset must be an integer scalar or vector of %d elements but has "
-                   "type %s and shape %s",
-                   x->shape[0], mx_dtype_name(offset_arr->dtype),
-                   mx_shape_str(offset_arr->shape, offset_arr->ndim));
+      mx_set_error(
+          MX_ERR_INVALID,
+          "[rope] offset must be an integer scalar or vector of %d elements but has "
+          "type %s and shape %s",
+          x->shape[0], mx_dtype_name(offset_arr->dtype),
+          mx_shape_str(offset_arr->shape, offset_arr->ndim));
       return NULL;
     }
   }
   if (freqs) {
     if (freqs->ndim != 1 || freqs->shape[0] != dims / 2 || freqs->dtype == MX_COMPLEX64) {
-      mx_set_error(MX_ERR_INVALID,
-                   "[rope] freqs must be a real 1-d array of dims/2 = %d elements but has "
-                   "shape %s",
-                   dims / 2, mx_shape_str(freqs->shape, freqs->ndim));
+      mx_set_error(
+          MX_ERR_INVALID,
+          "[rope] freqs must be a real 1-d array of dims/2 = %d elements but has "
+          "shape %s",
+          dims / 2, mx_shape_str(freqs->shape, freqs->ndim));
       return NULL;
     }
   }
-  mx_rope_params p = {dims,  traditional,        base,          scale, offset,
-                      offset_arr != NULL, freqs != NULL, true};
+  mx_rope_params p = {dims,   traditional,        base,          scale,
+                      offset, offset_arr != NULL, freqs != NULL, true};
   mx_array *in[3];
   int nin = 0;
   in[nin++] = x;
@@ -150,27 +154,31 @@ mx_array *mx_fast_scaled_dot_product_attention(mx_array *q, mx_array *k, mx_arra
   snprintf(sq, sizeof sq, "%s", mx_shape_str(q->shape, 4));
   snprintf(sk, sizeof sk, "%s", mx_shape_str(k->shape, 4));
   const char *sv = mx_shape_str(v->shape, 4);
-  if (k->shape[0] != q->shape[0] || v->shape[0] != q->shape[0] || q->shape[3] != k->shape[3] ||
-      k->shape[1] != v->shape[1] || k->shape[2] != v->shape[2]) {
-    mx_set_error(MX_ERR_INVALID,
-                 "[%s] shapes q %s, k %s, v %s do not match (same batch, q/k head dim, k/v "
-                 "heads and length)",
-                 op, sq, sk, sv);
+  if (k->shape[0] != q->shape[0] || v->shape[0] != q->shape[0] ||
+      q->shape[3] != k->shape[3] || k->shape[1] != v->shape[1] ||
+      k->shape[2] != v->shape[2]) {
+    mx_set_error(
+        MX_ERR_INVALID,
+        "[%s] shapes q %s, k %s, v %s do not match (same batch, q/k head dim, k/v "
+        "heads and length)",
+        op, sq, sk, sv);
     return NULL;
   }
   if (k->shape[1] == 0 || q->shape[1] % k->shape[1]) {
-    mx_set_error(MX_ERR_INVALID, "[%s] query heads (%d) must be a multiple of kv heads (%d)",
-                 op, q->shape[1], k->shape[1]);
+    mx_set_error(MX_ERR_INVALID,
+                 "[%s] query heads (%d) must be a multiple of kv heads (%d)", op,
+                 q->shape[1], k->shape[1]);
     return NULL;
   }
   mx_dtype t = mx_promote_types(q->dtype, mx_promote_types(k->dtype, v->dtype));
   if (!half_or_f32(t)) {
     mx_set_error(MX_ERR_INVALID,
-                 "[%s] q, k, v give type %s; float16, bfloat16 and float32 are supported", op,
-                 mx_dtype_name(t));
+                 "[%s] q, k, v give type %s; float16, bfloat16 and float32 are supported",
+                 op, mx_dtype_name(t));
     return NULL;
   }
-  if (mode != MX_SDPA_MASK_NONE && mode != MX_SDPA_MASK_CAUSAL && mode != MX_SDPA_MASK_ARRAY) {
+  if (mode != MX_SDPA_MASK_NONE && mode != MX_SDPA_MASK_CAUSAL &&
+      mode != MX_SDPA_MASK_ARRAY) {
     mx_set_error(MX_ERR_INVALID, "[%s] invalid mask mode %d", op, (int)mode);
     return NULL;
   }
@@ -184,13 +192,16 @@ mx_array *mx_fast_scaled_dot_product_attention(mx_array *q, mx_array *k, mx_arra
       mx_set_error(MX_ERR_INVALID, "[%s] mask mode 'array' needs a mask", op);
       return NULL;
     }
-    int full[4] = {q->shape[0], q->shape[1], q->shape[2], k->shape[2]}, bs[MX_MAX_NDIM], nb;
-    if (mask->ndim > 4 || !mx_broadcast_shapes(mask->shape, mask->ndim, full, 4, bs, &nb) ||
+    int full[4] = {q->shape[0], q->shape[1], q->shape[2], k->shape[2]}, bs[MX_MAX_NDIM],
+        nb;
+    if (mask->ndim > 4 ||
+        !mx_broadcast_shapes(mask->shape, mask->ndim, full, 4, bs, &nb) ||
         memcmp(bs, full, sizeof full) != 0) {
       char sm[128];
       snprintf(sm, sizeof sm, "%s", mx_shape_str(mask->shape, mask->ndim));
-      mx_set_error(MX_ERR_INVALID, "[%s] mask %s does not broadcast to (B, Hq, Lq, Lk) = %s",
-                   op, sm, mx_shape_str(full, 4));
+      mx_set_error(MX_ERR_INVALID,
+                   "[%s] mask %s does not broadcast to (B, Hq, Lq, Lk) = %s", op, sm,
+                   mx_shape_str(full, 4));
       return NULL;
     }
     if (mask->dtype != MX_BOOL && mx_promote_types(mask->dtype, t) != t) {

@@ -28,7 +28,7 @@ typedef struct {
 
 typedef struct {
   float scale;
-  int mask_mode; /* mx_sdpa_mask_mode */
+  int mask_mode;  /* mx_sdpa_mask_mode */
   bool has_sinks; /* inputs: q, k, v [, mask] [, sinks] */
 } mx_sdpa_params;
 

@@ -29,7 +29,9 @@ static int64_t row_offset(const mx_array *a, int64_t r) {
   return off;
 }
 
-static bool is_hf(mx_dtype t) { return t == MX_FLOAT16 || t == MX_BFLOAT16 || t == MX_FLOAT32; }
+static bool is_hf(mx_dtype t) {
+  return t == MX_FLOAT16 || t == MX_BFLOAT16 || t == MX_FLOAT32;
+}
 
 /* n elements of dtype t, element stride st, into float */
 static void load_f32(const void *src, mx_dtype t, int64_t st, float *dst, int64_t n) {
@@ -38,7 +40,8 @@ static void load_f32(const void *src, mx_dtype t, int64_t st, float *dst, int64_
     return;
   }
   size_t isz = mx_dtype_size(t);
-  for (int64_t i = 0; i < n; i++) dst[i] = (float)mx_load_f64((const char *)src + i * st * (int64_t)isz, t);
+  for (int64_t i = 0; i < n; i++)
+    dst[i] = (float)mx_load_f64((const char *)src + i * st * (int64_t)isz, t);
 }
 
 static float sum_f32(const float *x, int64_t n) {
@@ -61,7 +64,8 @@ static double *param_f64(const mx_array *p) {
   size_t isz = mx_dtype_size(p->dtype);
   if (d)
     for (int64_t i = 0; i < p->size; i++)
-      d[i] = mx_load_f64((const char *)mx_array_ptr(p) + i * p->strides[0] * (int64_t)isz, p->dtype);
+      d[i] = mx_load_f64((const char *)mx_array_ptr(p) + i * p->strides[0] * (int64_t)isz,
+                         p->dtype);
   return d;
 }
 
@@ -72,8 +76,8 @@ typedef struct {
   mx_array *out;
   int kind; /* 0 rms, 1 layer */
   float eps;
-  const float *w, *b;     /* float path (NULL: absent) */
-  const double *wd, *bd;  /* float64 path */
+  const float *w, *b;    /* float path (NULL: absent) */
+  const double *wd, *bd; /* float64 path */
   atomic_int err;
 } norm_ctx;
 
@@ -93,7 +97,8 @@ static void norm_range(void *c, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
       const char *src = (const char *)mx_array_ptr(x) + row_offset(x, r) * (int64_t)isz;
       double mu = 0, ss = 0;
-      for (int i = 0; i < D; i++) v[i] = mx_load_f64(src + i * st * (int64_t)isz, x->dtype);
+      for (int i = 0; i < D; i++)
+        v[i] = mx_load_f64(src + i * st * (int64_t)isz, x->dtype);
       if (p->kind == 1) {
         for (int i = 0; i < D; i++) mu += v[i];
         mu /= D;
@@ -117,7 +122,8 @@ static void norm_range(void *c, int64_t r0, int64_t r1) {
     return;
   }
   for (int64_t r = r0; r < r1; r++) {
-    load_f32((const char *)mx_array_ptr(x) + row_offset(x, r) * (int64_t)isz, x->dtype, st, v, D);
+    load_f32((const char *)mx_array_ptr(x) + row_offset(x, r) * (int64_t)isz, x->dtype,
+             st, v, D);
     float mu = 0;
     if (p->kind == 1) {
       mu = sum_f32(v, D) / (float)D;
@@ -152,8 +158,10 @@ static mx_status run_norm(const char *op, int kind, float eps, mx_array *x, mx_a
     free(t1);
     return mx_set_error(MX_ERR_NOMEM, "[%s] out of memory", op);
   }
-  if (f64) c.wd = t0, c.bd = t1;
-  else c.w = t0, c.b = t1;
+  if (f64)
+    c.wd = t0, c.bd = t1;
+  else
+    c.w = t0, c.b = t1;
   int D = x->shape[x->ndim - 1];
   int64_t rows = D ? x->size / D : 0;
   mx_parallel_for(rows, 1 + (1 << 14) / (D ? D : 1), norm_range, &c);
@@ -165,7 +173,8 @@ static mx_status run_norm(const char *op, int kind, float eps, mx_array *x, mx_a
 
 mx_status mx_cpu_rms_norm(mx_node *n, mx_array **in, mx_array **out) {
   const mx_rms_norm_params *p = MX_PARAMS(mx_rms_norm_params, n);
-  return run_norm("rms_norm", 0, p->eps, in[0], p->has_weight ? in[1] : NULL, NULL, out[0]);
+  return run_norm("rms_norm", 0, p->eps, in[0], p->has_weight ? in[1] : NULL, NULL,
+                  out[0]);
 }
 
 mx_status mx_cpu_layer_norm(mx_node *n, mx_array **in, mx_array **out) {
@@ -224,7 +233,8 @@ static void rope_range(void *c, int64_t r0, int64_t r1) {
   }
   float *o = v + D;
   for (int64_t r = r0; r < r1; r++) {
-    load_f32((const char *)mx_array_ptr(x) + row_offset(x, r) * (int64_t)isz, x->dtype, st, v, D);
+    load_f32((const char *)mx_array_ptr(x) + row_offset(x, r) * (int64_t)isz, x->dtype,
+             st, v, D);
     int64_t b = r / p->rows_per_b, l = r % p->L;
     const float *cs = p->cs + ((p->noff > 1 ? b : 0) * p->L + l) * half * 2;
     for (int i = 0; i < half; i++) {
@@ -274,11 +284,13 @@ mx_status mx_cpu_rope(mx_node *n, mx_array **in, mx_array **out) {
       offs[b] = p->offset;
     } else {
       int64_t st = off->ndim ? off->strides[0] : 0;
-      offs[b] = mx_load_i64((const char *)mx_array_ptr(off) + b * st * (int64_t)mx_dtype_size(off->dtype),
-                            off->dtype);
+      offs[b] = mx_load_i64(
+          (const char *)mx_array_ptr(off) + b * st * (int64_t)mx_dtype_size(off->dtype),
+          off->dtype);
     }
   }
-  rope_ctx c = {x, o, p, inv, offs, noff, cs, L, half, o->size / x->shape[x->ndim - 1] / B, 0};
+  rope_ctx c = {
+      x, o, p, inv, offs, noff, cs, L, half, o->size / x->shape[x->ndim - 1] / B, 0};
   mx_parallel_for((int64_t)noff * L, 64, rope_table_range, &c);
   int D = x->shape[x->ndim - 1];
   mx_parallel_for(o->size / D, 1 + (1 << 14) / D, rope_range, &c);
@@ -296,8 +308,8 @@ mx_status mx_cpu_rope(mx_node *n, mx_array **in, mx_array **out) {
  * reference: a false boolean entry (and the causal mask) scores -FLT_MAX,
  * so a row with every key masked averages all values; an additive -inf
  * everywhere gives NaN. */
-#define SDPA_BQ 32
-#define SDPA_BK 64
+#define SDPA_BQ 64
+#define SDPA_BK 64 /* fixed: mx_sdpa_scores makes 64 columns */
 
 typedef struct {
   const mx_array *q, *k, *v, *mask, *sinks;
@@ -312,30 +324,35 @@ typedef struct {
 /* rows [t0, t0+nt) of the task: t = i*nrep + r (query i, head r of the group) */
 static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
   const int D = c->D, Dv = c->Dv, Lk = c->Lk, nrep = c->nrep;
-  float *qs = buf;                  /* (BQ, D) scaled queries */
-  float *kt = qs + SDPA_BQ * D;     /* (BK, D) */
-  float *vt = kt + SDPA_BK * D;     /* (BK, Dv) */
-  float *o = vt + SDPA_BK * Dv;     /* (BQ, Dv) */
-  float *s = o + SDPA_BQ * Dv;      /* (BK) scores of one row */
+  float *qs = buf;                    /* (BQ, D) scaled queries */
+  float *kt = qs + SDPA_BQ * D;       /* (D, BK) keys, transposed; (BK, D) if few */
+  float *vt = kt + SDPA_BK * D;       /* (BK, Dv) */
+  float *o = vt + SDPA_BK * Dv;       /* (BQ, Dv) */
+  float *sc = o + SDPA_BQ * Dv;       /* (BQ, BK) scores */
+  float *pr = sc + SDPA_BQ * SDPA_BK; /* (BK) probabilities of one row */
+  float *kr = pr + SDPA_BK;           /* (D) one key row */
   float m[SDPA_BQ], l[SDPA_BQ];
   int lim[SDPA_BQ]; /* keys j < lim[t] are visible (causal) */
   const mx_array *q = c->q, *k = c->k, *v = c->v;
   const size_t qsz = mx_dtype_size(q->dtype), ksz = mx_dtype_size(k->dtype),
                vsz = mx_dtype_size(v->dtype);
   int maxlim = 0;
+  const bool few = nt <= 4;
   for (int t = 0; t < nt; t++) {
     int i = (t0 + t) / nrep, h = hk * nrep + (t0 + t) % nrep;
-    const char *qp = (const char *)mx_array_ptr(q) +
-                     (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * (int64_t)qsz;
+    const char *qp =
+        (const char *)mx_array_ptr(q) +
+        (b * q->strides[0] + h * q->strides[1] + i * q->strides[2]) * (int64_t)qsz;
     load_f32(qp, q->dtype, q->strides[3], qs + t * D, D);
     for (int d = 0; d < D; d++) qs[t * D + d] *= c->scale;
     m[t] = -INFINITY;
     l[t] = 0;
     if (c->sinks) {
       const mx_array *sk = c->sinks;
-      m[t] = (float)mx_load_f64((const char *)mx_array_ptr(sk) +
-                                    h * sk->strides[0] * (int64_t)mx_dtype_size(sk->dtype),
-                                sk->dtype);
+      m[t] =
+          (float)mx_load_f64((const char *)mx_array_ptr(sk) +
+                                 h * sk->strides[0] * (int64_t)mx_dtype_size(sk->dtype),
+                             sk->dtype);
       l[t] = 1;
     }
     memset(o + t * Dv, 0, sizeof(float) * (size_t)Dv);
@@ -346,26 +363,44 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
   for (int j0 = 0; j0 < maxlim; j0 += SDPA_BK) {
     int nk = maxlim - j0 < SDPA_BK ? maxlim - j0 : SDPA_BK;
     for (int j = 0; j < nk; j++) {
-      const char *kp = (const char *)mx_array_ptr(k) +
-                       (b * k->strides[0] + hk * k->strides[1] + (int64_t)(j0 + j) * k->strides[2]) *
-                           (int64_t)ksz;
-      load_f32(kp, k->dtype, k->strides[3], kt + j * D, D);
-      const char *vp = (const char *)mx_array_ptr(v) +
-                       (b * v->strides[0] + hk * v->strides[1] + (int64_t)(j0 + j) * v->strides[2]) *
-                           (int64_t)vsz;
+      const char *kp =
+          (const char *)mx_array_ptr(k) +
+          (b * k->strides[0] + hk * k->strides[1] + (int64_t)(j0 + j) * k->strides[2]) *
+              (int64_t)ksz;
+      if (few) { /* few rows (decode): dot products on key rows */
+        load_f32(kp, k->dtype, k->strides[3], kt + j * D, D);
+      } else { /* transposed for the register-blocked score kernel */
+        load_f32(kp, k->dtype, k->strides[3], kr, D);
+        for (int d = 0; d < D; d++) kt[d * SDPA_BK + j] = kr[d];
+      }
+      const char *vp =
+          (const char *)mx_array_ptr(v) +
+          (b * v->strides[0] + hk * v->strides[1] + (int64_t)(j0 + j) * v->strides[2]) *
+              (int64_t)vsz;
       load_f32(vp, v->dtype, v->strides[3], vt + j * Dv, Dv);
+    }
+    if (few) {
+      for (int t = 0; t < nt; t++)
+        for (int j = 0; j < nk; j++)
+          sc[t * SDPA_BK + j] = mx_dot_f32(qs + t * D, kt + j * D, D);
+    } else {
+      if (nk < SDPA_BK) /* zero columns: the score kernel always makes 64 */
+        for (int d = 0; d < D; d++)
+          memset(kt + d * SDPA_BK + nk, 0, sizeof(float) * (size_t)(SDPA_BK - nk));
+      mx_sdpa_scores(qs, nt, D, kt, sc);
     }
     for (int t = 0; t < nt; t++) {
       int n = lim[t] - j0 < nk ? lim[t] - j0 : nk; /* visible keys of this block */
       if (n <= 0) continue;
       int i = (t0 + t) / nrep, h = hk * nrep + (t0 + t) % nrep;
+      float *s = sc + t * SDPA_BK;
       float bm = -INFINITY;
-      for (int j = 0; j < n; j++) s[j] = mx_dot_f32(qs + t * D, kt + j * D, D);
       if (c->mask) {
         const mx_array *mk = c->mask;
-        const char *mp = (const char *)mx_array_ptr(mk) +
-                         (b * c->mstr[0] + h * c->mstr[1] + i * c->mstr[2] + (int64_t)j0 * c->mstr[3]) *
-                             (int64_t)mx_dtype_size(mk->dtype);
+        const char *mp =
+            (const char *)mx_array_ptr(mk) + (b * c->mstr[0] + h * c->mstr[1] +
+                                              i * c->mstr[2] + (int64_t)j0 * c->mstr[3]) *
+                                                 (int64_t)mx_dtype_size(mk->dtype);
         int64_t ms = c->mstr[3] * (int64_t)mx_dtype_size(mk->dtype);
         if (mk->dtype == MX_BOOL) {
           for (int j = 0; j < n; j++)
@@ -382,10 +417,10 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
       if (corr != 1) mx_scal_f32(corr, ot, Dv);
       float lsum = 0;
       for (int j = 0; j < n; j++) {
-        float pj = expf(s[j] - mn);
-        lsum += pj;
-        if (pj != 0) mx_axpy_f32(pj, vt + j * Dv, ot, Dv);
+        pr[j] = expf(s[j] - mn);
+        lsum += pr[j];
       }
+      mx_sdpa_pv(pr, n, vt, Dv, ot);
       l[t] = l[t] * corr + lsum;
       m[t] = mn;
     }
@@ -398,8 +433,10 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
     float *ot = o + t * Dv;
     memset(ot, 0, sizeof(float) * (size_t)Dv);
     for (int j = 0; j < Lk; j++) {
-      const char *vp = (const char *)mx_array_ptr(v) +
-                       (b * v->strides[0] + hk * v->strides[1] + (int64_t)j * v->strides[2]) * (int64_t)vsz;
+      const char *vp =
+          (const char *)mx_array_ptr(v) +
+          (b * v->strides[0] + hk * v->strides[1] + (int64_t)j * v->strides[2]) *
+              (int64_t)vsz;
       load_f32(vp, v->dtype, v->strides[3], vt, Dv);
       mx_axpy_f32(1.0f, vt, ot, Dv);
     }
@@ -411,17 +448,20 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
     float *ot = o + t * Dv;
     /* Lk == 0: an empty sum (zeros); l == 0 otherwise: all scores -inf */
     float inv = Lk == 0 ? 0 : 1.0f / l[t];
-    if (Lk == 0 || l[t] != 0) mx_scal_f32(inv, ot, Dv);
-    else for (int d = 0; d < Dv; d++) ot[d] = NAN;
+    if (Lk == 0 || l[t] != 0)
+      mx_scal_f32(inv, ot, Dv);
+    else
+      for (int d = 0; d < Dv; d++) ot[d] = NAN;
     int64_t orow = (((int64_t)b * c->Hq + h) * c->Lq + i) * Dv;
-    mx_cvt_from_f32(ot, (char *)mx_array_ptr(c->out) + orow * (int64_t)osz, c->out->dtype, Dv);
+    mx_cvt_from_f32(ot, (char *)mx_array_ptr(c->out) + orow * (int64_t)osz, c->out->dtype,
+                    Dv);
   }
 }
 
 static void sdpa_range(void *cv, int64_t t0, int64_t t1) {
   sdpa_ctx *c = cv;
   size_t n = (size_t)SDPA_BQ * c->D + (size_t)SDPA_BK * c->D + (size_t)SDPA_BK * c->Dv +
-             (size_t)SDPA_BQ * c->Dv + SDPA_BK;
+             (size_t)SDPA_BQ * c->Dv + (size_t)SDPA_BQ * SDPA_BK + SDPA_BK + (size_t)c->D;
   float *buf = malloc(sizeof(float) * n);
   if (!buf) {
     atomic_store(&c->err, 1);
@@ -447,9 +487,25 @@ mx_status mx_cpu_sdpa(mx_node *n, mx_array **in, mx_array **out) {
   mx_status rc = mx_array_alloc(o);
   if (rc != MX_OK) return rc;
   if (o->size == 0) return MX_OK;
-  sdpa_ctx c = {q, k, v, mask, sinks, o, p->scale, p->mask_mode == MX_SDPA_MASK_CAUSAL,
-                q->shape[0], q->shape[1], k->shape[1], q->shape[2], k->shape[2], q->shape[3],
-                v->shape[3], q->shape[1] / k->shape[1], 0, {0, 0, 0, 0}, 0};
+  sdpa_ctx c = {q,
+                k,
+                v,
+                mask,
+                sinks,
+                o,
+                p->scale,
+                p->mask_mode == MX_SDPA_MASK_CAUSAL,
+                q->shape[0],
+                q->shape[1],
+                k->shape[1],
+                q->shape[2],
+                k->shape[2],
+                q->shape[3],
+                v->shape[3],
+                q->shape[1] / k->shape[1],
+                0,
+                {0, 0, 0, 0},
+                0};
   c.nqb = (c.nrep * c.Lq + SDPA_BQ - 1) / SDPA_BQ;
   if (mask) {
     int full[4] = {c.B, c.Hq, c.Lq, c.Lk};
