@@ -327,8 +327,17 @@ static void run_sdpa_case(sdpa_shape s, mx_dtype t, int mask_kind, const int *ms
                           int mnd, bool with_sinks, bool q_view, const char *label) {
   int qs[4] = {s.B, s.Hq, s.Lq, s.D}, ks[4] = {s.B, s.Hkv, s.Lk, s.D},
       vs[4] = {s.B, s.Hkv, s.Lk, s.Dv};
-  mx_array *q = mxt_rand(qs, 4, t, -1, 1), *k = mxt_rand(ks, 4, t, -1, 1),
-           *v = mxt_rand(vs, 4, t, -1, 1);
+  mx_array *q = mxt_rand(qs, 4, t, -1, 1), *k, *v;
+  if (q_view) { /* k and v as views into a longer cache: [:, :, 2:Lk+2] */
+    int kb[4] = {s.B, s.Hkv, s.Lk + 5, s.D}, vb[4] = {s.B, s.Hkv, s.Lk + 5, s.Dv};
+    int st[4] = {0, 0, 2, 0}, sp[4] = {s.B, s.Hkv, s.Lk + 2, s.D},
+        spv[4] = {s.B, s.Hkv, s.Lk + 2, s.Dv};
+    k = mx_slice(mxt_rand(kb, 4, t, -1, 1), st, sp, NULL);
+    v = mx_slice(mxt_rand(vb, 4, t, -1, 1), st, spv, NULL);
+  } else {
+    k = mxt_rand(ks, 4, t, -1, 1);
+    v = mxt_rand(vs, 4, t, -1, 1);
+  }
   double *qd = mxt_to_f64(q), *kd = mxt_to_f64(k), *vd = mxt_to_f64(v);
   double scale = 1.0 / sqrt(s.D);
   double *mfull = NULL;
@@ -501,11 +510,51 @@ static void test_sdpa_errors(void) {
       op, "invalid mask mode");
 }
 
+/* the vector exp the attention softmax uses (internal helper) */
+static void test_vexp(void) {
+  enum { N = 2003 };
+  static float sv[N], pv[N];
+  for (int i = 0; i < N - 5; i++) sv[i] = -100.0f + 100.0f * (float)i / (N - 6);
+  sv[N - 5] = -INFINITY, sv[N - 4] = -FLT_MAX, sv[N - 3] = NAN, sv[N - 2] = 0,
+         sv[N - 1] = -87.0f;
+  for (int isa = 0; isa < n_isas(); isa++) {
+    mx_cpu_isa_cap((mx_isa)isa);
+    for (int shift = 0; shift < 2; shift++) {
+      float m = shift ? 1.5f : 0.0f; /* exp(s - m) */
+      double sum = 0, got = mx_exp_shift_f32(sv, m, pv, N);
+      bool ok = true;
+      for (int i = 0; i < N && ok; i++) {
+        double x = (double)(sv[i] - m),
+               want = exp(x); /* argument in float, as the helper */
+        if (isnan(x)) {
+          ok = isnan(pv[i]);
+          continue;
+        }
+        sum += want;
+        /* below -87 the helper may flush to 0 (exp < 2e-38) */
+        ok = x < -87 ? fabs(pv[i]) <= 2e-38 : fabs(pv[i] - want) <= 1e-6 * want;
+        if (!ok) MXT_CHECK(0, "isa %d: exp(%g) = %g want %g", isa, x, pv[i], want);
+      }
+      MXT_CHECK(isnan(got), "sum with a NaN is NaN (%g)", got);
+      (void)sum;
+    }
+    /* sum without NaN */
+    double want = 0;
+    for (int i = 0; i < 100; i++) want += exp((double)sv[i * 19]);
+    float tmp[100], tp[100];
+    for (int i = 0; i < 100; i++) tmp[i] = sv[i * 19];
+    double got = mx_exp_shift_f32(tmp, 0, tp, 100);
+    MXT_CHECK(fabs(got - want) <= 1e-6 * want, "sum %g vs %g", got, want);
+  }
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+}
+
 int main(void) {
   MXT_RUN(test_norms);
   MXT_RUN(test_norm_errors);
   MXT_RUN(test_rope);
   MXT_RUN(test_rope_errors);
+  MXT_RUN(test_vexp);
   MXT_RUN(test_sdpa);
   MXT_RUN(test_sdpa_edges);
   MXT_RUN(test_sdpa_errors);

@@ -415,11 +415,7 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
       float corr = m[t] == -INFINITY ? 0 : expf(m[t] - mn);
       float *ot = o + t * Dv;
       if (corr != 1) mx_scal_f32(corr, ot, Dv);
-      float lsum = 0;
-      for (int j = 0; j < n; j++) {
-        pr[j] = expf(s[j] - mn);
-        lsum += pr[j];
-      }
+      float lsum = mx_exp_shift_f32(s, mn, pr, n);
       mx_sdpa_pv(pr, n, vt, Dv, ot);
       l[t] = l[t] * corr + lsum;
       m[t] = mn;

@@ -3,6 +3,7 @@
  * bodies in qsimd_x86.c when the CPU has AVX2 or AVX-512. */
 #include "qsimd.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,4 +158,18 @@ void mx_sdpa_pv(const float *p, int nk, const float *v, int Dv, float *o) {
 #endif
   for (int j = 0; j < nk; j++)
     for (int e = 0; e < Dv; e++) o[e] += p[j] * v[(int64_t)j * Dv + e];
+}
+
+float mx_exp_shift_f32(const float *s, float m, float *p, int64_t n) {
+#if MX_HAVE_X86
+  mx_isa isa = mx_cpu_isa();
+  if (isa >= MX_ISA_AVX512) return mx_exp_shift_f32_avx512(s, m, p, n);
+  if (isa == MX_ISA_AVX2) return mx_exp_shift_f32_avx2(s, m, p, n);
+#endif
+  float sum = 0;
+  for (int64_t j = 0; j < n; j++) {
+    p[j] = expf(s[j] - m);
+    sum += p[j];
+  }
+  return sum;
 }

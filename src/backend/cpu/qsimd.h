@@ -39,6 +39,9 @@ void mx_scal_f32(float alpha, float *y, int64_t n);
  * p[j] * v[j, :] over nk rows of v (nk, Dv). */
 void mx_sdpa_scores(const float *q, int nt, int D, const float *kt, float *s);
 void mx_sdpa_pv(const float *p, int nk, const float *v, int Dv, float *o);
+/* p[j] = exp(s[j] - m) for j < n (vector exp, ~2e-7 relative; below -87
+ * gives 0); returns sum p. */
+float mx_exp_shift_f32(const float *s, float m, float *p, int64_t n);
 
 /* One quantized matmul of contiguous operands (one batch entry).
  * transpose: out (M, N) = x (M, K) @ dequant(w (N, K)).T, scales (N, K/gs)
@@ -98,5 +101,7 @@ void mx_sdpa_scores_avx512(const float *q, int nt, int D, const float *kt, float
 void mx_sdpa_scores_avx2(const float *q, int nt, int D, const float *kt, float *s);
 void mx_sdpa_pv_avx512(const float *p, int nk, const float *v, int Dv, float *o);
 void mx_sdpa_pv_avx2(const float *p, int nk, const float *v, int Dv, float *o);
+float mx_exp_shift_f32_avx512(const float *s, float m, float *p, int64_t n);
+float mx_exp_shift_f32_avx2(const float *s, float m, float *p, int64_t n);
 
 #endif

@@ -42,6 +42,18 @@
   _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define vload_tail(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
 #define vstore_tail(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
+#define VM __mmask16
+#define vsub(a, b) _mm512_sub_ps(a, b)
+#define vmul(a, b) _mm512_mul_ps(a, b)
+#define vmin(a, b) _mm512_min_ps(a, b)
+#define vmax(a, b) _mm512_max_ps(a, b)
+#define vfnma(a, b, c) _mm512_fnmadd_ps(a, b, c)
+#define vcmp_lt(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
+#define vcmp_unord(a, b) _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q)
+#define vroundf(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define vscale2(p, k) _mm512_scalef_ps(p, k)
+#define vblend_zero(y, m) _mm512_mask_mov_ps(y, m, _mm512_setzero_ps())
+#define vblend(a, b, m) _mm512_mask_mov_ps(a, m, b)
 
 TGT static inline V vld_h_avx512(const uint16_t *p, mx_dtype t) {
   __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)p);
@@ -276,6 +288,18 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
 #undef vstore_tail
 #undef vld_h
 #undef vst_h
+#undef VM
+#undef vsub
+#undef vmul
+#undef vmin
+#undef vmax
+#undef vfnma
+#undef vcmp_lt
+#undef vcmp_unord
+#undef vroundf
+#undef vscale2
+#undef vblend_zero
+#undef vblend
 
 /* ================= AVX2 + FMA + F16C ================= */
 #define ISA avx2
@@ -303,6 +327,21 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
   _mm256_broadcastsi128_si256(_mm_loadl_epi64((const __m128i *)(const void *)(p)))
 #define vload_tail(p, n) _mm256_maskload_ps(p, tail_mask_avx2(n))
 #define vstore_tail(p, v, n) _mm256_maskstore_ps(p, tail_mask_avx2(n), v)
+#define VM __m256
+#define vsub(a, b) _mm256_sub_ps(a, b)
+#define vmul(a, b) _mm256_mul_ps(a, b)
+#define vmin(a, b) _mm256_min_ps(a, b)
+#define vmax(a, b) _mm256_max_ps(a, b)
+#define vfnma(a, b, c) _mm256_fnmadd_ps(a, b, c)
+#define vcmp_lt(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
+#define vcmp_unord(a, b) _mm256_cmp_ps(a, b, _CMP_UNORD_Q)
+#define vroundf(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+/* p * 2^k through the exponent bits: valid for the normal results vexp makes */
+#define vscale2(p, k)                                          \
+  _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), \
+                                       _mm256_slli_epi32(_mm256_cvtps_epi32(k), 23)))
+#define vblend_zero(y, m) _mm256_andnot_ps(m, y)
+#define vblend(a, b, m) _mm256_blendv_ps(a, b, m)
 
 TGT static inline float hsum_avx2(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
