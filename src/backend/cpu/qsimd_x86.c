@@ -195,6 +195,7 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
     return;
   }
   float *bb = sb + (size_t)QMM_NCH * G + 16;
+  memset(sb, 0, sizeof(float) * (2 * QMM_NCH * (size_t)G + 32)); /* pads stay defined */
   for (int c0 = n0; c0 < n1; c0 += QMM_NCH) {
     int c1 = c0 + QMM_NCH < n1 ? c0 + QMM_NCH : n1;
     const int64_t ng = (int64_t)(c1 - c0) * G;
