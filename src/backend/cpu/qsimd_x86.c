@@ -1,8 +1,10 @@
 /* qsimd_x86.c: the AVX-512 and AVX2 instances of the SIMD kernels in
- * qmm_body.inc (quantized matmul tiles, row conversions, dot, axpy). Each
- * function carries its own target attribute, so this file builds without
- * -mavx flags and the dispatcher (qsimd.c) calls an instance only when
- * __builtin_cpu_supports says the CPU has it. */
+ * qmm_body.inc (quantized matmul tiles, row conversions, dot, axpy,
+ * attention blocks, exp), plus the AVX512-BF16 kernel for 4-bit codes with
+ * bfloat16/float16 activations. Each function carries its own target
+ * attribute, so this file builds without -mavx flags and the dispatcher
+ * (qsimd.c, quantized.c) calls an instance only when __builtin_cpu_supports
+ * says the CPU has it. */
 #include "qsimd.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
