@@ -377,14 +377,17 @@ static void test_qmm_all_formats(void) {
     mx_cpu_isa_cap((mx_isa)isa);
     for (int bi = 0; bi < 6; bi++)
       for (int gi = 0; gi < 3; gi++)
-        for (int tr = 0; tr < 2; tr++) {
-          int gs = GSS[gi], bits = BITS[bi];
-          /* M: 1 (matvec), 6 (a block of 4 and two single rows);
-           * N: not a multiple of the row tiles when transposed */
-          int N = tr ? 11 : 2 * gs, K = tr ? 2 * gs : 3 * 32;
-          run_qmm_case(1, N, K, gs, bits, tr, MX_FLOAT32, MX_FLOAT32, isa_name(isa));
-          run_qmm_case(6, N, K, gs, bits, tr, MX_FLOAT32, MX_FLOAT32, isa_name(isa));
-        }
+        for (int tr = 0; tr < 2; tr++)
+          for (int di = 0; di < 3; di++) {
+            int gs = GSS[gi], bits = BITS[bi];
+            /* M: 1 (matvec), 6 (a block of 4 and two single rows);
+             * N: not a multiple of the row tiles when transposed; K = 256
+             * reaches the bfloat16 path's blocks of 128 */
+            int N = tr ? 11 : 2 * gs, K = tr ? 256 : 3 * 32;
+            mx_dtype t = FDT[di];
+            run_qmm_case(1, N, K, gs, bits, tr, t, t, isa_name(isa));
+            run_qmm_case(6, N, K, gs, bits, tr, t, t, isa_name(isa));
+          }
   }
   mx_cpu_isa_cap(MX_ISA_AVX512BF16);
 }
