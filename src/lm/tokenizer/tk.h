@@ -62,7 +62,7 @@ bool tk_is_other(uint32_t c);      /* C* */
 
 /* ---- string -> int32 hash map; keys are copied into an arena ---- */
 typedef struct {
-  uint32_t *slots; /* entry index + 1, 0 = empty */
+  uint64_t *slots; /* hash << 32 | (entry index + 1); 0 = empty */
   size_t cap;      /* power of two */
   struct tk_map_entry {
     uint64_t off;
@@ -82,9 +82,12 @@ void tk_strmap_free(tk_strmap *m);
 
 /* ---- uint64 -> (uint32, int32) hash map (BPE merges) ---- */
 typedef struct {
-  uint64_t *keys; /* key + 1, 0 = empty */
-  uint32_t *a;
-  int32_t *b;
+  uint64_t key; /* key + 1, 0 = empty */
+  uint32_t a;
+  int32_t b;
+} tk_u64slot;
+typedef struct {
+  tk_u64slot *s;
   size_t cap, n;
 } tk_u64map;
 bool tk_u64map_put(tk_u64map *m, uint64_t key, uint32_t a, int32_t b);
@@ -259,8 +262,12 @@ typedef struct {
   tk_u64map merges; /* (a << 32 | b) -> (rank, new id) */
   char *prefix, *suffix; /* continuing_subword_prefix, end_of_word_suffix */
   size_t prefix_len, suffix_len;
-  int32_t *cp_ids; /* code point < 1024 -> id (no prefix/suffix), -2 unknown */
+  int32_t *cp_ids; /* code point < 1024 -> single-char token id or -1 */
   tk_wcache *cache;
+  /* char pairs (a << 32 | b) that some merge joins; a long word is cut
+   * where no merge can join the chars on either side (see tk_bpe.c) */
+  tk_u64map junctions;
+  bool can_split;
   /* sentencepiece BPE and unigram */
   float *scores;   /* id -> score */
   uint8_t *types;  /* id -> TK_SP_* (NULL: all normal) */

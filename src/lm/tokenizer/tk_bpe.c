@@ -19,7 +19,7 @@
 /* ------------------------------------------------------------ word cache */
 
 #define CACHE_MAX_WORD 256 /* bytes; longer words are not cached */
-#define CACHE_CAPACITY 20000
+#define CACHE_CAPACITY 65536
 
 struct tk_wcache {
   pthread_mutex_t mu;
@@ -196,6 +196,13 @@ static void sym_free(symbols *w) {
   free(w->start);
 }
 
+static inline bool spm_mergeable(const tk_model *m, int32_t id) {
+  if (id < 0) return false;
+  if (!m->types) return true;
+  uint8_t t = m->types[id];
+  return t == TK_SP_NORMAL || t == TK_SP_USER_DEFINED || t == TK_SP_UNUSED;
+}
+
 /* ------------------------------------------------------- Hugging Face BPE */
 
 static inline bool merge_lookup(const tk_model *m, int32_t a, int32_t b,
@@ -325,6 +332,59 @@ done:
   return st;
 }
 
+typedef mx_status (*word_fn)(const tk_model *, const char *, size_t, tk_ids *);
+
+/* One word through fn, with the word cache for short words. */
+static mx_status cached_word(const tk_model *m, const char *s, size_t n,
+                             tk_ids *out, word_fn fn) {
+  bool cacheable = m->cache && n < CACHE_MAX_WORD;
+  if (cacheable) {
+    bool ok;
+    if (cache_get(m->cache, s, n, out, &ok)) return ok ? MX_OK : OOM();
+  }
+  size_t before = out->n;
+  mx_status st = fn(m, s, n, out);
+  if (st == MX_OK && cacheable)
+    cache_put(m->cache, s, n, out->v + before, out->n - before);
+  return st;
+}
+
+static inline int32_t char_id(const tk_model *m, const char *s, size_t k,
+                              uint32_t cp) {
+  return cp < 1024 ? m->cp_ids[cp] : tk_vocab_get(&m->vocab, s, k);
+}
+
+/* A long word (sentencepiece-style text has no pre-tokenizer, so the whole
+ * text is one word) is cut between chars x and y when both are tokens of
+ * their own and no merge joins x to y: no merge can then cross the cut, so
+ * the parts merge independently, exactly as the whole would, and short
+ * parts hit the cache. Unknown chars are never at a cut, so unk fusing and
+ * byte fallback see the same runs. */
+static mx_status split_word(const tk_model *m, const char *s, size_t n,
+                            tk_ids *out, word_fn fn) {
+  if (!m->can_split || n < CACHE_MAX_WORD) return cached_word(m, s, n, out, fn);
+  size_t seg = 0, i = 0;
+  uint32_t x;
+  size_t kx = tk_utf8_dec(s, &x);
+  bool x_known = char_id(m, s, kx, x) >= 0;
+  i = kx;
+  while (i < n) {
+    uint32_t y;
+    size_t ky = tk_utf8_dec(s + i, &y);
+    bool y_known = char_id(m, s + i, ky, y) >= 0;
+    if (x_known && y_known &&
+        !tk_u64map_get(&m->junctions, ((uint64_t)x << 32) | y, NULL, NULL)) {
+      mx_status st = cached_word(m, s + seg, i - seg, out, fn);
+      if (st != MX_OK) return st;
+      seg = i;
+    }
+    x = y;
+    x_known = y_known;
+    i += ky;
+  }
+  return cached_word(m, s + seg, n - seg, out, fn);
+}
+
 static mx_status bpe_tokenize(const tk_model *m, const char *s, size_t n,
                               tk_ids *out) {
   if (n == 0) return MX_OK;
@@ -332,24 +392,62 @@ static mx_status bpe_tokenize(const tk_model *m, const char *s, size_t n,
     int32_t id = tk_vocab_get(&m->vocab, s, n);
     if (id >= 0) return tk_ids_push(out, id) ? MX_OK : OOM();
   }
-  bool cacheable = m->cache && n < CACHE_MAX_WORD;
-  if (cacheable) {
-    bool ok;
-    if (cache_get(m->cache, s, n, out, &ok)) return ok ? MX_OK : OOM();
+  return split_word(m, s, n, out, bpe_word);
+}
+
+static void last_first(const char *a, size_t al, const char *b, uint32_t *x,
+                       uint32_t *y) {
+  size_t j = al - 1;
+  while (j > 0 && ((uint8_t)a[j] & 0xC0) == 0x80) j--;
+  tk_utf8_dec(a + j, x);
+  tk_utf8_dec(b, y);
+}
+
+/* The junction set: for HF BPE the (last char of a, first char of b) of
+ * every merge; for sentencepiece every adjacent char pair inside a
+ * mergeable piece. */
+static mx_status build_junctions(tk_model *m) {
+  if (m->type == TK_MODEL_BPE) {
+    if (m->prefix_len || m->suffix_len) return MX_OK; /* symbols differ from chars */
+    for (size_t i = 0; i < m->merges.cap; i++) {
+      if (!m->merges.s[i].key) continue;
+      uint64_t key = m->merges.s[i].key - 1;
+      size_t al, bl;
+      const char *a = tk_vocab_token(&m->vocab, (int32_t)(key >> 32), &al);
+      const char *b = tk_vocab_token(&m->vocab, (int32_t)(key & 0xFFFFFFFF), &bl);
+      if (!a || !b || !al || !bl) return MX_OK; /* not splittable */
+      uint32_t x, y;
+      last_first(a, al, b, &x, &y);
+      if (!tk_u64map_put(&m->junctions, ((uint64_t)x << 32) | y, 0, 0)) return OOM();
+    }
+  } else {
+    for (int32_t id = 0; id < m->vocab.size; id++) {
+      if (m->types && m->types[id] == TK_SP_UNUSED) {
+        /* resegmenting unused pieces uses a map over the whole text */
+        tk_u64map_free(&m->junctions);
+        return MX_OK;
+      }
+      size_t len;
+      const char *t = tk_vocab_token(&m->vocab, id, &len);
+      if (!t || !spm_mergeable(m, id)) continue;
+      uint32_t x;
+      size_t i = tk_utf8_dec(t, &x);
+      while (i < len) {
+        uint32_t y;
+        i += tk_utf8_dec(t + i, &y);
+        if (!tk_u64map_put(&m->junctions, ((uint64_t)x << 32) | y, 0, 0)) return OOM();
+        x = y;
+      }
+    }
   }
-  size_t before = out->n;
-  mx_status st = bpe_word(m, s, n, out);
-  if (st == MX_OK && cacheable)
-    cache_put(m->cache, s, n, out->v + before, out->n - before);
-  return st;
+  m->can_split = true;
+  return MX_OK;
 }
 
 mx_status tk_model_init_bpe(tk_model *m) {
   tk_model_set_byte_ids(m);
-  if (m->type == TK_MODEL_BPE) {
-    m->cache = cache_new();
-    if (!m->cache) return OOM();
-  }
+  m->cache = cache_new();
+  if (!m->cache) return OOM();
   /* direct table of single-char tokens for code points < 1024 (the
    * byte-level alphabet, ASCII), used where no prefix/suffix applies */
   m->cp_ids = malloc(1024 * sizeof *m->cp_ids);
@@ -359,17 +457,10 @@ mx_status tk_model_init_bpe(tk_model *m) {
     size_t k = tk_utf8_encode(cp, buf);
     m->cp_ids[cp] = tk_vocab_get(&m->vocab, buf, k);
   }
-  return MX_OK;
+  return build_junctions(m);
 }
 
 /* -------------------------------------------------- sentencepiece BPE */
-
-static inline bool spm_mergeable(const tk_model *m, int32_t id) {
-  if (id < 0) return false;
-  if (!m->types) return true;
-  uint8_t t = m->types[id];
-  return t == TK_SP_NORMAL || t == TK_SP_USER_DEFINED || t == TK_SP_UNUSED;
-}
 
 typedef struct {
   tk_strmap map;   /* unused piece -> entry */
@@ -448,8 +539,8 @@ static mx_status spm_emit(const tk_model *m, const char *s, const revmerge *rv,
   return tk_ids_push(out, id) ? MX_OK : OOM();
 }
 
-static mx_status spm_bpe_tokenize(const tk_model *m, const char *s, size_t n,
-                                  tk_ids *out) {
+static mx_status spm_bpe_word(const tk_model *m, const char *s, size_t n,
+                              tk_ids *out) {
   if (n == 0) return MX_OK;
   if (n > UINT32_MAX / 2)
     return TK_ERR(MX_ERR_INVALID, "text piece too long (%zu bytes)", n);
@@ -492,6 +583,12 @@ done:
   tk_strmap_free(&rv.map);
   free(rv.parts);
   return st;
+}
+
+static mx_status spm_bpe_tokenize(const tk_model *m, const char *s, size_t n,
+                                  tk_ids *out) {
+  if (n == 0) return MX_OK;
+  return split_word(m, s, n, out, spm_bpe_word);
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -539,6 +636,7 @@ void tk_model_free(tk_model *m) {
   free(m->suffix);
   free(m->cp_ids);
   cache_free(m->cache);
+  tk_u64map_free(&m->junctions);
   free(m->scores);
   free(m->types);
   if (m->trie) {

@@ -34,6 +34,7 @@ struct stage {
   tk_buf tok;  /* whole-token buffer / pending text */
   tk_buf bytes;
   tk_buf hold;
+  tk_buf scratch; /* output being built (reused, never passed upstream) */
   int64_t index; /* tokens started so far */
   bool started;  /* output token started (Fuse, ByteLevel, join) */
   int lead;      /* Strip: leading chars still to strip */
@@ -71,10 +72,10 @@ static const char kFFFD[] = "\xEF\xBF\xBD";
 /* Decodes the complete prefix of s->bytes (invalid subparts -> U+FFFD) and
  * emits it; at the end, an incomplete tail becomes one U+FFFD. */
 static mx_status bytelevel_drain(stage *s, bool final, tk_buf *out) {
-  tk_buf txt = {0};
+  tk_buf *txt = &s->scratch;
+  txt->n = 0;
   size_t i = 0, run = 0, n = s->bytes.n;
   const char *b = s->bytes.p;
-  mx_status st = MX_OK;
   while (i < n) {
     if ((uint8_t)b[i] < 0x80) {
       i++;
@@ -89,24 +90,20 @@ static mx_status bytelevel_drain(stage *s, bool final, tk_buf *out) {
       continue;
     }
     if (inc && !final) break;
-    if (!tk_buf_put(&txt, b + run, i - run) || !tk_buf_put(&txt, kFFFD, 3))
-      goto oom;
+    if (!tk_buf_put(txt, b + run, i - run) || !tk_buf_put(txt, kFFFD, 3))
+      return OOM();
     i += bad;
     run = i;
   }
-  if (!tk_buf_put(&txt, b + run, i - run)) goto oom;
+  if (!tk_buf_put(txt, b + run, i - run)) return OOM();
   if (n > i) memmove(s->bytes.p, s->bytes.p + i, n - i);
   s->bytes.n = n - i;
-  if (txt.n || final) {
+  if (txt->n || final) {
     unsigned f = (s->started ? 0 : F_START) | (final ? F_END : 0);
     s->started = true;
-    st = emit(s, txt.p, txt.n, f, out);
+    return emit(s, txt->p, txt->n, f, out);
   }
-  tk_buf_free(&txt);
-  return st;
-oom:
-  tk_buf_free(&txt);
-  return OOM();
+  return MX_OK;
 }
 
 static mx_status bytelevel_token(stage *s, const char *p, size_t n,
@@ -172,17 +169,19 @@ static mx_status literal_feed(stage *s, const char *pat, size_t pl,
                               const char *rep, size_t rl, const char *p,
                               size_t n, bool final, unsigned flags,
                               tk_buf *out) {
+  /* fast path: nothing pending and no char that could start a match */
+  if (!s->tok.n && (!pl || !memchr(p, pat[0], n)))
+    return (n || flags) ? emit(s, p, n, flags, out) : MX_OK;
   if (!tk_buf_put(&s->tok, p, n)) return OOM();
-  tk_buf res = {0};
-  const char *t = s->tok.p ? s->tok.p : "";
+  tk_buf *res = &s->scratch;
+  res->n = 0;
+  const char *t = s->tok.p;
   size_t tn = s->tok.n, i = 0;
-  mx_status st = MX_OK;
   for (;;) {
     const char *hit = pl ? memmem(t + i, tn - i, pat, pl) : NULL;
     if (!hit) break;
     size_t at = (size_t)(hit - t);
-    if (!tk_buf_put(&res, t + i, at - i) || !tk_buf_put(&res, rep, rl))
-      goto oom;
+    if (!tk_buf_put(res, t + i, at - i) || !tk_buf_put(res, rep, rl)) return OOM();
     i = at + pl;
   }
   size_t keep = 0;
@@ -192,15 +191,10 @@ static mx_status literal_feed(stage *s, const char *pat, size_t pl,
         keep = k;
         break;
       }
-  if (!tk_buf_put(&res, t + i, tn - i - keep)) goto oom;
+  if (!tk_buf_put(res, t + i, tn - i - keep)) return OOM();
   memmove(s->tok.p, t + tn - keep, keep);
   s->tok.n = keep;
-  if (res.n || flags) st = emit(s, res.p, res.n, flags, out);
-  tk_buf_free(&res);
-  return st;
-oom:
-  tk_buf_free(&res);
-  return OOM();
+  return (res->n || flags) ? emit(s, res->p, res->n, flags, out) : MX_OK;
 }
 
 /* -------------------------------------------------- whole-token stages */
@@ -400,25 +394,21 @@ static mx_status decoder_push(stage *s, const char *p, size_t n, unsigned flags,
       bool drop = s->index == 1 && !d->prepend_never;
       char rep[4];
       size_t rl = tk_utf8_encode(d->ch, rep);
-      tk_buf r = {0};
+      tk_buf *r = &s->scratch;
+      r->n = 0;
       size_t prev = 0;
       for (size_t i = 0; i + rl <= n;) {
         if (memcmp(p + i, rep, rl) == 0) {
-          if (!tk_buf_put(&r, p + prev, i - prev) ||
-              (!drop && !tk_buf_putc(&r, ' '))) {
-            tk_buf_free(&r);
+          if (!tk_buf_put(r, p + prev, i - prev) || (!drop && !tk_buf_putc(r, ' ')))
             return OOM();
-          }
           i += rl;
           prev = i;
         } else {
           i++;
         }
       }
-      mx_status st = tk_buf_put(&r, p + prev, n - prev) ? MX_OK : OOM();
-      if (st == MX_OK) st = emit(s, r.p ? r.p : "", r.n, flags, out);
-      tk_buf_free(&r);
-      return st;
+      if (!tk_buf_put(r, p + prev, n - prev)) return OOM();
+      return emit(s, r->p, r->n, flags, out);
     }
     case TK_DEC_STRIP: {
       if (flags & F_START) {
@@ -614,6 +604,7 @@ void tk_dchain_free(tk_dchain *c) {
     tk_buf_free(&c->stages[i].tok);
     tk_buf_free(&c->stages[i].bytes);
     tk_buf_free(&c->stages[i].hold);
+    tk_buf_free(&c->stages[i].scratch);
   }
   free(c->stages);
   free(c);

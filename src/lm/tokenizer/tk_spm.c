@@ -287,7 +287,7 @@ mx_status tk_load_spm(mx_tokenizer *tok, const char *path) {
   md->byte_fallback = m.byte_fallback;
   md->fuse_unk = true;
   if (md->type == TK_MODEL_SPM_BPE) {
-    tk_model_set_byte_ids(md);
+    if ((st = tk_model_init_bpe(md)) != MX_OK) goto done;
   } else if ((st = tk_model_init_unigram(md)) != MX_OK) {
     goto done;
   }

@@ -264,12 +264,13 @@ uint32_t tk_hash(const char *s, size_t n) {
 
 static bool strmap_grow(tk_strmap *m) {
   size_t cap = m->cap ? m->cap * 2 : 1024;
-  uint32_t *slots = calloc(cap, sizeof *slots);
+  uint64_t *slots = calloc(cap, sizeof *slots);
   if (!slots) return false;
   for (size_t i = 0; i < m->ne; i++) {
-    size_t j = m->e[i].hash & (cap - 1);
+    uint32_t h = m->e[i].hash;
+    size_t j = h & (cap - 1);
     while (slots[j]) j = (j + 1) & (cap - 1);
-    slots[j] = (uint32_t)(i + 1);
+    slots[j] = ((uint64_t)h << 32) | (uint64_t)(i + 1);
   }
   free(m->slots);
   m->slots = slots;
@@ -282,11 +283,12 @@ int32_t tk_strmap_get(const tk_strmap *m, const char *s, size_t n) {
   uint32_t h = tk_hash(s, n);
   size_t j = h & (m->cap - 1);
   for (;;) {
-    uint32_t k = m->slots[j];
-    if (!k) return -1;
-    const struct tk_map_entry *e = &m->e[k - 1];
-    if (e->hash == h && e->len == n && memcmp(m->keys.p + e->off, s, n) == 0)
-      return e->val;
+    uint64_t v = m->slots[j];
+    if (!v) return -1;
+    if ((uint32_t)(v >> 32) == h) {
+      const struct tk_map_entry *e = &m->e[(uint32_t)v - 1];
+      if (e->len == n && memcmp(m->keys.p + e->off, s, n) == 0) return e->val;
+    }
     j = (j + 1) & (m->cap - 1);
   }
 }
@@ -297,12 +299,14 @@ int64_t tk_strmap_put(tk_strmap *m, const char *s, size_t n, int32_t val) {
   uint32_t h = tk_hash(s, n);
   size_t j = h & (m->cap - 1);
   for (;;) {
-    uint32_t k = m->slots[j];
-    if (!k) break;
-    struct tk_map_entry *e = &m->e[k - 1];
-    if (e->hash == h && e->len == n && memcmp(m->keys.p + e->off, s, n) == 0) {
-      e->val = val;
-      return k - 1;
+    uint64_t v = m->slots[j];
+    if (!v) break;
+    if ((uint32_t)(v >> 32) == h) {
+      struct tk_map_entry *e = &m->e[(uint32_t)v - 1];
+      if (e->len == n && memcmp(m->keys.p + e->off, s, n) == 0) {
+        e->val = val;
+        return (uint32_t)v - 1;
+      }
     }
     j = (j + 1) & (m->cap - 1);
   }
@@ -316,7 +320,7 @@ int64_t tk_strmap_put(tk_strmap *m, const char *s, size_t n, int32_t val) {
   uint64_t off = m->keys.n;
   if (!tk_buf_put(&m->keys, s, n) || !tk_buf_putc(&m->keys, 0)) return -1;
   m->e[m->ne] = (struct tk_map_entry){off, (uint32_t)n, h, val};
-  m->slots[j] = (uint32_t)(m->ne + 1);
+  m->slots[j] = ((uint64_t)h << 32) | (uint64_t)(m->ne + 1);
   return (int64_t)m->ne++;
 }
 
@@ -340,29 +344,16 @@ static inline size_t u64_slot(uint64_t k, size_t cap) {
 
 static bool u64map_grow(tk_u64map *m) {
   size_t cap = m->cap ? m->cap * 2 : 1024;
-  uint64_t *keys = calloc(cap, sizeof *keys);
-  uint32_t *a = malloc(cap * sizeof *a);
-  int32_t *b = malloc(cap * sizeof *b);
-  if (!keys || !a || !b) {
-    free(keys);
-    free(a);
-    free(b);
-    return false;
-  }
+  tk_u64slot *s = calloc(cap, sizeof *s);
+  if (!s) return false;
   for (size_t i = 0; i < m->cap; i++) {
-    if (!m->keys[i]) continue;
-    size_t j = u64_slot(m->keys[i] - 1, cap);
-    while (keys[j]) j = (j + 1) & (cap - 1);
-    keys[j] = m->keys[i];
-    a[j] = m->a[i];
-    b[j] = m->b[i];
+    if (!m->s[i].key) continue;
+    size_t j = u64_slot(m->s[i].key - 1, cap);
+    while (s[j].key) j = (j + 1) & (cap - 1);
+    s[j] = m->s[i];
   }
-  free(m->keys);
-  free(m->a);
-  free(m->b);
-  m->keys = keys;
-  m->a = a;
-  m->b = b;
+  free(m->s);
+  m->s = s;
   m->cap = cap;
   return true;
 }
@@ -370,11 +361,9 @@ static bool u64map_grow(tk_u64map *m) {
 bool tk_u64map_put(tk_u64map *m, uint64_t key, uint32_t a, int32_t b) {
   if ((m->n + 1) * 2 > m->cap && !u64map_grow(m)) return false;
   size_t j = u64_slot(key, m->cap);
-  while (m->keys[j] && m->keys[j] != key + 1) j = (j + 1) & (m->cap - 1);
-  if (!m->keys[j]) m->n++;
-  m->keys[j] = key + 1;
-  m->a[j] = a;
-  m->b[j] = b;
+  while (m->s[j].key && m->s[j].key != key + 1) j = (j + 1) & (m->cap - 1);
+  if (!m->s[j].key) m->n++;
+  m->s[j] = (tk_u64slot){key + 1, a, b};
   return true;
 }
 
@@ -382,11 +371,11 @@ bool tk_u64map_get(const tk_u64map *m, uint64_t key, uint32_t *a, int32_t *b) {
   if (!m->cap) return false;
   size_t j = u64_slot(key, m->cap);
   for (;;) {
-    uint64_t k = m->keys[j];
-    if (!k) return false;
-    if (k == key + 1) {
-      if (a) *a = m->a[j];
-      if (b) *b = m->b[j];
+    const tk_u64slot *e = &m->s[j];
+    if (!e->key) return false;
+    if (e->key == key + 1) {
+      if (a) *a = e->a;
+      if (b) *b = e->b;
       return true;
     }
     j = (j + 1) & (m->cap - 1);
@@ -394,9 +383,7 @@ bool tk_u64map_get(const tk_u64map *m, uint64_t key, uint32_t *a, int32_t *b) {
 }
 
 void tk_u64map_free(tk_u64map *m) {
-  free(m->keys);
-  free(m->a);
-  free(m->b);
+  free(m->s);
   memset(m, 0, sizeof *m);
 }
 
