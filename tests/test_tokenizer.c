@@ -10,6 +10,7 @@
  * by hand from the Hugging Face semantics. Malformed and truncated files
  * must fail cleanly. */
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -536,6 +537,70 @@ static void test_api(void) {
                   mx_tokenizer_pad_id(q) == 151643,
               "qwen ids %d %d %d", mx_tokenizer_bos_id(q), mx_tokenizer_eos_id(q),
               mx_tokenizer_pad_id(q));
+  }
+}
+
+/* Several threads share one tokenizer (and its word cache). */
+typedef struct {
+  mx_tokenizer *tok;
+  const char *text;
+  const int32_t *want;
+  int nwant;
+  int bad;
+} thread_job;
+
+static void *thread_main(void *arg) {
+  thread_job *j = arg;
+  for (int r = 0; r < 20; r++) {
+    int32_t *ids;
+    int n;
+    if (mx_tokenizer_encode(j->tok, j->text, strlen(j->text), false, &ids, &n) != MX_OK ||
+        n != j->nwant || memcmp(ids, j->want, sizeof *ids * (size_t)n) != 0)
+      j->bad++;
+    free(ids);
+  }
+  return NULL;
+}
+
+static void test_threads(void) {
+  const char *names[] = {"llama3", "mistral-7b-v0.1"};
+  char text[8192];
+  size_t k = 0;
+  mxt_seed(3);
+  while (k + 16 < sizeof text) { /* random words from a small alphabet */
+    int len = 1 + (int)(mxt_next() % 9);
+    for (int i = 0; i < len; i++) text[k++] = "abcdeilnorstu"[mxt_next() % 13];
+    text[k++] = mxt_next() % 7 ? ' ' : '\n';
+  }
+  text[k] = 0;
+  for (size_t m = 0; m < 2; m++) {
+    mx_tokenizer *tok = get_model(names[m]);
+    if (!tok) continue;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", g_tmp, names[m]);
+    thread_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+      /* each thread encodes its own suffix; the reference comes from a
+       * fresh tokenizer used by one thread */
+      jobs[i] = (thread_job){tok, text + i * 7, NULL, 0, 0};
+      mx_tokenizer *r = mx_tokenizer_load(dir);
+      int32_t *w = NULL;
+      int nw = 0;
+      MXT_CHECK(r && mx_tokenizer_encode(r, jobs[i].text, strlen(jobs[i].text), false,
+                                         &w, &nw) == MX_OK,
+                "reference");
+      jobs[i].want = w;
+      jobs[i].nwant = nw;
+      mx_tokenizer_free(r);
+    }
+    for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, thread_main, &jobs[i]);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) {
+      MXT_CHECK(jobs[i].bad == 0, "%s thread %d: %d wrong encodes", names[m], i,
+                jobs[i].bad);
+      free((void *)jobs[i].want);
+    }
   }
 }
 
@@ -1172,6 +1237,7 @@ int main(void) {
   MXT_RUN(test_api);
   MXT_RUN(test_stream_split_chars);
   MXT_RUN(test_random_streams);
+  MXT_RUN(test_threads);
   MXT_RUN(test_malformed_json);
   MXT_RUN(test_truncated_model);
   for (size_t i = 0; i < NMODELS; i++) mx_tokenizer_free(g_models[i].tok);

@@ -359,6 +359,7 @@ struct mx_tokenizer {
   tk_added *added;
   size_t nadded;
   tk_trie raw_trie, norm_trie; /* content -> index into added */
+  tk_strmap added_map;         /* content -> id */
   bool has_raw, has_norm;
 
   int32_t nvocab;            /* max id + 1 */

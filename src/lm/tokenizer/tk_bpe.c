@@ -600,6 +600,8 @@ mx_status tk_wordpiece_tokenize(const tk_model *m, const char *s, size_t n,
 
 mx_status tk_model_tokenize(const tk_model *m, const char *s, size_t n,
                             tk_ids *out) {
+  if (n > (size_t)INT32_MAX) /* symbol positions are 32-bit */
+    return TK_ERR(MX_ERR_INVALID, "a word of %zu bytes is too long", n);
   switch (m->type) {
     case TK_MODEL_BPE: return bpe_tokenize(m, s, n, out);
     case TK_MODEL_SPM_BPE: return spm_bpe_tokenize(m, s, n, out);

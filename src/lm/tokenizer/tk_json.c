@@ -785,7 +785,7 @@ static mx_status parse_added(const cJSON *arr, mx_tokenizer *tok) {
     if (!tk_utf8_valid(c, a->len)) return BAD("added token is not valid UTF-8");
     a->id = (int32_t)id;
     a->special = jbool(it, "special", false, &bad);
-    a->normalized = jbool(it, "normalized", !a->special, &bad);
+    a->normalized = jbool(it, "normalized", true, &bad); /* serde default */
     a->lstrip = jbool(it, "lstrip", false, &bad);
     a->rstrip = jbool(it, "rstrip", false, &bad);
     a->single_word = jbool(it, "single_word", false, &bad);

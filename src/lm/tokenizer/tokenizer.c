@@ -52,14 +52,15 @@ mx_status tk_finish_load(mx_tokenizer *tok) {
         a->norm_len = tmp.n;
       }
     }
+    if (a->special && tk_strmap_put(&special, a->content, a->len, 1) < 0) goto oom;
+    if (tk_strmap_put(&tok->added_map, a->content, a->len, a->id) < 0) goto oom;
     const char *pat = a->norm_content ? a->norm_content : a->content;
     size_t pl = a->norm_content ? a->norm_len : a->len;
-    if (!pl) continue;
+    if (!pl) continue; /* normalizes to nothing: never matches */
     tk_trie *t = a->normalized ? &tok->norm_trie : &tok->raw_trie;
     if ((st = tk_trie_insert(t, pat, pl, (int32_t)i)) != MX_OK) goto done;
     if (a->normalized) tok->has_norm = true;
     else tok->has_raw = true;
-    if (a->special && tk_strmap_put(&special, a->content, a->len, 1) < 0) goto oom;
   }
   tok->nvocab = nv;
   size_t n = (size_t)(nv > 0 ? nv : 1);
@@ -185,6 +186,7 @@ void mx_tokenizer_free(mx_tokenizer *tok) {
     free(tok->added[i].norm_content);
   }
   free(tok->added);
+  tk_strmap_free(&tok->added_map);
   tk_trie_free(&tok->raw_trie);
   tk_trie_free(&tok->norm_trie);
   free(tok->id_tok);
@@ -465,10 +467,8 @@ const char *mx_tokenizer_id_to_token(const mx_tokenizer *tok, int32_t id) {
 int32_t mx_tokenizer_token_to_id(const mx_tokenizer *tok, const char *token) {
   if (!tok || !token) return -1;
   size_t n = strlen(token);
-  for (size_t i = 0; i < tok->nadded; i++)
-    if (tok->added[i].len == n && !memcmp(tok->added[i].content, token, n))
-      return tok->added[i].id;
-  return tk_vocab_get(&tok->model.vocab, token, n);
+  int32_t id = tk_strmap_get(&tok->added_map, token, n);
+  return id >= 0 ? id : tk_vocab_get(&tok->model.vocab, token, n);
 }
 
 bool mx_tokenizer_is_special(const mx_tokenizer *tok, int32_t id) {
