@@ -43,7 +43,8 @@ static char *read_file(const char *path, size_t *n) {
 /* The peer: count GPT-2 regex matches (pre-tokenization only). */
 static double regex_scan(const char *s, size_t n, size_t *count) {
   static const char re[] =
-      "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+      "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| "
+      "?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
   int err;
   PCRE2_SIZE off;
   pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED,
@@ -65,8 +66,7 @@ static double regex_scan(const char *s, size_t n, size_t *count) {
   return t;
 }
 
-static void bench_one(const char *dir, const char *text, size_t n,
-                      double peer_mbs) {
+static void bench_one(const char *dir, const char *text, size_t n, double peer_mbs) {
   double t0 = now();
   mx_tokenizer *tok = mx_tokenizer_load(dir);
   double tload = now() - t0;
@@ -113,11 +113,12 @@ static void bench_one(const char *dir, const char *text, size_t n,
   double mb = (double)n / 1e6;
   const char *name = strrchr(dir, '/');
   name = name ? name + 1 : dir;
-  printf("%-16s load %6.3f s  %8d tokens  encode cold %6.2f MB/s (%4.2fx peer)"
-         "  warm %6.2f MB/s  decode %7.1f MB/s  stream %6.1f MB/s  %s\n",
-         name, tload, nids, mb / tcold, (mb / tcold) / peer_mbs, mb / twarm,
-         (double)olen / 1e6 / tdec, (double)slen / 1e6 / tstream,
-         same ? "round-trip ok" : "round-trip differs");
+  printf(
+      "%-16s load %6.3f s  %8d tokens  encode cold %6.2f MB/s (%4.2fx peer)"
+      "  warm %6.2f MB/s  decode %7.1f MB/s  stream %6.1f MB/s  %s\n",
+      name, tload, nids, mb / tcold, (mb / tcold) / peer_mbs, mb / twarm,
+      (double)olen / 1e6 / tdec, (double)slen / 1e6 / tstream,
+      same ? "round-trip ok" : "round-trip differs");
   free(ids);
   mx_tokenizer_free(tok);
 }
@@ -152,12 +153,12 @@ int main(int argc, char **argv) {
         bench_one(tok, text, n, peer);
       free(copy);
     } else {
-      static const char *names[] = {"gpt2", "llama3", "qwen2.5", "mistral-7b-v0.1",
+      static const char *names[] = {"gpt2",   "llama3",    "qwen2.5", "mistral-7b-v0.1",
                                     "gemma2", "llama2-spm"};
       for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char dir[1200];
-        snprintf(dir, sizeof dir, "%s/../shared/fixtures/tokenizers/%s",
-                 src ? src : ".", names[i]);
+        snprintf(dir, sizeof dir, "%s/../shared/fixtures/tokenizers/%s", src ? src : ".",
+                 names[i]);
         bench_one(dir, text, n, peer);
       }
     }

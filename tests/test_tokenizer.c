@@ -59,11 +59,11 @@ static bool unpack(const char *name, const char *file) {
   snprintf(dst, sizeof dst, "%s/%s", g_tmp, name);
   mkdir(dst, 0755);
   fixture(src, sizeof src, name);
-  snprintf(cmd, sizeof cmd, "zstd -d -q -f '%s/%s.zst' -o '%s/%s'", src, file,
-           dst, file);
+  snprintf(cmd, sizeof cmd, "zstd -d -q -f '%s/%s.zst' -o '%s/%s'", src, file, dst, file);
   if (system(cmd) != 0) return false;
   snprintf(cmd, sizeof cmd,
-           "if [ -f '%s/tokenizer_config.json' ]; then cp '%s/tokenizer_config.json' '%s/'; fi",
+           "if [ -f '%s/tokenizer_config.json' ]; then cp '%s/tokenizer_config.json' "
+           "'%s/'; fi",
            src, src, dst);
   return system(cmd) == 0;
 }
@@ -176,8 +176,8 @@ static void check_encode(mx_tokenizer *tok, const char *name, const char *text0,
 }
 
 /* The streaming detokenizer must give decode()'s text in valid chunks. */
-static void check_stream(mx_tokenizer *tok, const char *name, const int32_t *ids,
-                         int n, bool skip) {
+static void check_stream(mx_tokenizer *tok, const char *name, const int32_t *ids, int n,
+                         bool skip) {
   char *full = NULL;
   size_t flen = 0;
   if (mx_tokenizer_decode(tok, ids, n, skip, &full, &flen) != MX_OK) {
@@ -196,8 +196,8 @@ static void check_stream(mx_tokenizer *tok, const char *name, const int32_t *ids
   bool valid = true, ok = true;
   for (int i = 0; i <= n && ok; i++) {
     size_t k;
-    const char *chunk = i < n ? mx_detokenizer_add(d, ids[i], &k)
-                              : mx_detokenizer_finish(d, &k);
+    const char *chunk =
+        i < n ? mx_detokenizer_add(d, ids[i], &k) : mx_detokenizer_finish(d, &k);
     if (!chunk) {
       ok = false;
       break;
@@ -213,10 +213,9 @@ static void check_stream(mx_tokenizer *tok, const char *name, const int32_t *ids
   MXT_CHECK(ok, "%s: detokenizer failed: %s", name, mx_last_error());
   MXT_CHECK(valid, "%s: a chunk is not valid UTF-8", name);
   bool same = ok && len == flen && memcmp(acc, full, len) == 0;
-  MXT_CHECK(same, "%s: stream != decode:\n  stream \"%.*s\"\n  decode \"%s\"",
-            name, (int)(len < 200 ? len : 200), acc, full);
-  MXT_CHECK(utf8_ok((const unsigned char *)full, flen), "%s: decode not UTF-8",
-            name);
+  MXT_CHECK(same, "%s: stream != decode:\n  stream \"%.*s\"\n  decode \"%s\"", name,
+            (int)(len < 200 ? len : 200), acc, full);
+  MXT_CHECK(utf8_ok((const unsigned char *)full, flen), "%s: decode not UTF-8", name);
   free(acc);
   free(full);
   mx_detokenizer_free(d);
@@ -259,8 +258,7 @@ static void check_vectors(mx_tokenizer *tok, const char *vecname) {
     if (cJSON_IsString(dec)) {
       char *out = NULL;
       size_t olen = 0;
-      MXT_CHECK(mx_tokenizer_decode(tok, v, n, false, &out, &olen) == MX_OK,
-                "decode");
+      MXT_CHECK(mx_tokenizer_decode(tok, v, n, false, &out, &olen) == MX_OK, "decode");
       char *want = malloc(strlen(dec->valuestring) + 1);
       size_t wlen = vec_text(dec->valuestring, want);
       bool eq = out && olen == wlen && memcmp(out, want, olen) == 0;
@@ -307,12 +305,9 @@ typedef struct {
 } model;
 
 static model g_models[] = {
-    {"gpt2", "tokenizer.json", NULL},
-    {"llama3", "tokenizer.json", NULL},
-    {"qwen2.5", "tokenizer.json", NULL},
-    {"mistral-7b-v0.1", "tokenizer.json", NULL},
-    {"gemma2", "tokenizer.json", NULL},
-    {"llama2-spm", "tokenizer.model", NULL},
+    {"gpt2", "tokenizer.json", NULL},    {"llama3", "tokenizer.json", NULL},
+    {"qwen2.5", "tokenizer.json", NULL}, {"mistral-7b-v0.1", "tokenizer.json", NULL},
+    {"gemma2", "tokenizer.json", NULL},  {"llama2-spm", "tokenizer.model", NULL},
 };
 #define NMODELS (sizeof g_models / sizeof g_models[0])
 
@@ -358,25 +353,25 @@ static void test_random_streams(void) {
  * character is incomplete, and it comes out whole. */
 static void test_stream_split_chars(void) {
   const char *names[] = {"mistral-7b-v0.1", "llama2-spm", "gpt2", "llama3"};
-  const char *texts[] = {"a🦙b", "镇", "🧑‍🤝‍🧑 ok", "Ꙋ🦙 x", "生活的真谛是"};
+  const char *texts[] = {"a🦙b", "镇", "🧑‍🤝‍🧑 ok", "Ꙋ🦙 x",
+                         "生活的真谛是"};
   for (size_t m = 0; m < sizeof names / sizeof names[0]; m++) {
     mx_tokenizer *tok = get_model(names[m]);
     if (!tok) continue;
     for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
       int32_t *ids;
       int n;
-      MXT_CHECK(mx_tokenizer_encode(tok, texts[t], strlen(texts[t]), false, &ids,
-                                    &n) == MX_OK,
-                "encode");
+      MXT_CHECK(
+          mx_tokenizer_encode(tok, texts[t], strlen(texts[t]), false, &ids, &n) == MX_OK,
+          "encode");
       mx_detokenizer *d = mx_detokenizer_new(tok, false);
       char acc[256] = "";
       size_t len = 0;
       for (int i = 0; i <= n; i++) {
         size_t k;
-        const char *c = i < n ? mx_detokenizer_add(d, ids[i], &k)
-                              : mx_detokenizer_finish(d, &k);
-        MXT_CHECK(c && utf8_ok((const unsigned char *)c, k), "%s chunk %d",
-                  names[m], i);
+        const char *c =
+            i < n ? mx_detokenizer_add(d, ids[i], &k) : mx_detokenizer_finish(d, &k);
+        MXT_CHECK(c && utf8_ok((const unsigned char *)c, k), "%s chunk %d", names[m], i);
         if (c && len + k < sizeof acc) {
           memcpy(acc + len, c, k);
           len += k;
@@ -384,8 +379,8 @@ static void test_stream_split_chars(void) {
       }
       acc[len] = 0;
       /* sentencepiece tokenizers strip the dummy leading space only */
-      MXT_CHECK(strcmp(acc, texts[t]) == 0, "%s: streamed \"%s\" want \"%s\"",
-                names[m], acc, texts[t]);
+      MXT_CHECK(strcmp(acc, texts[t]) == 0, "%s: streamed \"%s\" want \"%s\"", names[m],
+                acc, texts[t]);
       mx_detokenizer_free(d);
       free(ids);
     }
@@ -452,8 +447,8 @@ static void test_stories260k(void) {
       char *out = NULL;
       MXT_CHECK(mx_tokenizer_decode(tok, v, n, true, &out, NULL) == MX_OK, "decode");
       const char *want = cJSON_GetObjectItem(it, "decoded")->valuestring;
-      MXT_CHECK(out && strcmp(out, want) == 0, "%s: decoded \"%s\" want \"%s\"",
-                what[t], out ? out : "", want);
+      MXT_CHECK(out && strcmp(out, want) == 0, "%s: decoded \"%s\" want \"%s\"", what[t],
+                out ? out : "", want);
       free(out);
       check_stream(tok, what[t], v, n, true);
       free(v);
@@ -487,9 +482,9 @@ static void test_api(void) {
   MXT_CHECK(mx_tokenizer_chat_template(tok, "tool_use") == NULL, "no named template");
   MXT_CHECK(mx_tokenizer_is_eos(tok, 128001) && !mx_tokenizer_is_eos(tok, 128009),
             "eos set");
-  MXT_CHECK(mx_tokenizer_add_eos_id(tok, 128009) == MX_OK &&
-                mx_tokenizer_is_eos(tok, 128009),
-            "add eos");
+  MXT_CHECK(
+      mx_tokenizer_add_eos_id(tok, 128009) == MX_OK && mx_tokenizer_is_eos(tok, 128009),
+      "add eos");
   /* special tokens in text are matched; skip_special drops them */
   const char *s = "<|begin_of_text|>Hi<|eot_id|>";
   int32_t *ids;
@@ -511,9 +506,9 @@ static void test_api(void) {
   free(ids);
   mx_tokenizer *mi = get_model("mistral-7b-v0.1");
   if (mi) {
-    MXT_CHECK(mx_tokenizer_encode(mi, "", 0, true, &ids, &n) == MX_OK && n == 1 &&
-                  ids[0] == 1,
-              "empty + bos n=%d", n);
+    MXT_CHECK(
+        mx_tokenizer_encode(mi, "", 0, true, &ids, &n) == MX_OK && n == 1 && ids[0] == 1,
+        "empty + bos n=%d", n);
     free(ids);
   }
   MXT_CHECK(mx_tokenizer_encode(tok, NULL, 0, false, &ids, &n) == MX_OK && n == 0,
@@ -523,7 +518,8 @@ static void test_api(void) {
   int32_t *a, *b;
   int na, nb;
   MXT_CHECK(mx_tokenizer_encode(tok, "x\xff y", 4, false, &a, &na) == MX_OK, "bad utf8");
-  MXT_CHECK(mx_tokenizer_encode(tok, "x\xEF\xBF\xBD y", 6, false, &b, &nb) == MX_OK, "fffd");
+  MXT_CHECK(mx_tokenizer_encode(tok, "x\xEF\xBF\xBD y", 6, false, &b, &nb) == MX_OK,
+            "fffd");
   MXT_CHECK(na == nb && !memcmp(a, b, sizeof *a * (size_t)na), "lossy input");
   free(a);
   free(b);
@@ -587,8 +583,8 @@ static void test_threads(void) {
       mx_tokenizer *r = mx_tokenizer_load(dir);
       int32_t *w = NULL;
       int nw = 0;
-      MXT_CHECK(r && mx_tokenizer_encode(r, jobs[i].text, strlen(jobs[i].text), false,
-                                         &w, &nw) == MX_OK,
+      MXT_CHECK(r && mx_tokenizer_encode(r, jobs[i].text, strlen(jobs[i].text), false, &w,
+                                         &nw) == MX_OK,
                 "reference");
       jobs[i].want = w;
       jobs[i].nwant = nw;
@@ -622,7 +618,8 @@ static void expect_ids(mx_tokenizer *tok, const char *what, const char *text,
   int wn = 0;
   while (want[wn] >= 0) wn++;
   bool eq = st == MX_OK && n == wn && (!n || !memcmp(ids, want, sizeof *ids * (size_t)n));
-  MXT_CHECK(eq, "%s: \"%s\" (%s)", what, text, st == MX_OK ? "ids differ" : mx_last_error());
+  MXT_CHECK(eq, "%s: \"%s\" (%s)", what, text,
+            st == MX_OK ? "ids differ" : mx_last_error());
   if (!eq) {
     print_ids("want", want, wn);
     print_ids("got ", ids, n);
@@ -637,8 +634,8 @@ static void expect_decode(mx_tokenizer *tok, const char *what, const int32_t *id
   while (ids[n] >= 0) n++;
   char *out = NULL;
   mx_status st = mx_tokenizer_decode(tok, ids, n, false, &out, NULL);
-  MXT_CHECK(st == MX_OK && strcmp(out, want) == 0, "%s: decoded \"%s\" want \"%s\"",
-            what, out ? out : mx_last_error(), want);
+  MXT_CHECK(st == MX_OK && strcmp(out, want) == 0, "%s: decoded \"%s\" want \"%s\"", what,
+            out ? out : mx_last_error(), want);
   check_stream(tok, what, ids, n, false);
   free(out);
 }
@@ -647,16 +644,16 @@ static void expect_decode(mx_tokenizer *tok, const char *what, const int32_t *id
 #define NOIDS ((const int32_t[]){-1})
 
 /* A character-level BPE vocabulary over "abc d" etc., with merges. */
-#define TINY_VOCAB                                                          \
-  "\"vocab\":{\"a\":0,\"b\":1,\"c\":2,\"d\":3,\" \":4,\"ab\":5,\"bc\":6,"   \
-  "\"abc\":7,\"<unk>\":8,\"<0x41>\":9,\"<0xC3>\":10,\"<0xA9>\":11,"        \
+#define TINY_VOCAB                                                        \
+  "\"vocab\":{\"a\":0,\"b\":1,\"c\":2,\"d\":3,\" \":4,\"ab\":5,\"bc\":6," \
+  "\"abc\":7,\"<unk>\":8,\"<0x41>\":9,\"<0xC3>\":10,\"<0xA9>\":11,"       \
   "\"\\u2581\":12,\"\\u2581a\":13,\"x\":14,\"1\":15,\"2\":16,\"12\":17}"
 
 static void test_bpe_merges(void) {
   /* "a b" strings; ranks: ab first, then abc; "bc" is ranked after ab */
-  mx_tokenizer *t = load_json(
-      "{\"model\":{\"type\":\"BPE\"," TINY_VOCAB
-      ",\"merges\":[\"a b\",\"ab c\",\"b c\"],\"unk_token\":\"<unk>\"}}");
+  mx_tokenizer *t =
+      load_json("{\"model\":{\"type\":\"BPE\"," TINY_VOCAB
+                ",\"merges\":[\"a b\",\"ab c\",\"b c\"],\"unk_token\":\"<unk>\"}}");
   MXT_CHECK(t != NULL, "load: %s", mx_last_error());
   if (!t) return;
   expect_ids(t, "merge order", "abc", false, IDS(7));
@@ -734,8 +731,9 @@ static void test_normalizers(void) {
   if (!t) return;
   /* U+FB01 (fi ligature) -> "fi"; "ABC" -> "abc"; e + U+0301 -> é (NFKC);
    * U+0130 lowercases to "i" + U+0307 */
-  expect_ids(t, "nfkc/lower/strip", "  \xEF\xAC\x81\t ABC\n\ne\xCC\x81te\xCC\x81 \xC4\xB0X ",
-             false, IDS(1, 2, 3, 4));
+  expect_ids(t, "nfkc/lower/strip",
+             "  \xEF\xAC\x81\t ABC\n\ne\xCC\x81te\xCC\x81 \xC4\xB0X ", false,
+             IDS(1, 2, 3, 4));
   mx_tokenizer_free(t);
   /* NFD splits é; Prepend; string Replace */
   t = load_json(
@@ -824,23 +822,45 @@ static void test_pretokenizers(void) {
       {"{\"type\":\"Digits\",\"individual_digits\":false}", "ab12", {1, 4, -1}},
       {"{\"type\":\"Punctuation\"}", "ab?!", {1, 0, 5, -1}},
       {"{\"type\":\"Punctuation\",\"behavior\":\"Contiguous\"}", "ab?!", {1, 6, -1}},
-      {"{\"type\":\"Punctuation\"}", "\xC2\xBF" "ab", {15, 1, -1}},
+      {"{\"type\":\"Punctuation\"}",
+       "\xC2\xBF"
+       "ab",
+       {15, 1, -1}},
       {"{\"type\":\"Whitespace\"}", " ab_c  ?!  ab.", {14, 6, 1, 17, -1}},
-      {"{\"type\":\"WhitespaceSplit\"}", " ab\xE3\x80\x80" "cd\t", {1, 10, -1}},
+      {"{\"type\":\"WhitespaceSplit\"}",
+       " ab\xE3\x80\x80"
+       "cd\t",
+       {1, 10, -1}},
       {"{\"type\":\"CharDelimiterSplit\",\"delimiter\":\"_\"}", "ab_cd", {1, 10, -1}},
       {"{\"type\":\"BertPreTokenizer\"}", " ab. cd", {1, 17, 10, -1}},
-      {"{\"type\":\"Metaspace\",\"replacement\":\"\\u2581\",\"prepend_scheme\":\"always\","
-       "\"split\":true}", "ab cd", {7, 11, -1}},
-      {"{\"type\":\"Metaspace\",\"replacement\":\"\\u2581\",\"prepend_scheme\":\"always\","
-       "\"split\":false}", "ab cd", {13, -1}},
+      {"{\"type\":\"Metaspace\",\"replacement\":\"\\u2581\",\"prepend_scheme\":"
+       "\"always\","
+       "\"split\":true}",
+       "ab cd",
+       {7, 11, -1}},
+      {"{\"type\":\"Metaspace\",\"replacement\":\"\\u2581\",\"prepend_scheme\":"
+       "\"always\","
+       "\"split\":false}",
+       "ab cd",
+       {13, -1}},
       {"{\"type\":\"Metaspace\",\"replacement\":\"\\u2581\",\"prepend_scheme\":\"never\","
-       "\"split\":false}", "ab cd", {12, -1}},
-      {"{\"type\":\"Metaspace\",\"replacement\":\"\\u2581\",\"prepend_scheme\":\"always\","
-       "\"split\":true}", " ab", {7, -1}},
-      {"{\"type\":\"Metaspace\",\"replacement\":\"\\u2581\",\"prepend_scheme\":\"always\","
-       "\"split\":false}", "  ab", {9, -1}},
+       "\"split\":false}",
+       "ab cd",
+       {12, -1}},
+      {"{\"type\":\"Metaspace\",\"replacement\":\"\\u2581\",\"prepend_scheme\":"
+       "\"always\","
+       "\"split\":true}",
+       " ab",
+       {7, -1}},
+      {"{\"type\":\"Metaspace\",\"replacement\":\"\\u2581\",\"prepend_scheme\":"
+       "\"always\","
+       "\"split\":false}",
+       "  ab",
+       {9, -1}},
       {"{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"WhitespaceSplit\"},"
-       "{\"type\":\"Digits\",\"individual_digits\":true}]}", "ab 12", {1, 2, 3, -1}},
+       "{\"type\":\"Digits\",\"individual_digits\":true}]}",
+       "ab 12",
+       {1, 2, 3, -1}},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     snprintf(json, sizeof json, "{\"pre_tokenizer\":%s,%s}", cases[i].pre, vocab);
@@ -880,7 +900,8 @@ static void test_bytelevel(void) {
       "\"use_regex\":true},\"decoder\":{\"type\":\"ByteLevel\"},"
       "\"model\":{\"type\":\"BPE\",\"vocab\":{\"\\u0120\":0,\"h\":1,\"i\":2,"
       "\"\\u0120hi\":3,\"\\u0120h\":4,\"'\":5,\"s\":6,\"'s\":7,\"\\u00c3\":8,"
-      "\"\\u00a9\":9,\"\\u010a\":10},\"merges\":[\"\\u0120 h\",\"\\u0120h i\",\"' s\"]}}");
+      "\"\\u00a9\":9,\"\\u010a\":10},\"merges\":[\"\\u0120 h\",\"\\u0120h i\",\"' "
+      "s\"]}}");
   MXT_CHECK(t != NULL, "load: %s", mx_last_error());
   if (!t) return;
   /* "hi's\n" -> " hi" "'s" "\n" ; é = C3 A9 -> "Ã©" */
@@ -941,7 +962,9 @@ static void test_decoders(void) {
       "\"merges\":[]}}");
   MXT_CHECK(t != NULL, "load: %s", mx_last_error());
   if (!t) return;
-  expect_decode(t, "spm chain", IDS(0, 1, 2, 3, 4), "a\xE2\x82\xAC" "b");
+  expect_decode(t, "spm chain", IDS(0, 1, 2, 3, 4),
+                "a\xE2\x82\xAC"
+                "b");
   /* strip 1 at each end only */
   expect_decode(t, "strip once", IDS(5, 0, 5, 5), " a ");
   /* an invalid byte run: one U+FFFD per byte (ByteFallback) */
@@ -962,7 +985,8 @@ static void test_decoders(void) {
   MXT_CHECK(t != NULL, "load wordpiece: %s", mx_last_error());
   if (!t) return;
   /* accents stripped, lowercased; "x" is unknown */
-  expect_ids(t, "wordpiece", "UnAffable a Résumé. x", true, IDS(2, 1, 4, 5, 6, 8, 7, 0, 3));
+  expect_ids(t, "wordpiece", "UnAffable a Résumé. x", true,
+             IDS(2, 1, 4, 5, 6, 8, 7, 0, 3));
   expect_decode(t, "wordpiece decode", IDS(1, 4, 5, 6, 8, 7), "unaffable a resume.");
   mx_tokenizer_free(t);
 }
@@ -1018,10 +1042,19 @@ static size_t build_spm(unsigned char *buf, int model_type, bool remove_ws) {
     const char *p;
     float s;
     int t;
-  } pieces[] = {{"<unk>", 0, 2},        {"<s>", 0, 3},   {"</s>", 0, 3},
-                {"\xE2\x96\x81", -1, 1}, {"a", -2, 1},    {"b", -2, 1},
-                {"ab", -1.5f, 1},       {"\xE2\x96\x81" "ab", -1, 1},
-                {"<0xC3>", 0, 6},       {"<0xA9>", 0, 6}, {"bb", -0.5f, 5}};
+  } pieces[] = {{"<unk>", 0, 2},
+                {"<s>", 0, 3},
+                {"</s>", 0, 3},
+                {"\xE2\x96\x81", -1, 1},
+                {"a", -2, 1},
+                {"b", -2, 1},
+                {"ab", -1.5f, 1},
+                {"\xE2\x96\x81"
+                 "ab",
+                 -1, 1},
+                {"<0xC3>", 0, 6},
+                {"<0xA9>", 0, 6},
+                {"bb", -0.5f, 5}};
   size_t k = 0;
   for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++)
     k += pb_piece(buf + k, pieces[i].p, pieces[i].s, pieces[i].t);
@@ -1078,14 +1111,94 @@ static void test_spm_models(void) {
   }
 }
 
+/* A charsmap blob by hand: a Darts double array with the one key "a" whose
+ * value is the offset of "x" in the string pool. */
+static size_t charsmap_blob(unsigned char *out) {
+  enum { N = 354 };
+  static uint32_t units[N];
+  memset(units, 0, sizeof units);
+  units[0] = 256u << 10;                             /* root: children at 256 ^ c */
+  units[256 ^ 0x61] = 0x61 | (1u << 8) | (1u << 10); /* 'a', leaf at ^1 */
+  units[(256 ^ 0x61) ^ 1] = (1u << 31) | 0;          /* value 0 */
+  uint32_t size = N * 4;
+  memcpy(out, &size, 4);
+  memcpy(out + 4, units, sizeof units);
+  memcpy(out + 4 + sizeof units, "x\0", 2);
+  return 4 + sizeof units + 2;
+}
+
+static void test_precompiled(void) {
+  unsigned char blob[2048];
+  size_t n = charsmap_blob(blob);
+  /* tokenizer.json: Precompiled (base64) replaces the whole grapheme "a" +
+   * U+0301 with "x", as Hugging Face does */
+  static const char b64[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char enc[4096];
+  size_t k = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)blob[i] << 16 | (i + 1 < n ? (uint32_t)blob[i + 1] << 8 : 0) |
+                 (i + 2 < n ? blob[i + 2] : 0);
+    enc[k++] = b64[v >> 18];
+    enc[k++] = b64[(v >> 12) & 63];
+    enc[k++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+    enc[k++] = i + 2 < n ? b64[v & 63] : '=';
+  }
+  enc[k] = 0;
+  char json[8192];
+  snprintf(json, sizeof json,
+           "{\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"%s\"},"
+           "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"x\":2,"
+           "\"\\u0301\":3},\"merges\":[]}}",
+           enc);
+  mx_tokenizer *t = load_json(json);
+  MXT_CHECK(t != NULL, "load: %s", mx_last_error());
+  if (t) {
+    expect_ids(t, "precompiled", "bab", false, IDS(1, 2, 1));
+    expect_ids(t, "precompiled grapheme", "ba\xCC\x81", false, IDS(1, 2));
+    mx_tokenizer_free(t);
+  }
+  /* tokenizer.model: sentencepiece's longest match keeps the accent */
+  unsigned char buf[4096];
+  size_t m = 0;
+  m += pb_piece(buf + m, "<unk>", 0, 2);
+  m += pb_piece(buf + m, "b", -1, 1);
+  m += pb_piece(buf + m, "x", -1, 1);
+  m += pb_piece(buf + m, "\xCC\x81", -1, 1);
+  buf[m++] = 0x12; /* trainer spec: BPE */
+  buf[m++] = 2;
+  buf[m++] = 0x18;
+  buf[m++] = 2;
+  buf[m++] = 0x1A;             /* normalizer spec: charsmap, no dummy prefix */
+  size_t body = 1 + 2 + n + 2; /* tag, varint len (2 bytes), blob, field 3 */
+  buf[m++] = (unsigned char)(0x80 | (body & 0x7F));
+  buf[m++] = (unsigned char)(body >> 7);
+  buf[m++] = 0x12;
+  buf[m++] = (unsigned char)(0x80 | (n & 0x7F));
+  buf[m++] = (unsigned char)(n >> 7);
+  memcpy(buf + m, blob, n);
+  m += n;
+  buf[m++] = 0x18;
+  buf[m++] = 0;
+  char path[512];
+  snprintf(path, sizeof path, "%s/cm.model", g_tmp);
+  write_all(path, (char *)buf, m);
+  t = mx_tokenizer_load(path);
+  MXT_CHECK(t != NULL, "load model: %s", mx_last_error());
+  if (t) {
+    expect_ids(t, "spm charsmap", "ba\xCC\x81", false, IDS(1, 2, 3));
+    mx_tokenizer_free(t);
+  }
+}
+
 /* ------------------------------------------------------- bad input */
 
 static void expect_load_fails(const char *what, const char *path) {
   mx_clear_error();
   mx_tokenizer *t = mx_tokenizer_load(path);
   MXT_CHECK(t == NULL, "%s: loaded", what);
-  MXT_CHECK(strstr(mx_last_error(), "[tokenizer]") != NULL, "%s: message \"%s\"",
-            what, mx_last_error());
+  MXT_CHECK(strstr(mx_last_error(), "[tokenizer]") != NULL, "%s: message \"%s\"", what,
+            mx_last_error());
   mx_tokenizer_free(t);
   mx_clear_error();
 }
@@ -1115,7 +1228,8 @@ static void test_malformed_json(void) {
       "{\"model\":{\"type\":\"WordLevel\",\"vocab\":{}},\"post_processor\":{\"type\":"
       "\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\"}}],"
       "\"special_tokens\":{}}}",
-      "{\"model\":{\"type\":\"WordLevel\",\"vocab\":{}},\"added_tokens\":[{\"id\":\"x\"}]}",
+      "{\"model\":{\"type\":\"WordLevel\",\"vocab\":{}},\"added_tokens\":[{\"id\":\"x\"}]"
+      "}",
       "{\"model\":{\"type\":\"WordLevel\",\"vocab\":{}},\"added_tokens\":[{\"id\":1,"
       "\"content\":\"a\",\"special\":\"yes\"}]}",
       "{\"model\":{\"type\":\"WordLevel\",\"vocab\":{}},\"pre_tokenizer\":{\"type\":"
@@ -1227,6 +1341,7 @@ int main(void) {
   MXT_RUN(test_decoders);
   MXT_RUN(test_unigram);
   MXT_RUN(test_spm_models);
+  MXT_RUN(test_precompiled);
   MXT_RUN(test_gpt2);
   MXT_RUN(test_llama3);
   MXT_RUN(test_qwen25);

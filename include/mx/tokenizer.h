@@ -32,16 +32,14 @@ void mx_tokenizer_free(mx_tokenizer *tok);
 /* Encodes len bytes of text. *ids (malloc'd, free() it; may be NULL when
  * *n == 0) receives the ids. add_special_tokens adds the tokenizer's default
  * special tokens (e.g. BOS) as Hugging Face does. */
-mx_status mx_tokenizer_encode(const mx_tokenizer *tok, const char *text,
-                              size_t len, bool add_special_tokens,
-                              int32_t **ids, int *n);
+mx_status mx_tokenizer_encode(const mx_tokenizer *tok, const char *text, size_t len,
+                              bool add_special_tokens, int32_t **ids, int *n);
 
 /* Decodes ids to text (malloc'd, NUL-terminated; free() it). len, when not
  * NULL, receives the byte length (the text may contain NUL characters).
  * Unknown ids are skipped, as Hugging Face does. */
-mx_status mx_tokenizer_decode(const mx_tokenizer *tok, const int32_t *ids,
-                              int n, bool skip_special_tokens, char **text,
-                              size_t *len);
+mx_status mx_tokenizer_decode(const mx_tokenizer *tok, const int32_t *ids, int n,
+                              bool skip_special_tokens, char **text, size_t *len);
 
 /* One more than the largest id of the vocabulary and added tokens. */
 int mx_tokenizer_vocab_size(const mx_tokenizer *tok);
@@ -72,8 +70,7 @@ bool mx_tokenizer_add_bos(const mx_tokenizer *tok);
 bool mx_tokenizer_add_eos(const mx_tokenizer *tok);
 /* The chat template named `name` (NULL or "default" for the default one),
  * from tokenizer_config.json or chat_template.jinja; NULL if none. */
-const char *mx_tokenizer_chat_template(const mx_tokenizer *tok,
-                                       const char *name);
+const char *mx_tokenizer_chat_template(const mx_tokenizer *tok, const char *name);
 
 /* Streaming detokenizer: feed ids one at a time, get the newly completed
  * text. The pieces never split a UTF-8 character, and their concatenation
@@ -81,8 +78,7 @@ const char *mx_tokenizer_chat_template(const mx_tokenizer *tok,
  * sequence. Text can be held back while later tokens could still change it
  * (an incomplete UTF-8 sequence, a run of byte-fallback tokens, a trailing
  * space that clean-up could remove). */
-mx_detokenizer *mx_detokenizer_new(const mx_tokenizer *tok,
-                                   bool skip_special_tokens);
+mx_detokenizer *mx_detokenizer_new(const mx_tokenizer *tok, bool skip_special_tokens);
 /* Returns the new text (NUL-terminated, "" when none; valid until the next
  * call on d), and its length in *len when len is not NULL; NULL on error. */
 const char *mx_detokenizer_add(mx_detokenizer *d, int32_t id, size_t *len);

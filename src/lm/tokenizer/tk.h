@@ -42,8 +42,7 @@ bool tk_ids_append(tk_ids *a, const int32_t *v, size_t n);
  * and sets *cp for a valid sequence; returns 0 and sets *bad to the length of
  * the maximal invalid subpart (>= 1) otherwise; *incomplete is set when the
  * bytes are a valid prefix cut by the end of the buffer. */
-size_t tk_utf8_next(const char *s, size_t n, uint32_t *cp, size_t *bad,
-                    bool *incomplete);
+size_t tk_utf8_next(const char *s, size_t n, uint32_t *cp, size_t *bad, bool *incomplete);
 size_t tk_utf8_encode(uint32_t cp, char out[4]);
 bool tk_utf8_valid(const char *s, size_t n);
 /* Appends s to out with each invalid subpart replaced by U+FFFD (Rust's
@@ -68,7 +67,7 @@ typedef struct {
     uint64_t off;
     uint32_t len, hash;
     int32_t val;
-  } *e;
+  } * e;
   size_t ne, ecap;
   tk_buf keys; /* NUL-terminated keys */
 } tk_strmap;
@@ -103,8 +102,7 @@ typedef struct {
 } tk_vocab;
 mx_status tk_vocab_add(tk_vocab *v, const char *s, size_t n, int32_t id);
 mx_status tk_vocab_finish(tk_vocab *v); /* builds id -> token */
-static inline int32_t tk_vocab_get(const tk_vocab *v, const char *s,
-                                   size_t n) {
+static inline int32_t tk_vocab_get(const tk_vocab *v, const char *s, size_t n) {
   return tk_strmap_get(&v->map, s, n);
 }
 const char *tk_vocab_token(const tk_vocab *v, int32_t id, size_t *len);
@@ -117,8 +115,7 @@ typedef struct {
   size_t len;
   pcre2_code *re; /* regexes and the empty literal */
 } tk_pattern;
-mx_status tk_pattern_init(tk_pattern *p, const char *s, size_t n,
-                          bool is_regex);
+mx_status tk_pattern_init(tk_pattern *p, const char *s, size_t n, bool is_regex);
 void tk_pattern_free(tk_pattern *p);
 typedef struct {
   size_t s, e;
@@ -129,8 +126,7 @@ typedef struct {
 } tk_spans;
 /* All non-overlapping matches in s (as onig's find_iter: an empty match
  * right after the previous match is skipped). */
-mx_status tk_pattern_find(const tk_pattern *p, const char *s, size_t n,
-                          tk_spans *out);
+mx_status tk_pattern_find(const tk_pattern *p, const char *s, size_t n, tk_spans *out);
 
 /* ---- the pre-tokenized string: pieces of text or finished tokens ---- */
 typedef struct {
@@ -143,8 +139,7 @@ typedef struct {
   tk_piece *v;
   size_t n, cap;
 } tk_pieces;
-bool tk_pieces_add(tk_pieces *p, const char *s, size_t n, int32_t id,
-                   bool first);
+bool tk_pieces_add(tk_pieces *p, const char *s, size_t n, int32_t id, bool first);
 void tk_pieces_clear(tk_pieces *p);
 void tk_pieces_free(tk_pieces *p);
 
@@ -175,7 +170,7 @@ typedef struct tk_normalizer {
   int nsubs;
   char *str; /* Prepend text; Replace content */
   size_t str_len;
-  tk_pattern pat; /* Replace */
+  tk_pattern pat;   /* Replace */
   bool left, right; /* Strip */
   /* Bert */
   bool clean_text, chinese, strip_accents, lowercase;
@@ -184,8 +179,7 @@ typedef struct tk_normalizer {
   tk_charsmap *charsmap; /* Precompiled, SPM (may be NULL) */
 } tk_normalizer;
 /* Appends the normalized form of s to out. */
-mx_status tk_normalize(const tk_normalizer *nm, const char *s, size_t n,
-                       tk_buf *out);
+mx_status tk_normalize(const tk_normalizer *nm, const char *s, size_t n, tk_buf *out);
 void tk_normalizer_free(tk_normalizer *nm);
 /* Parses a sentencepiece precompiled_charsmap blob (NULL if empty). */
 mx_status tk_charsmap_new(const char *blob, size_t n, tk_charsmap **out);
@@ -219,18 +213,17 @@ typedef struct tk_pretok {
   tk_pre_type type;
   struct tk_pretok **subs;
   int nsubs;
-  bool add_prefix_space, use_regex;   /* ByteLevel */
-  tk_pattern pat;                     /* Split */
-  tk_split_behavior behavior;         /* Split, Punctuation */
-  bool invert;                        /* Split */
-  uint32_t ch;                        /* Metaspace replacement, delimiter */
-  tk_prepend prepend;                 /* Metaspace */
-  bool split;                         /* Metaspace */
-  bool individual_digits;             /* Digits */
+  bool add_prefix_space, use_regex; /* ByteLevel */
+  tk_pattern pat;                   /* Split */
+  tk_split_behavior behavior;       /* Split, Punctuation */
+  bool invert;                      /* Split */
+  uint32_t ch;                      /* Metaspace replacement, delimiter */
+  tk_prepend prepend;               /* Metaspace */
+  bool split;                       /* Metaspace */
+  bool individual_digits;           /* Digits */
 } tk_pretok;
 /* Splits every text piece of in into out (token pieces pass through). */
-mx_status tk_pretokenize(const tk_pretok *pt, const tk_pieces *in,
-                         tk_pieces *out);
+mx_status tk_pretokenize(const tk_pretok *pt, const tk_pieces *in, tk_pieces *out);
 void tk_pretok_free(tk_pretok *pt);
 /* The byte-level alphabet: byte -> code point and back (-1 if none). */
 uint32_t tk_byte_to_cp(uint8_t b);
@@ -246,20 +239,26 @@ typedef enum {
 } tk_model_type;
 
 /* sentencepiece piece types */
-enum { TK_SP_NORMAL = 1, TK_SP_UNKNOWN = 2, TK_SP_CONTROL = 3,
-       TK_SP_USER_DEFINED = 4, TK_SP_UNUSED = 5, TK_SP_BYTE = 6 };
+enum {
+  TK_SP_NORMAL = 1,
+  TK_SP_UNKNOWN = 2,
+  TK_SP_CONTROL = 3,
+  TK_SP_USER_DEFINED = 4,
+  TK_SP_UNUSED = 5,
+  TK_SP_BYTE = 6
+};
 
 typedef struct tk_wcache tk_wcache;
 
 typedef struct {
   tk_model_type type;
   tk_vocab vocab;
-  int32_t unk_id;      /* -1: none */
-  bool unk_missing;    /* unk_token named but not in the vocabulary */
+  int32_t unk_id;   /* -1: none */
+  bool unk_missing; /* unk_token named but not in the vocabulary */
   bool byte_fallback, fuse_unk, ignore_merges;
   int32_t byte_ids[256]; /* "<0xXX>" ids, -1 if absent */
   /* BPE */
-  tk_u64map merges; /* (a << 32 | b) -> (rank, new id) */
+  tk_u64map merges;      /* (a << 32 | b) -> (rank, new id) */
   char *prefix, *suffix; /* continuing_subword_prefix, end_of_word_suffix */
   size_t prefix_len, suffix_len;
   int32_t *cp_ids; /* code point < 1024 -> single-char token id or -1 */
@@ -269,8 +268,8 @@ typedef struct {
   tk_u64map junctions;
   bool can_split;
   /* sentencepiece BPE and unigram */
-  float *scores;   /* id -> score */
-  uint8_t *types;  /* id -> TK_SP_* (NULL: all normal) */
+  float *scores;  /* id -> score */
+  uint8_t *types; /* id -> TK_SP_* (NULL: all normal) */
   double min_score;
   /* unigram: a byte trie over the pieces */
   struct tk_trie *trie;
@@ -280,8 +279,7 @@ typedef struct {
 mx_status tk_model_init_bpe(tk_model *m); /* after vocab/merges are set */
 mx_status tk_model_init_unigram(tk_model *m);
 /* Tokenizes one piece of text, appending ids. */
-mx_status tk_model_tokenize(const tk_model *m, const char *s, size_t n,
-                            tk_ids *out);
+mx_status tk_model_tokenize(const tk_model *m, const char *s, size_t n, tk_ids *out);
 void tk_model_free(tk_model *m);
 void tk_model_set_byte_ids(tk_model *m);
 
@@ -295,8 +293,7 @@ typedef struct tk_trie {
 } tk_trie;
 mx_status tk_trie_insert(tk_trie *t, const char *s, size_t n, int32_t value);
 /* Longest key that is a prefix of s: returns its length (0: none) and value. */
-size_t tk_trie_longest(const tk_trie *t, const char *s, size_t n,
-                       int32_t *value);
+size_t tk_trie_longest(const tk_trie *t, const char *s, size_t n, int32_t *value);
 void tk_trie_free(tk_trie *t);
 
 /* ---- decoders (tk_decode.c) ---- */
@@ -317,16 +314,16 @@ typedef struct tk_decoder {
   tk_dec_type type;
   struct tk_decoder **subs;
   int nsubs;
-  uint32_t ch;          /* Metaspace replacement; Strip content */
-  bool prepend_never;   /* Metaspace */
-  int start, stop;      /* Strip */
-  tk_pattern pat;       /* Replace */
-  char *str;            /* Replace content; WordPiece prefix; BPE suffix;
-                           CTC pad token */
+  uint32_t ch;        /* Metaspace replacement; Strip content */
+  bool prepend_never; /* Metaspace */
+  int start, stop;    /* Strip */
+  tk_pattern pat;     /* Replace */
+  char *str;          /* Replace content; WordPiece prefix; BPE suffix;
+                         CTC pad token */
   size_t str_len;
-  char *str2;           /* CTC word delimiter */
+  char *str2; /* CTC word delimiter */
   size_t str2_len;
-  bool cleanup;         /* WordPiece, CTC */
+  bool cleanup; /* WordPiece, CTC */
 } tk_decoder;
 void tk_decoder_free(tk_decoder *d);
 
@@ -362,10 +359,10 @@ struct mx_tokenizer {
   tk_strmap added_map;         /* content -> id */
   bool has_raw, has_norm;
 
-  int32_t nvocab;            /* max id + 1 */
-  const char **id_tok;       /* id -> token used for decoding (or NULL) */
+  int32_t nvocab;      /* max id + 1 */
+  const char **id_tok; /* id -> token used for decoding (or NULL) */
   uint32_t *id_len;
-  const char **id_name;      /* id -> token string for id_to_token */
+  const char **id_name; /* id -> token string for id_to_token */
   uint8_t *id_special;
 
   int32_t bos_id, eos_id, pad_id, unk_id;

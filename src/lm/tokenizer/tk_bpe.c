@@ -45,8 +45,7 @@ static void cache_free(tk_wcache *c) {
   free(c);
 }
 
-static bool cache_get(tk_wcache *c, const char *s, size_t n, tk_ids *out,
-                      bool *ok) {
+static bool cache_get(tk_wcache *c, const char *s, size_t n, tk_ids *out, bool *ok) {
   *ok = true;
   pthread_mutex_lock(&c->mu);
   int32_t e = tk_strmap_get(&c->map, s, n);
@@ -99,8 +98,7 @@ typedef struct {
   bool by_score; /* sentencepiece: higher score first, then lower pos */
 } heap_t;
 
-static inline bool heap_less(const heap_t *h, const merge_t *a,
-                             const merge_t *b) {
+static inline bool heap_less(const heap_t *h, const merge_t *a, const merge_t *b) {
   if (h->by_score) {
     if (a->score != b->score) return a->score > b->score;
     return a->pos < b->pos;
@@ -151,9 +149,9 @@ static merge_t heap_pop(heap_t *h) {
 /* ------------------------------------------------------ symbol list */
 
 typedef struct {
-  int32_t *c;  /* token id */
+  int32_t *c; /* token id */
   int32_t *prev, *next;
-  uint32_t *len; /* bytes of the word covered; 0 = merged away */
+  uint32_t *len;   /* bytes of the word covered; 0 = merged away */
   uint32_t *start; /* sentencepiece: byte offset in the text */
   size_t n, cap;
 } symbols;
@@ -205,15 +203,14 @@ static inline bool spm_mergeable(const tk_model *m, int32_t id) {
 
 /* ------------------------------------------------------- Hugging Face BPE */
 
-static inline bool merge_lookup(const tk_model *m, int32_t a, int32_t b,
-                                uint32_t *rank, int32_t *new_id) {
-  return tk_u64map_get(&m->merges, ((uint64_t)(uint32_t)a << 32) | (uint32_t)b,
-                       rank, new_id);
+static inline bool merge_lookup(const tk_model *m, int32_t a, int32_t b, uint32_t *rank,
+                                int32_t *new_id) {
+  return tk_u64map_get(&m->merges, ((uint64_t)(uint32_t)a << 32) | (uint32_t)b, rank,
+                       new_id);
 }
 
 /* BPE::merge_word: chars to symbols, then merge_all. */
-static mx_status bpe_word(const tk_model *m, const char *w, size_t n,
-                          tk_ids *out) {
+static mx_status bpe_word(const tk_model *m, const char *w, size_t n, tk_ids *out) {
   symbols sy = {0};
   heap_t h = {0};
   tk_buf tmp = {0};
@@ -300,8 +297,7 @@ static mx_status bpe_word(const tk_model *m, const char *w, size_t n,
     size_t q = (size_t)sy.next[p];
     uint32_t r2;
     int32_t nid;
-    if (!merge_lookup(m, sy.c[p], sy.c[q], &r2, &nid) || nid != top.new_id)
-      continue;
+    if (!merge_lookup(m, sy.c[p], sy.c[q], &r2, &nid) || nid != top.new_id) continue;
     sy.c[p] = top.new_id;
     sy.len[p] += sy.len[q];
     sy.next[p] = sy.next[q];
@@ -335,8 +331,8 @@ done:
 typedef mx_status (*word_fn)(const tk_model *, const char *, size_t, tk_ids *);
 
 /* One word through fn, with the word cache for short words. */
-static mx_status cached_word(const tk_model *m, const char *s, size_t n,
-                             tk_ids *out, word_fn fn) {
+static mx_status cached_word(const tk_model *m, const char *s, size_t n, tk_ids *out,
+                             word_fn fn) {
   bool cacheable = m->cache && n < CACHE_MAX_WORD;
   if (cacheable) {
     bool ok;
@@ -349,8 +345,7 @@ static mx_status cached_word(const tk_model *m, const char *s, size_t n,
   return st;
 }
 
-static inline int32_t char_id(const tk_model *m, const char *s, size_t k,
-                              uint32_t cp) {
+static inline int32_t char_id(const tk_model *m, const char *s, size_t k, uint32_t cp) {
   return cp < 1024 ? m->cp_ids[cp] : tk_vocab_get(&m->vocab, s, k);
 }
 
@@ -360,8 +355,8 @@ static inline int32_t char_id(const tk_model *m, const char *s, size_t k,
  * the parts merge independently, exactly as the whole would, and short
  * parts hit the cache. Unknown chars are never at a cut, so unk fusing and
  * byte fallback see the same runs. */
-static mx_status split_word(const tk_model *m, const char *s, size_t n,
-                            tk_ids *out, word_fn fn) {
+static mx_status split_word(const tk_model *m, const char *s, size_t n, tk_ids *out,
+                            word_fn fn) {
   if (!m->can_split || n < CACHE_MAX_WORD) return cached_word(m, s, n, out, fn);
   size_t seg = 0, i = 0;
   uint32_t x;
@@ -385,8 +380,7 @@ static mx_status split_word(const tk_model *m, const char *s, size_t n,
   return cached_word(m, s + seg, n - seg, out, fn);
 }
 
-static mx_status bpe_tokenize(const tk_model *m, const char *s, size_t n,
-                              tk_ids *out) {
+static mx_status bpe_tokenize(const tk_model *m, const char *s, size_t n, tk_ids *out) {
   if (n == 0) return MX_OK;
   if (m->ignore_merges) {
     int32_t id = tk_vocab_get(&m->vocab, s, n);
@@ -468,9 +462,8 @@ typedef struct {
   size_t n, cap;
 } revmerge;
 
-static void spm_try_pair(const tk_model *m, const char *s, symbols *sy,
-                         heap_t *h, revmerge *rv, int32_t l, int32_t r,
-                         bool *oom) {
+static void spm_try_pair(const tk_model *m, const char *s, symbols *sy, heap_t *h,
+                         revmerge *rv, int32_t l, int32_t r, bool *oom) {
   if (l < 0 || r < 0) return;
   uint32_t a = sy->start[l], len = sy->len[l] + sy->len[r];
   int32_t id = tk_vocab_get(&m->vocab, s + a, len);
@@ -513,8 +506,7 @@ static mx_status spm_emit(const tk_model *m, const char *s, const revmerge *rv,
     if (e >= 0) {
       const uint32_t *q = rv->parts + 4 * e;
       mx_status st = spm_emit(m, s, rv, q[0], q[1], out, prev_unk, depth + 1);
-      if (st == MX_OK)
-        st = spm_emit(m, s, rv, q[2], q[3], out, prev_unk, depth + 1);
+      if (st == MX_OK) st = spm_emit(m, s, rv, q[2], q[3], out, prev_unk, depth + 1);
       return st;
     }
   }
@@ -539,8 +531,7 @@ static mx_status spm_emit(const tk_model *m, const char *s, const revmerge *rv,
   return tk_ids_push(out, id) ? MX_OK : OOM();
 }
 
-static mx_status spm_bpe_word(const tk_model *m, const char *s, size_t n,
-                              tk_ids *out) {
+static mx_status spm_bpe_word(const tk_model *m, const char *s, size_t n, tk_ids *out) {
   if (n == 0) return MX_OK;
   if (n > UINT32_MAX / 2)
     return TK_ERR(MX_ERR_INVALID, "text piece too long (%zu bytes)", n);
@@ -560,8 +551,7 @@ static mx_status spm_bpe_word(const tk_model *m, const char *s, size_t n,
   while (h.n && !oom) {
     merge_t top = heap_pop(&h);
     int32_t l = (int32_t)top.pos, r = sy.next[l];
-    if (sy.len[l] == 0 || r < 0 || sy.len[r] == 0 ||
-        sy.len[l] + sy.len[r] != top.size)
+    if (sy.len[l] == 0 || r < 0 || sy.len[r] == 0 || sy.len[l] + sy.len[r] != top.size)
       continue;
     sy.len[l] += sy.len[r];
     sy.next[l] = sy.next[r];
@@ -593,26 +583,26 @@ static mx_status spm_bpe_tokenize(const tk_model *m, const char *s, size_t n,
 
 /* ------------------------------------------------------------ dispatch */
 
-mx_status tk_unigram_tokenize(const tk_model *m, const char *s, size_t n,
-                              tk_ids *out);
-mx_status tk_wordpiece_tokenize(const tk_model *m, const char *s, size_t n,
-                                tk_ids *out);
+mx_status tk_unigram_tokenize(const tk_model *m, const char *s, size_t n, tk_ids *out);
+mx_status tk_wordpiece_tokenize(const tk_model *m, const char *s, size_t n, tk_ids *out);
 
-mx_status tk_model_tokenize(const tk_model *m, const char *s, size_t n,
-                            tk_ids *out) {
+mx_status tk_model_tokenize(const tk_model *m, const char *s, size_t n, tk_ids *out) {
   if (n > (size_t)INT32_MAX) /* symbol positions are 32-bit */
     return TK_ERR(MX_ERR_INVALID, "a word of %zu bytes is too long", n);
   switch (m->type) {
-    case TK_MODEL_BPE: return bpe_tokenize(m, s, n, out);
-    case TK_MODEL_SPM_BPE: return spm_bpe_tokenize(m, s, n, out);
-    case TK_MODEL_UNIGRAM: return tk_unigram_tokenize(m, s, n, out);
-    case TK_MODEL_WORDPIECE: return tk_wordpiece_tokenize(m, s, n, out);
+    case TK_MODEL_BPE:
+      return bpe_tokenize(m, s, n, out);
+    case TK_MODEL_SPM_BPE:
+      return spm_bpe_tokenize(m, s, n, out);
+    case TK_MODEL_UNIGRAM:
+      return tk_unigram_tokenize(m, s, n, out);
+    case TK_MODEL_WORDPIECE:
+      return tk_wordpiece_tokenize(m, s, n, out);
     case TK_MODEL_WORDLEVEL: {
       if (!n) return MX_OK;
       int32_t id = tk_vocab_get(&m->vocab, s, n);
       if (id < 0) id = m->unk_id;
-      if (id < 0)
-        return TK_ERR(MX_ERR_INVALID, "WordLevel: unknown word and no unk");
+      if (id < 0) return TK_ERR(MX_ERR_INVALID, "WordLevel: unknown word and no unk");
       return tk_ids_push(out, id) ? MX_OK : OOM();
     }
   }

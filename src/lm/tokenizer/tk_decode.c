@@ -35,10 +35,10 @@ struct stage {
   tk_buf bytes;
   tk_buf hold;
   tk_buf scratch; /* output being built (reused, never passed upstream) */
-  int64_t index; /* tokens started so far */
-  bool started;  /* output token started (Fuse, ByteLevel, join) */
-  int lead;      /* Strip: leading chars still to strip */
-  int held;      /* Strip: content chars in hold */
+  int64_t index;  /* tokens started so far */
+  bool started;   /* output token started (Fuse, ByteLevel, join) */
+  int lead;       /* Strip: leading chars still to strip */
+  int held;       /* Strip: content chars in hold */
   bool have_prev; /* BPE decoder / CTC: a previous token is held */
   const char *pat, *rep;
   size_t pat_len, rep_len;
@@ -51,12 +51,10 @@ struct tk_dchain {
   stage *head;
 };
 
-static mx_status push(stage *s, const char *p, size_t n, unsigned flags,
-                      tk_buf *out);
+static mx_status push(stage *s, const char *p, size_t n, unsigned flags, tk_buf *out);
 static mx_status finish(stage *s, tk_buf *out);
 
-static mx_status emit(stage *s, const char *p, size_t n, unsigned flags,
-                      tk_buf *out) {
+static mx_status emit(stage *s, const char *p, size_t n, unsigned flags, tk_buf *out) {
   if (s->next) return push(s->next, p, n, flags, out);
   return tk_buf_put(out, p, n) ? MX_OK : OOM();
 }
@@ -90,8 +88,7 @@ static mx_status bytelevel_drain(stage *s, bool final, tk_buf *out) {
       continue;
     }
     if (inc && !final) break;
-    if (!tk_buf_put(txt, b + run, i - run) || !tk_buf_put(txt, kFFFD, 3))
-      return OOM();
+    if (!tk_buf_put(txt, b + run, i - run) || !tk_buf_put(txt, kFFFD, 3)) return OOM();
     i += bad;
     run = i;
   }
@@ -106,8 +103,7 @@ static mx_status bytelevel_drain(stage *s, bool final, tk_buf *out) {
   return MX_OK;
 }
 
-static mx_status bytelevel_token(stage *s, const char *p, size_t n,
-                                 tk_buf *out) {
+static mx_status bytelevel_token(stage *s, const char *p, size_t n, tk_buf *out) {
   size_t start = s->bytes.n;
   bool ok = true;
   for (size_t i = 0; i < n;) {
@@ -150,8 +146,7 @@ static mx_status bytefallback_flush(stage *s, tk_buf *out) {
   return st;
 }
 
-static mx_status bytefallback_token(stage *s, const char *p, size_t n,
-                                    tk_buf *out) {
+static mx_status bytefallback_token(stage *s, const char *p, size_t n, tk_buf *out) {
   if (n == 6 && memcmp(p, "<0x", 3) == 0 && p[5] == '>') {
     int h = hexval(p[3]), l = hexval(p[4]);
     if (h >= 0 && l >= 0)
@@ -165,10 +160,9 @@ static mx_status bytefallback_token(stage *s, const char *p, size_t n,
 
 /* Appends p to the pending text, emits everything that can no longer be
  * part of a match (with matches replaced) and keeps the rest. */
-static mx_status literal_feed(stage *s, const char *pat, size_t pl,
-                              const char *rep, size_t rl, const char *p,
-                              size_t n, bool final, unsigned flags,
-                              tk_buf *out) {
+static mx_status literal_feed(stage *s, const char *pat, size_t pl, const char *rep,
+                              size_t rl, const char *p, size_t n, bool final,
+                              unsigned flags, tk_buf *out) {
   /* fast path: nothing pending and no char that could start a match */
   if (!s->tok.n && (!pl || !memchr(p, pat[0], n)))
     return (n || flags) ? emit(s, p, n, flags, out) : MX_OK;
@@ -201,8 +195,8 @@ static mx_status literal_feed(stage *s, const char *pat, size_t pl,
 
 static mx_status wordpiece_cleanup(const char *p, size_t n, tk_buf *out) {
   static const char *pairs[][2] = {
-      {" .", "."},   {" ?", "?"},     {" !", "!"},           {" ,", ","},
-      {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},         {" do not", " don't"},
+      {" .", "."},   {" ?", "?"},     {" !", "!"},    {" ,", ","},
+      {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},  {" do not", " don't"},
       {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
   tk_buf a = {0}, b = {0};
   if (!tk_buf_put(&a, p, n)) return OOM();
@@ -214,8 +208,7 @@ static mx_status wordpiece_cleanup(const char *p, size_t n, tk_buf *out) {
       const char *hit = memmem(t + i, a.n - i, pairs[k][0], pl);
       if (!hit) break;
       size_t at = (size_t)(hit - t);
-      if (!tk_buf_put(&b, t + i, at - i) || !tk_buf_put(&b, pairs[k][1], rl))
-        goto oom;
+      if (!tk_buf_put(&b, t + i, at - i) || !tk_buf_put(&b, pairs[k][1], rl)) goto oom;
       i = at + pl;
     }
     if (!tk_buf_put(&b, t + i, a.n - i)) goto oom;
@@ -233,15 +226,13 @@ oom:
   return OOM();
 }
 
-static mx_status regex_replace(const tk_pattern *pat, const char *rep,
-                               size_t rl, const char *p, size_t n,
-                               tk_buf *out) {
+static mx_status regex_replace(const tk_pattern *pat, const char *rep, size_t rl,
+                               const char *p, size_t n, tk_buf *out) {
   tk_spans sp = {0};
   mx_status st = tk_pattern_find(pat, p, n, &sp);
   size_t prev = 0;
   for (size_t i = 0; st == MX_OK && i < sp.n; i++) {
-    if (!tk_buf_put(out, p + prev, sp.v[i].s - prev) ||
-        !tk_buf_put(out, rep, rl))
+    if (!tk_buf_put(out, p + prev, sp.v[i].s - prev) || !tk_buf_put(out, rep, rl))
       st = OOM();
     prev = sp.v[i].e;
   }
@@ -279,8 +270,10 @@ static mx_status whole_token(stage *s, const char *p, size_t n, tk_buf *out) {
   const tk_decoder *d = s->d;
   int64_t i = s->index++;
   switch (d->type) {
-    case TK_DEC_BYTELEVEL: return bytelevel_token(s, p, n, out);
-    case TK_DEC_BYTEFALLBACK: return bytefallback_token(s, p, n, out);
+    case TK_DEC_BYTELEVEL:
+      return bytelevel_token(s, p, n, out);
+    case TK_DEC_BYTEFALLBACK:
+      return bytefallback_token(s, p, n, out);
     case TK_DEC_REPLACE: {
       tk_buf r = {0};
       mx_status st = regex_replace(&d->pat, d->str, d->str_len, p, n, &r);
@@ -320,8 +313,7 @@ static mx_status whole_token(stage *s, const char *p, size_t n, tk_buf *out) {
     }
     case TK_DEC_CTC: {
       /* dedup consecutive equal tokens, drop pad, clean up */
-      if (s->have_prev && s->hold.n == n && memcmp(s->hold.p, p, n) == 0)
-        return MX_OK;
+      if (s->have_prev && s->hold.n == n && memcmp(s->hold.p, p, n) == 0) return MX_OK;
       s->hold.n = 0;
       if (!tk_buf_put(&s->hold, p, n)) return OOM();
       s->have_prev = true;
@@ -355,7 +347,8 @@ static mx_status whole_token(stage *s, const char *p, size_t n, tk_buf *out) {
       tk_buf_free(&c);
       return st;
     }
-    default: break;
+    default:
+      break;
   }
   return TK_ERR(MX_ERR_INVALID, "bad decoder stage");
 }
@@ -363,8 +356,7 @@ static mx_status whole_token(stage *s, const char *p, size_t n, tk_buf *out) {
 static bool needs_whole(const tk_decoder *d) {
   return d->type == TK_DEC_BYTELEVEL || d->type == TK_DEC_BYTEFALLBACK ||
          (d->type == TK_DEC_REPLACE && (d->pat.is_regex || !d->pat.len)) ||
-         d->type == TK_DEC_WORDPIECE || d->type == TK_DEC_BPE ||
-         d->type == TK_DEC_CTC;
+         d->type == TK_DEC_WORDPIECE || d->type == TK_DEC_BPE || d->type == TK_DEC_CTC;
 }
 
 /* ------------------------------------------------------ fragment stages */
@@ -464,15 +456,16 @@ static mx_status decoder_push(stage *s, const char *p, size_t n, unsigned flags,
       if (flags & F_START) s->tok.n = 0;
       return literal_feed(s, d->pat.str, d->pat.len, d->str, d->str_len, p, n,
                           (flags & F_END) != 0, flags, out);
-    default: break;
+    default:
+      break;
   }
   return TK_ERR(MX_ERR_INVALID, "bad decoder stage");
 }
 
-static mx_status push(stage *s, const char *p, size_t n, unsigned flags,
-                      tk_buf *out) {
+static mx_status push(stage *s, const char *p, size_t n, unsigned flags, tk_buf *out) {
   switch (s->kind) {
-    case ST_DECODER: return decoder_push(s, p, n, flags, out);
+    case ST_DECODER:
+      return decoder_push(s, p, n, flags, out);
     case ST_JOIN: {
       if (flags & F_START) {
         unsigned f = s->started ? 0 : F_START;
@@ -489,8 +482,8 @@ static mx_status push(stage *s, const char *p, size_t n, unsigned flags,
       return n ? emit(s, p, n, 0, out) : MX_OK;
     }
     case ST_LITERAL:
-      return literal_feed(s, s->pat, s->pat_len, s->rep, s->rep_len, p, n,
-                          false, flags & F_START, out);
+      return literal_feed(s, s->pat, s->pat_len, s->rep, s->rep_len, p, n, false,
+                          flags & F_START, out);
   }
   return MX_OK;
 }
@@ -509,15 +502,20 @@ static mx_status finish(stage *s, tk_buf *out) {
       }
       if (st != MX_OK) break;
       switch (d->type) {
-        case TK_DEC_BYTELEVEL: st = bytelevel_drain(s, true, out); break;
-        case TK_DEC_BYTEFALLBACK: st = bytefallback_flush(s, out); break;
+        case TK_DEC_BYTELEVEL:
+          st = bytelevel_drain(s, true, out);
+          break;
+        case TK_DEC_BYTEFALLBACK:
+          st = bytefallback_flush(s, out);
+          break;
         case TK_DEC_BPE:
           if (s->have_prev) st = bpe_dec_emit(s, true, out);
           break;
         case TK_DEC_FUSE:
           st = emit(s, "", 0, (s->started ? 0 : F_START) | F_END, out);
           break;
-        default: break;
+        default:
+          break;
       }
       break;
     }
@@ -525,8 +523,8 @@ static mx_status finish(stage *s, tk_buf *out) {
       st = emit(s, "", 0, (s->started ? 0 : F_START) | F_END, out);
       break;
     case ST_LITERAL:
-      st = literal_feed(s, s->pat, s->pat_len, s->rep, s->rep_len, "", 0, true,
-                        F_END, out);
+      st = literal_feed(s, s->pat, s->pat_len, s->rep, s->rep_len, "", 0, true, F_END,
+                        out);
       break;
   }
   if (st == MX_OK && s->next) st = finish(s->next, out);
@@ -555,9 +553,8 @@ static void add_stages(const tk_decoder *d, stage *v, size_t *k) {
 }
 
 static const char *kCleanup[][2] = {
-    {" .", "."},    {" ?", "?"},     {" !", "!"},   {" ,", ","},
-    {" ' ", "'"},   {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"},
-    {" 've", "'ve"}, {" 're", "'re"}};
+    {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
+    {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
 
 mx_status tk_dchain_new(const mx_tokenizer *tok, tk_dchain **out) {
   size_t nd = count_stages(tok->decoder);
@@ -594,9 +591,7 @@ mx_status tk_dchain_push(tk_dchain *c, const char *s, size_t n, tk_buf *out) {
   return push(c->head, s, n, F_START | F_END, out);
 }
 
-mx_status tk_dchain_finish(tk_dchain *c, tk_buf *out) {
-  return finish(c->head, out);
-}
+mx_status tk_dchain_finish(tk_dchain *c, tk_buf *out) { return finish(c->head, out); }
 
 void tk_dchain_free(tk_dchain *c) {
   if (!c) return;

@@ -45,8 +45,7 @@ static bool jbool(const cJSON *o, const char *k, bool def, bool *bad) {
 static bool jint(const cJSON *v, int64_t lo, int64_t hi, int64_t *out) {
   if (!cJSON_IsNumber(v)) return false;
   double d = v->valuedouble;
-  if (!(d >= (double)lo && d <= (double)hi) || d != (double)(int64_t)d)
-    return false;
+  if (!(d >= (double)lo && d <= (double)hi) || d != (double)(int64_t)d) return false;
   *out = (int64_t)d;
   return true;
 }
@@ -106,10 +105,14 @@ static mx_status parse_prepend(const cJSON *o, tk_prepend *out) {
   const char *ps = jstr(o, "prepend_scheme", &bad);
   tk_prepend p = TK_PREPEND_ALWAYS;
   if (ps) {
-    if (!strcmp(ps, "always")) p = TK_PREPEND_ALWAYS;
-    else if (!strcmp(ps, "first")) p = TK_PREPEND_FIRST;
-    else if (!strcmp(ps, "never")) p = TK_PREPEND_NEVER;
-    else bad = true;
+    if (!strcmp(ps, "always"))
+      p = TK_PREPEND_ALWAYS;
+    else if (!strcmp(ps, "first"))
+      p = TK_PREPEND_FIRST;
+    else if (!strcmp(ps, "never"))
+      p = TK_PREPEND_NEVER;
+    else
+      bad = true;
   }
   const cJSON *aps = jget(o, "add_prefix_space");
   if (cJSON_IsFalse(aps)) {
@@ -133,12 +136,18 @@ static mx_status base64_decode(const char *s, char **out, size_t *n) {
   for (size_t i = 0; i < len; i++) {
     char c = s[i];
     int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+' || c == '-') v = 62;
-    else if (c == '/' || c == '_') v = 63;
-    else if (c == '=' || c == '\n' || c == '\r') continue;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+' || c == '-')
+      v = 62;
+    else if (c == '/' || c == '_')
+      v = 63;
+    else if (c == '=' || c == '\n' || c == '\r')
+      continue;
     else {
       free(buf);
       return BAD("Precompiled: bad base64");
@@ -187,14 +196,22 @@ static mx_status parse_normalizer(const cJSON *o, int depth, tk_normalizer **out
       if (st != MX_OK) goto done;
       if (sub) nm->subs[nm->nsubs++] = sub;
     }
-  } else if (!strcmp(type, "NFC")) nm->type = TK_NORM_NFC;
-  else if (!strcmp(type, "NFD")) nm->type = TK_NORM_NFD;
-  else if (!strcmp(type, "NFKC")) nm->type = TK_NORM_NFKC;
-  else if (!strcmp(type, "NFKD")) nm->type = TK_NORM_NFKD;
-  else if (!strcmp(type, "Lowercase")) nm->type = TK_NORM_LOWERCASE;
-  else if (!strcmp(type, "StripAccents")) nm->type = TK_NORM_STRIP_ACCENTS;
-  else if (!strcmp(type, "Nmt")) nm->type = TK_NORM_NMT;
-  else if (!strcmp(type, "ByteLevel")) nm->type = TK_NORM_BYTELEVEL;
+  } else if (!strcmp(type, "NFC"))
+    nm->type = TK_NORM_NFC;
+  else if (!strcmp(type, "NFD"))
+    nm->type = TK_NORM_NFD;
+  else if (!strcmp(type, "NFKC"))
+    nm->type = TK_NORM_NFKC;
+  else if (!strcmp(type, "NFKD"))
+    nm->type = TK_NORM_NFKD;
+  else if (!strcmp(type, "Lowercase"))
+    nm->type = TK_NORM_LOWERCASE;
+  else if (!strcmp(type, "StripAccents"))
+    nm->type = TK_NORM_STRIP_ACCENTS;
+  else if (!strcmp(type, "Nmt"))
+    nm->type = TK_NORM_NMT;
+  else if (!strcmp(type, "ByteLevel"))
+    nm->type = TK_NORM_BYTELEVEL;
   else if (!strcmp(type, "Prepend")) {
     nm->type = TK_NORM_PREPEND;
     const char *p = jstr(o, "prepend", &bad);
@@ -260,7 +277,8 @@ static const char kGpt2Regex[] =
 static mx_status parse_pretok(const cJSON *o, int depth, tk_pretok **out) {
   *out = NULL;
   if (jnull(o)) return MX_OK;
-  if (!cJSON_IsObject(o) || depth > MAX_DEPTH) return BAD("pre_tokenizer must be an object");
+  if (!cJSON_IsObject(o) || depth > MAX_DEPTH)
+    return BAD("pre_tokenizer must be an object");
   bool bad = false;
   const char *type = jstr(o, "type", &bad);
   if (!type) return BAD("pre_tokenizer without a type");
@@ -375,9 +393,12 @@ static mx_status parse_decoder(const cJSON *o, int depth, tk_decoder **out) {
       if (st != MX_OK) goto done;
       if (sub) d->subs[d->nsubs++] = sub;
     }
-  } else if (!strcmp(type, "ByteLevel")) d->type = TK_DEC_BYTELEVEL;
-  else if (!strcmp(type, "ByteFallback")) d->type = TK_DEC_BYTEFALLBACK;
-  else if (!strcmp(type, "Fuse")) d->type = TK_DEC_FUSE;
+  } else if (!strcmp(type, "ByteLevel"))
+    d->type = TK_DEC_BYTELEVEL;
+  else if (!strcmp(type, "ByteFallback"))
+    d->type = TK_DEC_BYTEFALLBACK;
+  else if (!strcmp(type, "Fuse"))
+    d->type = TK_DEC_FUSE;
   else if (!strcmp(type, "Metaspace")) {
     d->type = TK_DEC_METASPACE;
     s = jstr(o, "replacement", &bad);
@@ -434,8 +455,7 @@ static mx_status parse_decoder(const cJSON *o, int depth, tk_decoder **out) {
     if (!w) w = "|";
     d->str2_len = strlen(w);
     d->cleanup = jbool(o, "cleanup", true, &bad);
-    if (!(d->str = dupn(s, d->str_len)) || !(d->str2 = dupn(w, d->str2_len)))
-      st = OOM();
+    if (!(d->str = dupn(s, d->str_len)) || !(d->str2 = dupn(w, d->str2_len))) st = OOM();
   } else {
     st = TK_ERR(MX_ERR_UNSUPPORTED, "unsupported decoder %s", type);
   }
@@ -452,8 +472,7 @@ done:
 /* ------------------------------------------------------ post-processors */
 
 /* Adds a special token's ids (TemplateProcessing's special_tokens map). */
-static mx_status template_special(const cJSON *specials, const char *name,
-                                  tk_ids *dst) {
+static mx_status template_special(const cJSON *specials, const char *name, tk_ids *dst) {
   const cJSON *e = jget(specials, name);
   const cJSON *ids = jget(e, "ids");
   if (!cJSON_IsArray(ids))
@@ -529,7 +548,8 @@ static bool pair_id(const cJSON *v, int32_t *id) {
 
 static mx_status parse_post(const cJSON *o, int depth, tk_postproc *pp) {
   if (jnull(o)) return MX_OK;
-  if (!cJSON_IsObject(o) || depth > MAX_DEPTH) return BAD("post_processor must be an object");
+  if (!cJSON_IsObject(o) || depth > MAX_DEPTH)
+    return BAD("post_processor must be an object");
   bool bad = false;
   const char *type = jstr(o, "type", &bad);
   if (!type) return BAD("post_processor without a type");
@@ -607,8 +627,7 @@ static mx_status parse_vocab_map(const cJSON *vocab, tk_vocab *v) {
   return tk_vocab_finish(v);
 }
 
-static char *opt_str(const cJSON *o, const char *k, size_t *len, bool *bad,
-                     bool *oom) {
+static char *opt_str(const cJSON *o, const char *k, size_t *len, bool *bad, bool *oom) {
   const char *s = jstr(o, k, bad);
   if (!s || !*s) {
     *len = 0;
@@ -620,24 +639,19 @@ static char *opt_str(const cJSON *o, const char *k, size_t *len, bool *bad,
   return p;
 }
 
-static mx_status merge_add(tk_model *m, const char *a, size_t al,
-                           const char *b, size_t bl, uint32_t rank,
-                           tk_buf *tmp) {
+static mx_status merge_add(tk_model *m, const char *a, size_t al, const char *b,
+                           size_t bl, uint32_t rank, tk_buf *tmp) {
   int32_t ia = tk_vocab_get(&m->vocab, a, al), ib = tk_vocab_get(&m->vocab, b, bl);
   if (ia < 0 || ib < 0)
-    return BAD("merge %.*s %.*s: token not in the vocabulary", (int)al, a,
-               (int)bl, b);
+    return BAD("merge %.*s %.*s: token not in the vocabulary", (int)al, a, (int)bl, b);
   if (bl < m->prefix_len) return BAD("merge token shorter than the prefix");
   tmp->n = 0;
-  if (!tk_buf_put(tmp, a, al) ||
-      !tk_buf_put(tmp, b + m->prefix_len, bl - m->prefix_len))
+  if (!tk_buf_put(tmp, a, al) || !tk_buf_put(tmp, b + m->prefix_len, bl - m->prefix_len))
     return OOM();
   int32_t in = tk_vocab_get(&m->vocab, tmp->p, tmp->n);
   if (in < 0)
-    return BAD("merge %.*s %.*s: result not in the vocabulary", (int)al, a,
-               (int)bl, b);
-  if (!tk_u64map_put(&m->merges, ((uint64_t)(uint32_t)ia << 32) | (uint32_t)ib,
-                     rank, in))
+    return BAD("merge %.*s %.*s: result not in the vocabulary", (int)al, a, (int)bl, b);
+  if (!tk_u64map_put(&m->merges, ((uint64_t)(uint32_t)ia << 32) | (uint32_t)ib, rank, in))
     return OOM();
   return MX_OK;
 }
@@ -755,10 +769,14 @@ static mx_status parse_model(const cJSON *o, tk_model *m) {
   bool bad = false;
   const char *type = jstr(o, "type", &bad);
   if (!type) { /* untagged, as serde tries them */
-    if (jget(o, "merges")) type = "BPE";
-    else if (cJSON_IsArray(jget(o, "vocab"))) type = "Unigram";
-    else if (jget(o, "max_input_chars_per_word")) type = "WordPiece";
-    else type = "WordLevel";
+    if (jget(o, "merges"))
+      type = "BPE";
+    else if (cJSON_IsArray(jget(o, "vocab")))
+      type = "Unigram";
+    else if (jget(o, "max_input_chars_per_word"))
+      type = "WordPiece";
+    else
+      type = "WordLevel";
   }
   if (!strcmp(type, "BPE")) return parse_bpe(o, m);
   if (!strcmp(type, "Unigram")) return parse_unigram(o, m);
@@ -814,8 +832,7 @@ mx_status tk_load_json(mx_tokenizer *tok, const char *path) {
     goto done;
   if ((st = parse_pretok(jget(root, "pre_tokenizer"), 0, &tok->pretok)) != MX_OK)
     goto done;
-  if ((st = parse_decoder(jget(root, "decoder"), 0, &tok->decoder)) != MX_OK)
-    goto done;
+  if ((st = parse_decoder(jget(root, "decoder"), 0, &tok->decoder)) != MX_OK) goto done;
   tok->post = calloc(1, sizeof *tok->post);
   if (!tok->post) {
     st = OOM();
@@ -842,8 +859,7 @@ static mx_status config_token(const cJSON *cfg, const char *key, char **out) {
   return *out ? MX_OK : OOM();
 }
 
-static mx_status add_template(mx_tokenizer *tok, const char *name,
-                              const char *text) {
+static mx_status add_template(mx_tokenizer *tok, const char *name, const char *text) {
   char **nn = realloc(tok->tmpl_names, (tok->ntmpl + 1) * sizeof *nn);
   if (!nn) return OOM();
   tok->tmpl_names = nn;
@@ -933,9 +949,9 @@ mx_status tk_load_config(mx_tokenizer *tok, const char *dir) {
     }
     /* transformers' Llama/Gemma fast tokenizers rebuild the post-processor
      * from add_bos_token / add_eos_token */
-    static const char *kRebuild[] = {
-        "LlamaTokenizer",  "LlamaTokenizerFast",  "CodeLlamaTokenizer",
-        "CodeLlamaTokenizerFast", "GemmaTokenizer", "GemmaTokenizerFast"};
+    static const char *kRebuild[] = {"LlamaTokenizer",     "LlamaTokenizerFast",
+                                     "CodeLlamaTokenizer", "CodeLlamaTokenizerFast",
+                                     "GemmaTokenizer",     "GemmaTokenizerFast"};
     bool rebuild = false;
     for (size_t i = 0; cls && i < sizeof kRebuild / sizeof kRebuild[0]; i++)
       if (!strcmp(cls, kRebuild[i])) rebuild = true;

@@ -48,8 +48,7 @@ typedef struct {
 } vnode;
 
 /* Looks up a token string; unknown strings go to bytes or unk. */
-static mx_status uni_emit(const tk_model *m, const char *s, size_t n,
-                          tk_ids *out) {
+static mx_status uni_emit(const tk_model *m, const char *s, size_t n, tk_ids *out) {
   /* sentencepiece never looks an unknown span up again; HF does */
   int32_t id = m->types ? -1 : tk_vocab_get(&m->vocab, s, n);
   if (id >= 0) return tk_ids_push(out, id) ? MX_OK : OOM();
@@ -67,8 +66,7 @@ static mx_status uni_emit(const tk_model *m, const char *s, size_t n,
   return tk_ids_push(out, m->unk_id) ? MX_OK : OOM();
 }
 
-mx_status tk_unigram_tokenize(const tk_model *m, const char *s, size_t n,
-                              tk_ids *out) {
+mx_status tk_unigram_tokenize(const tk_model *m, const char *s, size_t n, tk_ids *out) {
   if (n == 0) return MX_OK;
   vnode *best = malloc((n + 1) * sizeof *best);
   if (!best) return OOM();
@@ -86,8 +84,7 @@ mx_status tk_unigram_tokenize(const tk_model *m, const char *s, size_t n,
     uint64_t node = 0;
     for (size_t i = at; t->nnodes && i < n; i++) {
       int32_t child;
-      if (!tk_u64map_get(&t->edges, (node << 8) | (uint8_t)s[i], NULL, &child))
-        break;
+      if (!tk_u64map_get(&t->edges, (node << 8) | (uint8_t)s[i], NULL, &child)) break;
       node = (uint64_t)child;
       int32_t id = t->value[node];
       if (id < 0) continue;
@@ -145,8 +142,7 @@ done:
   return st;
 }
 
-mx_status tk_wordpiece_tokenize(const tk_model *m, const char *s, size_t n,
-                                tk_ids *out) {
+mx_status tk_wordpiece_tokenize(const tk_model *m, const char *s, size_t n, tk_ids *out) {
   if (n == 0) return MX_OK;
   size_t nchars = 0;
   for (size_t i = 0; i < n; i++)

@@ -67,7 +67,7 @@ static void charsmap_prefixes(const tk_charsmap *cm, const char *s, size_t n,
   size_t pos = 0;
   if (!cm->nunits) return;
   pos ^= du_offset(cm->units[0]);
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n && s[i]; i++) { /* keys never contain NUL */
     pos ^= (uint8_t)s[i];
     if (pos >= cm->nunits) return;
     uint32_t u = cm->units[pos];
@@ -108,8 +108,8 @@ static const char *cm_string(const tk_charsmap *cm, uint32_t val) {
 
 /* Hugging Face's Precompiled: per grapheme (if shorter than 6 bytes) the
  * first prefix match replaces the whole grapheme; else char by char. */
-static mx_status norm_precompiled(const tk_charsmap *cm, const char *s,
-                                  size_t n, tk_buf *out) {
+static mx_status norm_precompiled(const tk_charsmap *cm, const char *s, size_t n,
+                                  tk_buf *out) {
   size_t i = 0;
   while (i < n) {
     /* grapheme [i, j) */
@@ -120,8 +120,8 @@ static mx_status norm_precompiled(const tk_charsmap *cm, const char *s,
     while (j < n) {
       uint32_t c2;
       size_t k = tk_utf8_dec(s + j, &c2);
-      if (utf8proc_grapheme_break_stateful((utf8proc_int32_t)prev,
-                                           (utf8proc_int32_t)c2, &state))
+      if (utf8proc_grapheme_break_stateful((utf8proc_int32_t)prev, (utf8proc_int32_t)c2,
+                                           &state))
         break;
       prev = c2;
       j += k;
@@ -149,28 +149,26 @@ static mx_status norm_precompiled(const tk_charsmap *cm, const char *s,
 
 /* sentencepiece's normalizer (normalizer.cc): longest charsmap match per
  * position, optional removal of extra spaces, ' ' -> U+2581, dummy prefix. */
-static mx_status norm_spm(const tk_normalizer *nm, const char *s, size_t n,
-                          tk_buf *out) {
+static mx_status norm_spm(const tk_normalizer *nm, const char *s, size_t n, tk_buf *out) {
   static const char kSpace[] = "\xE2\x96\x81";
   size_t start = out->n;
   size_t i = 0;
   /* next normalized unit at s + i: text r of length rl, consuming k bytes */
   const char *r;
   size_t rl, k;
-#define NEXT_UNIT()                                                   \
-  do {                                                                \
-    cm_hit h_ = {0};                                                  \
-    if (nm->charsmap) charsmap_prefixes(nm->charsmap, s + i, n - i,   \
-                                        cm_longest, &h_);             \
-    if (h_.found) {                                                   \
-      r = cm_string(nm->charsmap, h_.val);                            \
-      rl = strlen(r);                                                 \
-      k = h_.len;                                                     \
-    } else {                                                          \
-      uint32_t cp_;                                                   \
-      r = s + i;                                                      \
-      rl = k = tk_utf8_dec(s + i, &cp_);                              \
-    }                                                                 \
+#define NEXT_UNIT()                                                                   \
+  do {                                                                                \
+    cm_hit h_ = {0};                                                                  \
+    if (nm->charsmap) charsmap_prefixes(nm->charsmap, s + i, n - i, cm_longest, &h_); \
+    if (h_.found) {                                                                   \
+      r = cm_string(nm->charsmap, h_.val);                                            \
+      rl = strlen(r);                                                                 \
+      k = h_.len;                                                                     \
+    } else {                                                                          \
+      uint32_t cp_;                                                                   \
+      r = s + i;                                                                      \
+      rl = k = tk_utf8_dec(s + i, &cp_);                                              \
+    }                                                                                 \
   } while (0)
   if (nm->remove_extra_ws) {
     while (i < n) {
@@ -182,8 +180,7 @@ static mx_status norm_spm(const tk_normalizer *nm, const char *s, size_t n,
   if (i >= n) return MX_OK;
   const char *ws = nm->escape_ws ? kSpace : " ";
   size_t wsl = nm->escape_ws ? 3 : 1;
-  if (nm->add_dummy_prefix && !nm->ws_suffix && !tk_buf_put(out, ws, wsl))
-    return OOM();
+  if (nm->add_dummy_prefix && !nm->ws_suffix && !tk_buf_put(out, ws, wsl)) return OOM();
   bool prev_space = nm->remove_extra_ws;
   while (i < n) {
     NEXT_UNIT();
@@ -210,22 +207,19 @@ static mx_status norm_spm(const tk_normalizer *nm, const char *s, size_t n,
       out->n -= wsl;
     if (out->p) out->p[out->n] = 0;
   }
-  if (nm->add_dummy_prefix && nm->ws_suffix && !tk_buf_put(out, ws, wsl))
-    return OOM();
+  if (nm->add_dummy_prefix && nm->ws_suffix && !tk_buf_put(out, ws, wsl)) return OOM();
   return MX_OK;
 }
 
 static mx_status norm_unicode(int flags, const char *s, size_t n, tk_buf *out) {
   if (!n) return MX_OK;
   utf8proc_uint8_t *dst = NULL;
-  utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)s,
-                                    (utf8proc_ssize_t)n, &dst,
-                                    (utf8proc_option_t)(flags | UTF8PROC_STABLE));
+  utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n,
+                                    &dst, (utf8proc_option_t)(flags | UTF8PROC_STABLE));
   if (k < 0) {
     free(dst);
     if (k == UTF8PROC_ERROR_NOMEM) return OOM();
-    return TK_ERR(MX_ERR_INVALID, "unicode normalization failed: %s",
-                  utf8proc_errmsg(k));
+    return TK_ERR(MX_ERR_INVALID, "unicode normalization failed: %s", utf8proc_errmsg(k));
   }
   bool ok = tk_buf_put(out, dst, (size_t)k);
   free(dst);
@@ -266,8 +260,7 @@ static mx_status norm_replace(const tk_normalizer *nm, const char *s, size_t n,
   return st;
 }
 
-static mx_status norm_strip(bool left, bool right, const char *s, size_t n,
-                            tk_buf *out) {
+static mx_status norm_strip(bool left, bool right, const char *s, size_t n, tk_buf *out) {
   size_t a = 0, b = n;
   if (left) {
     while (a < b) {
@@ -315,9 +308,9 @@ static mx_status norm_chars(const tk_normalizer *nm, const char *s, size_t n,
         if ((cp >= 1 && cp <= 8) || cp == 0x0B || (cp >= 0x0E && cp <= 0x1F) ||
             cp == 0x7F || cp == 0x8F || cp == 0x9F)
           break;
-        if (cp == 0x09 || cp == 0x0A || cp == 0x0C || cp == 0x0D ||
-            cp == 0x1680 || (cp >= 0x200B && cp <= 0x200F) || cp == 0x2028 ||
-            cp == 0x2029 || cp == 0x2581 || cp == 0xFEFF || cp == 0xFFFD)
+        if (cp == 0x09 || cp == 0x0A || cp == 0x0C || cp == 0x0D || cp == 0x1680 ||
+            (cp >= 0x200B && cp <= 0x200F) || cp == 0x2028 || cp == 0x2029 ||
+            cp == 0x2581 || cp == 0xFEFF || cp == 0xFFFD)
           ok = tk_buf_putc(out, ' ');
         else
           ok = tk_buf_put(out, src, k);
@@ -336,8 +329,7 @@ static mx_status norm_chars(const tk_normalizer *nm, const char *s, size_t n,
           }
         }
         if (nm->chinese && is_chinese(cp))
-          ok = tk_buf_putc(out, ' ') && tk_buf_put(out, src, k) &&
-               tk_buf_putc(out, ' ');
+          ok = tk_buf_putc(out, ' ') && tk_buf_put(out, src, k) && tk_buf_putc(out, ' ');
         else
           ok = tk_buf_put(out, src, k);
         break;
@@ -365,8 +357,7 @@ static mx_status norm_bert_accents(const char *s, size_t n, tk_buf *out) {
   return st;
 }
 
-mx_status tk_normalize(const tk_normalizer *nm, const char *s, size_t n,
-                       tk_buf *out) {
+mx_status tk_normalize(const tk_normalizer *nm, const char *s, size_t n, tk_buf *out) {
   switch (nm->type) {
     case TK_NORM_SEQUENCE: {
       if (nm->nsubs == 0) return tk_buf_put(out, s, n) ? MX_OK : OOM();
@@ -386,22 +377,28 @@ mx_status tk_normalize(const tk_normalizer *nm, const char *s, size_t n,
       tk_buf_free(&b);
       return st;
     }
-    case TK_NORM_NFC: return norm_unicode(UTF8PROC_COMPOSE, s, n, out);
-    case TK_NORM_NFD: return norm_unicode(UTF8PROC_DECOMPOSE, s, n, out);
+    case TK_NORM_NFC:
+      return norm_unicode(UTF8PROC_COMPOSE, s, n, out);
+    case TK_NORM_NFD:
+      return norm_unicode(UTF8PROC_DECOMPOSE, s, n, out);
     case TK_NORM_NFKC:
       return norm_unicode(UTF8PROC_COMPOSE | UTF8PROC_COMPAT, s, n, out);
     case TK_NORM_NFKD:
       return norm_unicode(UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, s, n, out);
-    case TK_NORM_LOWERCASE: return norm_lowercase(s, n, out);
+    case TK_NORM_LOWERCASE:
+      return norm_lowercase(s, n, out);
     case TK_NORM_PREPEND:
       if (n && !tk_buf_put(out, nm->str, nm->str_len)) return OOM();
       return tk_buf_put(out, s, n) ? MX_OK : OOM();
-    case TK_NORM_REPLACE: return norm_replace(nm, s, n, out);
-    case TK_NORM_STRIP: return norm_strip(nm->left, nm->right, s, n, out);
+    case TK_NORM_REPLACE:
+      return norm_replace(nm, s, n, out);
+    case TK_NORM_STRIP:
+      return norm_strip(nm->left, nm->right, s, n, out);
     case TK_NORM_PRECOMPILED:
       if (!nm->charsmap) return tk_buf_put(out, s, n) ? MX_OK : OOM();
       return norm_precompiled(nm->charsmap, s, n, out);
-    case TK_NORM_SPM: return norm_spm(nm, s, n, out);
+    case TK_NORM_SPM:
+      return norm_spm(nm, s, n, out);
     case TK_NORM_BERT: {
       tk_buf a = {0}, b = {0};
       mx_status st = norm_chars(nm, s, n, &a);
@@ -418,7 +415,8 @@ mx_status tk_normalize(const tk_normalizer *nm, const char *s, size_t n,
       tk_buf_free(&b);
       return st;
     }
-    default: return norm_chars(nm, s, n, out);
+    default:
+      return norm_chars(nm, s, n, out);
   }
 }
 

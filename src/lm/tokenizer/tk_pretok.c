@@ -19,8 +19,8 @@ static void bl_init(void) {
   for (int i = 0; i < 512; i++) g_c2b[i] = -1;
   uint32_t k = 0;
   for (int b = 0; b < 256; b++) {
-    bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) ||
-                     (b >= 0xAE && b <= 0xFF);
+    bool printable =
+        (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
     g_b2c[b] = printable ? (uint32_t)b : 256 + k++;
     g_c2b[g_b2c[b]] = (int16_t)b;
   }
@@ -61,8 +61,7 @@ static bool segs_push(segs *g, size_t s, size_t e, bool match) {
 }
 
 /* Turns match spans into segments covering [0, n) (Pattern::find_matches). */
-static bool spans_to_segs(const tk_span *m, size_t nm, size_t n, bool invert,
-                          segs *g) {
+static bool spans_to_segs(const tk_span *m, size_t nm, size_t n, bool invert, segs *g) {
   g->n = 0;
   if (n == 0) return segs_push(g, 0, 0, invert);
   size_t prev = 0;
@@ -77,8 +76,8 @@ static bool spans_to_segs(const tk_span *m, size_t nm, size_t n, bool invert,
 
 /* Applies a split behaviour (NormalizedString::split) and emits the
  * non-empty pieces. */
-static mx_status emit_split(tk_pieces *out, const char *s, bool first,
-                            segs *g, tk_split_behavior b) {
+static mx_status emit_split(tk_pieces *out, const char *s, bool first, segs *g,
+                            tk_split_behavior b) {
   size_t n = g->n, w = 0;
   seg *v = g->v;
   switch (b) {
@@ -132,8 +131,7 @@ static mx_status emit_split(tk_pieces *out, const char *s, bool first,
   }
   for (size_t i = 0; i < n; i++) {
     if (v[i].match || v[i].e == v[i].s) continue;
-    if (!tk_pieces_add(out, s + v[i].s, v[i].e - v[i].s, -1,
-                       first && v[i].s == 0))
+    if (!tk_pieces_add(out, s + v[i].s, v[i].e - v[i].s, -1, first && v[i].s == 0))
       return OOM();
   }
   return MX_OK;
@@ -141,9 +139,18 @@ static mx_status emit_split(tk_pieces *out, const char *s, bool first,
 
 typedef bool (*char_pred)(uint32_t c, uint32_t arg);
 
-static bool pred_numeric(uint32_t c, uint32_t a) { (void)a; return tk_is_numeric(c); }
-static bool pred_punct(uint32_t c, uint32_t a) { (void)a; return tk_is_punct(c); }
-static bool pred_ws(uint32_t c, uint32_t a) { (void)a; return tk_is_whitespace(c); }
+static bool pred_numeric(uint32_t c, uint32_t a) {
+  (void)a;
+  return tk_is_numeric(c);
+}
+static bool pred_punct(uint32_t c, uint32_t a) {
+  (void)a;
+  return tk_is_punct(c);
+}
+static bool pred_ws(uint32_t c, uint32_t a) {
+  (void)a;
+  return tk_is_whitespace(c);
+}
 static bool pred_eq(uint32_t c, uint32_t a) { return c == a; }
 
 /* Each char for which pred holds is one match. */
@@ -183,9 +190,9 @@ static mx_status split_pred(tk_pieces *out, const char *s, size_t n, bool first,
   return emit_split(out, s, first, &x->g, b);
 }
 
-static mx_status split_pattern(tk_pieces *out, const char *s, size_t n,
-                               bool first, const tk_pattern *p, bool invert,
-                               tk_split_behavior b, scratch *x) {
+static mx_status split_pattern(tk_pieces *out, const char *s, size_t n, bool first,
+                               const tk_pattern *p, bool invert, tk_split_behavior b,
+                               scratch *x) {
   mx_status st = tk_pattern_find(p, s, n, &x->sp);
   if (st != MX_OK) return st;
   if (!spans_to_segs(x->sp.v, x->sp.n, n, invert, &x->g)) return OOM();
@@ -193,13 +200,12 @@ static mx_status split_pattern(tk_pieces *out, const char *s, size_t n,
 }
 
 /* One text piece through a (non-sequence) pre-tokenizer. */
-static mx_status pretok_piece(const tk_pretok *pt, const char *s, size_t n,
-                              bool first, tk_pieces *out, scratch *x) {
+static mx_status pretok_piece(const tk_pretok *pt, const char *s, size_t n, bool first,
+                              tk_pieces *out, scratch *x) {
   switch (pt->type) {
     case TK_PRE_BYTELEVEL: {
       x->tmp.n = 0;
-      if (pt->add_prefix_space && (n == 0 || s[0] != ' ') &&
-          !tk_buf_putc(&x->tmp, ' '))
+      if (pt->add_prefix_space && (n == 0 || s[0] != ' ') && !tk_buf_putc(&x->tmp, ' '))
         return OOM();
       if (!tk_buf_put(&x->tmp, s, n)) return OOM();
       const char *t = x->tmp.p;
@@ -207,8 +213,7 @@ static mx_status pretok_piece(const tk_pretok *pt, const char *s, size_t n,
       size_t start = out->n;
       mx_status st;
       if (pt->use_regex) {
-        st = split_pattern(out, t, tn, first, &pt->pat, false,
-                           TK_SPLIT_ISOLATED, x);
+        st = split_pattern(out, t, tn, first, &pt->pat, false, TK_SPLIT_ISOLATED, x);
       } else {
         st = tk_pieces_add(out, t, tn, -1, first) ? MX_OK : OOM();
       }
@@ -229,8 +234,7 @@ static mx_status pretok_piece(const tk_pretok *pt, const char *s, size_t n,
       return MX_OK;
     }
     case TK_PRE_SPLIT:
-      return split_pattern(out, s, n, first, &pt->pat, pt->invert,
-                           pt->behavior, x);
+      return split_pattern(out, s, n, first, &pt->pat, pt->invert, pt->behavior, x);
     case TK_PRE_METASPACE: {
       char rep[4];
       size_t rl = tk_utf8_encode(pt->ch, rep);
@@ -238,40 +242,36 @@ static mx_status pretok_piece(const tk_pretok *pt, const char *s, size_t n,
       /* HF replaces ' ' first, then checks for a leading replacement */
       bool starts = (n >= rl && memcmp(s, rep, rl) == 0) || (n && s[0] == ' ');
       bool prepend = (pt->prepend == TK_PREPEND_ALWAYS ||
-                      (pt->prepend == TK_PREPEND_FIRST && first)) && !starts;
+                      (pt->prepend == TK_PREPEND_FIRST && first)) &&
+                     !starts;
       if (prepend && !tk_buf_put(&x->tmp, rep, rl)) return OOM();
       for (size_t i = 0; i < n; i++) {
-        bool ok = s[i] == ' ' ? tk_buf_put(&x->tmp, rep, rl)
-                              : tk_buf_putc(&x->tmp, s[i]);
+        bool ok = s[i] == ' ' ? tk_buf_put(&x->tmp, rep, rl) : tk_buf_putc(&x->tmp, s[i]);
         if (!ok) return OOM();
       }
       const char *t = x->tmp.p ? x->tmp.p : "";
-      if (!pt->split)
-        return tk_pieces_add(out, t, x->tmp.n, -1, first) ? MX_OK : OOM();
-      return split_pred(out, t, x->tmp.n, first, pred_eq, pt->ch,
-                        TK_SPLIT_MERGED_NEXT, x);
+      if (!pt->split) return tk_pieces_add(out, t, x->tmp.n, -1, first) ? MX_OK : OOM();
+      return split_pred(out, t, x->tmp.n, first, pred_eq, pt->ch, TK_SPLIT_MERGED_NEXT,
+                        x);
     }
     case TK_PRE_DIGITS:
       return split_pred(out, s, n, first, pred_numeric, 0,
-                        pt->individual_digits ? TK_SPLIT_ISOLATED
-                                              : TK_SPLIT_CONTIGUOUS,
+                        pt->individual_digits ? TK_SPLIT_ISOLATED : TK_SPLIT_CONTIGUOUS,
                         x);
     case TK_PRE_PUNCTUATION:
       return split_pred(out, s, n, first, pred_punct, 0, pt->behavior, x);
     case TK_PRE_WHITESPACE:
-      return split_pattern(out, s, n, first, &pt->pat, true, TK_SPLIT_REMOVED,
-                           x);
+      return split_pattern(out, s, n, first, &pt->pat, true, TK_SPLIT_REMOVED, x);
     case TK_PRE_WHITESPACE_SPLIT:
       return split_pred(out, s, n, first, pred_ws, 0, TK_SPLIT_REMOVED, x);
     case TK_PRE_CHAR_DELIMITER:
       return split_pred(out, s, n, first, pred_eq, pt->ch, TK_SPLIT_REMOVED, x);
     case TK_PRE_BERT: {
       tk_pieces mid = {0};
-      mx_status st = split_pred(&mid, s, n, first, pred_ws, 0,
-                                TK_SPLIT_REMOVED, x);
+      mx_status st = split_pred(&mid, s, n, first, pred_ws, 0, TK_SPLIT_REMOVED, x);
       for (size_t i = 0; st == MX_OK && i < mid.n; i++)
-        st = split_pred(out, mid.text.p + mid.v[i].off, mid.v[i].len,
-                        mid.v[i].first, pred_punct, 0, TK_SPLIT_ISOLATED, x);
+        st = split_pred(out, mid.text.p + mid.v[i].off, mid.v[i].len, mid.v[i].first,
+                        pred_punct, 0, TK_SPLIT_ISOLATED, x);
       tk_pieces_free(&mid);
       return st;
     }
@@ -281,8 +281,8 @@ static mx_status pretok_piece(const tk_pretok *pt, const char *s, size_t n,
   return TK_ERR(MX_ERR_INVALID, "bad pre-tokenizer");
 }
 
-static mx_status pretok_one(const tk_pretok *pt, const tk_pieces *in,
-                            tk_pieces *out, scratch *x) {
+static mx_status pretok_one(const tk_pretok *pt, const tk_pieces *in, tk_pieces *out,
+                            scratch *x) {
   for (size_t i = 0; i < in->n; i++) {
     const tk_piece *p = &in->v[i];
     if (p->id >= 0) {
@@ -290,23 +290,21 @@ static mx_status pretok_one(const tk_pretok *pt, const tk_pieces *in,
       continue;
     }
     /* in->text may be out->text's sibling only, never the same buffer */
-    mx_status st = pretok_piece(pt, in->text.p + p->off, p->len, p->first,
-                                out, x);
+    mx_status st = pretok_piece(pt, in->text.p + p->off, p->len, p->first, out, x);
     if (st != MX_OK) return st;
   }
   return MX_OK;
 }
 
-mx_status tk_pretokenize(const tk_pretok *pt, const tk_pieces *in,
-                         tk_pieces *out) {
+mx_status tk_pretokenize(const tk_pretok *pt, const tk_pieces *in, tk_pieces *out) {
   scratch x = {0};
   mx_status st = MX_OK;
   if (pt->type != TK_PRE_SEQUENCE) {
     st = pretok_one(pt, in, out, &x);
   } else if (pt->nsubs == 0) {
     for (size_t i = 0; i < in->n && st == MX_OK; i++)
-      if (!tk_pieces_add(out, in->text.p + in->v[i].off, in->v[i].len,
-                         in->v[i].id, in->v[i].first))
+      if (!tk_pieces_add(out, in->text.p + in->v[i].off, in->v[i].len, in->v[i].id,
+                         in->v[i].first))
         st = OOM();
   } else {
     tk_pieces a = {0}, b = {0};

@@ -52,24 +52,27 @@ static bool pb_skip(pb *r, uint32_t wire) {
   uint64_t v;
   pb sub;
   switch (wire) {
-    case 0: return pb_varint(r, &v);
+    case 0:
+      return pb_varint(r, &v);
     case 1:
       if (r->end - r->p < 8) return false;
       r->p += 8;
       return true;
-    case 2: return pb_bytes(r, &sub);
+    case 2:
+      return pb_bytes(r, &sub);
     case 5:
       if (r->end - r->p < 4) return false;
       r->p += 4;
       return true;
-    default: return false; /* groups are not used by ModelProto */
+    default:
+      return false; /* groups are not used by ModelProto */
   }
 }
 
 static bool pb_float(pb *r, float *f) {
   if (r->end - r->p < 4) return false;
-  uint32_t u = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 |
-               (uint32_t)r->p[2] << 16 | (uint32_t)r->p[3] << 24;
+  uint32_t u = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
+               (uint32_t)r->p[3] << 24;
   memcpy(f, &u, 4);
   r->p += 4;
   return true;
@@ -128,13 +131,27 @@ static bool parse_trainer(pb *r, sproto *m) {
       if (!pb_varint(r, &v)) return false;
       int64_t sv = (int64_t)(int32_t)(uint32_t)v; /* int32 fields */
       switch (f) {
-        case 3: m->model_type = (int)v; break;
-        case 24: m->ws_suffix = v != 0; break;
-        case 35: m->byte_fallback = v != 0; break;
-        case 40: m->unk_id = sv; break;
-        case 41: m->bos_id = sv; break;
-        case 42: m->eos_id = sv; break;
-        case 43: m->pad_id = sv; break;
+        case 3:
+          m->model_type = (int)v;
+          break;
+        case 24:
+          m->ws_suffix = v != 0;
+          break;
+        case 35:
+          m->byte_fallback = v != 0;
+          break;
+        case 40:
+          m->unk_id = sv;
+          break;
+        case 41:
+          m->bos_id = sv;
+          break;
+        case 42:
+          m->eos_id = sv;
+          break;
+        case 43:
+          m->pad_id = sv;
+          break;
       }
     } else if (!pb_skip(r, w)) {
       return false;
@@ -204,8 +221,8 @@ bad:
   return BAD("tokenizer.model is truncated or not a sentencepiece model");
 }
 
-static mx_status add_added(mx_tokenizer *tok, const char *s, size_t n,
-                           int32_t id, bool special) {
+static mx_status add_added(mx_tokenizer *tok, const char *s, size_t n, int32_t id,
+                           bool special) {
   tk_added *a = &tok->added[tok->nadded];
   a->content = malloc(n + 1);
   if (!a->content) return OOM();
@@ -283,7 +300,8 @@ mx_status tk_load_spm(mx_tokenizer *tok, const char *path) {
     }
   }
   if ((st = tk_vocab_finish(&md->vocab)) != MX_OK) goto done;
-  md->unk_id = unk >= 0 ? unk : (m.unk_id >= 0 && (size_t)m.unk_id < m.n ? (int32_t)m.unk_id : -1);
+  md->unk_id =
+      unk >= 0 ? unk : (m.unk_id >= 0 && (size_t)m.unk_id < m.n ? (int32_t)m.unk_id : -1);
   md->byte_fallback = m.byte_fallback;
   md->fuse_unk = true;
   if (md->type == TK_MODEL_SPM_BPE) {
@@ -304,7 +322,8 @@ mx_status tk_load_spm(mx_tokenizer *tok, const char *path) {
   nm->remove_extra_ws = m.remove_extra_ws;
   nm->escape_ws = m.escape_ws;
   nm->ws_suffix = m.ws_suffix;
-  if ((st = tk_charsmap_new((const char *)m.charsmap, m.charsmap_n, &nm->charsmap)) != MX_OK)
+  if ((st = tk_charsmap_new((const char *)m.charsmap, m.charsmap_n, &nm->charsmap)) !=
+      MX_OK)
     goto done;
 
   /* decoder: U+2581 -> ' ', bytes, fuse, drop the dummy space */

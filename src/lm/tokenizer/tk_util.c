@@ -148,8 +148,8 @@ size_t tk_utf8_dec(const char *s_, uint32_t *cp) {
     return 2;
   }
   if (s[0] < 0xF0) {
-    *cp = ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) |
-          (s[2] & 0x3F);
+    *cp =
+        ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
     return 3;
   }
   *cp = ((uint32_t)(s[0] & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
@@ -190,8 +190,7 @@ bool tk_utf8_lossy(tk_buf *out, const char *s, size_t n) {
       i += k;
       continue;
     }
-    if (!tk_buf_put(out, s + run, i - run) ||
-        !tk_buf_put(out, "\xEF\xBF\xBD", 3))
+    if (!tk_buf_put(out, s + run, i - run) || !tk_buf_put(out, "\xEF\xBF\xBD", 3))
       return false;
     i += bad;
     run = i;
@@ -224,8 +223,8 @@ bool tk_is_numeric(uint32_t c) {
 
 bool tk_is_word(uint32_t c) {
   if (c < 0x80)
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-           (c >= 'A' && c <= 'Z') || c == '_';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           c == '_';
   if (c == 0x200C || c == 0x200D) return true; /* Join_Control */
   int k = utf8proc_category((utf8proc_int32_t)c);
   return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_ND) ||
@@ -418,8 +417,7 @@ mx_status tk_vocab_finish(tk_vocab *v) {
 }
 
 const char *tk_vocab_token(const tk_vocab *v, int32_t id, size_t *len) {
-  if (id < 0 || id >= v->size || !v->tok_off || v->tok_off[id] == UINT64_MAX)
-    return NULL;
+  if (id < 0 || id >= v->size || !v->tok_off || v->tok_off[id] == UINT64_MAX) return NULL;
   if (len) *len = v->tok_len[id];
   return v->map.keys.p + v->tok_off[id];
 }
@@ -466,16 +464,14 @@ oom:
   return TK_ERR(MX_ERR_NOMEM, "out of memory building a trie");
 }
 
-size_t tk_trie_longest(const tk_trie *t, const char *s, size_t n,
-                       int32_t *value) {
+size_t tk_trie_longest(const tk_trie *t, const char *s, size_t n, int32_t *value) {
   if (!t->nnodes || !n) return 0;
   if (!(t->first[(uint8_t)s[0] >> 3] & (1u << ((uint8_t)s[0] & 7)))) return 0;
   uint64_t node = 0;
   size_t best = 0;
   for (size_t i = 0; i < n; i++) {
     int32_t child;
-    if (!tk_u64map_get(&t->edges, (node << 8) | (uint8_t)s[i], NULL, &child))
-      break;
+    if (!tk_u64map_get(&t->edges, (node << 8) | (uint8_t)s[i], NULL, &child)) break;
     node = (uint64_t)child;
     if (t->value[node] >= 0) {
       best = i + 1;
@@ -493,8 +489,7 @@ void tk_trie_free(tk_trie *t) {
 
 /* --------------------------------------------------------------- patterns */
 
-mx_status tk_pattern_init(tk_pattern *p, const char *s, size_t n,
-                          bool is_regex) {
+mx_status tk_pattern_init(tk_pattern *p, const char *s, size_t n, bool is_regex) {
   memset(p, 0, sizeof *p);
   p->is_regex = is_regex;
   p->str = malloc(n + 1);
@@ -510,8 +505,7 @@ mx_status tk_pattern_init(tk_pattern *p, const char *s, size_t n,
   if (!p->re) {
     char msg[256];
     pcre2_get_error_message(err, (PCRE2_UCHAR *)msg, sizeof msg);
-    return TK_ERR(MX_ERR_IO, "bad regex /%.200s/ at %zu: %s", p->str,
-                  (size_t)off, msg);
+    return TK_ERR(MX_ERR_IO, "bad regex /%.200s/ at %zu: %s", p->str, (size_t)off, msg);
   }
   pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE); /* optional speed-up */
   return MX_OK;
@@ -535,8 +529,7 @@ static bool spans_push(tk_spans *o, size_t s, size_t e) {
   return true;
 }
 
-mx_status tk_pattern_find(const tk_pattern *p, const char *s, size_t n,
-                          tk_spans *out) {
+mx_status tk_pattern_find(const tk_pattern *p, const char *s, size_t n, tk_spans *out) {
   out->n = 0;
   if (!p->re) { /* non-empty literal */
     size_t i = 0;
@@ -558,8 +551,7 @@ mx_status tk_pattern_find(const tk_pattern *p, const char *s, size_t n,
   bool have_last = false;
   size_t last_end = 0;
   while (pos <= n) {
-    int rc = pcre2_match(p->re, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, md,
-                         mc);
+    int rc = pcre2_match(p->re, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, md, mc);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !js) {
       /* a long run needs more than the default 32 KiB JIT stack */
       mc = pcre2_match_context_create(NULL);
@@ -605,8 +597,7 @@ oom:
 
 /* ----------------------------------------------------------------- pieces */
 
-bool tk_pieces_add(tk_pieces *p, const char *s, size_t n, int32_t id,
-                   bool first) {
+bool tk_pieces_add(tk_pieces *p, const char *s, size_t n, int32_t id, bool first) {
   if (p->n == p->cap) {
     size_t cap = p->cap ? p->cap * 2 : 32;
     tk_piece *v = realloc(p->v, cap * sizeof *v);

@@ -59,8 +59,10 @@ mx_status tk_finish_load(mx_tokenizer *tok) {
     if (!pl) continue; /* normalizes to nothing: never matches */
     tk_trie *t = a->normalized ? &tok->norm_trie : &tok->raw_trie;
     if ((st = tk_trie_insert(t, pat, pl, (int32_t)i)) != MX_OK) goto done;
-    if (a->normalized) tok->has_norm = true;
-    else tok->has_raw = true;
+    if (a->normalized)
+      tok->has_norm = true;
+    else
+      tok->has_raw = true;
   }
   tok->nvocab = nv;
   size_t n = (size_t)(nv > 0 ? nv : 1);
@@ -82,8 +84,7 @@ mx_status tk_finish_load(mx_tokenizer *tok) {
     tok->id_len[a->id] = (uint32_t)(a->norm_content ? a->norm_len : a->len);
   }
   for (int32_t id = 0; id < nv; id++)
-    if (tok->id_tok[id] &&
-        tk_strmap_get(&special, tok->id_tok[id], tok->id_len[id]) >= 0)
+    if (tok->id_tok[id] && tk_strmap_get(&special, tok->id_tok[id], tok->id_len[id]) >= 0)
       tok->id_special[id] = 1;
   goto done;
 oom:
@@ -132,8 +133,10 @@ mx_tokenizer *mx_tokenizer_load(const char *path) {
     dir = strdup(path);
     if (!file || !dir) goto oom;
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else strcpy(dir, ".");
+    if (slash)
+      *slash = 0;
+    else
+      strcpy(dir, ".");
     /* a JSON file starts with '{' (after spaces); anything else is a model */
     FILE *f = fopen(path, "rb");
     int c = ' ';
@@ -153,7 +156,8 @@ mx_tokenizer *mx_tokenizer_load(const char *path) {
   tok->eos_id = resolve(tok, tok->eos_token, tok->eos_id);
   if (spm) { /* BOS/EOS as tokenizer_config asks (default: BOS) */
     tok->post->pre.n = tok->post->post.n = 0;
-    if ((tok->add_bos && tok->bos_id >= 0 && !tk_ids_push(&tok->post->pre, tok->bos_id)) ||
+    if ((tok->add_bos && tok->bos_id >= 0 &&
+         !tk_ids_push(&tok->post->pre, tok->bos_id)) ||
         (tok->add_eos && tok->eos_id >= 0 && !tk_ids_push(&tok->post->post, tok->eos_id)))
       goto oom;
   }
@@ -210,9 +214,8 @@ void mx_tokenizer_free(mx_tokenizer *tok) {
 
 /* AddedVocabulary::find_matches: cuts the added tokens of trie t out of s
  * (leftmost-longest), with single_word / lstrip / rstrip. */
-static mx_status split_added(const mx_tokenizer *tok, const tk_trie *t,
-                             const char *s, size_t n, bool first,
-                             tk_pieces *out) {
+static mx_status split_added(const mx_tokenizer *tok, const tk_trie *t, const char *s,
+                             size_t n, bool first, tk_pieces *out) {
   size_t start_off = 0, pos = 0;
   while (pos < n) {
     size_t ms = pos, ml = 0;
@@ -258,9 +261,8 @@ static mx_status split_added(const mx_tokenizer *tok, const tk_trie *t,
         stop += k;
       }
     }
-    if (start_off < start &&
-        !tk_pieces_add(out, s + start_off, start - start_off, -1,
-                       first && start_off == 0))
+    if (start_off < start && !tk_pieces_add(out, s + start_off, start - start_off, -1,
+                                            first && start_off == 0))
       return OOM();
     if (!tk_pieces_add(out, NULL, 0, a->id, first && start == 0)) return OOM();
     start_off = stop;
@@ -271,9 +273,8 @@ static mx_status split_added(const mx_tokenizer *tok, const tk_trie *t,
   return MX_OK;
 }
 
-mx_status mx_tokenizer_encode(const mx_tokenizer *tok, const char *text,
-                              size_t len, bool add_special_tokens,
-                              int32_t **ids, int *n) {
+mx_status mx_tokenizer_encode(const mx_tokenizer *tok, const char *text, size_t len,
+                              bool add_special_tokens, int32_t **ids, int *n) {
   if (ids) *ids = NULL;
   if (n) *n = 0;
   if (!tok || !ids || !n || (!text && len))
@@ -290,8 +291,10 @@ mx_status mx_tokenizer_encode(const mx_tokenizer *tok, const char *text,
     len = clean.n;
   }
   /* 1. added tokens that match the raw text */
-  if (tok->has_raw) st = split_added(tok, &tok->raw_trie, text, len, true, &p0);
-  else if (len && !tk_pieces_add(&p0, text, len, -1, true)) goto oom;
+  if (tok->has_raw)
+    st = split_added(tok, &tok->raw_trie, text, len, true, &p0);
+  else if (len && !tk_pieces_add(&p0, text, len, -1, true))
+    goto oom;
   if (st != MX_OK) goto done;
   /* 2. normalize each piece; added tokens that match normalized text */
   for (size_t i = 0; i < p0.n; i++) {
@@ -329,8 +332,8 @@ mx_status mx_tokenizer_encode(const mx_tokenizer *tok, const char *text,
     const tk_piece *p = &words->v[i];
     if (p->id >= 0) {
       if (!tk_ids_push(&out, p->id)) goto oom;
-    } else if ((st = tk_model_tokenize(&tok->model, words->text.p + p->off,
-                                       p->len, &out)) != MX_OK) {
+    } else if ((st = tk_model_tokenize(&tok->model, words->text.p + p->off, p->len,
+                                       &out)) != MX_OK) {
       goto done;
     }
   }
@@ -362,9 +365,8 @@ static bool decodable(const mx_tokenizer *tok, int32_t id, bool skip_special) {
   return !(skip_special && tok->id_special[id]);
 }
 
-mx_status mx_tokenizer_decode(const mx_tokenizer *tok, const int32_t *ids,
-                              int n, bool skip_special_tokens, char **text,
-                              size_t *len) {
+mx_status mx_tokenizer_decode(const mx_tokenizer *tok, const int32_t *ids, int n,
+                              bool skip_special_tokens, char **text, size_t *len) {
   if (text) *text = NULL;
   if (len) *len = 0;
   if (!tok || !text || n < 0 || (!ids && n))
@@ -395,8 +397,7 @@ struct mx_detokenizer {
   tk_buf out;
 };
 
-mx_detokenizer *mx_detokenizer_new(const mx_tokenizer *tok,
-                                   bool skip_special_tokens) {
+mx_detokenizer *mx_detokenizer_new(const mx_tokenizer *tok, bool skip_special_tokens) {
   if (!tok) {
     TK_ERR(MX_ERR_INVALID, "detokenizer: tokenizer is NULL");
     return NULL;
@@ -423,8 +424,7 @@ const char *mx_detokenizer_add(mx_detokenizer *d, int32_t id, size_t *len) {
   }
   d->out.n = 0;
   if (decodable(d->tok, id, d->skip) &&
-      tk_dchain_push(d->chain, d->tok->id_tok[id], d->tok->id_len[id],
-                     &d->out) != MX_OK)
+      tk_dchain_push(d->chain, d->tok->id_tok[id], d->tok->id_len[id], &d->out) != MX_OK)
     return NULL;
   if (len) *len = d->out.n;
   return d->out.n ? d->out.p : "";
@@ -455,9 +455,7 @@ void mx_detokenizer_free(mx_detokenizer *d) {
 
 /* ------------------------------------------------------------- lookups */
 
-int mx_tokenizer_vocab_size(const mx_tokenizer *tok) {
-  return tok ? tok->nvocab : 0;
-}
+int mx_tokenizer_vocab_size(const mx_tokenizer *tok) { return tok ? tok->nvocab : 0; }
 
 const char *mx_tokenizer_id_to_token(const mx_tokenizer *tok, int32_t id) {
   if (!tok || id < 0 || id >= tok->nvocab) return NULL;
@@ -505,8 +503,7 @@ bool mx_tokenizer_is_eos(const mx_tokenizer *tok, int32_t id) {
   return false;
 }
 
-const char *mx_tokenizer_chat_template(const mx_tokenizer *tok,
-                                       const char *name) {
+const char *mx_tokenizer_chat_template(const mx_tokenizer *tok, const char *name) {
   if (!tok) return NULL;
   if (!name) name = "default";
   for (size_t i = 0; i < tok->ntmpl; i++)
