@@ -30,7 +30,8 @@ typedef struct {
 #if defined(__x86_64__)
 __attribute__((target("avx2")))
 #endif
-static void sum_range(void *c, int64_t b, int64_t e) {
+static void
+sum_range(void *c, int64_t b, int64_t e) {
   sum_ctx *s = c;
   /* chunks of 64 floats; four independent vector sums */
   v8f s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
@@ -75,7 +76,8 @@ static qweights make_weights(int N, int K, int gs, int bits) {
   uint16_t *sb = malloc(2 * (size_t)G);
   for (int64_t i = 0; i < G; i++) sb[i] = mx_f32_to_bf16(0.01f + 0.001f * (float)(i % 7));
   int ws[2] = {N, K * bits / 32}, ss[2] = {N, K / gs};
-  qweights q = {mx_array_from_data(w, ws, 2, MX_UINT32), mx_array_from_data(sb, ss, 2, MX_BFLOAT16),
+  qweights q = {mx_array_from_data(w, ws, 2, MX_UINT32),
+                mx_array_from_data(sb, ss, 2, MX_BFLOAT16),
                 mx_array_from_data(sb, ss, 2, MX_BFLOAT16)};
   mx_keep(q.wq), mx_keep(q.s), mx_keep(q.b);
   free(w);
@@ -112,8 +114,8 @@ int main(int argc, char **argv) {
   for (int64_t i = 0; i < g_peer_n; i++) g_peer[i] = (float)(i & 7);
   printf("threads %d, kernels %s, best of %d rounds\n", mx_num_threads(), isan, rounds);
   printf("peer: read bandwidth, sum of 256 MiB float32 on the same pool\n\n");
-  printf("%-30s %8s %9s %8s %8s %8s\n", "case (group 64, bf16 scales)", "MiB", "us/call", "GB/s",
-         "peer", "of peer");
+  printf("%-30s %8s %9s %8s %8s %8s\n", "case (group 64, bf16 scales)", "MiB", "us/call",
+         "GB/s", "peer", "of peer");
   const int shapes[2][2] = {{4096, 4096}, {14336, 4096}};
   const int bitss[2] = {4, 8};
   for (int bi = 0; bi < 2; bi++)

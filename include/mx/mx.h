@@ -11,5 +11,6 @@
 #include "ops.h"
 #include "optim.h"
 #include "random.h"
+#include "tokenizer.h"
 
 #endif

@@ -3,6 +3,7 @@
  * bodies in qsimd_x86.c when the CPU has AVX2 or AVX-512. */
 #include "qsimd.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,7 @@ mx_isa mx_cpu_isa_hw(void) {
   hw = MX_ISA_GENERIC;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    hw = MX_ISA_AVX2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) hw = MX_ISA_AVX2;
   if (hw == MX_ISA_AVX2 && __builtin_cpu_supports("avx512f") &&
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
     hw = MX_ISA_AVX512;
@@ -66,7 +66,9 @@ void mx_cvt_to_f32(const void *src, mx_dtype t, float *dst, int64_t n) {
   if (isa == MX_ISA_AVX2) return mx_cvt_to_f32_avx2(src, t, dst, n);
 #endif
   switch (t) {
-    case MX_FLOAT32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case MX_FLOAT32:
+      memcpy(dst, src, (size_t)n * sizeof(float));
+      break;
     case MX_FLOAT16:
       for (int64_t i = 0; i < n; i++) dst[i] = mx_f16_to_f32(((const uint16_t *)src)[i]);
       break;
@@ -87,7 +89,9 @@ void mx_cvt_from_f32(const float *src, void *dst, mx_dtype t, int64_t n) {
   if (isa == MX_ISA_AVX2) return mx_cvt_from_f32_avx2(src, dst, t, n);
 #endif
   switch (t) {
-    case MX_FLOAT32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case MX_FLOAT32:
+      memcpy(dst, src, (size_t)n * sizeof(float));
+      break;
     case MX_FLOAT16:
       for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = mx_f32_to_f16(src[i]);
       break;
@@ -127,4 +131,45 @@ void mx_axpy_f32(float alpha, const float *x, float *y, int64_t n) {
 
 void mx_scal_f32(float alpha, float *y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] *= alpha;
+}
+
+void mx_sdpa_scores(const float *q, int nt, int D, const float *kt, float *s) {
+#if MX_HAVE_X86
+  mx_isa isa = mx_cpu_isa();
+  if (isa >= MX_ISA_AVX512) return mx_sdpa_scores_avx512(q, nt, D, kt, s);
+  if (isa == MX_ISA_AVX2) return mx_sdpa_scores_avx2(q, nt, D, kt, s);
+#endif
+  for (int t = 0; t < nt; t++) {
+    float *st = s + (int64_t)t * 64;
+    for (int j = 0; j < 64; j++) st[j] = 0;
+    for (int d = 0; d < D; d++) {
+      float qd = q[(int64_t)t * D + d];
+      const float *kr = kt + (int64_t)d * 64;
+      for (int j = 0; j < 64; j++) st[j] += qd * kr[j];
+    }
+  }
+}
+
+void mx_sdpa_pv(const float *p, int nk, const float *v, int Dv, float *o) {
+#if MX_HAVE_X86
+  mx_isa isa = mx_cpu_isa();
+  if (isa >= MX_ISA_AVX512) return mx_sdpa_pv_avx512(p, nk, v, Dv, o);
+  if (isa == MX_ISA_AVX2) return mx_sdpa_pv_avx2(p, nk, v, Dv, o);
+#endif
+  for (int j = 0; j < nk; j++)
+    for (int e = 0; e < Dv; e++) o[e] += p[j] * v[(int64_t)j * Dv + e];
+}
+
+float mx_exp_shift_f32(const float *s, float m, float *p, int64_t n) {
+#if MX_HAVE_X86
+  mx_isa isa = mx_cpu_isa();
+  if (isa >= MX_ISA_AVX512) return mx_exp_shift_f32_avx512(s, m, p, n);
+  if (isa == MX_ISA_AVX2) return mx_exp_shift_f32_avx2(s, m, p, n);
+#endif
+  float sum = 0;
+  for (int64_t j = 0; j < n; j++) {
+    p[j] = expf(s[j] - m);
+    sum += p[j];
+  }
+  return sum;
 }

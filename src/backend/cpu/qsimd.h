@@ -35,25 +35,33 @@ float mx_dot_f32(const float *a, const float *b, int64_t n);
 void mx_axpy_f32(float alpha, const float *x, float *y, int64_t n);
 void mx_scal_f32(float alpha, float *y, int64_t n);
 
+/* Attention blocks: s (nt, 64) = q (nt, D) @ kt (D, 64); o (Dv) += sum_j
+ * p[j] * v[j, :] over nk rows of v (nk, Dv). */
+void mx_sdpa_scores(const float *q, int nt, int D, const float *kt, float *s);
+void mx_sdpa_pv(const float *p, int nk, const float *v, int Dv, float *o);
+/* p[j] = exp(s[j] - m) for j < n (vector exp, ~2e-7 relative; below -87
+ * gives 0); returns sum p. */
+float mx_exp_shift_f32(const float *s, float m, float *p, int64_t n);
+
 /* One quantized matmul of contiguous operands (one batch entry).
  * transpose: out (M, N) = x (M, K) @ dequant(w (N, K)).T, scales (N, K/gs)
  * else:      out (M, N) = x (M, K) @ dequant(w (K, N)),   scales (K, N/gs) */
 typedef struct {
   mx_isa isa;
   int M, N, K, gs, bits;
-  const float *x;      /* (M, K) float32; for transpose, permuted per
-                          mx_qmm_perm_block */
-  const float *xsum;   /* transpose: (M, K/gs) sums of x over each group */
+  const float *x;    /* (M, K) float32; for transpose, permuted per
+                        mx_qmm_perm_block */
+  const float *xsum; /* transpose: (M, K/gs) sums of x over each group */
   /* bfloat16 path (mx_qmm_use_bf16): x as bfloat16 hi (+ lo, or NULL when
    * hi is exact), (M, K) permuted per mx_qmm_bf16_perm; x above unused */
   const uint16_t *xh, *xl;
-  const uint8_t *w;    /* packed codes, rows of (cols*bits/8) bytes */
+  const uint8_t *w;     /* packed codes, rows of (cols*bits/8) bytes */
   const uint8_t *w_end; /* first byte past the readable memory of w */
   const void *scales, *biases;
-  mx_dtype sdt, bdt;   /* float16, bfloat16 or float32 */
-  void *out;           /* (M, N) contiguous, dtype odt */
+  mx_dtype sdt, bdt; /* float16, bfloat16 or float32 */
+  void *out;         /* (M, N) contiguous, dtype odt */
   mx_dtype odt;
-  atomic_int *err;     /* set to 1 when a kernel's scratch allocation fails */
+  atomic_int *err; /* set to 1 when a kernel's scratch allocation fails */
 } mx_qmm_args;
 
 /* x of the transposed kernels is permuted in blocks of P elements (P = 1:
@@ -89,5 +97,11 @@ float mx_dot_f32_avx512(const float *a, const float *b, int64_t n);
 float mx_dot_f32_avx2(const float *a, const float *b, int64_t n);
 void mx_axpy_f32_avx512(float alpha, const float *x, float *y, int64_t n);
 void mx_axpy_f32_avx2(float alpha, const float *x, float *y, int64_t n);
+void mx_sdpa_scores_avx512(const float *q, int nt, int D, const float *kt, float *s);
+void mx_sdpa_scores_avx2(const float *q, int nt, int D, const float *kt, float *s);
+void mx_sdpa_pv_avx512(const float *p, int nk, const float *v, int Dv, float *o);
+void mx_sdpa_pv_avx2(const float *p, int nk, const float *v, int Dv, float *o);
+float mx_exp_shift_f32_avx512(const float *s, float m, float *p, int64_t n);
+float mx_exp_shift_f32_avx2(const float *s, float m, float *p, int64_t n);
 
 #endif
