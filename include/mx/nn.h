@@ -268,7 +268,7 @@ mx_module *mx_nn_activation(mx_activation kind, double param);
 mx_array *mx_nn_activate(mx_activation kind, double param, mx_array *x);
 
 /* ======================= losses ======================= */
-typedef enum { MX_REDUCE_NONE, MX_REDUCE_MEAN, MX_REDUCE_SUM } mx_reduction;
+typedef enum { MX_REDUCTION_NONE, MX_REDUCTION_MEAN, MX_REDUCTION_SUM } mx_reduction;
 /* "none", "mean", "sum"; false if unknown. */
 bool mx_reduction_from_name(const char *name, mx_reduction *out);
 

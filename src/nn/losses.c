@@ -21,9 +21,9 @@ bool mx_reduction_from_name(const char *name, mx_reduction *out) {
 
 static mx_array *reduce(mx_array *loss, mx_reduction r) {
   switch (r) {
-    case MX_REDUCE_MEAN: return mx_mean(loss, NULL, 0, false);
-    case MX_REDUCE_SUM: return mx_sum(loss, NULL, 0, false);
-    case MX_REDUCE_NONE: return loss;
+    case MX_REDUCTION_MEAN: return mx_mean(loss, NULL, 0, false);
+    case MX_REDUCTION_SUM: return mx_sum(loss, NULL, 0, false);
+    case MX_REDUCTION_NONE: return loss;
   }
   mx_set_error(MX_ERR_INVALID,
                "[nn.losses] Invalid reduction. Must be one of ('none', 'mean', 'sum').");
@@ -48,7 +48,7 @@ static bool check_same(const char *op, const char *wa, mx_array *a, const char *
 }
 
 static bool check_reduction(const char *op, mx_reduction r) {
-  if ((unsigned)r <= MX_REDUCE_SUM) return true;
+  if ((unsigned)r <= MX_REDUCTION_SUM) return true;
   mx_set_error(MX_ERR_INVALID,
                "[%s] Invalid reduction. Must be one of ('none', 'mean', 'sum').", op);
   return false;
