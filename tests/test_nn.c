@@ -1105,6 +1105,10 @@ static void test_cross_entropy(void) {
     }
   loss_args a3 = {l3, tg3, NULL, NULL, 1, 0, false};
   check_reductions("cross_entropy axis 1", f_ce, &a3, r3, 6, 1e-5);
+  /* a transposed (non-contiguous) logits view, class axis 0 */
+  mx_array *lt = mx_transpose(logits, NULL, 0); /* (C, N) */
+  loss_args at = {lt, tg, NULL, NULL, 0, 0, false};
+  check_reductions("cross_entropy transposed", f_ce, &at, bd, N, 1e-5);
   /* huge logits stay finite */
   float big[2] = {1e30f, -1e30f};
   int two = 2;
@@ -1235,6 +1239,21 @@ static void test_losses(void) {
     }
     check_reductions("gaussian_nll", f_gnll, &ag, l, n, 1e-4);
   }
+  /* non-contiguous operands give the same losses */
+  mx_array *pn = mxt_noncontig(p), *tn = mxt_noncontig(t);
+  loss_args anc = {pn, tn, NULL, NULL, -1, 0, false};
+  for (int i = 0; i < n; i++) l[i] = (pd[i] - td[i]) * (pd[i] - td[i]);
+  check_reductions("mse noncontig", f_mse, &anc, l, n, 1e-5);
+  mx_array *lpn = mxt_noncontig(lp);
+  for (int i = 0; i < 8; i++) r8[i] = -lpd[i * 5 + cls[i]];
+  mxt_close(mx_nn_nll_loss(lpn, ct, -1, MX_REDUCTION_NONE), r8, 8, 1e-6, 1e-6,
+            "nll noncontig");
+  /* float16 inputs keep float16 */
+  mx_array *ph = mx_astype(p, MX_FLOAT16), *th = mx_astype(t, MX_FLOAT16);
+  mx_array *lh = mx_nn_l1_loss(ph, th, MX_REDUCTION_NONE);
+  MXT_CHECK(lh && mx_array_dtype(lh) == MX_FLOAT16, "l1 float16");
+  for (int i = 0; i < n; i++) l[i] = fabs(pd[i] - td[i]);
+  mxt_close(lh, l, n, 2e-3, 2e-3, "l1 float16");
   /* shape errors */
   int s3 = 3;
   MXT_CHECK(mx_nn_mse_loss(p, mx_zeros(&s3, 1, MX_FLOAT32), MX_REDUCTION_MEAN) == NULL &&
