@@ -152,6 +152,62 @@ static void test_module_tree(void) {
   free_bufs();
 }
 
+static void collect_path(const char *path, mx_module *mod, void *ctx) {
+  char *buf = ctx;
+  size_t l = strlen(buf);
+  snprintf(buf + l, 512 - l, "%s%s:%s", l ? "," : "", path, mx_module_type(mod));
+}
+
+static mx_array *plus_one(mx_array *a, const char *name, void *ctx) {
+  (*(int *)ctx)++;
+  if (strcmp(name, "layers.2.weight") == 0) return mx_add(a, mx_scalar_like(a, 1.0));
+  return a; /* unchanged */
+}
+
+static mx_array *fail_on_bias(mx_array *a, const char *name, void *ctx) {
+  (void)ctx;
+  if (strstr(name, "bias")) {
+    mx_set_error(MX_ERR_INVALID, "[test] no biases");
+    return NULL;
+  }
+  return mx_multiply(a, mx_scalar_like(a, 0.0));
+}
+
+static void test_module_apply(void) {
+  mx_random_seed(12);
+  mx_module *m = make_mlp();
+  char paths[512] = "";
+  mx_module_visit(m, collect_path, paths);
+  MXT_CHECK(strcmp(paths, ":Sequential,layers:list,layers.0:Linear,layers.1:ReLU,"
+                          "layers.2:Linear") == 0,
+            "visit order: %s", paths);
+  double *w2 = F(mx_module_get(m, "layers.2.weight"));
+  int calls = 0;
+  MXT_CHECK(mx_module_apply(m, plus_one, &calls) == MX_OK && calls == 3, "apply");
+  double want[24];
+  for (int i = 0; i < 24; i++) want[i] = w2[i] + 1;
+  mxt_close(mx_module_get(m, "layers.2.weight"), want, 24, 1e-6, 1e-6, "applied");
+  /* a failing function changes nothing */
+  mx_array *w0 = mx_module_get(m, "layers.0.weight");
+  MXT_CHECK(mx_module_apply(m, fail_on_bias, NULL) == MX_ERR_INVALID, "apply fails");
+  mx_clear_error();
+  MXT_CHECK(mx_module_get(m, "layers.0.weight") == w0, "unchanged");
+  /* set_dtype casts floating parameters only */
+  mx_module *q = mx_nn_quantized_linear(64, 4, true, 64, 4);
+  MXT_CHECK(mx_module_set_child(m, "q", q) == MX_OK, "add quantized");
+  MXT_CHECK(mx_module_set_dtype(m, MX_BFLOAT16) == MX_OK, "set_dtype");
+  MXT_CHECK(mx_array_dtype(mx_module_get(m, "layers.0.weight")) == MX_BFLOAT16 &&
+                mx_array_dtype(mx_module_get(m, "q.scales")) == MX_BFLOAT16 &&
+                mx_array_dtype(mx_module_get(m, "q.weight")) == MX_UINT32,
+            "floating cast, packed kept");
+  MXT_CHECK(mx_module_is_frozen(m, "q.weight"), "flags kept");
+  int xs[2] = {2, 4};
+  mx_array *y = mx_module_forward(m, mx_astype(rnd(xs, 2, -1, 1), MX_BFLOAT16));
+  MXT_CHECK(y && mx_array_dtype(y) == MX_BFLOAT16, "bf16 forward");
+  mx_module_free(m);
+  free_bufs();
+}
+
 static void test_freeze(void) {
   mx_random_seed(2);
   mx_module *layers[12];
@@ -1348,6 +1404,7 @@ static void test_init(void) {
 
 int main(void) {
   MXT_RUN(test_module_tree);
+  MXT_RUN(test_module_apply);
   MXT_RUN(test_freeze);
   MXT_RUN(test_safetensors);
   MXT_RUN(test_linear);

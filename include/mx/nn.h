@@ -100,6 +100,19 @@ bool mx_module_is_frozen(const mx_module *m, const char *path);
 void mx_module_train(mx_module *m, bool training);
 bool mx_module_training(const mx_module *m);
 
+/* Replace every parameter by fn(param, dotted name, ctx) (MLX
+ * Module.apply). fn returns a new array (an op result), `param` itself to
+ * keep it, or NULL to fail; on failure nothing changes. */
+mx_status mx_module_apply(mx_module *m,
+                          mx_array *(*fn)(mx_array *a, const char *name, void *ctx),
+                          void *ctx);
+/* Cast the floating parameters to t (MLX Module.set_dtype's default). */
+mx_status mx_module_set_dtype(mx_module *m, mx_dtype t);
+/* Call fn(dotted path, module, ctx) on m ("") and every module below it,
+ * parents before children, in entry order (MLX apply_to_modules). */
+void mx_module_visit(mx_module *m, void (*fn)(const char *path, mx_module *mod, void *ctx),
+                     void *ctx);
+
 /* Evaluate every parameter. */
 mx_status mx_module_eval(mx_module *m);
 

@@ -446,6 +446,73 @@ mx_module *mx_module_unflatten(const mx_array_map *params) {
   return root;
 }
 
+typedef struct {
+  mx_array *(*fn)(mx_array *, const char *, void *);
+  void *ctx;
+  mx_array_map *out;
+} apply_ctx;
+
+static bool apply_one(mx_mod_entry *e, const char *name, void *vctx) {
+  apply_ctx *c = vctx;
+  mx_array *r = c->fn(e->param, name, c->ctx);
+  if (!r) {
+    if (!mx_last_status())
+      mx_set_error(MX_ERR_INVALID, "[nn.apply] function failed on '%s'", name);
+    return false;
+  }
+  return mx_array_map_set(c->out, name, r) == MX_OK;
+}
+
+mx_status mx_module_apply(mx_module *m,
+                          mx_array *(*fn)(mx_array *a, const char *name, void *ctx),
+                          void *ctx) {
+  if (!m || !fn) return mx_set_error(MX_ERR_INVALID, "[nn.apply] NULL argument");
+  apply_ctx c = {fn, ctx, mx_array_map_new()};
+  if (!c.out) return mx_last_status();
+  mx_scope_begin();
+  mx_status st = walk_params(m, apply_one, &c) ? MX_OK : mx_last_status();
+  mx_scope_end(); /* the map holds its own references */
+  if (st == MX_OK) st = mx_module_update(m, c.out, true);
+  mx_array_map_free(c.out);
+  return st;
+}
+
+static mx_array *cast_floating(mx_array *a, const char *name, void *ctx) {
+  (void)name;
+  mx_dtype t = *(mx_dtype *)ctx;
+  if (!mx_dtype_is_floating(mx_array_dtype(a))) return a;
+  return mx_astype(a, t);
+}
+
+mx_status mx_module_set_dtype(mx_module *m, mx_dtype t) {
+  if ((unsigned)t >= MX_NUM_DTYPES)
+    return mx_set_error(MX_ERR_INVALID, "[nn.set_dtype] invalid dtype %d", (int)t);
+  return mx_module_apply(m, cast_floating, &t);
+}
+
+static void visit(mx_module *m, char *buf, size_t len, size_t cap,
+                  void (*fn)(const char *, mx_module *, void *), void *ctx) {
+  fn(buf, m, ctx);
+  for (int i = 0; i < m->n; i++) {
+    if (!m->e[i].child) continue;
+    size_t nl = strlen(m->e[i].name);
+    if (len + nl + 2 > cap) continue; /* too deep to name: skipped */
+    size_t at = len;
+    if (len) buf[at++] = '.';
+    memcpy(buf + at, m->e[i].name, nl + 1);
+    visit(m->e[i].child, buf, at + nl, cap, fn, ctx);
+    buf[len] = 0;
+  }
+}
+
+void mx_module_visit(mx_module *m, void (*fn)(const char *path, mx_module *mod, void *ctx),
+                     void *ctx) {
+  if (!m || !fn) return;
+  char buf[MX_NN_PATH_MAX];
+  buf[0] = 0;
+  visit(m, buf, 0, sizeof buf, fn, ctx);
+}
+
 static bool collect_arrays(mx_mod_entry *e, const char *name, void *vctx) {
   (void)name;
   mx_array ***p = vctx;
@@ -492,7 +559,7 @@ static const char *missing_names(const mx_array_map *a, const mx_array_map *b, i
       }
       memcpy(buf + len, nm, nl + 1);
       len += nl;
-    } else if (len + 4 < sizeof buf && buf[len - 1] != '.') {
+    } else if (len + 4 < sizeof buf && (len == 0 || buf[len - 1] != '.')) {
       memcpy(buf + len, "...", 4);
       len += 3;
     }
