@@ -36,8 +36,9 @@ typedef struct {
   int64_t time;               /* ... (unix seconds); else local time now */
 } mx_template_options;
 
-/* transformers' settings: trim and lstrip on, trailing newline dropped,
- * depth 100, 10M steps, 64 MiB output, 1 GiB memory, current local time. */
+/* transformers' settings: trim and lstrip on, trailing newline dropped;
+ * limits: depth 100, 2M steps, 64 MiB output, 256 MiB memory; strftime_now
+ * uses the current local time. */
 void mx_template_options_init(mx_template_options *o);
 
 /* Parse with the default options. NULL on a syntax error; then *err (if err

@@ -15,9 +15,9 @@ void mx_template_options_init(mx_template_options *o) {
   o->lstrip_blocks = true;
   o->keep_trailing_newline = false;
   o->max_depth = 100;
-  o->max_steps = 10 * 1000 * 1000;
+  o->max_steps = 2 * 1000 * 1000;
   o->max_output = (size_t)64 << 20;
-  o->max_memory = (size_t)1 << 30;
+  o->max_memory = (size_t)256 << 20;
   o->fixed_time = false;
   o->time = 0;
 }

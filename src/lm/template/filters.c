@@ -145,17 +145,21 @@ static jv f_batch(jt_ctx *c, jv v, jt_args *a) {
   jv p[2];
   BIND("batch", a, p, 1, "linecount", "fill_with");
   int64_t n = jt_to_index(c, p[0], "linecount");
-  if (n <= 0) jt_error(c, "batch size must be positive");
-  jlist *items = jv_iter(c, v), *out = jl_new(&c->ar, 0), *cur = NULL;
+  /* jinja2's loop as written (a non-positive size gives odd but defined
+   * results there too) */
+  jlist *items = jv_iter(c, v), *out = jl_new(&c->ar, 0), *cur = jl_new(&c->ar, 0);
   for (size_t i = 0; i < items->n; i++) {
-    if (!cur || (int64_t)cur->n == n) {
-      cur = jl_new(&c->ar, (size_t)n);
+    if ((int64_t)cur->n == n) {
       jl_push(&c->ar, out, jv_list(cur));
+      cur = jl_new(&c->ar, 0);
     }
     jl_push(&c->ar, cur, items->v[i]);
   }
-  if (cur && p[1].t != JV_ABSENT && p[1].t != JV_NONE)
-    while ((int64_t)cur->n < n) jl_push(&c->ar, cur, p[1]);
+  if (cur->n) {
+    if (p[1].t != JV_ABSENT && p[1].t != JV_NONE)
+      while ((int64_t)cur->n < n) jl_push(&c->ar, cur, p[1]);
+    jl_push(&c->ar, out, jv_list(cur));
+  }
   return jv_list(out);
 }
 
@@ -222,6 +226,44 @@ static jv f_dictsort(jt_ctx *c, jv v, jt_args *a) {
   }
   items->n = v.d->n;
   return jv_list(sorted(c, items, keys, rev));
+}
+
+/* groupby: sort by the attribute, then (grouper, list) named tuples */
+static jv f_groupby(jt_ctx *c, jv v, jt_args *a) {
+  static const char *const fields[] = {"grouper", "list", NULL};
+  jv p[3];
+  BIND("groupby", a, p, 1, "attribute", "default", "case_sensitive");
+  bool cs = arg_bool(p[2], false);
+  apath path = make_path(c, p[0]);
+  jlist *items = jv_iter(c, v);
+  jv *keys = jt_alloc(&c->ar, (items->n + 1) * sizeof(jv));
+  jv *real = jt_alloc(&c->ar, (items->n + 1) * sizeof(jv));
+  for (size_t i = 0; i < items->n; i++) {
+    real[i] = follow(c, items->v[i], &path, p[1]);
+    keys[i] = cs ? real[i] : lower_if_str(c, real[i]);
+  }
+  jlist *order = jl_new(&c->ar, items->n);
+  for (size_t i = 0; i < items->n; i++) order->v[i] = jv_int((int64_t)i);
+  order->n = items->n;
+  jlist *s = sorted(c, order, keys, false);
+  jlist *out = jl_new(&c->ar, 0);
+  jlist *cur = NULL;
+  jv curkey = jv_none();
+  for (size_t k = 0; k < s->n; k++) {
+    size_t i = (size_t)s->v[k].i;
+    if (!cur || !jv_eq(c, keys[i], curkey)) {
+      cur = jl_new(&c->ar, 0);
+      jlist *t = jl_new(&c->ar, 2);
+      t->v[0] = real[i]; /* the first item's own key, not the lower-cased one */
+      t->v[1] = jv_list(cur);
+      t->n = 2;
+      t->fields = fields;
+      jl_push(&c->ar, out, jv_tuple(t));
+      curkey = keys[i];
+    }
+    jl_push(&c->ar, cur, items->v[i]);
+  }
+  return jv_list(out);
 }
 
 static jv html_escape(jt_ctx *c, jstr *s) {
@@ -929,6 +971,7 @@ static const filt FILTERS[] = {
     {"float", f_float},
     {"forceescape", f_forceescape},
     {"format", f_format},
+    {"groupby", f_groupby},
     {"indent", f_indent},
     {"int", f_int},
     {"items", f_items},

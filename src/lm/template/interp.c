@@ -164,6 +164,12 @@ jv jt_getattr(jt_ctx *c, jv obj, const char *name) {
         return jv_tuple(l);
       }
       return jv_undef_attr(c, obj, name);
+    case JV_TUPLE:
+      if (obj.l->fields)
+        for (size_t i = 0; i < obj.l->n && obj.l->fields[i]; i++)
+          if (!strcmp(obj.l->fields[i], name)) return obj.l->v[i];
+      if (jt_has_method(obj, name)) return jt_method(c, obj, name);
+      return jv_undef_attr(c, obj, name);
     default:
       if (jt_has_method(obj, name)) return jt_method(c, obj, name);
       return jv_undef_attr(c, obj, name);

@@ -1084,7 +1084,7 @@ static void format_spec(jt_ctx *c, jt_buf *b, jv v, jstr *spec) {
   const char *sign = "", *prefix = "";
   bool numeric = false;
   jstr *text = NULL;
-  if (v.t == JV_BOOL && !type) v = mkstr(c, v.b ? "True" : "False", v.b ? 4 : 5);
+  if (v.t == JV_BOOL && spec->n == 0) v = mkstr(c, v.b ? "True" : "False", v.b ? 4 : 5);
   if ((v.t == JV_INT || v.t == JV_BOOL) && (!type || strchr("bcdoxXn", type))) {
     int64_t iv = v.t == JV_INT ? v.i : v.b;
     numeric = true;

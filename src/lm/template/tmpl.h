@@ -75,6 +75,7 @@ struct jv;
 typedef struct jlist {
   size_t n, cap;
   struct jv *v;
+  const char *const *fields; /* a named tuple's field names (groupby), or NULL */
 } jlist;
 
 typedef struct jdict {

@@ -101,7 +101,8 @@ jlist *jl_new(jt_arena *a, size_t cap) {
   jlist *l = jt_alloc(a, sizeof *l);
   l->n = 0;
   l->cap = cap;
-  l->v = cap ? jt_alloc(a, cap * sizeof(jv)) : NULL;
+  l->v = jt_alloc(a, (cap ? cap : 1) * sizeof(jv)); /* never NULL: memcpy-safe */
+  l->fields = NULL;
   return l;
 }
 
