@@ -139,8 +139,9 @@ static void show_diff(const char *name, const char *got, const char *want) {
   size_t i = 0;
   while (got[i] && got[i] == want[i]) i++;
   size_t from = i > 40 ? i - 40 : 0;
-  fprintf(stderr, "  %s: first difference at byte %zu\n    got:  %.80s\n    want: %.80s\n",
-          name, i, got + from, want + from);
+  fprintf(stderr,
+          "  %s: first difference at byte %zu\n    got:  %.80s\n    want: %.80s\n", name,
+          i, got + from, want + from);
 }
 
 /* ---- e2e chat templates ---- */
@@ -171,7 +172,8 @@ static void test_e2e_vectors(void) {
       char *ctx = data ? dupn(data, datalen) : strdup("{}");
       const char *tmpl = cJSON_GetObjectItem(cs, "chat_template")->valuestring;
       cJSON *ov = cJSON_GetObjectItem(overrides, key);
-      const char *want = ov ? ov->valuestring : cJSON_GetObjectItem(cs, "target")->valuestring;
+      const char *want =
+          ov ? ov->valuestring : cJSON_GetObjectItem(cs, "target")->valuestring;
       char *out, *err;
       bool ok = render_with(tmpl, ctx, &o, &out, &err);
       n++;
@@ -201,8 +203,9 @@ static void test_e2e_vectors(void) {
 /* Python fails on these because its select/selectattr/items return
  * generators (no len(), no slicing); mx returns lists, so they give the
  * JavaScript result. */
-static const char *LENIENT[] = {"FILTER_OPERATOR_4", "FILTER_OPERATOR_5", "FILTER_OPERATOR_6",
-                                "FILTER_OPERATOR_11", "FILTER_OPERATOR_12", NULL};
+static const char *LENIENT[] = {"FILTER_OPERATOR_4",  "FILTER_OPERATOR_5",
+                                "FILTER_OPERATOR_6",  "FILTER_OPERATOR_11",
+                                "FILTER_OPERATOR_12", NULL};
 
 static bool in_list(const char *const *l, const char *s) {
   for (; *l; l++)
@@ -263,13 +266,14 @@ static void test_feature_vectors(void) {
   free(raw);
 }
 
-
 /* ---- Python jinja2 as an oracle at test time ---- */
 
-enum { O_PLAIN = 1, /* jinja2.Environment: list.append etc. are allowed */
-       O_RAW = 2,   /* no trim_blocks / lstrip_blocks */
-       O_ERR = 4,   /* must fail in both */
-       O_MSG = 8 }; /* ... and mx's message contains Python's */
+enum {
+  O_PLAIN = 1, /* jinja2.Environment: list.append etc. are allowed */
+  O_RAW = 2,   /* no trim_blocks / lstrip_blocks */
+  O_ERR = 4,   /* must fail in both */
+  O_MSG = 8
+}; /* ... and mx's message contains Python's */
 
 typedef struct {
   const char *tmpl, *ctx;
@@ -311,7 +315,8 @@ static cJSON *python_oracle(const ocase *cs, int n) {
           "    k = (c['sandbox'], c['trim'])\n"
           "    if k not in envs: envs[k] = environment(sandbox=k[0], trim=k[1])\n"
           "    try:\n"
-          "        out = envs[k].from_string(c['template']).render(**json.loads(c['context']))\n"
+          "        out = "
+          "envs[k].from_string(c['template']).render(**json.loads(c['context']))\n"
           "        res.append({'ok': True, 'out': out})\n"
           "    except Exception as e:\n"
           "        res.append({'ok': False, 'err': str(e), 'type': type(e).__name__})\n"
@@ -358,9 +363,10 @@ static void check_oracle(const ocase *cs, int n) {
       MXT_CHECK(!py_ok, "case %d: Python did not fail on %s", i, cs[i].tmpl);
       MXT_CHECK(!ok, "case %d: mx did not fail on %s (Python: %s)", i, cs[i].tmpl, pe);
       if (!ok && !py_ok && (cs[i].flags & O_MSG))
-        MXT_CHECK(strstr(err, pe) != NULL, "case %d: message '%s' lacks Python's '%s'", i, err,
-                  pe);
-      if (!ok) MXT_CHECK(strncmp(err, "[template] ", 11) == 0, "case %d: prefix: %s", i, err);
+        MXT_CHECK(strstr(err, pe) != NULL, "case %d: message '%s' lacks Python's '%s'", i,
+                  err, pe);
+      if (!ok)
+        MXT_CHECK(strncmp(err, "[template] ", 11) == 0, "case %d: prefix: %s", i, err);
     } else if (!py_ok) {
       MXT_CHECK(0, "case %d: Python failed: %s on %s", i,
                 cJSON_GetObjectItem(r, "err")->valuestring, cs[i].tmpl);
@@ -368,8 +374,8 @@ static void check_oracle(const ocase *cs, int n) {
       const char *want = cJSON_GetObjectItem(r, "out")->valuestring;
       MXT_CHECK(ok, "case %d: mx failed: %s on %s", i, err, cs[i].tmpl);
       if (ok && strcmp(out, want) != 0) {
-        MXT_CHECK(0, "case %d: %s\n    mx:     [%s]\n    python: [%s]", i, cs[i].tmpl, out,
-                  want);
+        MXT_CHECK(0, "case %d: %s\n    mx:     [%s]\n    python: [%s]", i, cs[i].tmpl,
+                  out, want);
       }
     }
     free(out);
@@ -378,21 +384,30 @@ static void check_oracle(const ocase *cs, int n) {
   cJSON_Delete(res);
 }
 
-#define USERS                                                                           \
-  "{\"users\": [{\"name\": \"Bob\", \"age\": 35, \"active\": true}, {\"name\": \"alice\", " \
-  "\"age\": 28, \"active\": false}, {\"name\": \"Carl\", \"age\": 35, \"active\": true}]}"
+#define USERS                                                                       \
+  "{\"users\": [{\"name\": \"Bob\", \"age\": 35, \"active\": true}, {\"name\": "    \
+  "\"alice\", "                                                                     \
+  "\"age\": 28, \"active\": false}, {\"name\": \"Carl\", \"age\": 35, \"active\": " \
+  "true}]}"
 
 static const ocase VALUES[] = {
-    {.tmpl = "{{ 1 }}|{{ -1 }}|{{ 1.0 }}|{{ 1.5e10 }}|{{ 1e16 }}|{{ 1e15 }}|{{ 1e-5 }}|{{ 0.0001 }}|"
-     "{{ 0.1 + 0.2 }}|{{ 1/3 }}|{{ -0.0 }}|{{ 2**62 }}|{{ 1_000 }}|{{ 0x1F }}|{{ 0o17 }}|"
-     "{{ 0b101 }}|{{ 1.5e-7 }}|{{ 123456789.123 }}|{{ 3.0 * 2 }}|{{ 1/7 }}|{{ 2.5E3 }}"},
-    {.tmpl = "{{ [1, 'a', none, true, 1.5, [2], {'k': 'v'}] }}|{{ (1,) }}|{{ () }}|{{ {} }}|{{ [] }}|"
-     "{{ (1, 'b') }}|{{ 1, 2 }}"},
-    {.tmpl = "{{ \"it's\" }}|{{ ['it\\'s', \"q\\\"\", 'a\\nb', 'tab\\t', '\\x01', '\\u00e9', "
-     "'\\u200b', '\\\\', 'both\\'\"', '\\x7f', '\\r', '\\u00a0', '\\U0001F600'] }}"},
-    {.tmpl = "{{ x }}|{{ x.a }}|{{ x['a'][1] }}", "{\"x\": {\"a\": [1, 2.5, null, true, \"s\", 1.0]}}"},
+    {.tmpl = "{{ 1 }}|{{ -1 }}|{{ 1.0 }}|{{ 1.5e10 }}|{{ 1e16 }}|{{ 1e15 }}|{{ 1e-5 "
+             "}}|{{ 0.0001 }}|"
+             "{{ 0.1 + 0.2 }}|{{ 1/3 }}|{{ -0.0 }}|{{ 2**62 }}|{{ 1_000 }}|{{ 0x1F }}|{{ "
+             "0o17 }}|"
+             "{{ 0b101 }}|{{ 1.5e-7 }}|{{ 123456789.123 }}|{{ 3.0 * 2 }}|{{ 1/7 }}|{{ "
+             "2.5E3 }}"},
+    {.tmpl = "{{ [1, 'a', none, true, 1.5, [2], {'k': 'v'}] }}|{{ (1,) }}|{{ () }}|{{ {} "
+             "}}|{{ [] }}|"
+             "{{ (1, 'b') }}|{{ 1, 2 }}"},
+    {.tmpl =
+         "{{ \"it's\" }}|{{ ['it\\'s', \"q\\\"\", 'a\\nb', 'tab\\t', '\\x01', '\\u00e9', "
+         "'\\u200b', '\\\\', 'both\\'\"', '\\x7f', '\\r', '\\u00a0', '\\U0001F600'] }}"},
+    {.tmpl = "{{ x }}|{{ x.a }}|{{ x['a'][1] }}",
+     "{\"x\": {\"a\": [1, 2.5, null, true, \"s\", 1.0]}}"},
     {.tmpl = "{{ none }}|{{ None }}|{{ true }}|{{ False }}|{{ undefined_thing }}|"},
-    {.tmpl = "{{ {'k': \"it's\", 'q': 'say \"hi\"', 1: 2, none: true, (1, 2): 'tuple'} }}"},
+    {.tmpl =
+         "{{ {'k': \"it's\", 'q': 'say \"hi\"', 1: 2, none: true, (1, 2): 'tuple'} }}"},
     {.tmpl = "{{ {'a': 1, 'b': 2, 'a': 3} }}|{{ {1: 'a', true: 'b', 1.0: 'c'} }}"},
     {.tmpl = "{{ 'a' 'b' \"c\" }}|{{ 'x\\\ny' }}|{{ '\\101\\x41\\u0041' }}|{{ '\\d' }}"},
     {.tmpl = "{{ x }}|{{ x|tojson }}|{{ y }}|{{ z|tojson }}",
@@ -402,221 +417,385 @@ static const ocase VALUES[] = {
 };
 
 static const ocase ARITH[] = {
-    {.tmpl = "{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ 7.5 // 2 }} "
-     "{{ -7.5 % 2 }} {{ 2 ** 10 }} {{ 2 ** -1 }} {{ 2.0 ** 0.5 }} {{ 10 / 4 }} {{ 4 / 2 }}"},
-    {.tmpl = "{{ 3 * 'ab' }} {{ [0] * 3 }} {{ 'ab' * 0 }} {{ 'a' ~ 1 ~ none ~ true ~ 1.5 }} "
-     "{{ true + true }} {{ 1 + 1.5 }} {{ -true }} {{ +3 }} {{ 5 - 2.5 }} {{ (1, 2) + (3,) }}"},
-    {.tmpl = "{{ -2 ** 2 }} {{ (-2) ** 2 }} {{ 2 * 3 + 4 }} {{ 2 + 3 * 4 }} {{ (2 + 3) * 4 }} "
-     "{{ 10 - 2 - 3 }} {{ 2 ** 3 ** 2 }} {{ 7 - -2 }} {{ 2 * 3 ~ 4 * 5 }} {{ 1 ~ 2 + 3 ~ 4 }}"},
-    {.tmpl = "{{ 1 < 2 < 3 }} {{ 3 > 2 > 2 }} {{ 1 == 1.0 }} {{ 'a' < 'b' }} {{ [1, 2] < [1, 3] }} "
-     "{{ 'ab' in 'cabd' }} {{ 2 in [1, 2] }} {{ 'k' in {'k': 1} }} {{ 3 not in [1] }} "
-     "{{ none == none }} {{ 1 != 2 }} {{ true == 1 }} {{ [1] == [1] }} {{ {'a': 1} == {'a': 1} }}"
-     " {{ (1, 2) == [1, 2] }} {{ '' in 'x' }} {{ 1 <= 1.0 }} {{ 'B' > 'a' }}"},
-    {.tmpl = "{{ 0 or 'x' }} {{ '' and 'y' }} {{ not [] }} {{ 1 and 2 and 3 }} {{ none or none }} "
-     "{{ not 0 and 1 }} {{ 0 or 0.0 or [] }} {{ not 'a' == 'b' }}"},
-    {.tmpl = "{{ 5 // 2.0 }} {{ -5 // 2.0 }} {{ 5.5 % -2 }} {{ 0.0 % 5 }} {{ -0.0 // 1 }} {{ 1e300 * 1e300 }}"},
+    {.tmpl = "{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ 7.5 // "
+             "2 }} "
+             "{{ -7.5 % 2 }} {{ 2 ** 10 }} {{ 2 ** -1 }} {{ 2.0 ** 0.5 }} {{ 10 / 4 }} "
+             "{{ 4 / 2 }}"},
+    {.tmpl =
+         "{{ 3 * 'ab' }} {{ [0] * 3 }} {{ 'ab' * 0 }} {{ 'a' ~ 1 ~ none ~ true ~ 1.5 }} "
+         "{{ true + true }} {{ 1 + 1.5 }} {{ -true }} {{ +3 }} {{ 5 - 2.5 }} {{ (1, 2) + "
+         "(3,) }}"},
+    {.tmpl = "{{ -2 ** 2 }} {{ (-2) ** 2 }} {{ 2 * 3 + 4 }} {{ 2 + 3 * 4 }} {{ (2 + 3) * "
+             "4 }} "
+             "{{ 10 - 2 - 3 }} {{ 2 ** 3 ** 2 }} {{ 7 - -2 }} {{ 2 * 3 ~ 4 * 5 }} {{ 1 ~ "
+             "2 + 3 ~ 4 }}"},
+    {.tmpl = "{{ 1 < 2 < 3 }} {{ 3 > 2 > 2 }} {{ 1 == 1.0 }} {{ 'a' < 'b' }} {{ [1, 2] < "
+             "[1, 3] }} "
+             "{{ 'ab' in 'cabd' }} {{ 2 in [1, 2] }} {{ 'k' in {'k': 1} }} {{ 3 not in "
+             "[1] }} "
+             "{{ none == none }} {{ 1 != 2 }} {{ true == 1 }} {{ [1] == [1] }} {{ {'a': "
+             "1} == {'a': 1} }}"
+             " {{ (1, 2) == [1, 2] }} {{ '' in 'x' }} {{ 1 <= 1.0 }} {{ 'B' > 'a' }}"},
+    {.tmpl = "{{ 0 or 'x' }} {{ '' and 'y' }} {{ not [] }} {{ 1 and 2 and 3 }} {{ none "
+             "or none }} "
+             "{{ not 0 and 1 }} {{ 0 or 0.0 or [] }} {{ not 'a' == 'b' }}"},
+    {.tmpl = "{{ 5 // 2.0 }} {{ -5 // 2.0 }} {{ 5.5 % -2 }} {{ 0.0 % 5 }} {{ -0.0 // 1 "
+             "}} {{ 1e300 * 1e300 }}"},
 };
 
 static const ocase STRINGS[] = {
     {.tmpl = "{{ '  a b  '.strip() }}|{{ 'xxaxx'.strip('x') }}|{{ 'abc'.lstrip('a') }}|"
-     "{{ 'abc'.rstrip('c') }}|{{ 'a,b,,c'.split(',') }}|{{ 'a b  c'.split() }}|"
-     "{{ 'a,b,c'.split(',', 1) }}|{{ 'a,b,c'.rsplit(',', 1) }}|{{ '  a  b '.rsplit(None, 1) }}|"
-     "{{ ' a b c '.split(None, 1) }}|{{ ''.split() }}|{{ ''.split(',') }}|{{ 'abab'.split('ab') }}"},
-    {.tmpl = "{{ 'Hello'.startswith('He') }}{{ 'Hello'.endswith(('x', 'lo')) }}{{ 'Hello'.startswith('l', 2) }}"
-     "{{ 'hello world'.title() }}{{ 'hELLO'.capitalize() }}{{ 'abc'.upper() }}{{ 'ABC'.lower() }}"
-     "{{ 'aXb'.swapcase() }}{{ \"o'neil mc-d 1st\".title() }}"},
-    {.tmpl = "{{ 'abcabc'.find('c') }} {{ 'abcabc'.rfind('c') }} {{ 'abc'.find('z') }} "
-     "{{ 'abcabc'.count('bc') }} {{ 'abc'.replace('b', 'X') }} {{ 'aaa'.replace('a', 'b', 2) }} "
-     "{{ '-'.join(['a', 'b']) }} {{ 'a\\nb\\r\\nc\\n'.splitlines() }} {{ 'abc'.find('c', -1) }} "
-     "{{ 'abc'.count('') }} {{ 'ab'.replace('', '-') }} {{ 'abcabc'.index('ca') }}"},
-    {.tmpl = "{{ '12'.isdigit() }}{{ 'ab'.isalpha() }}{{ ' '.isspace() }}{{ ''.isdigit() }}"
-     "{{ 'a1'.isalnum() }}{{ 'ABC'.isupper() }}{{ 'abc'.islower() }}{{ 'a1'.isupper() }}"},
-    {.tmpl = "{{ 'ab'.center(6, '*') }}|{{ 'ab'.ljust(4) }}|{{ 'ab'.rjust(4, '0') }}|{{ '-5'.zfill(4) }}|"
-     "{{ 'a=b=c'.partition('=') }}|{{ 'a=b=c'.rpartition('=') }}|{{ 'abc'.center(2) }}|"
-     "{{ 'abc'.removeprefix('ab') }}|{{ 'abc'.removesuffix('bc') }}|{{ 'x'.center(4) }}"},
+             "{{ 'abc'.rstrip('c') }}|{{ 'a,b,,c'.split(',') }}|{{ 'a b  c'.split() }}|"
+             "{{ 'a,b,c'.split(',', 1) }}|{{ 'a,b,c'.rsplit(',', 1) }}|{{ '  a  b "
+             "'.rsplit(None, 1) }}|"
+             "{{ ' a b c '.split(None, 1) }}|{{ ''.split() }}|{{ ''.split(',') }}|{{ "
+             "'abab'.split('ab') }}"},
+    {.tmpl = "{{ 'Hello'.startswith('He') }}{{ 'Hello'.endswith(('x', 'lo')) }}{{ "
+             "'Hello'.startswith('l', 2) }}"
+             "{{ 'hello world'.title() }}{{ 'hELLO'.capitalize() }}{{ 'abc'.upper() }}{{ "
+             "'ABC'.lower() }}"
+             "{{ 'aXb'.swapcase() }}{{ \"o'neil mc-d 1st\".title() }}"},
+    {.tmpl =
+         "{{ 'abcabc'.find('c') }} {{ 'abcabc'.rfind('c') }} {{ 'abc'.find('z') }} "
+         "{{ 'abcabc'.count('bc') }} {{ 'abc'.replace('b', 'X') }} {{ 'aaa'.replace('a', "
+         "'b', 2) }} "
+         "{{ '-'.join(['a', 'b']) }} {{ 'a\\nb\\r\\nc\\n'.splitlines() }} {{ "
+         "'abc'.find('c', -1) }} "
+         "{{ 'abc'.count('') }} {{ 'ab'.replace('', '-') }} {{ 'abcabc'.index('ca') }}"},
+    {.tmpl =
+         "{{ '12'.isdigit() }}{{ 'ab'.isalpha() }}{{ ' '.isspace() }}{{ ''.isdigit() }}"
+         "{{ 'a1'.isalnum() }}{{ 'ABC'.isupper() }}{{ 'abc'.islower() }}{{ "
+         "'a1'.isupper() }}"},
+    {.tmpl = "{{ 'ab'.center(6, '*') }}|{{ 'ab'.ljust(4) }}|{{ 'ab'.rjust(4, '0') }}|{{ "
+             "'-5'.zfill(4) }}|"
+             "{{ 'a=b=c'.partition('=') }}|{{ 'a=b=c'.rpartition('=') }}|{{ "
+             "'abc'.center(2) }}|"
+             "{{ 'abc'.removeprefix('ab') }}|{{ 'abc'.removesuffix('bc') }}|{{ "
+             "'x'.center(4) }}"},
     {.tmpl = "{{ '{} and {}'.format('a', 'b') }}|{{ '{0}{1}{0}'.format('x', 'y') }}|"
-     "{{ '{name}!'.format(name='z') }}|{{ '{:>5}|{:<5}|{:^5}'.format('a', 'b', 'c') }}|"
-     "{{ '{:.2f}'.format(3.14159) }}|{{ '{:05d}'.format(42) }}|{{ '{:,}'.format(1234567) }}|"
-     "{{ '{!r}'.format('q') }}|{{ '{{}}'.format() }}|{{ '{:x}|{:#o}|{:+d}|{:e}'.format(255, 8, 3, 1.5) }}|"
-     "{{ '{0[a]}-{0[b]}'.format({'a': 1, 'b': 2}) }}|{{ '{:*^9}'.format('mid') }}|{{ '{}'.format(1.0) }}"
-     "|{{ '{:.3}'.format(1.0) }}|{{ '{:10.3f}|{:<8}|{:=+6d}'.format(2.5, true, 7) }}|{{ '{}'.format(none) }}"},
+             "{{ '{name}!'.format(name='z') }}|{{ '{:>5}|{:<5}|{:^5}'.format('a', 'b', "
+             "'c') }}|"
+             "{{ '{:.2f}'.format(3.14159) }}|{{ '{:05d}'.format(42) }}|{{ "
+             "'{:,}'.format(1234567) }}|"
+             "{{ '{!r}'.format('q') }}|{{ '{{}}'.format() }}|{{ "
+             "'{:x}|{:#o}|{:+d}|{:e}'.format(255, 8, 3, 1.5) }}|"
+             "{{ '{0[a]}-{0[b]}'.format({'a': 1, 'b': 2}) }}|{{ '{:*^9}'.format('mid') "
+             "}}|{{ '{}'.format(1.0) }}"
+             "|{{ '{:.3}'.format(1.0) }}|{{ '{:10.3f}|{:<8}|{:=+6d}'.format(2.5, true, "
+             "7) }}|{{ '{}'.format(none) }}"},
     {.tmpl = "{{ 'h\\u00e9llo w\\u00f6rld'.title() }}|{{ '\\u00f1and\\u00fa'.upper() }}|"
-     "{{ 'stra\\u00dfe'.upper() }}|{{ '\\u65e5\\u672c\\u8a9e'[1] }}|{{ '\\u65e5\\u672c\\u8a9e'|length }}|"
-     "{{ '\\u65e5\\u672c\\u8a9e'[::-1] }}|{{ '\\uff41\\uff42'|upper }}|"
-     "{{ ' \\u3000x\\u00a0 '.strip() }}|{{ '\\u00e9'|center(5) }}|{{ '\\u00e9a'.find('a') }}|"
-     "{{ '\\u00c9COLE'.lower() }}|{{ '\\u00e9\\u00e8'|reverse }}|{{ 'a\\u2028b'.splitlines() }}"},
-    {.tmpl = "{{ [1, 2, 3, 4, 5][1:3] }} {{ [1, 2, 3, 4, 5][::-2] }} {{ [1, 2, 3][-1] }} {{ [1, 2, 3][5] }}|"
-     " {{ 'hello'[1:-1] }} {{ 'hello'[-3:] }} {{ 'hello'[::2] }} {{ [1, 2, 3][:-5] }} "
-     "{{ [1, 2, 3][10:] }} {{ 'abc'[-10:2] }} {{ (1, 2, 3)[1:] }} {{ 'hello'[4:1:-1] }} "
-     "{{ [1, 2, 3, 4][-1:-3:-1] }} {{ 'abc'[::-1] }} {{ [1, 2][true] }}"},
+             "{{ 'stra\\u00dfe'.upper() }}|{{ '\\u65e5\\u672c\\u8a9e'[1] }}|{{ "
+             "'\\u65e5\\u672c\\u8a9e'|length }}|"
+             "{{ '\\u65e5\\u672c\\u8a9e'[::-1] }}|{{ '\\uff41\\uff42'|upper }}|"
+             "{{ ' \\u3000x\\u00a0 '.strip() }}|{{ '\\u00e9'|center(5) }}|{{ "
+             "'\\u00e9a'.find('a') }}|"
+             "{{ '\\u00c9COLE'.lower() }}|{{ '\\u00e9\\u00e8'|reverse }}|{{ "
+             "'a\\u2028b'.splitlines() }}"},
+    {.tmpl = "{{ [1, 2, 3, 4, 5][1:3] }} {{ [1, 2, 3, 4, 5][::-2] }} {{ [1, 2, 3][-1] }} "
+             "{{ [1, 2, 3][5] }}|"
+             " {{ 'hello'[1:-1] }} {{ 'hello'[-3:] }} {{ 'hello'[::2] }} {{ [1, 2, "
+             "3][:-5] }} "
+             "{{ [1, 2, 3][10:] }} {{ 'abc'[-10:2] }} {{ (1, 2, 3)[1:] }} {{ "
+             "'hello'[4:1:-1] }} "
+             "{{ [1, 2, 3, 4][-1:-3:-1] }} {{ 'abc'[::-1] }} {{ [1, 2][true] }}"},
 };
 
 static const ocase FILTERS[] = {
-    {.tmpl = "{{ [3, 1, 2]|sort }} {{ ['b', 'A', 'c']|sort }} {{ ['b', 'A', 'c']|sort(case_sensitive=true) }}"
-     " {{ [3, 1, 2]|sort(reverse=true) }} {{ users|sort(attribute='age')|map(attribute='name')|join(',') }}"
-     " {{ users|sort(attribute='age,name')|map(attribute='name')|list }}"
-     " {{ users|sort(attribute='age', reverse=true)|map(attribute='name')|list }}",
+    {.tmpl =
+         "{{ [3, 1, 2]|sort }} {{ ['b', 'A', 'c']|sort }} {{ ['b', 'A', "
+         "'c']|sort(case_sensitive=true) }}"
+         " {{ [3, 1, 2]|sort(reverse=true) }} {{ "
+         "users|sort(attribute='age')|map(attribute='name')|join(',') }}"
+         " {{ users|sort(attribute='age,name')|map(attribute='name')|list }}"
+         " {{ users|sort(attribute='age', reverse=true)|map(attribute='name')|list }}",
      USERS},
     {.tmpl = "{{ users|selectattr('active')|map(attribute='name')|list }} "
-     "{{ users|rejectattr('active')|map(attribute='name')|list }} {{ [1, 2, 3, 4]|select('odd')|list }}"
-     " {{ [1, 2, 3, 4]|reject('even')|list }} {{ users|selectattr('age', 'gt', 30)|list|length }}"
-     " {{ [1, none, 2, 0]|select|list }} {{ users|selectattr('name', 'equalto', 'Bob')|list }}"
-     " {{ [1, 5, 10]|select('divisibleby', 5)|list }} {{ ['a', 'B']|select('upper')|list }}",
+             "{{ users|rejectattr('active')|map(attribute='name')|list }} {{ [1, 2, 3, "
+             "4]|select('odd')|list }}"
+             " {{ [1, 2, 3, 4]|reject('even')|list }} {{ users|selectattr('age', 'gt', "
+             "30)|list|length }}"
+             " {{ [1, none, 2, 0]|select|list }} {{ users|selectattr('name', 'equalto', "
+             "'Bob')|list }}"
+             " {{ [1, 5, 10]|select('divisibleby', 5)|list }} {{ ['a', "
+             "'B']|select('upper')|list }}",
      USERS},
-    {.tmpl = "{{ ['a', 'b']|map('upper')|list }} {{ users|map(attribute='missing', default='d')|list }} "
-     "{{ [[1, 2], [3]]|map('length')|list }} {{ ['x', 'y']|map('replace', 'x', 'z')|list }} "
-     "{{ [{'a': {'b': 1}}]|map(attribute='a.b')|list }} {{ [[1, 2]]|map(attribute='0')|list }}",
+    {.tmpl = "{{ ['a', 'b']|map('upper')|list }} {{ users|map(attribute='missing', "
+             "default='d')|list }} "
+             "{{ [[1, 2], [3]]|map('length')|list }} {{ ['x', 'y']|map('replace', 'x', "
+             "'z')|list }} "
+             "{{ [{'a': {'b': 1}}]|map(attribute='a.b')|list }} {{ [[1, "
+             "2]]|map(attribute='0')|list }}",
      USERS},
-    {.tmpl = "{{ {'b': 1, 'a': 2}|dictsort }} {{ {'b': 1, 'a': 2}|dictsort(by='value') }} "
-     "{{ {'b': 1, 'a': 2}|items|list }} {{ {'B': 1, 'a': 2}|dictsort }} "
-     "{{ {'B': 1, 'a': 2}|dictsort(true) }} {{ {'b': 1, 'a': 2}|dictsort(reverse=true) }}"},
-    {.tmpl = "{{ [1, 2, 3]|first }} {{ [1, 2, 3]|last }} {{ []|first }}| {{ 'abc'|first }} {{ 'abc'|last }} "
-     "{{ [1, 2, 3]|sum }} {{ [1.5, 2]|sum }} {{ users|sum(attribute='age') }} {{ [3, 1, 2]|max }} "
-     "{{ [3, 1, 2]|min }} {{ ['b', 'A']|max }} {{ ['b', 'A']|max(case_sensitive=true) }} "
-     "{{ users|max(attribute='age') }} {{ []|max }}| {{ [1, 2]|sum(start=10) }} {{ {'a': 1}|first }}",
+    {.tmpl =
+         "{{ {'b': 1, 'a': 2}|dictsort }} {{ {'b': 1, 'a': 2}|dictsort(by='value') }} "
+         "{{ {'b': 1, 'a': 2}|items|list }} {{ {'B': 1, 'a': 2}|dictsort }} "
+         "{{ {'B': 1, 'a': 2}|dictsort(true) }} {{ {'b': 1, 'a': "
+         "2}|dictsort(reverse=true) }}"},
+    {.tmpl = "{{ [1, 2, 3]|first }} {{ [1, 2, 3]|last }} {{ []|first }}| {{ 'abc'|first "
+             "}} {{ 'abc'|last }} "
+             "{{ [1, 2, 3]|sum }} {{ [1.5, 2]|sum }} {{ users|sum(attribute='age') }} {{ "
+             "[3, 1, 2]|max }} "
+             "{{ [3, 1, 2]|min }} {{ ['b', 'A']|max }} {{ ['b', "
+             "'A']|max(case_sensitive=true) }} "
+             "{{ users|max(attribute='age') }} {{ []|max }}| {{ [1, 2]|sum(start=10) }} "
+             "{{ {'a': 1}|first }}",
      USERS},
-    {.tmpl = "{{ [1, 2, 1, 3, 'a', 'A']|unique|list }} {{ [1, 2, 3]|reverse|list }} {{ 'abc'|reverse }} "
-     "{{ 'abc'|list }} {{ {'x': 1}|list }} {{ [1, 2, 3, 4, 5]|batch(2)|list }} "
-     "{{ [1, 2, 3]|batch(2, 0)|list }} {{ 'ab'|batch(0)|list }} {{ 'ab'|batch(-1)|list }} {{ ['a', 'A']|unique(true)|list }} "
-     "{{ users|unique(attribute='age')|map(attribute='name')|list }} {{ [1, true, 1.0]|unique|list }}",
+    {.tmpl = "{{ [1, 2, 1, 3, 'a', 'A']|unique|list }} {{ [1, 2, 3]|reverse|list }} {{ "
+             "'abc'|reverse }} "
+             "{{ 'abc'|list }} {{ {'x': 1}|list }} {{ [1, 2, 3, 4, 5]|batch(2)|list }} "
+             "{{ [1, 2, 3]|batch(2, 0)|list }} {{ 'ab'|batch(0)|list }} {{ "
+             "'ab'|batch(-1)|list }} {{ ['a', 'A']|unique(true)|list }} "
+             "{{ users|unique(attribute='age')|map(attribute='name')|list }} {{ [1, "
+             "true, 1.0]|unique|list }}",
      USERS},
-    {.tmpl = "{{ 'hello world'|title }} {{ 'hELLO wORLD'|capitalize }} {{ \"it's-a (test)[x]<y>{z}\"|title }} "
-     "{{ '  x  '|trim }} {{ 'xxyxx'|trim('x') }} {{ 'a b c'|wordcount }} {{ 'abc'|center(9) }}| "
-     "{{ 42|string }} {{ [1]|string }} {{ 'a-b_c d'|wordcount }} {{ 'hello_world foo'|title }} "
-     "{{ 5|upper }} {{ none|lower }} {{ 'x\\ty'|title }}"},
-    {.tmpl = "{{ '3'|int + 1 }} {{ '3.7'|int }} {{ 'x'|int }} {{ 'x'|int(7) }} {{ '0x1f'|int(0, 16) }} "
-     "{{ '0b11'|int(base=2) }} {{ 3.9|int }} {{ '2.5'|float }} {{ 'x'|float }} {{ 7|float }} "
-     "{{ ' 12 '|int }} {{ '1_000'|int }} {{ none|int }} {{ true|float }} {{ '-4'|int }} "
-     "{{ '1e3'|float }} {{ '1e3'|int }} {{ 'inf'|float }} {{ '12'|int(base=8) }} {{ [1]|int(5) }}"},
+    {.tmpl = "{{ 'hello world'|title }} {{ 'hELLO wORLD'|capitalize }} {{ \"it's-a "
+             "(test)[x]<y>{z}\"|title }} "
+             "{{ '  x  '|trim }} {{ 'xxyxx'|trim('x') }} {{ 'a b c'|wordcount }} {{ "
+             "'abc'|center(9) }}| "
+             "{{ 42|string }} {{ [1]|string }} {{ 'a-b_c d'|wordcount }} {{ 'hello_world "
+             "foo'|title }} "
+             "{{ 5|upper }} {{ none|lower }} {{ 'x\\ty'|title }}"},
+    {.tmpl = "{{ '3'|int + 1 }} {{ '3.7'|int }} {{ 'x'|int }} {{ 'x'|int(7) }} {{ "
+             "'0x1f'|int(0, 16) }} "
+             "{{ '0b11'|int(base=2) }} {{ 3.9|int }} {{ '2.5'|float }} {{ 'x'|float }} "
+             "{{ 7|float }} "
+             "{{ ' 12 '|int }} {{ '1_000'|int }} {{ none|int }} {{ true|float }} {{ "
+             "'-4'|int }} "
+             "{{ '1e3'|float }} {{ '1e3'|int }} {{ 'inf'|float }} {{ '12'|int(base=8) }} "
+             "{{ [1]|int(5) }}"},
     {.tmpl = "{{ 2.5|round }} {{ 3.5|round }} {{ 2.675|round(2) }} {{ 1234|round(-2) }} "
-     "{{ 3.14159|round(2, 'floor') }} {{ 3.1|round(0, 'ceil') }} {{ -1.5|abs }} {{ -3|abs }} "
-     "{{ 3|round }} {{ 1250|round(-2) }} {{ 0.5|round }} {{ -2.5|round }} {{ 12.345|round(1) }}"},
-    {.tmpl = "{{ 'a\\nb\\n\\nc'|indent }}|{{ 'a\\nb'|indent(2, true) }}|{{ 'a\\n\\nb'|indent(blank=true) }}|"
-     "{{ 'x\\ny'|indent('> ') }}|{{ ''|indent }}|{{ 'a\\n'|indent(first=true) }}|{{ 'a\\r\\nb'|indent(1) }}"},
-    {.tmpl = "{{ '%s is %d years' % ('Bob', 42) }}|{{ '%5.1f|%-5s|%05d|%x|%X|%o|%e|%g|%%|%r' % (3.14159, "
-     "'ab', 42, 255, 255, 8, 12345.678, 0.0001, 'q') }}|{{ '%(a)s-%(b)s' % {'a': 1, 'b': 2} }}|"
-     "{{ '%s'|format([1, 2]) }}|{{ '%c%c' % (72, 'i') }}|{{ '%+d % d' % (5, 5) }}|"
-     "{{ '%s and %s'|format('a', 'b') }}|{{ '%(x)s'|format(x='kw') }}|{{ '%#x %#o' % (255, 8) }}|"
-     "{{ '%.3s|%5s|%-5d|%3d' % ('abcdef', 'ab', 7, -7) }}|{{ '%s' % none }}|{{ '%d' % 3.9 }}|"
-     "{{ '%08.3f|%+.2e|%G' % (-3.14159, 1234.5, 1e-10) }}|{{ '%s' % [1, 2] }}|{{ '%s' % ((1, 2),) }}"},
-    {.tmpl = "{{ x|tojson }}|{{ x|tojson(indent=2) }}|{{ x|tojson(indent='\\t') }}|{{ '\\u00e9\"\\\\\\n'|tojson }}|"
-     "{{ '\\u00e9'|tojson(ensure_ascii=true) }}|{{ 1.0|tojson }}|{{ [1, (2, 3)]|tojson }}|"
-     "{{ {1: 'a', true: 'b', none: 'c', 2.5: 'd'}|tojson }}|{{ {}|tojson(indent=2) }}|{{ []|tojson }}|"
-     "{{ x|tojson(sort_keys=true) }}|{{ x|tojson(indent=0) }}|{{ '<&>\\''|tojson }}|"
-     "{{ '\\x00\\x1f\\x7f'|tojson }}|{{ '\\x7f\\U0001F600'|tojson(ensure_ascii=true) }}",
+             "{{ 3.14159|round(2, 'floor') }} {{ 3.1|round(0, 'ceil') }} {{ -1.5|abs }} "
+             "{{ -3|abs }} "
+             "{{ 3|round }} {{ 1250|round(-2) }} {{ 0.5|round }} {{ -2.5|round }} {{ "
+             "12.345|round(1) }}"},
+    {.tmpl = "{{ 'a\\nb\\n\\nc'|indent }}|{{ 'a\\nb'|indent(2, true) }}|{{ "
+             "'a\\n\\nb'|indent(blank=true) }}|"
+             "{{ 'x\\ny'|indent('> ') }}|{{ ''|indent }}|{{ 'a\\n'|indent(first=true) "
+             "}}|{{ 'a\\r\\nb'|indent(1) }}"},
+    {.tmpl =
+         "{{ '%s is %d years' % ('Bob', 42) }}|{{ '%5.1f|%-5s|%05d|%x|%X|%o|%e|%g|%%|%r' "
+         "% (3.14159, "
+         "'ab', 42, 255, 255, 8, 12345.678, 0.0001, 'q') }}|{{ '%(a)s-%(b)s' % {'a': 1, "
+         "'b': 2} }}|"
+         "{{ '%s'|format([1, 2]) }}|{{ '%c%c' % (72, 'i') }}|{{ '%+d % d' % (5, 5) }}|"
+         "{{ '%s and %s'|format('a', 'b') }}|{{ '%(x)s'|format(x='kw') }}|{{ '%#x %#o' % "
+         "(255, 8) }}|"
+         "{{ '%.3s|%5s|%-5d|%3d' % ('abcdef', 'ab', 7, -7) }}|{{ '%s' % none }}|{{ '%d' "
+         "% 3.9 }}|"
+         "{{ '%08.3f|%+.2e|%G' % (-3.14159, 1234.5, 1e-10) }}|{{ '%s' % [1, 2] }}|{{ "
+         "'%s' % ((1, 2),) }}"},
+    {.tmpl =
+         "{{ x|tojson }}|{{ x|tojson(indent=2) }}|{{ x|tojson(indent='\\t') }}|{{ "
+         "'\\u00e9\"\\\\\\n'|tojson }}|"
+         "{{ '\\u00e9'|tojson(ensure_ascii=true) }}|{{ 1.0|tojson }}|{{ [1, (2, "
+         "3)]|tojson }}|"
+         "{{ {1: 'a', true: 'b', none: 'c', 2.5: 'd'}|tojson }}|{{ {}|tojson(indent=2) "
+         "}}|{{ []|tojson }}|"
+         "{{ x|tojson(sort_keys=true) }}|{{ x|tojson(indent=0) }}|{{ '<&>\\''|tojson }}|"
+         "{{ '\\x00\\x1f\\x7f'|tojson }}|{{ '\\x7f\\U0001F600'|tojson(ensure_ascii=true) "
+         "}}",
      "{\"x\": {\"b\": [1, {\"c\": null}], \"a\": true, \"e\": [], \"d\": {}}}"},
-    {.tmpl = "{{ '<a href=\"x\">&\\''|e }}|{{ '<b>'|safe }}|{{ '<b>'|escape|escape }}|{{ '<x>'|forceescape }}|"
-     "{{ ('<b>'|e) is escaped }}|{{ '<b>' is escaped }}|{{ 5|e }}"},
-    {.tmpl = "{{ missing|default('d') }}|{{ none|default('d') }}|{{ ''|default('d', true) }}|"
-     "{{ 0|d('z', boolean=true) }}|{{ missing|d }}|{{ false|default('x') }}|"},
-    {.tmpl = "{{ 'abc'|length }} {{ [1, 2]|count }} {{ {'a': 1}|length }} {{ missing|length }} {{ ''|length }}"},
-    {.tmpl = "{{ 'foo bar baz qux'|truncate(9) }}|{{ 'foo bar baz qux'|truncate(9, true) }}|"
-     "{{ 'foo bar baz qux'|truncate(11, false, '!!', 0) }}|{{ 'short'|truncate(10) }}|"
-     "{{ 'foo bar baz qux'|truncate(12, leeway=5) }}"},
-    {.tmpl = "{{ d|attr('items') is callable }}|{{ d|attr('a') }}|{{ [1, 'a']|pprint }}|{{ d|list }}",
+    {.tmpl = "{{ '<a href=\"x\">&\\''|e }}|{{ '<b>'|safe }}|{{ '<b>'|escape|escape }}|{{ "
+             "'<x>'|forceescape }}|"
+             "{{ ('<b>'|e) is escaped }}|{{ '<b>' is escaped }}|{{ 5|e }}|{{ "
+             "('<a>'|safe) + '<b>' }}|"
+             "{{ '<b>' + ('<a>'|safe) }}|{{ ('%s|%d'|safe) % ('<b>', 1) }}|{{ "
+             "('<a>'|safe) ~ '<b>' }}|"
+             "{{ ('<a>'|safe).upper() + '<' }}|{{ ['<x>'|safe] }}|{{ "
+             "'%s'|format('<x>'|safe) }}|"
+             "{{ ('<a>'|safe) + ('<b>'|safe) }}"},
+    {.tmpl =
+         "{{ missing|default('d') }}|{{ none|default('d') }}|{{ ''|default('d', true) }}|"
+         "{{ 0|d('z', boolean=true) }}|{{ missing|d }}|{{ false|default('x') }}|"},
+    {.tmpl = "{{ 'abc'|length }} {{ [1, 2]|count }} {{ {'a': 1}|length }} {{ "
+             "missing|length }} {{ ''|length }}"},
+    {.tmpl =
+         "{{ 'foo bar baz qux'|truncate(9) }}|{{ 'foo bar baz qux'|truncate(9, true) }}|"
+         "{{ 'foo bar baz qux'|truncate(11, false, '!!', 0) }}|{{ 'short'|truncate(10) "
+         "}}|"
+         "{{ 'foo bar baz qux'|truncate(12, leeway=5) }}"},
+    {.tmpl = "{{ d|attr('items') is callable }}|{{ d|attr('a') }}|{{ [1, 'a']|pprint "
+             "}}|{{ d|list }}",
      "{\"d\": {\"a\": 1}}"},
-    {.tmpl = "{% for g in users|groupby('age') %}{{ g.grouper }}:{{ g.list|map(attribute='name')|join(',') }};{% endfor %}"
-     "{% for k, l in users|groupby('active') %}{{ k }}{{ l|length }}{% endfor %}{{ ['b', 'A', 'a']|groupby(0)|list }}"
-     "{{ [{'k': 'X'}, {'k': 'x'}, {}]|groupby('k', default='x')|map(attribute='grouper')|list }}",
+    {.tmpl = "{% for g in users|groupby('age') %}{{ g.grouper }}:{{ "
+             "g.list|map(attribute='name')|join(',') }};{% endfor %}"
+             "{% for k, l in users|groupby('active') %}{{ k }}{{ l|length }}{% endfor "
+             "%}{{ ['b', 'A', 'a']|groupby(0)|list }}"
+             "{{ [{'k': 'X'}, {'k': 'x'}, {}]|groupby('k', "
+             "default='x')|map(attribute='grouper')|list }}",
      USERS},
     {.tmpl = "{{ [1, 2, 3][none:2] }}{{ 'abc'[1.5] }}|{{ foo is defined and foo.bar }}|"
-     "{{ tools|length if tools else 0 }}|{{ x|tojson(indent=2) }}|{{ '\\u2028'|tojson }}|"
-     "{{ 'a\\\\b\\'c\"' }}|{{ ['a\\\\b\\'c\"'] }}|{{ {'a': [], 'b': {}}|tojson(indent=2) }}",
+             "{{ tools|length if tools else 0 }}|{{ x|tojson(indent=2) }}|{{ "
+             "'\\u2028'|tojson }}|"
+             "{{ 'a\\\\b\\'c\"' }}|{{ ['a\\\\b\\'c\"'] }}|{{ {'a': [], 'b': "
+             "{}}|tojson(indent=2) }}",
      "{\"x\": [[], {}, [[]]]}"},
-    {.tmpl = "\u3000 {% if true %}\n\u3000x\n  \u00a0{% endif %}\n|{{ '%s|%5s' % (missing, missing) }}\n"
-     "\u2003{# c #}\n\u2003y"},
-    {.tmpl = "{{ range(5)|list }} {{ range(1, 10, 3)|list }} {{ range(5, 0, -2)|list }} {{ range(0)|list }} "
-     "{{ range(3)|sum }} {{ range(-3)|list }} {{ range(2, 2)|list }} {{ range(3)|join(',') }} {{ range(3) is iterable }}"},
+    {.tmpl = "\u3000 {% if true %}\n\u3000x\n  \u00a0{% endif %}\n|{{ '%s|%5s' % "
+             "(missing, missing) }}\n"
+             "\u2003{# c #}\n\u2003y"},
+    {.tmpl = "{{ range(5)|list }} {{ range(1, 10, 3)|list }} {{ range(5, 0, -2)|list }} "
+             "{{ range(0)|list }} "
+             "{{ range(3)|sum }} {{ range(-3)|list }} {{ range(2, 2)|list }} {{ "
+             "range(3)|join(',') }} {{ range(3) is iterable }}"},
 };
 
 static const ocase TESTS[] = {
-    {.tmpl = "{{ 1 is odd }}{{ 2 is even }}{{ 9 is divisibleby 3 }}{{ 9 is divisibleby(2) }}{{ none is none }}"
-     "{{ 1 is number }}{{ true is number }}{{ true is integer }}{{ 1.0 is float }}{{ 'a' is string }}"
-     "{{ {} is mapping }}{{ [] is sequence }}{{ 'a' is iterable }}{{ 1 is iterable }}{{ x is defined }}"
-     "{{ x is undefined }}{{ 'a' is lower }}{{ 'A' is upper }}{{ 1 is eq 1 }}{{ 2 is gt 1 }}{{ 1 is lt 2 }}"
-     "{{ 1 is ge 1 }}{{ 1 is le 0 }}{{ 1 is ne 2 }}{{ 1 is in [1] }}{{ 'upper' is filter }}{{ 'odd' is test }}"
-     "{{ true is true }}{{ 1 is true }}{{ false is false }}{{ false is boolean }}{{ x is sameas none }}"
-     "{{ none is sameas none }}{{ 2 is equalto 2 }}{{ 1 is greaterthan 0 }}{{ 1 is lessthan 0 }}"
-     "{{ 'a' is not string }}{{ x is not defined }}{{ 'abc' is sequence }}{{ {} is iterable }}"
-     "{{ 'A1' is upper }}{{ '1' is lower }}{{ x is iterable }}{{ 1 is callable }}{{ range is callable }}"},
+    {.tmpl = "{{ 1 is odd }}{{ 2 is even }}{{ 9 is divisibleby 3 }}{{ 9 is "
+             "divisibleby(2) }}{{ none is none }}"
+             "{{ 1 is number }}{{ true is number }}{{ true is integer }}{{ 1.0 is float "
+             "}}{{ 'a' is string }}"
+             "{{ {} is mapping }}{{ [] is sequence }}{{ 'a' is iterable }}{{ 1 is "
+             "iterable }}{{ x is defined }}"
+             "{{ x is undefined }}{{ 'a' is lower }}{{ 'A' is upper }}{{ 1 is eq 1 }}{{ "
+             "2 is gt 1 }}{{ 1 is lt 2 }}"
+             "{{ 1 is ge 1 }}{{ 1 is le 0 }}{{ 1 is ne 2 }}{{ 1 is in [1] }}{{ 'upper' "
+             "is filter }}{{ 'odd' is test }}"
+             "{{ true is true }}{{ 1 is true }}{{ false is false }}{{ false is boolean "
+             "}}{{ x is sameas none }}"
+             "{{ none is sameas none }}{{ 2 is equalto 2 }}{{ 1 is greaterthan 0 }}{{ 1 "
+             "is lessthan 0 }}"
+             "{{ 'a' is not string }}{{ x is not defined }}{{ 'abc' is sequence }}{{ {} "
+             "is iterable }}"
+             "{{ 'A1' is upper }}{{ '1' is lower }}{{ x is iterable }}{{ 1 is callable "
+             "}}{{ range is callable }}"},
 };
 
 static const ocase STATEMENTS[] = {
-    {.tmpl = "{% for x in ['a', 'b', 'c'] %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}"
-     "{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.previtem }}"
-     "{{ loop.nextitem }}{{ loop.cycle('o', 'e') }}{{ loop.depth }};{% endfor %}"},
+    {.tmpl =
+         "{% for x in ['a', 'b', 'c'] %}{{ loop.index }}{{ loop.index0 }}{{ "
+         "loop.revindex }}"
+         "{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ "
+         "loop.previtem }}"
+         "{{ loop.nextitem }}{{ loop.cycle('o', 'e') }}{{ loop.depth }};{% endfor %}"},
     {.tmpl = "{% for k, v in {'a': 1, 'b': 2}.items() %}{{ k }}={{ v }},{% endfor %}"
-     "{% for k, v in {'a': 1}|dictsort %}{{ k }}{{ v }}{% endfor %}{% for (a, b) in [(1, 2)] %}{{ a + b }}{% endfor %}"},
-    {.tmpl = "{% for x in [1, 2, 3, 4, 5, 6] if x is even %}{{ loop.index }}:{{ x }}{% if loop.last %}!{% endif %} {% endfor %}"},
-    {.tmpl = "{% for x in [] %}x{% else %}empty{% endfor %}{% for x in [1] %}one{% else %}no{% endfor %}"
-     "{% for x in [1, 2] if x > 5 %}x{% else %}filtered{% endfor %}"},
-    {.tmpl = "{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i == 5 %}{% break %}{% endif %}{{ i }}{% endfor %}"
-     "{% for i in range(3) %}{% for j in range(3) %}{% if j == 1 %}{% break %}{% endif %}{{ i }}{{ j }}{% endfor %}{% endfor %}"},
-    {.tmpl = "{% for x in [1, 1, 2, 3, 3] %}{% if loop.changed(x) %}{{ x }}{% endif %}{% endfor %}"},
-    {.tmpl = "{% for n in tree recursive %}[{{ n.name }}{% if n.children %}{{ loop(n.children) }}{% endif %}"
-     "{{ loop.depth }}{{ loop.depth0 }}]{% endfor %}",
-     "{\"tree\": [{\"name\": \"a\", \"children\": [{\"name\": \"b\", \"children\": [{\"name\": \"c\"}]}]}, "
+             "{% for k, v in {'a': 1}|dictsort %}{{ k }}{{ v }}{% endfor %}{% for (a, b) "
+             "in [(1, 2)] %}{{ a + b }}{% endfor %}"},
+    {.tmpl = "{% for x in [1, 2, 3, 4, 5, 6] if x is even %}{{ loop.index }}:{{ x }}{% "
+             "if loop.last %}!{% endif %} {% endfor %}"},
+    {.tmpl = "{% for x in [] %}x{% else %}empty{% endfor %}{% for x in [1] %}one{% else "
+             "%}no{% endfor %}"
+             "{% for x in [1, 2] if x > 5 %}x{% else %}filtered{% endfor %}"},
+    {.tmpl = "{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i == "
+             "5 %}{% break %}{% endif %}{{ i }}{% endfor %}"
+             "{% for i in range(3) %}{% for j in range(3) %}{% if j == 1 %}{% break %}{% "
+             "endif %}{{ i }}{{ j }}{% endfor %}{% endfor %}"},
+    {.tmpl = "{% for x in [1, 1, 2, 3, 3] %}{% if loop.changed(x) %}{{ x }}{% endif %}{% "
+             "endfor %}"},
+    {.tmpl = "{% for n in tree recursive %}[{{ n.name }}{% if n.children %}{{ "
+             "loop(n.children) }}{% endif %}"
+             "{{ loop.depth }}{{ loop.depth0 }}]{% endfor %}",
+     "{\"tree\": [{\"name\": \"a\", \"children\": [{\"name\": \"b\", \"children\": "
+     "[{\"name\": \"c\"}]}]}, "
      "{\"name\": \"d\"}]}"},
-    {.tmpl = "{% set x = 1 %}{% for i in [1, 2] %}{{ x }}{% set x = x + 10 %}{{ x }} {% endfor %}{{ x }}"
-     "{% for i in [1] %}{% set y = 5 %}{% endfor %}{{ y }}|{% if true %}{% set z = 3 %}{% endif %}{{ z }}"},
-    {.tmpl = "{% set ns = namespace(total=0, items=[]) %}{% for i in range(4) %}{% set ns.total = ns.total + i %}"
-     "{% set ns.items = ns.items + [i] %}{% endfor %}{{ ns.total }}{{ ns.items }}{{ ns }}{{ namespace(a=1).a }}"
-     "{% set n2 = namespace({'k': 'v'}, j=2) %}{{ n2.k }}{{ n2.j }}{{ n2.missing }}|{{ n2['k'] }}"},
-    {.tmpl = "{% for c in 'h\\u00e9llo' %}{{ c }}|{% endfor %}{% for k in {'b': 1, 'a': 2} %}{{ k }}{% endfor %}"},
-    {.tmpl = "{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set (c, d) = 'xy' %}{{ c }}{{ d }}{% set e = 1, 2 %}{{ e }}"},
-    {.tmpl = "{% set s | upper %}hello {{ 'w' }}{% endset %}{{ s }}|{% set t %}\n  block\n{% endset %}[{{ t }}]"},
-    {.tmpl = "{% macro m(a, b='B', c=none) %}{{ a }}{{ b }}{{ c }}{% endmacro %}{{ m(1) }}|{{ m(1, 2) }}|"
-     "{{ m(1, c=3) }}|{{ m(b=5, a=4) }}|{{ m() }}|{{ m.name }}{{ m.arguments }}"},
-    {.tmpl = "{% macro m(a) %}{{ a }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1, 2, 3, x=4) }}{{ m(*[5, 6], **{'k': 7}) }}"},
+    {.tmpl = "{% set x = 1 %}{% for i in [1, 2] %}{{ x }}{% set x = x + 10 %}{{ x }} {% "
+             "endfor %}{{ x }}"
+             "{% for i in [1] %}{% set y = 5 %}{% endfor %}{{ y }}|{% if true %}{% set z "
+             "= 3 %}{% endif %}{{ z }}"},
+    {.tmpl = "{% set ns = namespace(total=0, items=[]) %}{% for i in range(4) %}{% set "
+             "ns.total = ns.total + i %}"
+             "{% set ns.items = ns.items + [i] %}{% endfor %}{{ ns.total }}{{ ns.items "
+             "}}{{ ns }}{{ namespace(a=1).a }}"
+             "{% set n2 = namespace({'k': 'v'}, j=2) %}{{ n2.k }}{{ n2.j }}{{ n2.missing "
+             "}}|{{ n2['k'] }}"},
+    {.tmpl = "{% for c in 'h\\u00e9llo' %}{{ c }}|{% endfor %}{% for k in {'b': 1, 'a': "
+             "2} %}{{ k }}{% endfor %}"},
+    {.tmpl = "{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set (c, d) = 'xy' %}{{ c }}{{ d }}{% "
+             "set e = 1, 2 %}{{ e }}"},
+    {.tmpl = "{% set s | upper %}hello {{ 'w' }}{% endset %}{{ s }}|{% set t %}\n  "
+             "block\n{% endset %}[{{ t }}]"},
+    {.tmpl = "{% macro m(a, b='B', c=none) %}{{ a }}{{ b }}{{ c }}{% endmacro %}{{ m(1) "
+             "}}|{{ m(1, 2) }}|"
+             "{{ m(1, c=3) }}|{{ m(b=5, a=4) }}|{{ m() }}|{{ m.name }}{{ m.arguments }}"},
+    {.tmpl = "{% macro m(a) %}{{ a }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1, 2, "
+             "3, x=4) }}{{ m(*[5, 6], **{'k': 7}) }}"},
     {.tmpl = "{% macro wrap(tag) %}<{{ tag }}>{{ caller() }}</{{ tag }}>{% endmacro %}"
-     "{% call wrap('b') %}inner {{ 1 + 1 }}{% endcall %}"},
-    {.tmpl = "{% macro each(xs) %}{% for x in xs %}{{ caller(x, loop.index) }}{% endfor %}{% endmacro %}"
-     "{% call(item, i) each(['a', 'b']) %}{{ i }}={{ item }};{% endcall %}"},
-    {.tmpl = "{% macro fact(n) %}{% if n <= 1 %}1{% else %}{{ n * (fact(n - 1)|int) }}{% endif %}{% endmacro %}{{ fact(10) }}"},
-    {.tmpl = "{% macro m() %}{{ g }}{% endmacro %}{% set g = 5 %}{{ m() }}{% set g = 6 %}{{ m() }}"
-     "{% macro n(x, y=x * 2) %}{{ y }}{% endmacro %}{{ n(4) }}"},
-    {.tmpl = "{% filter upper %}abc {{ 'def' }}{% endfilter %}|{% filter replace('a', 'b')|upper %}aaa{% endfilter %}"},
-    {.tmpl = "{% with a = 1, b = 2 %}{{ a + b }}{% endwith %}{{ a }}|{% with %}{% set q = 1 %}{% endwith %}{{ q }}"},
-    {.tmpl = "{% raw %}{{ not parsed }} {% if %}{% endraw %}|{%- raw -%}  {{ x }}  {%- endraw -%}  y"},
+             "{% call wrap('b') %}inner {{ 1 + 1 }}{% endcall %}"},
+    {.tmpl = "{% macro each(xs) %}{% for x in xs %}{{ caller(x, loop.index) }}{% endfor "
+             "%}{% endmacro %}"
+             "{% call(item, i) each(['a', 'b']) %}{{ i }}={{ item }};{% endcall %}"},
+    {.tmpl = "{% macro fact(n) %}{% if n <= 1 %}1{% else %}{{ n * (fact(n - 1)|int) }}{% "
+             "endif %}{% endmacro %}{{ fact(10) }}"},
+    {.tmpl = "{% macro m() %}{{ g }}{% endmacro %}{% set g = 5 %}{{ m() }}{% set g = 6 "
+             "%}{{ m() }}"
+             "{% macro n(x, y=x * 2) %}{{ y }}{% endmacro %}{{ n(4) }}"},
+    {.tmpl = "{% filter upper %}abc {{ 'def' }}{% endfilter %}|{% filter replace('a', "
+             "'b')|upper %}aaa{% endfilter %}"},
+    {.tmpl = "{% with a = 1, b = 2 %}{{ a + b }}{% endwith %}{{ a }}|{% with %}{% set q "
+             "= 1 %}{% endwith %}{{ q }}"},
+    {.tmpl = "{% raw %}{{ not parsed }} {% if %}{% endraw %}|{%- raw -%}  {{ x }}  {%- "
+             "endraw -%}  y"},
     {.tmpl = "{% generation %}gen {{ 1 }}{% endgeneration %}{% print 'p', 2 %}"},
-    {.tmpl = "{{ {'a': 1}['a'] }} {{ {'a': {'b': [10, 20]}}.a.b.1 }} {{ [[1, 2], [3]][0][1] }} "
-     "{{ d.get('x', 'dflt') }} {{ d.keys()|list }} {{ d['items'] }} {{ d.a }} {{ d.get('a') }} "
-     "{{ d.values()|list }} {{ d.items()|list }} {{ d.missing }}|{{ d['missing'] }}|",
+    {.tmpl =
+         "{{ {'a': 1}['a'] }} {{ {'a': {'b': [10, 20]}}.a.b.1 }} {{ [[1, 2], [3]][0][1] "
+         "}} "
+         "{{ d.get('x', 'dflt') }} {{ d.keys()|list }} {{ d['items'] }} {{ d.a }} {{ "
+         "d.get('a') }} "
+         "{{ d.values()|list }} {{ d.items()|list }} {{ d.missing }}|{{ d['missing'] }}|",
      "{\"d\": {\"a\": 1, \"items\": \"I\"}}"},
-    {.tmpl = "{{ 'x' if 1 else 'y' }}{{ 'x' if 0 else 'y' }}{{ 'x' if 0 }}|{{ 1 if 0 else 2 if 0 else 3 }}"
-     "{{ ('a' if true else 'b')|upper }}"},
-    {.tmpl = "{{ ('a', 'b')|join('-') }} {{ [1, 2]|join }} {{ users|join(', ', attribute='name') }}", USERS},
-    {.tmpl = "{% set l = [3, 1, 2] %}{% set _ = l.append(4) %}{{ l }}{{ l.pop() }}{{ l.index(1) }}"
-     "{{ l.count(3) }}{% set _ = l.sort() %}{{ l }}{% set _ = l.insert(0, 9) %}{{ l }}"
-     "{% set _ = l.extend([7]) %}{{ l }}{% set _ = l.remove(9) %}{{ l }}{% set _ = l.reverse() %}"
-     "{{ l }}{{ l.pop(0) }}{{ l }}{{ l.copy() }}",
-     NULL, O_PLAIN},
-    {.tmpl = "{% set d2 = {'a': 1} %}{% set _ = d2.update({'b': 2}, c=3) %}{{ d2 }}{{ d2.pop('a') }}{{ d2 }}"
-     "{{ d2.setdefault('z', 0) }}{{ d2 }}{{ d2.values()|list }}{{ d2.copy() }}{{ d2.pop('q', 'dq') }}",
-     NULL, O_PLAIN},
-    {.tmpl = "{% set ns = namespace(s='') %}{% for m in users %}{% set ns.s = ns.s + m.name[0] %}{% endfor %}{{ ns.s }}",
+    {.tmpl = "{{ 'x' if 1 else 'y' }}{{ 'x' if 0 else 'y' }}{{ 'x' if 0 }}|{{ 1 if 0 "
+             "else 2 if 0 else 3 }}"
+             "{{ ('a' if true else 'b')|upper }}"},
+    {.tmpl = "{{ ('a', 'b')|join('-') }} {{ [1, 2]|join }} {{ users|join(', ', "
+             "attribute='name') }}",
      USERS},
-    {.tmpl = "{{ strftime_now('%Y-%m-%d %H:%M:%S %A %b %j %d %B %y %p') }}|{{ strftime_now('') }}"},
-    {.tmpl = "{% if false %}{{ raise_exception('no') }}{% endif %}ok{{ false and raise_exception('x') }}"},
-    {.tmpl = "{{ missing ~ 'x' }}|{{ missing|upper }}|{{ missing|list }}|{{ missing is none }}|"
-     "{{ missing == none }}|{{ not missing }}|{% for x in missing %}{% endfor %}|{{ 1 in missing }}|"
-     "{{ missing|items|list }}|{{ missing|join }}|{{ missing|trim }}|{{ missing|string }}|"
-     "{{ missing|first }}|{{ missing|sort }}|{{ missing|map('upper')|list }}|{{ [missing] }}|"
-     "{{ missing|default(none) }}|{{ missing|count }}|{{ missing == missing }}|{{ missing|reverse|list }}"},
-    {.tmpl = "{{ x.y.z is defined }}|{{ x.y is mapping }}|{{ x.w is defined }}", "{\"x\": {\"y\": {}}}"},
-    {.tmpl = "{% if if in in %}a{% endif %}{% set if = 'a' %}{% set in = 'abc' %}{% if if in in %}b{% endif %}"},
-    {.tmpl = "{% set x = [1, 2, 3] %}{{ x|length > 2 }}{{ x|first + 1 }}{{ -(x|length) }}{{ not x|length }}"
-     "{{ x[0] is odd and x[1] is even }}"},
-    {.tmpl = "{{ loop }}|{% for a in [1] %}{% for b in [2] %}{{ loop.index }}{% endfor %}{{ loop.index }}{% endfor %}"},
-    {.tmpl = "{% macro m() %}{% for x in [1, 2] %}{{ x }}{% endfor %}{% endmacro %}{% for y in [1, 2] %}{{ m() }}{% endfor %}"},
-    {.tmpl = "{% set x %}{% for i in range(3) %}{{ i }}{% endfor %}{% endset %}{{ x|length }}{{ x }}"},
-    {.tmpl = "{{ users|map(attribute='name')|map('lower')|select('ne', 'bob')|join(',') }}", USERS},
-    {.tmpl = "{{ [1, 2, 3][1:]|join }}{{ 'abc'[1:]|upper }}{{ (users|first).name }}{{ users[-1]['name'] }}", USERS},
+    {.tmpl = "{% set l = [3, 1, 2] %}{% set _ = l.append(4) %}{{ l }}{{ l.pop() }}{{ "
+             "l.index(1) }}"
+             "{{ l.count(3) }}{% set _ = l.sort() %}{{ l }}{% set _ = l.insert(0, 9) "
+             "%}{{ l }}"
+             "{% set _ = l.extend([7]) %}{{ l }}{% set _ = l.remove(9) %}{{ l }}{% set _ "
+             "= l.reverse() %}"
+             "{{ l }}{{ l.pop(0) }}{{ l }}{{ l.copy() }}",
+     NULL,
+     O_PLAIN},
+    {.tmpl = "{% set d2 = {'a': 1} %}{% set _ = d2.update({'b': 2}, c=3) %}{{ d2 }}{{ "
+             "d2.pop('a') }}{{ d2 }}"
+             "{{ d2.setdefault('z', 0) }}{{ d2 }}{{ d2.values()|list }}{{ d2.copy() }}{{ "
+             "d2.pop('q', 'dq') }}",
+     NULL,
+     O_PLAIN},
+    {.tmpl = "{% set ns = namespace(s='') %}{% for m in users %}{% set ns.s = ns.s + "
+             "m.name[0] %}{% endfor %}{{ ns.s }}",
+     USERS},
+    {.tmpl = "{{ strftime_now('%Y-%m-%d %H:%M:%S %A %b %j %d %B %y %p') }}|{{ "
+             "strftime_now('') }}"},
+    {.tmpl = "{% if false %}{{ raise_exception('no') }}{% endif %}ok{{ false and "
+             "raise_exception('x') }}"},
+    {.tmpl = "{{ missing ~ 'x' }}|{{ missing|upper }}|{{ missing|list }}|{{ missing is "
+             "none }}|"
+             "{{ missing == none }}|{{ not missing }}|{% for x in missing %}{% endfor "
+             "%}|{{ 1 in missing }}|"
+             "{{ missing|items|list }}|{{ missing|join }}|{{ missing|trim }}|{{ "
+             "missing|string }}|"
+             "{{ missing|first }}|{{ missing|sort }}|{{ missing|map('upper')|list }}|{{ "
+             "[missing] }}|"
+             "{{ missing|default(none) }}|{{ missing|count }}|{{ missing == missing "
+             "}}|{{ missing|reverse|list }}"},
+    {.tmpl = "{{ x.y.z is defined }}|{{ x.y is mapping }}|{{ x.w is defined }}",
+     "{\"x\": {\"y\": {}}}"},
+    {.tmpl = "{% if if in in %}a{% endif %}{% set if = 'a' %}{% set in = 'abc' %}{% if "
+             "if in in %}b{% endif %}"},
+    {.tmpl = "{% set x = [1, 2, 3] %}{{ x|length > 2 }}{{ x|first + 1 }}{{ -(x|length) "
+             "}}{{ not x|length }}"
+             "{{ x[0] is odd and x[1] is even }}"},
+    {.tmpl = "{{ loop }}|{% for a in [1] %}{% for b in [2] %}{{ loop.index }}{% endfor "
+             "%}{{ loop.index }}{% endfor %}"},
+    {.tmpl = "{% macro m() %}{% for x in [1, 2] %}{{ x }}{% endfor %}{% endmacro %}{% "
+             "for y in [1, 2] %}{{ m() }}{% endfor %}"},
+    {.tmpl = "{% set x %}{% for i in range(3) %}{{ i }}{% endfor %}{% endset %}{{ "
+             "x|length }}{{ x }}"},
+    {.tmpl =
+         "{{ users|map(attribute='name')|map('lower')|select('ne', 'bob')|join(',') }}",
+     USERS},
+    {.tmpl = "{{ [1, 2, 3][1:]|join }}{{ 'abc'[1:]|upper }}{{ (users|first).name }}{{ "
+             "users[-1]['name'] }}",
+     USERS},
 };
 
 static const ocase WHITESPACE[] = {
-    {.tmpl = "<ul>\n  {% for x in [1, 2] %}\n    <li>{{ x }}</li>\n  {% endfor %}\n</ul>\n"},
-    {.tmpl = "  {%- if true %}\n  a\n  {%+ if true %}b{% endif %}\n{% endif %}\n  {# c #}\n  d {#- e -#}  f\n"},
+    {.tmpl =
+         "<ul>\n  {% for x in [1, 2] %}\n    <li>{{ x }}</li>\n  {% endfor %}\n</ul>\n"},
+    {.tmpl = "  {%- if true %}\n  a\n  {%+ if true %}b{% endif %}\n{% endif %}\n  {# c "
+             "#}\n  d {#- e -#}  f\n"},
     {.tmpl = "{% if true %}   \n x\n{%- endif %}  {{ 'y' }}   {{- 'z' -}}   !\n\n"},
     {.tmpl = "a\r\nb\r\n{% if true %}\r\nc\r\n{% endif %}\r\nd\re"},
     {.tmpl = "x\n"},
@@ -624,15 +803,25 @@ static const ocase WHITESPACE[] = {
     {.tmpl = "{{- ' a ' -}}\n{%- set z = 1 -%}\n  q  \n"},
     {.tmpl = "\t{% if true %}\n\tx\n\t{% endif %}\n"},
     {.tmpl = "  {# c #}\n  x\n  {# d #}y"},
-    {.tmpl = "  {%- raw -%}  {{ x }}  {%- endraw -%}  y\n  {% raw %}\n r \n  {% endraw %}\n z"},
-    {.tmpl = "{% for i in [1, 2] -%}\n  {{ i }}\n{%- endfor %}\n{% for i in [1, 2] +%}\n  {{ i }}\n{% endfor %}"},
-    {.tmpl = "{% macro m() -%}\n  body\n{%- endmacro %}\n[{{ m() }}]\n  {% set x = 1 %}  \nafter {{ x }}"},
-    {.tmpl = "{% if true %}a{% endif %}\n{% if true %}\n{% endif %}\n  {{ 'v' }}\n  {% if true %}  x  {% endif %}  \n"},
+    {.tmpl = "  {%- raw -%}  {{ x }}  {%- endraw -%}  y\n  {% raw %}\n r \n  {% endraw "
+             "%}\n z"},
+    {.tmpl = "{% for i in [1, 2] -%}\n  {{ i }}\n{%- endfor %}\n{% for i in [1, 2] +%}\n "
+             " {{ i }}\n{% endfor %}"},
+    {.tmpl = "{% macro m() -%}\n  body\n{%- endmacro %}\n[{{ m() }}]\n  {% set x = 1 %}  "
+             "\nafter {{ x }}"},
+    {.tmpl = "{% if true %}a{% endif %}\n{% if true %}\n{% endif %}\n  {{ 'v' }}\n  {% "
+             "if true %}  x  {% endif %}  \n"},
     {.tmpl = "text {# comment #}\nmore\n{#- strip -#}\n   end"},
-    {.tmpl = "<ul>\n  {% for x in [1, 2] %}\n    <li>{{ x }}</li>\n  {% endfor %}\n</ul>\n", NULL, O_RAW},
-    {.tmpl = "  {%- if true %}\n  a\n  {%+ if true %}b{% endif %}\n{% endif %}\n  {# c #}\n  d {#- e -#}  f\n",
-     NULL, O_RAW},
-    {.tmpl = "{{ '{{' }}{{ \"}}\" }}{% set d = {'a': {'b': 1}} %}{{ d }}{{ {'x': 1}['x'] }}"},
+    {.tmpl =
+         "<ul>\n  {% for x in [1, 2] %}\n    <li>{{ x }}</li>\n  {% endfor %}\n</ul>\n",
+     NULL,
+     O_RAW},
+    {.tmpl = "  {%- if true %}\n  a\n  {%+ if true %}b{% endif %}\n{% endif %}\n  {# c "
+             "#}\n  d {#- e -#}  f\n",
+     NULL,
+     O_RAW},
+    {.tmpl =
+         "{{ '{{' }}{{ \"}}\" }}{% set d = {'a': {'b': 1}} %}{{ d }}{{ {'x': 1}['x'] }}"},
     {.tmpl = "  \n{%- if true -%}\n\n  x  \n\n{%- endif -%}\n\n  "},
 };
 
@@ -677,14 +866,18 @@ static const ocase ERRORS[] = {
     {.tmpl = "{% break %}", NULL, O_ERR},
     {.tmpl = "{{ 1 + 2 ~ 3 }}", NULL, O_ERR | O_MSG},
     {.tmpl = "{{ -[1]|length }}", NULL, O_ERR | O_MSG},
-    {.tmpl = "{% for x in [1] %}{% macro m() %}{% continue %}{% endmacro %}{% endfor %}", NULL, O_ERR},
+    {.tmpl = "{% for x in [1] %}{% macro m() %}{% continue %}{% endmacro %}{% endfor %}",
+     NULL,
+     O_ERR},
     {.tmpl = "{# unclosed", NULL, O_ERR | O_MSG},
     {.tmpl = "{% raw %} unclosed", NULL, O_ERR | O_MSG},
     {.tmpl = "{% include 'x' %}", NULL, O_ERR},
     {.tmpl = "{% foo %}", NULL, O_ERR | O_MSG},
     {.tmpl = "{{ x }", NULL, O_ERR},
     {.tmpl = "{{ 1 is divisibleby }}", NULL, O_ERR},
-    {.tmpl = "{{ [1, 2]|tojson(indent=none)|length }}{{ missing|tojson }}", NULL, O_ERR | O_MSG},
+    {.tmpl = "{{ [1, 2]|tojson(indent=none)|length }}{{ missing|tojson }}",
+     NULL,
+     O_ERR | O_MSG},
     {.tmpl = "{% set x = 1 %}{% set x.y = 2 %}", NULL, O_ERR | O_MSG},
     {.tmpl = "{{ 'a' * 'b' }}", NULL, O_ERR | O_MSG},
     {.tmpl = "{{ -'a' }}", NULL, O_ERR},
@@ -706,18 +899,30 @@ static const ocase ERRORS[] = {
     {.tmpl = "{% set a, b = 1 %}", NULL, O_ERR},
 };
 
-static void test_python_values(void) { check_oracle(VALUES, (int)(sizeof VALUES / sizeof *VALUES)); }
-static void test_python_arith(void) { check_oracle(ARITH, (int)(sizeof ARITH / sizeof *ARITH)); }
-static void test_python_strings(void) { check_oracle(STRINGS, (int)(sizeof STRINGS / sizeof *STRINGS)); }
-static void test_python_filters(void) { check_oracle(FILTERS, (int)(sizeof FILTERS / sizeof *FILTERS)); }
-static void test_python_tests(void) { check_oracle(TESTS, (int)(sizeof TESTS / sizeof *TESTS)); }
+static void test_python_values(void) {
+  check_oracle(VALUES, (int)(sizeof VALUES / sizeof *VALUES));
+}
+static void test_python_arith(void) {
+  check_oracle(ARITH, (int)(sizeof ARITH / sizeof *ARITH));
+}
+static void test_python_strings(void) {
+  check_oracle(STRINGS, (int)(sizeof STRINGS / sizeof *STRINGS));
+}
+static void test_python_filters(void) {
+  check_oracle(FILTERS, (int)(sizeof FILTERS / sizeof *FILTERS));
+}
+static void test_python_tests(void) {
+  check_oracle(TESTS, (int)(sizeof TESTS / sizeof *TESTS));
+}
 static void test_python_statements(void) {
   check_oracle(STATEMENTS, (int)(sizeof STATEMENTS / sizeof *STATEMENTS));
 }
 static void test_python_whitespace(void) {
   check_oracle(WHITESPACE, (int)(sizeof WHITESPACE / sizeof *WHITESPACE));
 }
-static void test_python_errors(void) { check_oracle(ERRORS, (int)(sizeof ERRORS / sizeof *ERRORS)); }
+static void test_python_errors(void) {
+  check_oracle(ERRORS, (int)(sizeof ERRORS / sizeof *ERRORS));
+}
 
 /* ---- errors: messages, lines, recovery ---- */
 
@@ -725,9 +930,12 @@ static void test_error_lines(void) {
   char *err = NULL;
   mx_template *t = mx_template_parse("line1\n{% if x %}\n{% endfor %}", &err);
   MXT_CHECK(t == NULL, "unbalanced tags must not parse");
-  MXT_CHECK(err && strstr(err, "[template] line 3: Encountered unknown tag 'endfor'"), "%s", err);
-  MXT_CHECK(err && strstr(err, "\n    {% endfor %}"), "the template line follows: %s", err);
-  MXT_CHECK(strstr(mx_last_error(), "line 3") != NULL, "mx_last_error: %s", mx_last_error());
+  MXT_CHECK(err && strstr(err, "[template] line 3: Encountered unknown tag 'endfor'"),
+            "%s", err);
+  MXT_CHECK(err && strstr(err, "\n    {% endfor %}"), "the template line follows: %s",
+            err);
+  MXT_CHECK(strstr(mx_last_error(), "line 3") != NULL, "mx_last_error: %s",
+            mx_last_error());
   MXT_CHECK(mx_last_status() == MX_ERR_INVALID, "status");
   free(err);
   mx_clear_error();
@@ -753,8 +961,9 @@ static void test_error_lines(void) {
     t = mx_template_parse(cases[i].src, &err);
     char want[64];
     snprintf(want, sizeof want, "[template] line %d: ", cases[i].line);
-    MXT_CHECK(!t && err && strncmp(err, want, strlen(want)) == 0 && strstr(err, cases[i].msg),
-              "case %zu: got %s", i, err ? err : "(parsed)");
+    MXT_CHECK(
+        !t && err && strncmp(err, want, strlen(want)) == 0 && strstr(err, cases[i].msg),
+        "case %zu: got %s", i, err ? err : "(parsed)");
     mx_template_free(t);
     free(err);
     mx_clear_error();
@@ -768,25 +977,32 @@ static void test_runtime_errors(void) {
     int line;
     const char *msg;
   } cases[] = {
-      {"x\n{% if true %}\n  {{ raise_exception('Conversation roles must alternate') }}\n{% endif %}",
+      {"x\n{% if true %}\n  {{ raise_exception('Conversation roles must alternate') "
+       "}}\n{% endif %}",
        NULL, 3, "Conversation roles must alternate"},
-      {"{% macro check(m) %}\n{% if m.role != 'user' %}{{ raise_exception('bad role ' ~ m.role) }}"
+      {"{% macro check(m) %}\n{% if m.role != 'user' %}{{ raise_exception('bad role ' ~ "
+       "m.role) }}"
        "{% endif %}\n{% endmacro %}\n\n{{ check(messages[0]) }}",
        "{\"messages\": [{\"role\": \"tool\"}]}", 2, "bad role tool"},
       {"{% for m in messages %}\n{{ m.content.upper() }}\n{% endfor %}",
-       "{\"messages\": [{\"content\": \"a\"}, {}]}", 2, "'dict object' has no attribute 'content'"},
+       "{\"messages\": [{\"content\": \"a\"}, {}]}", 2,
+       "'dict object' has no attribute 'content'"},
       {"\n{{ messages[0]['content'] + 1 }}", "{\"messages\": [{\"content\": \"a\"}]}", 2,
        "can only concatenate str (not \"int\") to str"},
       {"{{ x }}", "{\"x\": ", 0, "invalid JSON in the context"},
       {"{{ x }}", "[1, 2]", 0, "the context must be a JSON object"},
-      {"{% if true %}{{ 'a'|nofilter }}{% endif %}", NULL, 1, "No filter named 'nofilter' found."},
+      {"{% if true %}{{ 'a'|nofilter }}{% endif %}", NULL, 1,
+       "No filter named 'nofilter' found."},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     char *out, *err;
-    bool ok = render_with(cases[i].src, cases[i].ctx ? cases[i].ctx : "{}", &o, &out, &err);
+    bool ok =
+        render_with(cases[i].src, cases[i].ctx ? cases[i].ctx : "{}", &o, &out, &err);
     char want[64];
-    if (cases[i].line) snprintf(want, sizeof want, "[template] line %d: ", cases[i].line);
-    else snprintf(want, sizeof want, "[template] ");
+    if (cases[i].line)
+      snprintf(want, sizeof want, "[template] line %d: ", cases[i].line);
+    else
+      snprintf(want, sizeof want, "[template] ");
     MXT_CHECK(!ok && strncmp(err, want, strlen(want)) == 0 && strstr(err, cases[i].msg),
               "case %zu: got %s", i, ok ? out : err);
     free(out);
@@ -799,20 +1015,24 @@ static void test_runtime_errors(void) {
   MXT_CHECK(mx_template_render(t, "{}", &out) == MX_ERR_INVALID && out == NULL, "fails");
   MXT_CHECK(strstr(mx_last_error(), "'x' is undefined") != NULL, "%s", mx_last_error());
   mx_clear_error();
-  MXT_CHECK(mx_template_render(t, "{\"x\": {\"y\": 7}}", &out) == MX_OK && !strcmp(out, "7"),
-            "then renders: %s", out ? out : mx_last_error());
+  MXT_CHECK(
+      mx_template_render(t, "{\"x\": {\"y\": 7}}", &out) == MX_OK && !strcmp(out, "7"),
+      "then renders: %s", out ? out : mx_last_error());
   free(out);
   /* bad arguments */
   MXT_CHECK(mx_template_render(NULL, "{}", &out) == MX_ERR_INVALID, "NULL template");
   mx_clear_error();
   mx_template_free(t);
   t = mx_template_parse("{{ x is defined }}", NULL);
-  MXT_CHECK(mx_template_render(t, NULL, &out) == MX_OK && !strcmp(out, "False"), "NULL context");
+  MXT_CHECK(mx_template_render(t, NULL, &out) == MX_OK && !strcmp(out, "False"),
+            "NULL context");
   free(out);
-  MXT_CHECK(mx_template_render(t, "", &out) == MX_OK && !strcmp(out, "False"), "empty context");
+  MXT_CHECK(mx_template_render(t, "", &out) == MX_OK && !strcmp(out, "False"),
+            "empty context");
   free(out);
   mx_template_free(t);
-  MXT_CHECK(mx_template_parse(NULL, NULL) == NULL && mx_last_status() == MX_ERR_INVALID, "NULL");
+  MXT_CHECK(mx_template_parse(NULL, NULL) == NULL && mx_last_status() == MX_ERR_INVALID,
+            "NULL");
   mx_clear_error();
   mx_template_options bad = opts(true);
   bad.max_depth = 0;
@@ -827,7 +1047,8 @@ static void expect_fail(const char *src, const char *ctx, const mx_template_opti
                         const char *msg) {
   char *out, *err;
   bool ok = render_with(src, ctx ? ctx : "{}", o, &out, &err);
-  MXT_CHECK(!ok && strstr(err, msg), "%.60s: want '%s', got %s", src, msg, ok ? "success" : err);
+  MXT_CHECK(!ok && strstr(err, msg), "%.60s: want '%s', got %s", src, msg,
+            ok ? "success" : err);
   free(out);
   free(err);
 }
@@ -851,14 +1072,19 @@ static void test_limits(void) {
               "maximum recursion depth exceeded");
   mx_template_options few = o;
   few.max_steps = 100000;
-  expect_fail("{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
-              "{{ f(60) }}",
-              NULL, &few, "exceeded 100000 steps");
-  expect_fail("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
-              NULL, &o, "steps");
-  expect_fail("{% set ns = namespace(s='x') %}{% for i in range(80) %}{% set ns.s = ns.s + ns.s %}"
-              "{% endfor %}",
-              NULL, &o, "limit");
+  expect_fail(
+      "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro "
+      "%}"
+      "{{ f(60) }}",
+      NULL, &few, "exceeded 100000 steps");
+  expect_fail(
+      "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+      NULL, &o, "steps");
+  expect_fail(
+      "{% set ns = namespace(s='x') %}{% for i in range(80) %}{% set ns.s = ns.s + ns.s "
+      "%}"
+      "{% endfor %}",
+      NULL, &o, "limit");
   expect_fail("{{ 'x' * 1000000000 }}", NULL, &o, "limit");
   expect_fail("{{ [1] * 1000000000 }}", NULL, &o, "too large");
   expect_fail("{{ range(1000000000)|length }}", NULL, &o, "Range too big");
@@ -867,23 +1093,27 @@ static void test_limits(void) {
   expect_fail("{{ '{:999999999}'.format(1) }}", NULL, &o, "too large");
   expect_fail("{{ 'a\\nb'|indent(999999999) }}", NULL, &o, "too wide");
   expect_fail("{% set x = [] %}{% set _ = x.append(x) %}{{ x }}", NULL, &o, "nesting");
-  expect_fail("{% set x = [] %}{% set _ = x.append(x) %}{{ x|tojson }}", NULL, &o, "Circular");
+  expect_fail("{% set x = [] %}{% set _ = x.append(x) %}{{ x|tojson }}", NULL, &o,
+              "Circular");
   expect_fail("{{ 2 ** 64 }}", NULL, &o, "integer overflow");
   mx_template_options small = o;
   small.max_output = 1000;
-  expect_fail("{% for i in range(1000) %}xxxxxxxx{% endfor %}", NULL, &small, "output exceeds");
+  expect_fail("{% for i in range(1000) %}xxxxxxxx{% endfor %}", NULL, &small,
+              "output exceeds");
   mx_template_options mem = o;
   mem.max_memory = 1 << 20;
-  expect_fail("{% set ns = namespace(l=[]) %}{% for i in range(20000) %}"
-              "{% set ns.l = ns.l + [i] %}{% endfor %}",
-              NULL, &mem, "memory limit");
+  expect_fail(
+      "{% set ns = namespace(l=[]) %}{% for i in range(20000) %}"
+      "{% set ns.l = ns.l + [i] %}{% endfor %}",
+      NULL, &mem, "memory limit");
   mx_template_options d5 = o;
   d5.max_depth = 5;
   char *out, *err;
-  const char *rec = "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{% endif %}{{ n }}{% endmacro %}"
-                    "{{ f(k) }}";
-  MXT_CHECK(render_with(rec, "{\"k\": 4}", &d5, &out, &err) && !strcmp(out, "01234"), "depth 5: %s",
-            out ? out : err);
+  const char *rec =
+      "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{% endif %}{{ n }}{% endmacro %}"
+      "{{ f(k) }}";
+  MXT_CHECK(render_with(rec, "{\"k\": 4}", &d5, &out, &err) && !strcmp(out, "01234"),
+            "depth 5: %s", out ? out : err);
   free(out);
   free(err);
   expect_fail(rec, "{\"k\": 5}", &d5, "maximum recursion depth exceeded (5)");
@@ -892,16 +1122,18 @@ static void test_limits(void) {
   char *src = malloc(strlen(deep) + 16);
   sprintf(src, "{{ %s }}", deep);
   err = NULL;
-  MXT_CHECK(mx_template_parse(src, &err) == NULL && err && strstr(err, "nested too deeply"), "%s",
-            err);
+  MXT_CHECK(
+      mx_template_parse(src, &err) == NULL && err && strstr(err, "nested too deeply"),
+      "%s", err);
   free(err);
   free(src);
   free(deep);
   mx_clear_error();
   deep = repeat_str("{% if true %}", 3000, "x", "{% endif %}");
   err = NULL;
-  MXT_CHECK(mx_template_parse(deep, &err) == NULL && err && strstr(err, "nested too deeply"), "%s",
-            err);
+  MXT_CHECK(
+      mx_template_parse(deep, &err) == NULL && err && strstr(err, "nested too deeply"),
+      "%s", err);
   free(err);
   free(deep);
   mx_clear_error();
@@ -915,8 +1147,9 @@ static void test_limits(void) {
   src = malloc(strlen(deep) + 16);
   sprintf(src, "{{ %s }}", deep);
   err = NULL;
-  MXT_CHECK(mx_template_parse(src, &err) == NULL && err && strstr(err, "nested too deeply"), "%s",
-            err);
+  MXT_CHECK(
+      mx_template_parse(src, &err) == NULL && err && strstr(err, "nested too deeply"),
+      "%s", err);
   free(err);
   free(src);
   free(deep);
@@ -955,26 +1188,31 @@ static void test_chat_apply(void) {
     const char *tr = jmember(draw, "tools", &tl);
     char *tools = tr ? dupn(tr, tl) : NULL;
     bool agp = cJSON_IsTrue(cJSON_GetObjectItem(data, "add_generation_prompt"));
-    cJSON *bos = cJSON_GetObjectItem(data, "bos_token"), *eos = cJSON_GetObjectItem(data, "eos_token");
+    cJSON *bos = cJSON_GetObjectItem(data, "bos_token"),
+          *eos = cJSON_GetObjectItem(data, "eos_token");
     cJSON *think = cJSON_GetObjectItem(data, "enable_thinking");
     /* every template also gets enable_thinking=false through extra kwargs
      * when it had none, to exercise the extra-kwargs path */
     const char *extra = think ? (cJSON_IsTrue(think) ? "{\"enable_thinking\": true}"
-                                                      : "{\"enable_thinking\": false}")
+                                                     : "{\"enable_thinking\": false}")
                               : "{\"enable_thinking\": false, \"messages\": \"ignored\"}";
     const char *tmpl = cJSON_GetObjectItem(c, "chat_template")->valuestring;
     mine[n] = NULL;
     mx_clear_error();
-    ok[n] = mx_chat_template_apply_opts(tmpl, msgs, tools, agp, extra,
-                                        bos ? bos->valuestring : NULL,
-                                        eos ? eos->valuestring : NULL, &o, &mine[n]) == MX_OK;
+    ok[n] = mx_chat_template_apply_opts(
+                tmpl, msgs, tools, agp, extra, bos ? bos->valuestring : NULL,
+                eos ? eos->valuestring : NULL, &o, &mine[n]) == MX_OK;
     if (!ok[n]) mine[n] = strdup(mx_last_error());
     mx_clear_error();
     /* what transformers passes: tools and documents are None when absent */
     cJSON *ctx = cJSON_CreateObject();
-    cJSON_AddItemToObject(ctx, "messages", cJSON_Duplicate(cJSON_GetObjectItem(data, "messages"), 1));
-    if (tools) cJSON_AddItemToObject(ctx, "tools", cJSON_Duplicate(cJSON_GetObjectItem(data, "tools"), 1));
-    else cJSON_AddNullToObject(ctx, "tools");
+    cJSON_AddItemToObject(ctx, "messages",
+                          cJSON_Duplicate(cJSON_GetObjectItem(data, "messages"), 1));
+    if (tools)
+      cJSON_AddItemToObject(ctx, "tools",
+                            cJSON_Duplicate(cJSON_GetObjectItem(data, "tools"), 1));
+    else
+      cJSON_AddNullToObject(ctx, "tools");
     cJSON_AddNullToObject(ctx, "documents");
     cJSON_AddBoolToObject(ctx, "add_generation_prompt", agp);
     if (bos) cJSON_AddStringToObject(ctx, "bos_token", bos->valuestring);
@@ -994,7 +1232,8 @@ static void test_chat_apply(void) {
     bool py_ok = cJSON_IsTrue(cJSON_GetObjectItem(r, "ok"));
     if (!py_ok) {
       const char *pe = cJSON_GetObjectItem(r, "err")->valuestring;
-      MXT_CHECK(!ok[i] && strstr(mine[i], pe), "case %d: Python failed (%s), mx: %s", i, pe, mine[i]);
+      MXT_CHECK(!ok[i] && strstr(mine[i], pe), "case %d: Python failed (%s), mx: %s", i,
+                pe, mine[i]);
       continue;
     }
     const char *want = cJSON_GetObjectItem(r, "out")->valuestring;
@@ -1014,24 +1253,28 @@ static void test_chat_apply(void) {
 
   /* the context transformers builds */
   char *out = NULL;
-  MXT_CHECK(mx_chat_template_apply("{{ tools is none }}{{ documents is none }}{{ bos_token is defined }}"
-                                   "{{ eos_token }}{{ add_generation_prompt }}{{ messages|length }}{{ x }}",
-                                   "[{\"role\": \"user\", \"content\": \"hi\"}]", NULL, true,
-                                   "{\"x\": 1.0}", NULL, "</s>", &out) == MX_OK &&
+  MXT_CHECK(mx_chat_template_apply(
+                "{{ tools is none }}{{ documents is none }}{{ bos_token is defined }}"
+                "{{ eos_token }}{{ add_generation_prompt }}{{ messages|length }}{{ x }}",
+                "[{\"role\": \"user\", \"content\": \"hi\"}]", NULL, true, "{\"x\": 1.0}",
+                NULL, "</s>", &out) == MX_OK &&
                 !strcmp(out, "TrueTrueFalse</s>True11.0"),
             "context: %s", out ? out : mx_last_error());
   free(out);
   out = NULL;
-  MXT_CHECK(mx_chat_template_apply("{{ tools[0].name }}", "[]", "[{\"name\": \"f\"}]", false, NULL,
-                                   "<s>", NULL, &out) == MX_OK && !strcmp(out, "f"),
+  MXT_CHECK(mx_chat_template_apply("{{ tools[0].name }}", "[]", "[{\"name\": \"f\"}]",
+                                   false, NULL, "<s>", NULL, &out) == MX_OK &&
+                !strcmp(out, "f"),
             "tools: %s", out ? out : mx_last_error());
   free(out);
   out = NULL;
-  MXT_CHECK(mx_chat_template_apply("{% if x %}", "[]", NULL, false, NULL, NULL, NULL, &out) ==
-                    MX_ERR_INVALID && out == NULL && strstr(mx_last_error(), "[template] line 1"),
+  MXT_CHECK(mx_chat_template_apply("{% if x %}", "[]", NULL, false, NULL, NULL, NULL,
+                                   &out) == MX_ERR_INVALID &&
+                out == NULL && strstr(mx_last_error(), "[template] line 1"),
             "syntax error: %s", mx_last_error());
   mx_clear_error();
-  MXT_CHECK(mx_chat_template_apply("x", "[", NULL, false, NULL, NULL, NULL, &out) == MX_ERR_INVALID &&
+  MXT_CHECK(mx_chat_template_apply("x", "[", NULL, false, NULL, NULL, NULL, &out) ==
+                    MX_ERR_INVALID &&
                 strstr(mx_last_error(), "invalid JSON in messages"),
             "bad messages: %s", mx_last_error());
   mx_clear_error();
@@ -1050,7 +1293,8 @@ static void test_chat_apply(void) {
 static void test_strftime(void) {
   mx_template_options o = opts(true);
   char *out, *err;
-  MXT_CHECK(render_with("{{ strftime_now('%Y-%m-%d|%d %b %Y|%H:%M|%A') }}", "{}", &o, &out, &err) &&
+  MXT_CHECK(render_with("{{ strftime_now('%Y-%m-%d|%d %b %Y|%H:%M|%A') }}", "{}", &o,
+                        &out, &err) &&
                 !strcmp(out, "2025-07-10|10 Jul 2025|12:00|Thursday"),
             "fixed: %s", out ? out : err);
   free(out);
@@ -1078,8 +1322,9 @@ static void test_options(void) {
   free(err);
   mx_template_options d;
   mx_template_options_init(&d);
-  MXT_CHECK(d.trim_blocks && d.lstrip_blocks && !d.keep_trailing_newline && d.max_depth > 0 &&
-                d.max_steps > 0 && d.max_output > 0 && d.max_memory > 0 && !d.fixed_time,
+  MXT_CHECK(d.trim_blocks && d.lstrip_blocks && !d.keep_trailing_newline &&
+                d.max_depth > 0 && d.max_steps > 0 && d.max_output > 0 &&
+                d.max_memory > 0 && !d.fixed_time,
             "defaults");
 }
 
@@ -1108,10 +1353,12 @@ static void test_threads(void) {
   const char *name = "meta-llama/Llama-3.1-8B-Instruct";
   cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "custom_templates"), name);
   size_t l1, l2, l3;
-  const char *draw = jmember(jmember(jmember(raw, "custom_templates", &l1), name, &l2), "data", &l3);
+  const char *draw =
+      jmember(jmember(jmember(raw, "custom_templates", &l1), name, &l2), "data", &l3);
   char *ctx = dupn(draw, l3);
   mx_template_options o = opts(true);
-  mx_template *t = mx_template_parse_opts(cJSON_GetObjectItem(c, "chat_template")->valuestring, &o, NULL);
+  mx_template *t = mx_template_parse_opts(
+      cJSON_GetObjectItem(c, "chat_template")->valuestring, &o, NULL);
   MXT_OK(t);
   thr a[4];
   pthread_t th[4];
@@ -1125,6 +1372,154 @@ static void test_threads(void) {
   }
   mx_template_free(t);
   free(ctx);
+  cJSON_Delete(root);
+  free(raw);
+}
+
+/* ---- mutated real templates: errors, never crashes (run under ASan) ---- */
+
+static const char *const FUZZ_TOKENS[] = {"{%",
+                                          "%}",
+                                          "{{",
+                                          "}}",
+                                          "(",
+                                          ")",
+                                          "[",
+                                          "]",
+                                          "'",
+                                          "\"",
+                                          "|",
+                                          " is ",
+                                          " not ",
+                                          "endfor",
+                                          "endif",
+                                          "{% endfor %}",
+                                          "{% if x %}",
+                                          "\\",
+                                          "\n",
+                                          "-",
+                                          "+",
+                                          "{#",
+                                          "#}",
+                                          "{% raw %}",
+                                          "loop",
+                                          ".",
+                                          ",",
+                                          "=",
+                                          "*",
+                                          "**",
+                                          "//",
+                                          "%",
+                                          "{% for a in b %}",
+                                          "{% macro m(x) %}",
+                                          "{% endmacro %}",
+                                          "{{ m(1) }}",
+                                          "caller()",
+                                          "{% call m(1) %}",
+                                          "{% endcall %}",
+                                          "{% set x = ",
+                                          "range(9)",
+                                          "|tojson",
+                                          "|join",
+                                          "[::-1]",
+                                          "~",
+                                          "0",
+                                          "1e5",
+                                          "none",
+                                          " if ",
+                                          " else ",
+                                          "{%-",
+                                          "-%}",
+                                          "{{-",
+                                          "-}}",
+                                          "messages",
+                                          "[0]",
+                                          "['content']",
+                                          "|length",
+                                          " and ",
+                                          " or ",
+                                          "loop.index",
+                                          "namespace(a=1)",
+                                          "ns.a",
+                                          "{% break %}",
+                                          "\xc3\xa9",
+                                          "\xff"};
+
+static void test_fuzz_mutations(void) {
+  char *raw = read_file(FIX "chat_template_e2e_vectors.json");
+  if (!raw) return;
+  cJSON *root = cJSON_Parse(raw);
+  const char *tm[64];
+  char *ctx[64];
+  int nt = 0;
+  cJSON *c;
+  cJSON_ArrayForEach(c, cJSON_GetObjectItem(root, "custom_templates")) {
+    if (nt == 64) break;
+    tm[nt] = cJSON_GetObjectItem(c, "chat_template")->valuestring;
+    ctx[nt] = cJSON_PrintUnformatted(cJSON_GetObjectItem(c, "data"));
+    nt++;
+  }
+  mx_template_options o = opts(true);
+  o.max_steps = 200000;
+  o.max_memory = 64 << 20;
+  o.max_output = 1 << 20;
+  mxt_seed(1234);
+  int parsed = 0, rendered = 0, iters = 1500;
+  for (int it = 0; it < iters; it++) {
+    int k = (int)(mxt_next() % (uint64_t)nt);
+    size_t len = strlen(tm[k]), cap = len * 2 + 4096;
+    char *t = malloc(cap);
+    memcpy(t, tm[k], len + 1);
+    for (int m = 0, muts = 1 + (int)(mxt_next() % 4); m < muts; m++) {
+      size_t L = strlen(t), pos = L ? mxt_next() % L : 0;
+      int kind = (int)(mxt_next() % 3);
+      if (kind == 0 && L) { /* delete a run */
+        size_t d = 1 + mxt_next() % 20;
+        if (pos + d > L) d = L - pos;
+        memmove(t + pos, t + pos + d, L - pos - d + 1);
+      } else if (kind == 1) { /* insert a token */
+        const char *tok =
+            FUZZ_TOKENS[mxt_next() % (sizeof FUZZ_TOKENS / sizeof *FUZZ_TOKENS)];
+        size_t tl = strlen(tok);
+        memmove(t + pos + tl, t + pos, L - pos + 1);
+        memcpy(t + pos, tok, tl);
+      } else if (L > 10 && L + 64 < cap) { /* duplicate a run from elsewhere */
+        size_t a = mxt_next() % L, d = 1 + mxt_next() % 60;
+        if (a + d > L) d = L - a;
+        char tmp[64];
+        memcpy(tmp, t + a, d);
+        memmove(t + pos + d, t + pos, L - pos + 1);
+        memcpy(t + pos, tmp, d);
+      }
+    }
+    char *err = NULL;
+    mx_clear_error();
+    mx_template *T = mx_template_parse_opts(t, &o, &err);
+    if (T) {
+      parsed++;
+      char *out = NULL;
+      mx_status st = mx_template_render(T, ctx[k], &out);
+      if (st == MX_OK) {
+        rendered++;
+        MXT_CHECK(out != NULL, "output");
+      } else {
+        MXT_CHECK(out == NULL && !strncmp(mx_last_error(), "[template] ", 11),
+                  "iteration %d: %s", it, mx_last_error());
+      }
+      free(out);
+      mx_template_free(T);
+    } else {
+      MXT_CHECK(err && !strncmp(err, "[template] ", 11), "iteration %d: parse message",
+                it);
+    }
+    free(err);
+    free(t);
+  }
+  mx_clear_error();
+  fprintf(stderr, "  fuzz: %d mutants, %d parsed, %d rendered\n", iters, parsed,
+          rendered);
+  MXT_CHECK(parsed > 50 && rendered > 50, "mutations too destructive to test rendering");
+  for (int i = 0; i < nt; i++) free(ctx[i]);
   cJSON_Delete(root);
   free(raw);
 }
@@ -1147,5 +1542,6 @@ int main(void) {
   MXT_RUN(test_strftime);
   MXT_RUN(test_options);
   MXT_RUN(test_threads);
+  MXT_RUN(test_fuzz_mutations);
   return mxt_finish();
 }

@@ -49,8 +49,7 @@ mx_template *mx_template_parse_opts(const char *src, const mx_template_options *
 void mx_template_free(mx_template *t);
 
 /* Render with the variables of a JSON object (NULL or "" for none). */
-mx_status mx_template_render(const mx_template *t, const char *context_json,
-                             char **out);
+mx_status mx_template_render(const mx_template *t, const char *context_json, char **out);
 
 /* transformers' apply_chat_template: renders with messages, tools (None when
  * NULL), documents (None), add_generation_prompt, bos_token and eos_token
@@ -63,8 +62,7 @@ mx_status mx_chat_template_apply(const char *template_src, const char *messages_
                                  const char *bos_token, const char *eos_token,
                                  char **out);
 /* The same with explicit options (NULL = defaults). */
-mx_status mx_chat_template_apply_opts(const char *template_src,
-                                      const char *messages_json,
+mx_status mx_chat_template_apply_opts(const char *template_src, const char *messages_json,
                                       const char *tools_json_or_null,
                                       bool add_generation_prompt,
                                       const char *extra_kwargs_json_or_null,

@@ -135,7 +135,8 @@ static jdict *build_vars(jt_ctx *c, const char *context_json, const chat_args *c
   jd_set(c, d, jv_cstr(&c->ar, "tools"),
          chat->tools ? jt_json_parse(c, chat->tools, "tools") : jv_none());
   jd_set(c, d, jv_cstr(&c->ar, "documents"), jv_none());
-  jd_set(c, d, jv_cstr(&c->ar, "add_generation_prompt"), jv_bool(chat->add_generation_prompt));
+  jd_set(c, d, jv_cstr(&c->ar, "add_generation_prompt"),
+         jv_bool(chat->add_generation_prompt));
   if (chat->bos) jd_set(c, d, jv_cstr(&c->ar, "bos_token"), jv_cstr(&c->ar, chat->bos));
   if (chat->eos) jd_set(c, d, jv_cstr(&c->ar, "eos_token"), jv_cstr(&c->ar, chat->eos));
   if (chat->extra && *chat->extra) {
@@ -184,7 +185,8 @@ static mx_status render_impl(const mx_template *t, const char *context_json,
 
 mx_status mx_template_render(const mx_template *t, const char *context_json, char **out) {
   if (out) *out = NULL;
-  if (!t || !out) return mx_set_error(MX_ERR_INVALID, "[template] NULL template or output");
+  if (!t || !out)
+    return mx_set_error(MX_ERR_INVALID, "[template] NULL template or output");
   return render_impl(t, context_json, NULL, out);
 }
 
@@ -200,16 +202,18 @@ mx_status mx_chat_template_apply_opts(const char *template_src, const char *mess
   mx_template *t = mx_template_parse_opts(template_src, o, NULL);
   if (!t) return mx_last_status();
   chat_args ch = {messages_json, tools_json_or_null, extra_kwargs_json_or_null,
-                  bos_token, eos_token, add_generation_prompt};
+                  bos_token,     eos_token,          add_generation_prompt};
   mx_status st = render_impl(t, NULL, &ch, out);
   mx_template_free(t);
   return st;
 }
 
 mx_status mx_chat_template_apply(const char *template_src, const char *messages_json,
-                                 const char *tools_json_or_null, bool add_generation_prompt,
-                                 const char *extra_kwargs_json_or_null, const char *bos_token,
-                                 const char *eos_token, char **out) {
+                                 const char *tools_json_or_null,
+                                 bool add_generation_prompt,
+                                 const char *extra_kwargs_json_or_null,
+                                 const char *bos_token, const char *eos_token,
+                                 char **out) {
   return mx_chat_template_apply_opts(template_src, messages_json, tools_json_or_null,
                                      add_generation_prompt, extra_kwargs_json_or_null,
                                      bos_token, eos_token, NULL, out);

@@ -13,10 +13,9 @@
 #include "tmpl.h"
 
 #define NAMES(...) ((const char *const[]){__VA_ARGS__})
-#define BIND(fname, a, out, nreq, ...)                                              \
-  jt_bind(c, fname, a, NAMES(__VA_ARGS__), (int)(sizeof NAMES(__VA_ARGS__) /       \
-                                                 sizeof(const char *)),             \
-          nreq, out)
+#define BIND(fname, a, out, nreq, ...)     \
+  jt_bind(c, fname, a, NAMES(__VA_ARGS__), \
+          (int)(sizeof NAMES(__VA_ARGS__) / sizeof(const char *)), nreq, out)
 
 static jv dflt(jv v, jv d) { return v.t == JV_ABSENT ? d : v; }
 static bool arg_bool(jv v, bool d) { return v.t == JV_ABSENT ? d : jv_truthy(v); }
@@ -173,12 +172,16 @@ jv jt_pad(jt_ctx *c, jstr *s, int64_t width, int align, uint32_t fill) {
   int64_t len = ju_len(s);
   if (width <= len) return jv_strobj(s);
   int64_t marg = width - len, left;
-  if (align == '<') left = 0;
-  else if (align == '>') left = marg;
-  else left = marg / 2 + (marg & width & 1);
+  if (align == '<')
+    left = 0;
+  else if (align == '>')
+    left = marg;
+  else
+    left = marg / 2 + (marg & width & 1);
   char f[4];
   size_t fl = ju_encode(fill, f);
-  if ((size_t)marg > c->t->opt.max_output / fl) jt_error(c, "padding exceeds the output limit");
+  if ((size_t)marg > c->t->opt.max_output / fl)
+    jt_error(c, "padding exceeds the output limit");
   jt_buf b = {0};
   for (int64_t i = 0; i < left; i++) jt_buf_put(c, &b, f, fl);
   jt_buf_put(c, &b, s->p, s->n);
@@ -189,7 +192,8 @@ jv jt_pad(jt_ctx *c, jstr *s, int64_t width, int align, uint32_t fill) {
 static jv f_center(jt_ctx *c, jv v, jt_args *a) {
   jv p[1];
   BIND("center", a, p, 0, "width");
-  return jt_pad(c, jv_to_str(c, v), jt_to_index(c, dflt(p[0], jv_int(80)), "width"), '^', ' ');
+  return jt_pad(c, jv_to_str(c, v), jt_to_index(c, dflt(p[0], jv_int(80)), "width"), '^',
+                ' ');
 }
 
 static jv f_default(jt_ctx *c, jv v, jt_args *a) {
@@ -207,7 +211,8 @@ static jv f_dictsort(jt_ctx *c, jv v, jt_args *a) {
   int pos = 0;
   if (p[1].t != JV_ABSENT) {
     jstr *by = jv_to_str(c, p[1]);
-    if (!strcmp(by->p, "value")) pos = 1;
+    if (!strcmp(by->p, "value"))
+      pos = 1;
     else if (strcmp(by->p, "key") != 0)
       jt_error(c, "You can only sort by either \"key\" or \"value\"");
   }
@@ -266,17 +271,27 @@ static jv f_groupby(jt_ctx *c, jv v, jt_args *a) {
   return jv_list(out);
 }
 
-static jv html_escape(jt_ctx *c, jstr *s) {
+jv jt_html_escape(jt_ctx *c, jstr *s) {
   jt_buf b = {0};
   size_t run = 0;
   for (size_t i = 0; i < s->n; i++) {
     const char *e = NULL;
     switch (s->p[i]) {
-      case '&': e = "&amp;"; break;
-      case '<': e = "&lt;"; break;
-      case '>': e = "&gt;"; break;
-      case '"': e = "&#34;"; break;
-      case '\'': e = "&#39;"; break;
+      case '&':
+        e = "&amp;";
+        break;
+      case '<':
+        e = "&lt;";
+        break;
+      case '>':
+        e = "&gt;";
+        break;
+      case '"':
+        e = "&#34;";
+        break;
+      case '\'':
+        e = "&#39;";
+        break;
     }
     if (e) {
       jt_buf_put(c, &b, s->p + i - run, run);
@@ -295,12 +310,12 @@ static jv html_escape(jt_ctx *c, jstr *s) {
 static jv f_escape(jt_ctx *c, jv v, jt_args *a) {
   no_args(c, "escape", a);
   if (v.t == JV_STR && v.safe) return v;
-  return html_escape(c, jv_to_str(c, v));
+  return jt_html_escape(c, jv_to_str(c, v));
 }
 
 static jv f_forceescape(jt_ctx *c, jv v, jt_args *a) {
   no_args(c, "forceescape", a);
-  return html_escape(c, jv_to_str(c, v));
+  return jt_html_escape(c, jv_to_str(c, v));
 }
 
 static jv f_first(jt_ctx *c, jv v, jt_args *a) {
@@ -376,9 +391,9 @@ bool jt_parse_int(jstr *s, int base, int64_t *out) {
       prev_digit = false;
       continue;
     }
-    int d = (*q >= '0' && *q <= '9')   ? *q - '0'
+    int d = (*q >= '0' && *q <= '9')                 ? *q - '0'
             : ((*q | 32) >= 'a' && (*q | 32) <= 'z') ? (*q | 32) - 'a' + 10
-                                                      : 99;
+                                                     : 99;
     if (d >= base) return false;
     if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base) return false;
     v = v * (uint64_t)base + (uint64_t)d;
@@ -394,24 +409,31 @@ static jv f_float(jt_ctx *c, jv v, jt_args *a) {
   BIND("float", a, p, 0, "default");
   jv d = dflt(p[0], jv_float(0.0));
   switch (v.t) {
-    case JV_UNDEF: jt_undef_fail(c, v);
-    case JV_FLOAT: return v;
-    case JV_INT: return jv_float((double)v.i);
-    case JV_BOOL: return jv_float(v.b);
+    case JV_UNDEF:
+      jt_undef_fail(c, v);
+    case JV_FLOAT:
+      return v;
+    case JV_INT:
+      return jv_float((double)v.i);
+    case JV_BOOL:
+      return jv_float(v.b);
     case JV_STR: {
       double f;
       return jt_parse_float(v.s, &f) ? jv_float(f) : d;
     }
-    default: return d;
+    default:
+      return d;
   }
 }
 
 static jv f_format(jt_ctx *c, jv v, jt_args *a) {
-  if (a->n && a->nk) jt_error(c, "can't handle positional and keyword arguments at the same time");
+  if (a->n && a->nk)
+    jt_error(c, "can't handle positional and keyword arguments at the same time");
   jv args;
   if (a->nk) {
     jdict *d = jd_new(&c->ar, (size_t)a->nk);
-    for (int i = 0; i < a->nk; i++) jd_set(c, d, jv_cstr(&c->ar, a->kname[i]), a->kval[i]);
+    for (int i = 0; i < a->nk; i++)
+      jd_set(c, d, jv_cstr(&c->ar, a->kname[i]), a->kval[i]);
     args = jv_dict(d);
   } else {
     jlist *l = jl_new(&c->ar, (size_t)a->n);
@@ -419,7 +441,7 @@ static jv f_format(jt_ctx *c, jv v, jt_args *a) {
     l->n = (size_t)a->n;
     args = jv_tuple(l);
   }
-  return jt_percent_format(c, jv_to_str(c, v), args);
+  return jt_percent_format(c, jv_to_str(c, v), args, v.t == JV_STR && v.safe);
 }
 
 /* str.splitlines() without the line ends */
@@ -440,7 +462,9 @@ static jlist *splitlines(jt_ctx *c, jstr *s, bool keepends) {
   if (st < s->n) jl_push(&c->ar, l, mkstr(c, s->p + st, s->n - st));
   return l;
 }
-jlist *jt_splitlines(jt_ctx *c, jstr *s, bool keepends) { return splitlines(c, s, keepends); }
+jlist *jt_splitlines(jt_ctx *c, jstr *s, bool keepends) {
+  return splitlines(c, s, keepends);
+}
 
 static jv f_indent(jt_ctx *c, jv v, jt_args *a) {
   jv p[3];
@@ -481,11 +505,16 @@ static jv f_int(jt_ctx *c, jv v, jt_args *a) {
   jv d = dflt(p[0], jv_int(0));
   int64_t base = p[1].t == JV_ABSENT ? 10 : jt_to_index(c, p[1], "base");
   switch (v.t) {
-    case JV_UNDEF: jt_undef_fail(c, v);
-    case JV_INT: return v;
-    case JV_BOOL: return jv_int(v.b);
+    case JV_UNDEF:
+      jt_undef_fail(c, v);
+    case JV_INT:
+      return v;
+    case JV_BOOL:
+      return jv_int(v.b);
     case JV_FLOAT:
-      if (isnan(v.f) || isinf(v.f)) jt_error(c, "cannot convert float %s to integer", isnan(v.f) ? "NaN" : "infinity");
+      if (isnan(v.f) || isinf(v.f))
+        jt_error(c, "cannot convert float %s to integer",
+                 isnan(v.f) ? "NaN" : "infinity");
       if (fabs(v.f) >= 9.2e18) jt_error(c, "integer overflow");
       return jv_int((int64_t)v.f);
     case JV_STR: {
@@ -496,7 +525,8 @@ static jv f_int(jt_ctx *c, jv v, jt_args *a) {
         return jv_int((int64_t)f);
       return d;
     }
-    default: return d;
+    default:
+      return d;
   }
 }
 
@@ -526,7 +556,8 @@ static jv f_join(jt_ctx *c, jv v, jt_args *a) {
   jt_buf b = {0};
   for (size_t i = 0; i < items->n; i++) {
     if (i) jt_buf_put(c, &b, sep->p, sep->n);
-    jv_write_str(c, &b, path.n ? follow(c, items->v[i], &path, jv_absent()) : items->v[i]);
+    jv_write_str(c, &b,
+                 path.n ? follow(c, items->v[i], &path, jv_absent()) : items->v[i]);
   }
   return jt_buf_take(c, &b);
 }
@@ -561,12 +592,15 @@ static jv f_map(jt_ctx *c, jv v, jt_args *a) {
   jt_step(c, (int64_t)items->n);
   int attr_k = -1, def_k = -1;
   for (int i = 0; i < a->nk; i++) {
-    if (!strcmp(a->kname[i], "attribute")) attr_k = i;
-    else if (!strcmp(a->kname[i], "default")) def_k = i;
+    if (!strcmp(a->kname[i], "attribute"))
+      attr_k = i;
+    else if (!strcmp(a->kname[i], "default"))
+      def_k = i;
   }
   if (a->n == 0 && attr_k >= 0) {
     for (int i = 0; i < a->nk; i++)
-      if (i != attr_k && i != def_k) jt_error(c, "Unexpected keyword argument '%s'", a->kname[i]);
+      if (i != attr_k && i != def_k)
+        jt_error(c, "Unexpected keyword argument '%s'", a->kname[i]);
     apath path = make_path(c, a->kval[attr_k]);
     jv d = def_k >= 0 ? a->kval[def_k] : jv_absent();
     for (size_t i = 0; i < items->n; i++)
@@ -646,8 +680,10 @@ jv jt_str_replace(jt_ctx *c, jstr *s, jstr *old, jstr *rep, int64_t count) {
 static jv f_replace(jt_ctx *c, jv v, jt_args *a) {
   jv p[3];
   BIND("replace", a, p, 2, "old", "new", "count");
-  int64_t count = p[2].t == JV_ABSENT || p[2].t == JV_NONE ? -1 : jt_to_index(c, p[2], "count");
-  return jt_str_replace(c, jv_to_str(c, v), jv_to_str(c, p[0]), jv_to_str(c, p[1]), count);
+  int64_t count =
+      p[2].t == JV_ABSENT || p[2].t == JV_NONE ? -1 : jt_to_index(c, p[2], "count");
+  return jt_str_replace(c, jv_to_str(c, v), jv_to_str(c, p[0]), jv_to_str(c, p[1]),
+                        count);
 }
 
 static jv f_reverse(jt_ctx *c, jv v, jt_args *a) {
@@ -690,7 +726,8 @@ static jv f_round(jt_ctx *c, jv v, jt_args *a) {
   if (strcmp(method, "common") && strcmp(method, "ceil") && strcmp(method, "floor"))
     jt_error(c, "method must be common, ceil or floor");
   if (v.t == JV_UNDEF) jt_undef_fail(c, v);
-  if (!jv_is_num(v)) jt_error(c, "type %s doesn't define __round__ method", jv_typename(v));
+  if (!jv_is_num(v))
+    jt_error(c, "type %s doesn't define __round__ method", jv_typename(v));
   if (!strcmp(method, "common")) {
     if (v.t != JV_FLOAT) {
       int64_t i = v.t == JV_INT ? v.i : v.b;
@@ -733,7 +770,8 @@ static jv select_common(jt_ctx *c, jv v, jt_args *a, bool attr, bool want) {
     off = 1;
   }
   const char *test = a->n > off ? jv_to_str(c, a->pos[off])->p : NULL;
-  jt_args rest = {a->n > off ? a->n - off - 1 : 0, a->pos + off + 1, a->nk, a->kname, a->kval};
+  jt_args rest = {a->n > off ? a->n - off - 1 : 0, a->pos + off + 1, a->nk, a->kname,
+                  a->kval};
   jlist *items = jv_iter(c, v);
   jt_step(c, (int64_t)items->n);
   for (size_t i = 0; i < items->n; i++) {
@@ -743,9 +781,15 @@ static jv select_common(jt_ctx *c, jv v, jt_args *a, bool attr, bool want) {
   }
   return jv_list(out);
 }
-static jv f_select(jt_ctx *c, jv v, jt_args *a) { return select_common(c, v, a, false, true); }
-static jv f_reject(jt_ctx *c, jv v, jt_args *a) { return select_common(c, v, a, false, false); }
-static jv f_selectattr(jt_ctx *c, jv v, jt_args *a) { return select_common(c, v, a, true, true); }
+static jv f_select(jt_ctx *c, jv v, jt_args *a) {
+  return select_common(c, v, a, false, true);
+}
+static jv f_reject(jt_ctx *c, jv v, jt_args *a) {
+  return select_common(c, v, a, false, false);
+}
+static jv f_selectattr(jt_ctx *c, jv v, jt_args *a) {
+  return select_common(c, v, a, true, true);
+}
 static jv f_rejectattr(jt_ctx *c, jv v, jt_args *a) {
   return select_common(c, v, a, true, false);
 }
@@ -894,9 +938,11 @@ static jv f_truncate(jt_ctx *c, jv v, jt_args *a) {
   int64_t length = p[0].t == JV_ABSENT ? 255 : jt_to_index(c, p[0], "length");
   bool kill = arg_bool(p[1], false);
   jstr *end = p[2].t == JV_ABSENT ? jt_newstr(&c->ar, "...", 3) : jv_to_str(c, p[2]);
-  int64_t leeway = p[3].t == JV_ABSENT || p[3].t == JV_NONE ? 5 : jt_to_index(c, p[3], "leeway");
+  int64_t leeway =
+      p[3].t == JV_ABSENT || p[3].t == JV_NONE ? 5 : jt_to_index(c, p[3], "leeway");
   int64_t endlen = ju_len(end);
-  if (length < endlen) jt_error(c, "expected length >= %" PRId64 ", got %" PRId64, endlen, length);
+  if (length < endlen)
+    jt_error(c, "expected length >= %" PRId64 ", got %" PRId64, endlen, length);
   if (leeway < 0) jt_error(c, "expected leeway >= 0, got %" PRId64, leeway);
   jstr *s = jv_to_str(c, v);
   int64_t n;
@@ -956,52 +1002,29 @@ typedef struct {
 } filt;
 
 static const filt FILTERS[] = {
-    {"abs", f_abs},
-    {"attr", f_attr},
-    {"batch", f_batch},
-    {"capitalize", f_capitalize},
-    {"center", f_center},
-    {"count", f_length},
-    {"d", f_default},
-    {"default", f_default},
-    {"dictsort", f_dictsort},
-    {"e", f_escape},
-    {"escape", f_escape},
-    {"first", f_first},
-    {"float", f_float},
-    {"forceescape", f_forceescape},
-    {"format", f_format},
-    {"groupby", f_groupby},
-    {"indent", f_indent},
-    {"int", f_int},
-    {"items", f_items},
-    {"join", f_join},
-    {"last", f_last},
-    {"length", f_length},
-    {"list", f_list},
-    {"lower", f_lower},
-    {"map", f_map},
-    {"max", f_max},
-    {"min", f_min},
-    {"pprint", f_pprint},
-    {"reject", f_reject},
-    {"rejectattr", f_rejectattr},
-    {"replace", f_replace},
-    {"reverse", f_reverse},
-    {"round", f_round},
-    {"safe", f_safe},
-    {"select", f_select},
-    {"selectattr", f_selectattr},
-    {"sort", f_sort},
-    {"string", f_string},
-    {"sum", f_sum},
-    {"title", f_title},
-    {"tojson", f_tojson},
-    {"trim", f_trim},
-    {"truncate", f_truncate},
-    {"unique", f_unique},
-    {"upper", f_upper},
-    {"wordcount", f_wordcount},
+    {"abs", f_abs},           {"attr", f_attr},
+    {"batch", f_batch},       {"capitalize", f_capitalize},
+    {"center", f_center},     {"count", f_length},
+    {"d", f_default},         {"default", f_default},
+    {"dictsort", f_dictsort}, {"e", f_escape},
+    {"escape", f_escape},     {"first", f_first},
+    {"float", f_float},       {"forceescape", f_forceescape},
+    {"format", f_format},     {"groupby", f_groupby},
+    {"indent", f_indent},     {"int", f_int},
+    {"items", f_items},       {"join", f_join},
+    {"last", f_last},         {"length", f_length},
+    {"list", f_list},         {"lower", f_lower},
+    {"map", f_map},           {"max", f_max},
+    {"min", f_min},           {"pprint", f_pprint},
+    {"reject", f_reject},     {"rejectattr", f_rejectattr},
+    {"replace", f_replace},   {"reverse", f_reverse},
+    {"round", f_round},       {"safe", f_safe},
+    {"select", f_select},     {"selectattr", f_selectattr},
+    {"sort", f_sort},         {"string", f_string},
+    {"sum", f_sum},           {"title", f_title},
+    {"tojson", f_tojson},     {"trim", f_trim},
+    {"truncate", f_truncate}, {"unique", f_unique},
+    {"upper", f_upper},       {"wordcount", f_wordcount},
 };
 
 jt_filter_fn jt_find_filter(const char *name) {
@@ -1027,43 +1050,87 @@ static void no_targs(jt_ctx *c, const char *t, jt_args *a) {
   if (a->n || a->nk) jt_error(c, "test '%s' takes no arguments", t);
 }
 
-static bool t_defined(jt_ctx *c, jv v, jt_args *a) { no_targs(c, "defined", a); return v.t != JV_UNDEF; }
-static bool t_undefined(jt_ctx *c, jv v, jt_args *a) { no_targs(c, "undefined", a); return v.t == JV_UNDEF; }
-static bool t_none(jt_ctx *c, jv v, jt_args *a) { no_targs(c, "none", a); return v.t == JV_NONE; }
-static bool t_boolean(jt_ctx *c, jv v, jt_args *a) { no_targs(c, "boolean", a); return v.t == JV_BOOL; }
-static bool t_true(jt_ctx *c, jv v, jt_args *a) { no_targs(c, "true", a); return v.t == JV_BOOL && v.b; }
-static bool t_false(jt_ctx *c, jv v, jt_args *a) { no_targs(c, "false", a); return v.t == JV_BOOL && !v.b; }
-static bool t_integer(jt_ctx *c, jv v, jt_args *a) { no_targs(c, "integer", a); return v.t == JV_INT; }
-static bool t_float(jt_ctx *c, jv v, jt_args *a) { no_targs(c, "float", a); return v.t == JV_FLOAT; }
-static bool t_number(jt_ctx *c, jv v, jt_args *a) { no_targs(c, "number", a); return jv_is_num(v); }
-static bool t_string(jt_ctx *c, jv v, jt_args *a) { no_targs(c, "string", a); return v.t == JV_STR; }
-static bool t_mapping(jt_ctx *c, jv v, jt_args *a) { no_targs(c, "mapping", a); return v.t == JV_DICT; }
+static bool t_defined(jt_ctx *c, jv v, jt_args *a) {
+  no_targs(c, "defined", a);
+  return v.t != JV_UNDEF;
+}
+static bool t_undefined(jt_ctx *c, jv v, jt_args *a) {
+  no_targs(c, "undefined", a);
+  return v.t == JV_UNDEF;
+}
+static bool t_none(jt_ctx *c, jv v, jt_args *a) {
+  no_targs(c, "none", a);
+  return v.t == JV_NONE;
+}
+static bool t_boolean(jt_ctx *c, jv v, jt_args *a) {
+  no_targs(c, "boolean", a);
+  return v.t == JV_BOOL;
+}
+static bool t_true(jt_ctx *c, jv v, jt_args *a) {
+  no_targs(c, "true", a);
+  return v.t == JV_BOOL && v.b;
+}
+static bool t_false(jt_ctx *c, jv v, jt_args *a) {
+  no_targs(c, "false", a);
+  return v.t == JV_BOOL && !v.b;
+}
+static bool t_integer(jt_ctx *c, jv v, jt_args *a) {
+  no_targs(c, "integer", a);
+  return v.t == JV_INT;
+}
+static bool t_float(jt_ctx *c, jv v, jt_args *a) {
+  no_targs(c, "float", a);
+  return v.t == JV_FLOAT;
+}
+static bool t_number(jt_ctx *c, jv v, jt_args *a) {
+  no_targs(c, "number", a);
+  return jv_is_num(v);
+}
+static bool t_string(jt_ctx *c, jv v, jt_args *a) {
+  no_targs(c, "string", a);
+  return v.t == JV_STR;
+}
+static bool t_mapping(jt_ctx *c, jv v, jt_args *a) {
+  no_targs(c, "mapping", a);
+  return v.t == JV_DICT;
+}
 static bool t_sequence(jt_ctx *c, jv v, jt_args *a) {
   no_targs(c, "sequence", a);
   return v.t == JV_STR || jv_is_seq(v) || v.t == JV_DICT || v.t == JV_UNDEF;
 }
 static bool t_iterable(jt_ctx *c, jv v, jt_args *a) {
   no_targs(c, "iterable", a);
-  return v.t == JV_STR || jv_is_seq(v) || v.t == JV_DICT || v.t == JV_UNDEF || v.t == JV_LOOP;
+  return v.t == JV_STR || jv_is_seq(v) || v.t == JV_DICT || v.t == JV_UNDEF ||
+         v.t == JV_LOOP;
 }
 static bool t_callable(jt_ctx *c, jv v, jt_args *a) {
   no_targs(c, "callable", a);
   return v.t == JV_FUNC || v.t == JV_MACRO || v.t == JV_LOOP || v.t == JV_UNDEF;
 }
-static bool t_escaped(jt_ctx *c, jv v, jt_args *a) { no_targs(c, "escaped", a); return v.t == JV_STR && v.safe; }
+static bool t_escaped(jt_ctx *c, jv v, jt_args *a) {
+  no_targs(c, "escaped", a);
+  return v.t == JV_STR && v.safe;
+}
 static bool t_sameas(jt_ctx *c, jv v, jt_args *a) {
   jv o = arg1(c, "sameas", a);
   if (v.t != o.t) return false;
   switch (v.t) {
     case JV_NONE:
-    case JV_UNDEF: return true;
-    case JV_BOOL: return v.b == o.b;
-    case JV_INT: return v.i == o.i;
-    case JV_FLOAT: return v.f == o.f;
-    default: return v.l == o.l;
+    case JV_UNDEF:
+      return true;
+    case JV_BOOL:
+      return v.b == o.b;
+    case JV_INT:
+      return v.i == o.i;
+    case JV_FLOAT:
+      return v.f == o.f;
+    default:
+      return v.l == o.l;
   }
 }
-static bool t_in(jt_ctx *c, jv v, jt_args *a) { return jv_contains(c, arg1(c, "in", a), v); }
+static bool t_in(jt_ctx *c, jv v, jt_args *a) {
+  return jv_contains(c, arg1(c, "in", a), v);
+}
 static bool t_odd(jt_ctx *c, jv v, jt_args *a) {
   no_targs(c, "odd", a);
   return jv_eq(c, jt_binop(c, OP_MOD, v, jv_int(2)), jv_int(1));
@@ -1088,8 +1155,14 @@ static bool case_test(jt_ctx *c, jv v, bool upper) {
   }
   return cased;
 }
-static bool t_lower(jt_ctx *c, jv v, jt_args *a) { no_targs(c, "lower", a); return case_test(c, v, false); }
-static bool t_upper(jt_ctx *c, jv v, jt_args *a) { no_targs(c, "upper", a); return case_test(c, v, true); }
+static bool t_lower(jt_ctx *c, jv v, jt_args *a) {
+  no_targs(c, "lower", a);
+  return case_test(c, v, false);
+}
+static bool t_upper(jt_ctx *c, jv v, jt_args *a) {
+  no_targs(c, "upper", a);
+  return case_test(c, v, true);
+}
 static bool t_eq(jt_ctx *c, jv v, jt_args *a) { return jv_eq(c, v, arg1(c, "eq", a)); }
 static bool t_ne(jt_ctx *c, jv v, jt_args *a) { return !jv_eq(c, v, arg1(c, "ne", a)); }
 static bool ord_test(jt_ctx *c, jv v, jt_args *a, const char *op) {
@@ -1119,25 +1192,44 @@ typedef struct {
 } test;
 
 static const test TESTS[] = {
-    {"!=", t_ne},         {"<", t_lt},
-    {"<=", t_le},         {"==", t_eq},
-    {">", t_gt},          {">=", t_ge},
-    {"boolean", t_boolean}, {"callable", t_callable},
-    {"defined", t_defined}, {"divisibleby", t_divisibleby},
-    {"eq", t_eq},         {"equalto", t_eq},
-    {"escaped", t_escaped}, {"even", t_even},
-    {"false", t_false},   {"filter", t_filter},
-    {"float", t_float},   {"ge", t_ge},
-    {"greaterthan", t_gt}, {"gt", t_gt},
-    {"in", t_in},         {"integer", t_integer},
-    {"iterable", t_iterable}, {"le", t_le},
-    {"lessthan", t_lt},   {"lower", t_lower},
-    {"lt", t_lt},         {"mapping", t_mapping},
-    {"ne", t_ne},         {"none", t_none},
-    {"number", t_number}, {"odd", t_odd},
-    {"sameas", t_sameas}, {"sequence", t_sequence},
-    {"string", t_string}, {"test", t_test},
-    {"true", t_true},     {"undefined", t_undefined},
+    {"!=", t_ne},
+    {"<", t_lt},
+    {"<=", t_le},
+    {"==", t_eq},
+    {">", t_gt},
+    {">=", t_ge},
+    {"boolean", t_boolean},
+    {"callable", t_callable},
+    {"defined", t_defined},
+    {"divisibleby", t_divisibleby},
+    {"eq", t_eq},
+    {"equalto", t_eq},
+    {"escaped", t_escaped},
+    {"even", t_even},
+    {"false", t_false},
+    {"filter", t_filter},
+    {"float", t_float},
+    {"ge", t_ge},
+    {"greaterthan", t_gt},
+    {"gt", t_gt},
+    {"in", t_in},
+    {"integer", t_integer},
+    {"iterable", t_iterable},
+    {"le", t_le},
+    {"lessthan", t_lt},
+    {"lower", t_lower},
+    {"lt", t_lt},
+    {"mapping", t_mapping},
+    {"ne", t_ne},
+    {"none", t_none},
+    {"number", t_number},
+    {"odd", t_odd},
+    {"sameas", t_sameas},
+    {"sequence", t_sequence},
+    {"string", t_string},
+    {"test", t_test},
+    {"true", t_true},
+    {"undefined", t_undefined},
     {"upper", t_upper},
 };
 

@@ -143,7 +143,8 @@ static jv loop_attr(jt_ctx *c, jv obj, const char *name) {
 
 jv jt_getattr(jt_ctx *c, jv obj, const char *name) {
   switch (obj.t) {
-    case JV_UNDEF: jt_undef_fail(c, obj);
+    case JV_UNDEF:
+      jt_undef_fail(c, obj);
     case JV_DICT: {
       if (jt_has_method(obj, name)) return jt_method(c, obj, name);
       jv *v = jd_gets(obj.d, name, strlen(name));
@@ -153,9 +154,11 @@ jv jt_getattr(jt_ctx *c, jv obj, const char *name) {
       jv *v = jd_gets(obj.d, name, strlen(name));
       return v ? *v : jv_undef_attr(c, obj, name);
     }
-    case JV_LOOP: return loop_attr(c, obj, name);
+    case JV_LOOP:
+      return loop_attr(c, obj, name);
     case JV_MACRO:
-      if (!strcmp(name, "name")) return jv_cstr(&c->ar, obj.m->name ? obj.m->name : "caller");
+      if (!strcmp(name, "name"))
+        return jv_cstr(&c->ar, obj.m->name ? obj.m->name : "caller");
       if (!strcmp(name, "arguments")) {
         const jt_node *n = obj.m->node;
         jlist *l = jl_new(&c->ar, (size_t)n->nnames);
@@ -184,7 +187,8 @@ int64_t jt_to_index(jt_ctx *c, jv v, const char *what) {
 
 jv jt_getitem(jt_ctx *c, jv obj, jv key) {
   switch (obj.t) {
-    case JV_UNDEF: jt_undef_fail(c, obj);
+    case JV_UNDEF:
+      jt_undef_fail(c, obj);
     case JV_DICT:
       if (key.t != JV_LIST && key.t != JV_DICT && key.t != JV_NS) {
         jv *v = jd_get(c, obj.d, key);
@@ -213,7 +217,8 @@ jv jt_getitem(jt_ctx *c, jv obj, jv key) {
         return jv_undef_index(c, obj, key.t == JV_INT ? key.i : key.b);
       }
       break;
-    default: break;
+    default:
+      break;
   }
   /* jinja2 falls back to an attribute of that name */
   if (key.t == JV_STR) return jt_getattr(c, obj, key.s->p);
@@ -227,7 +232,8 @@ static jv do_slice(jt_ctx *c, jv obj, jv lo, jv hi, jv st) {
   bool ok = (lo.t == JV_NONE || lo.t == JV_INT || lo.t == JV_BOOL) &&
             (hi.t == JV_NONE || hi.t == JV_INT || hi.t == JV_BOOL) &&
             (st.t == JV_NONE || st.t == JV_INT || st.t == JV_BOOL);
-  if (!ok || !(jv_is_seq(obj) || obj.t == JV_STR)) return jv_undef_hint(c, "invalid slice");
+  if (!ok || !(jv_is_seq(obj) || obj.t == JV_STR))
+    return jv_undef_hint(c, "invalid slice");
   int64_t step = st.t == JV_NONE ? 1 : jt_to_index(c, st, "slice step");
   if (step == 0) jt_error(c, "slice step cannot be zero");
   uint32_t *cps = NULL;
@@ -248,15 +254,19 @@ static jv do_slice(jt_ctx *c, jv obj, jv lo, jv hi, jv st) {
     start = step < 0 ? upper : lower;
   } else {
     start = jt_to_index(c, lo, "slice index");
-    if (start < 0) start = start + len < lower ? lower : start + len;
-    else if (start > upper) start = upper;
+    if (start < 0)
+      start = start + len < lower ? lower : start + len;
+    else if (start > upper)
+      start = upper;
   }
   if (hi.t == JV_NONE) {
     stop = step < 0 ? lower : upper;
   } else {
     stop = jt_to_index(c, hi, "slice index");
-    if (stop < 0) stop = stop + len < lower ? lower : stop + len;
-    else if (stop > upper) stop = upper;
+    if (stop < 0)
+      stop = stop + len < lower ? lower : stop + len;
+    else if (stop > upper)
+      stop = upper;
   }
   int64_t count = 0;
   if (step > 0 && start < stop) count = (stop - start - 1) / step + 1;
@@ -326,6 +336,11 @@ jv jt_binop(jt_ctx *c, int op, jv a, jv b) {
       }
       if (num) return jv_float(fval(a) + fval(b));
       if (a.t == JV_STR && b.t == JV_STR) {
+        /* Markup + str escapes the str (markupsafe), and the result is Markup */
+        if (a.safe != b.safe) {
+          jv *plain = a.safe ? &b : &a;
+          *plain = jt_html_escape(c, plain->s);
+        }
         if (a.s->n + b.s->n > c->t->opt.max_output)
           jt_error(c, "string exceeds the output limit");
         char *p = jt_alloc(&c->ar, a.s->n + b.s->n + 1);
@@ -373,7 +388,7 @@ jv jt_binop(jt_ctx *c, int op, jv a, jv b) {
       return jv_float(fval(a) / fval(b));
     case OP_FLOORDIV:
     case OP_MOD:
-      if (op == OP_MOD && a.t == JV_STR) return jt_percent_format(c, a.s, b);
+      if (op == OP_MOD && a.t == JV_STR) return jt_percent_format(c, a.s, b, a.safe);
       if (!num) bad_operands(c, on, a, b);
       if (isint) {
         int64_t x = ival(a), y = ival(b);
@@ -421,7 +436,8 @@ jv jt_binop(jt_ctx *c, int op, jv a, jv b) {
           if (e & 1)
             if (__builtin_mul_overflow(acc, base, &acc)) jt_error(c, "integer overflow");
           e >>= 1;
-          if (e && __builtin_mul_overflow(base, base, &base)) jt_error(c, "integer overflow");
+          if (e && __builtin_mul_overflow(base, base, &base))
+            jt_error(c, "integer overflow");
         }
         return jv_int(acc);
       }
@@ -430,7 +446,8 @@ jv jt_binop(jt_ctx *c, int op, jv a, jv b) {
         if (x == 0 && y < 0) jt_error(c, "0.0 cannot be raised to a negative power");
         if (x < 0 && y != floor(y)) jt_error(c, "complex results are not supported");
         double p = pow(x, y);
-        if (isinf(p) && !isinf(x) && !isinf(y)) jt_error(c, "numerical result out of range");
+        if (isinf(p) && !isinf(x) && !isinf(y))
+          jt_error(c, "numerical result out of range");
         return jv_float(p);
       }
   }
@@ -439,20 +456,28 @@ jv jt_binop(jt_ctx *c, int op, jv a, jv b) {
 
 static bool compare_op(jt_ctx *c, int op, jv a, jv b) {
   switch (op) {
-    case OP_EQ: return jv_eq(c, a, b);
-    case OP_NE: return !jv_eq(c, a, b);
-    case OP_IN: return jv_contains(c, b, a);
-    case OP_NOTIN: return !jv_contains(c, b, a);
+    case OP_EQ:
+      return jv_eq(c, a, b);
+    case OP_NE:
+      return !jv_eq(c, a, b);
+    case OP_IN:
+      return jv_contains(c, b, a);
+    case OP_NOTIN:
+      return !jv_contains(c, b, a);
     default: {
-      static const char *names[] = {[OP_LT] = "<", [OP_LE] = "<=", [OP_GT] = ">",
-                                    [OP_GE] = ">="};
+      static const char *names[] = {
+          [OP_LT] = "<", [OP_LE] = "<=", [OP_GT] = ">", [OP_GE] = ">="};
       int r = jv_cmp(c, a, b, names[op]);
       if (r == 2) return false; /* NaN */
       switch (op) {
-        case OP_LT: return r < 0;
-        case OP_LE: return r <= 0;
-        case OP_GT: return r > 0;
-        default: return r >= 0;
+        case OP_LT:
+          return r < 0;
+        case OP_LE:
+          return r <= 0;
+        case OP_GT:
+          return r > 0;
+        default:
+          return r >= 0;
       }
     }
   }
@@ -472,7 +497,8 @@ static void eval_args(jt_ctx *c, const jt_node *n, jt_args *a, const char *extra
   }
   if (n->c) {
     jv d = jt_eval(c, n->c);
-    if (d.t != JV_DICT) jt_error(c, "argument after ** must be a mapping, not %s", jv_typename(d));
+    if (d.t != JV_DICT)
+      jt_error(c, "argument after ** must be a mapping, not %s", jv_typename(d));
     dkw = d.d;
     nk += (int)dkw->n;
   }
@@ -533,7 +559,8 @@ static jv call_macro(jt_ctx *c, jmacro *m, jt_args *a) {
       if (vals[j].t != JV_ABSENT)
         jt_error(c, "macro '%s' got multiple values for argument '%s'", mname, kn);
       vals[j] = a->kval[k];
-    } else if (!strcmp(kn, "caller") && (n->flags & NF_USES_CALLER) && n->kind == N_MACRO) {
+    } else if (!strcmp(kn, "caller") && (n->flags & NF_USES_CALLER) &&
+               n->kind == N_MACRO) {
       caller = a->kval[k];
     } else if (n->flags & NF_USES_KWARGS) {
       jd_set(c, kwargs, jv_cstr(&c->ar, kn), a->kval[k]);
@@ -575,10 +602,16 @@ static void exec_for(jt_ctx *c, const jt_node *n, jv iterable, int depth0);
 
 jv jt_call(jt_ctx *c, jv fn, jt_args *a) {
   switch (fn.t) {
-    case JV_FUNC:
+    case JV_FUNC: {
       jt_step(c, 1);
-      return fn.fn->fn(c, fn.fn->self ? *fn.fn->self : jv_none(), a);
-    case JV_MACRO: return call_macro(c, fn.m, a);
+      jv self = fn.fn->self ? *fn.fn->self : jv_none();
+      jv r = fn.fn->fn(c, self, a);
+      /* str methods of a Markup string return Markup */
+      if (self.t == JV_STR && self.safe && r.t == JV_STR) r.safe = 1;
+      return r;
+    }
+    case JV_MACRO:
+      return call_macro(c, fn.m, a);
     case JV_LOOP: {
       jloop *L = fn.loop;
       if (!(L->node->flags & NF_RECURSIVE))
@@ -598,8 +631,10 @@ jv jt_call(jt_ctx *c, jv fn, jt_args *a) {
       c->out = saved;
       return jt_buf_take(c, &b);
     }
-    case JV_UNDEF: jt_undef_fail(c, fn);
-    default: jt_error(c, "'%s' object is not callable", jv_typename(fn));
+    case JV_UNDEF:
+      jt_undef_fail(c, fn);
+    default:
+      jt_error(c, "'%s' object is not callable", jv_typename(fn));
   }
 }
 
@@ -632,8 +667,10 @@ static jv eval_filter(jt_ctx *c, const jt_node *n, const jv *input) {
 
 jv jt_eval(jt_ctx *c, const jt_node *n) {
   switch (n->kind) {
-    case E_CONST: return n->val;
-    case E_NAME: return lookup(c, n->name);
+    case E_CONST:
+      return n->val;
+    case E_NAME:
+      return lookup(c, n->name);
     case E_GETATTR: {
       jv o = jt_eval(c, n->a);
       c->line = n->line;
@@ -653,8 +690,10 @@ jv jt_eval(jt_ctx *c, const jt_node *n) {
       c->line = n->line;
       return jt_getitem(c, o, k);
     }
-    case E_CALL: return eval_call(c, n, NULL, jv_none());
-    case E_FILTER: return eval_filter(c, n, NULL);
+    case E_CALL:
+      return eval_call(c, n, NULL, jv_none());
+    case E_FILTER:
+      return eval_filter(c, n, NULL);
     case E_TEST: {
       jv v = jt_eval(c, n->a);
       c->line = n->line;
@@ -711,8 +750,9 @@ jv jt_eval(jt_ctx *c, const jt_node *n) {
     case E_COND:
       if (jv_truthy(jt_eval(c, n->a))) return jt_eval(c, n->b);
       if (n->c) return jt_eval(c, n->c);
-      return jv_undef_hint(c, "the inline if-expression evaluated to false and no else "
-                              "section was defined.");
+      return jv_undef_hint(c,
+                           "the inline if-expression evaluated to false and no else "
+                           "section was defined.");
     case E_LIST:
     case E_TUPLE: {
       jlist *l = jl_new(&c->ar, (size_t)n->x.n);
@@ -731,7 +771,8 @@ jv jt_eval(jt_ctx *c, const jt_node *n) {
       }
       return jv_dict(d);
     }
-    default: jt_error(c, "cannot evaluate this expression");
+    default:
+      jt_error(c, "cannot evaluate this expression");
   }
 }
 
@@ -807,12 +848,18 @@ static jv apply_filters(jt_ctx *c, const jt_node *f, jv v) {
 static int exec(jt_ctx *c, const jt_node *n) {
   c->line = n->line;
   switch (n->kind) {
-    case N_TEXT: jt_buf_put(c, c->out, n->val.s->p, n->val.s->n); return FLOW_NORMAL;
-    case N_PRINT: jv_write_str(c, c->out, jt_eval(c, n->a)); return FLOW_NORMAL;
+    case N_TEXT:
+      jt_buf_put(c, c->out, n->val.s->p, n->val.s->n);
+      return FLOW_NORMAL;
+    case N_PRINT:
+      jv_write_str(c, c->out, jt_eval(c, n->a));
+      return FLOW_NORMAL;
     case N_IF:
       if (jv_truthy(jt_eval(c, n->a))) return exec_list(c, &n->x);
       return exec_list(c, &n->y);
-    case N_FOR: exec_for(c, n, jt_eval(c, n->b), 0); return FLOW_NORMAL;
+    case N_FOR:
+      exec_for(c, n, jt_eval(c, n->b), 0);
+      return FLOW_NORMAL;
     case N_SET: {
       jv v = jt_eval(c, n->b);
       c->line = n->line;
@@ -847,19 +894,24 @@ static int exec(jt_ctx *c, const jt_node *n) {
       jv_write_str(c, c->out, v);
       return FLOW_NORMAL;
     }
-    case N_BREAK: return FLOW_BREAK;
-    case N_CONTINUE: return FLOW_CONTINUE;
+    case N_BREAK:
+      return FLOW_BREAK;
+    case N_CONTINUE:
+      return FLOW_CONTINUE;
     case N_WITH: {
       jt_scope *s = jt_scope_new(c, c->sc);
-      for (int i = 0; i < n->nnames; i++) jt_scope_set(c, s, n->names[i], jt_eval(c, n->y.v[i]));
+      for (int i = 0; i < n->nnames; i++)
+        jt_scope_set(c, s, n->names[i], jt_eval(c, n->y.v[i]));
       jt_scope *saved = c->sc;
       c->sc = s;
       int r = exec_list(c, &n->x);
       c->sc = saved;
       return r;
     }
-    case N_BODY: return exec_list(c, &n->x);
-    default: jt_error(c, "cannot execute this statement");
+    case N_BODY:
+      return exec_list(c, &n->x);
+    default:
+      jt_error(c, "cannot execute this statement");
   }
 }
 

@@ -35,9 +35,12 @@ static int hex4(jp *j) {
   for (int i = 0; i < 4; i++) {
     char ch = j->p[i];
     v <<= 4;
-    if (ch >= '0' && ch <= '9') v |= ch - '0';
-    else if ((ch | 32) >= 'a' && (ch | 32) <= 'f') v |= (ch | 32) - 'a' + 10;
-    else bad(j, "bad \\u escape");
+    if (ch >= '0' && ch <= '9')
+      v |= ch - '0';
+    else if ((ch | 32) >= 'a' && (ch | 32) <= 'f')
+      v |= (ch | 32) - 'a' + 10;
+    else
+      bad(j, "bad \\u escape");
   }
   j->p += 4;
   return v;
@@ -68,14 +71,30 @@ static jv parse_string(jp *j) {
     j->p++;
     char e = *j->p++;
     switch (e) {
-      case '"': jt_buf_putc(j->c, &b, '"'); break;
-      case '\\': jt_buf_putc(j->c, &b, '\\'); break;
-      case '/': jt_buf_putc(j->c, &b, '/'); break;
-      case 'b': jt_buf_putc(j->c, &b, '\b'); break;
-      case 'f': jt_buf_putc(j->c, &b, '\f'); break;
-      case 'n': jt_buf_putc(j->c, &b, '\n'); break;
-      case 'r': jt_buf_putc(j->c, &b, '\r'); break;
-      case 't': jt_buf_putc(j->c, &b, '\t'); break;
+      case '"':
+        jt_buf_putc(j->c, &b, '"');
+        break;
+      case '\\':
+        jt_buf_putc(j->c, &b, '\\');
+        break;
+      case '/':
+        jt_buf_putc(j->c, &b, '/');
+        break;
+      case 'b':
+        jt_buf_putc(j->c, &b, '\b');
+        break;
+      case 'f':
+        jt_buf_putc(j->c, &b, '\f');
+        break;
+      case 'n':
+        jt_buf_putc(j->c, &b, '\n');
+        break;
+      case 'r':
+        jt_buf_putc(j->c, &b, '\r');
+        break;
+      case 't':
+        jt_buf_putc(j->c, &b, '\t');
+        break;
       case 'u': {
         uint32_t cp = (uint32_t)hex4(j);
         if (cp >= 0xD800 && cp < 0xDC00 && j->p[0] == '\\' && j->p[1] == 'u') {
@@ -102,7 +121,9 @@ static jv parse_string(jp *j) {
         jt_buf_put(j->c, &b, t, n);
         break;
       }
-      default: j->p--; bad(j, "bad escape");
+      default:
+        j->p--;
+        bad(j, "bad escape");
     }
   }
   j->p++;

@@ -290,26 +290,55 @@ static jv unescape(lx *L, const char *p, size_t n) {
     uint32_t cp;
     int want = 0;
     switch (e) {
-      case '\n': continue;
-      case '\\': o[k++] = '\\'; continue;
-      case '\'': o[k++] = '\''; continue;
-      case '"': o[k++] = '"'; continue;
-      case 'a': o[k++] = '\a'; continue;
-      case 'b': o[k++] = '\b'; continue;
-      case 'f': o[k++] = '\f'; continue;
-      case 'n': o[k++] = '\n'; continue;
-      case 'r': o[k++] = '\r'; continue;
-      case 't': o[k++] = '\t'; continue;
-      case 'v': o[k++] = '\v'; continue;
-      case 'x': want = 2; break;
-      case 'u': want = 4; break;
-      case 'U': want = 8; break;
-      case 'N': lfail(L, "%s", "\\N{...} escapes are not supported");
+      case '\n':
+        continue;
+      case '\\':
+        o[k++] = '\\';
+        continue;
+      case '\'':
+        o[k++] = '\'';
+        continue;
+      case '"':
+        o[k++] = '"';
+        continue;
+      case 'a':
+        o[k++] = '\a';
+        continue;
+      case 'b':
+        o[k++] = '\b';
+        continue;
+      case 'f':
+        o[k++] = '\f';
+        continue;
+      case 'n':
+        o[k++] = '\n';
+        continue;
+      case 'r':
+        o[k++] = '\r';
+        continue;
+      case 't':
+        o[k++] = '\t';
+        continue;
+      case 'v':
+        o[k++] = '\v';
+        continue;
+      case 'x':
+        want = 2;
+        break;
+      case 'u':
+        want = 4;
+        break;
+      case 'U':
+        want = 8;
+        break;
+      case 'N':
+        lfail(L, "%s", "\\N{...} escapes are not supported");
       default:
         if (e >= '0' && e <= '7') {
           cp = 0;
           int d = 0;
-          while (d < 3 && i < n && p[i] >= '0' && p[i] <= '7') cp = cp * 8 + (uint32_t)(p[i++] - '0'), d++;
+          while (d < 3 && i < n && p[i] >= '0' && p[i] <= '7')
+            cp = cp * 8 + (uint32_t)(p[i++] - '0'), d++;
           i--;
           k += ju_encode(cp, o + k);
           continue;
@@ -323,7 +352,8 @@ static jv unescape(lx *L, const char *p, size_t n) {
       if (i + 1 >= n || digval(p[i + 1]) > 15)
         lfail(L, "%s",
               want == 2 ? "truncated \\xXX escape"
-                        : (want == 4 ? "truncated \\uXXXX escape" : "truncated \\UXXXXXXXX escape"));
+                        : (want == 4 ? "truncated \\uXXXX escape"
+                                     : "truncated \\UXXXXXXXX escape"));
       cp = cp * 16 + (uint32_t)digval(p[++i]);
     }
     if (cp > 0x10FFFF) lfail(L, "%s", "illegal Unicode character");
@@ -344,8 +374,10 @@ static void lex_tag(lx *L, bool is_var) {
     if (L->nbal == 0) {
       size_t end = 0;
       if (is_var) {
-        if (at(L, i, "-}}")) end = skip_ws(L->s, L->n, i + 3);
-        else if (at(L, i, "}}")) end = i + 2;
+        if (at(L, i, "-}}"))
+          end = skip_ws(L->s, L->n, i + 3);
+        else if (at(L, i, "}}"))
+          end = i + 2;
       } else {
         if (at(L, i, "+%}")) {
           end = i + 3;
@@ -438,7 +470,8 @@ static void lex_tag(lx *L, bool is_var) {
       if (L->nbal == 0) lfail(L, "unexpected '%s'", q);
       if (L->bal[L->nbal - 1] != op) {
         char m2[64];
-        snprintf(m2, sizeof m2, "unexpected '%c', expected '%c'", op, L->bal[L->nbal - 1]);
+        snprintf(m2, sizeof m2, "unexpected '%c', expected '%c'", op,
+                 L->bal[L->nbal - 1]);
         lfail(L, "%s", m2);
       }
       L->nbal--;

@@ -13,13 +13,12 @@
 #include "tmpl.h"
 
 #define NAMES(...) ((const char *const[]){__VA_ARGS__})
-#define BIND(fname, a, out, nreq, ...)                                              \
-  jt_bind(c, fname, a, NAMES(__VA_ARGS__), (int)(sizeof NAMES(__VA_ARGS__) /       \
-                                                 sizeof(const char *)),             \
-          nreq, out)
+#define BIND(fname, a, out, nreq, ...)     \
+  jt_bind(c, fname, a, NAMES(__VA_ARGS__), \
+          (int)(sizeof NAMES(__VA_ARGS__) / sizeof(const char *)), nreq, out)
 
-void jt_bind(jt_ctx *c, const char *f, jt_args *a, const char *const *names, int np, int nreq,
-             jv *out) {
+void jt_bind(jt_ctx *c, const char *f, jt_args *a, const char *const *names, int np,
+             int nreq, jv *out) {
   for (int i = 0; i < np; i++) out[i] = jv_absent();
   if (a->n > np) jt_error(c, "%s() takes at most %d argument(s) (%d given)", f, np, a->n);
   for (int i = 0; i < a->n; i++) out[i] = a->pos[i];
@@ -27,12 +26,15 @@ void jt_bind(jt_ctx *c, const char *f, jt_args *a, const char *const *names, int
     int j = -1;
     for (int i = 0; i < np; i++)
       if (!strcmp(names[i], a->kname[k])) j = i;
-    if (j < 0) jt_error(c, "%s() got an unexpected keyword argument '%s'", f, a->kname[k]);
-    if (out[j].t != JV_ABSENT) jt_error(c, "%s() got multiple values for argument '%s'", f, a->kname[k]);
+    if (j < 0)
+      jt_error(c, "%s() got an unexpected keyword argument '%s'", f, a->kname[k]);
+    if (out[j].t != JV_ABSENT)
+      jt_error(c, "%s() got multiple values for argument '%s'", f, a->kname[k]);
     out[j] = a->kval[k];
   }
   for (int i = 0; i < nreq; i++)
-    if (out[i].t == JV_ABSENT) jt_error(c, "%s() missing required argument '%s'", f, names[i]);
+    if (out[i].t == JV_ABSENT)
+      jt_error(c, "%s() missing required argument '%s'", f, names[i]);
 }
 
 jv jt_make_func(jt_ctx *c, const char *name, jt_builtin fn, const jv *self) {
@@ -50,8 +52,7 @@ jv jt_make_func(jt_ctx *c, const char *name, jt_builtin fn, const jv *self) {
 static jv mkstr(jt_ctx *c, const char *p, size_t n) { return jv_str(&c->ar, p, n); }
 
 static jstr *need_str(jt_ctx *c, jv v, const char *what) {
-  if (v.t != JV_STR)
-    jt_error(c, "%s must be str, not %s", what, jv_typename(v));
+  if (v.t != JV_STR) jt_error(c, "%s must be str, not %s", what, jv_typename(v));
   return v.s;
 }
 
@@ -112,9 +113,18 @@ static jv s_rstrip(jt_ctx *c, jv self, jt_args *a) {
   BIND("rstrip", a, p, 0, "chars");
   return jt_strip(c, SELF_S, p[0], 2);
 }
-static jv s_upper(jt_ctx *c, jv self, jt_args *a) { jt_bind(c, "upper", a, NULL, 0, 0, NULL); return ju_upper(c, SELF_S); }
-static jv s_lower(jt_ctx *c, jv self, jt_args *a) { jt_bind(c, "lower", a, NULL, 0, 0, NULL); return ju_lower(c, SELF_S); }
-static jv s_title(jt_ctx *c, jv self, jt_args *a) { jt_bind(c, "title", a, NULL, 0, 0, NULL); return ju_title_py(c, SELF_S); }
+static jv s_upper(jt_ctx *c, jv self, jt_args *a) {
+  jt_bind(c, "upper", a, NULL, 0, 0, NULL);
+  return ju_upper(c, SELF_S);
+}
+static jv s_lower(jt_ctx *c, jv self, jt_args *a) {
+  jt_bind(c, "lower", a, NULL, 0, 0, NULL);
+  return ju_lower(c, SELF_S);
+}
+static jv s_title(jt_ctx *c, jv self, jt_args *a) {
+  jt_bind(c, "title", a, NULL, 0, 0, NULL);
+  return ju_title_py(c, SELF_S);
+}
 static jv s_capitalize(jt_ctx *c, jv self, jt_args *a) {
   jt_bind(c, "capitalize", a, NULL, 0, 0, NULL);
   return ju_capitalize(c, SELF_S);
@@ -127,7 +137,9 @@ static jv s_swapcase(jt_ctx *c, jv self, jt_args *a) {
   for (size_t i = 0; i < s->n; i += l) {
     uint32_t cp = ju_decode(s->p + i, s->n - i, &l);
     jstr *one = jt_newstr(&c->ar, s->p + i, l);
-    jv r = ju_isupper(cp) ? ju_lower(c, one) : ju_islower(cp) ? ju_upper(c, one) : jv_strobj(one);
+    jv r = ju_isupper(cp)   ? ju_lower(c, one)
+           : ju_islower(cp) ? ju_upper(c, one)
+                            : jv_strobj(one);
     jt_buf_put(c, &b, r.s->p, r.s->n);
   }
   return jt_buf_take(c, &b);
@@ -213,7 +225,8 @@ static jv split_common(jt_ctx *c, jv self, jt_args *a, bool right) {
   int64_t done = 0;
   if (!right) {
     const char *q = s->p, *e = s->p + s->n, *f;
-    while ((maxsplit < 0 || done < maxsplit) && (f = memmem(q, (size_t)(e - q), sep->p, sep->n))) {
+    while ((maxsplit < 0 || done < maxsplit) &&
+           (f = memmem(q, (size_t)(e - q), sep->p, sep->n))) {
       jl_push(&c->ar, out, mkstr(c, q, (size_t)(f - q)));
       q = f + sep->n;
       done++;
@@ -237,8 +250,12 @@ static jv split_common(jt_ctx *c, jv self, jt_args *a, bool right) {
   }
   return jv_list(out);
 }
-static jv s_split(jt_ctx *c, jv self, jt_args *a) { return split_common(c, self, a, false); }
-static jv s_rsplit(jt_ctx *c, jv self, jt_args *a) { return split_common(c, self, a, true); }
+static jv s_split(jt_ctx *c, jv self, jt_args *a) {
+  return split_common(c, self, a, false);
+}
+static jv s_rsplit(jt_ctx *c, jv self, jt_args *a) {
+  return split_common(c, self, a, true);
+}
 
 static jv s_splitlines(jt_ctx *c, jv self, jt_args *a) {
   jv p[1];
@@ -269,7 +286,9 @@ static jv affix(jt_ctx *c, jv self, jt_args *a, bool end) {
   }
   return jv_bool(false);
 }
-static jv s_startswith(jt_ctx *c, jv self, jt_args *a) { return affix(c, self, a, false); }
+static jv s_startswith(jt_ctx *c, jv self, jt_args *a) {
+  return affix(c, self, a, false);
+}
 static jv s_endswith(jt_ctx *c, jv self, jt_args *a) { return affix(c, self, a, true); }
 
 static int64_t find_common(jt_ctx *c, jv self, jt_args *a, const char *f, bool right) {
@@ -279,14 +298,19 @@ static int64_t find_common(jt_ctx *c, jv self, jt_args *a, const char *f, bool r
   size_t b0, b1;
   int64_t cp0;
   if (!sub_range(c, s, p[1], p[2], &b0, &b1, &cp0)) return -1;
-  const char *r = right ? rmemmem(s->p + b0, b1 - b0, sub->p, sub->n)
-                        : (sub->n == 0 ? s->p + b0 : memmem(s->p + b0, b1 - b0, sub->p, sub->n));
+  const char *r =
+      right ? rmemmem(s->p + b0, b1 - b0, sub->p, sub->n)
+            : (sub->n == 0 ? s->p + b0 : memmem(s->p + b0, b1 - b0, sub->p, sub->n));
   if (right && sub->n == 0) r = s->p + b1;
   if (!r) return -1;
   return cp_index(s, (size_t)(r - s->p));
 }
-static jv s_find(jt_ctx *c, jv self, jt_args *a) { return jv_int(find_common(c, self, a, "find", false)); }
-static jv s_rfind(jt_ctx *c, jv self, jt_args *a) { return jv_int(find_common(c, self, a, "rfind", true)); }
+static jv s_find(jt_ctx *c, jv self, jt_args *a) {
+  return jv_int(find_common(c, self, a, "find", false));
+}
+static jv s_rfind(jt_ctx *c, jv self, jt_args *a) {
+  return jv_int(find_common(c, self, a, "rfind", true));
+}
 static jv s_index(jt_ctx *c, jv self, jt_args *a) {
   int64_t r = find_common(c, self, a, "index", false);
   if (r < 0) jt_error(c, "substring not found");
@@ -322,7 +346,8 @@ static jv s_replace(jt_ctx *c, jv self, jt_args *a) {
   jv p[3];
   BIND("replace", a, p, 2, "old", "new", "count");
   return jt_str_replace(c, SELF_S, need_str(c, p[0], "replace() argument 1"),
-                        need_str(c, p[1], "replace() argument 2"), opt_int(c, p[2], -1, "count"));
+                        need_str(c, p[1], "replace() argument 2"),
+                        opt_int(c, p[2], -1, "count"));
 }
 
 static jv s_join(jt_ctx *c, jv self, jt_args *a) {
@@ -350,12 +375,24 @@ static jv classify(jt_ctx *c, jv self, jt_args *a, const char *f, cp_pred pred) 
     if (!pred(ju_decode(s->p + i, s->n - i, &l))) return jv_bool(false);
   return jv_bool(true);
 }
-static jv s_isdigit(jt_ctx *c, jv self, jt_args *a) { return classify(c, self, a, "isdigit", ju_isdigit); }
-static jv s_isdecimal(jt_ctx *c, jv self, jt_args *a) { return classify(c, self, a, "isdecimal", ju_isdigit); }
-static jv s_isnumeric(jt_ctx *c, jv self, jt_args *a) { return classify(c, self, a, "isnumeric", ju_isdigit); }
-static jv s_isalpha(jt_ctx *c, jv self, jt_args *a) { return classify(c, self, a, "isalpha", ju_isalpha); }
-static jv s_isalnum(jt_ctx *c, jv self, jt_args *a) { return classify(c, self, a, "isalnum", ju_isalnum); }
-static jv s_isspace(jt_ctx *c, jv self, jt_args *a) { return classify(c, self, a, "isspace", ju_isspace); }
+static jv s_isdigit(jt_ctx *c, jv self, jt_args *a) {
+  return classify(c, self, a, "isdigit", ju_isdigit);
+}
+static jv s_isdecimal(jt_ctx *c, jv self, jt_args *a) {
+  return classify(c, self, a, "isdecimal", ju_isdigit);
+}
+static jv s_isnumeric(jt_ctx *c, jv self, jt_args *a) {
+  return classify(c, self, a, "isnumeric", ju_isdigit);
+}
+static jv s_isalpha(jt_ctx *c, jv self, jt_args *a) {
+  return classify(c, self, a, "isalpha", ju_isalpha);
+}
+static jv s_isalnum(jt_ctx *c, jv self, jt_args *a) {
+  return classify(c, self, a, "isalnum", ju_isalnum);
+}
+static jv s_isspace(jt_ctx *c, jv self, jt_args *a) {
+  return classify(c, self, a, "isspace", ju_isspace);
+}
 static jv case_check(jt_ctx *c, jv self, jt_args *a, bool upper) {
   jt_bind(c, upper ? "isupper" : "islower", a, NULL, 0, 0, NULL);
   bool cased = false;
@@ -363,13 +400,18 @@ static jv case_check(jt_ctx *c, jv self, jt_args *a, bool upper) {
   size_t l;
   for (size_t i = 0; i < s->n; i += l) {
     uint32_t cp = ju_decode(s->p + i, s->n - i, &l);
-    if (ju_istitle(cp) || (upper ? ju_islower(cp) : ju_isupper(cp))) return jv_bool(false);
+    if (ju_istitle(cp) || (upper ? ju_islower(cp) : ju_isupper(cp)))
+      return jv_bool(false);
     if (upper ? ju_isupper(cp) : ju_islower(cp)) cased = true;
   }
   return jv_bool(cased);
 }
-static jv s_isupper(jt_ctx *c, jv self, jt_args *a) { return case_check(c, self, a, true); }
-static jv s_islower(jt_ctx *c, jv self, jt_args *a) { return case_check(c, self, a, false); }
+static jv s_isupper(jt_ctx *c, jv self, jt_args *a) {
+  return case_check(c, self, a, true);
+}
+static jv s_islower(jt_ctx *c, jv self, jt_args *a) {
+  return case_check(c, self, a, false);
+}
 
 static jv padm(jt_ctx *c, jv self, jt_args *a, const char *f, int align) {
   jv p[2];
@@ -377,15 +419,22 @@ static jv padm(jt_ctx *c, jv self, jt_args *a, const char *f, int align) {
   uint32_t fill = ' ';
   if (p[1].t != JV_ABSENT) {
     jstr *fs = need_str(c, p[1], "fill character");
-    if (ju_len(fs) != 1) jt_error(c, "The fill character must be exactly one character long");
+    if (ju_len(fs) != 1)
+      jt_error(c, "The fill character must be exactly one character long");
     size_t l;
     fill = ju_decode(fs->p, fs->n, &l);
   }
   return jt_pad(c, SELF_S, jt_to_index(c, p[0], "width"), align, fill);
 }
-static jv s_center(jt_ctx *c, jv self, jt_args *a) { return padm(c, self, a, "center", '^'); }
-static jv s_ljust(jt_ctx *c, jv self, jt_args *a) { return padm(c, self, a, "ljust", '<'); }
-static jv s_rjust(jt_ctx *c, jv self, jt_args *a) { return padm(c, self, a, "rjust", '>'); }
+static jv s_center(jt_ctx *c, jv self, jt_args *a) {
+  return padm(c, self, a, "center", '^');
+}
+static jv s_ljust(jt_ctx *c, jv self, jt_args *a) {
+  return padm(c, self, a, "ljust", '<');
+}
+static jv s_rjust(jt_ctx *c, jv self, jt_args *a) {
+  return padm(c, self, a, "rjust", '>');
+}
 static jv s_zfill(jt_ctx *c, jv self, jt_args *a) {
   jv p[1];
   BIND("zfill", a, p, 1, "width");
@@ -406,7 +455,8 @@ static jv partition(jt_ctx *c, jv self, jt_args *a, bool right) {
   jt_bind(c, right ? "rpartition" : "partition", a, NAMES("sep"), 1, 1, p);
   jstr *s = SELF_S, *sep = need_str(c, p[0], "separator");
   if (sep->n == 0) jt_error(c, "empty separator");
-  const char *f = right ? rmemmem(s->p, s->n, sep->p, sep->n) : memmem(s->p, s->n, sep->p, sep->n);
+  const char *f =
+      right ? rmemmem(s->p, s->n, sep->p, sep->n) : memmem(s->p, s->n, sep->p, sep->n);
   jlist *t = jl_new(&c->ar, 3);
   if (!f) {
     t->v[0] = right ? mkstr(c, "", 0) : self;
@@ -421,14 +471,19 @@ static jv partition(jt_ctx *c, jv self, jt_args *a, bool right) {
   t->n = 3;
   return jv_tuple(t);
 }
-static jv s_partition(jt_ctx *c, jv self, jt_args *a) { return partition(c, self, a, false); }
-static jv s_rpartition(jt_ctx *c, jv self, jt_args *a) { return partition(c, self, a, true); }
+static jv s_partition(jt_ctx *c, jv self, jt_args *a) {
+  return partition(c, self, a, false);
+}
+static jv s_rpartition(jt_ctx *c, jv self, jt_args *a) {
+  return partition(c, self, a, true);
+}
 
 static jv s_removeprefix(jt_ctx *c, jv self, jt_args *a) {
   jv p[1];
   BIND("removeprefix", a, p, 1, "prefix");
   jstr *s = SELF_S, *x = need_str(c, p[0], "prefix");
-  if (x->n <= s->n && !memcmp(s->p, x->p, x->n)) return mkstr(c, s->p + x->n, s->n - x->n);
+  if (x->n <= s->n && !memcmp(s->p, x->p, x->n))
+    return mkstr(c, s->p + x->n, s->n - x->n);
   return self;
 }
 static jv s_removesuffix(jt_ctx *c, jv self, jt_args *a) {
@@ -549,7 +604,8 @@ static jv l_sort(jt_ctx *c, jv self, jt_args *a) {
   for (size_t i = 1; i < l->n; i++) {
     jv x = l->v[i];
     size_t j = i;
-    while (j > 0 && (rev ? jv_cmp(c, l->v[j - 1], x, "<") < 0 : jv_cmp(c, x, l->v[j - 1], "<") < 0)) {
+    while (j > 0 && (rev ? jv_cmp(c, l->v[j - 1], x, "<") < 0
+                         : jv_cmp(c, x, l->v[j - 1], "<") < 0)) {
       l->v[j] = l->v[j - 1];
       j--;
     }
@@ -625,12 +681,15 @@ static jv d_update(jt_ctx *c, jv self, jt_args *a) {
       for (size_t i = 0; i < items->n; i++) {
         jlist *kv = jv_iter(c, items->v[i]);
         if (kv->n != 2)
-          jt_error(c, "dictionary update sequence element #%zu has length %zu; 2 is required", i, kv->n);
+          jt_error(
+              c, "dictionary update sequence element #%zu has length %zu; 2 is required",
+              i, kv->n);
         jd_set(c, self.d, kv->v[0], kv->v[1]);
       }
     }
   }
-  for (int k = 0; k < a->nk; k++) jd_set(c, self.d, jv_cstr(&c->ar, a->kname[k]), a->kval[k]);
+  for (int k = 0; k < a->nk; k++)
+    jd_set(c, self.d, jv_cstr(&c->ar, a->kname[k]), a->kval[k]);
   return jv_none();
 }
 static jv d_copy(jt_ctx *c, jv self, jt_args *a) {
@@ -649,41 +708,65 @@ typedef struct {
   jt_builtin fn;
 } meth;
 
-static const meth STR_METHODS[] = {
-    {"capitalize", s_capitalize}, {"center", s_center},
-    {"count", s_count},           {"endswith", s_endswith},
-    {"find", s_find},             {"format", s_format},
-    {"index", s_index},           {"isalnum", s_isalnum},
-    {"isalpha", s_isalpha},       {"isdecimal", s_isdecimal},
-    {"isdigit", s_isdigit},       {"islower", s_islower},
-    {"isnumeric", s_isnumeric},   {"isspace", s_isspace},
-    {"isupper", s_isupper},       {"join", s_join},
-    {"ljust", s_ljust},           {"lower", s_lower},
-    {"lstrip", s_lstrip},         {"partition", s_partition},
-    {"removeprefix", s_removeprefix}, {"removesuffix", s_removesuffix},
-    {"replace", s_replace},       {"rfind", s_rfind},
-    {"rindex", s_rindex},         {"rjust", s_rjust},
-    {"rpartition", s_rpartition}, {"rsplit", s_rsplit},
-    {"rstrip", s_rstrip},         {"split", s_split},
-    {"splitlines", s_splitlines}, {"startswith", s_startswith},
-    {"strip", s_strip},           {"swapcase", s_swapcase},
-    {"title", s_title},           {"upper", s_upper},
-    {"zfill", s_zfill},           {"casefold", s_lower},
-    {NULL, NULL}};
+static const meth STR_METHODS[] = {{"capitalize", s_capitalize},
+                                   {"center", s_center},
+                                   {"count", s_count},
+                                   {"endswith", s_endswith},
+                                   {"find", s_find},
+                                   {"format", s_format},
+                                   {"index", s_index},
+                                   {"isalnum", s_isalnum},
+                                   {"isalpha", s_isalpha},
+                                   {"isdecimal", s_isdecimal},
+                                   {"isdigit", s_isdigit},
+                                   {"islower", s_islower},
+                                   {"isnumeric", s_isnumeric},
+                                   {"isspace", s_isspace},
+                                   {"isupper", s_isupper},
+                                   {"join", s_join},
+                                   {"ljust", s_ljust},
+                                   {"lower", s_lower},
+                                   {"lstrip", s_lstrip},
+                                   {"partition", s_partition},
+                                   {"removeprefix", s_removeprefix},
+                                   {"removesuffix", s_removesuffix},
+                                   {"replace", s_replace},
+                                   {"rfind", s_rfind},
+                                   {"rindex", s_rindex},
+                                   {"rjust", s_rjust},
+                                   {"rpartition", s_rpartition},
+                                   {"rsplit", s_rsplit},
+                                   {"rstrip", s_rstrip},
+                                   {"split", s_split},
+                                   {"splitlines", s_splitlines},
+                                   {"startswith", s_startswith},
+                                   {"strip", s_strip},
+                                   {"swapcase", s_swapcase},
+                                   {"title", s_title},
+                                   {"upper", s_upper},
+                                   {"zfill", s_zfill},
+                                   {"casefold", s_lower},
+                                   {NULL, NULL}};
 
 static const meth LIST_METHODS[] = {
-    {"append", l_append}, {"clear", l_clear},     {"copy", l_copy},
-    {"count", l_count},   {"extend", l_extend},   {"index", l_index},
-    {"insert", l_insert}, {"pop", l_pop},         {"remove", l_remove},
+    {"append", l_append},   {"clear", l_clear},   {"copy", l_copy},
+    {"count", l_count},     {"extend", l_extend}, {"index", l_index},
+    {"insert", l_insert},   {"pop", l_pop},       {"remove", l_remove},
     {"reverse", l_reverse}, {"sort", l_sort},     {NULL, NULL}};
 
-static const meth TUPLE_METHODS[] = {{"count", l_count}, {"index", l_index}, {NULL, NULL}};
+static const meth TUPLE_METHODS[] = {
+    {"count", l_count}, {"index", l_index}, {NULL, NULL}};
 
-static const meth DICT_METHODS[] = {
-    {"clear", d_clear}, {"copy", d_copy},   {"get", d_get},
-    {"items", d_items}, {"keys", d_keys},   {"pop", d_pop},
-    {"setdefault", d_setdefault}, {"update", d_update}, {"values", d_values},
-    {NULL, NULL}};
+static const meth DICT_METHODS[] = {{"clear", d_clear},
+                                    {"copy", d_copy},
+                                    {"get", d_get},
+                                    {"items", d_items},
+                                    {"keys", d_keys},
+                                    {"pop", d_pop},
+                                    {"setdefault", d_setdefault},
+                                    {"update", d_update},
+                                    {"values", d_values},
+                                    {NULL, NULL}};
 
 static const meth *find_method(jv obj, const char *name) {
   const meth *t = obj.t == JV_STR     ? STR_METHODS
@@ -713,7 +796,8 @@ static jv g_range(jt_ctx *c, jv self, jt_args *a) {
   for (int i = 0; i < a->n; i++)
     if (a->pos[i].t != JV_INT && a->pos[i].t != JV_BOOL) {
       if (a->pos[i].t == JV_UNDEF) jt_undef_fail(c, a->pos[i]);
-      jt_error(c, "'%s' object cannot be interpreted as an integer", jv_typename(a->pos[i]));
+      jt_error(c, "'%s' object cannot be interpreted as an integer",
+               jv_typename(a->pos[i]));
     }
   int64_t start = 0, stop, step = 1;
   if (a->n == 1) {
@@ -730,7 +814,8 @@ static jv g_range(jt_ctx *c, jv self, jt_args *a) {
   int64_t n = 0;
   if (dn > 0) {
     if (dn > 100000) /* jinja2's sandbox limit */
-      jt_error(c, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+      jt_error(
+          c, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
     n = step > 0 ? (stop - start + step - 1) / step : (start - stop - step - 1) / -step;
   }
   jt_step(c, n);
@@ -748,7 +833,9 @@ static jdict *dict_from_args(jt_ctx *c, jt_args *a, const char *f) {
   d_update(c, dv, &upd);
   return d;
 }
-static jv g_dict(jt_ctx *c, jv self, jt_args *a) { return jv_dict(dict_from_args(c, a, "dict")); }
+static jv g_dict(jt_ctx *c, jv self, jt_args *a) {
+  return jv_dict(dict_from_args(c, a, "dict"));
+}
 static jv g_namespace(jt_ctx *c, jv self, jt_args *a) {
   return (jv){.t = JV_NS, .d = dict_from_args(c, a, "namespace")};
 }
@@ -806,7 +893,8 @@ static void pad_number(jt_ctx *c, jt_buf *b, const char *sign, const char *digit
     for (int64_t i = 0; i < pad; i++) jt_buf_putc(c, b, ' ');
 }
 
-static void pad_text(jt_ctx *c, jt_buf *b, jstr *s, int64_t width, int64_t prec, bool left) {
+static void pad_text(jt_ctx *c, jt_buf *b, jstr *s, int64_t width, int64_t prec,
+                     bool left) {
   int64_t n = ju_len(s);
   size_t bytes = s->n;
   if (prec >= 0 && prec < n) {
@@ -839,7 +927,7 @@ static void utoa_base(uint64_t v, int base, bool upper, char *out) {
   out[k] = 0;
 }
 
-jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args) {
+jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args, bool fmt_safe) {
   jv *pos;
   int npos;
   const jdict *map = NULL;
@@ -869,8 +957,10 @@ jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args) {
       int depth = 1;
       const char *ks = ++p;
       while (p < e && depth) {
-        if (*p == '(') depth++;
-        else if (*p == ')') depth--;
+        if (*p == '(')
+          depth++;
+        else if (*p == ')')
+          depth--;
         p++;
       }
       if (depth) jt_error(c, "incomplete format key");
@@ -881,11 +971,16 @@ jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args) {
     }
     bool left = false, plus = false, space = false, alt = false, zero = false;
     for (; p < e && strchr("-+ #0", *p); p++) {
-      if (*p == '-') left = true;
-      else if (*p == '+') plus = true;
-      else if (*p == ' ') space = true;
-      else if (*p == '#') alt = true;
-      else zero = true;
+      if (*p == '-')
+        left = true;
+      else if (*p == '+')
+        plus = true;
+      else if (*p == ' ')
+        space = true;
+      else if (*p == '#')
+        alt = true;
+      else
+        zero = true;
     }
     int64_t width = -1, prec = -1;
     if (p < e && *p == '*') {
@@ -897,7 +992,8 @@ jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args) {
       }
       p++;
     } else {
-      for (; p < e && *p >= '0' && *p <= '9'; p++) width = (width < 0 ? 0 : width) * 10 + (*p - '0');
+      for (; p < e && *p >= '0' && *p <= '9'; p++)
+        width = (width < 0 ? 0 : width) * 10 + (*p - '0');
     }
     if (p < e && *p == '.') {
       p++;
@@ -910,7 +1006,8 @@ jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args) {
         for (; p < e && *p >= '0' && *p <= '9'; p++) prec = prec * 10 + (*p - '0');
       }
     }
-    if (width > (int64_t)c->t->opt.max_output || prec > 10000) jt_error(c, "format width too large");
+    if (width > (int64_t)c->t->opt.max_output || prec > 10000)
+      jt_error(c, "format width too large");
     while (p < e && (*p == 'h' || *p == 'l' || *p == 'L')) p++;
     if (p >= e) jt_error(c, "incomplete format");
     char conv = *p++;
@@ -922,7 +1019,8 @@ jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args) {
       if (ai >= npos) jt_error(c, "not enough arguments for format string");
       val = pos[ai++];
     }
-    if (val.t == JV_UNDEF && conv != 's' && conv != 'r' && conv != 'a') jt_undef_fail(c, val);
+    if (val.t == JV_UNDEF && conv != 's' && conv != 'r' && conv != 'a')
+      jt_undef_fail(c, val);
     const char *sign = "";
     char digits[400];
     switch (conv) {
@@ -937,6 +1035,7 @@ jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args) {
           jv_write_repr(c, &rb, val, 0);
           s = jt_buf_take(c, &rb).s;
         }
+        if (fmt_safe && !(val.t == JV_STR && val.safe)) s = jt_html_escape(c, s).s;
         pad_text(c, &b, s, width, prec, left);
         break;
       }
@@ -955,7 +1054,8 @@ jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args) {
           iv = (int64_t)val.f;
         } else {
           jt_error(c, "%%%c format: %s is required, not %s", conv,
-                   strchr("diu", conv) ? "a real number" : "an integer", jv_typename(val));
+                   strchr("diu", conv) ? "a real number" : "an integer",
+                   jv_typename(val));
         }
         uint64_t mag = iv < 0 ? (uint64_t)0 - (uint64_t)iv : (uint64_t)iv;
         int base = conv == 'o' ? 8 : (conv == 'x' || conv == 'X') ? 16 : 10;
@@ -968,8 +1068,14 @@ jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args) {
           for (size_t z = 0; z < (size_t)prec - rl; z++) digits[k++] = '0';
         memcpy(digits + k, raw, rl + 1);
         char sg[8];
-        snprintf(sg, sizeof sg, "%s%s", iv < 0 ? "-" : plus ? "+" : space ? " " : "",
-                 alt && base == 8 ? "0o" : alt && base == 16 ? (conv == 'X' ? "0X" : "0x") : "");
+        snprintf(sg, sizeof sg, "%s%s",
+                 iv < 0  ? "-"
+                 : plus  ? "+"
+                 : space ? " "
+                         : "",
+                 alt && base == 8    ? "0o"
+                 : alt && base == 16 ? (conv == 'X' ? "0X" : "0x")
+                                     : "");
         pad_number(c, &b, sg, digits, width, left, zero);
         break;
       }
@@ -980,21 +1086,27 @@ jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args) {
       case 'g':
       case 'G': {
         double f;
-        if (val.t == JV_FLOAT) f = val.f;
-        else if (val.t == JV_INT) f = (double)val.i;
-        else if (val.t == JV_BOOL) f = val.b;
-        else jt_error(c, "must be real number, not %s", jv_typename(val));
+        if (val.t == JV_FLOAT)
+          f = val.f;
+        else if (val.t == JV_INT)
+          f = (double)val.i;
+        else if (val.t == JV_BOOL)
+          f = val.b;
+        else
+          jt_error(c, "must be real number, not %s", jv_typename(val));
         char cf[32];
         snprintf(cf, sizeof cf, "%%%s%s%s%s%s.%d%c", left ? "-" : "", plus ? "+" : "",
-                 space ? " " : "", alt ? "#" : "", zero && !isinf(f) && !isnan(f) ? "0" : "",
-                 (int)(prec < 0 ? 6 : prec), conv);
+                 space ? " " : "", alt ? "#" : "",
+                 zero && !isinf(f) && !isnan(f) ? "0" : "", (int)(prec < 0 ? 6 : prec),
+                 conv);
         /* the width is applied by hand so huge widths stay bounded */
         char num[400];
         snprintf(num, sizeof num, cf, f);
         if (width > 0 && (int64_t)strlen(num) < width) {
           const char *sg2 = "";
           char *dg = num;
-          if (zero && !left && !isinf(f) && !isnan(f) && (num[0] == '-' || num[0] == '+' || num[0] == ' ')) {
+          if (zero && !left && !isinf(f) && !isnan(f) &&
+              (num[0] == '-' || num[0] == '+' || num[0] == ' ')) {
             sign = num[0] == '-' ? "-" : num[0] == '+' ? "+" : " ";
             sg2 = sign;
             dg = num + 1;
@@ -1009,7 +1121,8 @@ jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args) {
         char t[8];
         size_t n;
         if (val.t == JV_INT) {
-          if (val.i < 0 || val.i > 0x10FFFF) jt_error(c, "%%c arg not in range(0x110000)");
+          if (val.i < 0 || val.i > 0x10FFFF)
+            jt_error(c, "%%c arg not in range(0x110000)");
           n = ju_encode((uint32_t)val.i, t);
         } else if (val.t == JV_STR && ju_len(val.s) == 1) {
           n = val.s->n;
@@ -1021,12 +1134,15 @@ jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args) {
         pad_text(c, &b, s, width, -1, left);
         break;
       }
-      default: jt_error(c, "unsupported format character '%c'", conv);
+      default:
+        jt_error(c, "unsupported format character '%c'", conv);
     }
   }
   if (ai < npos && !map)
     jt_error(c, "not all arguments converted during string formatting");
-  return jt_buf_take(c, &b);
+  jv r = jt_buf_take(c, &b);
+  r.safe = fmt_safe; /* Markup % x escapes x and stays Markup */
+  return r;
 }
 
 /* ---- str.format ---- */
@@ -1066,7 +1182,8 @@ static void format_spec(jt_ctx *c, jt_buf *b, jv v, jstr *spec) {
   if (s < e && strchr("+- ", *s)) signc = *s++;
   if (s < e && *s == '#') alt = true, s++;
   if (s < e && *s == '0') zero = true, s++;
-  for (; s < e && *s >= '0' && *s <= '9'; s++) width = (width < 0 ? 0 : width) * 10 + (*s - '0');
+  for (; s < e && *s >= '0' && *s <= '9'; s++)
+    width = (width < 0 ? 0 : width) * 10 + (*s - '0');
   if (s < e && (*s == ',' || *s == '_')) grouping = *s++;
   if (s < e && *s == '.') {
     s++;
@@ -1075,7 +1192,8 @@ static void format_spec(jt_ctx *c, jt_buf *b, jv v, jstr *spec) {
   }
   if (s < e) type = *s++;
   if (s != e) jt_error(c, "Invalid format specifier");
-  if (width > (int64_t)c->t->opt.max_output || prec > 1000) jt_error(c, "format width too large");
+  if (width > (int64_t)c->t->opt.max_output || prec > 1000)
+    jt_error(c, "format width too large");
   if (zero && !align) {
     fill = '0';
     align = '=';
@@ -1095,11 +1213,18 @@ static void format_spec(jt_ctx *c, jt_buf *b, jv v, jstr *spec) {
       numeric = false;
     } else {
       uint64_t mag = iv < 0 ? (uint64_t)0 - (uint64_t)iv : (uint64_t)iv;
-      int base = type == 'b' ? 2 : type == 'o' ? 8 : (type == 'x' || type == 'X') ? 16 : 10;
+      int base = type == 'b'                    ? 2
+                 : type == 'o'                  ? 8
+                 : (type == 'x' || type == 'X') ? 16
+                                                : 10;
       utoa_base(mag, base, type == 'X', body);
       if (grouping) group_digits(body, grouping, base == 10 ? 3 : 4);
       sign = iv < 0 ? "-" : signc == '+' ? "+" : signc == ' ' ? " " : "";
-      if (alt) prefix = base == 2 ? "0b" : base == 8 ? "0o" : base == 16 ? (type == 'X' ? "0X" : "0x") : "";
+      if (alt)
+        prefix = base == 2    ? "0b"
+                 : base == 8  ? "0o"
+                 : base == 16 ? (type == 'X' ? "0X" : "0x")
+                              : "";
     }
   } else if (jv_is_num(v) && (!type || strchr("eEfFgGn%", type))) {
     double f = v.t == JV_FLOAT ? v.f : v.t == JV_INT ? (double)v.i : v.b;
@@ -1123,10 +1248,12 @@ static void format_spec(jt_ctx *c, jt_buf *b, jv v, jstr *spec) {
     }
     if (grouping) group_digits(body, grouping, 3);
   } else if (v.t == JV_STR) {
-    if (type && type != 's') jt_error(c, "Unknown format code '%c' for object of type 'str'", type);
+    if (type && type != 's')
+      jt_error(c, "Unknown format code '%c' for object of type 'str'", type);
     text = v.s;
   } else {
-    if (spec->n) jt_error(c, "unsupported format string passed to %s.__format__", jv_typename(v));
+    if (spec->n)
+      jt_error(c, "unsupported format string passed to %s.__format__", jv_typename(v));
     text = jv_to_str(c, v);
   }
   jt_buf inner = {0};
@@ -1196,8 +1323,10 @@ jv jt_str_format(jt_ctx *c, jstr *fmt, jt_args *a) {
     const char *st = ++p;
     int depth = 1;
     while (p < e && depth) {
-      if (*p == '{') depth++;
-      else if (*p == '}') depth--;
+      if (*p == '{')
+        depth++;
+      else if (*p == '}')
+        depth--;
       if (depth) p++;
     }
     if (p >= e) jt_error(c, "expected '}' before end of string");
@@ -1220,8 +1349,13 @@ jv jt_str_format(jt_ctx *c, jstr *fmt, jt_args *a) {
     while (q < ne && *q != '.' && *q != '[') q++;
     jv val;
     if (q == st) {
-      if (manual) jt_error(c, "cannot switch from manual field specification to automatic field numbering");
-      if (auto_idx >= a->n) jt_error(c, "Replacement index %d out of range for positional args tuple", auto_idx);
+      if (manual)
+        jt_error(
+            c,
+            "cannot switch from manual field specification to automatic field numbering");
+      if (auto_idx >= a->n)
+        jt_error(c, "Replacement index %d out of range for positional args tuple",
+                 auto_idx);
       val = a->pos[auto_idx++];
     } else if (*st >= '0' && *st <= '9') {
       manual = true;
@@ -1231,12 +1365,15 @@ jv jt_str_format(jt_ctx *c, jstr *fmt, jt_args *a) {
         i = i * 10 + (*d - '0');
         if (i > 1000000) break;
       }
-      if (i >= a->n) jt_error(c, "Replacement index %" PRId64 " out of range for positional args tuple", i);
+      if (i >= a->n)
+        jt_error(
+            c, "Replacement index %" PRId64 " out of range for positional args tuple", i);
       val = a->pos[i];
     } else {
       int k;
       for (k = 0; k < a->nk; k++)
-        if (strlen(a->kname[k]) == (size_t)(q - st) && !memcmp(a->kname[k], st, (size_t)(q - st)))
+        if (strlen(a->kname[k]) == (size_t)(q - st) &&
+            !memcmp(a->kname[k], st, (size_t)(q - st)))
           break;
       if (k == a->nk) key_error(c, mkstr(c, st, (size_t)(q - st)));
       val = a->kval[k];
@@ -1251,7 +1388,8 @@ jv jt_str_format(jt_ctx *c, jstr *fmt, jt_args *a) {
         while (q < ne && *q != ']') q++;
         jv key = mkstr(c, s2, (size_t)(q - s2));
         int64_t iv;
-        if (jt_parse_int(key.s, 10, &iv) && key.s->n && key.s->p[0] >= '0' && key.s->p[0] <= '9')
+        if (jt_parse_int(key.s, 10, &iv) && key.s->n && key.s->p[0] >= '0' &&
+            key.s->p[0] <= '9')
           key = jv_int(iv);
         val = jt_getitem(c, val, key);
         q++;

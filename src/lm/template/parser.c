@@ -71,25 +71,43 @@ static bool is_name(jt_tok *t, const char *s) {
 
 static const char *describe(jt_tok *t, char *buf, size_t cap) {
   switch (t->type) {
-    case TK_NAME: return t->s;
-    case TK_STRING: return "string";
-    case TK_INT: return "integer";
-    case TK_FLOAT: return "float";
-    case TK_DATA: return "template data / text";
-    case TK_VAR_BEGIN: return "begin of print statement";
-    case TK_VAR_END: return "end of print statement";
-    case TK_BLOCK_BEGIN: return "begin of statement block";
-    case TK_BLOCK_END: return "end of statement block";
-    case TK_EOF: return "end of template";
+    case TK_NAME:
+      return t->s;
+    case TK_STRING:
+      return "string";
+    case TK_INT:
+      return "integer";
+    case TK_FLOAT:
+      return "float";
+    case TK_DATA:
+      return "template data / text";
+    case TK_VAR_BEGIN:
+      return "begin of print statement";
+    case TK_VAR_END:
+      return "end of print statement";
+    case TK_BLOCK_BEGIN:
+      return "begin of statement block";
+    case TK_BLOCK_END:
+      return "end of statement block";
+    case TK_EOF:
+      return "end of template";
     default:
       switch (t->op) {
-        case TOP_FLOORDIV: return "//";
-        case TOP_POW: return "**";
-        case TOP_EQ: return "==";
-        case TOP_NE: return "!=";
-        case TOP_GE: return ">=";
-        case TOP_LE: return "<=";
-        default: snprintf(buf, cap, "%c", t->op); return buf;
+        case TOP_FLOORDIV:
+          return "//";
+        case TOP_POW:
+          return "**";
+        case TOP_EQ:
+          return "==";
+        case TOP_NE:
+          return "!=";
+        case TOP_GE:
+          return ">=";
+        case TOP_LE:
+          return "<=";
+        default:
+          snprintf(buf, cap, "%c", t->op);
+          return buf;
       }
   }
 }
@@ -261,12 +279,24 @@ static jt_node *parse_compare(ps *P) {
     int op = -1;
     if (t->type == TK_OP) {
       switch (t->op) {
-        case TOP_EQ: op = OP_EQ; break;
-        case TOP_NE: op = OP_NE; break;
-        case '<': op = OP_LT; break;
-        case TOP_LE: op = OP_LE; break;
-        case '>': op = OP_GT; break;
-        case TOP_GE: op = OP_GE; break;
+        case TOP_EQ:
+          op = OP_EQ;
+          break;
+        case TOP_NE:
+          op = OP_NE;
+          break;
+        case '<':
+          op = OP_LT;
+          break;
+        case TOP_LE:
+          op = OP_LE;
+          break;
+        case '>':
+          op = OP_GT;
+          break;
+        case TOP_GE:
+          op = OP_GE;
+          break;
       }
       if (op >= 0) next(P);
     } else if (is_name(t, "in")) {
@@ -612,7 +642,8 @@ static void parse_call_args(ps *P, jt_node *n) {
       if (is_op(cur(P), ')')) break;
     }
     if (is_op(cur(P), '*')) {
-      if (n->b || n->c) pfail(P, open->line, "invalid syntax for function call expression");
+      if (n->b || n->c)
+        pfail(P, open->line, "invalid syntax for function call expression");
       next(P);
       n->b = parse_expression(P, true);
     } else if (is_op(cur(P), TOP_POW)) {
@@ -745,7 +776,8 @@ _Noreturn static void fail_ut_eof(ps *P, const char *name, int line) {
     }
   }
   if (P->ntags && k < sizeof msg)
-    snprintf(msg + k, sizeof msg - k, " The innermost block that needs to be closed is '%s'.",
+    snprintf(msg + k, sizeof msg - k,
+             " The innermost block that needs to be closed is '%s'.",
              P->tags[P->ntags - 1]);
   pfail(P, line, "%s", msg);
 }
@@ -789,7 +821,9 @@ static jt_node *parse_assign_target(ps *P, bool name_only, const char *const *ex
   }
   if (!can_assign(t))
     pfail(P, t->line, "can't assign to '%s'",
-          t->kind == E_CONST ? "const" : t->kind == E_TUPLE ? "tuple" : "expression");
+          t->kind == E_CONST   ? "const"
+          : t->kind == E_TUPLE ? "tuple"
+                               : "expression");
   return t;
 }
 
@@ -812,7 +846,8 @@ static jt_node *parse_for(ps *P) {
   n->a = parse_assign_target(P, false, IN_RULE, false);
   if (!is_name(cur(P), "in")) {
     char b[8];
-    pfail(P, cur(P)->line, "expected token 'in', got '%s'", describe(cur(P), b, sizeof b));
+    pfail(P, cur(P)->line, "expected token 'in', got '%s'",
+          describe(cur(P), b, sizeof b));
   }
   next(P);
   n->b = parse_tuple(P, false, false, REC_RULE, false);
@@ -979,14 +1014,22 @@ static jt_node *parse_statement(ps *P) {
   P->tags[P->ntags++] = s;
   jt_node *n = NULL;
   enter(P, t->line);
-  if (!strcmp(s, "for")) n = parse_for(P);
-  else if (!strcmp(s, "if")) n = parse_if(P);
-  else if (!strcmp(s, "set")) n = parse_set(P);
-  else if (!strcmp(s, "macro")) n = parse_macro(P);
-  else if (!strcmp(s, "call")) n = parse_call_block(P);
-  else if (!strcmp(s, "filter")) n = parse_filter_block(P);
-  else if (!strcmp(s, "with")) n = parse_with(P);
-  else if (!strcmp(s, "print")) n = parse_print(P);
+  if (!strcmp(s, "for"))
+    n = parse_for(P);
+  else if (!strcmp(s, "if"))
+    n = parse_if(P);
+  else if (!strcmp(s, "set"))
+    n = parse_set(P);
+  else if (!strcmp(s, "macro"))
+    n = parse_macro(P);
+  else if (!strcmp(s, "call"))
+    n = parse_call_block(P);
+  else if (!strcmp(s, "filter"))
+    n = parse_filter_block(P);
+  else if (!strcmp(s, "with"))
+    n = parse_with(P);
+  else if (!strcmp(s, "print"))
+    n = parse_print(P);
   else if (!strcmp(s, "break") || !strcmp(s, "continue")) {
     if (!P->in_loop) pfail(P, t->line, "'%s' outside loop", s);
     n = mk(P, s[0] == 'b' ? N_BREAK : N_CONTINUE, next(P)->line);
@@ -1052,16 +1095,21 @@ static void check_list(ps *P, jt_list l, bool soft) {
 static void check_unknown(ps *P, const jt_node *n, bool soft) {
   if (!n) return;
   if ((n->flags & NF_UNKNOWN) && !soft)
-    pfail(P, n->line, "No %s named '%s'.", n->kind == E_FILTER ? "filter" : "test", n->name);
+    pfail(P, n->line, "No %s named '%s'.", n->kind == E_FILTER ? "filter" : "test",
+          n->name);
   bool inner = soft;
   switch (n->kind) {
     case N_IF:
-    case E_COND: inner = true; break;
+    case E_COND:
+      inner = true;
+      break;
     case N_FOR:
     case N_MACRO:
     case N_CALLBLOCK:
     case N_SETBLOCK:
-    case N_FILTERBLOCK: inner = false; break;
+    case N_FILTERBLOCK:
+      inner = false;
+      break;
   }
   check_unknown(P, n->a, inner);
   check_unknown(P, n->b, inner);

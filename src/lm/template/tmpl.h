@@ -183,11 +183,11 @@ typedef enum {
 
 /* node flags */
 enum {
-  NF_RECURSIVE = 1,     /* for ... recursive */
-  NF_USES_CALLER = 2,   /* macro body mentions caller / varargs / kwargs */
+  NF_RECURSIVE = 1,   /* for ... recursive */
+  NF_USES_CALLER = 2, /* macro body mentions caller / varargs / kwargs */
   NF_USES_VARARGS = 4,
   NF_USES_KWARGS = 8,
-  NF_UNKNOWN = 16,      /* filter/test not found: error when evaluated */
+  NF_UNKNOWN = 16, /* filter/test not found: error when evaluated */
 };
 
 typedef struct jt_node jt_node;
@@ -298,8 +298,8 @@ jv jv_undef_hint(jt_ctx *c, const char *hint);
 jv jv_undef_attr(jt_ctx *c, jv obj, const char *name);
 jv jv_undef_index(jt_ctx *c, jv obj, int64_t index);
 _Noreturn void jt_undef_fail(jt_ctx *c, jv u);
-const char *jv_typename(jv v);   /* Python type name: 'int', 'str', ... */
-const char *jv_objtype(jv v);    /* jinja2's "dict object" wording */
+const char *jv_typename(jv v); /* Python type name: 'int', 'str', ... */
+const char *jv_objtype(jv v);  /* jinja2's "dict object" wording */
 
 jlist *jl_new(jt_arena *a, size_t cap);
 void jl_push(jt_arena *a, jlist *l, jv v);
@@ -346,7 +346,7 @@ jv jt_json_parse(jt_ctx *c, const char *text, const char *what);
 /* ---- unicode (ustr.c) ---- */
 
 uint32_t ju_decode(const char *s, size_t n, size_t *len); /* next code point */
-size_t ju_encode(uint32_t cp, char *out);                  /* <= 4 bytes */
+size_t ju_encode(uint32_t cp, char *out);                 /* <= 4 bytes */
 bool ju_isspace(uint32_t cp);
 bool ju_is_ascii(jstr *s);
 int64_t ju_len(jstr *s); /* code points */
@@ -391,7 +391,7 @@ bool jt_apply_test(jt_ctx *c, const char *name, jv v, jt_args *a);
 jv jt_method(jt_ctx *c, jv obj, const char *name);
 bool jt_has_method(jv obj, const char *name);
 jv jt_global(jt_ctx *c, const char *name); /* builtin globals; JV_ABSENT if none */
-jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args);
+jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args, bool fmt_safe);
 jv jt_make_func(jt_ctx *c, const char *name, jt_builtin fn, const jv *self);
 
 /* argument binding: names[i] is the i-th parameter; `nreq` are required.
@@ -401,6 +401,7 @@ void jt_bind(jt_ctx *c, const char *fname, jt_args *a, const char *const *names,
 int64_t jt_to_index(jt_ctx *c, jv v, const char *what);
 
 /* string helpers shared by filters and str methods (filters.c) */
+jv jt_html_escape(jt_ctx *c, jstr *s); /* a Markup string */
 jv jt_pad(jt_ctx *c, jstr *s, int64_t width, int align, uint32_t fill); /* '<' '>' '^' */
 jv jt_strip(jt_ctx *c, jstr *s, jv chars, int which); /* 1 left, 2 right, 3 both */
 jv jt_str_replace(jt_ctx *c, jstr *s, jstr *old, jstr *rep, int64_t count);

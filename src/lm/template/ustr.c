@@ -122,8 +122,10 @@ bool ju_isprintable(uint32_t c) {
     case UTF8PROC_CATEGORY_CN:
     case UTF8PROC_CATEGORY_ZL:
     case UTF8PROC_CATEGORY_ZP:
-    case UTF8PROC_CATEGORY_ZS: return false;
-    default: return true;
+    case UTF8PROC_CATEGORY_ZS:
+      return false;
+    default:
+      return true;
   }
 }
 
@@ -162,9 +164,9 @@ static size_t map_case(uint32_t cp, int mode, char *o) {
     return 2;
   }
   if (cp >= 0xDC80 && cp <= 0xDCFF) return ju_encode(cp, o);
-  utf8proc_int32_t r = mode == UP      ? utf8proc_toupper((utf8proc_int32_t)cp)
-                       : mode == LOW   ? utf8proc_tolower((utf8proc_int32_t)cp)
-                                       : utf8proc_totitle((utf8proc_int32_t)cp);
+  utf8proc_int32_t r = mode == UP    ? utf8proc_toupper((utf8proc_int32_t)cp)
+                       : mode == LOW ? utf8proc_tolower((utf8proc_int32_t)cp)
+                                     : utf8proc_totitle((utf8proc_int32_t)cp);
   return ju_encode((uint32_t)r, o);
 }
 
@@ -209,8 +211,8 @@ jv ju_title_py(jt_ctx *c, jstr *s) {
  * between runs of [-\s({[<], lower-case the rest */
 static int m_title_j(void *st, uint32_t cp) {
   bool *at_start = st;
-  bool sep = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' ||
-             ju_isspace(cp);
+  bool sep =
+      cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || ju_isspace(cp);
   int m = *at_start ? UP : LOW;
   *at_start = sep;
   return m;

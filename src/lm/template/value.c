@@ -61,37 +61,63 @@ _Noreturn void jt_undef_fail(jt_ctx *c, jv v) {
 
 const char *jv_typename(jv v) {
   switch (v.t) {
-    case JV_UNDEF: return "Undefined";
-    case JV_NONE: return "NoneType";
-    case JV_BOOL: return "bool";
-    case JV_INT: return "int";
-    case JV_FLOAT: return "float";
-    case JV_STR: return "str";
-    case JV_LIST: return "list";
-    case JV_TUPLE: return "tuple";
-    case JV_DICT: return "dict";
-    case JV_NS: return "Namespace";
-    case JV_FUNC: return "builtin_function_or_method";
-    case JV_MACRO: return "Macro";
-    case JV_LOOP: return "LoopContext";
-    default: return "object";
+    case JV_UNDEF:
+      return "Undefined";
+    case JV_NONE:
+      return "NoneType";
+    case JV_BOOL:
+      return "bool";
+    case JV_INT:
+      return "int";
+    case JV_FLOAT:
+      return "float";
+    case JV_STR:
+      return "str";
+    case JV_LIST:
+      return "list";
+    case JV_TUPLE:
+      return "tuple";
+    case JV_DICT:
+      return "dict";
+    case JV_NS:
+      return "Namespace";
+    case JV_FUNC:
+      return "builtin_function_or_method";
+    case JV_MACRO:
+      return "Macro";
+    case JV_LOOP:
+      return "LoopContext";
+    default:
+      return "object";
   }
 }
 
 const char *jv_objtype(jv v) {
   switch (v.t) {
-    case JV_NONE: return "None";
-    case JV_BOOL: return "bool object";
-    case JV_INT: return "int object";
-    case JV_FLOAT: return "float object";
-    case JV_STR: return "str object";
-    case JV_LIST: return "list object";
-    case JV_TUPLE: return "tuple object";
-    case JV_DICT: return "dict object";
-    case JV_NS: return "jinja2.utils.Namespace object";
-    case JV_MACRO: return "jinja2.runtime.Macro object";
-    case JV_LOOP: return "jinja2.runtime.LoopContext object";
-    default: return "builtin_function_or_method object";
+    case JV_NONE:
+      return "None";
+    case JV_BOOL:
+      return "bool object";
+    case JV_INT:
+      return "int object";
+    case JV_FLOAT:
+      return "float object";
+    case JV_STR:
+      return "str object";
+    case JV_LIST:
+      return "list object";
+    case JV_TUPLE:
+      return "tuple object";
+    case JV_DICT:
+      return "dict object";
+    case JV_NS:
+      return "jinja2.utils.Namespace object";
+    case JV_MACRO:
+      return "jinja2.runtime.Macro object";
+    case JV_LOOP:
+      return "jinja2.runtime.LoopContext object";
+    default:
+      return "builtin_function_or_method object";
   }
 }
 
@@ -147,9 +173,12 @@ void jv_check_hashable(jt_ctx *c, jv v) {
 /* equal values hash equally (1 == 1.0 == True, as in Python) */
 static uint64_t jv_hash(jv v) {
   switch (v.t) {
-    case JV_STR: return hash_bytes(v.s->p, v.s->n);
-    case JV_BOOL: return mix((uint64_t)v.b);
-    case JV_INT: return mix((uint64_t)v.i);
+    case JV_STR:
+      return hash_bytes(v.s->p, v.s->n);
+    case JV_BOOL:
+      return mix((uint64_t)v.b);
+    case JV_INT:
+      return mix((uint64_t)v.i);
     case JV_FLOAT:
       if (v.f == floor(v.f) && fabs(v.f) < 9.2e18) return mix((uint64_t)(int64_t)v.f);
       {
@@ -162,9 +191,12 @@ static uint64_t jv_hash(jv v) {
       for (size_t i = 0; i < v.l->n; i++) h = mix(h * 31 + jv_hash(v.l->v[i]));
       return h;
     }
-    case JV_NONE: return 0x9e3779b97f4a7c15ULL;
-    case JV_UNDEF: return 0x1234567ULL;
-    default: return mix((uint64_t)(uintptr_t)v.fn);
+    case JV_NONE:
+      return 0x9e3779b97f4a7c15ULL;
+    case JV_UNDEF:
+      return 0x1234567ULL;
+    default:
+      return mix((uint64_t)(uintptr_t)v.fn);
   }
 }
 
@@ -292,15 +324,23 @@ bool jv_truthy(jv v) {
   switch (v.t) {
     case JV_UNDEF:
     case JV_NONE:
-    case JV_ABSENT: return false;
-    case JV_BOOL: return v.b;
-    case JV_INT: return v.i != 0;
-    case JV_FLOAT: return v.f != 0.0;
-    case JV_STR: return v.s->n != 0;
+    case JV_ABSENT:
+      return false;
+    case JV_BOOL:
+      return v.b;
+    case JV_INT:
+      return v.i != 0;
+    case JV_FLOAT:
+      return v.f != 0.0;
+    case JV_STR:
+      return v.s->n != 0;
     case JV_LIST:
-    case JV_TUPLE: return v.l->n != 0;
-    case JV_DICT: return v.d->n != 0;
-    default: return true;
+    case JV_TUPLE:
+      return v.l->n != 0;
+    case JV_DICT:
+      return v.d->n != 0;
+    default:
+      return true;
   }
 }
 
@@ -339,8 +379,10 @@ static bool eq_rec(jt_ctx *c, jv a, jv b, int depth) {
   if (a.t != b.t) return false;
   switch (a.t) {
     case JV_UNDEF:
-    case JV_NONE: return true;
-    case JV_STR: return a.s->n == b.s->n && memcmp(a.s->p, b.s->p, a.s->n) == 0;
+    case JV_NONE:
+      return true;
+    case JV_STR:
+      return a.s->n == b.s->n && memcmp(a.s->p, b.s->p, a.s->n) == 0;
     case JV_LIST:
     case JV_TUPLE:
       if (a.l == b.l) return true;
@@ -360,7 +402,8 @@ static bool eq_rec(jt_ctx *c, jv a, jv b, int depth) {
       return a.fn == b.fn ||
              (a.fn->fn == b.fn->fn && a.fn->self && b.fn->self &&
               a.fn->self->t == b.fn->self->t && a.fn->self->l == b.fn->self->l);
-    default: return a.l == b.l; /* identity */
+    default:
+      return a.l == b.l; /* identity */
   }
 }
 
@@ -384,15 +427,16 @@ static int cmp_rec(jt_ctx *c, jv a, jv b, const char *op, int depth) {
         return cmp_rec(c, a.l->v[i], b.l->v[i], op, depth + 1);
     return a.l->n < b.l->n ? -1 : a.l->n > b.l->n;
   }
-  jt_error(c, "'%s' not supported between instances of '%s' and '%s'", op,
-           jv_typename(a), jv_typename(b));
+  jt_error(c, "'%s' not supported between instances of '%s' and '%s'", op, jv_typename(a),
+           jv_typename(b));
 }
 
 int jv_cmp(jt_ctx *c, jv a, jv b, const char *op) { return cmp_rec(c, a, b, op, 0); }
 
 bool jv_contains(jt_ctx *c, jv h, jv x) {
   switch (h.t) {
-    case JV_UNDEF: return false;
+    case JV_UNDEF:
+      return false;
     case JV_STR:
       if (x.t != JV_STR)
         jt_error(c, "'in <string>' requires string as left operand, not %s",
@@ -404,8 +448,10 @@ bool jv_contains(jt_ctx *c, jv h, jv x) {
       for (size_t i = 0; i < h.l->n; i++)
         if (jv_eq(c, h.l->v[i], x)) return true;
       return false;
-    case JV_DICT: return jd_get(c, h.d, x) != NULL;
-    default: jt_error(c, "argument of type '%s' is not iterable", jv_typename(h));
+    case JV_DICT:
+      return jd_get(c, h.d, x) != NULL;
+    default:
+      jt_error(c, "argument of type '%s' is not iterable", jv_typename(h));
   }
 }
 
@@ -413,21 +459,29 @@ bool jv_contains(jt_ctx *c, jv h, jv x) {
 
 int64_t jv_len(jt_ctx *c, jv v) {
   switch (v.t) {
-    case JV_UNDEF: return 0;
-    case JV_STR: return ju_len(v.s);
+    case JV_UNDEF:
+      return 0;
+    case JV_STR:
+      return ju_len(v.s);
     case JV_LIST:
-    case JV_TUPLE: return (int64_t)v.l->n;
-    case JV_DICT: return (int64_t)v.d->n;
-    case JV_LOOP: return v.loop->n;
-    default: jt_error(c, "object of type '%s' has no len()", jv_typename(v));
+    case JV_TUPLE:
+      return (int64_t)v.l->n;
+    case JV_DICT:
+      return (int64_t)v.d->n;
+    case JV_LOOP:
+      return v.loop->n;
+    default:
+      jt_error(c, "object of type '%s' has no len()", jv_typename(v));
   }
 }
 
 jlist *jv_iter(jt_ctx *c, jv v) {
   switch (v.t) {
-    case JV_UNDEF: return jl_new(&c->ar, 0);
+    case JV_UNDEF:
+      return jl_new(&c->ar, 0);
     case JV_LIST:
-    case JV_TUPLE: return v.l;
+    case JV_TUPLE:
+      return v.l;
     case JV_DICT: {
       jlist *l = jl_new(&c->ar, v.d->n);
       for (size_t i = 0; i < v.d->n; i++) l->v[i] = v.d->k[i];
@@ -443,7 +497,8 @@ jlist *jv_iter(jt_ctx *c, jv v) {
       }
       return l;
     }
-    default: jt_error(c, "'%s' object is not iterable", jv_typename(v));
+    default:
+      jt_error(c, "'%s' object is not iterable", jv_typename(v));
   }
 }
 
@@ -592,7 +647,9 @@ void jv_write_repr(jt_ctx *c, jt_buf *b, jv v, int depth) {
   if (depth > MAX_NEST) jt_error(c, "maximum nesting depth exceeded in repr");
   char t[64];
   switch (v.t) {
-    case JV_UNDEF: jt_buf_puts(c, b, "Undefined"); return;
+    case JV_UNDEF:
+      jt_buf_puts(c, b, "Undefined");
+      return;
     case JV_STR:
       if (v.safe) jt_buf_puts(c, b, "Markup(");
       repr_str(c, b, v.s);
@@ -608,7 +665,9 @@ void jv_write_repr(jt_ctx *c, jt_buf *b, jv v, int depth) {
       if (v.t == JV_TUPLE && v.l->n == 1) jt_buf_putc(c, b, ',');
       jt_buf_putc(c, b, v.t == JV_LIST ? ']' : ')');
       return;
-    case JV_DICT: write_dict_body(c, b, v.d, depth); return;
+    case JV_DICT:
+      write_dict_body(c, b, v.d, depth);
+      return;
     case JV_NS:
       jt_buf_puts(c, b, "<Namespace ");
       write_dict_body(c, b, v.d, depth);
@@ -637,7 +696,9 @@ void jv_write_repr(jt_ctx *c, jt_buf *b, jv v, int depth) {
                v.loop->n);
       jt_buf_puts(c, b, t);
       return;
-    default: jv_write_str(c, b, v); return;
+    default:
+      jv_write_str(c, b, v);
+      return;
   }
 }
 
@@ -645,16 +706,27 @@ void jv_write_str(jt_ctx *c, jt_buf *b, jv v) {
   char t[64];
   switch (v.t) {
     case JV_UNDEF:
-    case JV_ABSENT: return;
-    case JV_NONE: jt_buf_puts(c, b, "None"); return;
-    case JV_BOOL: jt_buf_puts(c, b, v.b ? "True" : "False"); return;
-    case JV_INT: put_int(c, b, v.i); return;
+    case JV_ABSENT:
+      return;
+    case JV_NONE:
+      jt_buf_puts(c, b, "None");
+      return;
+    case JV_BOOL:
+      jt_buf_puts(c, b, v.b ? "True" : "False");
+      return;
+    case JV_INT:
+      put_int(c, b, v.i);
+      return;
     case JV_FLOAT:
       jt_float_repr(v.f, t, sizeof t);
       jt_buf_puts(c, b, t);
       return;
-    case JV_STR: jt_buf_put(c, b, v.s->p, v.s->n); return;
-    default: jv_write_repr(c, b, v, 0); return;
+    case JV_STR:
+      jt_buf_put(c, b, v.s->p, v.s->n);
+      return;
+    default:
+      jv_write_repr(c, b, v, 0);
+      return;
   }
 }
 
@@ -675,13 +747,20 @@ static void json_str(jt_ctx *c, jt_buf *b, const char *p, size_t n, bool ascii) 
     const char *esc = NULL;
     char t[16];
     l = 1;
-    if (ch == '"') esc = "\\\"";
-    else if (ch == '\\') esc = "\\\\";
-    else if (ch == '\n') esc = "\\n";
-    else if (ch == '\r') esc = "\\r";
-    else if (ch == '\t') esc = "\\t";
-    else if (ch == '\b') esc = "\\b";
-    else if (ch == '\f') esc = "\\f";
+    if (ch == '"')
+      esc = "\\\"";
+    else if (ch == '\\')
+      esc = "\\\\";
+    else if (ch == '\n')
+      esc = "\\n";
+    else if (ch == '\r')
+      esc = "\\r";
+    else if (ch == '\t')
+      esc = "\\t";
+    else if (ch == '\b')
+      esc = "\\b";
+    else if (ch == '\f')
+      esc = "\\f";
     else if (ch < 0x20 || (ascii && ch == 0x7F)) {
       snprintf(t, sizeof t, "\\u%04x", ch);
       esc = t;
@@ -712,9 +791,12 @@ static void json_str(jt_ctx *c, jt_buf *b, const char *p, size_t n, bool ascii) 
 
 static void json_float(jt_ctx *c, jt_buf *b, double f) {
   char t[64];
-  if (isnan(f)) snprintf(t, sizeof t, "NaN");
-  else if (isinf(f)) snprintf(t, sizeof t, f < 0 ? "-Infinity" : "Infinity");
-  else jt_float_repr(f, t, sizeof t);
+  if (isnan(f))
+    snprintf(t, sizeof t, "NaN");
+  else if (isinf(f))
+    snprintf(t, sizeof t, f < 0 ? "-Infinity" : "Infinity");
+  else
+    jt_float_repr(f, t, sizeof t);
   jt_buf_puts(c, b, t);
 }
 
@@ -726,10 +808,18 @@ static void json_newline(jt_ctx *c, jt_buf *b, const jt_json_opts *o, int level)
 static void json_key(jt_ctx *c, jt_buf *b, jv k, const jt_json_opts *o) {
   char t[64];
   switch (k.t) {
-    case JV_STR: json_str(c, b, k.s->p, k.s->n, o->ensure_ascii); return;
-    case JV_INT: snprintf(t, sizeof t, "\"%" PRId64 "\"", k.i); break;
-    case JV_BOOL: snprintf(t, sizeof t, "\"%s\"", k.b ? "true" : "false"); break;
-    case JV_NONE: snprintf(t, sizeof t, "\"null\""); break;
+    case JV_STR:
+      json_str(c, b, k.s->p, k.s->n, o->ensure_ascii);
+      return;
+    case JV_INT:
+      snprintf(t, sizeof t, "\"%" PRId64 "\"", k.i);
+      break;
+    case JV_BOOL:
+      snprintf(t, sizeof t, "\"%s\"", k.b ? "true" : "false");
+      break;
+    case JV_NONE:
+      snprintf(t, sizeof t, "\"null\"");
+      break;
     case JV_FLOAT: {
       jt_buf b2 = {0};
       json_float(c, &b2, k.f);
@@ -758,11 +848,21 @@ static int cmp_idx_ctx_sort(jt_ctx *c, const jv *keys, size_t *ord, size_t n) {
 void jv_write_json(jt_ctx *c, jt_buf *b, jv v, const jt_json_opts *o, int level) {
   if (level > MAX_NEST) jt_error(c, "Circular reference detected");
   switch (v.t) {
-    case JV_NONE: jt_buf_puts(c, b, "null"); return;
-    case JV_BOOL: jt_buf_puts(c, b, v.b ? "true" : "false"); return;
-    case JV_INT: put_int(c, b, v.i); return;
-    case JV_FLOAT: json_float(c, b, v.f); return;
-    case JV_STR: json_str(c, b, v.s->p, v.s->n, o->ensure_ascii); return;
+    case JV_NONE:
+      jt_buf_puts(c, b, "null");
+      return;
+    case JV_BOOL:
+      jt_buf_puts(c, b, v.b ? "true" : "false");
+      return;
+    case JV_INT:
+      put_int(c, b, v.i);
+      return;
+    case JV_FLOAT:
+      json_float(c, b, v.f);
+      return;
+    case JV_STR:
+      json_str(c, b, v.s->p, v.s->n, o->ensure_ascii);
+      return;
     case JV_LIST:
     case JV_TUPLE:
       if (v.l->n == 0) {
