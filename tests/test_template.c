@@ -924,6 +924,194 @@ static void test_python_errors(void) {
   check_oracle(ERRORS, (int)(sizeof ERRORS / sizeof *ERRORS));
 }
 
+/* features met in published templates (Gemma, Nemotron, Mistral Small, Command R7B,
+ * Seed-OSS, MiniMax), condensed into snippets and checked against Python */
+static const char REAL_CTX[] =
+    "{\"messages\": [{\"role\": \"system\", \"content\": \"Sys /no_think\"}, {\"role\": "
+    "\"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"<thi"
+    "nk>r</think>Hello\", \"tool_calls\": [{\"id\": \"call_123456789\", \"function\":"
+    " {\"name\": \"get\", \"arguments\": {\"city\": \"Paris\", \"n\": 2, \"deep\": "
+    "{\"b\": [1, null]}}}}]}, {\"role\": \"tool\", \"tool_call_id\": \"call_123456789\""
+    ", \"content\": \"{\\\"t\\\": 20}\"}, {\"role\": \"user\", \"content\": [{\"type\": "
+    "\"text\", \"text\": \"again\"}, {\"type\": \"image\"}]}], \"tools\": [{\"type"
+    "\": \"function\", \"function\": {\"name\": \"get\", \"description\": \"Get weath"
+    "er\", \"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": "
+    "\"string\", \"description\": \"City\", \"enum\": [\"Paris\", \"Rome\"]}, \"n\": "
+    "{\"type\": [\"integer\", \"null\"], \"nullable\": true}}, \"required\": [\"ci"
+    "ty\"]}, \"return\": {\"type\": \"object\"}}}]}";
+static const ocase REAL_WORLD[] = {
+    {.tmpl =
+         "{%- macro fmt(arg, escape_keys=True) -%}\n"
+         "{%- if arg is string -%}{{- '<|\"|>' + arg + '<|\"|>' -}}\n"
+         "{%- elif arg is boolean -%}{{- 'true' if arg else 'false' -}}\n"
+         "{%- elif arg is mapping -%}{{- '{' -}}{%- set ns = "
+         "namespace(found_first=false) -%}\n"
+         "{%- for key, value in arg | dictsort -%}{%- if ns.found_first %},{% endif "
+         "-%}{%- set ns.found_first = true -%}\n"
+         "{%- if escape_keys -%}{{- '<|\"|>' + key + '<|\"|>' -}}{%- else -%}{{- key "
+         "-}}{%- endif -%}:{{- fmt(value, escape_keys=escape_keys) -}}\n"
+         "{%- endfor -%}{{- '}' -}}\n"
+         "{%- elif arg is sequence -%}{{- '[' -}}{%- for item in arg -%}{{- fmt(item, "
+         "escape_keys=escape_keys) -}}{%- if not loop.last %},{% endif -%}{%- endfor "
+         "-%}{{- ']' -}}\n"
+         "{%- else -%}{{- arg -}}{%- endif -%}\n"
+         "{%- endmacro -%}\n"
+         "{%- for m in messages -%}{%- if m.tool_calls -%}{%- for tc in m['tool_calls'] "
+         "-%}{{ fmt(tc.function.arguments, escape_keys=False) }}|{{ fmt(tc.function) "
+         "}}{%- endfor -%}{%- endif -%}{%- endfor -%}\n"
+         "{%- set p = tools[0]['function']['parameters'] -%}\n"
+         "{%- for k, v in p['properties'] | dictsort -%}\n"
+         "  {%- set vt = v['type'] if v['type'] is string else v['type'][0] -%}\n"
+         "  [{{ k }}:{{ vt | upper }}{% if v['nullable'] %} nullable{% endif %}{% if vt "
+         "| upper == 'STRING' and v['enum'] %} enum={{ fmt(v['enum']) }}{% endif %}]\n"
+         "{%- endfor -%}\n"
+         "{{- 'response:' + missing_name | default('unknown') + '{' -}}{%- if not "
+         "enable_thinking | default(false) -%}T{%- endif -%}\n"
+         "{%- if messages[0]['role'] in ['system', 'developer'] -%}S{%- endif -%}",
+     REAL_CTX},
+    {.tmpl =
+         "{%- set ns = namespace(enable_thinking=true) -%}\n"
+         "{%- for message in messages -%}{%- set content = message['content'] -%}\n"
+         "{%- if message['role'] == 'system' and content is string -%}{%- if '/no_think' "
+         "in content -%}{%- set ns.enable_thinking = false -%}{%- endif -%}{%- endif "
+         "-%}\n"
+         "{%- endfor -%}\n"
+         "{%- set sys = (messages[0]['content'] | default('', true)).replace('/think', "
+         "'').replace('/no_think', '').strip() -%}[{{ sys }}]\n"
+         "{%- set last = messages[-1] -%}{{ 'tool_calls' in messages[2] }}{{ "
+         "'tool_calls' in last }}{{ messages[:-1] | length }}{{ ns.enable_thinking is "
+         "false }}\n"
+         "{{- '<TOOLCALL>[{{\"name\": \"tool_name1\", \"arguments\": \"tool_args1\"}}, ' "
+         "-}}\n"
+         "{%- for call in messages[2].tool_calls -%}{%- set fn = call.function if "
+         "call.function is defined else call -%}\n"
+         "{{- '{\"name\": \"' + fn.name + '\", \"arguments\": ' -}}{{- fn.arguments | "
+         "tojson -}}{{- '}' + (', ' if not loop.last else '') -}}{%- endfor -%}\n"
+         "{%- set c = messages[2]['content'] -%}{%- if c and '</think>' in c -%}{%- set "
+         "c = (c.split('</think>')[1] | default('', true)).strip() %}{%- endif -%}[{{ c "
+         "}}]",
+     REAL_CTX},
+    {.tmpl =
+         "{%- set today = strftime_now(\"%Y-%m-%d\") %}\n"
+         "{%- set dflt = \"Line one.\\\n"
+         "Second line on \\\n"
+         "\" + today + \".\\\n"
+         "\\\n"
+         "Quote: \\\"x\\\" => \\\"y\\\"\" %}{{ dflt }}\n"
+         "{%- set user_messages = messages | selectattr(\"role\", \"equalto\", \"user\") "
+         "| list %}\n"
+         "{%- set filtered = [] %}{%- for message in messages %}{%- if message[\"role\"] "
+         "not in [\"tool\", \"tool_results\"] and not message.get(\"tool_calls\") %}{%- "
+         "set filtered = filtered + [message] %}{%- endif %}{%- endfor %}{{ filtered | "
+         "length }}\n"
+         "{%- for message in messages %}{%- if message[\"role\"] == \"user\" and message "
+         "== user_messages[-1] %}LASTUSER{{ loop.index }}{% endif %}{%- endfor %}\n"
+         "{%- for tool in tools %}{%- set tool = tool.function %}{%- for key, val in "
+         "tool.items() if key != \"return\" %}{%- if val is string %}{{- '\"' + key + "
+         "'\": \"' + val + '\"' }}{%- else %}{{- '\"' + key + '\": ' + val|tojson }}{%- "
+         "endif %}{%- if not loop.last %}{{- \", \" }}{%- endif %}{%- endfor %}{%- "
+         "endfor %}\n"
+         "{%- set out = messages[2].tool_calls[0].function|tojson %}{{- out[:-1] }}{{- "
+         "', \"id\": \"' + messages[2].tool_calls[0].id[-9:] + '\"}' }}\n"
+         "{%- if not messages[3].tool_call_id is defined or "
+         "messages[3].tool_call_id|length < 9 %}BAD{% endif %}",
+     REAL_CTX},
+    {.tmpl = "{%- macro to_int(messages, tool_call_id) %}\n"
+             "{%- set counter = namespace(value=0) %}{%- set seen = "
+             "namespace(value=false) %}\n"
+             "{%- for msg in messages %}{%- if msg.tool_calls %}{%- for tool_call in "
+             "msg.tool_calls %}\n"
+             "{%- if tool_call.id == tool_call_id and not seen.value -%}{{ counter.value "
+             "}}{%- set seen.value = true %}{%- endif %}\n"
+             "{%- set counter.value = counter.value + 1 %}{%- endfor %}{%- endif %}{%- "
+             "endfor %}\n"
+             "{%- endmacro %}\n"
+             "{%- set ids = namespace(value=[]) %}\n"
+             "{%- for message in messages %}\n"
+             "    {%- if message.role|lower == 'tool' and message.tool_call_id not in "
+             "ids.value %}\n"
+             "[{{ to_int(messages, message.tool_call_id) }}]\n"
+             "    {%- for msg in messages[loop.index0 + 1:] %}\n"
+             "        {%- if msg.role|lower == 'tool' %},{%- set ids.value = ids.value + "
+             "[msg.tool_call_id] %}{%- else %}{%- break %}{%- endif %}\n"
+             "    {%- endfor %}\n"
+             "    {%- endif %}\n"
+             "{%- endfor %}",
+     REAL_CTX},
+    {.tmpl = "{%- if not thinking_budget is defined %}{%- set thinking_budget = 700 "
+             "-%}{%- endif -%}\n"
+             "{%- set table = {\n"
+             "     0:      0,\n"
+             "     512:    128,\n"
+             "     1024:   256,\n"
+             "     16384:  1024\n"
+             "} -%}\n"
+             "{%- set ns = namespace(interval = None) -%}\n"
+             "{%- for k, v in table | dictsort -%}{%- if ns.interval is none and "
+             "thinking_budget <= k -%}{%- set ns.interval = v -%}{%- endif -%}{%- endfor "
+             "-%}\n"
+             "{{ ns.interval }}|{{ table[16384] }}|{{ table }}\n"
+             "{%- macro py_type(t) -%}\n"
+             "    {%- if t == \"string\" -%}str\n"
+             "    {%- elif t in (\"number\", \"integer\") -%}int\n"
+             "    {%- else -%}Any{%- endif -%}\n"
+             "{%- endmacro -%}\n"
+             "{%- for item in tools if item.type == \"function\" %}\n"
+             "def {{ item.function.name }}(\n"
+             "{%- for name, spec in item.function.parameters.properties.items() %}\n"
+             "        {{- name }}: {{ py_type(spec.type) }}{% if not loop.last %},{% "
+             "endif %}\n"
+             "{%- endfor %}):\n"
+             "    {{ item.function.description | trim }}\n"
+             "    {%- for name, spec in item.function.parameters.properties.items() %}\n"
+             "    - {{ name }}{%- if name in item.function.parameters.required %} "
+             "[req]{% else %} [opt]{% endif %}:\n"
+             "      {{- \" \" ~ (spec.description or \"\") }}\n"
+             "    {%- endfor %}\n"
+             "    {%- if item.function.returns is defined\n"
+             "          and item.function.returns.properties is defined %}R{%- endif %}\n"
+             "{%- endfor %}\n"
+             "{{ \"\\n"
+             "\" + \"<t>\" + messages[0].content | trim + \"</t>\" }}",
+     REAL_CTX},
+    {.tmpl =
+         "{%- macro visible_text(content) -%}\n"
+         "    {%- if content is string -%}{{ content }}\n"
+         "    {%- elif content is iterable and content is not mapping -%}\n"
+         "        {%- for item in content -%}{%- if item is mapping and item.type == "
+         "'text' -%}{{- item.text }}{%- elif item is string -%}{{- item }}{%- endif "
+         "-%}{%- endfor -%}\n"
+         "    {%- else -%}{{- content }}{%- endif -%}\n"
+         "{%- endmacro -%}\n"
+         "{%- macro sysmsg(system_message) -%}\n"
+         "    {%- if model_identity is not defined -%}{%- set model_identity = \"You are "
+         "a helpful assistant.\" -%}{%- endif -%}{{- model_identity }}\n"
+         "{%- endmacro -%}\n"
+         "{%- for tool in tools -%}<tool>{{ tool.function | tojson | string }}</tool>{% "
+         "endfor -%}\n"
+         "{{ sysmsg(none) }}\n"
+         "{%- for message in messages -%}\n"
+         "{%- set content = visible_text(message.content) %}\n"
+         "{%- if '</think>' in content %}\n"
+         "{%- set parts = content.split('</think>') %}\n"
+         "{%- for part in parts %}{%- if loop.index0 == 0 -%}{%- set rc = "
+         "(part.strip('\\n"
+         "').split('<think>')|last).strip('\\n"
+         "') %}[{{ rc }}]{%- else -%}{{ part.strip('\\n"
+         "') }}{%- endif %}{%- endfor %}\n"
+         "{%- endif %}|{{ content }}\n"
+         "{%- endfor -%}\n"
+         "{%- set last_tool_call = namespace(name=none) -%}{%- set last_tool_call.name = "
+         "messages[2].tool_calls[-1].function.name -%}{{ last_tool_call.name }}\n"
+         "{%- for k, v in messages[2].tool_calls[0].function.arguments|items %}{{- '<p "
+         "name=\"' + k + '\">' }}{{- v | tojson | string if v is not string else v }}{% "
+         "endfor %}",
+     REAL_CTX},
+};
+static void test_python_real_world(void) {
+  check_oracle(REAL_WORLD, (int)(sizeof REAL_WORLD / sizeof *REAL_WORLD));
+}
+
 /* ---- errors: messages, lines, recovery ---- */
 
 static void test_error_lines(void) {
@@ -1535,6 +1723,7 @@ int main(void) {
   MXT_RUN(test_python_statements);
   MXT_RUN(test_python_whitespace);
   MXT_RUN(test_python_errors);
+  MXT_RUN(test_python_real_world);
   MXT_RUN(test_error_lines);
   MXT_RUN(test_runtime_errors);
   MXT_RUN(test_limits);
