@@ -1284,6 +1284,14 @@ static void test_limits(void) {
   expect_fail("{% set x = [] %}{% set _ = x.append(x) %}{{ x|tojson }}", NULL, &o,
               "Circular");
   expect_fail("{{ 2 ** 64 }}", NULL, &o, "integer overflow");
+  expect_fail(
+      "{% set ns = namespace(t=1) %}{% for i in range(5000) %}{% set ns.t = (ns.t,) %}"
+      "{% endfor %}{{ {ns.t: 1} }}",
+      NULL, &o, "nesting");
+  expect_fail(
+      "{% set ns = namespace(t=1) %}{% for i in range(5000) %}{% set ns.t = [ns.t] %}"
+      "{% endfor %}{{ ns.t == ns.t[0] }}",
+      NULL, &o, "nesting");
   mx_template_options small = o;
   small.max_output = 1000;
   expect_fail("{% for i in range(1000) %}xxxxxxxx{% endfor %}", NULL, &small,

@@ -163,12 +163,16 @@ static uint64_t hash_bytes(const char *p, size_t n) {
   return mix(h);
 }
 
-void jv_check_hashable(jt_ctx *c, jv v) {
+static void check_hashable(jt_ctx *c, jv v, int depth) {
   if (v.t == JV_LIST || v.t == JV_DICT || v.t == JV_NS)
     jt_error(c, "unhashable type: '%s'", jv_typename(v));
-  if (v.t == JV_TUPLE)
-    for (size_t i = 0; i < v.l->n; i++) jv_check_hashable(c, v.l->v[i]);
+  if (v.t == JV_TUPLE) {
+    /* bounds jv_hash's recursion too: keys are checked before hashing */
+    if (depth > MAX_NEST) jt_error(c, "maximum nesting depth exceeded in a dict key");
+    for (size_t i = 0; i < v.l->n; i++) check_hashable(c, v.l->v[i], depth + 1);
+  }
 }
+void jv_check_hashable(jt_ctx *c, jv v) { check_hashable(c, v, 0); }
 
 /* equal values hash equally (1 == 1.0 == True, as in Python) */
 static uint64_t jv_hash(jv v) {
