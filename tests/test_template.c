@@ -1112,6 +1112,109 @@ static void test_python_real_world(void) {
   check_oracle(REAL_WORLD, (int)(sizeof REAL_WORLD / sizeof *REAL_WORLD));
 }
 
+/* ---- random whitespace-control templates against Python (the lexer's
+ * '-' / '+' markers, trim_blocks, lstrip_blocks, raw, comments, CRLF,
+ * Unicode spaces) ---- */
+
+typedef struct {
+  char buf[1536];
+  size_t n;
+} jt_gen;
+
+static void gen_pick(jt_gen *g, const char *const *opts, int n) {
+  const char *s = opts[mxt_next() % (uint64_t)n];
+  size_t l = strlen(s);
+  if (g->n + l + 1 < sizeof g->buf) {
+    memcpy(g->buf + g->n, s, l);
+    g->n += l;
+    g->buf[g->n] = 0;
+  }
+}
+#define PICK(g, ...)                              \
+  gen_pick(g, (const char *const[]){__VA_ARGS__}, \
+           (int)(sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *)))
+
+static void gen_text(jt_gen *g) {
+  for (int i = (int)(mxt_next() % 4); i > 0; i--)
+    PICK(g, " ", "  ", "\t", "\n", "\n\n", " \n ", "a", " b ", "\n  ", "  \n", "x\n",
+         "\xe3\x80\x80", "\r\n", "\xc2\xa0");
+}
+static void gen_mark(jt_gen *g) { PICK(g, "", "", "-", "+"); }
+
+static void gen_block(jt_gen *g, int depth) {
+  for (int i = 1 + (int)(mxt_next() % 4); i > 0; i--) {
+    gen_text(g);
+    int k = (int)(mxt_next() % 20);
+    if (k < 5 && depth < 3) {
+      PICK(g, "{%");
+      gen_mark(g);
+      PICK(g, " if true ");
+      gen_mark(g);
+      PICK(g, "%}");
+      gen_block(g, depth + 1);
+      PICK(g, "{%");
+      gen_mark(g);
+      PICK(g, " endif ");
+      gen_mark(g);
+      PICK(g, "%}");
+    } else if (k < 8 && depth < 3) {
+      PICK(g, "{%");
+      gen_mark(g);
+      PICK(g, " for i in [1, 2] ");
+      gen_mark(g);
+      PICK(g, "%}");
+      gen_block(g, depth + 1);
+      PICK(g, "{%");
+      gen_mark(g);
+      PICK(g, " endfor ");
+      gen_mark(g);
+      PICK(g, "%}");
+    } else if (k < 12) {
+      PICK(g, "{{ 'v' }}", "{{- 'v' }}", "{{ 'v' -}}", "{{- 'v' -}}");
+    } else if (k < 15) {
+      PICK(g, "{#");
+      gen_mark(g);
+      PICK(g, " c ");
+      gen_mark(g);
+      PICK(g, "#}");
+    } else if (k < 17) {
+      PICK(g, "{%");
+      gen_mark(g);
+      PICK(g, " raw ", " raw -");
+      PICK(g, "%}");
+      gen_text(g);
+      PICK(g, "{{ r }}");
+      gen_text(g);
+      PICK(g, "{%");
+      gen_mark(g);
+      PICK(g, " endraw ");
+      gen_mark(g);
+      PICK(g, "%}");
+    } else {
+      PICK(g, "{%");
+      gen_mark(g);
+      PICK(g, " set z = 1 ");
+      gen_mark(g);
+      PICK(g, "%}");
+    }
+  }
+  gen_text(g);
+}
+
+static void test_python_whitespace_random(void) {
+  enum { N = 400 };
+  static jt_gen gens[N];
+  static ocase cs[N];
+  mxt_seed(99);
+  for (int i = 0; i < N; i++) {
+    gens[i].n = 0;
+    gens[i].buf[0] = 0;
+    gen_block(&gens[i], 0);
+    cs[i] = (ocase){gens[i].buf, NULL, mxt_next() % 10 < 3 ? O_RAW : 0};
+  }
+  check_oracle(cs, N);
+}
+
 /* ---- errors: messages, lines, recovery ---- */
 
 static void test_error_lines(void) {
@@ -1730,6 +1833,7 @@ int main(void) {
   MXT_RUN(test_python_tests);
   MXT_RUN(test_python_statements);
   MXT_RUN(test_python_whitespace);
+  MXT_RUN(test_python_whitespace_random);
   MXT_RUN(test_python_errors);
   MXT_RUN(test_python_real_world);
   MXT_RUN(test_error_lines);
