@@ -2,8 +2,8 @@
  * tojson (json.dumps with ensure_ascii=False and Python's separators).
  *
  * Where jinja2 returns a generator (select, map, reverse, items, ...), these
- * return a list: iterating, joining and |list behave the same, and |length
- * works where Python would fail on the generator. */
+ * return a list marked lazy: always true and not subscriptable, as a
+ * generator is; |length and slicing work where Python would fail. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -115,6 +115,12 @@ static jlist *sorted(jt_ctx *c, jlist *items, const jv *keys, bool reverse) {
   return o;
 }
 
+/* a result Python returns as a generator */
+static jv gen(jlist *l) {
+  l->lazy = true;
+  return jv_list(l);
+}
+
 /* ---- filters ---- */
 
 static jv f_abs(jt_ctx *c, jv v, jt_args *a) {
@@ -159,7 +165,7 @@ static jv f_batch(jt_ctx *c, jv v, jt_args *a) {
       while ((int64_t)cur->n < n) jl_push(&c->ar, cur, p[1]);
     jl_push(&c->ar, out, jv_list(cur));
   }
-  return jv_list(out);
+  return gen(out);
 }
 
 static jv f_capitalize(jt_ctx *c, jv v, jt_args *a) {
@@ -481,7 +487,10 @@ static jv f_indent(jt_ctx *c, jv v, jt_args *a) {
     ind = jt_newstr(&c->ar, sp, (size_t)w);
   }
   bool first = arg_bool(p[1], false), blank = arg_bool(p[2], false);
-  jstr *s = jv_to_str(c, v);
+  if (v.t == JV_UNDEF) jt_undef_fail(c, v);
+  if (v.t != JV_STR) /* jinja2 appends "\n" to the value itself */
+    jt_error(c, "indent needs a string, not %s", jv_typename(v));
+  jstr *s = v.s;
   jt_buf tmp = {0};
   jt_buf_put(c, &tmp, s->p, s->n);
   jt_buf_putc(c, &tmp, '\n');
@@ -532,7 +541,7 @@ static jv f_int(jt_ctx *c, jv v, jt_args *a) {
 
 static jv f_items(jt_ctx *c, jv v, jt_args *a) {
   no_args(c, "items", a);
-  if (v.t == JV_UNDEF) return jv_list(jl_new(&c->ar, 0));
+  if (v.t == JV_UNDEF) return gen(jl_new(&c->ar, 0));
   if (v.t != JV_DICT) jt_error(c, "Can only get item pairs from a mapping.");
   jlist *l = jl_new(&c->ar, v.d->n);
   for (size_t i = 0; i < v.d->n; i++) {
@@ -543,7 +552,7 @@ static jv f_items(jt_ctx *c, jv v, jt_args *a) {
     l->v[i] = jv_tuple(t);
   }
   l->n = v.d->n;
-  return jv_list(l);
+  return gen(l);
 }
 
 static jv f_join(jt_ctx *c, jv v, jt_args *a) {
@@ -587,7 +596,7 @@ static jv f_upper(jt_ctx *c, jv v, jt_args *a) {
 
 static jv f_map(jt_ctx *c, jv v, jt_args *a) {
   jlist *out = jl_new(&c->ar, 0);
-  if (!jv_truthy(v)) return jv_list(out);
+  if (!jv_truthy(v)) return gen(out);
   jlist *items = jv_iter(c, v);
   jt_step(c, (int64_t)items->n);
   int attr_k = -1, def_k = -1;
@@ -605,14 +614,14 @@ static jv f_map(jt_ctx *c, jv v, jt_args *a) {
     jv d = def_k >= 0 ? a->kval[def_k] : jv_absent();
     for (size_t i = 0; i < items->n; i++)
       jl_push(&c->ar, out, follow(c, items->v[i], &path, d));
-    return jv_list(out);
+    return gen(out);
   }
   if (a->n == 0) jt_error(c, "map requires a filter argument");
   jstr *name = jv_to_str(c, a->pos[0]);
   jt_args rest = {a->n - 1, a->pos + 1, a->nk, a->kname, a->kval};
   for (size_t i = 0; i < items->n; i++)
     jl_push(&c->ar, out, jt_apply_filter(c, name->p, items->v[i], &rest));
-  return jv_list(out);
+  return gen(out);
 }
 
 static jv minmax(jt_ctx *c, jv v, jt_args *a, const char *f, int sign) {
@@ -701,7 +710,7 @@ static jv f_reverse(jt_ctx *c, jv v, jt_args *a) {
   jlist *src = jv_iter(c, v), *l = jl_new(&c->ar, src->n);
   for (size_t i = 0; i < src->n; i++) l->v[i] = src->v[src->n - 1 - i];
   l->n = src->n;
-  return jv_list(l);
+  return gen(l);
 }
 
 /* Python's round(x, ndigits): correctly rounded, ties to even */
@@ -761,7 +770,7 @@ static jv f_safe(jt_ctx *c, jv v, jt_args *a) {
 /* select / reject / selectattr / rejectattr */
 static jv select_common(jt_ctx *c, jv v, jt_args *a, bool attr, bool want) {
   jlist *out = jl_new(&c->ar, 0);
-  if (!jv_truthy(v)) return jv_list(out);
+  if (!jv_truthy(v)) return gen(out);
   int off = 0;
   apath path = {0};
   if (attr) {
@@ -779,7 +788,7 @@ static jv select_common(jt_ctx *c, jv v, jt_args *a, bool attr, bool want) {
     bool r = test ? jt_apply_test(c, test, x, &rest) : jv_truthy(x);
     if (r == want) jl_push(&c->ar, out, items->v[i]);
   }
-  return jv_list(out);
+  return gen(out);
 }
 static jv f_select(jt_ctx *c, jv v, jt_args *a) {
   return select_common(c, v, a, false, true);
@@ -944,10 +953,13 @@ static jv f_truncate(jt_ctx *c, jv v, jt_args *a) {
   if (length < endlen)
     jt_error(c, "expected length >= %" PRId64 ", got %" PRId64, endlen, length);
   if (leeway < 0) jt_error(c, "expected leeway >= 0, got %" PRId64, leeway);
-  jstr *s = jv_to_str(c, v);
+  /* jinja2 does not convert to str first: short values come back as they
+   * are, and only strings can be cut */
+  if (jv_len(c, v) <= length + leeway) return v;
+  if (v.t != JV_STR) jt_error(c, "truncate needs a string, not %s", jv_typename(v));
+  jstr *s = v.s;
   int64_t n;
   uint32_t *cp = ju_cps(c, s, &n);
-  if (n <= length + leeway) return jv_strobj(s);
   int64_t k = length - endlen;
   if (!kill) { /* s[:k].rsplit(" ", 1)[0] */
     for (int64_t i = k - 1; i >= 0; i--)
@@ -978,7 +990,7 @@ static jv f_unique(jt_ctx *c, jv v, jt_args *a) {
     jd_set(c, seen, k, jv_none());
     jl_push(&c->ar, out, items->v[i]);
   }
-  return jv_list(out);
+  return gen(out);
 }
 
 static jv f_wordcount(jt_ctx *c, jv v, jt_args *a) {
@@ -1096,7 +1108,8 @@ static bool t_mapping(jt_ctx *c, jv v, jt_args *a) {
 }
 static bool t_sequence(jt_ctx *c, jv v, jt_args *a) {
   no_targs(c, "sequence", a);
-  return v.t == JV_STR || jv_is_seq(v) || v.t == JV_DICT || v.t == JV_UNDEF;
+  return v.t == JV_STR || (jv_is_seq(v) && !v.l->lazy) || v.t == JV_DICT ||
+         v.t == JV_UNDEF;
 }
 static bool t_iterable(jt_ctx *c, jv v, jt_args *a) {
   no_targs(c, "iterable", a);

@@ -200,7 +200,9 @@ jv jt_getitem(jt_ctx *c, jv obj, jv key) {
     case JV_STR:
       if (key.t == JV_INT || key.t == JV_BOOL) {
         int64_t i = key.t == JV_INT ? key.i : key.b;
-        if (obj.t != JV_STR) {
+        if (obj.t == JV_LIST && obj.l->lazy) {
+          /* a generator in Python: not subscriptable */
+        } else if (obj.t != JV_STR) {
           int64_t n = (int64_t)obj.l->n;
           if (i < 0) i += n;
           if (i >= 0 && i < n) return obj.l->v[i];
@@ -228,12 +230,17 @@ jv jt_getitem(jt_ctx *c, jv obj, jv key) {
 
 /* Python's slice semantics on lists, tuples and strings */
 static jv do_slice(jt_ctx *c, jv obj, jv lo, jv hi, jv st) {
+  /* jinja2 slices with a plain Python subscript (not its getitem), so a
+   * bad slice is an error rather than an Undefined */
   if (obj.t == JV_UNDEF) jt_undef_fail(c, obj);
+  if (obj.t == JV_DICT) jt_error(c, "unhashable type: 'slice'");
+  if (!(jv_is_seq(obj) || obj.t == JV_STR))
+    jt_error(c, "'%s' object is not subscriptable", jv_typename(obj));
   bool ok = (lo.t == JV_NONE || lo.t == JV_INT || lo.t == JV_BOOL) &&
             (hi.t == JV_NONE || hi.t == JV_INT || hi.t == JV_BOOL) &&
             (st.t == JV_NONE || st.t == JV_INT || st.t == JV_BOOL);
-  if (!ok || !(jv_is_seq(obj) || obj.t == JV_STR))
-    return jv_undef_hint(c, "invalid slice");
+  if (!ok)
+    jt_error(c, "slice indices must be integers or None or have an __index__ method");
   int64_t step = st.t == JV_NONE ? 1 : jt_to_index(c, st, "slice step");
   if (step == 0) jt_error(c, "slice step cannot be zero");
   uint32_t *cps = NULL;
@@ -322,6 +329,8 @@ static jv repeat(jt_ctx *c, jv seq, int64_t k) {
 static const char *OPNAME[] = {"+", "-", "*", "/", "//", "%", "**"};
 
 jv jt_binop(jt_ctx *c, int op, jv a, jv b) {
+  /* str % x formats without asking x anything, even an Undefined */
+  if (op == OP_MOD && a.t == JV_STR) return jt_percent_format(c, a.s, b, a.safe);
   if (a.t == JV_UNDEF) jt_undef_fail(c, a);
   if (b.t == JV_UNDEF) jt_undef_fail(c, b);
   const char *on = OPNAME[op];
@@ -388,7 +397,6 @@ jv jt_binop(jt_ctx *c, int op, jv a, jv b) {
       return jv_float(fval(a) / fval(b));
     case OP_FLOORDIV:
     case OP_MOD:
-      if (op == OP_MOD && a.t == JV_STR) return jt_percent_format(c, a.s, b, a.safe);
       if (!num) bad_operands(c, on, a, b);
       if (isint) {
         int64_t x = ival(a), y = ival(b);
@@ -606,8 +614,11 @@ jv jt_call(jt_ctx *c, jv fn, jt_args *a) {
       jt_step(c, 1);
       jv self = fn.fn->self ? *fn.fn->self : jv_none();
       jv r = fn.fn->fn(c, self, a);
-      /* str methods of a Markup string return Markup */
+      /* str methods of a Markup string return Markup (split: Markup items) */
       if (self.t == JV_STR && self.safe && r.t == JV_STR) r.safe = 1;
+      if (self.t == JV_STR && self.safe && (r.t == JV_LIST || r.t == JV_TUPLE))
+        for (size_t i = 0; i < r.l->n; i++)
+          if (r.l->v[i].t == JV_STR) r.l->v[i].safe = 1;
       return r;
     }
     case JV_MACRO:

@@ -774,7 +774,7 @@ static const meth *find_method(jv obj, const char *name) {
                   : obj.t == JV_TUPLE ? TUPLE_METHODS
                   : obj.t == JV_DICT  ? DICT_METHODS
                                       : NULL;
-  if (!t) return NULL;
+  if (!t || (obj.t == JV_LIST && obj.l->lazy)) return NULL; /* a generator */
   for (; t->name; t++)
     if (!strcmp(t->name, name)) return t;
   return NULL;
@@ -1138,7 +1138,9 @@ jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args, bool fmt_safe) {
         jt_error(c, "unsupported format character '%c'", conv);
     }
   }
-  if (ai < npos && !map)
+  /* Python skips this check when the argument has __getitem__ (dict, list,
+   * Undefined) */
+  if (ai < npos && !map && args.t != JV_LIST && args.t != JV_UNDEF)
     jt_error(c, "not all arguments converted during string formatting");
   jv r = jt_buf_take(c, &b);
   r.safe = fmt_safe; /* Markup % x escapes x and stays Markup */

@@ -76,6 +76,10 @@ typedef struct jlist {
   size_t n, cap;
   struct jv *v;
   const char *const *fields; /* a named tuple's field names (groupby), or NULL */
+  /* What Python makes a generator or iterator (select, map, reverse, ...):
+   * always true, not subscriptable. Length and slicing still work here
+   * (Python would fail). */
+  bool lazy;
 } jlist;
 
 typedef struct jdict {

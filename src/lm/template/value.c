@@ -74,7 +74,7 @@ const char *jv_typename(jv v) {
     case JV_STR:
       return "str";
     case JV_LIST:
-      return "list";
+      return v.l->lazy ? "generator" : "list";
     case JV_TUPLE:
       return "tuple";
     case JV_DICT:
@@ -105,7 +105,7 @@ const char *jv_objtype(jv v) {
     case JV_STR:
       return "str object";
     case JV_LIST:
-      return "list object";
+      return v.l->lazy ? "generator object" : "list object";
     case JV_TUPLE:
       return "tuple object";
     case JV_DICT:
@@ -129,6 +129,7 @@ jlist *jl_new(jt_arena *a, size_t cap) {
   l->cap = cap;
   l->v = jt_alloc(a, (cap ? cap : 1) * sizeof(jv)); /* never NULL: memcpy-safe */
   l->fields = NULL;
+  l->lazy = false;
   return l;
 }
 
@@ -339,6 +340,7 @@ bool jv_truthy(jv v) {
     case JV_STR:
       return v.s->n != 0;
     case JV_LIST:
+      return v.l->lazy || v.l->n != 0;
     case JV_TUPLE:
       return v.l->n != 0;
     case JV_DICT:
