@@ -1520,6 +1520,15 @@ static void test_limits(void) {
       "%}"
       "{% endfor %}",
       NULL, &o, "limit");
+  /* quadratic work is charged too: scans of lists and long strings */
+  expect_fail(
+      "{% set big = range(50000)|list %}{% for i in big %}{% if -1 in big %}{% endif %}"
+      "{% endfor %}",
+      NULL, &o, "steps");
+  expect_fail(
+      "{% set s = 'ab' * 1000000 %}{% for i in range(50000) %}{% if 'c' in s %}"
+      "{% endif %}{% set _ = s.find('c') %}{% endfor %}",
+      NULL, &o, "steps");
   expect_fail("{{ 'x' * 1000000000 }}", NULL, &o, "limit");
   expect_fail("{{ [1] * 1000000000 }}", NULL, &o, "too large");
   expect_fail("{{ range(1000000000)|length }}", NULL, &o, "Range too big");

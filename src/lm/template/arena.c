@@ -35,6 +35,8 @@ void jt_arena_release(jt_arena *a) {
 }
 
 void *jt_alloc(jt_arena *a, size_t n) {
+  if (n > a->limit) /* also keeps the rounding below from overflowing */
+    jt_fail(a->err, -1, MX_ERR_NOMEM, "memory limit exceeded (%zu bytes)", a->limit);
   n = (n + 15) & ~(size_t)15;
   if (n == 0) n = 16;
   jt_chunk *c = a->head;

@@ -100,15 +100,20 @@ static void msort(sortctx *s, size_t *v, size_t *tmp, size_t n) {
   memcpy(v, tmp, n * sizeof *v);
 }
 
-/* sort `items` by keys; returns the new order */
-static jlist *sorted(jt_ctx *c, jlist *items, const jv *keys, bool reverse) {
-  size_t n = items->n;
+size_t *jt_sort_order(jt_ctx *c, const jv *keys, size_t n, bool reverse) {
   jt_step(c, (int64_t)n);
   size_t *ord = jt_alloc(&c->ar, (n + 1) * sizeof *ord);
   size_t *tmp = jt_alloc(&c->ar, (n + 1) * sizeof *tmp);
   for (size_t i = 0; i < n; i++) ord[i] = i;
   sortctx s = {c, keys, reverse};
   msort(&s, ord, tmp, n);
+  return ord;
+}
+
+/* sort `items` by keys; returns the new order */
+static jlist *sorted(jt_ctx *c, jlist *items, const jv *keys, bool reverse) {
+  size_t n = items->n;
+  size_t *ord = jt_sort_order(c, keys, n, reverse);
   jlist *o = jl_new(&c->ar, n);
   for (size_t i = 0; i < n; i++) o->v[i] = items->v[ord[i]];
   o->n = n;

@@ -613,6 +613,8 @@ jv jt_call(jt_ctx *c, jv fn, jt_args *a) {
     case JV_FUNC: {
       jt_step(c, 1);
       jv self = fn.fn->self ? *fn.fn->self : jv_none();
+      /* str methods scan their string: charge long ones as work */
+      if (self.t == JV_STR) jt_step(c, (int64_t)(self.s->n >> 8));
       jv r = fn.fn->fn(c, self, a);
       /* str methods of a Markup string return Markup (split: Markup items) */
       if (self.t == JV_STR && self.safe && r.t == JV_STR) r.safe = 1;
@@ -668,6 +670,7 @@ static jv eval_filter(jt_ctx *c, const jt_node *n, const jv *input) {
   }
   c->line = n->line;
   if (n->flags & NF_UNKNOWN) jt_error(c, "No filter named '%s' found.", n->name);
+  jt_step(c, 1 + (v.t == JV_STR ? (int64_t)(v.s->n >> 8) : 0));
   jt_args a;
   eval_args(c, n, &a, NULL, jv_none());
   c->line = n->line;

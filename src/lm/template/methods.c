@@ -597,20 +597,12 @@ static jv l_clear(jt_ctx *c, jv self, jt_args *a) {
 static jv l_sort(jt_ctx *c, jv self, jt_args *a) {
   jv p[1];
   BIND("sort", a, p, 0, "reverse");
-  /* insertion sort: stable; lists sorted in templates are short */
   jlist *l = self.l;
   bool rev = p[0].t != JV_ABSENT && jv_truthy(p[0]);
-  jt_step(c, (int64_t)l->n);
-  for (size_t i = 1; i < l->n; i++) {
-    jv x = l->v[i];
-    size_t j = i;
-    while (j > 0 && (rev ? jv_cmp(c, l->v[j - 1], x, "<") < 0
-                         : jv_cmp(c, x, l->v[j - 1], "<") < 0)) {
-      l->v[j] = l->v[j - 1];
-      j--;
-    }
-    l->v[j] = x;
-  }
+  size_t *ord = jt_sort_order(c, l->v, l->n, rev);
+  jv *tmp = jt_alloc(&c->ar, (l->n + 1) * sizeof(jv));
+  for (size_t i = 0; i < l->n; i++) tmp[i] = l->v[ord[i]];
+  if (l->n) memcpy(l->v, tmp, l->n * sizeof(jv));
   return jv_none();
 }
 
@@ -1202,17 +1194,14 @@ static void format_spec(jt_ctx *c, jt_buf *b, jv v, jstr *spec) {
   }
   char body[512] = "";
   const char *sign = "", *prefix = "";
-  bool numeric = false;
   jstr *text = NULL;
   if (v.t == JV_BOOL && spec->n == 0) v = mkstr(c, v.b ? "True" : "False", v.b ? 4 : 5);
   if ((v.t == JV_INT || v.t == JV_BOOL) && (!type || strchr("bcdoxXn", type))) {
     int64_t iv = v.t == JV_INT ? v.i : v.b;
-    numeric = true;
     if (type == 'c') {
       char t[8];
       size_t n = ju_encode((uint32_t)iv, t);
       text = jt_newstr(&c->ar, t, n);
-      numeric = false;
     } else {
       uint64_t mag = iv < 0 ? (uint64_t)0 - (uint64_t)iv : (uint64_t)iv;
       int base = type == 'b'                    ? 2
@@ -1230,7 +1219,6 @@ static void format_spec(jt_ctx *c, jt_buf *b, jv v, jstr *spec) {
     }
   } else if (jv_is_num(v) && (!type || strchr("eEfFgGn%", type))) {
     double f = v.t == JV_FLOAT ? v.f : v.t == JV_INT ? (double)v.i : v.b;
-    numeric = true;
     double mag = fabs(f);
     sign = signbit(f) && !isnan(f) ? "-" : signc == '+' ? "+" : signc == ' ' ? " " : "";
     if (!type && prec < 0) {
@@ -1277,7 +1265,6 @@ static void format_spec(jt_ctx *c, jt_buf *b, jv v, jstr *spec) {
     len = (int64_t)(strlen(sign) + strlen(prefix) + strlen(body));
     if (!align) align = '>';
   }
-  (void)numeric;
   char f[4];
   size_t fl = ju_encode(fill, f);
   int64_t pad = width > len ? width - len : 0;

@@ -412,5 +412,7 @@ jv jt_str_replace(jt_ctx *c, jstr *s, jstr *old, jstr *rep, int64_t count);
 jlist *jt_splitlines(jt_ctx *c, jstr *s, bool keepends);
 bool jt_parse_int(jstr *s, int base, int64_t *out);
 bool jt_parse_float(jstr *s, double *out);
+/* stable order of keys[0..n) (Python's sorted), errors for incomparable keys */
+size_t *jt_sort_order(jt_ctx *c, const jv *keys, size_t n, bool reverse);
 
 #endif

@@ -393,6 +393,7 @@ static bool eq_rec(jt_ctx *c, jv a, jv b, int depth) {
     case JV_TUPLE:
       if (a.l == b.l) return true;
       if (a.l->n != b.l->n) return false;
+      jt_step(c, (int64_t)a.l->n);
       for (size_t i = 0; i < a.l->n; i++)
         if (!eq_rec(c, a.l->v[i], b.l->v[i], depth + 1)) return false;
       return true;
@@ -448,9 +449,11 @@ bool jv_contains(jt_ctx *c, jv h, jv x) {
         jt_error(c, "'in <string>' requires string as left operand, not %s",
                  jv_typename(x));
       if (x.s->n == 0) return true;
+      jt_step(c, (int64_t)(h.s->n >> 8));
       return memmem(h.s->p, h.s->n, x.s->p, x.s->n) != NULL;
     case JV_LIST:
     case JV_TUPLE:
+      jt_step(c, (int64_t)h.l->n);
       for (size_t i = 0; i < h.l->n; i++)
         if (jv_eq(c, h.l->v[i], x)) return true;
       return false;
@@ -512,6 +515,7 @@ jlist *jv_iter(jt_ctx *c, jv v) {
 
 void jt_buf_put(jt_ctx *c, jt_buf *b, const char *p, size_t n) {
   if (n == 0) return;
+  if (n >= 256) jt_step(c, (int64_t)(n >> 8)); /* big copies count as work */
   if (b->n + n > c->t->opt.max_output)
     jt_error(c, "output exceeds the limit of %zu bytes", c->t->opt.max_output);
   if (b->n + n + 1 > b->cap) {
@@ -838,19 +842,6 @@ static void json_key(jt_ctx *c, jt_buf *b, jv k, const jt_json_opts *o) {
   jt_buf_puts(c, b, t);
 }
 
-static int cmp_idx_ctx_sort(jt_ctx *c, const jv *keys, size_t *ord, size_t n) {
-  /* insertion sort keeps this simple; dicts being dumped are small */
-  for (size_t i = 1; i < n; i++) {
-    size_t x = ord[i], j = i;
-    while (j > 0 && jv_cmp(c, keys[ord[j - 1]], keys[x], "<") > 0) {
-      ord[j] = ord[j - 1];
-      j--;
-    }
-    ord[j] = x;
-  }
-  return 0;
-}
-
 void jv_write_json(jt_ctx *c, jt_buf *b, jv v, const jt_json_opts *o, int level) {
   if (level > MAX_NEST) jt_error(c, "Circular reference detected");
   switch (v.t) {
@@ -890,9 +881,13 @@ void jv_write_json(jt_ctx *c, jt_buf *b, jv v, const jt_json_opts *o, int level)
         jt_buf_puts(c, b, "{}");
         return;
       }
-      size_t *ord = jt_alloc(&c->ar, d->n * sizeof *ord);
-      for (size_t i = 0; i < d->n; i++) ord[i] = i;
-      if (o->sort_keys) cmp_idx_ctx_sort(c, d->k, ord, d->n);
+      size_t *ord;
+      if (o->sort_keys) {
+        ord = jt_sort_order(c, d->k, d->n, false);
+      } else {
+        ord = jt_alloc(&c->ar, d->n * sizeof *ord);
+        for (size_t i = 0; i < d->n; i++) ord[i] = i;
+      }
       jt_buf_putc(c, b, '{');
       for (size_t i = 0; i < d->n; i++) {
         if (i) jt_buf_puts(c, b, o->item_sep);
