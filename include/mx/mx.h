@@ -9,6 +9,8 @@
 #include "memory.h"
 #include "ops.h"
 #include "random.h"
+#include "template.h"
 #include "tokenizer.h"
+#include "lm.h"
 
 #endif
