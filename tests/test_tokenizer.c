@@ -1211,6 +1211,9 @@ static void test_malformed_json(void) {
       "{\"model\":null}",
       "{\"model\":{\"type\":\"BPE\",\"vocab\":\"x\",\"merges\":[]}}",
       "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-1},\"merges\":[]}}",
+      "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":2000000000},\"merges\":[]}}",
+      "{\"model\":{\"type\":\"WordLevel\",\"vocab\":{}},\"added_tokens\":[{\"id\":"
+      "2000000000,\"content\":\"a\"}]}",
       "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a b\"]}}",
       "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a a a\"]}}",
       "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[[1,2]]}}",
@@ -1257,6 +1260,62 @@ static void test_malformed_json(void) {
     expect_load_fails("truncated tokenizer.json", path);
   }
   free(data);
+  /* random mutations of a small but complete tokenizer.json: whatever
+   * loads must encode and decode without crashing (ASan build) */
+  static const char base[] =
+      "{\"added_tokens\":[{\"id\":9,\"content\":\"<s>\",\"special\":true,"
+      "\"normalized\":false,\"lstrip\":true,\"rstrip\":true,\"single_word\":false}],"
+      "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFKC\"},"
+      "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"_\"},"
+      "{\"type\":\"Prepend\",\"prepend\":\"_\"}]},"
+      "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
+      "\"pattern\":{\"Regex\":\"_[a-z]+\"},\"behavior\":\"Isolated\",\"invert\":false},"
+      "{\"type\":\"Digits\",\"individual_digits\":true}]},"
+      "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\","
+      "\"pattern\":{\"String\":\"_\"},\"content\":\" \"},{\"type\":\"ByteFallback\"},"
+      "{\"type\":\"Fuse\"},{\"type\":\"Strip\",\"content\":\" "
+      "\",\"start\":1,\"stop\":0}]},"
+      "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":"
+      "{\"id\":\"<s>\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],"
+      "\"special_tokens\":{\"<s>\":{\"id\":\"<s>\",\"ids\":[9],\"tokens\":[\"<s>\"]}}},"
+      "\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,\"unk_token\":\"<unk>\","
+      "\"vocab\":{\"<unk>\":0,\"_\":1,\"a\":2,\"b\":3,\"_a\":4,\"_ab\":5,\"1\":6,"
+      "\"<0xC3>\":7,\"<0xA9>\":8},\"merges\":[\"_ a\",\"_a b\"]}}";
+  mx_tokenizer *ok = load_json(base);
+  MXT_CHECK(ok != NULL, "fuzz base loads: %s", mx_last_error());
+  if (ok) expect_ids(ok, "fuzz base", "ab 1\xC3\xA9<s>", true, IDS(9, 5, 1, 6, 7, 8, 9));
+  mx_tokenizer_free(ok);
+  mxt_seed(11);
+  char mut[sizeof base];
+  int loaded = 0;
+  for (int r = 0; r < 400; r++) {
+    memcpy(mut, base, sizeof base);
+    int flips = 1 + (int)(mxt_next() % 3);
+    for (int f = 0; f < flips; f++) {
+      size_t at = mxt_next() % (sizeof base - 1);
+      static const char pool[] = "{}[]\",:0123456789-ab_ \\u";
+      mut[at] = pool[mxt_next() % (sizeof pool - 1)];
+    }
+    mx_tokenizer *t = load_json(mut);
+    if (t) {
+      loaded++;
+      int32_t *ids = NULL;
+      int k = 0;
+      if (mx_tokenizer_encode(t, "ab 1\xC3\xA9<s> __a", 14, true, &ids, &k) == MX_OK) {
+        check_stream(t, "fuzz", ids, k, false);
+        /* add some out-of-range and byte ids */
+        int32_t extra[4] = {7, 8, 7, 123456};
+        check_stream(t, "fuzz extra", extra, 4, true);
+      }
+      free(ids);
+      mx_tokenizer_free(t);
+    } else {
+      MXT_CHECK(strstr(mx_last_error(), "[tokenizer]") != NULL, "fuzz %d: \"%s\"", r,
+                mx_last_error());
+    }
+    mx_clear_error();
+  }
+  MXT_CHECK(loaded > 10 && loaded < 390, "fuzz: %d of 400 loaded", loaded);
   expect_load_fails("missing", "/nonexistent/dir/for/mx");
   expect_load_fails("dir without tokenizer", g_tmp);
 }

@@ -64,6 +64,10 @@ mx_status tk_finish_load(mx_tokenizer *tok) {
     else
       tok->has_raw = true;
   }
+  if ((uint64_t)nv > 2 * ((uint64_t)tok->model.vocab.map.ne + tok->nadded) + (1u << 20)) {
+    st = TK_ERR(MX_ERR_IO, "added token ids are too sparse (max id %d)", (int)nv - 1);
+    goto done;
+  }
   tok->nvocab = nv;
   size_t n = (size_t)(nv > 0 ? nv : 1);
   tok->id_tok = calloc(n, sizeof *tok->id_tok);
