@@ -526,6 +526,8 @@ static void test_api(void) {
   MXT_CHECK(mx_tokenizer_encode(NULL, "x", 1, false, &ids, &n) != MX_OK, "NULL tok");
   MXT_CHECK(strstr(mx_last_error(), "[tokenizer]") != NULL, "msg %s", mx_last_error());
   mx_clear_error();
+  MXT_CHECK(!mx_tokenizer_add_bos(tok) && !mx_tokenizer_add_eos(tok), "llama3 adds none");
+  if (mi) MXT_CHECK(mx_tokenizer_add_bos(mi) && !mx_tokenizer_add_eos(mi), "mistral bos");
   /* qwen: pad/eos from the config, no bos */
   mx_tokenizer *q = get_model("qwen2.5");
   if (q) {

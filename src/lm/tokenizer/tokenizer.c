@@ -487,8 +487,15 @@ const char *mx_tokenizer_bos_token(const mx_tokenizer *tok) {
 const char *mx_tokenizer_eos_token(const mx_tokenizer *tok) {
   return tok ? tok->eos_token : NULL;
 }
-bool mx_tokenizer_add_bos(const mx_tokenizer *tok) { return tok && tok->add_bos; }
-bool mx_tokenizer_add_eos(const mx_tokenizer *tok) { return tok && tok->add_eos; }
+bool mx_tokenizer_add_bos(const mx_tokenizer *tok) {
+  return tok && tok->post && tok->bos_id >= 0 && tok->post->pre.n &&
+         tok->post->pre.v[0] == tok->bos_id;
+}
+
+bool mx_tokenizer_add_eos(const mx_tokenizer *tok) {
+  return tok && tok->post && tok->eos_id >= 0 && tok->post->post.n &&
+         tok->post->post.v[tok->post->post.n - 1] == tok->eos_id;
+}
 
 mx_status mx_tokenizer_add_eos_id(mx_tokenizer *tok, int32_t id) {
   if (!tok || id < 0) return TK_ERR(MX_ERR_INVALID, "add_eos_id: bad argument");
