@@ -973,6 +973,51 @@ static void test_decoders(void) {
   expect_decode(t, "bad bytes", IDS(1, 6, 0), "\xEF\xBF\xBD\xEF\xBF\xBD a");
   expect_decode(t, "incomplete at end", IDS(0, 1, 2), "a\xEF\xBF\xBD\xEF\xBF\xBD");
   mx_tokenizer_free(t);
+  /* Strip, per token and after Fuse, against a naive strip */
+  static const char *pieces[] = {" ", "a", "  ", " b ", "cc", "   "};
+  for (int fused = 0; fused < 2; fused++) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"decoder\":{\"type\":\"Sequence\",\"decoders\":[%s{\"type\":\"Strip\","
+             "\"content\":\" \",\"start\":2,\"stop\":%d}]},"
+             "\"model\":{\"type\":\"BPE\",\"vocab\":{\" \":0,\"a\":1,\"  \":2,"
+             "\" b \":3,\"cc\":4,\"   \":5},\"merges\":[]}}",
+             fused ? "{\"type\":\"Fuse\"}," : "", fused ? 3 : 1);
+    t = load_json(json);
+    MXT_CHECK(t != NULL, "load strip: %s", mx_last_error());
+    if (!t) return;
+    mxt_seed(5);
+    for (int r = 0; r < 200; r++) {
+      int32_t ids[12];
+      int n = (int)(mxt_next() % 12);
+      char want[256] = "", tok[16];
+      size_t wl = 0;
+      for (int i = 0; i < n; i++) {
+        ids[i] = (int32_t)(mxt_next() % 6);
+        /* per token: strip <= 2 leading and <= 1 trailing spaces */
+        const char *p = pieces[ids[i]];
+        size_t a = 0, b = strlen(p);
+        if (!fused) {
+          while (a < 2 && a < b && p[a] == ' ') a++;
+          if (b > a && p[b - 1] == ' ') b--;
+        }
+        memcpy(tok, p + a, b - a);
+        memcpy(want + wl, tok, b - a);
+        wl += b - a;
+      }
+      want[wl] = 0;
+      if (fused) { /* the whole text: <= 2 leading, <= 3 trailing */
+        size_t a = 0, b = wl;
+        while (a < 2 && a < b && want[a] == ' ') a++;
+        for (int k = 0; k < 3 && b > a && want[b - 1] == ' '; k++) b--;
+        memmove(want, want + a, b - a);
+        want[b - a] = 0;
+      }
+      ids[n] = -1;
+      expect_decode(t, fused ? "fused strip" : "token strip", ids, want);
+    }
+    mx_tokenizer_free(t);
+  }
   /* WordPiece model and decoder */
   t = load_json(
       "{\"normalizer\":{\"type\":\"BertNormalizer\",\"lowercase\":true},"

@@ -141,12 +141,19 @@ mx_tokenizer *mx_tokenizer_load(const char *path) {
       *slash = 0;
     else
       strcpy(dir, ".");
-    /* a JSON file starts with '{' (after spaces); anything else is a model */
-    FILE *f = fopen(path, "rb");
-    int c = ' ';
-    while (f && (c == ' ' || c == '\n' || c == '\r' || c == '\t')) c = fgetc(f);
-    if (f) fclose(f);
-    spm = c != '{';
+    /* by extension, else a JSON file starts with '{' (after spaces) */
+    size_t pl = strlen(path);
+    if (pl >= 5 && !strcmp(path + pl - 5, ".json")) {
+      spm = false;
+    } else if (pl >= 6 && !strcmp(path + pl - 6, ".model")) {
+      spm = true;
+    } else {
+      FILE *f = fopen(path, "rb");
+      int c = ' ';
+      while (f && (c == ' ' || c == '\n' || c == '\r' || c == '\t')) c = fgetc(f);
+      if (f) fclose(f);
+      spm = c != '{';
+    }
   } else {
     st = TK_ERR(MX_ERR_IO, "no such tokenizer file or directory: %s", path);
     goto fail;
@@ -378,6 +385,7 @@ mx_status mx_tokenizer_decode(const mx_tokenizer *tok, const int32_t *ids, int n
   tk_dchain *c;
   mx_status st = tk_dchain_new(tok, &c);
   if (st != MX_OK) return st;
+  tk_dchain_set_batch(c, true);
   tk_buf out = {0};
   for (int i = 0; i < n && st == MX_OK; i++)
     if (decodable(tok, ids[i], skip_special_tokens))
