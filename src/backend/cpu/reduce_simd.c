@@ -11,17 +11,6 @@
  * baseline variant in the last bit, never beyond float rounding). */
 #pragma GCC optimize("fp-contract=fast")
 
-typedef float mxv_f16x __attribute__((vector_size(64)));
-typedef int32_t mxv_i16x __attribute__((vector_size(64)));
-typedef uint32_t mxv_u16x __attribute__((vector_size(64)));
-typedef uint16_t mxv_h16x __attribute__((vector_size(32)));
-typedef float mxv_f8x __attribute__((vector_size(32)));
-typedef int32_t mxv_i8x __attribute__((vector_size(32)));
-typedef uint32_t mxv_u8x __attribute__((vector_size(32)));
-typedef uint16_t mxv_h8x __attribute__((vector_size(16)));
-typedef double mxv_d8x __attribute__((vector_size(64)));
-typedef int64_t mxv_l8x __attribute__((vector_size(64)));
-
 #define MXV_CAT2(a, b) a##b
 #define MXV_CAT(a, b) MXV_CAT2(a, b)
 #define F(name) MXV_CAT(name, SFX)
@@ -29,8 +18,13 @@ typedef int64_t mxv_l8x __attribute__((vector_size(64)));
 #define MXV_STR(x) MXV_STR2(x)
 #define AI static inline __attribute__((always_inline))
 
+/* Each variant uses the ISA's native vector width (VL float lanes): GCC
+ * splits wider generic vectors for arithmetic but scalarises their
+ * comparisons. */
 #define SFX _base
+#define VL 4
 #include "reduce_simd.inc"
+#undef VL
 #undef SFX
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -38,14 +32,18 @@ typedef int64_t mxv_l8x __attribute__((vector_size(64)));
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #define SFX _avx2
+#define VL 8
 #include "reduce_simd.inc"
+#undef VL
 #undef SFX
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
 #define SFX _avx512
+#define VL 16
 #include "reduce_simd.inc"
+#undef VL
 #undef SFX
 #pragma GCC pop_options
 #endif
