@@ -11,6 +11,8 @@
 #include "ops.h"
 #include "optim.h"
 #include "random.h"
+#include "template.h"
 #include "tokenizer.h"
+#include "lm.h"
 
 #endif

@@ -1,0 +1,24 @@
+/* common.h: helpers shared by subcommands (see common.c). */
+#ifndef MX_CLI_COMMON_H
+#define MX_CLI_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mx/lm.h"
+#include "mx/template.h"
+#include "mx/tokenizer.h"
+
+/* name NULL: the bundled default model. Prints the error; returns 0 or 1. */
+int mx_cli_resolve_model(const char *name, char *out, size_t cap);
+/* strdup of arg, or all of stdin for "-" */
+char *mx_cli_read_prompt(const char *arg);
+/* "1,2,3" -> ids (malloc'd) */
+int mx_cli_parse_ids(const char *s, int32_t **ids, int *n);
+char *mx_cli_messages_json(const char *system, const char *user, const char *prefill);
+/* 0 rendered, 1 error (printed), 2 the tokenizer has no chat template */
+int mx_cli_render_chat(const mx_tokenizer *tok, const char *messages_json, const char *tools,
+                       bool add_generation_prompt, const char *extra_json, char **out);
+
+#endif
