@@ -9,5 +9,6 @@
 #include "memory.h"
 #include "ops.h"
 #include "random.h"
+#include "transforms.h"
 
 #endif
