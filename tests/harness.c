@@ -186,7 +186,7 @@ bool mxt_numpy(const char *code, const mxt_named *inputs, int nin,
           "'", dir, "'", code, result);
   fclose(f);
   char cmd[1024];
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/run.py", dir);
+  snprintf(cmd, sizeof cmd, "%s %s/run.py", mxt_python(), dir);
   int rc = system(cmd);
   bool ok = rc == 0;
   MXT_CHECK(ok, "numpy oracle failed (is python3-numpy installed?)");
@@ -207,6 +207,11 @@ bool mxt_numpy(const char *code, const mxt_named *inputs, int nin,
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
   return ok;
+}
+
+const char *mxt_python(void) {
+  const char *p = getenv("MX_PYTHON");
+  return p && *p ? p : "/usr/bin/python3";
 }
 
 const char *mxt_src_path(const char *rel) {

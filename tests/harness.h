@@ -74,6 +74,10 @@ typedef struct {
 bool mxt_numpy(const char *code, const mxt_named *inputs, int nin,
                const char *result, double **out, int64_t *nout);
 
+/* The numpy oracle's interpreter: $MX_PYTHON, else Debian's /usr/bin/python3
+ * (the python3 first on PATH on development machines lacks numpy). */
+const char *mxt_python(void);
+
 /* Path of a file under the source tree (static buffer). */
 const char *mxt_src_path(const char *rel);
 

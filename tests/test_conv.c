@@ -71,7 +71,8 @@ static double *ref_conv(mx_array *x, mx_array *w, const cparams *p, int *oshape)
           }
           if (!ok) continue;
           int64_t wk = 0;
-          for (int d = 0; d < ns; d++) wk = wk * K[d] + (p->flip ? K[d] - 1 - kd[d] : kd[d]);
+          for (int d = 0; d < ns; d++)
+            wk = wk * K[d] + (p->flip ? K[d] - 1 - kd[d] : kd[d]);
           for (int ci = 0; ci < cin_g; ci++)
             s += X[((int64_t)n * isz + ii) * cin + g * cin_g + ci] *
                  W[((int64_t)co * ksz + wk) * cin_g + ci];
@@ -85,8 +86,8 @@ static double *ref_conv(mx_array *x, mx_array *w, const cparams *p, int *oshape)
 }
 
 static mx_array *run_conv(mx_array *x, mx_array *w, const cparams *p) {
-  return mx_conv_general(x, w, p->ns, p->stride, p->lo, p->hi, p->kdil, p->idil, p->groups,
-                         p->flip);
+  return mx_conv_general(x, w, p->ns, p->stride, p->lo, p->hi, p->kdil, p->idil,
+                         p->groups, p->flip);
 }
 
 static void check_conv(mx_array *x, mx_array *w, const cparams *p, mx_array *r,
@@ -96,17 +97,25 @@ static void check_conv(mx_array *x, mx_array *w, const cparams *p, mx_array *r,
   int oshape[6];
   double *ref = ref_conv(x, w, p, oshape);
   bool shape_ok = mx_array_ndim(r) == p->ns + 2;
-  for (int d = 0; shape_ok && d < p->ns + 2; d++) shape_ok = mx_array_shape(r)[d] == oshape[d];
+  for (int d = 0; shape_ok && d < p->ns + 2; d++)
+    shape_ok = mx_array_shape(r)[d] == oshape[d];
   MXT_CHECK(shape_ok, "%s: shape", what);
   int64_t n = 1;
   for (int d = 0; d < p->ns + 2; d++) n *= oshape[d];
   int ksz = mx_array_size(w) / mx_array_shape(w)[0];
   double rtol = 1e-5, atol = 2e-6 * ksz;
   switch (mx_array_dtype(r)) {
-    case MX_FLOAT64: rtol = 1e-12, atol = 1e-12 * ksz; break;
-    case MX_FLOAT16: rtol = 2e-3, atol = 1e-3; break;
-    case MX_BFLOAT16: rtol = 1e-2, atol = 1e-2; break;
-    default: break;
+    case MX_FLOAT64:
+      rtol = 1e-12, atol = 1e-12 * ksz;
+      break;
+    case MX_FLOAT16:
+      rtol = 2e-3, atol = 1e-3;
+      break;
+    case MX_BFLOAT16:
+      rtol = 1e-2, atol = 1e-2;
+      break;
+    default:
+      break;
   }
   if (shape_ok) mxt_close(r, ref, n, rtol, atol, what);
   free(ref);
@@ -116,7 +125,9 @@ static void check(mx_array *x, mx_array *w, const cparams *p, const char *what) 
   check_conv(x, w, p, run_conv(x, w, p), what);
 }
 
-static mx_array *rnd(mx_dtype t, int ndim, const int *s) { return mxt_rand(s, ndim, t, -1, 1); }
+static mx_array *rnd(mx_dtype t, int ndim, const int *s) {
+  return mxt_rand(s, ndim, t, -1, 1);
+}
 
 static void test_conv1d(void) {
   mx_array *x = rnd(MX_FLOAT32, 3, (int[]){2, 10, 3});
@@ -268,19 +279,20 @@ static void test_errors(void) {
   mx_array *x = rnd(MX_FLOAT32, 4, (int[]){2, 6, 5, 4});
   mx_array *w = rnd(MX_FLOAT32, 4, (int[]){3, 3, 2, 4});
   int one[2] = {1, 1}, zero[2] = {0, 0};
-#define ERRCASE(expr, what, needle)                                                   \
-  do {                                                                                \
-    mx_clear_error();                                                                 \
-    MXT_CHECK((expr) == NULL, "%s accepted", what);                                   \
-    MXT_CHECK(strstr(mx_last_error(), "[conv]") && strstr(mx_last_error(), needle),   \
-              "%s: message %s", what, mx_last_error());                               \
-    mx_clear_error();                                                                 \
+#define ERRCASE(expr, what, needle)                                                 \
+  do {                                                                              \
+    mx_clear_error();                                                               \
+    MXT_CHECK((expr) == NULL, "%s accepted", what);                                 \
+    MXT_CHECK(strstr(mx_last_error(), "[conv]") && strstr(mx_last_error(), needle), \
+              "%s: message %s", what, mx_last_error());                             \
+    mx_clear_error();                                                               \
   } while (0)
-  ERRCASE(mx_conv2d(mxt_rand((int[]){2, 6, 5, 4}, 4, MX_INT32, 0, 3), w, one, zero, one, 1),
-          "integer input", "floating");
+  ERRCASE(
+      mx_conv2d(mxt_rand((int[]){2, 6, 5, 4}, 4, MX_INT32, 0, 3), w, one, zero, one, 1),
+      "integer input", "floating");
   ERRCASE(mx_conv1d(x, w, 1, 0, 1, 1), "4-D input for conv1d", "dimensions");
-  ERRCASE(mx_conv2d(x, rnd(MX_FLOAT32, 3, (int[]){3, 3, 4}), one, zero, one, 1), "weight ndim",
-          "weight");
+  ERRCASE(mx_conv2d(x, rnd(MX_FLOAT32, 3, (int[]){3, 3, 4}), one, zero, one, 1),
+          "weight ndim", "weight");
   ERRCASE(mx_conv2d(x, rnd(MX_FLOAT32, 4, (int[]){3, 3, 2, 3}), one, zero, one, 1),
           "channel mismatch", "channels");
   ERRCASE(mx_conv2d(x, rnd(MX_FLOAT32, 4, (int[]){3, 3, 2, 4}), one, zero, one, 3),
@@ -292,10 +304,10 @@ static void test_errors(void) {
   ERRCASE(mx_conv2d(x, w, zero, zero, one, 1), "zero stride", "Stride");
   ERRCASE(mx_conv2d(x, w, one, zero, zero, 1), "zero dilation", "dilation");
   ERRCASE(mx_conv2d(x, w, one, zero, one, 0), "zero groups", "groups");
-  ERRCASE(mx_conv_general(x, w, 2, NULL, NULL, NULL, NULL, zero, 1, false), "input dilation 0",
-          "Input dilation");
-  ERRCASE(mx_conv_general(x, w, 0, NULL, NULL, NULL, NULL, NULL, 1, false), "0 spatial dims",
-          "spatial");
+  ERRCASE(mx_conv_general(x, w, 2, NULL, NULL, NULL, NULL, zero, 1, false),
+          "input dilation 0", "Input dilation");
+  ERRCASE(mx_conv_general(x, w, 0, NULL, NULL, NULL, NULL, NULL, 1, false),
+          "0 spatial dims", "spatial");
   ERRCASE(mx_conv_general(x, w, 2, NULL, (int[]){-4, 0}, NULL, NULL, NULL, 1, false),
           "cropped away", "smaller");
   MXT_CHECK(mx_conv2d(NULL, w, one, zero, one, 1) == NULL, "NULL input");

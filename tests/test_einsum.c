@@ -9,8 +9,8 @@
 
 /* numpy result of `code` (an expression over a0, a1, ... bound to the
  * inputs) compared with r: shape and values. */
-static void check_np(mx_array *r, const char *expr, mx_array *const *ops, int n, double rtol,
-                     double atol, const char *what) {
+static void check_np(mx_array *r, const char *expr, mx_array *const *ops, int n,
+                     double rtol, double atol, const char *what) {
   MXT_OK(r);
   if (!r) return;
   mxt_named in[8];
@@ -50,14 +50,21 @@ static void check(const char *subs, mx_array *const *ops, int n, const char *wha
   mx_array *r = mx_einsum(subs, ops, n);
   char expr[512];
   size_t q = (size_t)snprintf(expr, sizeof expr, "np.einsum('%s'", subs);
-  for (int i = 0; i < n; i++) q += (size_t)snprintf(expr + q, sizeof expr - q, ", a%d", i);
+  for (int i = 0; i < n; i++)
+    q += (size_t)snprintf(expr + q, sizeof expr - q, ", a%d", i);
   snprintf(expr + q, sizeof expr - q, ")");
   double rtol = 1e-5, atol = 1e-5;
   if (r) {
     switch (mx_array_dtype(r)) {
-      case MX_FLOAT64: rtol = 1e-12, atol = 1e-12; break;
-      case MX_FLOAT16: rtol = 3e-3, atol = 3e-3; break;
-      case MX_BFLOAT16: rtol = 2e-2, atol = 2e-2; break;
+      case MX_FLOAT64:
+        rtol = 1e-12, atol = 1e-12;
+        break;
+      case MX_FLOAT16:
+        rtol = 3e-3, atol = 3e-3;
+        break;
+      case MX_BFLOAT16:
+        rtol = 2e-2, atol = 2e-2;
+        break;
       default:
         if (!mx_dtype_is_floating(mx_array_dtype(r))) rtol = atol = 0;
         break;
@@ -75,7 +82,9 @@ static mx_array *R(mx_dtype t, int ndim, ...) {
   return mxt_rand(s, ndim, t, -1, 1);
 }
 
-#define OPS(...) ((mx_array *[]){__VA_ARGS__}), (int)(sizeof((mx_array *[]){__VA_ARGS__}) / sizeof(mx_array *))
+#define OPS(...)                 \
+  ((mx_array *[]){__VA_ARGS__}), \
+      (int)(sizeof((mx_array *[]){__VA_ARGS__}) / sizeof(mx_array *))
 
 static void test_basic(void) {
   const mx_dtype f = MX_FLOAT32;
@@ -88,9 +97,10 @@ static void test_basic(void) {
   check("i,i->", OPS(R(f, 1, 7), R(f, 1, 7)), NULL);
   check("i,j->ij", OPS(R(f, 1, 3), R(f, 1, 4)), NULL);
   check("bhqd,bhkd->bhqk", OPS(R(f, 4, 2, 3, 4, 8), R(f, 4, 2, 3, 5, 8)), NULL);
-  check("ij,jk,kl->il", OPS(R(f, 2, 3, 4), R(f, 2, 4, 5), R(f, 2, 5, 2)), "three operands");
-  check("ij,jk,kl,lm->im", OPS(R(f, 2, 3, 4), R(f, 2, 4, 5), R(f, 2, 5, 2), R(f, 2, 2, 6)),
-        "four operands");
+  check("ij,jk,kl->il", OPS(R(f, 2, 3, 4), R(f, 2, 4, 5), R(f, 2, 5, 2)),
+        "three operands");
+  check("ij,jk,kl,lm->im",
+        OPS(R(f, 2, 3, 4), R(f, 2, 4, 5), R(f, 2, 5, 2), R(f, 2, 2, 6)), "four operands");
 }
 
 static void test_more(void) {
@@ -122,8 +132,10 @@ static void test_more(void) {
   check("i...,i...->...", OPS(R(f, 3, 4, 2, 3), R(f, 3, 4, 1, 3)), "leading label");
   check("...", OPS(R(f, 2, 3, 2)), "identity");
   check("ij, jk -> ik", OPS(R(f, 2, 3, 4), R(f, 2, 4, 5)), "whitespace");
-  check("bhqk,bhkd->bhqd", OPS(R(f, 4, 1, 2, 3, 4), R(f, 4, 1, 2, 4, 5)), "attention out");
-  check("ijk,jil->kl", OPS(R(f, 3, 2, 3, 4), R(f, 3, 3, 2, 5)), "two contracted, permuted");
+  check("bhqk,bhkd->bhqd", OPS(R(f, 4, 1, 2, 3, 4), R(f, 4, 1, 2, 4, 5)),
+        "attention out");
+  check("ijk,jil->kl", OPS(R(f, 3, 2, 3, 4), R(f, 3, 3, 2, 5)),
+        "two contracted, permuted");
   check("abc,cda,d->b", OPS(R(f, 3, 2, 3, 4), R(f, 3, 4, 5, 2), R(f, 1, 5)),
         "three with reductions");
   /* a 0-d operand */
@@ -171,7 +183,8 @@ static void test_dtypes(void) {
   MXT_CHECK(br && mx_array_dtype(br) == MX_BOOL, "bool dtype");
   check_np(br, "np.einsum('ij,jk->ik', a0, a1) != 0", OPS(ba, bb), 0, 0, "bool");
   /* mixed dtypes promote */
-  mx_array *m = mx_einsum("ij,jk->ik", OPS(R(MX_FLOAT16, 2, 2, 3), R(MX_FLOAT32, 2, 3, 2)));
+  mx_array *m =
+      mx_einsum("ij,jk->ik", OPS(R(MX_FLOAT16, 2, 2, 3), R(MX_FLOAT32, 2, 3, 2)));
   MXT_CHECK(m && mx_array_dtype(m) == MX_FLOAT32, "f16 + f32 -> f32");
 }
 
@@ -211,8 +224,9 @@ static void test_errors(void) {
     mx_clear_error();
     MXT_CHECK(mx_einsum(cases[i].subs, ops, cases[i].n) == NULL, "'%s' accepted",
               cases[i].subs);
-    MXT_CHECK(strstr(mx_last_error(), "[einsum]") && strstr(mx_last_error(), cases[i].needle),
-              "'%s': message %s", cases[i].subs, mx_last_error());
+    MXT_CHECK(
+        strstr(mx_last_error(), "[einsum]") && strstr(mx_last_error(), cases[i].needle),
+        "'%s': message %s", cases[i].subs, mx_last_error());
   }
   mx_clear_error();
   MXT_CHECK(mx_einsum("ij", ops, 0) == NULL, "no operands");

@@ -51,7 +51,7 @@ static bool run_python(const char *script) {
   const char *p = tmp_path("check.py");
   if (!write_file(p, script, strlen(script))) return false;
   char cmd[512];
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s", p);
+  snprintf(cmd, sizeof cmd, "%s %s", mxt_python(), p);
   return system(cmd) == 0;
 }
 

@@ -6,6 +6,8 @@
 
 #include "harness.h"
 
+#include "backend/cpu/linalg_simd.h"
+
 /* ---- reference ---- */
 
 typedef struct {
@@ -66,7 +68,8 @@ static ref_t ref_addmm(mx_array *c, mx_array *a, mx_array *b, double alpha, doub
     for (int i = 0; i < M; i++)
       for (int j = 0; j < N; j++) {
         double s = 0;
-        for (int k = 0; k < K; k++) s += A[ao + (int64_t)i * K + k] * B[bo + (int64_t)k * N + j];
+        for (int k = 0; k < K; k++)
+          s += A[ao + (int64_t)i * K + k] * B[bo + (int64_t)k * N + j];
         out[(bi * M + i) * N + j] = alpha * s;
       }
   }
@@ -112,10 +115,22 @@ static bool same_shape(mx_array *x, const ref_t *r, const char *what) {
 static void tol_for(mx_dtype t, int K, double *rtol, double *atol) {
   double k = K > 0 ? K : 1;
   switch (t) {
-    case MX_FLOAT64: *rtol = 1e-12; *atol = 1e-12 * k; break;
-    case MX_FLOAT32: *rtol = 1e-5; *atol = 2e-6 * k; break;
-    case MX_FLOAT16: *rtol = 1.5e-3; *atol = 2e-6 * k + 1e-4; break;
-    default: *rtol = 1e-2; *atol = 2e-6 * k + 1e-3; break; /* bfloat16 */
+    case MX_FLOAT64:
+      *rtol = 1e-12;
+      *atol = 1e-12 * k;
+      break;
+    case MX_FLOAT32:
+      *rtol = 1e-5;
+      *atol = 2e-6 * k;
+      break;
+    case MX_FLOAT16:
+      *rtol = 1.5e-3;
+      *atol = 2e-6 * k + 1e-4;
+      break;
+    default:
+      *rtol = 1e-2;
+      *atol = 2e-6 * k + 1e-3;
+      break; /* bfloat16 */
   }
 }
 
@@ -127,7 +142,8 @@ static void check_mm(mx_array *a, mx_array *b, const char *what) {
   int K = mx_array_shape(a)[mx_array_ndim(a) - 1];
   double rtol, atol;
   tol_for(mx_array_dtype(r), K, &rtol, &atol);
-  if (same_shape(r, &ref, what)) mxt_close(r, ref.v, prod(ref.shape, ref.ndim), rtol, atol, what);
+  if (same_shape(r, &ref, what))
+    mxt_close(r, ref.v, prod(ref.shape, ref.ndim), rtol, atol, what);
   free(ref.v);
 }
 
@@ -185,7 +201,8 @@ static void test_layouts(void) {
   check_mm(at, rnd(t, 2, 7, 9), "a.T @ b");
   check_mm(rnd(t, 2, 5, 7), bt, "a @ b.T");
   check_mm(at, bt, "a.T @ b.T");
-  check_mm(mxt_noncontig(rnd(t, 3, 3, 6, 4)), mxt_noncontig(rnd(t, 3, 3, 4, 5)), "noncontig");
+  check_mm(mxt_noncontig(rnd(t, 3, 3, 6, 4)), mxt_noncontig(rnd(t, 3, 3, 4, 5)),
+           "noncontig");
   /* steps on both axes: packed */
   int st[2] = {1, 0}, sp[2] = {MX_SLICE_DEFAULT, MX_SLICE_DEFAULT}, stp[2] = {2, 3};
   mx_array *as = mx_slice(rnd(t, 2, 13, 20), st, sp, stp); /* (6,7) */
@@ -196,14 +213,15 @@ static void test_layouts(void) {
   check_mm(rs, rnd(t, 2, 7, 3), "column slice");
   check_mm(rnd(t, 1, 6), rs, "vec @ sliced");
   /* negative steps */
-  int nst[2] = {MX_SLICE_DEFAULT, MX_SLICE_DEFAULT}, nsp[2] = {MX_SLICE_DEFAULT, MX_SLICE_DEFAULT},
-      nstp[2] = {-1, -1};
+  int nst[2] = {MX_SLICE_DEFAULT, MX_SLICE_DEFAULT},
+      nsp[2] = {MX_SLICE_DEFAULT, MX_SLICE_DEFAULT}, nstp[2] = {-1, -1};
   mx_array *neg = mx_slice(rnd(t, 2, 5, 6), nst, nsp, nstp);
   check_mm(neg, rnd(t, 2, 6, 4), "reversed a");
   check_mm(rnd(t, 2, 3, 5), neg, "reversed b");
   check_mm(mx_slice_axis(rnd(t, 1, 8), 0, MX_SLICE_DEFAULT, MX_SLICE_DEFAULT, -1),
            rnd(t, 2, 8, 3), "reversed vector");
-  check_mm(rnd(t, 2, 3, 4), mx_slice_axis(rnd(t, 1, 8), 0, MX_SLICE_DEFAULT, MX_SLICE_DEFAULT, -2),
+  check_mm(rnd(t, 2, 3, 4),
+           mx_slice_axis(rnd(t, 1, 8), 0, MX_SLICE_DEFAULT, MX_SLICE_DEFAULT, -2),
            "stepped reversed vector");
   /* broadcast (stride 0) operands */
   int bs[2] = {6, 5};
@@ -213,11 +231,12 @@ static void test_layouts(void) {
   mx_array *col = mx_broadcast_to(rnd(t, 2, 5, 1), cs, 2);
   check_mm(rnd(t, 2, 2, 5), col, "broadcast columns");
   int b3[3] = {3, 4, 5};
-  check_mm(mx_broadcast_to(rnd(t, 2, 4, 5), b3, 3), rnd(t, 3, 3, 5, 2), "broadcast batch");
+  check_mm(mx_broadcast_to(rnd(t, 2, 4, 5), b3, 3), rnd(t, 3, 3, 5, 2),
+           "broadcast batch");
   /* batched transposed views */
   int perm[3] = {0, 2, 1};
-  check_mm(mx_transpose(rnd(t, 3, 4, 6, 5), perm, 3), mx_transpose(rnd(t, 3, 4, 3, 6), perm, 3),
-           "batched transposes");
+  check_mm(mx_transpose(rnd(t, 3, 4, 6, 5), perm, 3),
+           mx_transpose(rnd(t, 3, 4, 3, 6), perm, 3), "batched transposes");
   /* transposed matrix @ vector (gemv with Trans) and vector @ transposed */
   check_mm(mx_transpose(rnd(t, 2, 40, 30), NULL, 0), rnd(t, 1, 40), "A.T @ x");
   check_mm(rnd(t, 1, 30), mx_transpose(rnd(t, 2, 20, 30), NULL, 0), "x @ B.T");
@@ -233,8 +252,8 @@ static void test_dtypes(void) {
     check_mm(rnd(t, 3, 5, 4, 8), rnd(t, 3, 5, 8, 3), mx_dtype_name(t));
     check_mm(rnd(t, 2, 9, 17), rnd(t, 1, 17), mx_dtype_name(t));
     check_mm(rnd(t, 1, 17), rnd(t, 2, 17, 6), mx_dtype_name(t));
-    check_mm(mx_transpose(rnd(t, 2, 17, 9), NULL, 0), mx_transpose(rnd(t, 2, 11, 17), NULL, 0),
-             mx_dtype_name(t));
+    check_mm(mx_transpose(rnd(t, 2, 17, 9), NULL, 0),
+             mx_transpose(rnd(t, 2, 11, 17), NULL, 0), mx_dtype_name(t));
     mx_array *r = mx_matmul(rnd(t, 2, 2, 2), rnd(t, 2, 2, 2));
     MXT_CHECK(r && mx_array_dtype(r) == t, "%s keeps dtype", mx_dtype_name(t));
   }
@@ -251,8 +270,8 @@ static void test_dtypes(void) {
     mx_array *b = mxt_rand((int[]){5, 3}, 2, pr[i].b, -3, 3);
     mx_array *r = mx_matmul(a, b);
     MXT_OK(r);
-    MXT_CHECK(r && mx_array_dtype(r) == pr[i].out, "promote %s %s", mx_dtype_name(pr[i].a),
-              mx_dtype_name(pr[i].b));
+    MXT_CHECK(r && mx_array_dtype(r) == pr[i].out, "promote %s %s",
+              mx_dtype_name(pr[i].a), mx_dtype_name(pr[i].b));
     check_mm(a, b, "promoted");
   }
   /* large K with half inputs: packing in K blocks (M + N) * K > 4M */
@@ -260,8 +279,8 @@ static void test_dtypes(void) {
   check_mm(a, b, "bf16 K blocks");
   /* float32 with a layout BLAS cannot read and a large K */
   int st[2] = {0, 0}, sp[2] = {MX_SLICE_DEFAULT, MX_SLICE_DEFAULT}, stp[2] = {2, 2};
-  check_mm(mx_slice(rnd(MX_FLOAT32, 2, 40, 24000), st, sp, stp), rnd(MX_FLOAT32, 2, 12000, 30),
-           "f32 stepped large K");
+  check_mm(mx_slice(rnd(MX_FLOAT32, 2, 40, 24000), st, sp, stp),
+           rnd(MX_FLOAT32, 2, 12000, 30), "f32 stepped large K");
 }
 
 static void test_special_values(void) {
@@ -291,7 +310,8 @@ static void test_empty(void) {
     /* K = 0: zeros */
     mx_array *r = mx_matmul(mx_zeros((int[]){3, 0}, 2, t), mx_zeros((int[]){0, 4}, 2, t));
     double z[12] = {0};
-    MXT_CHECK(r && mx_array_ndim(r) == 2 && mx_array_shape(r)[0] == 3 && mx_array_shape(r)[1] == 4,
+    MXT_CHECK(r && mx_array_ndim(r) == 2 && mx_array_shape(r)[0] == 3 &&
+                  mx_array_shape(r)[1] == 4,
               "K=0 shape");
     mxt_close(r, z, 12, 0, 0, "K = 0 gives zeros");
     r = mx_matmul(mx_zeros((int[]){2, 3, 0}, 3, t), mx_zeros((int[]){0}, 1, t));
@@ -323,7 +343,8 @@ static void test_errors(void) {
   MXT_CHECK(strstr(mx_last_error(), "[matmul]") && strstr(mx_last_error(), "floating"),
             "msg: %s", mx_last_error());
   mx_clear_error();
-  MXT_CHECK(mx_matmul(mx_astype(ia, MX_BOOL), mx_astype(ib, MX_UINT8)) == NULL, "bool/u8");
+  MXT_CHECK(mx_matmul(mx_astype(ia, MX_BOOL), mx_astype(ib, MX_UINT8)) == NULL,
+            "bool/u8");
   mx_clear_error();
   MXT_CHECK(mx_matmul(mx_astype(ia, MX_COMPLEX64), mx_astype(ib, MX_FLOAT32)) == NULL,
             "complex rejected");
@@ -331,18 +352,21 @@ static void test_errors(void) {
   MXT_CHECK(mx_addmm(ia, rnd(MX_INT32, 2, 3, 4), ib, 1, 1) == NULL, "int addmm rejected");
   MXT_CHECK(strstr(mx_last_error(), "[addmm]") != NULL, "msg: %s", mx_last_error());
   mx_clear_error();
-  MXT_CHECK(mx_matmul(mx_array_scalar_f64(2, MX_FLOAT32), rnd(MX_FLOAT32, 1, 3)) == NULL, "0-d");
+  MXT_CHECK(mx_matmul(mx_array_scalar_f64(2, MX_FLOAT32), rnd(MX_FLOAT32, 1, 3)) == NULL,
+            "0-d");
   MXT_CHECK(strstr(mx_last_error(), "0 dimension") != NULL, "msg: %s", mx_last_error());
   mx_clear_error();
-  MXT_CHECK(mx_matmul(rnd(MX_FLOAT32, 2, 3, 4), rnd(MX_FLOAT32, 2, 5, 2)) == NULL, "K mismatch");
-  MXT_CHECK(strstr(mx_last_error(), "(3,4)") && strstr(mx_last_error(), "(5,2)"), "msg: %s",
-            mx_last_error());
+  MXT_CHECK(mx_matmul(rnd(MX_FLOAT32, 2, 3, 4), rnd(MX_FLOAT32, 2, 5, 2)) == NULL,
+            "K mismatch");
+  MXT_CHECK(strstr(mx_last_error(), "(3,4)") && strstr(mx_last_error(), "(5,2)"),
+            "msg: %s", mx_last_error());
   mx_clear_error();
-  MXT_CHECK(mx_matmul(rnd(MX_FLOAT32, 1, 3), rnd(MX_FLOAT32, 1, 4)) == NULL, "vec mismatch");
+  MXT_CHECK(mx_matmul(rnd(MX_FLOAT32, 1, 3), rnd(MX_FLOAT32, 1, 4)) == NULL,
+            "vec mismatch");
   mx_clear_error();
   MXT_CHECK(mx_matmul(NULL, rnd(MX_FLOAT32, 1, 4)) == NULL, "NULL in");
-  MXT_CHECK(mx_addmm(rnd(MX_FLOAT32, 1, 3), rnd(MX_FLOAT32, 2, 2, 4), rnd(MX_FLOAT32, 2, 4, 2),
-                     1, 1) == NULL,
+  MXT_CHECK(mx_addmm(rnd(MX_FLOAT32, 1, 3), rnd(MX_FLOAT32, 2, 2, 4),
+                     rnd(MX_FLOAT32, 2, 4, 2), 1, 1) == NULL,
             "c does not broadcast");
   MXT_CHECK(strstr(mx_last_error(), "[addmm]") != NULL, "msg: %s", mx_last_error());
   mx_clear_error();
@@ -362,7 +386,8 @@ static void check_addmm(mx_array *c, mx_array *a, mx_array *b, float alpha, floa
   int K = mx_array_shape(a)[mx_array_ndim(a) - 1];
   double rtol, atol;
   tol_for(mx_array_dtype(r), K, &rtol, &atol);
-  if (same_shape(r, &ref, what)) mxt_close(r, ref.v, prod(ref.shape, ref.ndim), rtol, atol * 4, what);
+  if (same_shape(r, &ref, what))
+    mxt_close(r, ref.v, prod(ref.shape, ref.ndim), rtol, atol * 4, what);
   free(ref.v);
 }
 
@@ -373,10 +398,13 @@ static void test_addmm(void) {
     check_addmm(rnd(t, 2, 6, 5), rnd(t, 2, 6, 7), rnd(t, 2, 7, 5), 1, 1, "full c");
     check_addmm(rnd(t, 1, 5), rnd(t, 2, 6, 7), rnd(t, 2, 7, 5), 0.5f, 2, "row c");
     check_addmm(rnd(t, 2, 6, 1), rnd(t, 2, 6, 7), rnd(t, 2, 7, 5), -1, 0.25f, "column c");
-    check_addmm(mx_array_scalar_f64(1.5, t), rnd(t, 2, 6, 7), rnd(t, 2, 7, 5), 2, 3, "0-d c");
+    check_addmm(mx_array_scalar_f64(1.5, t), rnd(t, 2, 6, 7), rnd(t, 2, 7, 5), 2, 3,
+                "0-d c");
     check_addmm(rnd(t, 2, 6, 5), rnd(t, 2, 6, 7), rnd(t, 2, 7, 5), 1, 0, "beta 0");
-    check_addmm(rnd(t, 1, 5), rnd(t, 3, 4, 6, 7), rnd(t, 2, 7, 5), 1, 1, "batched, folded");
-    check_addmm(rnd(t, 3, 4, 1, 5), rnd(t, 3, 4, 6, 7), rnd(t, 3, 4, 7, 5), 1, -1, "batched c");
+    check_addmm(rnd(t, 1, 5), rnd(t, 3, 4, 6, 7), rnd(t, 2, 7, 5), 1, 1,
+                "batched, folded");
+    check_addmm(rnd(t, 3, 4, 1, 5), rnd(t, 3, 4, 6, 7), rnd(t, 3, 4, 7, 5), 1, -1,
+                "batched c");
     check_addmm(rnd(t, 1, 6), rnd(t, 2, 6, 7), rnd(t, 1, 7), 1, 1, "matvec c");
     check_addmm(rnd(t, 1, 5), rnd(t, 1, 7), rnd(t, 2, 7, 5), 1, 1, "vecmat c");
     check_addmm(mxt_noncontig(rnd(t, 2, 6, 5)), mxt_noncontig(rnd(t, 2, 6, 7)),
@@ -384,10 +412,11 @@ static void test_addmm(void) {
     check_addmm(rnd(t, 2, 1, 5), rnd(t, 2, 1, 7), rnd(t, 2, 7, 5), 1, 1, "M = 1");
   }
   /* c of a different dtype is promoted */
-  mx_array *r = mx_addmm(rnd(MX_FLOAT64, 1, 3), rnd(MX_FLOAT32, 2, 2, 4), rnd(MX_FLOAT32, 2, 4, 3), 1, 1);
+  mx_array *r = mx_addmm(rnd(MX_FLOAT64, 1, 3), rnd(MX_FLOAT32, 2, 2, 4),
+                         rnd(MX_FLOAT32, 2, 4, 3), 1, 1);
   MXT_CHECK(r && mx_array_dtype(r) == MX_FLOAT64, "addmm promotes c");
-  check_addmm(rnd(MX_FLOAT16, 1, 3), rnd(MX_FLOAT32, 2, 2, 4), rnd(MX_FLOAT32, 2, 4, 3), 1, 1,
-              "half c");
+  check_addmm(rnd(MX_FLOAT16, 1, 3), rnd(MX_FLOAT32, 2, 2, 4), rnd(MX_FLOAT32, 2, 4, 3),
+              1, 1, "half c");
 }
 
 /* outer / inner / tensordot against loops. */
@@ -402,7 +431,8 @@ static void test_outer_inner(void) {
   free(A);
   free(B);
   /* integer outer (numpy/MLX allow it) */
-  mx_array *ia = mxt_rand((int[]){5}, 1, MX_INT32, -100, 100), *ib = mxt_rand((int[]){3}, 1, MX_INT32, -100, 100);
+  mx_array *ia = mxt_rand((int[]){5}, 1, MX_INT32, -100, 100),
+           *ib = mxt_rand((int[]){3}, 1, MX_INT32, -100, 100);
   mx_array *io = mx_outer(ia, ib);
   A = mxt_to_f64(ia);
   B = mxt_to_f64(ib);
@@ -452,7 +482,8 @@ static void test_tensordot(void) {
   mx_array *r = mx_tensordot(a, b, 2);
   MXT_CHECK(r && mx_array_ndim(r) == 3 && mx_array_shape(r)[2] == 6, "tensordot shape");
   mxt_close(r, ref, 36, 1e-5, 1e-5, "tensordot 2");
-  /* the same with explicit, permuted axes: a axes (3, 2) with b (1, 0) of b' = b.T(1,0,2) */
+  /* the same with explicit, permuted axes: a axes (3, 2) with b (1, 0) of b' = b.T(1,0,2)
+   */
   int perm[3] = {1, 0, 2};
   mx_array *bp = mx_transpose(b, perm, 3); /* (5,4,6) */
   int ax[2] = {-1, 2}, bx[2] = {0, 1};
@@ -472,7 +503,8 @@ static void test_tensordot(void) {
         r2[(i * 2 + j) * 5 + l] = s;
       }
   int cx = 1, dx = 1;
-  mxt_close(mx_tensordot_axes(c, d, &cx, &dx, 1), r2, 30, 1e-12, 1e-12, "tensordot middle");
+  mxt_close(mx_tensordot_axes(c, d, &cx, &dx, 1), r2, 30, 1e-12, 1e-12,
+            "tensordot middle");
   free(A);
   free(B);
   free(C);
@@ -493,6 +525,161 @@ static void test_tensordot(void) {
   mx_clear_error();
 }
 
+/* Half matrix @ vector reads the matrix in place (dot or axpy form); run
+ * with the vector bodies and the portable ones. */
+static void test_half_gemv(void) {
+  for (int simd = 1; simd >= 0; simd--) {
+    mx_lin_simd_enable(simd);
+    for (int q = 0; q < 2; q++) {
+      mx_dtype t = q ? MX_FLOAT16 : MX_BFLOAT16;
+      check_mm(rnd(t, 2, 37, 70), rnd(t, 1, 70), "A @ x (dot)");
+      check_mm(mx_transpose(rnd(t, 2, 70, 37), NULL, 0), rnd(t, 1, 70), "A.T @ x (axpy)");
+      check_mm(rnd(t, 1, 70), rnd(t, 2, 70, 300), "x @ B (axpy)");
+      check_mm(rnd(t, 1, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0), "x @ W.T (dot)");
+      check_mm(rnd(t, 2, 1, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0), "row @ W.T");
+      check_mm(rnd(t, 2, 37, 1), rnd(t, 2, 1, 1), "K = 1");
+      check_mm(rnd(t, 2, 1, 1), rnd(t, 2, 1, 45), "K = 1 row");
+      check_mm(rnd(t, 3, 6, 1, 33), rnd(t, 3, 6, 33, 20), "batched vecmat");
+      check_mm(rnd(t, 3, 6, 20, 33), rnd(t, 3, 6, 33, 1), "batched matvec");
+      /* a strided and a reversed vector */
+      check_mm(rnd(t, 2, 9, 10), mx_slice_axis(rnd(t, 1, 20), 0, 0, 20, 2), "strided x");
+      check_mm(mx_slice_axis(rnd(t, 1, 10), 0, MX_SLICE_DEFAULT, MX_SLICE_DEFAULT, -1),
+               mx_transpose(rnd(t, 2, 12, 10), NULL, 0), "reversed x");
+      /* neither axis of the matrix has unit stride: the packing path */
+      int st[2] = {0, 0}, sp[2] = {MX_SLICE_DEFAULT, MX_SLICE_DEFAULT}, stp[2] = {2, 2};
+      check_mm(mx_slice(rnd(t, 2, 18, 40), st, sp, stp), rnd(t, 1, 20), "stepped matrix");
+      check_mm(rnd(t, 1, 9), mx_slice(rnd(t, 2, 18, 40), st, sp, stp), "x @ stepped");
+      /* long rows: several vector iterations and a tail */
+      check_mm(rnd(t, 2, 5, 1000), rnd(t, 1, 1000), "long dot");
+      check_mm(rnd(t, 1, 50), rnd(t, 2, 50, 1001), "long axpy");
+      /* a few rows or columns: one pass over the matrix for all of them */
+      check_mm(rnd(t, 2, 3, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0),
+               "3 rows @ W.T");
+      check_mm(rnd(t, 2, 4, 70), rnd(t, 2, 70, 300), "4 rows @ B");
+      check_mm(rnd(t, 2, 37, 70), rnd(t, 2, 70, 3), "A @ 3 columns");
+      check_mm(rnd(t, 2, 13, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0),
+               "13 rows @ W.T");
+      check_mm(rnd(t, 2, 16, 70), rnd(t, 2, 70, 45), "16 rows @ B");
+      check_mm(rnd(t, 2, 17, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0),
+               "17 rows: packed");
+      check_mm(rnd(t, 2, 30, 70), rnd(t, 2, 70, 7), "A @ 7 columns");
+      check_mm(rnd(t, 3, 2, 2, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0),
+               "folded 4 rows");
+      check_mm(rnd(t, 3, 2, 3, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0),
+               "folded 6 rows");
+      check_mm(rnd(t, 3, 3, 7, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0),
+               "folded 21 rows");
+      check_mm(mx_transpose(rnd(t, 2, 70, 3), NULL, 0), rnd(t, 2, 70, 50),
+               "3 col-major rows");
+      check_addmm(rnd(t, 2, 3, 1), rnd(t, 2, 3, 70),
+                  mx_transpose(rnd(t, 2, 45, 70), NULL, 0), 1.5f, -1, "addmm 3 rows");
+      check_addmm(rnd(t, 1, 37), rnd(t, 2, 37, 70), rnd(t, 1, 70), 0.5f, -2,
+                  "addmm matvec");
+      check_addmm(rnd(t, 1, 45), rnd(t, 1, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0),
+                  2, 0.5f, "addmm vecmat");
+    }
+  }
+  mx_lin_simd_enable(true);
+}
+
+/* The vector conversions round exactly like the scalar reference
+ * conversions of the core, NaN, infinities, subnormals and ties included. */
+static void test_conversions(void) {
+  enum { N = 4099 };
+  float *f = malloc(N * sizeof(float)), *back = malloc(N * sizeof(float));
+  uint16_t *h = malloc(N * sizeof(uint16_t));
+  const float special[] = {0.0f,
+                           -0.0f,
+                           INFINITY,
+                           -INFINITY,
+                           NAN,
+                           -NAN,
+                           1e-40f,
+                           -1e-42f,
+                           65504.0f,
+                           65520.0f,
+                           65519.0f,
+                           5.96e-8f,
+                           2.98e-8f,
+                           1.00390625f,
+                           1.01171875f,
+                           3.4e38f,
+                           1.0f + 1.0f / 2048,
+                           1.0f + 3.0f / 2048};
+  for (int simd = 1; simd >= 0; simd--) {
+    mx_lin_simd_enable(simd);
+    for (int bf = 0; bf < 2; bf++) {
+      for (int i = 0; i < N; i++) {
+        uint32_t u = (uint32_t)mxt_next();
+        if (i < (int)(sizeof special / sizeof special[0]))
+          memcpy(&u, &special[i], 4);
+        else if (i % 3 == 0)
+          u &= 0x807fffffu | (((uint32_t)(mxt_next() % 40) + 100) << 23);
+        memcpy(&f[i], &u, 4);
+      }
+      mx_lin_f32_to_half(f, bf, h, N);
+      int bad = 0;
+      for (int i = 0; i < N && bad < 3; i++) {
+        uint16_t want = bf ? mx_f32_to_bf16(f[i]) : mx_f32_to_f16(f[i]);
+        if (h[i] != want) {
+          bad++;
+          uint32_t u;
+          memcpy(&u, &f[i], 4);
+          MXT_CHECK(0, "simd %d bf16 %d: f32 %08x -> %04x, want %04x", simd, bf, u, h[i],
+                    want);
+        }
+      }
+      mx_lin_half_to_f32(h, bf, back, N);
+      for (int i = 0; i < N && bad < 3; i++) {
+        float want = bf ? mx_bf16_to_f32(h[i]) : mx_f16_to_f32(h[i]);
+        if (memcmp(&back[i], &want, 4) != 0) {
+          bad++;
+          MXT_CHECK(0, "simd %d bf16 %d: half %04x -> %g, want %g", simd, bf, h[i],
+                    back[i], want);
+        }
+      }
+      /* dot and axpy against float64 */
+      double d = 0;
+      for (int i = 0; i < 1000; i++) {
+        back[i] = (float)mxt_uniform(-1, 1);
+        h[i] = bf ? mx_f32_to_bf16(back[i] * 0.5f) : mx_f32_to_f16(back[i] * 0.5f);
+        d += (double)back[i] * (bf ? mx_bf16_to_f32(h[i]) : mx_f16_to_f32(h[i]));
+      }
+      for (int n = 0; n < 40; n++) {
+        double dn = 0;
+        for (int i = 0; i < n; i++)
+          dn += (double)back[i] * (bf ? mx_bf16_to_f32(h[i]) : mx_f16_to_f32(h[i]));
+        MXT_CHECK(fabs(mx_lin_dot_half(h, bf, back, n) - dn) < 1e-5, "dot n=%d", n);
+      }
+      MXT_CHECK(fabs(mx_lin_dot_half(h, bf, back, 1000) - d) < 1e-4, "dot 1000");
+      /* several vectors at once: x_v = back + 7 v */
+      for (int nv = 1; nv <= 4; nv++)
+        for (int n = 0; n < 70; n += 23) {
+          float out[4];
+          mx_lin_dot_half_multi(h, bf, back, 7, nv, n, out);
+          for (int v = 0; v < nv; v++) {
+            double dv = 0;
+            for (int i = 0; i < n; i++)
+              dv += (double)back[7 * v + i] *
+                    (bf ? mx_bf16_to_f32(h[i]) : mx_f16_to_f32(h[i]));
+            MXT_CHECK(fabs(out[v] - dv) < 1e-5, "multi dot nv=%d n=%d v=%d", nv, n, v);
+          }
+        }
+      float y[37];
+      for (int i = 0; i < 37; i++) y[i] = (float)i;
+      mx_lin_axpy_half(2.0f, h, bf, y, 37);
+      for (int i = 0; i < 37; i++) {
+        double want = i + 2.0 * (bf ? mx_bf16_to_f32(h[i]) : mx_f16_to_f32(h[i]));
+        MXT_CHECK(fabs(y[i] - want) < 1e-6, "axpy %d", i);
+      }
+    }
+  }
+  mx_lin_simd_enable(true);
+  free(f);
+  free(back);
+  free(h);
+}
+
 int main(void) {
   MXT_RUN(test_shapes);
   MXT_RUN(test_batch_broadcast);
@@ -504,5 +691,7 @@ int main(void) {
   MXT_RUN(test_addmm);
   MXT_RUN(test_outer_inner);
   MXT_RUN(test_tensordot);
+  MXT_RUN(test_half_gemv);
+  MXT_RUN(test_conversions);
   return mxt_finish();
 }

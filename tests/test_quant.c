@@ -38,8 +38,8 @@ static double unit(mx_dtype t) {
 }
 
 /* MLX's affine rule for one group, float32 arithmetic */
-static void mlx_group_ref(const float *w, int gs, int bits, uint32_t *codes,
-                          float *scale, float *bias) {
+static void mlx_group_ref(const float *w, int gs, int bits, uint32_t *codes, float *scale,
+                          float *bias) {
   float nb = (float)((1 << bits) - 1);
   float mn = w[0], mx = w[0];
   for (int j = 1; j < gs; j++) {
@@ -68,7 +68,10 @@ static void mlx_group_ref(const float *w, int gs, int bits, uint32_t *codes,
 
 static int n_isas(void) { return (int)mx_cpu_isa_hw() + 1; }
 static const char *isa_name(int i) {
-  return i == MX_ISA_AVX512 ? "avx512" : i == MX_ISA_AVX2 ? "avx2" : "generic";
+  return i == MX_ISA_AVX512BF16 ? "avx512bf16"
+         : i == MX_ISA_AVX512   ? "avx512"
+         : i == MX_ISA_AVX2     ? "avx2"
+                                : "generic";
 }
 
 /* ---- quantize ---- */
@@ -98,7 +101,8 @@ static void test_quantize_matches_rule(void) {
         int64_t G = (int64_t)N * K / gs;
         uint32_t *codes = malloc(sizeof(uint32_t) * (size_t)N * K);
         uint32_t *words = malloc(sizeof(uint32_t) * (size_t)N * K * bits / 32);
-        double *sref = malloc(sizeof(double) * (size_t)G), *bref = malloc(sizeof(double) * (size_t)G);
+        double *sref = malloc(sizeof(double) * (size_t)G),
+               *bref = malloc(sizeof(double) * (size_t)G);
         float buf[128];
         for (int64_t g = 0; g < G; g++) {
           for (int j = 0; j < gs; j++) buf[j] = (float)wd[g * gs + j];
@@ -109,12 +113,15 @@ static void test_quantize_matches_rule(void) {
         }
         pack_ref(codes, (int64_t)N * K, bits, words);
         uint32_t *got = malloc(sizeof(uint32_t) * (size_t)N * K * bits / 32);
-        MXT_CHECK(mx_array_read(wq, MX_UINT32, got, sizeof(uint32_t) * (size_t)N * K * bits / 32) == MX_OK, "read");
+        MXT_CHECK(mx_array_read(wq, MX_UINT32, got,
+                                sizeof(uint32_t) * (size_t)N * K * bits / 32) == MX_OK,
+                  "read");
         int64_t nw = (int64_t)N * K * bits / 32, bad = -1;
         for (int64_t i = 0; i < nw && bad < 0; i++)
           if (got[i] != words[i]) bad = i;
-        MXT_CHECK(bad < 0, "%s bits=%d gs=%d: word %lld got %08x want %08x", mx_dtype_name(t), bits,
-                  gs, (long long)bad, bad >= 0 ? got[bad] : 0, bad >= 0 ? words[bad] : 0);
+        MXT_CHECK(bad < 0, "%s bits=%d gs=%d: word %lld got %08x want %08x",
+                  mx_dtype_name(t), bits, gs, (long long)bad, bad >= 0 ? got[bad] : 0,
+                  bad >= 0 ? words[bad] : 0);
         mxt_close(s, sref, G, 0, 0, "scales");
         mxt_close(b, bref, G, 0, 0, "biases");
         free(codes), free(words), free(sref), free(bref), free(got), free(wd);
@@ -161,7 +168,8 @@ static void test_quantize_known_codes(void) {
         double *ref = malloc(sizeof(double) * (size_t)n);
         for (int64_t i = 0; i < n; i++) ref[i] = w[i];
         mxt_close(dq, ref, n, 0, 0, "exact dequantize");
-        free(q), free(want), free(w), free(words), free(wqd), free(sd), free(bd), free(ref);
+        free(q), free(want), free(w), free(words), free(wqd), free(sd), free(bd),
+            free(ref);
       }
 }
 
@@ -178,9 +186,11 @@ static void test_roundtrip_bound(void) {
         mx_array *dq = mx_dequantize(wq, s, b, gs, bits);
         MXT_OK(dq);
         if (!dq) continue;
-        MXT_CHECK(mx_array_dtype(dq) == t && mx_array_ndim(dq) == 3 && mx_array_dim(dq, 2) == 256,
+        MXT_CHECK(mx_array_dtype(dq) == t && mx_array_ndim(dq) == 3 &&
+                      mx_array_dim(dq, 2) == 256,
                   "dequantized meta");
-        double *wd = mxt_to_f64(w), *dd = mxt_to_f64(dq), *sd = mxt_to_f64(s), *bd = mxt_to_f64(b);
+        double *wd = mxt_to_f64(w), *dd = mxt_to_f64(dq), *sd = mxt_to_f64(s),
+               *bd = mxt_to_f64(b);
         double u = unit(t);
         int64_t n = mx_array_size(w);
         for (int64_t i = 0; i < n; i++) {
@@ -196,11 +206,14 @@ static void test_roundtrip_bound(void) {
           double lo = fmin(bs, bs + nb * ss), hi = fmax(bs, bs + nb * ss);
           double err = fabs(wd[i] - dd[i]);
           bool ok;
-          if (wd[i] >= lo - slack && wd[i] <= hi + slack) ok = err <= sc / 2 + slack;
-          else ok = fabs(dd[i] - (wd[i] < lo ? lo : hi)) <= slack && err <= sc * (1 + 1.0 / nb) + slack;
+          if (wd[i] >= lo - slack && wd[i] <= hi + slack)
+            ok = err <= sc / 2 + slack;
+          else
+            ok = fabs(dd[i] - (wd[i] < lo ? lo : hi)) <= slack &&
+                 err <= sc * (1 + 1.0 / nb) + slack;
           if (!ok) {
-            MXT_CHECK(0, "%s bits=%d gs=%d elem %lld: w %g deq %g scale %g bias %g", mx_dtype_name(t),
-                      bits, gs, (long long)i, wd[i], dd[i], ss, bs);
+            MXT_CHECK(0, "%s bits=%d gs=%d elem %lld: w %g deq %g scale %g bias %g",
+                      mx_dtype_name(t), bits, gs, (long long)i, wd[i], dd[i], ss, bs);
             break;
           }
         }
@@ -224,7 +237,8 @@ static qmat make_qmat(int rows, int cols, int gs, int bits, mx_dtype sdt) {
   q.s = malloc(sizeof(double) * (size_t)(G ? G : 1));
   q.b = malloc(sizeof(double) * (size_t)(G ? G : 1));
   uint32_t *words = malloc(4 * (size_t)(n * bits / 32 + 1));
-  for (int64_t i = 0; i < n; i++) q.codes[i] = (uint32_t)(mxt_next() >> 40) & ((1u << bits) - 1);
+  for (int64_t i = 0; i < n; i++)
+    q.codes[i] = (uint32_t)(mxt_next() >> 40) & ((1u << bits) - 1);
   for (int64_t g = 0; g < G; g++) {
     q.s[g] = round_dt(mxt_uniform(-0.05, 0.05), sdt);
     q.b[g] = round_dt(mxt_uniform(-0.5, 0.5), sdt);
@@ -261,8 +275,8 @@ static void test_dequantize_packed_reference(void) {
           double prod = q.codes[i] * q.s[g];
           double tol = unit(t) * (fabs(prod) + fabs(ref[i])) + 1e-12;
           if (!(fabs(got[i] - ref[i]) <= tol)) {
-            MXT_CHECK(0, "dequantize %s bits=%d gs=%d (%d,%d): got %g want %g", mx_dtype_name(t),
-                      q.bits, q.gs, r, c, got[i], ref[i]);
+            MXT_CHECK(0, "dequantize %s bits=%d gs=%d (%d,%d): got %g want %g",
+                      mx_dtype_name(t), q.bits, q.gs, r, c, got[i], ref[i]);
             break;
           }
         }
@@ -271,7 +285,8 @@ static void test_dequantize_packed_reference(void) {
         mx_array *dq2 = mx_dequantize(mxt_noncontig(q.wq), mxt_noncontig(q.sa),
                                       mxt_noncontig(q.ba), q.gs, q.bits);
         double *a = mxt_to_f64(dq), *b2 = mxt_to_f64(dq2);
-        MXT_CHECK(a && b2 && memcmp(a, b2, sizeof(double) * 7 * 256) == 0, "noncontig dequantize");
+        MXT_CHECK(a && b2 && memcmp(a, b2, sizeof(double) * 7 * 256) == 0,
+                  "noncontig dequantize");
         free(a), free(b2), free(ref);
         free_qmat(&q);
       }
@@ -285,7 +300,8 @@ static void test_dequantize_packed_reference(void) {
 /* ---- quantized_matmul ---- */
 
 /* out (M, N) reference: transpose -> w is (N, K) rows; else (K, N) */
-static double *qmm_ref(const double *x, int M, int K, int N, const qmat *q, bool transpose) {
+static double *qmm_ref(const double *x, int M, int K, int N, const qmat *q,
+                       bool transpose) {
   double *out = calloc((size_t)M * N, sizeof(double));
   for (int m = 0; m < M; m++)
     for (int n = 0; n < N; n++) {
@@ -298,7 +314,8 @@ static double *qmm_ref(const double *x, int M, int K, int N, const qmat *q, bool
 }
 
 /* |x| @ |w| for the error bound */
-static double *qmm_abs(const double *x, int M, int K, int N, const qmat *q, bool transpose) {
+static double *qmm_abs(const double *x, int M, int K, int N, const qmat *q,
+                       bool transpose) {
   double *out = calloc((size_t)M * N, sizeof(double));
   for (int m = 0; m < M; m++)
     for (int n = 0; n < N; n++) {
@@ -310,8 +327,8 @@ static double *qmm_abs(const double *x, int M, int K, int N, const qmat *q, bool
   return out;
 }
 
-static bool check_qmm(mx_array *y, const double *ref, const double *mag, int64_t n, mx_dtype t,
-                      const char *what) {
+static bool check_qmm(mx_array *y, const double *ref, const double *mag, int64_t n,
+                      mx_dtype t, const char *what) {
   if (!y) {
     MXT_CHECK(0, "%s: NULL: %s", what, mx_last_error());
     mx_clear_error();
@@ -324,8 +341,8 @@ static bool check_qmm(mx_array *y, const double *ref, const double *mag, int64_t
      * final rounding to the output dtype */
     double tol = 2e-6 * mag[i] + unit(t) * fabs(ref[i]) + 1e-6;
     if (!(fabs(d[i] - ref[i]) <= tol)) {
-      MXT_CHECK(0, "%s: element %lld got %.8g want %.8g (tol %.3g)", what, (long long)i, d[i],
-                ref[i], tol);
+      MXT_CHECK(0, "%s: element %lld got %.8g want %.8g (tol %.3g)", what, (long long)i,
+                d[i], ref[i], tol);
       free(d);
       return false;
     }
@@ -334,8 +351,8 @@ static bool check_qmm(mx_array *y, const double *ref, const double *mag, int64_t
   return true;
 }
 
-static void run_qmm_case(int M, int N, int K, int gs, int bits, bool transpose, mx_dtype xt,
-                         mx_dtype st, const char *isa) {
+static void run_qmm_case(int M, int N, int K, int gs, int bits, bool transpose,
+                         mx_dtype xt, mx_dtype st, const char *isa) {
   qmat q = transpose ? make_qmat(N, K, gs, bits, st) : make_qmat(K, N, gs, bits, st);
   int xs[2] = {M, K};
   mx_array *x = mxt_rand(xs, 2, xt, -1, 1);
@@ -344,10 +361,11 @@ static void run_qmm_case(int M, int N, int K, int gs, int bits, bool transpose, 
   double *mag = qmm_abs(xd, M, K, N, &q, transpose);
   mx_array *y = mx_quantized_matmul(x, q.wq, q.sa, q.ba, transpose, gs, bits);
   char what[160];
-  snprintf(what, sizeof what, "%s qmm M=%d N=%d K=%d gs=%d bits=%d T=%d x=%s s=%s", isa, M, N, K,
-           gs, bits, transpose, mx_dtype_name(xt), mx_dtype_name(st));
+  snprintf(what, sizeof what, "%s qmm M=%d N=%d K=%d gs=%d bits=%d T=%d x=%s s=%s", isa,
+           M, N, K, gs, bits, transpose, mx_dtype_name(xt), mx_dtype_name(st));
   mx_dtype ot = mx_promote_types(xt, st);
-  MXT_CHECK(!y || (mx_array_dtype(y) == ot && mx_array_dim(y, 0) == M && mx_array_dim(y, 1) == N),
+  MXT_CHECK(!y || (mx_array_dtype(y) == ot && mx_array_dim(y, 0) == M &&
+                   mx_array_dim(y, 1) == N),
             "%s: meta", what);
   check_qmm(y, ref, mag, (int64_t)M * N, ot, what);
   free(xd), free(ref), free(mag);
@@ -359,16 +377,19 @@ static void test_qmm_all_formats(void) {
     mx_cpu_isa_cap((mx_isa)isa);
     for (int bi = 0; bi < 6; bi++)
       for (int gi = 0; gi < 3; gi++)
-        for (int tr = 0; tr < 2; tr++) {
-          int gs = GSS[gi], bits = BITS[bi];
-          /* M: 1 (matvec), 6 (a block of 4 and two single rows);
-           * N: not a multiple of the row tiles when transposed */
-          int N = tr ? 11 : 2 * gs, K = tr ? 2 * gs : 3 * 32;
-          run_qmm_case(1, N, K, gs, bits, tr, MX_FLOAT32, MX_FLOAT32, isa_name(isa));
-          run_qmm_case(6, N, K, gs, bits, tr, MX_FLOAT32, MX_FLOAT32, isa_name(isa));
-        }
+        for (int tr = 0; tr < 2; tr++)
+          for (int di = 0; di < 3; di++) {
+            int gs = GSS[gi], bits = BITS[bi];
+            /* M: 1 (matvec), 6 (a block of 4 and two single rows);
+             * N: not a multiple of the row tiles when transposed; K = 256
+             * reaches the bfloat16 path's blocks of 128 */
+            int N = tr ? 11 : 2 * gs, K = tr ? 256 : 3 * 32;
+            mx_dtype t = FDT[di];
+            run_qmm_case(1, N, K, gs, bits, tr, t, t, isa_name(isa));
+            run_qmm_case(6, N, K, gs, bits, tr, t, t, isa_name(isa));
+          }
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512);
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
 }
 
 static void test_qmm_dtypes(void) {
@@ -379,10 +400,11 @@ static void test_qmm_dtypes(void) {
         for (int tr = 0; tr < 2; tr++) {
           int bits = (xi + si) % 2 ? 4 : 8;
           if (si == 2 && xi == 1) bits = 3;
-          run_qmm_case(5, tr ? 9 : 64, 128, 64, bits, tr, FDT[xi], FDT[si], isa_name(isa));
+          run_qmm_case(5, tr ? 9 : 64, 128, 64, bits, tr, FDT[xi], FDT[si],
+                       isa_name(isa));
         }
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512);
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
 }
 
 /* Bigger shapes: several column blocks and row chunks, many threads' worth */
@@ -395,7 +417,24 @@ static void test_qmm_larger(void) {
     run_qmm_case(5, 640, 96, 64, 4, false, MX_FLOAT32, MX_BFLOAT16, isa_name(isa));
     run_qmm_case(2, 576, 64, 32, 5, false, MX_FLOAT32, MX_FLOAT32, isa_name(isa));
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512);
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+}
+
+/* The 4-bit bfloat16 path (bf16 x exact, f16 x as hi + lo): every group
+ * size (blocks of 128 codes span 1, 2 or 4 groups), row and column tails,
+ * and the other ISAs on the same shapes. */
+static void test_qmm_4bit_half_x(void) {
+  for (int isa = 0; isa < n_isas(); isa++) {
+    mx_cpu_isa_cap((mx_isa)isa);
+    for (int gi = 0; gi < 3; gi++)
+      for (int xi = 1; xi < 3; xi++) {
+        const int Ms[4] = {1, 2, 5, 9};
+        for (int mi = 0; mi < 4; mi++)
+          run_qmm_case(Ms[mi], 13, 384, GSS[gi], 4, true, FDT[xi], FDT[(xi + mi) % 3],
+                       isa_name(isa));
+      }
+  }
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
 }
 
 /* x with more dims, non-contiguous x, batched w with broadcasting */
@@ -407,8 +446,9 @@ static void test_qmm_shapes_and_layouts(void) {
   double *xd = mxt_to_f64(x);
   double *ref = qmm_ref(xd, 6, K, N, &q, true), *mag = qmm_abs(xd, 6, K, N, &q, true);
   mx_array *y = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, gs, bits);
-  MXT_CHECK(y && mx_array_ndim(y) == 3 && mx_array_dim(y, 0) == 2 && mx_array_dim(y, 2) == N,
-            "3-d x shape");
+  MXT_CHECK(
+      y && mx_array_ndim(y) == 3 && mx_array_dim(y, 0) == 2 && mx_array_dim(y, 2) == N,
+      "3-d x shape");
   check_qmm(y, ref, mag, 6 * N, MX_FLOAT32, "3-d x");
   /* x as a transposed view: (K, 6) -> (6, K) */
   int xts[2] = {K, 6};
@@ -419,12 +459,12 @@ static void test_qmm_shapes_and_layouts(void) {
   y = mx_quantized_matmul(mx_astype(xv, MX_FLOAT32), q.wq, q.sa, q.ba, true, gs, bits);
   check_qmm(y, ref, mag, 6 * N, MX_FLOAT32, "transposed x");
   y = mx_quantized_matmul(xv, q.wq, q.sa, q.ba, true, gs, bits); /* float64 x */
-  MXT_CHECK(y == NULL && strstr(mx_last_error(), "[quantized_matmul]"), "float64 rejected: %s",
-            mx_last_error());
+  MXT_CHECK(y == NULL && strstr(mx_last_error(), "[quantized_matmul]"),
+            "float64 rejected: %s", mx_last_error());
   mx_clear_error();
   /* non-contiguous w/scales/biases */
-  y = mx_quantized_matmul(x, mxt_noncontig(q.wq), mxt_noncontig(q.sa), mxt_noncontig(q.ba), true,
-                          gs, bits);
+  y = mx_quantized_matmul(x, mxt_noncontig(q.wq), mxt_noncontig(q.sa),
+                          mxt_noncontig(q.ba), true, gs, bits);
   check_qmm(y, ref, mag, 6 * N, MX_FLOAT32, "noncontig w");
   /* 1-d x */
   int x1s[1] = {K};
@@ -454,12 +494,14 @@ static void test_qmm_shapes_and_layouts(void) {
         for (int n = 0; n < N; n++) {
           double acc = 0, mg = 0;
           for (int k = 0; k < K; k++) {
-            double v = x3d[((xb == 2 ? bb : 0) * 3 + m) * K + k] * qval(&qb, bb * N + n, k);
+            double v =
+                x3d[((xb == 2 ? bb : 0) * 3 + m) * K + k] * qval(&qb, bb * N + n, k);
             acc += v, mg += fabs(v);
           }
           r3[(bb * 3 + m) * N + n] = acc, m3[(bb * 3 + m) * N + n] = mg;
         }
-    check_qmm(y3, r3, m3, 2 * 3 * N, MX_FLOAT32, xb == 1 ? "batched w, broadcast x" : "batched");
+    check_qmm(y3, r3, m3, 2 * 3 * N, MX_FLOAT32,
+              xb == 1 ? "batched w, broadcast x" : "batched");
     free(x3d);
   }
   free_qmat(&qb);
@@ -471,7 +513,8 @@ static void test_qmm_shapes_and_layouts(void) {
 static void nop_release(void *ctx) { (void)ctx; }
 static void test_qmm_no_overread(void) {
   long pg = sysconf(_SC_PAGESIZE);
-  char *mem = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  char *mem = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   MXT_CHECK(mem != MAP_FAILED, "mmap");
   if (mem == MAP_FAILED) return;
   mprotect(mem + pg, (size_t)pg, PROT_NONE);
@@ -492,14 +535,15 @@ static void test_qmm_no_overread(void) {
         double *ref = qmm_ref(xd, 2, K, N, &q, tr), *mag = qmm_abs(xd, 2, K, N, &q, tr);
         mx_array *y = mx_quantized_matmul(x, ext, q.sa, q.ba, tr, gs, bits);
         char what[96];
-        snprintf(what, sizeof what, "guard page %s bits=%d T=%d", isa_name(isa), bits, tr);
+        snprintf(what, sizeof what, "guard page %s bits=%d T=%d", isa_name(isa), bits,
+                 tr);
         check_qmm(y, ref, mag, 2 * N, MX_FLOAT32, what);
         mx_eval1(y);
         free(xd), free(ref), free(mag);
         free_qmat(&q);
       }
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512);
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
   mx_scope_end(); /* release the arrays that view the page before unmapping */
   mx_scope_begin();
   munmap(mem, (size_t)pg * 2);
@@ -509,26 +553,30 @@ static void test_empty(void) {
   int shape[2] = {0, 64};
   mx_array *w = mx_zeros(shape, 2, MX_FLOAT32), *wq, *s, *b;
   MXT_CHECK(mx_quantize(w, 64, 4, &wq, &s, &b) == MX_OK, "empty quantize");
-  MXT_CHECK(mx_array_dim(wq, 0) == 0 && mx_array_dim(wq, 1) == 8 && mx_array_dim(s, 1) == 1,
-            "empty shapes");
+  MXT_CHECK(
+      mx_array_dim(wq, 0) == 0 && mx_array_dim(wq, 1) == 8 && mx_array_dim(s, 1) == 1,
+      "empty shapes");
   MXT_CHECK(mx_eval1(wq) == MX_OK && mx_eval1(s) == MX_OK, "eval empty");
   mx_array *dq = mx_dequantize(wq, s, b, 64, 4);
   MXT_CHECK(dq && mx_eval1(dq) == MX_OK && mx_array_dim(dq, 1) == 64, "empty dequantize");
   /* x with zero rows */
   qmat q = make_qmat(4, 64, 64, 4, MX_FLOAT32);
   int xs[2] = {0, 64};
-  mx_array *y = mx_quantized_matmul(mx_zeros(xs, 2, MX_FLOAT32), q.wq, q.sa, q.ba, true, 64, 4);
-  MXT_CHECK(y && mx_eval1(y) == MX_OK && mx_array_dim(y, 0) == 0 && mx_array_dim(y, 1) == 4,
-            "zero rows");
+  mx_array *y =
+      mx_quantized_matmul(mx_zeros(xs, 2, MX_FLOAT32), q.wq, q.sa, q.ba, true, 64, 4);
+  MXT_CHECK(
+      y && mx_eval1(y) == MX_OK && mx_array_dim(y, 0) == 0 && mx_array_dim(y, 1) == 4,
+      "zero rows");
   free_qmat(&q);
 }
 
-#define EXPECT_ERR(expr, needle)                                                        \
-  do {                                                                                  \
-    mx_clear_error();                                                                   \
-    bool bad_ = (expr);                                                                 \
-    MXT_CHECK(bad_ && strstr(mx_last_error(), needle), "%s -> '%s'", #expr, mx_last_error()); \
-    mx_clear_error();                                                                   \
+#define EXPECT_ERR(expr, needle)                                           \
+  do {                                                                     \
+    mx_clear_error();                                                      \
+    bool bad_ = (expr);                                                    \
+    MXT_CHECK(bad_ &&strstr(mx_last_error(), needle), "%s -> '%s'", #expr, \
+              mx_last_error());                                            \
+    mx_clear_error();                                                      \
   } while (0)
 
 static void test_errors(void) {
@@ -540,13 +588,15 @@ static void test_errors(void) {
   EXPECT_ERR(mx_quantize(w, 32, 1, &wq, &s, &b) != MX_OK, "bits 1");
   EXPECT_ERR(mx_quantize(w, 16, 4, &wq, &s, &b) != MX_OK, "group_size 16");
   EXPECT_ERR(mx_quantize(mx_astype(w, MX_INT32), 32, 4, &wq, &s, &b) != MX_OK, "int32");
-  EXPECT_ERR(mx_quantize(mx_astype(w, MX_FLOAT64), 32, 4, &wq, &s, &b) != MX_OK, "float64");
+  EXPECT_ERR(mx_quantize(mx_astype(w, MX_FLOAT64), 32, 4, &wq, &s, &b) != MX_OK,
+             "float64");
   int s1[1] = {96};
   EXPECT_ERR(mx_quantize(mxt_rand(s1, 1, MX_FLOAT32, 0, 1), 32, 4, &wq, &s, &b) != MX_OK,
              "at least 2");
   EXPECT_ERR(mx_quantize(w, 32, 4, NULL, &s, &b) != MX_OK, "NULL");
   mx_set_error(MX_ERR_INVALID, "[earlier] first");
-  MXT_CHECK(mx_quantize(NULL, 32, 4, &wq, &s, &b) != MX_OK && strstr(mx_last_error(), "earlier"),
+  MXT_CHECK(mx_quantize(NULL, 32, 4, &wq, &s, &b) != MX_OK &&
+                strstr(mx_last_error(), "earlier"),
             "NULL input keeps first error");
   mx_clear_error();
 
@@ -555,9 +605,11 @@ static void test_errors(void) {
   EXPECT_ERR(mx_dequantize(wq, s, b, 32, 8) == NULL, "do not match");
   EXPECT_ERR(mx_dequantize(mx_astype(wq, MX_INT32), s, b, 32, 4) == NULL, "uint32");
   int s2[2] = {4, 2};
-  EXPECT_ERR(mx_dequantize(wq, s, mx_zeros(s2, 2, MX_FLOAT32), 32, 4) == NULL, "same shape");
-  EXPECT_ERR(mx_dequantize(wq, mx_astype(s, MX_INT32), mx_astype(b, MX_INT32), 32, 4) == NULL,
-             "floating");
+  EXPECT_ERR(mx_dequantize(wq, s, mx_zeros(s2, 2, MX_FLOAT32), 32, 4) == NULL,
+             "same shape");
+  EXPECT_ERR(
+      mx_dequantize(wq, mx_astype(s, MX_INT32), mx_astype(b, MX_INT32), 32, 4) == NULL,
+      "floating");
   EXPECT_ERR(mx_dequantize(wq, s, b, 32, 7) == NULL, "bits");
   MXT_CHECK(mx_dequantize(wq, s, NULL, 32, 4) == NULL, "NULL biases");
   mx_clear_error();
@@ -569,16 +621,19 @@ static void test_errors(void) {
   mx_array *x2 = mxt_rand(xs2, 2, MX_FLOAT32, -1, 1);
   MXT_OK(mx_quantized_matmul(x2, wq, s, b, false, 32, 4)); /* (3,4) @ (4,96) */
   EXPECT_ERR(mx_quantized_matmul(x2, wq, s, b, false, 64, 4) == NULL, "do not match");
-  EXPECT_ERR(mx_quantized_matmul(mx_astype(x2, MX_COMPLEX64), wq, s, b, false, 32, 4) == NULL,
-             "quantized_matmul");
+  EXPECT_ERR(
+      mx_quantized_matmul(mx_astype(x2, MX_COMPLEX64), wq, s, b, false, 32, 4) == NULL,
+      "quantized_matmul");
   int w3s[3] = {2, 4, 12}, s3s[3] = {2, 4, 3};
   mx_array *wq3 = mx_zeros(w3s, 3, MX_UINT32), *s3 = mx_zeros(s3s, 3, MX_FLOAT32);
   int x3s[3] = {3, 2, 96};
-  EXPECT_ERR(mx_quantized_matmul(mx_zeros(x3s, 3, MX_FLOAT32), wq3, s3, s3, true, 32, 4) == NULL,
-             "broadcast");
+  EXPECT_ERR(
+      mx_quantized_matmul(mx_zeros(x3s, 3, MX_FLOAT32), wq3, s3, s3, true, 32, 4) == NULL,
+      "broadcast");
   int x1s[1] = {96};
-  EXPECT_ERR(mx_quantized_matmul(mx_zeros(x1s, 1, MX_FLOAT32), wq3, s3, s3, true, 32, 4) == NULL,
-             "at least 2");
+  EXPECT_ERR(
+      mx_quantized_matmul(mx_zeros(x1s, 1, MX_FLOAT32), wq3, s3, s3, true, 32, 4) == NULL,
+      "at least 2");
 }
 
 int main(void) {
@@ -589,6 +644,7 @@ int main(void) {
   MXT_RUN(test_qmm_all_formats);
   MXT_RUN(test_qmm_dtypes);
   MXT_RUN(test_qmm_larger);
+  MXT_RUN(test_qmm_4bit_half_x);
   MXT_RUN(test_qmm_shapes_and_layouts);
   MXT_RUN(test_qmm_no_overread);
   MXT_RUN(test_empty);

@@ -76,6 +76,15 @@ mx_status mx_lm_cache_set_left_padding(mx_lm_cache *c, const int *pad, int batch
  * The result belongs to the current scope. */
 mx_array *mx_lm_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache);
 
+/* Prompt cache files (mlx-lm's layout): save the cache with user metadata
+ * (key/value strings), load it for a model. *metadata (if not NULL) gets a
+ * map whose metadata holds the user keys (free with mx_array_map_free). */
+mx_status mx_lm_cache_save(const mx_lm_cache *c, int nlayers, const char *path,
+                           const char *const *meta_keys, const char *const *meta_values,
+                           int nmeta);
+mx_lm_cache *mx_lm_cache_load(const mx_lm_model *m, const char *path,
+                              mx_array_map **metadata);
+
 /* ---- sampling and generation (mlx-lm's samplers and logits processors) ----
  * Processors run first, in this order: logit_bias, repetition_penalty,
  * presence/frequency penalties. Then temp == 0 takes the argmax; otherwise

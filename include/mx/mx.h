@@ -9,6 +9,9 @@
 #include "memory.h"
 #include "ops.h"
 #include "random.h"
+#include "template.h"
+#include "tokenizer.h"
+#include "lm.h"
 #include "transforms.h"
 
 #endif

@@ -317,3 +317,65 @@ void mx_lm_cache_advance(mx_lm_cache *c, int n) {
 bool mx_lm_cache_rotating(const mx_lm_cache *c) { return c && c->opts.max_kv_size > 0; }
 int mx_lm_cache_max_size(const mx_lm_cache *c) { return c ? c->opts.max_kv_size : 0; }
 int mx_lm_cache_keep(const mx_lm_cache *c) { return c ? c->opts.keep : 0; }
+
+/* ---- prompt cache files ---- */
+mx_status mx_lm_cache_export(const mx_lm_cache *c, int layer, mx_lm_layer_state *st,
+                             const char **cls, int *offset) {
+  if (layer < 0 || layer >= c->nlayers)
+    return mx_set_error(MX_ERR_INVALID, "[prompt_cache] layer %d out of range", layer);
+  const layer_cache *lc = &c->layers[layer];
+  memset(st, 0, sizeof *st);
+  *offset = c->offset;
+  if (c->opts.max_kv_size > 0) {
+    *cls = "RotatingKVCache";
+    if (lc->keys) {
+      st->keys = mx_slice_axis(lc->keys, 2, 0, lc->len, 1);
+      st->values = mx_slice_axis(lc->values, 2, 0, lc->len, 1);
+    }
+    st->idx = lc->idx;
+    return MX_OK;
+  }
+  if (c->quantized && lc->kq[0]) {
+    *cls = "QuantizedKVCache";
+    for (int i = 0; i < 3; i++) {
+      st->kq[i] = lc->kq[i];
+      st->vq[i] = lc->vq[i];
+    }
+    st->group_size = c->opts.kv_group_size;
+    st->bits = c->opts.kv_bits;
+    return MX_OK;
+  }
+  *cls = "KVCache";
+  if (lc->keys) {
+    st->keys = mx_slice_axis(lc->keys, 2, 0, c->offset, 1);
+    st->values = mx_slice_axis(lc->values, 2, 0, c->offset, 1);
+  }
+  return MX_OK;
+}
+
+mx_status mx_lm_cache_import(mx_lm_cache *c, int layer, const mx_lm_layer_state *st,
+                             int offset) {
+  if (layer < 0 || layer >= c->nlayers)
+    return mx_set_error(MX_ERR_INVALID, "[prompt_cache] layer %d out of range", layer);
+  if (offset < 0) return mx_set_error(MX_ERR_IO, "[prompt_cache] negative offset");
+  layer_cache *lc = &c->layers[layer];
+  if (st->kq[0]) {
+    for (int i = 0; i < 3; i++) {
+      set_kept(&lc->kq[i], st->kq[i]);
+      set_kept(&lc->vq[i], st->vq[i]);
+    }
+    c->quantized = true;
+  } else if (st->keys) {
+    if (mx_array_ndim(st->keys) != 4 || mx_array_ndim(st->values) != 4)
+      return mx_set_error(MX_ERR_IO, "[prompt_cache] layer %d: keys/values must be 4-d", layer);
+    set_kept(&lc->keys, st->keys);
+    set_kept(&lc->values, st->values);
+    lc->len = mx_array_dim(st->keys, 2);
+    lc->idx = c->opts.max_kv_size > 0 ? st->idx : lc->len;
+    if (c->opts.max_kv_size == 0 && lc->len != offset)
+      return mx_set_error(MX_ERR_IO, "[prompt_cache] layer %d holds %d positions, offset is %d",
+                          layer, lc->len, offset);
+  }
+  c->offset = offset;
+  return MX_OK;
+}

@@ -7,7 +7,9 @@
  * blobs/<etag>, snapshots/<commit>/<file> -> ../../blobs/<etag>. Partial
  * downloads resume from blobs/<etag>.incomplete; files whose ETag is a
  * sha256 (LFS) are verified, others by size. */
+#ifdef MX_WITH_CURL
 #include <curl/curl.h>
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -105,6 +107,7 @@ static bool cached_snapshot(const char *repo_dir, char *out, size_t cap) {
   return is_file(cfg);
 }
 
+#ifdef MX_WITH_CURL
 /* ---- HTTP ---- */
 typedef struct {
   char *data;
@@ -438,6 +441,16 @@ done:
   curl_slist_free_all(h);
   return rc;
 }
+
+#else
+static mx_status download_repo(const char *repo, const char *repo_dir, char *out, size_t cap) {
+  (void)repo_dir;
+  (void)out;
+  (void)cap;
+  return mx_set_error(MX_ERR_UNSUPPORTED,
+                      "[hub] %s is not cached and this mx was built without libcurl", repo);
+}
+#endif
 
 mx_status mx_hub_resolve(const char *id, bool allow_download, char *out, size_t cap) {
   if (!id || !*id) return mx_set_error(MX_ERR_INVALID, "[hub] empty model name");

@@ -123,6 +123,19 @@ mx_status mx_lm_cache_update(mx_lm_cache *c, int layer, mx_array *k, mx_array *v
 int mx_lm_cache_pos(const mx_lm_cache *c);
 void mx_lm_cache_advance(mx_lm_cache *c, int n);
 bool mx_lm_cache_rotating(const mx_lm_cache *c);
+/* One layer's stored state, for prompt cache files (prompt_cache.c). */
+typedef struct {
+  mx_array *keys, *values; /* standard: filled prefix; rotating: the ring */
+  mx_array *kq[3], *vq[3]; /* quantized: weight, scales, biases */
+  int idx;                 /* rotating: next write slot */
+  int group_size, bits;    /* quantized */
+} mx_lm_layer_state;
+/* Arrays returned belong to the current scope. cls: KVCache,
+ * RotatingKVCache or QuantizedKVCache. */
+mx_status mx_lm_cache_export(const mx_lm_cache *c, int layer, mx_lm_layer_state *st,
+                             const char **cls, int *offset);
+mx_status mx_lm_cache_import(mx_lm_cache *c, int layer, const mx_lm_layer_state *st,
+                             int offset);
 const int *mx_lm_cache_left_padding(const mx_lm_cache *c, int *batch);
 int mx_lm_cache_max_size(const mx_lm_cache *c);
 int mx_lm_cache_keep(const mx_lm_cache *c);

@@ -19,9 +19,9 @@ static void ints_text(char *buf, size_t n, const int *v, int k) {
 }
 
 mx_array *mx_conv_general(mx_array *input, mx_array *weight, int nspatial,
-                          const int *stride, const int *padding_lo,
-                          const int *padding_hi, const int *kernel_dilation,
-                          const int *input_dilation, int groups, bool flip) {
+                          const int *stride, const int *padding_lo, const int *padding_hi,
+                          const int *kernel_dilation, const int *input_dilation,
+                          int groups, bool flip) {
   MX_CHECK_NULL1(input);
   MX_CHECK_NULL1(weight);
   if (nspatial < 1 || nspatial > MX_CONV_MAX_SPATIAL) {
@@ -93,10 +93,11 @@ mx_array *mx_conv_general(mx_array *input, mx_array *weight, int nspatial,
                    "match but got shapes - input: %s and weight: %s",
                    sa, sb);
     else
-      mx_set_error(MX_ERR_INVALID,
-                   "[conv] Given groups=%d and weights of shape %s, expected to have %lld "
-                   "input channels but got %d input channels instead.",
-                   groups, sb, (long long)groups * cin_g, cin);
+      mx_set_error(
+          MX_ERR_INVALID,
+          "[conv] Given groups=%d and weights of shape %s, expected to have %lld "
+          "input channels but got %d input channels instead.",
+          groups, sb, (long long)groups * cin_g, cin);
     return NULL;
   }
 
@@ -118,15 +119,15 @@ mx_array *mx_conv_general(mx_array *input, mx_array *weight, int nspatial,
   for (int d = 0; d < nspatial; d++) {
     if (p.stride[d] <= 0) {
       ints_text(sa, sizeof sa, p.stride, nspatial);
-      mx_set_error(MX_ERR_INVALID, "[conv] Stride sizes must be positive. Got strides %s.",
-                   sa);
+      mx_set_error(MX_ERR_INVALID,
+                   "[conv] Stride sizes must be positive. Got strides %s.", sa);
       return NULL;
     }
     if (p.kernel_dilation[d] <= 0) {
       ints_text(sa, sizeof sa, p.kernel_dilation, nspatial);
-      mx_set_error(MX_ERR_INVALID,
-                   "[conv] Kernel dilation sizes must be positive. Got kernel dilation %s.",
-                   sa);
+      mx_set_error(
+          MX_ERR_INVALID,
+          "[conv] Kernel dilation sizes must be positive. Got kernel dilation %s.", sa);
       return NULL;
     }
     if (p.input_dilation[d] <= 0) {
@@ -180,6 +181,6 @@ mx_array *mx_conv1d(mx_array *input, mx_array *weight, int stride, int padding,
 
 mx_array *mx_conv2d(mx_array *input, mx_array *weight, const int stride[2],
                     const int padding[2], const int dilation[2], int groups) {
-  return mx_conv_general(input, weight, 2, stride, padding, padding, dilation, NULL, groups,
-                         false);
+  return mx_conv_general(input, weight, 2, stride, padding, padding, dilation, NULL,
+                         groups, false);
 }

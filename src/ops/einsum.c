@@ -115,7 +115,7 @@ static bool reduce_term(term *t, const bool *keep) {
 /* L x R -> one term; `later` marks labels needed after this pair. */
 static bool contract(term *L, term *R, const bool *later, term *out) {
   int batch[MX_MAX_NDIM], nbt = 0, con[MX_MAX_NDIM], nc = 0, lo[MX_MAX_NDIM], nlo = 0,
-      ro[MX_MAX_NDIM], nro = 0;
+                          ro[MX_MAX_NDIM], nro = 0;
   int lpos[MAX_LABELS], rpos[MAX_LABELS];
   for (int l = 0; l < MAX_LABELS; l++) lpos[l] = rpos[l] = -1;
   for (int i = 0; i < L->nl; i++) lpos[L->lab[i]] = i;
@@ -123,8 +123,10 @@ static bool contract(term *L, term *R, const bool *later, term *out) {
   for (int i = 0; i < L->nl; i++) {
     int l = L->lab[i];
     if (rpos[l] >= 0) {
-      if (later[l]) batch[nbt++] = l;
-      else con[nc++] = l;
+      if (later[l])
+        batch[nbt++] = l;
+      else
+        con[nc++] = l;
     } else {
       lo[nlo++] = l;
     }
@@ -132,8 +134,8 @@ static bool contract(term *L, term *R, const bool *later, term *out) {
   for (int i = 0; i < R->nl; i++)
     if (lpos[R->lab[i]] < 0) ro[nro++] = R->lab[i];
   if (nbt + nlo + nro > MX_MAX_NDIM) {
-    mx_set_error(MX_ERR_INVALID, "[einsum] intermediate result has more than %d dimensions",
-                 MX_MAX_NDIM);
+    mx_set_error(MX_ERR_INVALID,
+                 "[einsum] intermediate result has more than %d dimensions", MX_MAX_NDIM);
     return false;
   }
   /* contracted labels: broadcast a size-1 side to the other's size */
@@ -349,10 +351,11 @@ mx_array *mx_einsum(const char *subscripts, mx_array *const *operands, int n) {
       }
       local[l] = dim;
       if (sizes[l] > 1 && dim != 1 && dim != sizes[l]) {
-        mx_set_error(MX_ERR_INVALID,
-                     "[einsum] Cannot broadcast dimension %d of input %d with shape %s to "
-                     "size %d.",
-                     d, i, mx_shape_str(a->shape, a->ndim), sizes[l]);
+        mx_set_error(
+            MX_ERR_INVALID,
+            "[einsum] Cannot broadcast dimension %d of input %d with shape %s to "
+            "size %d.",
+            d, i, mx_shape_str(a->shape, a->ndim), sizes[l]);
         goto done;
       }
       if (sizes[l] <= 1) sizes[l] = dim;

@@ -53,8 +53,8 @@ static mx_array *matmul_impl(const char *op, mx_array *c, mx_array *a, mx_array 
   }
   mx_dtype t = mx_promote_types(a->dtype, b->dtype);
   if (c) t = mx_promote_types(t, c->dtype);
-  bool ok = mx_dtype_is_floating(t) ||
-            (allow_int && (mx_dtype_is_integer(t) || t == MX_BOOL));
+  bool ok =
+      mx_dtype_is_floating(t) || (allow_int && (mx_dtype_is_integer(t) || t == MX_BOOL));
   if (!ok) {
     if (c)
       mx_set_error(MX_ERR_INVALID,
@@ -100,8 +100,8 @@ static mx_array *matmul_impl(const char *op, mx_array *c, mx_array *a, mx_array 
       shape_text(sc, sizeof sc, c->shape, c->ndim);
       shape_text(so, sizeof so, fsh, nf);
       mx_set_error(MX_ERR_INVALID,
-                   "[%s] input c with shape %s must broadcast to the output shape %s.", op,
-                   sc, so);
+                   "[%s] input c with shape %s must broadcast to the output shape %s.",
+                   op, sc, so);
       return NULL;
     }
   }
@@ -114,7 +114,8 @@ static mx_array *matmul_impl(const char *op, mx_array *c, mx_array *a, mx_array 
     mx_array *c2 = mx_reshape(mx_broadcast_to(mx_astype(c, t), fsh, nf), osh, ond);
     mx_matmul_params p = {alpha, beta};
     mx_array *ins[3] = {a2, b2, c2};
-    if (a2 && b2 && c2) r = mx_node_make1(&mx_prim_addmm, &p, sizeof p, ins, 3, t, osh, ond);
+    if (a2 && b2 && c2)
+      r = mx_node_make1(&mx_prim_addmm, &p, sizeof p, ins, 3, t, osh, ond);
   } else {
     mx_matmul_params p = {1.0f, 0.0f};
     mx_array *ins[2] = {a2, b2};
@@ -166,10 +167,9 @@ static mx_array *scalar_times(mx_array *s, mx_array *y, bool s_first, const char
   }
   int one[2] = {1, 1}, row[2] = {1, (int)y->size}, col[2] = {(int)y->size, 1};
   mx_scope_begin();
-  mx_array *p = s_first ? mx_linalg_matmul(mx_reshape(s, one, 2), mx_reshape(y, row, 2),
-                                           true, op)
-                        : mx_linalg_matmul(mx_reshape(y, col, 2), mx_reshape(s, one, 2),
-                                           true, op);
+  mx_array *p =
+      s_first ? mx_linalg_matmul(mx_reshape(s, one, 2), mx_reshape(y, row, 2), true, op)
+              : mx_linalg_matmul(mx_reshape(y, col, 2), mx_reshape(s, one, 2), true, op);
   mx_array *r = mx_keep(mx_reshape(p, y->shape, y->ndim));
   mx_scope_end();
   return r ? mx_scope_adopt(r) : NULL;
@@ -196,8 +196,9 @@ mx_array *mx_tensordot(mx_array *a, mx_array *b, int axes) {
     return NULL;
   }
   if (axes > a->ndim || axes > b->ndim) {
-    mx_set_error(MX_ERR_INVALID,
-                 "[tensordot] axis must be less than the number of dimensions of a and b.");
+    mx_set_error(
+        MX_ERR_INVALID,
+        "[tensordot] axis must be less than the number of dimensions of a and b.");
     return NULL;
   }
   int aa[MX_MAX_NDIM], ba[MX_MAX_NDIM];
@@ -223,8 +224,9 @@ mx_array *mx_tensordot_axes(mx_array *a, mx_array *b, const int *axes_a,
     xa[i] = axes_a[i];
     xb[i] = axes_b[i];
     if (!mx_norm_axis(&xa[i], a->ndim) || !mx_norm_axis(&xb[i], b->ndim)) {
-      mx_set_error(MX_ERR_INVALID, "[tensordot] axis (%d, %d) out of range for shapes of "
-                                   "%d and %d dimensions.",
+      mx_set_error(MX_ERR_INVALID,
+                   "[tensordot] axis (%d, %d) out of range for shapes of "
+                   "%d and %d dimensions.",
                    axes_a[i], axes_b[i], a->ndim, b->ndim);
       return NULL;
     }
@@ -234,8 +236,9 @@ mx_array *mx_tensordot_axes(mx_array *a, mx_array *b, const int *axes_a,
     }
     ca[xa[i]] = cb[xb[i]] = true;
     if (a->shape[xa[i]] != b->shape[xb[i]]) {
-      mx_set_error(MX_ERR_INVALID,
-                   "[tensordot] a and b must have the same shape on the contracted axes.");
+      mx_set_error(
+          MX_ERR_INVALID,
+          "[tensordot] a and b must have the same shape on the contracted axes.");
       return NULL;
     }
     csize *= a->shape[xa[i]];
@@ -271,7 +274,8 @@ mx_array *mx_tensordot_axes(mx_array *a, mx_array *b, const int *axes_a,
   mx_scope_begin();
   mx_array *x = mx_reshape(mx_transpose(a, pa, a->ndim), s1, 2);
   mx_array *y = mx_reshape(mx_transpose(b, pb, b->ndim), s2, 2);
-  mx_array *r = mx_keep(mx_reshape(mx_linalg_matmul(x, y, true, "tensordot"), rshape, nr));
+  mx_array *r =
+      mx_keep(mx_reshape(mx_linalg_matmul(x, y, true, "tensordot"), rshape, nr));
   mx_scope_end();
   return r ? mx_scope_adopt(r) : NULL;
 }

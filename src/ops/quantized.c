@@ -14,9 +14,8 @@ static bool valid_gs_bits(const char *op, int group_size, int bits) {
     return false;
   }
   if (bits < 2 || bits > 8 || bits == 7) {
-    mx_set_error(MX_ERR_INVALID,
-                 "[%s] bits %d is not supported (use 2, 3, 4, 5, 6 or 8)", op,
-                 bits);
+    mx_set_error(MX_ERR_INVALID, "[%s] bits %d is not supported (use 2, 3, 4, 5, 6 or 8)",
+                 op, bits);
     return false;
   }
   return true;
@@ -59,8 +58,8 @@ mx_status mx_quantize(mx_array *w, int group_size, int bits, mx_array **wq,
   const int *shapes[3] = {qshape, sshape, sshape};
   int ndims[3] = {w->ndim, w->ndim, w->ndim};
   mx_array *out[3];
-  mx_status rc = mx_node_make(&mx_prim_quantize, &p, sizeof p, &w, 1, 3, dts,
-                              shapes, ndims, out);
+  mx_status rc =
+      mx_node_make(&mx_prim_quantize, &p, sizeof p, &w, 1, 3, dts, shapes, ndims, out);
   if (rc != MX_OK) return rc;
   *wq = out[0];
   *scales = out[1];
@@ -70,8 +69,8 @@ mx_status mx_quantize(mx_array *w, int group_size, int bits, mx_array **wq,
 
 /* Shared checks of (wq, scales, biases); returns the unpacked length of the
  * last axis of wq, or -1 after recording an error. */
-static int check_packed(const char *op, mx_array *wq, mx_array *scales,
-                        mx_array *biases, int group_size, int bits) {
+static int check_packed(const char *op, mx_array *wq, mx_array *scales, mx_array *biases,
+                        int group_size, int bits) {
   if (!valid_gs_bits(op, group_size, bits)) return -1;
   if (wq->dtype != MX_UINT32) {
     mx_set_error(MX_ERR_INVALID, "[%s] wq must be uint32 but has type %s", op,
@@ -80,38 +79,37 @@ static int check_packed(const char *op, mx_array *wq, mx_array *scales,
   }
   if (wq->ndim < 2) {
     mx_set_error(MX_ERR_INVALID,
-                 "[%s] wq must have at least 2 dimensions but has shape %s",
-                 op, mx_shape_str(wq->shape, wq->ndim));
+                 "[%s] wq must have at least 2 dimensions but has shape %s", op,
+                 mx_shape_str(wq->shape, wq->ndim));
     return -1;
   }
   if (scales->ndim != biases->ndim ||
       memcmp(scales->shape, biases->shape, sizeof(int) * (size_t)scales->ndim)) {
     char s1[128];
     snprintf(s1, sizeof s1, "%s", mx_shape_str(scales->shape, scales->ndim));
-    mx_set_error(MX_ERR_INVALID,
-                 "[%s] scales %s and biases %s must have the same shape", op,
-                 s1, mx_shape_str(biases->shape, biases->ndim));
+    mx_set_error(MX_ERR_INVALID, "[%s] scales %s and biases %s must have the same shape",
+                 op, s1, mx_shape_str(biases->shape, biases->ndim));
     return -1;
   }
   bool ok = scales->ndim == wq->ndim;
   for (int i = 0; ok && i < wq->ndim - 1; i++) ok = scales->shape[i] == wq->shape[i];
   int64_t unpacked = (int64_t)wq->shape[wq->ndim - 1] * 32;
-  if (ok) ok = unpacked % bits == 0 &&
-               unpacked / bits == (int64_t)scales->shape[scales->ndim - 1] * group_size;
+  if (ok)
+    ok = unpacked % bits == 0 &&
+         unpacked / bits == (int64_t)scales->shape[scales->ndim - 1] * group_size;
   if (!ok) {
     char s1[128];
     snprintf(s1, sizeof s1, "%s", mx_shape_str(wq->shape, wq->ndim));
     mx_set_error(MX_ERR_INVALID,
                  "[%s] wq %s and scales/biases %s do not match for "
                  "group_size=%d and bits=%d",
-                 op, s1, mx_shape_str(scales->shape, scales->ndim), group_size,
-                 bits);
+                 op, s1, mx_shape_str(scales->shape, scales->ndim), group_size, bits);
     return -1;
   }
   if (!mx_dtype_is_floating(scales->dtype) || !mx_dtype_is_floating(biases->dtype)) {
     mx_set_error(MX_ERR_INVALID,
-                 "[%s] scales and biases must be floating point (got %s and %s)",
-                 op, mx_dtype_name(scales->dtype), mx_dtype_name(biases->dtype));
+                 "[%s] scales and biases must be floating point (got %s and %s)", op,
+                 mx_dtype_name(scales->dtype), mx_dtype_name(biases->dtype));
     return -1;
   }
   if (unpacked / bits > 0x7fffffff) {
@@ -121,8 +119,8 @@ static int check_packed(const char *op, mx_array *wq, mx_array *scales,
   return (int)(unpacked / bits);
 }
 
-mx_array *mx_dequantize(mx_array *wq, mx_array *scales, mx_array *biases,
-                        int group_size, int bits) {
+mx_array *mx_dequantize(mx_array *wq, mx_array *scales, mx_array *biases, int group_size,
+                        int bits) {
   MX_CHECK_NULL1(wq);
   MX_CHECK_NULL1(scales);
   MX_CHECK_NULL1(biases);
@@ -134,8 +132,7 @@ mx_array *mx_dequantize(mx_array *wq, mx_array *scales, mx_array *biases,
   shape[wq->ndim - 1] = K;
   mx_quantize_params p = {group_size, bits};
   mx_array *in[3] = {wq, scales, biases};
-  return mx_node_make1(&mx_prim_dequantize, &p, sizeof p, in, 3, t, shape,
-                       wq->ndim);
+  return mx_node_make1(&mx_prim_dequantize, &p, sizeof p, in, 3, t, shape, wq->ndim);
 }
 
 mx_array *mx_quantized_matmul(mx_array *x, mx_array *wq, mx_array *scales,
@@ -145,16 +142,14 @@ mx_array *mx_quantized_matmul(mx_array *x, mx_array *wq, mx_array *scales,
   MX_CHECK_NULL1(wq);
   MX_CHECK_NULL1(scales);
   MX_CHECK_NULL1(biases);
-  int unpacked = check_packed("quantized_matmul", wq, scales, biases,
-                              group_size, bits);
+  int unpacked = check_packed("quantized_matmul", wq, scales, biases, group_size, bits);
   if (unpacked < 0) return NULL;
   mx_dtype t = mx_promote_types(x->dtype, mx_promote_types(scales->dtype, biases->dtype));
   if (!is_half_or_f32(t)) {
     mx_set_error(MX_ERR_INVALID,
                  "[quantized_matmul] x %s with scales %s gives %s; only "
                  "float16, bfloat16 and float32 are supported",
-                 mx_dtype_name(x->dtype), mx_dtype_name(scales->dtype),
-                 mx_dtype_name(t));
+                 mx_dtype_name(x->dtype), mx_dtype_name(scales->dtype), mx_dtype_name(t));
     return NULL;
   }
   if (x->dtype == MX_COMPLEX64 || x->ndim < 1) {
@@ -192,8 +187,7 @@ mx_array *mx_quantized_matmul(mx_array *x, mx_array *wq, mx_array *scales,
       return NULL;
     }
     int bshape[MX_MAX_NDIM], nb;
-    if (!mx_broadcast_shapes(x->shape, x->ndim - 2, wq->shape, wd - 2, bshape,
-                             &nb) ||
+    if (!mx_broadcast_shapes(x->shape, x->ndim - 2, wq->shape, wd - 2, bshape, &nb) ||
         nb + 2 > MX_MAX_NDIM) {
       char s1[128];
       snprintf(s1, sizeof s1, "%s", mx_shape_str(x->shape, x->ndim));
@@ -210,6 +204,5 @@ mx_array *mx_quantized_matmul(mx_array *x, mx_array *wq, mx_array *scales,
   }
   mx_qmm_params p = {group_size, bits, transpose};
   mx_array *in[4] = {x, wq, scales, biases};
-  return mx_node_make1(&mx_prim_quantized_matmul, &p, sizeof p, in, 4, t,
-                       shape, nd);
+  return mx_node_make1(&mx_prim_quantized_matmul, &p, sizeof p, in, 4, t, shape, nd);
 }

@@ -29,7 +29,6 @@ mx_status mx_cuda_matmul(mx_node *n, mx_array **in, mx_array **out);
 /* a @ b with numpy's rules (1-D promotion, batch broadcasting); with
  * allow_int, integer and bool dtypes are accepted too. Used by the other
  * linear algebra ops and einsum. */
-mx_array *mx_linalg_matmul(mx_array *a, mx_array *b, bool allow_int,
-                           const char *opname);
+mx_array *mx_linalg_matmul(mx_array *a, mx_array *b, bool allow_int, const char *opname);
 
 #endif

@@ -19,6 +19,7 @@
 
 #include "../../primitives/conv.h"
 #include "dtypes.h"
+#include "linalg_simd.h"
 
 #define CONV_BLOCK_ELEMS (4 << 20) /* patch elements per block */
 
@@ -30,11 +31,11 @@ static inline float bf16_to_float(uint16_t h) {
 }
 
 /* dst[i] = src[i * stride] for n elements, converted to float or double. */
-#define COPY_RUN(ST, GET, DT)                                                      \
-  {                                                                                \
-    const ST *s = (const ST *)src;                                                 \
-    DT *d = (DT *)dst;                                                             \
-    for (int64_t i = 0; i < n; i++) d[i] = (DT)(GET(s[i * stride]));              \
+#define COPY_RUN(ST, GET, DT)                                        \
+  {                                                                  \
+    const ST *s = (const ST *)src;                                   \
+    DT *d = (DT *)dst;                                               \
+    for (int64_t i = 0; i < n; i++) d[i] = (DT)(GET(s[i * stride])); \
   }
 #define ID(x) (x)
 #define BF16(x) bf16_to_float(x)
@@ -50,29 +51,32 @@ static void copy_run(void *dst, bool dbl, const void *src, mx_dtype st, int64_t 
     memcpy(dst, src, (size_t)n * sizeof(double));
     return;
   }
+  if (!dbl && stride == 1 && (st == MX_BFLOAT16 || st == MX_FLOAT16)) {
+    mx_lin_half_to_f32(src, st == MX_BFLOAT16, dst, n);
+    return;
+  }
   switch (st) {
     case MX_FLOAT32:
-      if (dbl) COPY_RUN(float, ID, double) else COPY_RUN(float, ID, float)
-      break;
+      if (dbl) COPY_RUN(float, ID, double) else COPY_RUN(float, ID, float) break;
     case MX_FLOAT64:
-      if (dbl) COPY_RUN(double, ID, double) else COPY_RUN(double, ID, float)
-      break;
+      if (dbl) COPY_RUN(double, ID, double) else COPY_RUN(double, ID, float) break;
     case MX_BFLOAT16:
-      if (dbl) COPY_RUN(uint16_t, BF16, double) else COPY_RUN(uint16_t, BF16, float)
-      break;
+      if (dbl)
+        COPY_RUN(uint16_t, BF16, double) else COPY_RUN(uint16_t, BF16, float) break;
     case MX_FLOAT16:
-      if (dbl) COPY_RUN(uint16_t, F16, double) else COPY_RUN(uint16_t, F16, float)
+      if (dbl) COPY_RUN(uint16_t, F16, double) else COPY_RUN(uint16_t, F16, float) break;
+    default:
       break;
-    default: break;
   }
 }
 
 typedef struct {
   const mx_conv_params *p;
   mx_array *in, *w, *out;
-  int ns;             /* spatial dims */
+  int ns; /* spatial dims */
   int N, cin, cout, cin_g, cout_g;
-  int ishape[MX_CONV_MAX_SPATIAL], kshape[MX_CONV_MAX_SPATIAL], oshape[MX_CONV_MAX_SPATIAL];
+  int ishape[MX_CONV_MAX_SPATIAL], kshape[MX_CONV_MAX_SPATIAL],
+      oshape[MX_CONV_MAX_SPATIAL];
   int64_t idil_size[MX_CONV_MAX_SPATIAL]; /* dilated input extent */
   int64_t ostotal, kprod, kg;             /* prod(out spatial), prod(kernel), K_g */
   bool dbl;
@@ -101,16 +105,16 @@ static void im2col_range(void *c, int64_t b, int64_t e) {
       o /= x->oshape[d];
     }
     char *dst = (char *)x->patches + r * x->kg * (int64_t)x->esz;
-    const char *nbase = base + (n * in->strides[0] + (int64_t)x->g * x->cin_g * cstride) *
-                                   (int64_t)isz;
+    const char *nbase =
+        base + (n * in->strides[0] + (int64_t)x->g * x->cin_g * cstride) * (int64_t)isz;
     int kd[MX_CONV_MAX_SPATIAL] = {0};
     for (int64_t kp = 0; kp < x->kprod; kp++) {
       /* input position for kernel tap kd at output od */
       bool valid = true;
       int64_t off = 0;
       for (int d = 0; d < ns && valid; d++) {
-        int64_t pos = (int64_t)od[d] * p->stride[d] + (int64_t)kd[d] * p->kernel_dilation[d] -
-                      p->pad_lo[d];
+        int64_t pos = (int64_t)od[d] * p->stride[d] +
+                      (int64_t)kd[d] * p->kernel_dilation[d] - p->pad_lo[d];
         if (pos < 0 || pos >= x->idil_size[d] || pos % p->input_dilation[d]) {
           valid = false;
           break;
@@ -159,11 +163,11 @@ static void gemm_nt(bool dbl, int M, int N, int K, const void *A, int lda, const
                     int ldb, void *C, int ldc) {
   /* C (M, N) = A (M, K) @ B (N, K)^T */
   if (dbl)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0, A, lda, B, ldb, 0.0, C,
-                ldc);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0, A, lda, B, ldb,
+                0.0, C, ldc);
   else
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb, 0.0f,
-                C, ldc);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb,
+                0.0f, C, ldc);
 }
 
 typedef struct {
@@ -174,17 +178,14 @@ typedef struct {
 
 static void round_range(void *ctx, int64_t b, int64_t e) {
   const round_job *r = ctx;
-  if (r->dt == MX_BFLOAT16)
-    for (int64_t i = b; i < e; i++) r->dst[i] = mx_f32_to_bf16(r->src[i]);
-  else
-    for (int64_t i = b; i < e; i++) r->dst[i] = mx_f32_to_f16(r->src[i]);
+  mx_lin_f32_to_half(r->src + b, r->dt == MX_BFLOAT16, r->dst + b, e - b);
 }
 
 static bool is_pointwise(const conv_ctx *x) {
   const mx_conv_params *p = x->p;
   for (int d = 0; d < x->ns; d++)
-    if (x->kshape[d] != 1 || p->stride[d] != 1 || p->pad_lo[d] != 0 || p->pad_hi[d] != 0 ||
-        p->input_dilation[d] != 1)
+    if (x->kshape[d] != 1 || p->stride[d] != 1 || p->pad_lo[d] != 0 ||
+        p->pad_hi[d] != 0 || p->input_dilation[d] != 1)
       return false;
   return true;
 }
@@ -214,7 +215,8 @@ mx_status mx_cpu_conv(mx_node *n, mx_array **in, mx_array **out) {
     x.ishape[d] = in[0]->shape[d + 1];
     x.kshape[d] = in[1]->shape[d + 1];
     x.oshape[d] = o->shape[d + 1];
-    x.idil_size[d] = x.ishape[d] > 0 ? (int64_t)(x.ishape[d] - 1) * p->input_dilation[d] + 1 : 0;
+    x.idil_size[d] =
+        x.ishape[d] > 0 ? (int64_t)(x.ishape[d] - 1) * p->input_dilation[d] + 1 : 0;
     x.ostotal *= x.oshape[d];
     x.kprod *= x.kshape[d];
   }
@@ -229,8 +231,10 @@ mx_status mx_cpu_conv(mx_node *n, mx_array **in, mx_array **out) {
     return MX_OK;
   }
 
-  void *wp = malloc((size_t)x.cout * (size_t)x.kg * x.esz + 64);
-  if (!wp) return mx_set_error(MX_ERR_NOMEM, "[conv] out of memory for the weight");
+  /* scratch from the library allocator (cached blocks, counted memory) */
+  mx_buffer *wbuf = mx_buffer_alloc((size_t)x.cout * (size_t)x.kg * x.esz);
+  if (!wbuf) return mx_last_status();
+  void *wp = wbuf->host;
   pack_weight(&x, wp);
 
   /* 1x1 kernel on a contiguous input of the compute dtype: the input rows
@@ -243,19 +247,24 @@ mx_status mx_cpu_conv(mx_node *n, mx_array **in, mx_array **out) {
   if (pointwise || brows > rows) brows = rows;
   if (brows > INT32_MAX) brows = INT32_MAX;
 
-  void *patches = pointwise ? NULL : malloc((size_t)brows * (size_t)x.kg * x.esz + 64);
-  float *cblock = direct_out ? NULL : malloc((size_t)brows * (size_t)x.cout * sizeof(float) + 64);
-  if ((!pointwise && !patches) || (!direct_out && !cblock)) {
-    free(wp);
-    free(patches);
-    free(cblock);
-    return mx_set_error(MX_ERR_NOMEM, "[conv] out of memory for the patches");
+  mx_buffer *pbuf =
+      pointwise ? NULL : mx_buffer_alloc((size_t)brows * (size_t)x.kg * x.esz);
+  mx_buffer *cbuf =
+      direct_out ? NULL : mx_buffer_alloc((size_t)brows * (size_t)x.cout * sizeof(float));
+  if ((!pointwise && !pbuf) || (!direct_out && !cbuf)) {
+    mx_buffer_release(wbuf);
+    if (pbuf) mx_buffer_release(pbuf);
+    if (cbuf) mx_buffer_release(cbuf);
+    return mx_last_status();
   }
+  void *patches = pbuf ? pbuf->host : NULL;
+  float *cblock = cbuf ? cbuf->host : NULL;
   x.patches = patches;
   size_t osz = mx_dtype_size(o->dtype);
   for (int64_t r0 = 0; r0 < rows; r0 += brows) {
     int nb = (int)(rows - r0 < brows ? rows - r0 : brows);
-    void *C = direct_out ? (char *)mx_array_ptr(o) + r0 * x.cout * (int64_t)osz : (void *)cblock;
+    void *C = direct_out ? (char *)mx_array_ptr(o) + r0 * x.cout * (int64_t)osz
+                         : (void *)cblock;
     for (int g = 0; g < p->groups; g++) {
       const void *A;
       int lda;
@@ -272,16 +281,18 @@ mx_status mx_cpu_conv(mx_node *n, mx_array **in, mx_array **out) {
       }
       const char *B = (const char *)wp + (int64_t)g * x.cout_g * x.kg * (int64_t)x.esz;
       char *Cg = (char *)C + (int64_t)g * x.cout_g * (int64_t)x.esz;
-      if (x.cout_g > 0) gemm_nt(x.dbl, nb, x.cout_g, (int)x.kg, A, lda, B, (int)x.kg, Cg, x.cout);
+      if (x.cout_g > 0)
+        gemm_nt(x.dbl, nb, x.cout_g, (int)x.kg, A, lda, B, (int)x.kg, Cg, x.cout);
     }
     if (!direct_out) {
-      round_job rj = {cblock, (uint16_t *)((char *)mx_array_ptr(o) + r0 * x.cout * (int64_t)osz),
+      round_job rj = {cblock,
+                      (uint16_t *)((char *)mx_array_ptr(o) + r0 * x.cout * (int64_t)osz),
                       o->dtype};
       mx_parallel_for((int64_t)nb * x.cout, 1 << 16, round_range, &rj);
     }
   }
-  free(wp);
-  free(patches);
-  free(cblock);
+  mx_buffer_release(wbuf);
+  if (pbuf) mx_buffer_release(pbuf);
+  if (cbuf) mx_buffer_release(cbuf);
   return MX_OK;
 }

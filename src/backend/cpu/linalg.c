@@ -3,21 +3,27 @@
  * Floating dtypes run on OpenBLAS. Each batch element is a (M, K) @ (K, N)
  * product; an operand whose 2-D layout BLAS can read (unit stride on one
  * axis, a leading dimension >= the other extent) is passed in place, with
- * CblasTrans for column-major ("transposed") views, so a.T or a slice never
- * gets copied. Other layouts (broadcast rows, negative strides, steps on both
- * axes) and dtypes BLAS lacks are packed into a contiguous compute buffer:
- *   float16/bfloat16/float32 -> float32 (sgemm), float64 -> float64 (dgemm).
- * float16/bfloat16 results accumulate in a float32 buffer and are rounded
- * once at the end (round to nearest even), so they match a float32 matmul of
- * the same inputs up to that final rounding. Packing is done in K blocks so
- * the scratch stays bounded for large operands.
+ * CblasTrans for column-major ("transposed") views, so a.T or a column slice
+ * never gets copied. Other layouts (broadcast rows, negative strides, steps
+ * on both axes) and dtypes BLAS lacks are packed into a contiguous compute
+ * buffer: float16/bfloat16/float32 -> float32 (sgemm), float64 -> float64
+ * (dgemm). float16/bfloat16 results accumulate in a float32 buffer and are
+ * rounded once at the end (round to nearest even), so they equal a float32
+ * matmul of the same inputs up to that final rounding. Packing runs in K
+ * blocks so the scratch stays bounded for large operands; scratch comes from
+ * the library allocator, whose cache hands the same blocks back next call.
  *
- * M == 1 or N == 1 products call gemv. Batches whose matrices are small (at
- * most 64^3 multiply-adds, where OpenBLAS runs single-threaded) are spread
- * over the worker pool; larger ones run one after another and let OpenBLAS
- * thread each product. When b is shared by every batch (no batch dims, or
- * broadcast ones) and a's batch dims fold into its rows, the whole batch is
- * one GEMM with M' = batch * M (MLX does the same by flattening a).
+ * M == 1 or N == 1: float32/float64 call gemv; float16/bfloat16 read the
+ * matrix as it is (dot products along its unit-stride axis, or axpy along
+ * the other; linalg_simd.c) instead of converting it, which halves the bytes
+ * read by a decode step with half weights.
+ *
+ * Batches of small products (where OpenBLAS stays on the calling thread:
+ * 64^3 multiply-adds for gemm, 9216 for gemv) are spread over the worker
+ * pool; larger ones run one after another and let OpenBLAS thread each
+ * product. When b is shared by every batch (no batch dims, or broadcast
+ * ones) and a's batch dims fold into its rows, the whole batch is one GEMM
+ * with M' = batch * M (MLX does the same by flattening a).
  *
  * Integer and bool dtypes (reachable only through einsum/tensordot/outer/
  * inner) use a plain triple loop that wraps like the dtype (bool: any). */
@@ -30,12 +36,18 @@
 
 #include "../../primitives/linalg.h"
 #include "dtypes.h"
+#include "linalg_simd.h"
 
 /* Work per batch element below which OpenBLAS stays on the calling thread
  * (its GEMM_MULTITHREAD_THRESHOLD 4 * 65536): such batches go to the pool. */
 #define MM_SMALL_WORK (64 * 64 * 64)
+/* The same for gemv (2304 * 4 multiply-adds). */
+#define MM_SMALL_GEMV (2304 * 4)
 /* Compute elements (per operand) packed at once before K gets blocked. */
 #define MM_PACK_LIMIT (4 << 20)
+/* Half products with at most this many rows (or columns) read the matrix in
+ * place, one pass for all of them, instead of converting it. */
+#define HALF_FEW 16
 
 /* ---- half to float conversion ---- */
 
@@ -92,37 +104,49 @@ typedef struct {
   void *dst;
 } pack_job;
 
-#define PACK_LOOP(ST, GET, DT)                                             \
-  for (int64_t o = ob; o < oe; o++) {                                      \
-    const ST *s = (const ST *)src + o * os;                                \
-    DT *d = (DT *)j->dst + o * ni;                                         \
-    if (is == 1)                                                           \
-      for (int64_t i = 0; i < ni; i++) d[i] = (DT)(GET(s[i]));            \
-    else                                                                   \
-      for (int64_t i = 0; i < ni; i++) d[i] = (DT)(GET(s[i * is]));       \
+#define PACK_LOOP(ST, GET, DT)                                      \
+  for (int64_t o = ob; o < oe; o++) {                               \
+    const ST *s = (const ST *)src + o * os;                         \
+    DT *d = (DT *)j->dst + o * ni;                                  \
+    if (is == 1)                                                    \
+      for (int64_t i = 0; i < ni; i++) d[i] = (DT)(GET(s[i]));      \
+    else                                                            \
+      for (int64_t i = 0; i < ni; i++) d[i] = (DT)(GET(s[i * is])); \
   }
 
 #define ID(x) (x)
 #define BF16(x) bf16_to_float(x)
 #define F16(x) g_f16_table[x]
 
-#define PACK_TO(DT)                                                  \
-  switch (m->dt) {                                                   \
-    case MX_FLOAT32: PACK_LOOP(float, ID, DT) break;                 \
-    case MX_FLOAT64: PACK_LOOP(double, ID, DT) break;                \
-    case MX_BFLOAT16: PACK_LOOP(uint16_t, BF16, DT) break;           \
-    case MX_FLOAT16: PACK_LOOP(uint16_t, F16, DT) break;             \
-    default: break;                                                  \
+#define PACK_TO(DT)                        \
+  switch (m->dt) {                         \
+    case MX_FLOAT32:                       \
+      PACK_LOOP(float, ID, DT) break;      \
+    case MX_FLOAT64:                       \
+      PACK_LOOP(double, ID, DT) break;     \
+    case MX_BFLOAT16:                      \
+      PACK_LOOP(uint16_t, BF16, DT) break; \
+    case MX_FLOAT16:                       \
+      PACK_LOOP(uint16_t, F16, DT) break;  \
+    default:                               \
+      break;                               \
   }
 
 static void pack_range(void *ctx, int64_t ob, int64_t oe) {
   const pack_job *j = ctx;
   const mat_view *m = j->m;
   size_t isz = mx_dtype_size(m->dt);
-  const char *src = m->p + ((int64_t)j->r0 * m->rs + (int64_t)j->c0 * m->cs) * (int64_t)isz;
+  const char *src =
+      m->p + ((int64_t)j->r0 * m->rs + (int64_t)j->c0 * m->cs) * (int64_t)isz;
   /* outer index o runs over dst rows, inner i over dst columns */
   int64_t os = j->trans ? m->cs : m->rs, is = j->trans ? m->rs : m->cs;
   int64_t ni = j->trans ? j->nr : j->nc;
+  if (!j->dbl && is == 1 && (m->dt == MX_BFLOAT16 || m->dt == MX_FLOAT16)) {
+    for (int64_t o = ob; o < oe; o++)
+      mx_lin_half_to_f32((const uint16_t *)src + o * os, m->dt == MX_BFLOAT16,
+                         (float *)j->dst + o * ni, ni);
+    return;
+  }
   if (j->dbl) {
     PACK_TO(double)
   } else {
@@ -145,6 +169,19 @@ static bool pack_trans(const mat_view *m) {
   if (m->rows == 1) return false;
   if (m->cols == 1) return true;
   return ars < acs;
+}
+
+/* The 2-D matrix of array a at element offset off (its batch offset). */
+static mat_view view_of(const mx_array *a, int64_t off, int rows, int cols, int64_t rs,
+                        int64_t cs) {
+  mat_view m;
+  m.p = (const char *)mx_array_ptr(a) + off * (int64_t)mx_dtype_size(a->dtype);
+  m.rows = rows;
+  m.cols = cols;
+  m.rs = rs;
+  m.cs = cs;
+  m.dt = a->dtype;
+  return m;
 }
 
 /* ---- BLAS calls ---- */
@@ -177,11 +214,13 @@ static void gemm(bool dbl, bool ta, bool tb, int M, int N, int K, float alpha,
     return;
   }
   if (dbl)
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                ldc);
   else
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                ldc);
 }
 
 /* ---- the kernel ---- */
@@ -198,6 +237,7 @@ typedef struct {
   int64_t nbatch;
   int64_t a_rs, a_cs, b_rs, b_cs, c_rs, c_cs;
   bool pack_a, pack_b; /* operands BLAS cannot read in place */
+  int half_gemv;       /* 0, or 1: A is the matrix (N <= HALF_FEW), 2: B is (M <= ..) */
   int kb;              /* K block when packing */
   atomic_int failed;
 } mm_ctx;
@@ -214,24 +254,41 @@ static void batch_offsets(const mm_ctx *x, int64_t i, int64_t *ao, int64_t *bo,
   }
 }
 
-/* Scratch for one batch element (per thread chunk). */
+/* Scratch of one thread's chunk of batches. It comes from the library
+ * allocator: its cache hands the same blocks back on the next call, where
+ * malloc of large blocks would map (and page-fault) fresh memory each time. */
 typedef struct {
-  void *pa, *pb, *pc;
+  mx_buffer *ba, *bb, *bc, *bv;
+  void *pa, *pb, *pc, *pv;
 } mm_scratch;
+
+static void *scratch_get(mx_buffer **b, size_t bytes) {
+  *b = mx_buffer_alloc(bytes ? bytes : 1);
+  return *b ? (*b)->host : NULL;
+}
 
 static bool scratch_alloc(const mm_ctx *x, mm_scratch *s) {
   size_t esz = x->dbl ? 8 : 4;
-  s->pa = s->pb = s->pc = NULL;
-  if (x->pack_a) s->pa = malloc(esz * (size_t)x->M * (size_t)x->kb + 64);
-  if (x->pack_b) s->pb = malloc(esz * (size_t)x->kb * (size_t)x->N + 64);
-  if (!x->direct_out) s->pc = malloc(esz * (size_t)x->M * (size_t)x->N + 64);
-  return (!x->pack_a || s->pa) && (!x->pack_b || s->pb) && (x->direct_out || s->pc);
+  memset(s, 0, sizeof *s);
+  bool ok = true;
+  if (x->pack_a) ok &= scratch_get(&s->ba, esz * (size_t)x->M * (size_t)x->kb) != NULL;
+  if (x->pack_b) ok &= scratch_get(&s->bb, esz * (size_t)x->kb * (size_t)x->N) != NULL;
+  if (!x->direct_out)
+    ok &= scratch_get(&s->bc, esz * (size_t)x->M * (size_t)x->N) != NULL;
+  if (x->half_gemv)
+    ok &= scratch_get(&s->bv, sizeof(float) * (size_t)x->K * (size_t)HALF_FEW) != NULL;
+  s->pa = s->ba ? s->ba->host : NULL;
+  s->pb = s->bb ? s->bb->host : NULL;
+  s->pc = s->bc ? s->bc->host : NULL;
+  s->pv = s->bv ? s->bv->host : NULL;
+  return ok;
 }
 
 static void scratch_free(mm_scratch *s) {
-  free(s->pa);
-  free(s->pb);
-  free(s->pc);
+  if (s->ba) mx_buffer_release(s->ba);
+  if (s->bb) mx_buffer_release(s->bb);
+  if (s->bc) mx_buffer_release(s->bc);
+  if (s->bv) mx_buffer_release(s->bv);
 }
 
 typedef struct {
@@ -242,11 +299,47 @@ typedef struct {
 
 static void round_range(void *ctx, int64_t b, int64_t e) {
   const round_job *r = ctx;
-  uint16_t *d = r->dst;
-  if (r->dt == MX_BFLOAT16)
-    for (int64_t i = b; i < e; i++) d[i] = mx_f32_to_bf16(r->src[i]);
-  else
-    for (int64_t i = b; i < e; i++) d[i] = mx_f32_to_f16(r->src[i]);
+  mx_lin_f32_to_half(r->src + b, r->dt == MX_BFLOAT16, (uint16_t *)r->dst + b, e - b);
+}
+
+/* ---- half matrix @ a few vectors without converting the matrix ---- */
+
+/* For v = 0..nv-1: y_v (P) += alpha * W (P, K) @ x_v (K), W half with
+ * element (p, k) at p * ps + k * ks, x_v = xs + v * K (float32), y_v[p] at
+ * y + v * yv + p * yp. Dot form (ks == 1): each W row is read once from
+ * memory and dotted with every x_v from cache. */
+typedef struct {
+  const uint16_t *w;
+  int64_t ps, ks;
+  int K, nv;
+  bool bf16;
+  const float *xs;
+  float *y;
+  int64_t yv, yp;
+  float alpha;
+} hgemv_job;
+
+static void hgemv_dot_range(void *ctx, int64_t b, int64_t e) {
+  const hgemv_job *j = ctx;
+  for (int64_t p = b; p < e; p++)
+    for (int v0 = 0; v0 < j->nv; v0 += 4) {
+      /* up to 4 vectors per pass over the row: it is converted once */
+      int nv = j->nv - v0 < 4 ? j->nv - v0 : 4;
+      float d[4];
+      mx_lin_dot_half_multi(j->w + p * j->ps, j->bf16, j->xs + (int64_t)v0 * j->K, j->K,
+                            nv, j->K, d);
+      for (int v = 0; v < nv; v++) j->y[(v0 + v) * j->yv + p * j->yp] += j->alpha * d[v];
+    }
+}
+
+/* Axpy form (ps == 1, yp == 1): a chunk of outputs accumulates every column
+ * of W, each column chunk reused for every x_v. */
+static void hgemv_axpy_range(void *ctx, int64_t b, int64_t e) {
+  const hgemv_job *j = ctx;
+  for (int k = 0; k < j->K; k++)
+    for (int v = 0; v < j->nv; v++)
+      mx_lin_axpy_half(j->alpha * j->xs[(int64_t)v * j->K + k], j->w + k * j->ks + b,
+                       j->bf16, j->y + v * j->yv + b, e - b);
 }
 
 static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
@@ -256,36 +349,78 @@ static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
   batch_offsets(x, bi, &ao, &bo, &co);
   size_t osz = mx_dtype_size(x->out->dtype);
   /* C block: the output itself or the float32 accumulator */
-  void *C = x->direct_out ? (char *)mx_array_ptr(x->out) + bi * (int64_t)M * N * (int64_t)osz
-                          : s->pc;
+  void *C = x->direct_out
+                ? (char *)mx_array_ptr(x->out) + bi * (int64_t)M * N * (int64_t)osz
+                : s->pc;
   float beta = 0;
+  bool gemv_like = M == 1 || N == 1 || K == 0 || x->half_gemv;
   if (x->c && x->beta != 0) {
-    mat_view cv = {(const char *)mx_array_ptr(x->c) + co * (int64_t)osz, M, N, x->c_rs,
-                   x->c_cs, x->c->dtype};
+    mat_view cv = view_of(x->c, co, M, N, x->c_rs, x->c_cs);
     pack(&cv, 0, M, 0, N, false, x->dbl, C);
     beta = x->beta;
-    if (K == 0 && beta != 1) {
-      /* no product to fold beta into: scale here */
+    if ((K == 0 || x->half_gemv) && beta != 1) {
+      /* no BLAS call to fold beta into: scale here */
       int64_t mn = (int64_t)M * N;
       if (x->dbl)
         for (int64_t i = 0; i < mn; i++) ((double *)C)[i] *= beta;
       else
         for (int64_t i = 0; i < mn; i++) ((float *)C)[i] *= beta;
     }
-  } else {
+  } else if (gemv_like) {
+    /* gemm with beta 0 overwrites C; gemv and the paths below accumulate
+     * (and a reused buffer may hold NaN) */
     memset(C, 0, esz * (size_t)M * (size_t)N);
   }
   size_t isz = mx_dtype_size(x->a->dtype);
-  mat_view av = {(const char *)mx_array_ptr(x->a) + ao * (int64_t)isz, M, K, x->a_rs,
-                 x->a_cs, x->a->dtype};
-  mat_view bv = {(const char *)mx_array_ptr(x->b) + bo * (int64_t)isz, K, N, x->b_rs,
-                 x->b_cs, x->b->dtype};
+  mat_view av = view_of(x->a, ao, M, K, x->a_rs, x->a_cs);
+  mat_view bv = view_of(x->b, bo, K, N, x->b_rs, x->b_cs);
+  if (x->half_gemv) {
+    /* half matrix times a vector: read the matrix as it is */
+    hgemv_job j;
+    int P;
+    if (x->half_gemv == 1) { /* y (M, N) = A (M, K) @ [b_0 .. b_N-1]: W = A */
+      pack(&bv, 0, K, 0, N, true, false, s->pv); /* columns of b, each contiguous */
+      j = (hgemv_job){.w = (const uint16_t *)av.p,
+                      .ps = av.rs,
+                      .ks = av.cs,
+                      .K = K,
+                      .nv = N,
+                      .bf16 = av.dt == MX_BFLOAT16,
+                      .xs = s->pv,
+                      .y = C,
+                      .yv = 1,
+                      .yp = N,
+                      .alpha = x->alpha};
+      P = M;
+    } else { /* y (M, N) = [a_0 .. a_M-1] @ B (K, N): W = B^T */
+      pack(&av, 0, M, 0, K, false, false, s->pv);
+      j = (hgemv_job){.w = (const uint16_t *)bv.p,
+                      .ps = bv.cs,
+                      .ks = bv.rs,
+                      .K = K,
+                      .nv = M,
+                      .bf16 = bv.dt == MX_BFLOAT16,
+                      .xs = s->pv,
+                      .y = C,
+                      .yv = N,
+                      .yp = 1,
+                      .alpha = x->alpha};
+      P = N;
+    }
+    if (j.ks == 1 || K == 1) {
+      int64_t grain = 32768 / ((int64_t)K * j.nv);
+      mx_parallel_for(P, grain < 1 ? 1 : grain, hgemv_dot_range, &j);
+    } else {
+      int64_t grain = 32768 / ((int64_t)K * j.nv);
+      mx_parallel_for(P, grain < 256 ? 256 : grain, hgemv_axpy_range, &j);
+    }
+  }
   bool ta = false, tb = false;
   int lda = 0, ldb = 0;
   if (!x->pack_a) blas_layout(M, K, av.rs, av.cs, &ta, &lda);
   if (!x->pack_b) blas_layout(K, N, bv.rs, bv.cs, &tb, &ldb);
   bool pta = pack_trans(&av), ptb = pack_trans(&bv);
-  for (int k0 = 0; k0 < K; k0 += x->kb) {
+  for (int k0 = 0; k0 < K && !x->half_gemv; k0 += x->kb) {
     int kn = K - k0 < x->kb ? K - k0 : x->kb;
     const void *A, *B;
     if (x->pack_a) {
@@ -308,7 +443,8 @@ static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
     beta = 1;
   }
   if (!x->direct_out) {
-    round_job r = {s->pc, (char *)mx_array_ptr(x->out) + bi * (int64_t)M * N * (int64_t)osz,
+    round_job r = {s->pc,
+                   (char *)mx_array_ptr(x->out) + bi * (int64_t)M * N * (int64_t)osz,
                    x->out->dtype};
     mx_parallel_for((int64_t)M * N, 1 << 16, round_range, &r);
   }
@@ -328,20 +464,20 @@ static void batch_range(void *ctx, int64_t b, int64_t e) {
 
 /* ---- integer and bool: plain loops ---- */
 
-#define INT_MM_CASE(ENUM, CT, SFX)                                               \
-  case ENUM: {                                                                   \
-    const CT *A = (const CT *)mx_array_ptr(x->a) + ao;                           \
-    const CT *B = (const CT *)mx_array_ptr(x->b) + bo;                           \
-    CT *O = (CT *)mx_array_ptr(x->out) + bi * (int64_t)M * N;                    \
-    for (int i = 0; i < M; i++)                                                  \
-      for (int j = 0; j < N; j++) {                                              \
-        uint64_t acc = 0;                                                        \
-        for (int k = 0; k < K; k++)                                              \
-          acc += (uint64_t)A[i * x->a_rs + k * x->a_cs] *                        \
-                 (uint64_t)B[k * x->b_rs + j * x->b_cs];                         \
-        O[(int64_t)i * N + j] = ENUM == MX_BOOL ? (CT)(acc != 0) : (CT)acc;      \
-      }                                                                          \
-    break;                                                                       \
+#define INT_MM_CASE(ENUM, CT, SFX)                                          \
+  case ENUM: {                                                              \
+    const CT *A = (const CT *)mx_array_ptr(x->a) + ao;                      \
+    const CT *B = (const CT *)mx_array_ptr(x->b) + bo;                      \
+    CT *O = (CT *)mx_array_ptr(x->out) + bi * (int64_t)M * N;               \
+    for (int i = 0; i < M; i++)                                             \
+      for (int j = 0; j < N; j++) {                                         \
+        uint64_t acc = 0;                                                   \
+        for (int k = 0; k < K; k++)                                         \
+          acc += (uint64_t)A[i * x->a_rs + k * x->a_cs] *                   \
+                 (uint64_t)B[k * x->b_rs + j * x->b_cs];                    \
+        O[(int64_t)i * N + j] = ENUM == MX_BOOL ? (CT)(acc != 0) : (CT)acc; \
+      }                                                                     \
+    break;                                                                  \
   }
 
 #define MX_FOR_EACH_INT_DTYPE(X) \
@@ -365,7 +501,8 @@ static void int_range(void *ctx, int64_t b, int64_t e) {
      * undefined; the low bits are the same */
     switch (x->out->dtype) {
       MX_FOR_EACH_INT_DTYPE(INT_MM_CASE)
-      default: break;
+      default:
+        break;
     }
   }
 }
@@ -469,10 +606,25 @@ mx_status mx_cpu_matmul(mx_node *n, mx_array **in, mx_array **out) {
   /* one GEMM over all batches when b is shared */
   if (x->K > 0) fold_batch(x);
 
+  /* half matrix @ vector: dot products over the matrix's unit-stride axis
+   * (or axpy over its other axis) instead of converting it to float32 */
+  if (!x->direct_out && x->K > 0) {
+    bool a_dot = x->a_cs == 1 || x->K == 1, b_dot = x->b_rs == 1 || x->K == 1;
+    if (x->N == 1 && (a_dot || (x->a_rs == 1 && x->M > 1)))
+      x->half_gemv = 1;
+    else if (x->M <= HALF_FEW && (b_dot || (x->b_cs == 1 && x->N > 1)))
+      x->half_gemv = 2;
+    else if (x->N <= HALF_FEW && a_dot) /* the axpy form needs contiguous outputs */
+      x->half_gemv = 1;
+  }
   bool t;
   int ld;
-  x->pack_a = x->K > 0 && (a->dtype != compute || !blas_layout(x->M, x->K, x->a_rs, x->a_cs, &t, &ld));
-  x->pack_b = x->K > 0 && (b->dtype != compute || !blas_layout(x->K, x->N, x->b_rs, x->b_cs, &t, &ld));
+  x->pack_a =
+      x->K > 0 && !x->half_gemv &&
+      (a->dtype != compute || !blas_layout(x->M, x->K, x->a_rs, x->a_cs, &t, &ld));
+  x->pack_b =
+      x->K > 0 && !x->half_gemv &&
+      (b->dtype != compute || !blas_layout(x->K, x->N, x->b_rs, x->b_cs, &t, &ld));
   x->kb = x->K > 0 ? x->K : 1;
   int64_t packed_rows = (x->pack_a ? x->M : 0) + (x->pack_b ? x->N : 0);
   if (packed_rows > 0 && packed_rows * x->K > MM_PACK_LIMIT) {
@@ -482,7 +634,11 @@ mx_status mx_cpu_matmul(mx_node *n, mx_array **in, mx_array **out) {
   }
 
   int64_t work = (int64_t)x->M * x->N * (x->K ? x->K : 1);
-  if (x->nbatch > 1 && work <= MM_SMALL_WORK) {
+  /* gemv-shaped BLAS calls go multi-threaded much earlier than gemm; the
+   * half matvec kernel is ours and may always run on the pool */
+  bool blas_gemv = !x->half_gemv && (x->M == 1 || x->N == 1);
+  int64_t small = blas_gemv ? MM_SMALL_GEMV : MM_SMALL_WORK;
+  if (x->nbatch > 1 && (work <= small || (x->half_gemv && work <= MM_SMALL_WORK))) {
     int64_t grain = MM_SMALL_WORK / (work ? work : 1);
     mx_parallel_for(x->nbatch, grain < 1 ? 1 : grain, batch_range, x);
   } else {

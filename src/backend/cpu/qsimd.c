@@ -3,6 +3,7 @@
  * bodies in qsimd_x86.c when the CPU has AVX2 or AVX-512. */
 #include "qsimd.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,11 @@ mx_isa mx_cpu_isa_hw(void) {
   hw = MX_ISA_GENERIC;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    hw = MX_ISA_AVX2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) hw = MX_ISA_AVX2;
   if (hw == MX_ISA_AVX2 && __builtin_cpu_supports("avx512f") &&
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
     hw = MX_ISA_AVX512;
+  if (hw == MX_ISA_AVX512 && __builtin_cpu_supports("avx512bf16")) hw = MX_ISA_AVX512BF16;
 #endif
   atomic_store(&g_hw, hw);
   return (mx_isa)hw;
@@ -30,10 +31,11 @@ mx_isa mx_cpu_isa_hw(void) {
 
 static int env_cap(void) {
   const char *s = getenv("MX_CPU_ISA");
-  if (!s) return MX_ISA_AVX512;
+  if (!s) return MX_ISA_AVX512BF16;
   if (!strcmp(s, "generic")) return MX_ISA_GENERIC;
   if (!strcmp(s, "avx2")) return MX_ISA_AVX2;
-  return MX_ISA_AVX512;
+  if (!strcmp(s, "avx512")) return MX_ISA_AVX512;
+  return MX_ISA_AVX512BF16;
 }
 
 mx_isa mx_cpu_isa(void) {
@@ -60,11 +62,13 @@ mx_isa mx_cpu_isa_cap(mx_isa cap) {
 void mx_cvt_to_f32(const void *src, mx_dtype t, float *dst, int64_t n) {
 #if MX_HAVE_X86
   mx_isa isa = mx_cpu_isa();
-  if (isa == MX_ISA_AVX512) return mx_cvt_to_f32_avx512(src, t, dst, n);
+  if (isa >= MX_ISA_AVX512) return mx_cvt_to_f32_avx512(src, t, dst, n);
   if (isa == MX_ISA_AVX2) return mx_cvt_to_f32_avx2(src, t, dst, n);
 #endif
   switch (t) {
-    case MX_FLOAT32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case MX_FLOAT32:
+      memcpy(dst, src, (size_t)n * sizeof(float));
+      break;
     case MX_FLOAT16:
       for (int64_t i = 0; i < n; i++) dst[i] = mx_f16_to_f32(((const uint16_t *)src)[i]);
       break;
@@ -81,11 +85,13 @@ void mx_cvt_to_f32(const void *src, mx_dtype t, float *dst, int64_t n) {
 void mx_cvt_from_f32(const float *src, void *dst, mx_dtype t, int64_t n) {
 #if MX_HAVE_X86
   mx_isa isa = mx_cpu_isa();
-  if (isa == MX_ISA_AVX512) return mx_cvt_from_f32_avx512(src, dst, t, n);
+  if (isa >= MX_ISA_AVX512) return mx_cvt_from_f32_avx512(src, dst, t, n);
   if (isa == MX_ISA_AVX2) return mx_cvt_from_f32_avx2(src, dst, t, n);
 #endif
   switch (t) {
-    case MX_FLOAT32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case MX_FLOAT32:
+      memcpy(dst, src, (size_t)n * sizeof(float));
+      break;
     case MX_FLOAT16:
       for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = mx_f32_to_f16(src[i]);
       break;
@@ -102,7 +108,7 @@ void mx_cvt_from_f32(const float *src, void *dst, mx_dtype t, int64_t n) {
 float mx_dot_f32(const float *a, const float *b, int64_t n) {
 #if MX_HAVE_X86
   mx_isa isa = mx_cpu_isa();
-  if (isa == MX_ISA_AVX512) return mx_dot_f32_avx512(a, b, n);
+  if (isa >= MX_ISA_AVX512) return mx_dot_f32_avx512(a, b, n);
   if (isa == MX_ISA_AVX2) return mx_dot_f32_avx2(a, b, n);
 #endif
   /* four partial sums so the compiler can keep several chains in flight */
@@ -117,7 +123,7 @@ float mx_dot_f32(const float *a, const float *b, int64_t n) {
 void mx_axpy_f32(float alpha, const float *x, float *y, int64_t n) {
 #if MX_HAVE_X86
   mx_isa isa = mx_cpu_isa();
-  if (isa == MX_ISA_AVX512) return mx_axpy_f32_avx512(alpha, x, y, n);
+  if (isa >= MX_ISA_AVX512) return mx_axpy_f32_avx512(alpha, x, y, n);
   if (isa == MX_ISA_AVX2) return mx_axpy_f32_avx2(alpha, x, y, n);
 #endif
   for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
@@ -125,4 +131,45 @@ void mx_axpy_f32(float alpha, const float *x, float *y, int64_t n) {
 
 void mx_scal_f32(float alpha, float *y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] *= alpha;
+}
+
+void mx_sdpa_scores(const float *q, int nt, int D, const float *kt, float *s) {
+#if MX_HAVE_X86
+  mx_isa isa = mx_cpu_isa();
+  if (isa >= MX_ISA_AVX512) return mx_sdpa_scores_avx512(q, nt, D, kt, s);
+  if (isa == MX_ISA_AVX2) return mx_sdpa_scores_avx2(q, nt, D, kt, s);
+#endif
+  for (int t = 0; t < nt; t++) {
+    float *st = s + (int64_t)t * 64;
+    for (int j = 0; j < 64; j++) st[j] = 0;
+    for (int d = 0; d < D; d++) {
+      float qd = q[(int64_t)t * D + d];
+      const float *kr = kt + (int64_t)d * 64;
+      for (int j = 0; j < 64; j++) st[j] += qd * kr[j];
+    }
+  }
+}
+
+void mx_sdpa_pv(const float *p, int nk, const float *v, int Dv, float *o) {
+#if MX_HAVE_X86
+  mx_isa isa = mx_cpu_isa();
+  if (isa >= MX_ISA_AVX512) return mx_sdpa_pv_avx512(p, nk, v, Dv, o);
+  if (isa == MX_ISA_AVX2) return mx_sdpa_pv_avx2(p, nk, v, Dv, o);
+#endif
+  for (int j = 0; j < nk; j++)
+    for (int e = 0; e < Dv; e++) o[e] += p[j] * v[(int64_t)j * Dv + e];
+}
+
+float mx_exp_shift_f32(const float *s, float m, float *p, int64_t n) {
+#if MX_HAVE_X86
+  mx_isa isa = mx_cpu_isa();
+  if (isa >= MX_ISA_AVX512) return mx_exp_shift_f32_avx512(s, m, p, n);
+  if (isa == MX_ISA_AVX2) return mx_exp_shift_f32_avx2(s, m, p, n);
+#endif
+  float sum = 0;
+  for (int64_t j = 0; j < n; j++) {
+    p[j] = expf(s[j] - m);
+    sum += p[j];
+  }
+  return sum;
 }

@@ -8,12 +8,21 @@
 
 #include "../../core/core.h"
 
-typedef enum { MX_ISA_GENERIC = 0, MX_ISA_AVX2 = 1, MX_ISA_AVX512 = 2 } mx_isa;
+/* Ordered: each level implies the ones below. AVX512BF16 adds the 4-bit
+ * kernel that dots bfloat16 codes with bfloat16 activations. */
+typedef enum {
+  MX_ISA_GENERIC = 0,
+  MX_ISA_AVX2 = 1,
+  MX_ISA_AVX512 = 2,
+  MX_ISA_AVX512BF16 = 3
+} mx_isa;
 
 /* The ISA the kernels use: the best the CPU supports, capped by
- * MX_CPU_ISA=generic|avx2|avx512 in the environment or by mx_cpu_isa_cap. */
+ * MX_CPU_ISA=generic|avx2|avx512|avx512bf16 in the environment or by
+ * mx_cpu_isa_cap. */
 mx_isa mx_cpu_isa(void);
-/* Test hook: cap the ISA (MX_ISA_AVX512 = no cap); returns the effective one. */
+/* Test hook: cap the ISA (MX_ISA_AVX512BF16 = no cap); returns the
+ * effective one. */
 mx_isa mx_cpu_isa_cap(mx_isa cap);
 /* What the hardware supports (ignores caps). */
 mx_isa mx_cpu_isa_hw(void);
@@ -26,28 +35,49 @@ float mx_dot_f32(const float *a, const float *b, int64_t n);
 void mx_axpy_f32(float alpha, const float *x, float *y, int64_t n);
 void mx_scal_f32(float alpha, float *y, int64_t n);
 
+/* Attention blocks: s (nt, 64) = q (nt, D) @ kt (D, 64); o (Dv) += sum_j
+ * p[j] * v[j, :] over nk rows of v (nk, Dv). */
+void mx_sdpa_scores(const float *q, int nt, int D, const float *kt, float *s);
+void mx_sdpa_pv(const float *p, int nk, const float *v, int Dv, float *o);
+/* p[j] = exp(s[j] - m) for j < n (vector exp, ~2e-7 relative; below -87
+ * gives 0); returns sum p. */
+float mx_exp_shift_f32(const float *s, float m, float *p, int64_t n);
+
 /* One quantized matmul of contiguous operands (one batch entry).
  * transpose: out (M, N) = x (M, K) @ dequant(w (N, K)).T, scales (N, K/gs)
  * else:      out (M, N) = x (M, K) @ dequant(w (K, N)),   scales (K, N/gs) */
 typedef struct {
   mx_isa isa;
   int M, N, K, gs, bits;
-  const float *x;      /* (M, K) float32; for transpose, permuted per
-                          mx_qmm_perm_block */
-  const float *xsum;   /* transpose: (M, K/gs) sums of x over each group */
-  const uint8_t *w;    /* packed codes, rows of (cols*bits/8) bytes */
+  const float *x;    /* (M, K) float32; for transpose, permuted per
+                        mx_qmm_perm_block */
+  const float *xsum; /* transpose: (M, K/gs) sums of x over each group */
+  /* bfloat16 path (mx_qmm_use_bf16): x as bfloat16 hi (+ lo, or NULL when
+   * hi is exact), (M, K) permuted per mx_qmm_bf16_perm; x above unused */
+  const uint16_t *xh, *xl;
+  const uint8_t *w;     /* packed codes, rows of (cols*bits/8) bytes */
   const uint8_t *w_end; /* first byte past the readable memory of w */
   const void *scales, *biases;
-  mx_dtype sdt, bdt;   /* float16, bfloat16 or float32 */
-  void *out;           /* (M, N) contiguous, dtype odt */
+  mx_dtype sdt, bdt; /* float16, bfloat16 or float32 */
+  void *out;         /* (M, N) contiguous, dtype odt */
   mx_dtype odt;
-  atomic_int *err;     /* set to 1 when a kernel's scratch allocation fails */
+  atomic_int *err; /* set to 1 when a kernel's scratch allocation fails */
 } mx_qmm_args;
 
 /* x of the transposed kernels is permuted in blocks of P elements (P = 1:
  * identity): within a block, the first P/2 slots hold the even elements and
  * the last P/2 the odd ones, the order in which 4-bit codes unpack. */
 int mx_qmm_perm_block(mx_isa isa, int bits);
+/* Whether the transposed 4-bit product takes the bfloat16 path: AVX512-BF16,
+ * K a multiple of 128, x bfloat16 (exact) or float16 (exact as hi + lo). */
+bool mx_qmm_use_bf16(mx_isa isa, int bits, int K, mx_dtype xdt);
+/* Slot of element k of x in the bfloat16 path's layout: blocks of 128
+ * codes, slot k4*32 + j holds element 4*j + k4 (the order in which 16-bit
+ * lanes of packed 4-bit codes unpack). */
+static inline int64_t mx_qmm_bf16_slot(int64_t k) {
+  int64_t b = k / 128, e = k % 128;
+  return b * 128 + (e % 4) * 32 + e / 4;
+}
 /* Output rows [n0, n1) of the transposed product (all M). */
 void mx_qmm_t_rows(const mx_qmm_args *a, int n0, int n1);
 /* Output column groups [g0, g1) (columns g*gs..) of the plain product. */
@@ -55,6 +85,7 @@ void mx_qmm_n_groups(const mx_qmm_args *a, int g0, int g1);
 
 /* x86 bodies (qsimd_x86.c); only called when the ISA is supported. */
 void mx_qmm_t_rows_avx512(const mx_qmm_args *a, int n0, int n1);
+void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1);
 void mx_qmm_t_rows_avx2(const mx_qmm_args *a, int n0, int n1);
 void mx_qmm_n_groups_avx512(const mx_qmm_args *a, int g0, int g1);
 void mx_qmm_n_groups_avx2(const mx_qmm_args *a, int g0, int g1);
@@ -66,5 +97,11 @@ float mx_dot_f32_avx512(const float *a, const float *b, int64_t n);
 float mx_dot_f32_avx2(const float *a, const float *b, int64_t n);
 void mx_axpy_f32_avx512(float alpha, const float *x, float *y, int64_t n);
 void mx_axpy_f32_avx2(float alpha, const float *x, float *y, int64_t n);
+void mx_sdpa_scores_avx512(const float *q, int nt, int D, const float *kt, float *s);
+void mx_sdpa_scores_avx2(const float *q, int nt, int D, const float *kt, float *s);
+void mx_sdpa_pv_avx512(const float *p, int nk, const float *v, int Dv, float *o);
+void mx_sdpa_pv_avx2(const float *p, int nk, const float *v, int Dv, float *o);
+float mx_exp_shift_f32_avx512(const float *s, float m, float *p, int64_t n);
+float mx_exp_shift_f32_avx2(const float *s, float m, float *p, int64_t n);
 
 #endif

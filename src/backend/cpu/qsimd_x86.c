@@ -1,8 +1,10 @@
 /* qsimd_x86.c: the AVX-512 and AVX2 instances of the SIMD kernels in
- * qmm_body.inc (quantized matmul tiles, row conversions, dot, axpy). Each
- * function carries its own target attribute, so this file builds without
- * -mavx flags and the dispatcher (qsimd.c) calls an instance only when
- * __builtin_cpu_supports says the CPU has it. */
+ * qmm_body.inc (quantized matmul tiles, row conversions, dot, axpy,
+ * attention blocks, exp), plus the AVX512-BF16 kernel for 4-bit codes with
+ * bfloat16/float16 activations. Each function carries its own target
+ * attribute, so this file builds without -mavx flags and the dispatcher
+ * (qsimd.c, quantized.c) calls an instance only when __builtin_cpu_supports
+ * says the CPU has it. */
 #include "qsimd.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -38,9 +40,22 @@
 #define vi_loadu(p) _mm512_loadu_si512((const void *)(p))
 #define vi_set1(c) _mm512_set1_epi32(c)
 #define vu8(p) _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p)))
-#define vbcast_bytes(p) _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define vbcast_bytes(p) \
+  _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define vload_tail(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
 #define vstore_tail(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
+#define VM __mmask16
+#define vsub(a, b) _mm512_sub_ps(a, b)
+#define vmul(a, b) _mm512_mul_ps(a, b)
+#define vmin(a, b) _mm512_min_ps(a, b)
+#define vmax(a, b) _mm512_max_ps(a, b)
+#define vfnma(a, b, c) _mm512_fnmadd_ps(a, b, c)
+#define vcmp_lt(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
+#define vcmp_unord(a, b) _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q)
+#define vroundf(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define vscale2(p, k) _mm512_scalef_ps(p, k)
+#define vblend_zero(y, m) _mm512_mask_mov_ps(y, m, _mm512_setzero_ps())
+#define vblend(a, b, m) _mm512_mask_mov_ps(a, m, b)
 
 TGT static inline V vld_h_avx512(const uint16_t *p, mx_dtype t) {
   __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)p);
@@ -56,8 +71,9 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
     __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(i, 16), _mm512_set1_epi32(1));
     __m512i r = _mm512_srli_epi32(
         _mm512_add_epi32(i, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb)), 16);
-    __mmask16 nan = _mm512_cmpgt_epi32_mask(
-        _mm512_and_si512(i, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    __mmask16 nan =
+        _mm512_cmpgt_epi32_mask(_mm512_and_si512(i, _mm512_set1_epi32(0x7fffffff)),
+                                _mm512_set1_epi32(0x7f800000));
     r = _mm512_mask_mov_epi32(
         r, nan, _mm512_or_si512(_mm512_srli_epi32(i, 16), _mm512_set1_epi32(0x40)));
     h = _mm512_cvtepi32_epi16(r);
@@ -68,6 +84,186 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
 #define vst_h(p, v, t) vst_h_avx512(p, v, t)
 
 #include "qmm_body.inc"
+
+/* ---- 4-bit codes as bfloat16, dotted with bfloat16 x (AVX512-BF16) ----
+ * 64 bytes of codes are 32 16-bit lanes of four codes each. Each nibble is
+ * OR-ed into the mantissa of bfloat16 1.0, giving 1 + code/16 exactly, and
+ * vdpbf16ps multiplies pairs of lanes with x (exact products, float32 sums).
+ * Per group: sum x*code = 16 * (sum x*(1 + code/16)) - 16 * sum x, so the
+ * scale is applied as 16*scale and the bias as (bias - 16*scale) * sum x.
+ * A block of 128 codes covers 128/gs groups: float32 lane i of the dot holds
+ * codes 8i..8i+7, so a per-lane scale vector (a permute of the row's
+ * scales) applies each group's scale. float16 x is split into bfloat16 hi +
+ * lo, which is exact. */
+#define TGTB __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
+
+TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
+    const mx_qmm_args *a, const int NR, const int MB, const bool two, int m0, int n,
+    const uint8_t *const *wrow, const float *sb, const float *bb, int64_t sstride) {
+  const int K = a->K, gs = a->gs, G = K / gs, nblk = K / 128, gpb = 128 / gs;
+  const int64_t rb = K / 2;
+  const __m512i idx = _mm512_srli_epi32(
+      _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120),
+      gs == 32   ? 5
+      : gs == 64 ? 6
+                 : 7); /* lane i -> group (8i)/gs of the block */
+  const __m512i c78 = _mm512_set1_epi16(0x0078), c3f80 = _mm512_set1_epi16(0x3F80);
+  const char *pf = (const char *)a->w + (int64_t)(n + NR) * rb;
+  __m512 acc[4][4];
+  const uint16_t *xh[4], *xl[4];
+#pragma GCC unroll 4
+  for (int m = 0; m < MB; m++) {
+    xh[m] = a->xh + (int64_t)(m0 + m) * K;
+    xl[m] = two ? a->xl + (int64_t)(m0 + m) * K : NULL;
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++) acc[m][r] = _mm512_setzero_ps();
+  }
+  for (int b = 0; b < nblk; b++) {
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++)
+      _mm_prefetch(pf + ((int64_t)b * NR + r) * 64, _MM_HINT_T0);
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++) {
+      __m512i w = _mm512_loadu_si512((const void *)(wrow[r] + (int64_t)b * 64));
+      __m512i q[4];
+      q[0] = _mm512_ternarylogic_epi32(_mm512_slli_epi16(w, 3), c78, c3f80, 0xEA);
+      q[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 1), c78, c3f80, 0xEA);
+      q[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 5), c78, c3f80, 0xEA);
+      q[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 9), c78, c3f80, 0xEA);
+      __m512 sv = _mm512_permutexvar_ps(
+          idx, _mm512_loadu_ps(sb + r * sstride + (int64_t)b * gpb));
+#pragma GCC unroll 4
+      for (int m = 0; m < MB; m++) {
+        /* two short chains: vdpbf16ps has a long latency */
+        __m512 d[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+          const void *xp = xh[m] + (int64_t)b * 128 + k * 32;
+          d[k & 1] = _mm512_dpbf16_ps(d[k & 1], (__m512bh)q[k],
+                                      (__m512bh)_mm512_loadu_si512(xp));
+          if (two) {
+            const void *lp = xl[m] + (int64_t)b * 128 + k * 32;
+            d[k & 1] = _mm512_dpbf16_ps(d[k & 1], (__m512bh)q[k],
+                                        (__m512bh)_mm512_loadu_si512(lp));
+          }
+        }
+        acc[m][r] = _mm512_fmadd_ps(_mm512_add_ps(d[0], d[1]), sv, acc[m][r]);
+      }
+    }
+  }
+  for (int m = 0; m < MB; m++) {
+    const float *xs = a->xsum + (int64_t)(m0 + m) * G;
+    for (int r = 0; r < NR; r++) {
+      float v =
+          _mm512_reduce_add_ps(acc[m][r]) + mx_dot_f32_avx512(bb + r * sstride, xs, G);
+      int64_t o = (int64_t)(m0 + m) * a->N + n + r;
+      switch (a->odt) {
+        case MX_FLOAT16:
+          ((uint16_t *)a->out)[o] = mx_f32_to_f16(v);
+          break;
+        case MX_BFLOAT16:
+          ((uint16_t *)a->out)[o] = mx_f32_to_bf16(v);
+          break;
+        default:
+          ((float *)a->out)[o] = v;
+          break;
+      }
+    }
+  }
+}
+
+#define BF16_INST(NR, MB, TWO)                                                          \
+  TGTB static void qmm_bf16_##NR##_##MB##_##TWO(                                        \
+      const mx_qmm_args *a, int m0, int n, const uint8_t *const *wrow, const float *sb, \
+      const float *bb, int64_t ss) {                                                    \
+    qmm_tile_bf16(a, NR, MB, TWO, m0, n, wrow, sb, bb, ss);                             \
+  }
+BF16_INST(4, 1, 0)
+BF16_INST(1, 1, 0)
+BF16_INST(2, 4, 0)
+BF16_INST(1, 4, 0)
+BF16_INST(4, 1, 1)
+BF16_INST(1, 1, 1)
+BF16_INST(2, 2, 1)
+BF16_INST(1, 2, 1)
+
+TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
+  const int K = a->K, G = K / a->gs, M = a->M;
+  const int64_t rb = K / 2, ss = G; /* tiles read 16 scales: pad the end */
+  const bool two = a->xl != NULL;
+  float *sb = malloc(sizeof(float) * (2 * QMM_NCH * (size_t)G + 32));
+  if (!sb) {
+    atomic_store(a->err, 1);
+    return;
+  }
+  float *bb = sb + (size_t)QMM_NCH * G + 16;
+  memset(sb, 0, sizeof(float) * (2 * QMM_NCH * (size_t)G + 32)); /* pads stay defined */
+  for (int c0 = n0; c0 < n1; c0 += QMM_NCH) {
+    int c1 = c0 + QMM_NCH < n1 ? c0 + QMM_NCH : n1;
+    const int64_t ng = (int64_t)(c1 - c0) * G;
+    const uint8_t *rows[QMM_NCH];
+    /* the chunk's rows of scales and biases are contiguous */
+    mx_cvt_to_f32_avx512(
+        (const char *)a->scales + (int64_t)c0 * G * mx_dtype_size(a->sdt), a->sdt, sb,
+        ng);
+    mx_cvt_to_f32_avx512(
+        (const char *)a->biases + (int64_t)c0 * G * mx_dtype_size(a->bdt), a->bdt, bb,
+        ng);
+    const __m512 c16 = _mm512_set1_ps(16);
+    int64_t i = 0;
+    for (; i + 16 <= ng; i += 16) { /* bias - 16*scale, 16*scale */
+      __m512 sv = _mm512_loadu_ps(sb + i);
+      _mm512_storeu_ps(bb + i, _mm512_fnmadd_ps(c16, sv, _mm512_loadu_ps(bb + i)));
+      _mm512_storeu_ps(sb + i, _mm512_mul_ps(c16, sv));
+    }
+    for (; i < ng; i++) {
+      bb[i] -= 16 * sb[i];
+      sb[i] *= 16;
+    }
+    for (int r = c0; r < c1; r++) rows[r - c0] = a->w + (int64_t)r * rb;
+    int m = 0;
+    const int mb = two ? 2 : 4;
+    for (; m + mb <= M; m += mb) {
+      int r = c0;
+      for (; r + 2 <= c1; r += 2) {
+        const uint8_t *const *w = rows + (r - c0);
+        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
+        if (two)
+          qmm_bf16_2_2_1(a, m, r, w, s, b, ss);
+        else
+          qmm_bf16_2_4_0(a, m, r, w, s, b, ss);
+      }
+      for (; r < c1; r++) {
+        const uint8_t *const *w = rows + (r - c0);
+        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
+        if (two)
+          qmm_bf16_1_2_1(a, m, r, w, s, b, ss);
+        else
+          qmm_bf16_1_4_0(a, m, r, w, s, b, ss);
+      }
+    }
+    for (; m < M; m++) {
+      int r = c0;
+      for (; r + 4 <= c1; r += 4) {
+        const uint8_t *const *w = rows + (r - c0);
+        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
+        if (two)
+          qmm_bf16_4_1_1(a, m, r, w, s, b, ss);
+        else
+          qmm_bf16_4_1_0(a, m, r, w, s, b, ss);
+      }
+      for (; r < c1; r++) {
+        const uint8_t *const *w = rows + (r - c0);
+        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
+        if (two)
+          qmm_bf16_1_1_1(a, m, r, w, s, b, ss);
+        else
+          qmm_bf16_1_1_0(a, m, r, w, s, b, ss);
+      }
+    }
+  }
+  free(sb);
+}
 
 #undef ISA
 #undef TGT
@@ -95,6 +291,18 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
 #undef vstore_tail
 #undef vld_h
 #undef vst_h
+#undef VM
+#undef vsub
+#undef vmul
+#undef vmin
+#undef vmax
+#undef vfnma
+#undef vcmp_lt
+#undef vcmp_unord
+#undef vroundf
+#undef vscale2
+#undef vblend_zero
+#undef vblend
 
 /* ================= AVX2 + FMA + F16C ================= */
 #define ISA avx2
@@ -122,6 +330,21 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
   _mm256_broadcastsi128_si256(_mm_loadl_epi64((const __m128i *)(const void *)(p)))
 #define vload_tail(p, n) _mm256_maskload_ps(p, tail_mask_avx2(n))
 #define vstore_tail(p, v, n) _mm256_maskstore_ps(p, tail_mask_avx2(n), v)
+#define VM __m256
+#define vsub(a, b) _mm256_sub_ps(a, b)
+#define vmul(a, b) _mm256_mul_ps(a, b)
+#define vmin(a, b) _mm256_min_ps(a, b)
+#define vmax(a, b) _mm256_max_ps(a, b)
+#define vfnma(a, b, c) _mm256_fnmadd_ps(a, b, c)
+#define vcmp_lt(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
+#define vcmp_unord(a, b) _mm256_cmp_ps(a, b, _CMP_UNORD_Q)
+#define vroundf(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+/* p * 2^k through the exponent bits: valid for the normal results vexp makes */
+#define vscale2(p, k)                                          \
+  _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), \
+                                       _mm256_slli_epi32(_mm256_cvtps_epi32(k), 23)))
+#define vblend_zero(y, m) _mm256_andnot_ps(m, y)
+#define vblend(a, b, m) _mm256_blendv_ps(a, b, m)
 
 TGT static inline float hsum_avx2(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -130,7 +353,8 @@ TGT static inline float hsum_avx2(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 TGT static inline __m256i tail_mask_avx2(int64_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 TGT static inline V vld_h_avx2(const uint16_t *p, mx_dtype t) {
   __m128i h = _mm_loadu_si128((const __m128i *)(const void *)p);

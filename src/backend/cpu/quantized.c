@@ -125,8 +125,13 @@ mx_status mx_cpu_quantize(mx_node *n, mx_array **in, mx_array **out) {
   void *tmp;
   const void *wd = contig_data(w, &tmp);
   if (!wd) return mx_set_error(MX_ERR_NOMEM, "[quantize] out of memory");
-  quant_ctx c = {wd, w->dtype, p->group_size, p->bits, mx_array_ptr(out[0]),
-                 mx_array_ptr(out[1]), mx_array_ptr(out[2])};
+  quant_ctx c = {wd,
+                 w->dtype,
+                 p->group_size,
+                 p->bits,
+                 mx_array_ptr(out[0]),
+                 mx_array_ptr(out[1]),
+                 mx_array_ptr(out[2])};
   mx_parallel_for(w->size / p->group_size, 256, quant_range, &c);
   free(tmp);
   return MX_OK;
@@ -167,7 +172,8 @@ static void dequant_range(void *c, int64_t g0, int64_t g1) {
     /* as MLX: (codes * scales) then + biases, each rounded to the result
      * type (computed through float) */
     float fs = (float)s, fb = (float)b;
-    for (int j = 0; j < d->gs; j++) vals[j] = round_to(round_to(codes[j] * fs, d->odt) + fb, d->odt);
+    for (int j = 0; j < d->gs; j++)
+      vals[j] = round_to(round_to(codes[j] * fs, d->odt) + fb, d->odt);
     mx_cvt_from_f32(vals, o, d->odt, d->gs);
   }
 }
@@ -187,8 +193,15 @@ mx_status mx_cpu_dequantize(mx_node *n, mx_array **in, mx_array **out) {
     free(t2);
     return mx_set_error(MX_ERR_NOMEM, "[dequantize] out of memory");
   }
-  dequant_ctx c = {wq, s, b, in[1]->dtype, in[2]->dtype, out[0]->dtype,
-                   p->group_size, p->bits, mx_array_ptr(out[0])};
+  dequant_ctx c = {wq,
+                   s,
+                   b,
+                   in[1]->dtype,
+                   in[2]->dtype,
+                   out[0]->dtype,
+                   p->group_size,
+                   p->bits,
+                   mx_array_ptr(out[0])};
   mx_parallel_for(out[0]->size / p->group_size, 256, dequant_range, &c);
   free(t0);
   free(t1);
@@ -200,17 +213,26 @@ mx_status mx_cpu_dequantize(mx_node *n, mx_array **in, mx_array **out) {
 
 static void store_out(const mx_qmm_args *a, int64_t o, float v) {
   switch (a->odt) {
-    case MX_FLOAT16: ((uint16_t *)a->out)[o] = mx_f32_to_f16(v); break;
-    case MX_BFLOAT16: ((uint16_t *)a->out)[o] = mx_f32_to_bf16(v); break;
-    default: ((float *)a->out)[o] = v; break;
+    case MX_FLOAT16:
+      ((uint16_t *)a->out)[o] = mx_f32_to_f16(v);
+      break;
+    case MX_BFLOAT16:
+      ((uint16_t *)a->out)[o] = mx_f32_to_bf16(v);
+      break;
+    default:
+      ((float *)a->out)[o] = v;
+      break;
   }
 }
 
 static float load_param(const void *p, mx_dtype t, int64_t i) {
   switch (t) {
-    case MX_FLOAT16: return mx_f16_to_f32(((const uint16_t *)p)[i]);
-    case MX_BFLOAT16: return mx_bf16_to_f32(((const uint16_t *)p)[i]);
-    default: return ((const float *)p)[i];
+    case MX_FLOAT16:
+      return mx_f16_to_f32(((const uint16_t *)p)[i]);
+    case MX_BFLOAT16:
+      return mx_bf16_to_f32(((const uint16_t *)p)[i]);
+    default:
+      return ((const float *)p)[i];
   }
 }
 
@@ -264,12 +286,18 @@ static void qmm_n_groups_generic(const mx_qmm_args *a, int g0, int g1) {
 
 int mx_qmm_perm_block(mx_isa isa, int bits) {
   if (bits != 4) return 1;
-  return isa == MX_ISA_AVX512 ? 32 : isa == MX_ISA_AVX2 ? 16 : 1;
+  return isa >= MX_ISA_AVX512 ? 32 : isa == MX_ISA_AVX2 ? 16 : 1;
+}
+
+bool mx_qmm_use_bf16(mx_isa isa, int bits, int K, mx_dtype xdt) {
+  return isa >= MX_ISA_AVX512BF16 && bits == 4 && K % 128 == 0 &&
+         (xdt == MX_BFLOAT16 || xdt == MX_FLOAT16);
 }
 
 void mx_qmm_t_rows(const mx_qmm_args *a, int n0, int n1) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  if (a->isa == MX_ISA_AVX512) return mx_qmm_t_rows_avx512(a, n0, n1);
+  if (a->xh) return mx_qmm_t_rows_bf16(a, n0, n1);
+  if (a->isa >= MX_ISA_AVX512) return mx_qmm_t_rows_avx512(a, n0, n1);
   if (a->isa == MX_ISA_AVX2) return mx_qmm_t_rows_avx2(a, n0, n1);
 #endif
   qmm_t_rows_generic(a, n0, n1);
@@ -277,7 +305,7 @@ void mx_qmm_t_rows(const mx_qmm_args *a, int n0, int n1) {
 
 void mx_qmm_n_groups(const mx_qmm_args *a, int g0, int g1) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  if (a->isa == MX_ISA_AVX512) return mx_qmm_n_groups_avx512(a, g0, g1);
+  if (a->isa >= MX_ISA_AVX512) return mx_qmm_n_groups_avx512(a, g0, g1);
   if (a->isa == MX_ISA_AVX2) return mx_qmm_n_groups_avx2(a, g0, g1);
 #endif
   qmm_n_groups_generic(a, g0, g1);
@@ -287,13 +315,23 @@ void mx_qmm_n_groups(const mx_qmm_args *a, int g0, int g1) {
 
 typedef struct {
   const mx_array *x;
-  const char *xbase;    /* element (batch, row 0, col 0) */
-  int64_t row_stride;   /* per row of the batch entry (batched case) */
-  bool flat_rows;       /* 2-d w: rows enumerate x.shape[:-1] */
+  const char *xbase;  /* element (batch, row 0, col 0) */
+  int64_t row_stride; /* per row of the batch entry (batched case) */
+  bool flat_rows;     /* 2-d w: rows enumerate x.shape[:-1] */
   int K, gs, perm;
   bool want_sum;
   float *xf, *xsum;
+  uint16_t *xh, *xl; /* bfloat16 path: hi (and lo) parts, else NULL */
 } xprep_ctx;
+
+/* float -> bfloat16, round to nearest even (x values here are finite or
+ * Inf; NaN keeps a NaN pattern) */
+static inline uint16_t bf16_rne(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
 
 /* Element offset of row r of x (the leading dims of x flattened). */
 static int64_t x_row_offset(const mx_array *x, int64_t r) {
@@ -321,15 +359,32 @@ static void xprep_range(void *c, int64_t r0, int64_t r1) {
     if (ks == 1 && fl) {
       mx_cvt_to_f32(src, x->dtype, dst, K);
     } else {
-      for (int k = 0; k < K; k++) dst[k] = (float)mx_load_f64(src + k * ks * (int64_t)isz, x->dtype);
+      for (int k = 0; k < K; k++)
+        dst[k] = (float)mx_load_f64(src + k * ks * (int64_t)isz, x->dtype);
     }
     if (p->want_sum) {
       int G = K / p->gs;
       for (int g = 0; g < G; g++) {
-        float s = 0;
-        for (int j = 0; j < p->gs; j++) s += dst[g * p->gs + j];
-        p->xsum[r * G + g] = s;
+        float s8[8] = {0}; /* eight chains: a serial sum is latency bound */
+        const float *v = dst + (int64_t)g * p->gs;
+        for (int j = 0; j < p->gs; j += 8)
+          for (int i = 0; i < 8; i++) s8[i] += v[j + i];
+        p->xsum[r * G + g] =
+            ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
       }
+    }
+    if (p->xh) { /* bfloat16 hi (+ lo: exact for float16 x), bf16 layout */
+      uint16_t *h = p->xh + r * K, *l = p->xl ? p->xl + r * K : NULL;
+      const uint16_t *s16 =
+          ks == 1 && x->dtype == MX_BFLOAT16 ? (const uint16_t *)src : NULL;
+      for (int k0 = 0; k0 < K; k0 += 128)
+        for (int e = 0; e < 128; e++) {
+          int64_t sl = k0 + (e % 4) * 32 + e / 4; /* mx_qmm_bf16_slot */
+          uint16_t hb = s16 ? s16[k0 + e] : bf16_rne(dst[k0 + e]);
+          h[sl] = hb;
+          if (l) l[sl] = bf16_rne(dst[k0 + e] - mx_bf16_to_f32(hb));
+        }
+      continue;
     }
     if (P > 1) /* even elements first, then odd, per block of P */
       for (int k0 = 0; k0 < K; k0 += P) {
@@ -360,7 +415,8 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
   if (K == 0) { /* empty sum */
     float z = 0;
     for (int64_t i = 0; i < o->size; i++)
-      mx_cvt_from_f32(&z, (char *)mx_array_ptr(o) + i * (int64_t)mx_dtype_size(o->dtype), o->dtype, 1);
+      mx_cvt_from_f32(&z, (char *)mx_array_ptr(o) + i * (int64_t)mx_dtype_size(o->dtype),
+                      o->dtype, 1);
     return MX_OK;
   }
   void *t0, *t1, *t2;
@@ -390,7 +446,9 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
   }
   mx_isa isa = mx_cpu_isa();
   const int G = K / gs;
-  size_t xbytes = sizeof(float) * ((size_t)M * K + (p->transpose ? (size_t)M * G : 0));
+  bool bf16 = p->transpose && mx_qmm_use_bf16(isa, bits, K, x->dtype);
+  size_t xbytes = sizeof(float) * ((size_t)M * K + (p->transpose ? (size_t)M * G : 0)) +
+                  (bf16 ? sizeof(uint16_t) * 2 * (size_t)M * K : 0);
   xf = malloc(xbytes ? xbytes : 1);
   if (!xf) {
     st = mx_set_error(MX_ERR_NOMEM, "[quantized_matmul] out of memory");
@@ -414,18 +472,43 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
         }
       }
     }
-    xprep_ctx xc = {x, (const char *)mx_array_ptr(x) + xoff * (int64_t)isz,
-                    x->ndim >= 2 ? x->strides[x->ndim - 2] : 0, wnd == 2, K, gs,
-                    p->transpose ? mx_qmm_perm_block(isa, bits) : 1, p->transpose,
-                    xf, xf + (size_t)M * K};
+    xprep_ctx xc = {x,
+                    (const char *)mx_array_ptr(x) + xoff * (int64_t)isz,
+                    x->ndim >= 2 ? x->strides[x->ndim - 2] : 0,
+                    wnd == 2,
+                    K,
+                    gs,
+                    p->transpose ? mx_qmm_perm_block(isa, bits) : 1,
+                    p->transpose,
+                    xf,
+                    xf + (size_t)M * K,
+                    NULL,
+                    NULL};
+    uint16_t *xh = (uint16_t *)(xf + (size_t)M * K + (size_t)M * G);
+    if (bf16) {
+      xc.xh = xh;
+      xc.xl = x->dtype == MX_BFLOAT16 ? NULL : xh + (size_t)M * K;
+    }
     mx_parallel_for(M, 8, xprep_range, &xc);
-    mx_qmm_args a = {isa, (int)M, N, K, gs, bits, xf, xf + (size_t)M * K,
-                     wd + woff * wmat * 4, wd + wbytes_total,
-                     (const char *)sd + woff * smat * mx_dtype_size(sc->dtype),
-                     (const char *)bd + woff * smat * mx_dtype_size(bi->dtype),
-                     sc->dtype, bi->dtype,
-                     (char *)mx_array_ptr(o) + bidx * M * N * (int64_t)osz, o->dtype,
-                     &err};
+    mx_qmm_args a = {.isa = isa,
+                     .M = (int)M,
+                     .N = N,
+                     .K = K,
+                     .gs = gs,
+                     .bits = bits,
+                     .x = xf,
+                     .xsum = xf + (size_t)M * K,
+                     .xh = xc.xh,
+                     .xl = xc.xl,
+                     .w = wd + woff * wmat * 4,
+                     .w_end = wd + wbytes_total,
+                     .scales = (const char *)sd + woff * smat * mx_dtype_size(sc->dtype),
+                     .biases = (const char *)bd + woff * smat * mx_dtype_size(bi->dtype),
+                     .sdt = sc->dtype,
+                     .bdt = bi->dtype,
+                     .out = (char *)mx_array_ptr(o) + bidx * M * N * (int64_t)osz,
+                     .odt = o->dtype,
+                     .err = &err};
     int64_t work = (int64_t)M * K; /* multiply-adds per output column */
     if (p->transpose) {
       int64_t grain = (1 << 18) / (work ? work : 1);

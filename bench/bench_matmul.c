@@ -1,0 +1,168 @@
+/* bench_matmul.c: mx_matmul throughput next to OpenBLAS called directly on
+ * the same buffers in the same run (the peer). Prints GFLOP/s and the ratio
+ * mx / BLAS for:
+ *   float32 square GEMM n = 512, 1024, 2048, 4096 (peer: cblas_sgemm)
+ *   float32 4096x4096 @ 4096 matvec                (peer: cblas_sgemv)
+ *   bfloat16 square GEMM                           (peer: float32 cblas_sgemm
+ *     of the same size: the ratio is the cost of the conversions)
+ * mx and BLAS calls alternate and each side keeps its best time, so both
+ * see the same machine load (mx: op construction, eval and output
+ * allocation included). Usage: bench_matmul [max_n]. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "mx/mx.h"
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float *rand_buf(int64_t n) {
+  float *p = malloc((size_t)n * sizeof(float));
+  uint64_t s = 88172645463325252ull;
+  for (int64_t i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    p[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2 - 1);
+  }
+  return p;
+}
+
+/* repetitions so that one measurement takes ~0.3 s at ~50 GFLOP/s */
+static int reps_for(double flops) {
+  int r = (int)(15e9 / flops);
+  return r < 4 ? 4 : r > 50 ? 50 : r;
+}
+
+/* One timed call of each side. */
+typedef struct {
+  mx_array *a, *b; /* mx operands */
+  int M, N, K;     /* peer: C (M, N) = A (M, K) @ B (K, N), or gemv when N == 1 */
+  const float *pa, *pb;
+  float *pc;
+} pair_t;
+
+static double run_mx(const pair_t *p) {
+  mx_scope_begin();
+  double t0 = now();
+  mx_array *c = mx_matmul(p->a, p->b);
+  if (!c || mx_eval1(c) != MX_OK) {
+    fprintf(stderr, "mx_matmul failed: %s\n", mx_last_error());
+    exit(1);
+  }
+  double t = now() - t0;
+  mx_scope_end();
+  return t;
+}
+
+static double run_blas(const pair_t *p) {
+  double t0 = now();
+  if (p->N == 1)
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, p->M, p->K, 1.0f, p->pa, p->K, p->pb, 1,
+                0.0f, p->pc, 1);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->M, p->N, p->K, 1.0f, p->pa,
+                p->K, p->pb, p->N, 0.0f, p->pc, p->N);
+  return now() - t0;
+}
+
+/* Alternate the two sides so both see the same machine load; keep the best
+ * of each (the first call of each warms caches and thread pools). */
+static void time_pair(const pair_t *p, int reps, double *t_mx, double *t_blas) {
+  *t_mx = *t_blas = 1e30;
+  for (int i = 0; i < reps + 1; i++) {
+    double tb = run_blas(p), tm = run_mx(p);
+    if (i == 0) continue;
+    if (tb < *t_blas) *t_blas = tb;
+    if (tm < *t_mx) *t_mx = tm;
+  }
+}
+
+static void report(const char *name, double flops, double t_mx, double t_blas,
+                   double bytes_mx, double bytes_blas) {
+  printf("%-30s %10.1f %10.1f %8.3f", name, flops / t_mx * 1e-9, flops / t_blas * 1e-9,
+         t_blas / t_mx);
+  if (bytes_mx > 0)
+    printf("   (%.1f vs %.1f GB/s)", bytes_mx / t_mx * 1e-9, bytes_blas / t_blas * 1e-9);
+  printf("\n");
+}
+
+int main(int argc, char **argv) {
+  int max_n = argc > 1 ? atoi(argv[1]) : 4096;
+  printf("threads: mx pool %d, OpenBLAS %d\n", mx_num_threads(),
+         openblas_get_num_threads());
+  printf("%-30s %10s %10s %8s\n", "case", "mx GF/s", "BLAS GF/s", "mx/BLAS");
+  for (int n = 512; n <= max_n; n *= 2) {
+    int64_t nn = (int64_t)n * n;
+    float *a = rand_buf(nn), *b = rand_buf(nn), *c = malloc((size_t)nn * sizeof(float));
+    int shape[2] = {n, n};
+    mx_array *ma = mx_array_from_data(a, shape, 2, MX_FLOAT32);
+    mx_array *mb = mx_array_from_data(b, shape, 2, MX_FLOAT32);
+    mx_array *ha = mx_astype(ma, MX_BFLOAT16), *hb = mx_astype(mb, MX_BFLOAT16);
+    mx_array *mbt = mx_transpose(mb, NULL, 0);
+    mx_eval1(ha);
+    mx_eval1(hb);
+    double flops = 2.0 * n * n * n, tm, tb;
+    int reps = reps_for(flops);
+    char name[64];
+    pair_t p = {ma, mb, n, n, n, a, b, c};
+    time_pair(&p, reps, &tm, &tb);
+    snprintf(name, sizeof name, "f32 gemm %d", n);
+    report(name, flops, tm, tb, 0, 0);
+    /* transposed b: a view passed as CblasTrans (peer: the plain product) */
+    p.b = mbt;
+    time_pair(&p, reps, &tm, &tb);
+    snprintf(name, sizeof name, "f32 gemm %d, a @ b.T view", n);
+    report(name, flops, tm, tb, 0, 0);
+    /* bfloat16 inputs (peer: float32 sgemm of the same size) */
+    p.a = ha;
+    p.b = hb;
+    time_pair(&p, reps, &tm, &tb);
+    snprintf(name, sizeof name, "bf16 gemm %d (peer f32)", n);
+    report(name, flops, tm, tb, 0, 0);
+    mx_free(ma);
+    mx_free(mb);
+    mx_free(ha);
+    mx_free(hb);
+    mx_free(mbt);
+    free(a);
+    free(b);
+    free(c);
+  }
+  /* matrix-vector */
+  {
+    int n = max_n < 4096 ? max_n : 4096;
+    int64_t nn = (int64_t)n * n;
+    float *a = rand_buf(nn), *x = rand_buf(n), *y = malloc((size_t)n * sizeof(float));
+    int shape[2] = {n, n};
+    mx_array *ma = mx_array_from_data(a, shape, 2, MX_FLOAT32);
+    mx_array *mv = mx_array_from_data(x, &n, 1, MX_FLOAT32);
+    mx_array *ha = mx_astype(ma, MX_BFLOAT16), *hv = mx_astype(mv, MX_BFLOAT16);
+    mx_eval1(ha);
+    mx_eval1(hv);
+    double flops = 2.0 * n * n, tm, tb;
+    char name[64];
+    pair_t p = {ma, mv, n, 1, n, a, x, y};
+    time_pair(&p, 100, &tm, &tb);
+    snprintf(name, sizeof name, "f32 matvec %dx%d", n, n);
+    report(name, flops, tm, tb, 4.0 * nn, 4.0 * nn);
+    p.a = ha;
+    p.b = hv;
+    time_pair(&p, 100, &tm, &tb);
+    snprintf(name, sizeof name, "bf16 matvec %dx%d (peer f32)", n, n);
+    report(name, flops, tm, tb, 2.0 * nn, 4.0 * nn);
+    mx_free(ma);
+    mx_free(mv);
+    mx_free(ha);
+    mx_free(hv);
+    free(a);
+    free(x);
+    free(y);
+  }
+  return 0;
+}

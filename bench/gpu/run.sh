@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# bench/gpu/run.sh: the one script for the GPU machine (no package registry
+# there): unpack the Debian build dependencies carried in .deps/ into a
+# private sysroot, build mx with CUDA, run the GPU tests (test_cuda compares
+# every CUDA primitive with the CPU), then the suite in that build. Logs go
+# under $OUT (or /tmp/mx-gpu).
+# Carry .deps: `run(carry=[".deps"], command="bench/gpu/run.sh")`. Fill it
+# here with: mkdir -p .deps && cd .deps && apt-get download libopenblas-dev
+#   libopenblas0 libopenblas0-pthread libopenblas-pthread-dev libcjson-dev
+#   libcjson1 libpcre2-dev libpcre2-8-0 libutf8proc-dev libutf8proc2
+#   libcurl4-openssl-dev libedit-dev libedit2 libgfortran5 libbsd0 libmd0
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-/tmp/mx-gpu}
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+root=/tmp/mx-sysroot
+if ls .deps/*.deb >/dev/null 2>&1; then
+  mkdir -p "$root"
+  for d in .deps/*.deb; do dpkg -x "$d" "$root"; done
+  # .so symlinks in -dev packages are absolute: repoint them into the sysroot
+  find "$root" -type l -lname '/*' | while read -r l; do ln -sf "$root$(readlink "$l")" "$l"; done
+  export PKG_CONFIG_SYSROOT_DIR=$root
+  export PKG_CONFIG_PATH=$root/usr/lib/x86_64-linux-gnu/pkgconfig:$root/usr/lib/x86_64-linux-gnu/openblas-pthread/pkgconfig:$root/usr/share/pkgconfig
+  export LD_LIBRARY_PATH=$root/usr/lib/x86_64-linux-gnu:$root/usr/lib/x86_64-linux-gnu/openblas-pthread:${LD_LIBRARY_PATH:-}
+  export LIBRARY_PATH=$LD_LIBRARY_PATH
+fi
+gen=""
+command -v ninja >/dev/null && gen="-G Ninja"
+cmake -S . -B build-gpu $gen -DMX_CUDA=ON -DCMAKE_BUILD_TYPE=Release > "$out/cmake.log" 2>&1 || { tail -30 "$out/cmake.log"; exit 1; }
+cmake --build build-gpu -j "$(nproc)" > "$out/build.log" 2>&1 || { grep -E "error|undefined" "$out/build.log" | head -30; exit 1; }
+echo "== test_cuda"
+./build-gpu/test_cuda > "$out/test_cuda.log" 2>&1
+rc=$?
+tail -40 "$out/test_cuda.log"
+if [ "${MX_GPU_SUITE:-1}" = 1 ]; then
+  echo "== suite (CUDA build, CPU tests)"
+  (cd build-gpu && MX_PYTHON=python3 ctest --output-on-failure -j 8 -E "test_hub|test_cuda" > "$out/ctest.log" 2>&1; tail -12 "$out/ctest.log")
+fi
+exit $rc

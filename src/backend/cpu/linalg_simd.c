@@ -1,0 +1,232 @@
+/* linalg_simd.c: see linalg_simd.h. The x86-64 bodies are compiled with
+ * target attributes (the rest of the library keeps the baseline ISA) and
+ * chosen once with __builtin_cpu_supports. */
+#include "linalg_simd.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+static inline float bf16_f32(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* ---- portable bodies ---- */
+
+static void half_to_f32_c(const uint16_t *src, bool bf16, float *dst, int64_t n) {
+  if (bf16)
+    for (int64_t i = 0; i < n; i++) dst[i] = bf16_f32(src[i]);
+  else
+    for (int64_t i = 0; i < n; i++) dst[i] = mx_f16_to_f32(src[i]);
+}
+
+static void f32_to_half_c(const float *src, bool bf16, uint16_t *dst, int64_t n) {
+  if (bf16)
+    for (int64_t i = 0; i < n; i++) dst[i] = mx_f32_to_bf16(src[i]);
+  else
+    for (int64_t i = 0; i < n; i++) dst[i] = mx_f32_to_f16(src[i]);
+}
+
+static float dot_half_c(const uint16_t *a, bool bf16, const float *x, int64_t n) {
+  /* four partial sums: independent chains, like the vector body */
+  float s[4] = {0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int k = 0; k < 4; k++)
+      s[k] += (bf16 ? bf16_f32(a[i + k]) : mx_f16_to_f32(a[i + k])) * x[i + k];
+  for (; i < n; i++) s[0] += (bf16 ? bf16_f32(a[i]) : mx_f16_to_f32(a[i])) * x[i];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static void dot_half_multi_c(const uint16_t *a, bool bf16, const float *x, int64_t xs,
+                             int nv, int64_t n, float *out) {
+  for (int v = 0; v < nv; v++) out[v] = dot_half_c(a, bf16, x + v * xs, n);
+}
+
+static void axpy_half_c(float alpha, const uint16_t *b, bool bf16, float *y, int64_t n) {
+  if (bf16)
+    for (int64_t i = 0; i < n; i++) y[i] += alpha * bf16_f32(b[i]);
+  else
+    for (int64_t i = 0; i < n; i++) y[i] += alpha * mx_f16_to_f32(b[i]);
+}
+
+/* ---- x86-64: AVX2 + FMA + F16C ---- */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline __m256 load8_half(const uint16_t *p, bool bf16) {
+  __m128i h = _mm_loadu_si128((const __m128i *)p);
+  if (bf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  return _mm256_cvtph_ps(h);
+}
+
+AVX2 static void half_to_f32_avx2(const uint16_t *src, bool bf16, float *dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8_half(src + i, bf16));
+  half_to_f32_c(src + i, bf16, dst + i, n - i);
+}
+
+AVX2 static void f32_to_half_avx2(const float *src, bool bf16, uint16_t *dst, int64_t n) {
+  int64_t i = 0;
+  if (bf16) {
+    const __m256i bias = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1),
+                  quiet = _mm256_set1_epi32(0x40);
+    for (; i + 8 <= n; i += 8) {
+      __m256 v = _mm256_loadu_ps(src + i);
+      __m256i u = _mm256_castps_si256(v);
+      /* round to nearest even: add 0x7fff + lsb of the kept half */
+      __m256i r = _mm256_add_epi32(
+          u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
+      r = _mm256_srli_epi32(r, 16);
+      /* NaN: keep the top bits, set the quiet bit */
+      __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+      __m256i qn = _mm256_or_si256(_mm256_srli_epi32(u, 16), quiet);
+      r = _mm256_blendv_epi8(r, qn, nan);
+      /* 8 x u32 (each <= 0xffff) -> 8 x u16 */
+      __m256i p = _mm256_packus_epi32(r, r);
+      p = _mm256_permute4x64_epi64(p, 0x08);
+      _mm_storeu_si128((__m128i *)(dst + i), _mm256_castsi256_si128(p));
+    }
+  } else {
+    for (; i + 8 <= n; i += 8)
+      _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i),
+                                                             _MM_FROUND_TO_NEAREST_INT));
+  }
+  f32_to_half_c(src + i, bf16, dst + i, n - i);
+}
+
+AVX2 static inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+AVX2 static float dot_half_avx2(const uint16_t *a, bool bf16, const float *x, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_fmadd_ps(load8_half(a + i, bf16), _mm256_loadu_ps(x + i), s0);
+    s1 = _mm256_fmadd_ps(load8_half(a + i + 8, bf16), _mm256_loadu_ps(x + i + 8), s1);
+    s2 = _mm256_fmadd_ps(load8_half(a + i + 16, bf16), _mm256_loadu_ps(x + i + 16), s2);
+    s3 = _mm256_fmadd_ps(load8_half(a + i + 24, bf16), _mm256_loadu_ps(x + i + 24), s3);
+  }
+  for (; i + 8 <= n; i += 8)
+    s0 = _mm256_fmadd_ps(load8_half(a + i, bf16), _mm256_loadu_ps(x + i), s0);
+  float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  return s + dot_half_c(a + i, bf16, x + i, n - i);
+}
+
+/* nv is a constant after inlining into the switch below, so the
+ * accumulators stay in registers. */
+AVX2 static inline __attribute__((always_inline)) void dot_multi_body(
+    const uint16_t *a, bool bf16, const float *x, int64_t xs, int nv, int64_t n,
+    float *out) {
+  __m256 acc[4][2];
+#pragma GCC unroll 4
+  for (int v = 0; v < 4; v++) acc[v][0] = acc[v][1] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256 w0 = load8_half(a + i, bf16), w1 = load8_half(a + i + 8, bf16);
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) {
+      acc[v][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + v * xs + i), acc[v][0]);
+      acc[v][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + v * xs + i + 8), acc[v][1]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int v = 0; v < nv; v++)
+    out[v] = hsum(_mm256_add_ps(acc[v][0], acc[v][1])) +
+             dot_half_c(a + i, bf16, x + v * xs + i, n - i);
+}
+
+AVX2 static void dot_half_multi_avx2(const uint16_t *a, bool bf16, const float *x,
+                                     int64_t xs, int nv, int64_t n, float *out) {
+  switch (nv) {
+    case 1:
+      dot_multi_body(a, bf16, x, xs, 1, n, out);
+      break;
+    case 2:
+      dot_multi_body(a, bf16, x, xs, 2, n, out);
+      break;
+    case 3:
+      dot_multi_body(a, bf16, x, xs, 3, n, out);
+      break;
+    default:
+      dot_multi_body(a, bf16, x, xs, 4, n, out);
+      break;
+  }
+}
+
+AVX2 static void axpy_half_avx2(float alpha, const uint16_t *b, bool bf16, float *y,
+                                int64_t n) {
+  __m256 va = _mm256_set1_ps(alpha);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(
+        y + i, _mm256_fmadd_ps(va, load8_half(b + i, bf16), _mm256_loadu_ps(y + i)));
+  axpy_half_c(alpha, b + i, bf16, y + i, n - i);
+}
+
+static atomic_int g_avx2 = -1; /* -1: not probed yet */
+static inline bool use_avx2(void) {
+  int v = atomic_load_explicit(&g_avx2, memory_order_relaxed);
+  if (v < 0) {
+    __builtin_cpu_init();
+    v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c");
+    atomic_store_explicit(&g_avx2, v, memory_order_relaxed);
+  }
+  return v > 0;
+}
+
+void mx_lin_simd_enable(bool on) {
+  atomic_store_explicit(&g_avx2, -1, memory_order_relaxed);
+  if (!on || !use_avx2()) atomic_store_explicit(&g_avx2, 0, memory_order_relaxed);
+}
+#else
+static inline bool use_avx2(void) { return false; }
+void mx_lin_simd_enable(bool on) { (void)on; }
+#define half_to_f32_avx2 half_to_f32_c
+#define f32_to_half_avx2 f32_to_half_c
+#define dot_half_avx2 dot_half_c
+#define dot_half_multi_avx2 dot_half_multi_c
+#define axpy_half_avx2 axpy_half_c
+#endif
+
+void mx_lin_half_to_f32(const uint16_t *src, bool bf16, float *dst, int64_t n) {
+  if (use_avx2())
+    half_to_f32_avx2(src, bf16, dst, n);
+  else
+    half_to_f32_c(src, bf16, dst, n);
+}
+
+void mx_lin_f32_to_half(const float *src, bool bf16, uint16_t *dst, int64_t n) {
+  if (use_avx2())
+    f32_to_half_avx2(src, bf16, dst, n);
+  else
+    f32_to_half_c(src, bf16, dst, n);
+}
+
+float mx_lin_dot_half(const uint16_t *a, bool bf16, const float *x, int64_t n) {
+  return use_avx2() ? dot_half_avx2(a, bf16, x, n) : dot_half_c(a, bf16, x, n);
+}
+
+void mx_lin_dot_half_multi(const uint16_t *a, bool bf16, const float *x, int64_t xs,
+                           int nv, int64_t n, float *out) {
+  if (use_avx2())
+    dot_half_multi_avx2(a, bf16, x, xs, nv, n, out);
+  else
+    dot_half_multi_c(a, bf16, x, xs, nv, n, out);
+}
+
+void mx_lin_axpy_half(float alpha, const uint16_t *b, bool bf16, float *y, int64_t n) {
+  if (use_avx2())
+    axpy_half_avx2(alpha, b, bf16, y, n);
+  else
+    axpy_half_c(alpha, b, bf16, y, n);
+}

@@ -1,0 +1,50 @@
+/* simd.h: run-time ISA dispatch for the contiguous fast paths of the
+ * elementwise family (float32, bfloat16, float16; half types computed in
+ * float32). One vector body (simd_impl.inc) is compiled per ISA
+ * (simd_avx2.c, simd_avx512.c, each under its own GCC target); the level is
+ * detected once with __builtin_cpu_supports and can be lowered for tests and
+ * benchmarks (MX_SIMD=none|avx2|avx512, or mx_simd_set_level). Other CPUs
+ * (ARM, old x86) use the plain C kernels.
+ *
+ * Every vector op except exp/sigmoid gives bit-identical results to the
+ * plain C kernel (same IEEE operations, same rounding to bf16/f16), so tests
+ * compare the two paths exactly. */
+#ifndef MX_CPU_SIMD_H
+#define MX_CPU_SIMD_H
+
+#include "../../core/core.h"
+
+enum { MX_SIMD_NONE = 0, MX_SIMD_AVX2 = 1, MX_SIMD_AVX512 = 2 };
+
+/* Best level this CPU (and OS) supports. */
+int mx_simd_detected(void);
+/* Level in use: detected, capped by MX_SIMD and mx_simd_set_level. */
+int mx_simd_level(void);
+/* Cap the level (clamped to what is detected); returns the level now in use.
+ * Not meant to be called while kernels run on other threads. */
+int mx_simd_set_level(int level);
+const char *mx_simd_name(int level);
+
+/* y[i] = op(x[i]) for n contiguous elements of dtype t (mx_unary_op codes).
+ * Returns false, writing nothing, when op/dtype has no vector path.
+ * stream: use non-temporal stores (outputs much larger than the caches). */
+bool mx_simd_unary(int op, mx_dtype t, int64_t n, const void *x, void *y,
+                   bool stream);
+/* o[i] = op(a[i*sa], b[i*sb]) (mx_binary_op codes); sa, sb in {0, 1}, not
+ * both 0; o contiguous. Returns false when there is no vector path. */
+bool mx_simd_binary(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
+                    const void *b, int64_t sb, void *o, bool stream);
+
+/* Per-ISA entry points (same contract), defined in simd_<isa>.c. */
+bool mx_simd_unary_avx2(int op, mx_dtype t, int64_t n, const void *x, void *y,
+                        bool stream);
+bool mx_simd_binary_avx2(int op, mx_dtype t, int64_t n, const void *a,
+                         int64_t sa, const void *b, int64_t sb, void *o,
+                         bool stream);
+bool mx_simd_unary_avx512(int op, mx_dtype t, int64_t n, const void *x,
+                          void *y, bool stream);
+bool mx_simd_binary_avx512(int op, mx_dtype t, int64_t n, const void *a,
+                           int64_t sa, const void *b, int64_t sb, void *o,
+                           bool stream);
+
+#endif

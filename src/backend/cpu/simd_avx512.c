@@ -1,0 +1,111 @@
+/* simd_avx512.c: the AVX-512 (F + BW) instance of the elementwise vector
+ * body (simd_impl.inc). Everything in this file is compiled for that target;
+ * it is only called after mx_simd_level() confirmed the CPU has it. Only
+ * AVX512F instructions are used for floats (bitwise float ops go through the
+ * integer unit, since andnot/xor on ps need AVX512DQ). */
+#include "simd.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx2,fma,f16c")
+#include <immintrin.h>
+
+#define VL 16
+typedef __m512 vf;
+typedef __m512i vi;
+
+#define AI static inline __attribute__((always_inline))
+AI vf v_load(const float *p) { return _mm512_loadu_ps(p); }
+AI void v_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
+AI void v_stream(float *p, vf v) { _mm512_stream_ps(p, v); }
+AI vf v_set1(float x) { return _mm512_set1_ps(x); }
+AI vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+AI vf v_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+AI vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+AI vf v_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+AI vf v_sqrt(vf a) { return _mm512_sqrt_ps(a); }
+AI vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+AI vf v_max_raw(vf a, vf b) { return _mm512_max_ps(a, b); }
+AI vf v_min_raw(vf a, vf b) { return _mm512_min_ps(a, b); }
+AI vf v_sel_nan(vf r, vf a) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), r, a);
+}
+/* a where x < 0, else b */
+AI vf v_sel_lt0(vf x, vf a, vf b) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), b, a);
+}
+AI vf v_abs(vf a) {
+  return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a),
+                                              _mm512_set1_epi32(0x7fffffff)));
+}
+AI vf v_neg(vf a) {
+  return _mm512_castsi512_ps(_mm512_xor_si512(
+      _mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u)));
+}
+AI vf v_rint(vf a) {
+  return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+AI vf v_floor(vf a) {
+  return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+}
+AI vf v_ceil(vf a) {
+  return _mm512_roundscale_ps(a, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+}
+AI vi v_cvt_i(vf a) { return _mm512_cvtps_epi32(a); }
+AI vi vi_set1(int x) { return _mm512_set1_epi32(x); }
+AI vi vi_add(vi a, vi b) { return _mm512_add_epi32(a, b); }
+AI vi vi_sub(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+AI vi vi_srai1(vi a) { return _mm512_srai_epi32(a, 1); }
+AI vi vi_slli23(vi a) { return _mm512_slli_epi32(a, 23); }
+AI vf v_as_f(vi a) { return _mm512_castsi512_ps(a); }
+
+AI vf v_load_bf16(const uint16_t *p) {
+  vi w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+}
+AI __m256i v_to_bf16(vf v) {
+  vi x = _mm512_castps_si512(v);
+  vi lsb = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
+  vi r = _mm512_srli_epi32(
+      _mm512_add_epi32(x, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+  vi q = _mm512_or_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(0x40));
+  r = _mm512_mask_blend_epi32(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), r, q);
+  return _mm512_cvtepi32_epi16(r); /* values fit: plain truncation */
+}
+AI void v_store_bf16(uint16_t *p, vf v) {
+  _mm256_storeu_si256((__m256i *)p, v_to_bf16(v));
+}
+AI void v_stream_bf16(uint16_t *p, vf v) {
+  _mm256_stream_si256((__m256i *)p, v_to_bf16(v));
+}
+AI vf v_load_f16(const uint16_t *p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+AI void v_store_f16(uint16_t *p, vf v) {
+  _mm256_storeu_si256((__m256i *)p,
+                      _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+AI void v_stream_f16(uint16_t *p, vf v) {
+  _mm256_stream_si256((__m256i *)p,
+                      _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+AI void v_sfence(void) { _mm_sfence(); }
+
+#define SIMD_FN(name) name##_avx512
+#include "simd_impl.inc"
+
+#pragma GCC pop_options
+#else
+bool mx_simd_unary_avx512(int op, mx_dtype t, int64_t n, const void *x,
+                          void *y, bool stream) {
+  (void)op, (void)t, (void)n, (void)x, (void)y, (void)stream;
+  return false;
+}
+bool mx_simd_binary_avx512(int op, mx_dtype t, int64_t n, const void *a,
+                           int64_t sa, const void *b, int64_t sb, void *o,
+                           bool stream) {
+  (void)op, (void)t, (void)n, (void)a, (void)sa, (void)b, (void)sb, (void)o,
+      (void)stream;
+  return false;
+}
+#endif

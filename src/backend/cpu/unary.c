@@ -1,0 +1,216 @@
+/* unary.c: CPU kernels of the unary family and stop_gradient.
+ *
+ * One plain C body (unary_impl.inc) is instantiated for every dtype; strided
+ * inputs go through mx_iter (dimensions merged, runs split across the
+ * pool). Contiguous float32/bfloat16/float16 runs of the common ops take the
+ * vector path (simd.h) when the CPU has one. */
+#include "../../primitives/unary.h"
+
+#include <complex.h>
+#include <math.h>
+#include <string.h>
+
+#include "dtypes.h"
+#include "iter.h"
+#include "simd.h"
+
+/* Outputs at least this large use non-temporal stores on the vector path:
+ * they cannot stay in cache anyway, and streaming skips the read for
+ * ownership of every output line. */
+#define EW_STREAM_BYTES ((int64_t)32 << 20)
+
+/* ---- scalar helpers ---- */
+
+/* erfinv(y) in double. Start from Giles' single-precision approximation
+ * ("Approximating the erfinv function", GPU Computing Gems, 2011), then two
+ * Halley steps on f(x) = erf(x) - y, whose second derivative is -2x f'.
+ * Above |y| = 0.5 the residual is taken as (1 - |y|) - erfc(x): 1 - |y| is
+ * exact there, so results stay accurate as |y| -> 1. */
+static double ew_erfinv(double y) {
+  if (isnan(y) || y < -1 || y > 1) return NAN;
+  if (y == 1) return INFINITY;
+  if (y == -1) return -INFINITY;
+  double a = fabs(y);
+  double w = -log((1 - a) * (1 + a)), p;
+  if (w < 5) {
+    w -= 2.5;
+    p = 2.81022636e-08;
+    p = 3.43273939e-07 + p * w;
+    p = -3.5233877e-06 + p * w;
+    p = -4.39150654e-06 + p * w;
+    p = 0.00021858087 + p * w;
+    p = -0.00125372503 + p * w;
+    p = -0.00417768164 + p * w;
+    p = 0.246640727 + p * w;
+    p = 1.50140941 + p * w;
+  } else {
+    w = sqrt(w) - 3;
+    p = -0.000200214257;
+    p = 0.000100950558 + p * w;
+    p = 0.00134934322 + p * w;
+    p = -0.00367342844 + p * w;
+    p = 0.00573950773 + p * w;
+    p = -0.0076224613 + p * w;
+    p = 0.00943887047 + p * w;
+    p = 1.00167406 + p * w;
+    p = 2.83297682 + p * w;
+  }
+  double x = p * a;
+  /* float32 inputs converge in one step; float64 ones beyond the fit's
+   * range (|y| > 1 - 1e-7) take a few more */
+  const double two_over_sqrt_pi = 1.1283791670955126;
+  for (int it = 0; it < 8; it++) {
+    double f = a <= 0.5 ? erf(x) - a : (1 - a) - erfc(x);
+    double d = f / (two_over_sqrt_pi * exp(-x * x));
+    d /= 1 + x * d;
+    x -= d;
+    if (!(fabs(d) > 1e-17 * x)) break;
+  }
+  return copysign(x, y);
+}
+
+/* numpy's round to `dec` decimals: scale, round half to even, unscale
+ * (dividing by the exact power of ten for negative decimals). Scaling that
+ * overflows leaves x unchanged (it has no digits that far right). */
+static double ew_round_dec(double x, int dec) {
+  if (dec == 0) return rint(x);
+  if (!isfinite(x)) return x;
+  if (dec > 0) {
+    if (dec > 330) return x;
+    double f = pow(10.0, dec), y = x * f;
+    return isfinite(y) ? rint(y) / f : x;
+  }
+  if (dec < -330) return 0 * x;
+  double f = pow(10.0, -dec);
+  return rint(x / f) * f;
+}
+
+/* Integers to dec < 0 decimals, exactly: half to even on the quotient. */
+static int64_t ew_round_i64(int64_t x, int dec) {
+  if (dec >= 0) return x;
+  if (dec < -18) return 0; /* |x| < 10^19 / 2 */
+  int64_t p = 1;
+  for (int i = 0; i < -dec; i++) p *= 10;
+  int64_t q = x / p, r = x % p, ar = r < 0 ? -r : r;
+  if (2 * ar > p || (2 * ar == p && (q & 1))) q += x < 0 ? -1 : 1;
+  return (int64_t)((uint64_t)q * (uint64_t)p);
+}
+
+static uint64_t ew_round_u64(uint64_t x, int dec) {
+  if (dec >= 0) return x;
+  if (dec < -18) return 0;
+  uint64_t p = 1;
+  for (int i = 0; i < -dec; i++) p *= 10;
+  uint64_t q = x / p, r = x % p;
+  if (2 * r > p || (2 * r == p && (q & 1))) q++;
+  return q * p;
+}
+
+/* log(1 + z) for complex z in double: log|1+z| = log1p(2 Re z + |z|^2) / 2
+ * keeps the digits clogf(1 + z) loses for small z. */
+static mx_c64 ew_clog1p(mx_c64 z) {
+  double x = crealf(z), y = cimagf(z);
+  double re = 0.5 * log1p(2 * x + x * x + y * y), im = atan2(y, 1 + x);
+  return (float)re + I * (float)im;
+}
+
+/* ---- the per-dtype kernels ---- */
+
+/* y[i * sy] = EXPR(x) over a run; x is the loaded element in EW_C */
+#define U_LOOP(OT, EXPR)                                           \
+  do {                                                             \
+    const EW_T *X_ = (const EW_T *)(const void *)xp;               \
+    OT *Y_ = (OT *)(void *)yp;                                     \
+    if (sx == 1 && sy == 1) {                                      \
+      for (int64_t i = 0; i < n; i++) {                            \
+        EW_C x = EW_LD(X_[i]);                                     \
+        Y_[i] = (EXPR);                                            \
+      }                                                            \
+    } else {                                                       \
+      for (int64_t i = 0; i < n; i++) {                            \
+        EW_C x = EW_LD(X_[i * sx]);                                \
+        Y_[i * sy] = (EXPR);                                       \
+      }                                                            \
+    }                                                              \
+  } while (0)
+
+typedef bool (*unary_fn)(int op, int dec, int64_t n, const char *x,
+                         int64_t sx, char *y, int64_t sy);
+
+#define EW_IMPL "unary_impl.inc"
+#include "ew_dtypes.inc"
+
+static const unary_fn k_unary[MX_NUM_DTYPES] = EW_TABLE(unary_);
+
+/* ---- eval ---- */
+
+typedef struct {
+  unary_fn fn;
+  int op, dec;
+  mx_dtype t;
+  const char *x;
+  char *y;
+  int64_t xsz, ysz;
+  bool simd, stream;
+} uctx;
+
+static void unary_run(void *c, int64_t n, const int64_t *offs,
+                      const int64_t *is) {
+  const uctx *k = c;
+  const char *x = k->x + offs[0] * k->xsz;
+  char *y = k->y + offs[1] * k->ysz;
+  if (k->simd && is[0] == 1 && is[1] == 1 &&
+      mx_simd_unary(k->op, k->t, n, x, y, k->stream))
+    return;
+  k->fn(k->op, k->dec, n, x, is[0], y, is[1]);
+}
+
+/* Elements per task: memory-bound ops need big chunks to amortise the
+ * hand-off; libm calls are slow enough to split finer. */
+static int64_t unary_grain(int op) {
+  switch (op) {
+    case MX_UOP_ABS: case MX_UOP_NEGATIVE: case MX_UOP_SIGN:
+    case MX_UOP_SQUARE: case MX_UOP_FLOOR: case MX_UOP_CEIL:
+    case MX_UOP_ISNAN: case MX_UOP_ISINF: case MX_UOP_ISFINITE:
+    case MX_UOP_ISPOSINF: case MX_UOP_ISNEGINF: case MX_UOP_LOGICAL_NOT:
+    case MX_UOP_BITWISE_INVERT: case MX_UOP_REAL: case MX_UOP_IMAG:
+    case MX_UOP_CONJUGATE: case MX_UOP_RECIPROCAL: case MX_UOP_SQRT:
+    case MX_UOP_RSQRT:
+      return 1 << 15;
+    default: return 1 << 11;
+  }
+}
+
+mx_status mx_cpu_unary(mx_node *nd, mx_array **in, mx_array **out) {
+  const mx_unary_params *p = MX_PARAMS(mx_unary_params, nd);
+  mx_array *a = in[0], *o = out[0];
+  unary_fn fn = (unsigned)a->dtype < MX_NUM_DTYPES ? k_unary[a->dtype] : NULL;
+  if (!fn || !fn(p->op, p->decimals, 0, NULL, 1, NULL, 1))
+    return mx_set_error(MX_ERR_UNSUPPORTED, "[%s] not supported for %s",
+                        mx_unary_op_name(p->op), mx_dtype_name(a->dtype));
+  mx_status rc = mx_array_alloc(o);
+  if (rc != MX_OK || o->size == 0) return rc;
+  const int64_t *strides[2] = {a->strides, o->strides};
+  mx_iter it;
+  mx_iter_init(&it, o->shape, o->ndim, 2, strides);
+  uctx k = {fn,
+            p->op,
+            p->decimals,
+            a->dtype,
+            mx_array_ptr(a),
+            mx_array_ptr(o),
+            (int64_t)mx_dtype_size(a->dtype),
+            (int64_t)mx_dtype_size(o->dtype),
+            mx_simd_level() > MX_SIMD_NONE && a->dtype == o->dtype &&
+                (p->op != MX_UOP_ROUND || p->decimals == 0),
+            o->size * (int64_t)mx_dtype_size(o->dtype) >= EW_STREAM_BYTES};
+  mx_iter_parallel(&it, unary_grain(p->op), unary_run, &k);
+  return MX_OK;
+}
+
+/* The value passes through unchanged: the output views the input. */
+mx_status mx_cpu_stop_gradient(mx_node *nd, mx_array **in, mx_array **out) {
+  (void)nd;
+  mx_array_set_view(out[0], in[0], in[0]->strides, in[0]->offset);
+  return MX_OK;
+}

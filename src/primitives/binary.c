@@ -1,0 +1,36 @@
+/* binary.c: table entries of the binary family. The CUDA slots stay NULL
+ * until the CUDA backend writes mx_cuda_binary / _select / _all_compare. */
+#include "binary.h"
+
+const mx_prim mx_prim_binary = {
+    .name = "binary",
+    .eval_cpu = mx_cpu_binary,
+    .eval_cuda = NULL,
+};
+
+const mx_prim mx_prim_select = {
+    .name = "select",
+    .eval_cpu = mx_cpu_select,
+    .eval_cuda = NULL,
+};
+
+const mx_prim mx_prim_all_compare = {
+    .name = "all_compare",
+    .eval_cpu = mx_cpu_all_compare,
+    .eval_cuda = NULL,
+};
+
+static const char *const k_names[MX_BOP_COUNT] = {
+    "add",        "subtract",    "multiply",      "divide",      "floor_divide",
+    "remainder",  "power",       "maximum",       "minimum",     "arctan2",
+    "logaddexp",  "equal",       "not_equal",     "less",        "less_equal",
+    "greater",    "greater_equal", "logical_and", "logical_or",  "bitwise_and",
+    "bitwise_or", "bitwise_xor", "left_shift",    "right_shift", "isclose"};
+
+const char *mx_binary_op_name(int op) {
+  return op >= 0 && op < MX_BOP_COUNT ? k_names[op] : "binary";
+}
+
+bool mx_binary_op_is_predicate(int op) {
+  return (op >= MX_BOP_EQUAL && op <= MX_BOP_LOGICAL_OR) || op == MX_BOP_ISCLOSE;
+}
