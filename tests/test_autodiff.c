@@ -9,9 +9,24 @@ static const entry *g_entry;
 
 static void run_entry(void) {
   const entry *e = g_entry;
-  mx_closure *f = mx_closure_new(e->fn, catalog_payload(&g_cat, e->payload), NULL);
+  mx_closure *f = mx_closure_new(
+      e->fn, e->pl ? (void *)e->pl : catalog_payload(&g_cat, e->payload), NULL);
   MXT_OK(f);
-  check_ad(e->name, f, e->nin, e->in, entry_opts(e));
+  opts o = entry_opts(e);
+  check_ad(e->name, f, e->nin, e->in, o);
+  /* second order: vjp and jvp of the vjp (every rule's own graph). Not for
+   * prod with zeros: prod's vjp uses cumprod, whose vjp divides by x (as
+   * MLX's), so second derivatives at exact zeros are NaN. */
+  spec sp[MAXIN];
+  int n;
+  if (o.dtype == MX_FLOAT64 && strcmp(e->name, "prod_zeros") != 0 &&
+      vjp_fn_specs(f, e, o, sp, &n)) {
+    mx_closure *v = mx_vjp_fn(f, e->nin);
+    char what[96];
+    snprintf(what, sizeof what, "vjp_fn(%s)", e->name);
+    check_ad(what, v, n, sp, o);
+    mx_closure_free(v);
+  }
   mx_closure_free(f);
 }
 
@@ -405,6 +420,54 @@ static void test_integer_paths(void) {
   mx_closure_free(f);
 }
 
+/* sum(x^2) + sum(stop_gradient(x) x): gradient 3x (not 4x), and the
+ * gradient of sum(stop_gradient(x)^2) is zero. */
+static mx_status f_sg(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)p, (void)n;
+  mx_array *s = mx_stop_gradient(x[0]);
+  mx_status rc = mx_vec_push(out, mx_add(mx_sum(mx_square(x[0]), NULL, 0, false),
+                                         mx_sum(mx_multiply(s, x[0]), NULL, 0, false)));
+  if (rc == MX_OK) rc = mx_vec_push(out, mx_sum(mx_square(s), NULL, 0, false));
+  return rc;
+}
+
+static void test_stop_gradient(void) {
+  int s = 5;
+  mx_array *x = mxt_rand(&s, 1, MX_FLOAT64, -1, 1),
+           *t = mxt_rand(&s, 1, MX_FLOAT64, -1, 1);
+  double *xd = mxt_to_f64(x), *td = mxt_to_f64(t), g3[5], j = 0, zero = 0;
+  for (int i = 0; i < 5; i++) {
+    g3[i] = 3 * xd[i];
+    j += 3 * xd[i] * td[i];
+  }
+  mx_closure *f = mx_closure_new(f_sg, NULL, NULL);
+  mx_array *ones = mx_array_scalar_f64(1, MX_FLOAT64);
+  mx_array *c1[2] = {ones, NULL}, *c2[2] = {NULL, ones};
+  mx_vec o = MX_VEC_INIT, v = MX_VEC_INIT;
+  MXT_CHECK(mx_vjp(f, &x, 1, c1, 2, &o, &v) == MX_OK, "vjp: %s", mx_last_error());
+  if (v.n == 1) compare_arr(v.items[0], g3, 5, 1e-14, 1e-14, "grad", "stop_gradient");
+  MXT_CHECK(mx_vjp(f, &x, 1, c2, 2, &o, &v) == MX_OK, "vjp: %s", mx_last_error());
+  double z5[5] = {0};
+  if (v.n == 1) compare_arr(v.items[0], z5, 5, 0, 0, "zero grad", "stop_gradient");
+  MXT_CHECK(mx_jvp(f, &x, 1, &t, &o, &v) == MX_OK && v.n == 2, "jvp: %s",
+            mx_last_error());
+  if (v.n == 2) {
+    compare_arr(v.items[0], &j, 1, 1e-14, 1e-14, "jvp", "stop_gradient");
+    compare_arr(v.items[1], &zero, 1, 0, 0, "zero jvp", "stop_gradient");
+  }
+  /* value_and_grad: outputs after the first are auxiliary */
+  mx_closure *vg = mx_value_and_grad(f, NULL, 0);
+  MXT_CHECK(mx_closure_call(vg, &x, 1, &o) == MX_OK && o.n == 3, "value_and_grad");
+  if (o.n == 3)
+    compare_arr(o.items[2], g3, 5, 1e-14, 1e-14, "aux ignored", "stop_gradient");
+  mx_closure_free(vg);
+  mx_vec_free(&o);
+  mx_vec_free(&v);
+  mx_closure_free(f);
+  free(xd);
+  free(td);
+}
+
 /* Closures: reference counting and payload destruction. */
 static int g_destroyed;
 static void count_destroy(void *p) {
@@ -435,7 +498,7 @@ int main(void) {
   catalog_init(&g_cat);
   for (int k = 0; k < NENTRIES; k++) {
     g_entry = &ENTRIES[k];
-    static char names[64][96];
+    static char names[160][96];
     snprintf(names[k], sizeof names[k], "ad_%s", ENTRIES[k].name);
     mxt_run(names[k], run_entry);
   }
@@ -446,6 +509,7 @@ int main(void) {
   MXT_RUN(test_custom_function);
   MXT_RUN(test_errors);
   MXT_RUN(test_integer_paths);
+  MXT_RUN(test_stop_gradient);
   MXT_RUN(test_closure_refcount);
   catalog_free(&g_cat);
   return mxt_finish();

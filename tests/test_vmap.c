@@ -21,7 +21,8 @@ static int nouts_of(mx_closure *f, int nin, const spec *sp, mx_dtype t) {
 static void run_entry(void) {
   const entry *e = g_entry;
   opts o = entry_opts(e);
-  mx_closure *f = mx_closure_new(e->fn, catalog_payload(&g_cat, e->payload), NULL);
+  mx_closure *f = mx_closure_new(
+      e->fn, e->pl ? (void *)e->pl : catalog_payload(&g_cat, e->payload), NULL);
   MXT_OK(f);
   int nin = e->nin, nout = nouts_of(f, nin, e->in, o.dtype);
   MXT_CHECK(nout > 0, "%s: outputs", e->name);
@@ -30,20 +31,20 @@ static void run_entry(void) {
   /* every input batched on axis 0 */
   for (int i = 0; i < nin; i++) axes[i] = 0;
   snprintf(what, sizeof what, "%s all axis 0", e->name);
-  check_vmap(what, f, nin, e->in, axes, NULL, 0, 3, o.dtype);
+  check_vmap(what, f, nin, e->in, axes, NULL, 0, 3, o);
   /* each input alone batched on its last axis, outputs on the last axis */
   for (int k = 0; k < nout; k++) oax[k] = -1;
   for (int j = 0; j < nin; j++) {
     for (int i = 0; i < nin; i++) axes[i] = i == j ? e->in[i].ndim : -1;
     snprintf(what, sizeof what, "%s input %d on its last axis", e->name, j);
-    check_vmap(what, f, nin, e->in, axes, oax, nout, 2, o.dtype);
+    check_vmap(what, f, nin, e->in, axes, oax, nout, 2, o);
   }
   /* mixed axes: input i on axis min(i, ndim), outputs on axis 1 where possible */
   if (nin > 1) {
     for (int i = 0; i < nin; i++) axes[i] = i < e->in[i].ndim ? i : e->in[i].ndim;
     for (int k = 0; k < nout; k++) oax[k] = 1;
     snprintf(what, sizeof what, "%s mixed axes", e->name);
-    check_vmap(what, f, nin, e->in, axes, oax, nout, 2, o.dtype);
+    check_vmap(what, f, nin, e->in, axes, oax, nout, 2, o);
   }
   /* gradients through the batched graph */
   if (o.dtype == MX_FLOAT64) {
@@ -58,6 +59,15 @@ static void run_entry(void) {
     snprintf(what, sizeof what, "vjp/jvp of vmap(%s)", e->name);
     check_ad(what, vf, nin, bs, o);
     mx_closure_free(vf);
+    /* the batched backward graph: vmap(vjp_fn(f)) */
+    spec sp[MAXIN];
+    int nv, ax0[MAXIN] = {0};
+    if (vjp_fn_specs(f, e, o, sp, &nv)) {
+      mx_closure *v = mx_vjp_fn(f, nin);
+      snprintf(what, sizeof what, "vmap(vjp_fn(%s))", e->name);
+      check_vmap(what, v, nv, sp, ax0, NULL, 0, 2, o);
+      mx_closure_free(v);
+    }
   }
   mx_closure_free(f);
 }
@@ -243,14 +253,12 @@ static void test_vmap_of_grad(void) {
   mx_closure *g = mx_grad(f, NULL, 0);
   spec s = SP(4);
   /* per-example gradients */
-  check_vmap("vmap(grad(cubic))", g, 1, &s, (int[]){0}, NULL, 0, 5, MX_FLOAT64);
-  check_vmap("vmap(grad(cubic)) axis 1", g, 1, &s, (int[]){1}, (int[]){1}, 1, 3,
-             MX_FLOAT64);
+  check_vmap("vmap(grad(cubic))", g, 1, &s, (int[]){0}, NULL, 0, 5, F64);
+  check_vmap("vmap(grad(cubic)) axis 1", g, 1, &s, (int[]){1}, (int[]){1}, 1, 3, F64);
   /* vmap of vmap */
   mx_closure *vg = mx_vmap(g, NULL, 0, NULL, 0);
   spec s2b = SP(3, 4);
-  check_vmap("vmap(vmap(grad(cubic)))", vg, 1, &s2b, (int[]){1}, (int[]){2}, 1, 2,
-             MX_FLOAT64);
+  check_vmap("vmap(vmap(grad(cubic)))", vg, 1, &s2b, (int[]){1}, (int[]){2}, 1, 2, F64);
   /* grad of a vmapped function (sum over the batch) */
   mx_closure *vf = mx_vmap(f, NULL, 0, NULL, 0);
   check_ad("vmap(cubic)", vf, 1, &s2b, F64);
@@ -258,12 +266,12 @@ static void test_vmap_of_grad(void) {
   /* jvp composed with vmap */
   mx_closure *jf = mx_jvp_fn(f);
   spec sj[2] = {SP(4), SP(4)};
-  check_vmap("vmap(jvp(cubic))", jf, 2, sj, (int[]){0, 0}, NULL, 0, 3, MX_FLOAT64);
+  check_vmap("vmap(jvp(cubic))", jf, 2, sj, (int[]){0, 0}, NULL, 0, 3, F64);
   check_vmap("vmap(jvp(cubic)) tangents only", jf, 2, sj, (int[]){-1, 0}, NULL, 0, 3,
-             MX_FLOAT64);
+             F64);
   mx_closure *vjf = mx_vjp_fn(f, 1);
   spec sv[2] = {SP(4), SP0};
-  check_vmap("vmap(vjp(cubic))", vjf, 2, sv, (int[]){0, 0}, NULL, 0, 3, MX_FLOAT64);
+  check_vmap("vmap(vjp(cubic))", vjf, 2, sv, (int[]){0, 0}, NULL, 0, 3, F64);
   mx_closure_free(vjf);
   mx_closure_free(jf);
   mx_closure_free(vf);
@@ -286,7 +294,27 @@ static void test_unbatched_outputs(void) {
   mx_closure *f = mx_closure_new(f_mixed, NULL, NULL);
   spec s[2] = {SP(2, 3), SP(3, 2)};
   check_vmap("unbatched outputs", f, 2, s, (int[]){0, -1}, (int[]){0, 1, -1, 2}, 4, 3,
-             MX_FLOAT64);
+             F64);
+  mx_closure_free(f);
+}
+
+/* stop_gradient, allclose / array_equal and argsort under vmap */
+static mx_status f_misc(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)p, (void)n;
+  mx_status rc = mx_vec_push(out, mx_multiply(mx_stop_gradient(x[0]), x[1]));
+  if (rc == MX_OK) rc = mx_vec_push(out, mx_allclose(x[0], x[1], 1e-5, 0.5, false));
+  if (rc == MX_OK) rc = mx_vec_push(out, mx_array_equal(x[0], x[0], true));
+  if (rc == MX_OK) rc = mx_vec_push(out, mx_argsort(x[1], -1));
+  if (rc == MX_OK) rc = mx_vec_push(out, mx_argpartition(x[0], 1, 0));
+  return rc;
+}
+
+static void test_misc_ops(void) {
+  mx_closure *f = mx_closure_new(f_misc, NULL, NULL);
+  spec s[2] = {SP(3, 4), SP(3, 4)};
+  check_vmap("misc", f, 2, s, (int[]){0, 1}, NULL, 0, 4, F64);
+  check_vmap("misc one batched", f, 2, s, (int[]){-1, 2}, (int[]){1, 0, 0, 2, 1}, 5, 3,
+             F64);
   mx_closure_free(f);
 }
 
@@ -342,7 +370,7 @@ static void test_errors(void) {
 
 int main(void) {
   catalog_init(&g_cat);
-  static char names[64][96];
+  static char names[160][96];
   for (int k = 0; k < NENTRIES; k++) {
     g_entry = &ENTRIES[k];
     snprintf(names[k], sizeof names[k], "vmap_%s", ENTRIES[k].name);
@@ -354,6 +382,7 @@ int main(void) {
   MXT_RUN(test_batched_keys);
   MXT_RUN(test_vmap_of_grad);
   MXT_RUN(test_unbatched_outputs);
+  MXT_RUN(test_misc_ops);
   MXT_RUN(test_errors);
   catalog_free(&g_cat);
   return mxt_finish();

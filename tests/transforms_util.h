@@ -312,7 +312,7 @@ static inline void check_vmap_x(const char *fn, mx_closure *f, int nin, mx_array
 /* The same with random inputs of dtype t built from unbatched specs. */
 static inline void check_vmap(const char *fn, mx_closure *f, int nin, const spec *sp,
                               const int *in_axes, const int *out_axes, int nout_axes,
-                              int B, mx_dtype t) {
+                              int B, opts o) {
   mx_scope_begin();
   mx_array *x[MAXIN];
   for (int i = 0; i < nin; i++) {
@@ -323,7 +323,7 @@ static inline void check_vmap(const char *fn, mx_closure *f, int nin, const spec
       else if (d < nd || in_axes[i] >= 0)
         s[d] = sp[i].shape[k++];
     }
-    x[i] = mxt_rand(s, nd + (in_axes[i] >= 0), t, -1, 1);
+    x[i] = mxt_rand(s, nd + (in_axes[i] >= 0), o.dtype, o.lo, o.hi);
     mx_eval1(x[i]);
   }
   check_vmap_x(fn, f, nin, x, in_axes, out_axes, nout_axes, B);
@@ -497,11 +497,182 @@ static inline mx_status f_dequant(void *p, mx_array *const *x, int n, mx_vec *ou
   PUSH(mx_dequantize(c->wq, x[0], x[1], 32, 4));
 }
 
+/* ---- elementwise, reductions, fast ops ---- */
+typedef mx_array *(*un_fn)(mx_array *);
+typedef mx_array *(*bn_fn)(mx_array *, mx_array *);
+static inline mx_status f_un(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)n;
+  PUSH((*(const un_fn *)p)(x[0]));
+}
+static inline mx_status f_bn(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)n;
+  PUSH((*(const bn_fn *)p)(x[0], x[1]));
+}
+static inline mx_array *round1(mx_array *a) { return mx_round(a, 1); }
+#define UNOP(name) static const un_fn U_##name = mx_##name;
+UNOP(abs)
+UNOP(negative) UNOP(sign) UNOP(exp) UNOP(expm1) UNOP(log) UNOP(log1p) UNOP(log2)
+    UNOP(log10) UNOP(sqrt) UNOP(rsqrt) UNOP(square) UNOP(reciprocal) UNOP(sin) UNOP(cos)
+        UNOP(tan) UNOP(arcsin) UNOP(arccos) UNOP(arctan) UNOP(sinh) UNOP(cosh) UNOP(tanh)
+            UNOP(arcsinh) UNOP(arccosh) UNOP(arctanh) UNOP(erf) UNOP(erfinv) UNOP(sigmoid)
+                UNOP(floor) UNOP(ceil) static const un_fn U_round = round1;
+#define BNOP(name) static const bn_fn B_##name = mx_##name;
+BNOP(add)
+BNOP(subtract) BNOP(multiply) BNOP(divide) BNOP(power) BNOP(maximum) BNOP(minimum)
+    BNOP(arctan2) BNOP(logaddexp) BNOP(remainder) BNOP(floor_divide)
+
+        static inline mx_status f_where(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)n;
+  PUSH(mx_where(*(mx_array **)p, x[0], x[1]));
+}
+static inline mx_status f_clip(void *p, mx_array *const *x, int n, mx_vec *out) {
+  ARG;
+  PUSH(mx_clip(x[0], mx_scalar_like(x[0], -0.5), mx_scalar_like(x[0], 0.5)));
+}
+
+typedef struct {
+  int kind;           /* 0 sum 1 prod 2 max 3 min 4 mean 5 var 6 std 7 logsumexp */
+  int axes[4], naxes; /* naxes < 0: all */
+  bool keepdims;
+  int ddof;
+} red_cfg;
+static inline mx_array *reduce_by(const red_cfg *c, mx_array *x) {
+  const int *ax = c->naxes < 0 ? NULL : c->axes;
+  int na = c->naxes < 0 ? 0 : c->naxes;
+  switch (c->kind) {
+    case 0:
+      return mx_sum(x, ax, na, c->keepdims);
+    case 1:
+      return mx_prod(x, ax, na, c->keepdims);
+    case 2:
+      return mx_max(x, ax, na, c->keepdims);
+    case 3:
+      return mx_min(x, ax, na, c->keepdims);
+    case 4:
+      return mx_mean(x, ax, na, c->keepdims);
+    case 5:
+      return mx_var(x, ax, na, c->keepdims, c->ddof);
+    case 6:
+      return mx_std(x, ax, na, c->keepdims, c->ddof);
+    default:
+      return mx_logsumexp(x, ax, na, c->keepdims);
+  }
+}
+static inline mx_status f_red(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)n;
+  PUSH(reduce_by(p, x[0]));
+}
+static const red_cfg R_sum = {0, {1}, 1, false, 0}, R_sum_all = {0, {0}, -1, false, 0},
+                     R_prod = {1, {0, 2}, 2, true, 0}, R_max = {2, {-1}, 1, false, 0},
+                     R_min = {3, {0, 1}, 2, false, 0}, R_mean = {4, {1, 2}, 2, false, 0},
+                     R_var = {5, {1}, 1, false, 1}, R_std = {6, {0, 2}, 2, true, 0},
+                     R_lse = {7, {-1}, 1, true, 0}, R_prod1 = {1, {1}, 1, false, 0};
+/* prod over rows with exact zeros (one row with two) */
+static inline mx_status f_prod_zero(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)n;
+  PUSH(reduce_by(&R_prod1, mx_multiply(x[0], *(mx_array **)p)));
+}
+
+typedef struct {
+  int kind, axis; /* kind 0 cumsum, 1 cumprod */
+  bool reverse, inclusive;
+} scan_cfg;
+static inline mx_status f_scan(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)n;
+  const scan_cfg *c = p;
+  PUSH(c->kind ? mx_cumprod(x[0], c->axis, c->reverse, c->inclusive)
+               : mx_cumsum(x[0], c->axis, c->reverse, c->inclusive));
+}
+static const scan_cfg S_sum = {0, 1, false, true}, S_sum_rx = {0, 0, true, false},
+                      S_prod = {1, 1, false, true}, S_prod_rx = {1, 0, true, false};
+
+static inline mx_status f_softmax(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)n;
+  const red_cfg *c = p;
+  PUSH(mx_softmax(x[0], c->axes, c->naxes, c->keepdims));
+}
+static const red_cfg SM_last = {0, {-1}, 1, true, 0}, SM_two = {0, {0, 2}, 2, false, 0};
+
+typedef struct {
+  int kind, axis, k; /* 0 sort, 1 partition (kth k), 2 topk, 3 max via argmax */
+} sort_cfg;
+static inline mx_status f_sort(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)n;
+  const sort_cfg *c = p;
+  switch (c->kind) {
+    case 0:
+      PUSH(mx_sort(x[0], c->axis));
+    case 1:
+      PUSH(mx_partition(x[0], c->k, c->axis));
+    case 2:
+      PUSH(mx_topk(x[0], c->k, c->axis));
+    default:
+      PUSH(mx_take_along_axis(x[0], mx_argmax(x[0], c->axis, true), c->axis));
+  }
+}
+static const sort_cfg SO_sort = {0, 0, 0}, SO_part = {1, 1, 2}, SO_topk = {2, -1, 2},
+                      SO_argmax = {3, 1, 0};
+
+static inline mx_status f_rms(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)p;
+  PUSH(mx_fast_rms_norm(x[0], n > 1 ? x[1] : NULL, 1e-5f));
+}
+static inline mx_status f_ln(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)p;
+  PUSH(mx_fast_layer_norm(x[0], n > 1 ? x[1] : NULL, n > 2 ? x[2] : NULL, 1e-5f));
+}
+static inline mx_status f_ln_bias(void *p, mx_array *const *x, int n, mx_vec *out) {
+  ARG;
+  PUSH(mx_fast_layer_norm(x[0], NULL, x[1], 1e-5f));
+}
+
+typedef struct {
+  int dims;
+  bool traditional;
+  mx_array *offsets, *freqs;
+} rope_cfg;
+static inline mx_status f_rope(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)n;
+  const rope_cfg *c = p;
+  if (c->offsets)
+    PUSH(mx_fast_rope_dynamic(x[0], c->dims, c->traditional, 10000.f, 0.5f, c->offsets,
+                              c->freqs));
+  PUSH(mx_fast_rope(x[0], c->dims, c->traditional, 10000.f, 1.f, 3, c->freqs));
+}
+
+typedef struct {
+  int mode;
+  mx_array *bmask; /* constant bool mask (mode 3) */
+} sdpa_cfg;
+/* mode 0: none, 1: causal, 2: additive mask input x[3], 3: bool mask + sinks x[3] */
+static inline mx_status f_sdpa(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)n;
+  const sdpa_cfg *c = p;
+  float scale = 0.35f;
+  switch (c->mode) {
+    case 0:
+      PUSH(mx_fast_scaled_dot_product_attention(x[0], x[1], x[2], scale,
+                                                MX_SDPA_MASK_NONE, NULL, NULL));
+    case 1:
+      PUSH(mx_fast_scaled_dot_product_attention(x[0], x[1], x[2], scale,
+                                                MX_SDPA_MASK_CAUSAL, NULL, NULL));
+    case 2:
+      PUSH(mx_fast_scaled_dot_product_attention(x[0], x[1], x[2], scale,
+                                                MX_SDPA_MASK_ARRAY, x[3], NULL));
+    default:
+      PUSH(mx_fast_scaled_dot_product_attention(x[0], x[1], x[2], scale,
+                                                MX_SDPA_MASK_ARRAY, c->bmask, x[3]));
+  }
+}
+
 /* Shared constants of the catalog. */
 typedef struct {
   idx_cfg dyn, dynu, take, along, put, gather, scat, perm;
   qcfg qt, qn;
   conv_cfg c1, c1b, c2, cneg;
+  mx_array *cond, *zmask;
+  rope_cfg rope, rope_trad, rope_dyn;
+  sdpa_cfg sd_none, sd_causal, sd_add, sd_bool;
 } catalog;
 
 static inline void catalog_init(catalog *c) {
@@ -532,6 +703,27 @@ static inline void catalog_init(catalog *c) {
   c->c1b = (conv_cfg){1, {1, 0}, {2, 0}, {0, 0}, {1, 0}, {2, 0}, 1, true};
   c->c2 = (conv_cfg){2, {1, 2}, {1, 0}, {1, 1}, {1, 1}, {1, 1}, 1, false};
   c->cneg = (conv_cfg){1, {1, 0}, {-1, 0}, {-2, 0}, {1, 0}, {1, 0}, 1, false};
+  int s34[2] = {3, 4};
+  c->cond = mx_keep(mx_greater(mxt_rand(s34, 2, MX_FLOAT32, -1, 1),
+                               mx_array_scalar_f64(0, MX_FLOAT32)));
+  c->zmask = mx_keep(mx_array_from_data((double[]){1, 0, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1},
+                                        s34, 2, MX_FLOAT64));
+  c->rope = (rope_cfg){8, false, NULL, NULL};
+  c->rope_trad = (rope_cfg){4, true, NULL, NULL};
+  int s2[1] = {2}, s4[1] = {4};
+  c->rope_dyn = (rope_cfg){
+      8, false, idx_i32((int32_t[]){5, 1}, s2, 1),
+      mx_keep(mx_array_from_data((float[]){1.5f, 3.f, 9.f, 40.f}, s4, 1, MX_FLOAT32))};
+  c->sd_none = (sdpa_cfg){0, NULL};
+  c->sd_causal = (sdpa_cfg){1, NULL};
+  c->sd_add = (sdpa_cfg){2, NULL};
+  int sm[4] = {1, 1, 3, 5};
+  c->sd_bool = (sdpa_cfg){
+      3, mx_keep(mx_array_from_data(
+             (uint8_t[]){1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 0, 1}, sm, 4, MX_BOOL))};
+  mx_array *more[5] = {c->cond, c->zmask, c->rope_dyn.offsets, c->rope_dyn.freqs,
+                       c->sd_bool.bmask};
+  mx_eval(more, 5);
   mx_scope_end();
 }
 
@@ -540,6 +732,11 @@ static inline void catalog_free(catalog *c) {
                     &c->put, &c->gather, &c->scat, &c->perm};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++)
     for (int j = 0; j < 3; j++) mx_free(all[i]->idx[j]);
+  mx_free(c->cond);
+  mx_free(c->zmask);
+  mx_free(c->rope_dyn.offsets);
+  mx_free(c->rope_dyn.freqs);
+  mx_free(c->sd_bool.bmask);
   qcfg *q[] = {&c->qt, &c->qn};
   for (int i = 0; i < 2; i++) {
     mx_free(q[i]->wq);
@@ -555,7 +752,9 @@ typedef struct {
   int payload; /* index into catalog_payload */
   int nin;
   spec in[4];
-  int opt; /* 0: F64, 1: F32, 2: F32 jvp only */
+  int opt;        /* 0: F64, 1: F32, 2: F32 jvp only, 3: F32 loose (nonlinear) */
+  double lo, hi;  /* input range (0, 0: [-1, 1)) */
+  const void *pl; /* payload given directly */
 } entry;
 
 #define SP(...)                                                 \
@@ -568,40 +767,154 @@ typedef struct {
   }
 
 static const entry ENTRIES[] = {
-    {"reshape", f_reshape, 0, 1, {SP(2, 3, 4)}, 0},
-    {"transpose", f_transpose, 0, 1, {SP(2, 3, 4)}, 0},
-    {"broadcast", f_broadcast, 0, 1, {SP(3, 1)}, 0},
-    {"slice", f_slice, 0, 1, {SP(5, 6)}, 0},
-    {"as_strided", f_as_strided, 0, 1, {SP(12)}, 0},
-    {"astype", f_astype, 0, 1, {SP(3, 4)}, 1},
-    {"copy", f_copy, 0, 1, {SP(3, 4)}, 0},
-    {"tril_triu", f_tri, 0, 1, {SP(4, 5)}, 0},
-    {"matmul", f_matmul, 0, 2, {SP(2, 3, 4), SP(4, 5)}, 0},
-    {"matmul_vec", f_matmul, 0, 2, {SP(3), SP(2, 3, 4)}, 0},
-    {"matmul_bcast", f_matmul, 0, 2, {SP(2, 1, 3, 4), SP(3, 4, 2)}, 0},
-    {"matmul_same", f_matmul_same, 0, 1, {SP(3, 3)}, 0},
-    {"addmm", f_addmm, 0, 3, {SP(5), SP(3, 4), SP(4, 5)}, 0},
-    {"conv1d_groups", f_conv, 13, 2, {SP(2, 9, 4), SP(6, 3, 2)}, 0},
-    {"conv1d_flip_idil", f_conv, 14, 2, {SP(1, 5, 3), SP(2, 2, 3)}, 0},
-    {"conv2d", f_conv, 15, 2, {SP(2, 5, 6, 3), SP(4, 2, 3, 3)}, 0},
-    {"conv1d_negpad", f_conv, 16, 2, {SP(1, 8, 2), SP(2, 3, 2)}, 0},
-    {"concatenate", f_concat, 0, 3, {SP(2, 3), SP(2, 1), SP(2, 2)}, 0},
-    {"pad_constant", f_pad_const, 0, 2, {SP(3, 4), SP0}, 0},
-    {"pad_edge", f_pad_edge, 0, 1, {SP(3, 4)}, 0},
-    {"roll", f_roll, 0, 1, {SP(3, 5)}, 0},
-    {"slice_update", f_slice_update, 0, 2, {SP(6, 5), SP(5)}, 0},
-    {"dynamic_slice", f_dyn_slice, 1, 1, {SP(5, 6)}, 0},
-    {"dynamic_slice_update", f_dyn_update, 2, 2, {SP(5, 6), SP(2, 3)}, 0},
-    {"take", f_take, 3, 1, {SP(4, 5)}, 0},
-    {"take_along_axis", f_take_along, 4, 1, {SP(4, 1, 5)}, 0},
-    {"put_along_axis", f_put_along, 5, 2, {SP(3, 5), SP(3, 2)}, 0},
-    {"gather", f_gather, 6, 1, {SP(4, 5, 6)}, 0},
-    {"scatter_add", f_scatter_add, 7, 2, {SP(5, 4), SP(3, 1, 4)}, 0},
-    {"scatter_set", f_scatter_set, 7, 2, {SP(5, 4), SP(3, 1, 4)}, 0},
-    {"permutation", f_perm, 8, 1, {SP(5, 3)}, 0},
-    {"quantized_matmul_t", f_qmm, 9, 1, {SP(3, 64)}, 1},
-    {"quantized_matmul_n", f_qmm, 10, 1, {SP(2, 32)}, 1},
-    {"dequantize", f_dequant, 9, 2, {SP(8, 2), SP(8, 2)}, 2},
+    {"reshape", f_reshape, 0, 1, {SP(2, 3, 4)}, 0, 0, 0, NULL},
+    {"transpose", f_transpose, 0, 1, {SP(2, 3, 4)}, 0, 0, 0, NULL},
+    {"broadcast", f_broadcast, 0, 1, {SP(3, 1)}, 0, 0, 0, NULL},
+    {"slice", f_slice, 0, 1, {SP(5, 6)}, 0, 0, 0, NULL},
+    {"as_strided", f_as_strided, 0, 1, {SP(12)}, 0, 0, 0, NULL},
+    {"astype", f_astype, 0, 1, {SP(3, 4)}, 1, 0, 0, NULL},
+    {"copy", f_copy, 0, 1, {SP(3, 4)}, 0, 0, 0, NULL},
+    {"tril_triu", f_tri, 0, 1, {SP(4, 5)}, 0, 0, 0, NULL},
+    {"matmul", f_matmul, 0, 2, {SP(2, 3, 4), SP(4, 5)}, 0, 0, 0, NULL},
+    {"matmul_vec", f_matmul, 0, 2, {SP(3), SP(2, 3, 4)}, 0, 0, 0, NULL},
+    {"matmul_bcast", f_matmul, 0, 2, {SP(2, 1, 3, 4), SP(3, 4, 2)}, 0, 0, 0, NULL},
+    {"matmul_same", f_matmul_same, 0, 1, {SP(3, 3)}, 0, 0, 0, NULL},
+    {"addmm", f_addmm, 0, 3, {SP(5), SP(3, 4), SP(4, 5)}, 0, 0, 0, NULL},
+    {"conv1d_groups", f_conv, 13, 2, {SP(2, 9, 4), SP(6, 3, 2)}, 0, 0, 0, NULL},
+    {"conv1d_flip_idil", f_conv, 14, 2, {SP(1, 5, 3), SP(2, 2, 3)}, 0, 0, 0, NULL},
+    {"conv2d", f_conv, 15, 2, {SP(2, 5, 6, 3), SP(4, 2, 3, 3)}, 0, 0, 0, NULL},
+    {"conv1d_negpad", f_conv, 16, 2, {SP(1, 8, 2), SP(2, 3, 2)}, 0, 0, 0, NULL},
+    {"concatenate", f_concat, 0, 3, {SP(2, 3), SP(2, 1), SP(2, 2)}, 0, 0, 0, NULL},
+    {"pad_constant", f_pad_const, 0, 2, {SP(3, 4), SP0}, 0, 0, 0, NULL},
+    {"pad_edge", f_pad_edge, 0, 1, {SP(3, 4)}, 0, 0, 0, NULL},
+    {"roll", f_roll, 0, 1, {SP(3, 5)}, 0, 0, 0, NULL},
+    {"slice_update", f_slice_update, 0, 2, {SP(6, 5), SP(5)}, 0, 0, 0, NULL},
+    {"dynamic_slice", f_dyn_slice, 1, 1, {SP(5, 6)}, 0, 0, 0, NULL},
+    {"dynamic_slice_update", f_dyn_update, 2, 2, {SP(5, 6), SP(2, 3)}, 0, 0, 0, NULL},
+    {"take", f_take, 3, 1, {SP(4, 5)}, 0, 0, 0, NULL},
+    {"take_along_axis", f_take_along, 4, 1, {SP(4, 1, 5)}, 0, 0, 0, NULL},
+    {"put_along_axis", f_put_along, 5, 2, {SP(3, 5), SP(3, 2)}, 0, 0, 0, NULL},
+    {"gather", f_gather, 6, 1, {SP(4, 5, 6)}, 0, 0, 0, NULL},
+    {"scatter_add", f_scatter_add, 7, 2, {SP(5, 4), SP(3, 1, 4)}, 0, 0, 0, NULL},
+    {"scatter_set", f_scatter_set, 7, 2, {SP(5, 4), SP(3, 1, 4)}, 0, 0, 0, NULL},
+    {"permutation", f_perm, 8, 1, {SP(5, 3)}, 0, 0, 0, NULL},
+    {"quantized_matmul_t", f_qmm, 9, 1, {SP(3, 64)}, 1, 0, 0, NULL},
+    {"quantized_matmul_n", f_qmm, 10, 1, {SP(2, 32)}, 1, 0, 0, NULL},
+    {"dequantize", f_dequant, 9, 2, {SP(8, 2), SP(8, 2)}, 1, 0, 0, NULL},
+#define UN(name, lo, hi) \
+  { "u_" #name, f_un, 0, 1, {SP(3, 4)}, 0, lo, hi, &U_##name }
+    UN(abs, 0, 0),
+    UN(negative, 0, 0),
+    UN(sign, 0, 0),
+    UN(exp, 0, 0),
+    UN(expm1, 0, 0),
+    UN(log, 0.5, 2),
+    UN(log1p, -0.5, 1),
+    UN(log2, 0.5, 2),
+    UN(log10, 0.5, 2),
+    UN(sqrt, 0.5, 2),
+    UN(rsqrt, 0.5, 2),
+    UN(square, 0, 0),
+    UN(reciprocal, 0.5, 2),
+    UN(sin, 0, 0),
+    UN(cos, 0, 0),
+    UN(tan, 0, 0),
+    UN(arcsin, -0.8, 0.8),
+    UN(arccos, -0.8, 0.8),
+    UN(arctan, 0, 0),
+    UN(sinh, 0, 0),
+    UN(cosh, 0, 0),
+    UN(tanh, 0, 0),
+    UN(arcsinh, 0, 0),
+    UN(arccosh, 1.2, 3),
+    UN(arctanh, -0.8, 0.8),
+    UN(erf, 0, 0),
+    UN(erfinv, -0.8, 0.8),
+    UN(sigmoid, 0, 0),
+    UN(floor, 0, 0),
+    UN(ceil, 0, 0),
+    UN(round, 0, 0),
+#define BN(name, lo, hi) \
+  { "b_" #name, f_bn, 0, 2, {SP(3, 4), SP(4)}, 0, lo, hi, &B_##name }
+    BN(add, 0, 0),
+    BN(subtract, 0, 0),
+    BN(multiply, 0, 0),
+    BN(divide, 0.5, 2),
+    BN(power, 0.5, 2),
+    BN(maximum, 0, 0),
+    BN(minimum, 0, 0),
+    BN(arctan2, 0, 0),
+    BN(logaddexp, 0, 0),
+    BN(remainder, 0.5, 2),
+    BN(floor_divide, 0.5, 2),
+    {"where", f_where, 17, 2, {SP(3, 4), SP(4)}, 0, 0, 0, NULL},
+    {"clip", f_clip, 0, 1, {SP(3, 4)}, 0, 0, 0, NULL},
+#define RED(name, cfg, lo, hi) \
+  { name, f_red, 0, 1, {SP(3, 4, 5)}, 0, lo, hi, &cfg }
+    RED("sum", R_sum, 0, 0),
+    RED("sum_all", R_sum_all, 0, 0),
+    RED("prod", R_prod, 0.5, 1.5),
+    RED("max", R_max, 0, 0),
+    RED("min", R_min, 0, 0),
+    RED("mean", R_mean, 0, 0),
+    RED("var", R_var, 0, 0),
+    RED("std", R_std, 0, 0),
+    RED("logsumexp", R_lse, 0, 0),
+    {"prod_zeros", f_prod_zero, 18, 1, {SP(3, 4)}, 0, 0.5, 1.5, NULL},
+    {"cumsum", f_scan, 0, 1, {SP(3, 4)}, 0, 0, 0, &S_sum},
+    {"cumsum_rev_excl", f_scan, 0, 1, {SP(3, 4)}, 0, 0, 0, &S_sum_rx},
+    {"cumprod", f_scan, 0, 1, {SP(3, 4)}, 0, 0.5, 1.5, &S_prod},
+    {"cumprod_rev_excl", f_scan, 0, 1, {SP(3, 4)}, 0, 0.5, 1.5, &S_prod_rx},
+    {"softmax", f_softmax, 0, 1, {SP(3, 4, 5)}, 0, 0, 0, &SM_last},
+    {"softmax_two_axes", f_softmax, 0, 1, {SP(3, 4, 5)}, 0, 0, 0, &SM_two},
+    {"sort", f_sort, 0, 1, {SP(5, 3)}, 0, 0, 0, &SO_sort},
+    {"partition", f_sort, 0, 1, {SP(3, 6)}, 0, 0, 0, &SO_part},
+    {"topk", f_sort, 0, 1, {SP(3, 6)}, 0, 0, 0, &SO_topk},
+    {"max_by_argmax", f_sort, 0, 1, {SP(3, 6)}, 0, 0, 0, &SO_argmax},
+    {"rms_norm", f_rms, 0, 2, {SP(3, 8), SP(8)}, 0, 0, 0, NULL},
+    {"rms_norm_no_weight", f_rms, 0, 1, {SP(2, 3, 8)}, 0, 0, 0, NULL},
+    {"layer_norm", f_ln, 0, 3, {SP(3, 8), SP(8), SP(8)}, 0, 0, 0, NULL},
+    {"layer_norm_bias_only", f_ln_bias, 0, 2, {SP(3, 8), SP(8)}, 0, 0, 0, NULL},
+    {"layer_norm_plain", f_ln, 0, 1, {SP(2, 3, 8)}, 0, 0, 0, NULL},
+    {"rope", f_rope, 19, 1, {SP(2, 3, 4, 8)}, 1, 0, 0, NULL},
+    {"rope_traditional", f_rope, 20, 1, {SP(2, 4, 8)}, 1, 0, 0, NULL},
+    {"rope_offsets_freqs", f_rope, 21, 1, {SP(2, 3, 4, 8)}, 1, 0, 0, NULL},
+    {"sdpa",
+     f_sdpa,
+     22,
+     3,
+     {SP(2, 4, 3, 8), SP(2, 2, 5, 8), SP(2, 2, 5, 6)},
+     3,
+     0,
+     0,
+     NULL},
+    {"sdpa_causal",
+     f_sdpa,
+     23,
+     3,
+     {SP(2, 4, 3, 8), SP(2, 2, 5, 8), SP(2, 2, 5, 6)},
+     3,
+     0,
+     0,
+     NULL},
+    {"sdpa_additive_mask",
+     f_sdpa,
+     24,
+     4,
+     {SP(1, 2, 3, 8), SP(1, 1, 5, 8), SP(1, 1, 5, 4), SP(2, 1, 5)},
+     3,
+     0,
+     0,
+     NULL},
+    {"sdpa_bool_mask_sinks",
+     f_sdpa,
+     25,
+     4,
+     {SP(2, 4, 3, 8), SP(2, 2, 5, 8), SP(2, 2, 5, 6), SP(4)},
+     3,
+     0,
+     0,
+     NULL},
 };
 #define NENTRIES ((int)(sizeof ENTRIES / sizeof *ENTRIES))
 
@@ -635,14 +948,65 @@ static inline void *catalog_payload(catalog *c, int k) {
       return &c->c2;
     case 16:
       return &c->cneg;
+    case 17:
+      return &c->cond;
+    case 18:
+      return &c->zmask;
+    case 19:
+      return &c->rope;
+    case 20:
+      return &c->rope_trad;
+    case 21:
+      return &c->rope_dyn;
+    case 22:
+      return &c->sd_none;
+    case 23:
+      return &c->sd_causal;
+    case 24:
+      return &c->sd_add;
+    case 25:
+      return &c->sd_bool;
     default:
       return NULL;
   }
 }
 
+/* Specs of f's inputs followed by its outputs' (for vjp_fn(f)); false if an
+ * output is not floating or there are too many. */
+static inline bool vjp_fn_specs(mx_closure *f, const entry *e, opts o, spec *sp, int *n) {
+  mx_scope_begin();
+  mx_array *x[MAXIN];
+  for (int i = 0; i < e->nin; i++) {
+    sp[i] = e->in[i];
+    x[i] = mxt_rand(e->in[i].shape, e->in[i].ndim, o.dtype, o.lo, o.hi);
+  }
+  mx_vec out = MX_VEC_INIT;
+  bool ok = mx_closure_call(f, x, e->nin, &out) == MX_OK && e->nin + out.n <= MAXIN;
+  for (int k = 0; ok && k < out.n; k++) {
+    mx_array *y = out.items[k];
+    ok = mx_dtype_is_floating(mx_array_dtype(y)) && mx_array_ndim(y) <= 6;
+    if (!ok) break;
+    sp[e->nin + k].ndim = mx_array_ndim(y);
+    memcpy(sp[e->nin + k].shape, mx_array_shape(y),
+           sizeof(int) * (size_t)mx_array_ndim(y));
+  }
+  *n = e->nin + out.n;
+  mx_vec_free(&out);
+  mx_scope_end();
+  return ok;
+}
+
 static inline opts entry_opts(const entry *e) {
   opts o = e->opt == 0 ? F64 : F32;
   if (e->opt == 2) o.no_vjp = true;
+  if (e->opt == 3) { /* nonlinear in float32: bigger steps, looser match */
+    o.eps = 1e-2;
+    o.rtol = o.atol = 1e-2;
+  }
+  if (e->lo != e->hi) {
+    o.lo = e->lo;
+    o.hi = e->hi;
+  }
   return o;
 }
 

@@ -2,22 +2,27 @@
  * until the CUDA backend writes mx_cuda_binary / _select / _all_compare. */
 #include "binary.h"
 
+#include "../transforms/rules.h"
+
 const mx_prim mx_prim_binary = {
     .name = "binary",
     .eval_cpu = mx_cpu_binary,
     .eval_cuda = NULL,
+    .vjp = mx_vjp_binary, .jvp = mx_jvp_binary, .vmap = mx_vmap_binary,
 };
 
 const mx_prim mx_prim_select = {
     .name = "select",
     .eval_cpu = mx_cpu_select,
     .eval_cuda = NULL,
+    .vjp = mx_vjp_select, .jvp = mx_jvp_select, .vmap = mx_vmap_select,
 };
 
 const mx_prim mx_prim_all_compare = {
     .name = "all_compare",
     .eval_cpu = mx_cpu_all_compare,
     .eval_cuda = NULL,
+    .vmap = mx_vmap_all_compare,
 };
 
 static const char *const k_names[MX_BOP_COUNT] = {

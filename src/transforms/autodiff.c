@@ -503,7 +503,9 @@ mx_status mx_jvp(mx_closure *f, mx_array *const *primals, int n,
         tans[na++] = s->val;
       }
     }
-    if (na == 0) continue;
+    bool any_inexact = false;
+    for (int o = 0; o < node->nout; o++) any_inexact |= mx_tr_inexact(node->out[o]);
+    if (na == 0 || !any_inexact) continue; /* integer results carry no tangent */
     if (!node->prim->jvp) {
       rc = mx_set_error(MX_ERR_UNSUPPORTED, "[jvp] not implemented for %s",
                         node->prim->name);

@@ -56,6 +56,24 @@ MX_TR_RULES(scatter);
 MX_TR_VMAP(quantize);
 MX_TR_RULES(dequantize);
 MX_TR_RULES(quantized_matmul);
+/* unary / binary */
+MX_TR_RULES(unary);
+MX_TR_VMAP(stop_gradient);
+MX_TR_RULES(binary);
+MX_TR_RULES(select);
+MX_TR_VMAP(all_compare);
+/* reductions, scans, softmax, sorting */
+MX_TR_RULES(reduce);
+MX_TR_RULES(logsumexp);
+MX_TR_VMAP(arg_reduce);
+MX_TR_RULES(scan);
+MX_TR_RULES(softmax);
+MX_TR_RULES(sort); /* sort and partition; argsort/argpartition: vmap only */
+/* fast */
+MX_TR_RULES(rms_norm);
+MX_TR_RULES(layer_norm);
+MX_TR_RULES(rope);
+MX_TR_RULES(sdpa);
 /* random: no gradient (zero) except the shuffle of permutation(a); all
  * batched by an explicit loop (a batched key needs one draw per key) */
 MX_TR_VJP(random_permutation);

@@ -286,12 +286,33 @@ MX_TR_VMAP(quantize) {
 }
 
 /* dequantize(wq, scales, biases) = scales * q + biases per group: linear in
- * (scales, biases). */
+ * (scales, biases). Given the cotangent dW of the dequantized matrix, the
+ * scales get sum_group(dW q) and the biases sum_group(dW). */
+static mx_array *group_sum(mx_array *x, int gs) {
+  MX_CHECK_NULL1(x);
+  int s[MX_MAX_NDIM], nd = x->ndim, last = -1;
+  memcpy(s, x->shape, sizeof(int) * (size_t)nd);
+  s[nd - 1] = x->shape[nd - 1] / gs;
+  s[nd] = gs;
+  return mx_sum(mx_reshape(x, s, nd + 1), &last, 1, false);
+}
+
+static mx_array *dequant_param_grad(mx_array *const *wsb, int gs, int bits, mx_array *dW,
+                                    bool scales) {
+  if (!scales) return group_sum(dW, gs);
+  mx_array *q =
+      mx_dequantize(wsb[0], mx_ones_like(wsb[1]), mx_zeros_like(wsb[2]), gs, bits);
+  return group_sum(mx_multiply(dW, mx_astype(q, dW->dtype)), gs);
+}
+
 MX_TR_VJP(dequantize) {
-  (void)n, (void)in, (void)out, (void)cotan, (void)argnums, (void)nargs, (void)grads;
-  return mx_set_error(MX_ERR_UNSUPPORTED,
-                      "[vjp] dequantize: gradients of scales and biases need the "
-                      "elementwise and reduction ops (not merged yet)");
+  (void)out;
+  const mx_quantize_params *p = MX_PARAMS(mx_quantize_params, n);
+  for (int i = 0; i < nargs; i++)
+    if (!(grads[i] =
+              dequant_param_grad(in, p->group_size, p->bits, cotan[0], argnums[i] == 1)))
+      return st(NULL);
+  return MX_OK;
 }
 
 MX_TR_JVP(dequantize) {
@@ -319,15 +340,30 @@ MX_TR_VMAP(dequantize) {
 MX_TR_VJP(quantized_matmul) {
   (void)out;
   const mx_qmm_params *p = MX_PARAMS(mx_qmm_params, n);
+  mx_array *x = in[0], *c = cotan[0], *dW = NULL;
   for (int i = 0; i < nargs; i++) {
-    if (argnums[i] != 0)
-      return mx_set_error(MX_ERR_UNSUPPORTED,
-                          "[vjp] quantized_matmul: gradients of scales and biases are "
-                          "not implemented (only of x)");
-    mx_array *g = mx_quantized_matmul(cotan[0], in[1], in[2], in[3], !p->transpose,
-                                      p->group_size, p->bits);
-    grads[i] = mx_tr_sum_to_shape(g, in[0]->shape, in[0]->ndim);
-    if (!grads[i]) return st(NULL);
+    mx_array *g;
+    if (argnums[i] == 0) {
+      g = mx_quantized_matmul(c, in[1], in[2], in[3], !p->transpose, p->group_size,
+                              p->bits);
+      g = mx_tr_sum_to_shape(g, x->shape, x->ndim);
+    } else {
+      if (!dW) {
+        /* cotangent of the dequantized matrix W: (N, K) = cot^T x when
+         * transposed, (K, N) = x^T cot otherwise; summed over x's batch */
+        int xs[2] = {1, x->shape[0]}, cs[2] = {1, c->shape[0]};
+        mx_array *x2 = x->ndim == 1 ? mx_reshape(x, xs, 2) : mx_astype(x, c->dtype);
+        mx_array *c2 = c->ndim == 1 ? mx_reshape(c, cs, 2) : c;
+        x2 = mx_astype(x2, c->dtype);
+        dW = p->transpose ? mx_matmul(mT(c2), x2) : mx_matmul(mT(x2), c2);
+        int ws[MX_MAX_NDIM], wd = in[1]->ndim;
+        memcpy(ws, in[1]->shape, sizeof(int) * (size_t)wd);
+        ws[wd - 1] = in[2]->shape[wd - 1] * p->group_size;
+        dW = mx_tr_sum_to_shape(dW, ws, wd);
+      }
+      g = dequant_param_grad(in + 1, p->group_size, p->bits, dW, argnums[i] == 2);
+    }
+    if (!(grads[i] = g)) return st(NULL);
   }
   return MX_OK;
 }

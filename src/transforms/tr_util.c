@@ -24,37 +24,13 @@ static mx_array *scope_return(mx_array *r) {
   return mx_scope_adopt(r);
 }
 
-/* TEMPORARY (until the elementwise and reduction families land): add, scale
- * and sums are written with matmul/addmm, which have rules of their own, so
- * that higher-order derivatives work. Floating dtypes only. */
-mx_array *mx_tr_add(mx_array *a, mx_array *b) {
-  MX_CHECK_NULL1(a);
-  MX_CHECK_NULL1(b);
-  int s[MX_MAX_NDIM], nd;
-  if (!mx_broadcast_shapes(a->shape, a->ndim, b->shape, b->ndim, s, &nd)) {
-    mx_set_error(MX_ERR_INVALID, "[transforms] add: shapes do not broadcast");
-    return NULL;
-  }
-  int64_t size = mx_shape_size(s, nd);
-  int col[2] = {(int)size, 1}, one[2] = {1, 1};
-  mx_scope_begin();
-  mx_array *a2 = mx_reshape(mx_broadcast_to(a, s, nd), col, 2);
-  mx_array *b2 = mx_reshape(mx_broadcast_to(b, s, nd), col, 2);
-  mx_array *r = mx_addmm(a2, b2, mx_ones(one, 2, b->dtype), 1.0f, 1.0f);
-  return scope_return(mx_reshape(r, s, nd));
-}
+mx_array *mx_tr_add(mx_array *a, mx_array *b) { return mx_add(a, b); }
+
+mx_array *mx_tr_sub(mx_array *a, mx_array *b) { return mx_subtract(a, b); }
 
 mx_array *mx_tr_scale(mx_array *a, double k) {
   MX_CHECK_NULL1(a);
-  int col[2] = {(int)a->size, 1}, one[2] = {1, 1};
-  mx_scope_begin();
-  mx_array *r = mx_matmul(mx_reshape(a, col, 2), mx_full(one, 2, k, a->dtype));
-  return scope_return(mx_reshape(r, a->shape, a->ndim));
-}
-
-mx_array *mx_tr_sub(mx_array *a, mx_array *b) {
-  mx_scope_begin();
-  return scope_return(mx_tr_add(a, mx_tr_scale(b, -1.0)));
+  return mx_multiply(a, mx_scalar_like(a, k));
 }
 
 mx_array *mx_tr_sum_to_shape(mx_array *x, const int *shape, int ndim) {
@@ -64,26 +40,12 @@ mx_array *mx_tr_sum_to_shape(mx_array *x, const int *shape, int ndim) {
     mx_set_error(MX_ERR_INVALID, "[transforms] sum_to_shape: target has more axes");
     return NULL;
   }
-  int perm[MX_MAX_NDIM], nkeep = 0, nred = 0;
-  int64_t keep = 1, red = 1;
-  int red_axes[MX_MAX_NDIM];
-  for (int d = 0; d < x->ndim; d++) {
-    bool r = d < lead || (shape[d - lead] == 1 && x->shape[d] != 1);
-    if (r) {
-      red_axes[nred++] = d;
-      red *= x->shape[d];
-    } else {
-      perm[nkeep++] = d;
-      keep *= x->shape[d];
-    }
-  }
+  int axes[MX_MAX_NDIM], nred = 0;
+  for (int d = 0; d < x->ndim; d++)
+    if (d < lead || (shape[d - lead] == 1 && x->shape[d] != 1)) axes[nred++] = d;
   if (nred == 0) return mx_reshape(x, shape, ndim);
-  for (int i = 0; i < nred; i++) perm[nkeep + i] = red_axes[i];
-  int m2[2] = {(int)keep, (int)red}, col[2] = {(int)red, 1};
   mx_scope_begin();
-  mx_array *t = mx_reshape(mx_transpose(x, perm, x->ndim), m2, 2);
-  mx_array *r = mx_matmul(t, mx_ones(col, 2, x->dtype));
-  return scope_return(mx_reshape(r, shape, ndim));
+  return scope_return(mx_reshape(mx_sum(x, axes, nred, true), shape, ndim));
 }
 
 mx_array *mx_tr_sum_all(mx_array *x) { return mx_tr_sum_to_shape(x, NULL, 0); }
