@@ -25,6 +25,14 @@ int mx_simd_level(void);
 int mx_simd_set_level(int level);
 const char *mx_simd_name(int level);
 
+/* Output size in bytes from which the vector paths use non-temporal
+ * stores: 32 MiB, or MX_STREAM_BYTES. Below it the output may still be in
+ * cache for the next op; well above a core's share of the last-level cache
+ * it cannot be, and streaming saves the read-for-ownership of every output
+ * line (~35% on a large add). Not taken from sysconf: virtual machines
+ * report the host's cache (384 MiB for a 32 MiB-per-CCX part here). */
+int64_t mx_simd_stream_bytes(void);
+
 /* y[i] = op(x[i]) for n contiguous elements of dtype t (mx_unary_op codes).
  * Returns false, writing nothing, when op/dtype has no vector path.
  * stream: use non-temporal stores (outputs much larger than the caches). */
