@@ -6,7 +6,7 @@
  * benchmarks (MX_SIMD=none|avx2|avx512, or mx_simd_set_level). Other CPUs
  * (ARM, old x86) use the plain C kernels.
  *
- * Every vector op except exp/sigmoid gives bit-identical results to the
+ * Every vector op except exp/sigmoid/tanh gives bit-identical results to the
  * plain C kernel (same IEEE operations, same rounding to bf16/f16), so tests
  * compare the two paths exactly. */
 #ifndef MX_CPU_SIMD_H

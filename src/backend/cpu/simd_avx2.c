@@ -33,6 +33,10 @@ AI vf v_sel_nan(vf r, vf a) {
 /* a where x < 0 (sign bit set: -0 and -NaN too, harmless for sigmoid),
  * else b */
 AI vf v_sel_lt0(vf x, vf a, vf b) { return _mm256_blendv_ps(b, a, x); }
+/* x where a < b, else y (false for NaN) */
+AI vf v_sel_lt(vf a, vf b, vf x, vf y) {
+  return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_LT_OQ));
+}
 AI vf v_abs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
 AI vf v_neg(vf a) { return _mm256_xor_ps(_mm256_set1_ps(-0.0f), a); }
 AI vf v_rint(vf a) {
