@@ -123,8 +123,8 @@ int main(int argc, char **argv) {
                                               : "generic";
   g_peer = malloc(sizeof(float) * (size_t)g_peer_n);
   for (int64_t i = 0; i < g_peer_n; i++) g_peer[i] = (float)(i & 7);
-  printf("threads %d, kernels %s, best of %d rounds, load average %.2f\n", mx_num_threads(),
-         isan, rounds, loadavg());
+  printf("threads %d, kernels %s, best of %d rounds, load average %.2f\n",
+         mx_num_threads(), isan, rounds, loadavg());
   printf("peer: read bandwidth, sum of 256 MiB float32 on the same pool\n\n");
   printf("%-30s %8s %9s %8s %8s %8s\n", "case (group 64, bf16 scales)", "MiB", "us/call",
          "GB/s", "peer", "of peer");
