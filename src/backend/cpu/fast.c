@@ -389,9 +389,7 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
                  vt + j * Dv, Dv);
     }
     if (few) {
-      for (int t = 0; t < nt; t++)
-        for (int j = 0; j < nk; j++)
-          sc[t * SDPA_BK + j] = mx_dot_f32(qs + t * D, kt + j * D, D);
+      mx_sdpa_scores_rows(qs, nt, D, kt, nk, sc);
     } else {
       if (nk < SDPA_BK) /* zero columns: the score kernel always makes 64 */
         for (int d = 0; d < D; d++)
