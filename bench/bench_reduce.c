@@ -140,9 +140,10 @@ int main(int argc, char **argv) {
   printf("mx bench_reduce: %d threads, kernels %s, best of %d\n", mx_num_threads(),
          mx_simd()->isa, g_iters);
   printf("%-44s %9s %9s %8s\n", "case", "ms", "GB/s", "vs copy");
-  printf("%-44s %9.3f %9.2f %8s\n", "memcpy 64 MiB, 1 thread (read+write)", t_cp1 * 1e3, bw1,
-         "-");
-  printf("%-44s %9.3f %9.2f %8s\n", "memcpy 64 MiB, pool (read+write)", t_cpp * 1e3, bwp, "1.00");
+  printf("%-44s %9.3f %9.2f %8s\n", "memcpy 64 MiB, 1 thread (read+write)", t_cp1 * 1e3,
+         bw1, "-");
+  printf("%-44s %9.3f %9.2f %8s\n", "memcpy 64 MiB, pool (read+write)", t_cpp * 1e3, bwp,
+         "1.00");
 
   int ax0 = 0, ax1 = 1;
   struct {

@@ -843,6 +843,72 @@ static void test_clip(void) {
   mx_clear_error();
 }
 
+/* ---- layouts: permuted outputs and tiled mixed iteration ---- */
+
+/* x: (D0, D1, D2) values at [i, j, k] = f(i, j, k), built contiguous in
+ * the axis order `perm` and transposed back: a dense, permuted layout. */
+static mx_array *permuted(const int *shape, const int *perm, mx_dtype t, double lo, double hi) {
+  int ps[3] = {shape[perm[0]], shape[perm[1]], shape[perm[2]]};
+  mx_array *c = mxt_rand(ps, 3, t, lo, hi);
+  mx_eval1(c);
+  int inv[3];
+  for (int i = 0; i < 3; i++) inv[perm[i]] = i;
+  return mx_transpose(c, inv, 3);
+}
+
+static void test_layouts(void) {
+  int shape[3] = {3, 40, 70};
+  const int perms[4][3] = {{0, 2, 1}, {2, 1, 0}, {1, 0, 2}, {0, 1, 2}};
+  const mx_dtype ts[3] = {MX_FLOAT32, MX_BFLOAT16, MX_INT32};
+  for (int d = 0; d < 3; d++)
+    for (int pa = 0; pa < 4; pa++)
+      for (int pb = 0; pb < 4; pb++) {
+        mx_scope_begin();
+        mx_array *a = permuted(shape, perms[pa], ts[d], -9, 9);
+        mx_array *b = permuted(shape, perms[pb], ts[d], -9, 9);
+        double *x = mxt_to_f64(a), *y = mxt_to_f64(b);
+        int64_t n = 3 * 40 * 70;
+        double *ref = malloc((size_t)n * sizeof *ref);
+        char what[96];
+        /* binary: same permutation -> permuted output; mixed -> tiles */
+        for (int64_t i = 0; i < n; i++) ref[i] = x[i] - y[i];
+        snprintf(what, sizeof what, "subtract %s perms %d %d", mx_dtype_name(ts[d]), pa, pb);
+        mx_array *r = mx_subtract(a, b);
+        ew_check(r, ref, n, 1, 1, what);
+        /* the result (maybe permuted) feeds another op with a row-major one */
+        mx_array *row = mxt_rand(shape, 3, ts[d], -9, 9);
+        double *z = mxt_to_f64(row);
+        /* a - b is rounded to the dtype before the product */
+        for (int64_t i = 0; i < n; i++) ref[i] = round_to(x[i] - y[i], ts[d]) * z[i];
+        snprintf(what, sizeof what, "(a - b) * c %s perms %d %d", mx_dtype_name(ts[d]), pa, pb);
+        ew_check(mx_multiply(r, row), ref, n, 1, 1, what);
+        /* unary on a permuted input, then broadcast against a row */
+        mx_array *rowv = mxt_rand(shape + 2, 1, ts[d], -9, 9);
+        double *v = mxt_to_f64(rowv);
+        for (int64_t i = 0; i < n; i++) ref[i] = fabs(x[i]) + v[i % 70];
+        snprintf(what, sizeof what, "abs(a) + row %s perm %d", mx_dtype_name(ts[d]), pa);
+        ew_check(mx_add(mx_abs(a), rowv), ref, n, 1, 1, what);
+        /* select over mixed layouts */
+        mx_array *c = mx_greater(a, mx_zeros(NULL, 0, ts[d]));
+        for (int64_t i = 0; i < n; i++) ref[i] = x[i] > 0 ? y[i] : z[i];
+        snprintf(what, sizeof what, "where %s perms %d %d", mx_dtype_name(ts[d]), pa, pb);
+        ew_check(mx_where(c, b, row), ref, n, 0, 0, what);
+        free(x), free(y), free(z), free(v), free(ref);
+        mx_scope_end();
+      }
+  /* a large transposed operand against a row-major one, split across the
+   * pool in tiles (sizes not multiples of the tile) */
+  int s2[2] = {300, 530}, s2t[2] = {530, 300};
+  mx_array *a = mx_transpose(mxt_rand(s2t, 2, MX_FLOAT32, -1, 1), NULL, 0);
+  mx_array *b = mxt_rand(s2, 2, MX_FLOAT32, -1, 1);
+  double *x = mxt_to_f64(a), *y = mxt_to_f64(b);
+  double *ref = malloc(300 * 530 * sizeof *ref);
+  for (int i = 0; i < 300 * 530; i++) ref[i] = x[i] + y[i];
+  ew_check(mx_add(a, b), ref, 300 * 530, 1, 1, "large tiled add");
+  ew_check(mx_add(b, a), ref, 300 * 530, 1, 1, "large tiled add (swapped)");
+  free(x), free(y), free(ref);
+}
+
 /* ---- complex-specific ---- */
 static void test_complex_misc(void) {
   float z[4] = {1, 2, 3, -4}, w[4] = {1, 2, 0, 0};
@@ -933,6 +999,7 @@ int main(void) {
   MXT_RUN(test_array_equal);
   MXT_RUN(test_where);
   MXT_RUN(test_clip);
+  MXT_RUN(test_layouts);
   MXT_RUN(test_complex_misc);
   MXT_RUN(test_errors);
   MXT_RUN(test_no_leak_without_scope);

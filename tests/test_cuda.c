@@ -99,6 +99,34 @@ static void test_matmul(void) {
   }
 }
 
+static void test_add_multiply(void) {
+  mx_dtype types[4] = {MX_FLOAT32, MX_BFLOAT16, MX_FLOAT16, MX_INT32};
+  for (int ti = 0; ti < 4; ti++) {
+    mx_dtype t = types[ti];
+    int sa[3] = {4, 33, 65}, sb[2] = {33, 1};
+    mx_array *a = mx_astype(mxt_rand(sa, 3, MX_FLOAT32, -8, 8), t);
+    mx_array *b = mx_astype(mxt_rand(sb, 2, MX_FLOAT32, -8, 8), t);
+    /* broadcast column, transposed view, scalar */
+    same_as_cpu(ON_GPU(mx_add(a, b)), mx_add(a, b), 0, "add broadcast");
+    same_as_cpu(ON_GPU(mx_multiply(a, b)), mx_multiply(a, b), 0, "multiply broadcast");
+    same_as_cpu(ON_GPU(mx_subtract(a, b)), mx_subtract(a, b), 0, "subtract broadcast");
+    mx_array *at = mx_transpose(a, NULL, 0);
+    same_as_cpu(ON_GPU(mx_add(at, at)), mx_add(at, at), 0, "add transposed");
+    mx_array *s = mx_scalar_like(a, 3);
+    same_as_cpu(ON_GPU(mx_multiply(a, s)), mx_multiply(a, s), 0, "multiply scalar");
+  }
+  /* a chain stays on the GPU and reads back once */
+  int sz[1] = {1 << 20};
+  mx_array *x = mxt_rand(sz, 1, MX_FLOAT32, -1, 1);
+  mx_array *y = ON_GPU(mx_add(mx_multiply(x, x), x));
+  same_as_cpu(y, mx_add(mx_multiply(x, x), x), 1e-6, "chain");
+  /* ops without a kernel say so */
+  mx_array *d = ON_GPU(mx_divide(x, x));
+  MXT_CHECK(mx_eval1(d) == MX_ERR_UNSUPPORTED && strstr(mx_last_error(), "no CUDA kernel for divide"),
+            "divide: %s", mx_last_error());
+  mx_clear_error();
+}
+
 static void test_memory_counts_device(void) {
   mx_clear_cache();
   size_t before = mx_get_active_memory_device(mx_gpu());
@@ -135,6 +163,7 @@ int main(void) {
   g_gpu = mx_default_stream(mx_gpu());
   MXT_RUN(test_copy_astype_full);
   MXT_RUN(test_matmul);
+  MXT_RUN(test_add_multiply);
   MXT_RUN(test_memory_counts_device);
   MXT_RUN(test_missing_kernel_error);
   return mxt_finish();

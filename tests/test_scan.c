@@ -12,7 +12,7 @@ enum { S_SUM, S_PROD, S_MAX, S_MIN };
 static const char *names[] = {"cumsum", "cumprod", "cummax", "cummin"};
 
 static const mx_dtype all_dtypes[] = {
-    MX_BOOL,  MX_UINT8, MX_UINT16,  MX_UINT32,  MX_UINT64,  MX_INT8,   MX_INT16,
+    MX_BOOL,  MX_UINT8, MX_UINT16,  MX_UINT32,   MX_UINT64,  MX_INT8,   MX_INT16,
     MX_INT32, MX_INT64, MX_FLOAT16, MX_BFLOAT16, MX_FLOAT32, MX_FLOAT64};
 #define N_DTYPES (int)(sizeof all_dtypes / sizeof all_dtypes[0])
 
@@ -25,55 +25,83 @@ static bool is_signed(mx_dtype t) {
 
 static mx_array *call(int op, mx_array *a, int axis, bool rev, bool inc) {
   switch (op) {
-    case S_SUM: return mx_cumsum(a, axis, rev, inc);
-    case S_PROD: return mx_cumprod(a, axis, rev, inc);
-    case S_MAX: return mx_cummax(a, axis, rev, inc);
-    default: return mx_cummin(a, axis, rev, inc);
+    case S_SUM:
+      return mx_cumsum(a, axis, rev, inc);
+    case S_PROD:
+      return mx_cumprod(a, axis, rev, inc);
+    case S_MAX:
+      return mx_cummax(a, axis, rev, inc);
+    default:
+      return mx_cummin(a, axis, rev, inc);
   }
 }
 
 /* wrap an exact int64 into dtype t's range */
 static double wrap(int64_t v, mx_dtype t) {
   switch (t) {
-    case MX_BOOL: return v != 0;
-    case MX_UINT8: return (uint8_t)v;
-    case MX_UINT16: return (uint16_t)v;
-    case MX_UINT32: return (uint32_t)v;
-    case MX_UINT64: return (double)(uint64_t)v;
-    case MX_INT8: return (int8_t)(uint8_t)v;
-    case MX_INT16: return (int16_t)(uint16_t)v;
-    case MX_INT32: return (int32_t)(uint32_t)v;
-    default: return (double)v;
+    case MX_BOOL:
+      return v != 0;
+    case MX_UINT8:
+      return (uint8_t)v;
+    case MX_UINT16:
+      return (uint16_t)v;
+    case MX_UINT32:
+      return (uint32_t)v;
+    case MX_UINT64:
+      return (double)(uint64_t)v;
+    case MX_INT8:
+      return (int8_t)(uint8_t)v;
+    case MX_INT16:
+      return (int16_t)(uint16_t)v;
+    case MX_INT32:
+      return (int32_t)(uint32_t)v;
+    default:
+      return (double)v;
   }
 }
 
 static double type_min(mx_dtype t) {
   switch (t) {
-    case MX_INT8: return INT8_MIN;
-    case MX_INT16: return INT16_MIN;
-    case MX_INT32: return INT32_MIN;
-    case MX_INT64: return (double)INT64_MIN;
-    default: return is_float(t) ? -INFINITY : 0;
+    case MX_INT8:
+      return INT8_MIN;
+    case MX_INT16:
+      return INT16_MIN;
+    case MX_INT32:
+      return INT32_MIN;
+    case MX_INT64:
+      return (double)INT64_MIN;
+    default:
+      return is_float(t) ? -INFINITY : 0;
   }
 }
 static double type_max(mx_dtype t) {
   switch (t) {
-    case MX_BOOL: return 1;
-    case MX_UINT8: return UINT8_MAX;
-    case MX_UINT16: return UINT16_MAX;
-    case MX_UINT32: return UINT32_MAX;
-    case MX_UINT64: return (double)UINT64_MAX;
-    case MX_INT8: return INT8_MAX;
-    case MX_INT16: return INT16_MAX;
-    case MX_INT32: return INT32_MAX;
-    case MX_INT64: return (double)INT64_MAX;
-    default: return INFINITY;
+    case MX_BOOL:
+      return 1;
+    case MX_UINT8:
+      return UINT8_MAX;
+    case MX_UINT16:
+      return UINT16_MAX;
+    case MX_UINT32:
+      return UINT32_MAX;
+    case MX_UINT64:
+      return (double)UINT64_MAX;
+    case MX_INT8:
+      return INT8_MAX;
+    case MX_INT16:
+      return INT16_MAX;
+    case MX_INT32:
+      return INT32_MAX;
+    case MX_INT64:
+      return (double)INT64_MAX;
+    default:
+      return INFINITY;
   }
 }
 
 /* reference scan of row-major x (shape) along axis */
-static void ref_scan(const double *x, const int *shape, int nd, int axis, int op, bool rev,
-                     bool inc, mx_dtype t, mx_dtype ot, double *out) {
+static void ref_scan(const double *x, const int *shape, int nd, int axis, int op,
+                     bool rev, bool inc, mx_dtype t, mx_dtype ot, double *out) {
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < axis; d++) outer *= shape[d];
   for (int d = axis + 1; d < nd; d++) inner *= shape[d];
@@ -81,7 +109,10 @@ static void ref_scan(const double *x, const int *shape, int nd, int axis, int op
   bool ints = !is_float(t);
   for (int64_t o = 0; o < outer; o++)
     for (int64_t i = 0; i < inner; i++) {
-      double acc = op == S_SUM ? 0 : op == S_PROD ? 1 : op == S_MAX ? type_min(t) : type_max(t);
+      double acc = op == S_SUM    ? 0
+                   : op == S_PROD ? 1
+                   : op == S_MAX  ? type_min(t)
+                                  : type_max(t);
       int64_t iacc = op == S_PROD ? 1 : 0;
       for (int k0 = 0; k0 < L; k0++) {
         int k = rev ? L - 1 - k0 : k0;
@@ -89,10 +120,20 @@ static void ref_scan(const double *x, const int *shape, int nd, int axis, int op
         double v = x[pos];
         double before = ints && op <= S_PROD ? wrap(iacc, ot) : acc;
         switch (op) {
-          case S_SUM: acc += v; iacc = (int64_t)((uint64_t)iacc + (uint64_t)(int64_t)v); break;
-          case S_PROD: acc *= v; iacc = (int64_t)((uint64_t)iacc * (uint64_t)(int64_t)v); break;
-          case S_MAX: if (isnan(v) || v > acc) acc = isnan(acc) ? acc : v; break;
-          default: if (isnan(v) || v < acc) acc = isnan(acc) ? acc : v; break;
+          case S_SUM:
+            acc += v;
+            iacc = (int64_t)((uint64_t)iacc + (uint64_t)(int64_t)v);
+            break;
+          case S_PROD:
+            acc *= v;
+            iacc = (int64_t)((uint64_t)iacc * (uint64_t)(int64_t)v);
+            break;
+          case S_MAX:
+            if (isnan(v) || v > acc) acc = isnan(acc) ? acc : v;
+            break;
+          default:
+            if (isnan(v) || v < acc) acc = isnan(acc) ? acc : v;
+            break;
         }
         double after = ints && op <= S_PROD ? wrap(iacc, ot) : acc;
         out[pos] = inc ? after : before;
@@ -100,24 +141,27 @@ static void ref_scan(const double *x, const int *shape, int nd, int axis, int op
     }
 }
 
-static void check_scan(mx_array *x, int op, int axis, bool rev, bool inc, const char *ln) {
+static void check_scan(mx_array *x, int op, int axis, bool rev, bool inc,
+                       const char *ln) {
   mx_dtype t = mx_array_dtype(x);
   mx_dtype ot = (op == S_SUM && t == MX_BOOL) ? MX_INT32 : t;
   char what[160];
-  snprintf(what, sizeof what, "%s %s axis %d rev %d inc %d %s", names[op], mx_dtype_name(t),
-           axis, rev, inc, ln);
+  snprintf(what, sizeof what, "%s %s axis %d rev %d inc %d %s", names[op],
+           mx_dtype_name(t), axis, rev, inc, ln);
   mx_array *r = call(op, x, axis, rev, inc);
   if (!r) {
     MXT_CHECK(0, "%s: NULL %s", what, mx_last_error());
     mx_clear_error();
     return;
   }
-  MXT_CHECK(mx_array_dtype(r) == ot, "%s: dtype %s", what, mx_dtype_name(mx_array_dtype(r)));
+  MXT_CHECK(mx_array_dtype(r) == ot, "%s: dtype %s", what,
+            mx_dtype_name(mx_array_dtype(r)));
   int nd = mx_array_ndim(x);
   MXT_CHECK(mx_array_ndim(r) == nd, "%s: ndim", what);
   int64_t n = mx_array_size(x);
   double *xv = mxt_to_f64(x), *ref = malloc((size_t)(n ? n : 1) * sizeof *ref);
-  ref_scan(xv, mx_array_shape(x), nd, axis < 0 ? axis + nd : axis, op, rev, inc, t, ot, ref);
+  ref_scan(xv, mx_array_shape(x), nd, axis < 0 ? axis + nd : axis, op, rev, inc, t, ot,
+           ref);
   double rtol = 0, atol = 0;
   if (ot == MX_FLOAT16) rtol = atol = 4e-3;
   if (ot == MX_BFLOAT16) rtol = atol = 2e-2;
@@ -207,9 +251,9 @@ static void test_numpy(void) {
   int shape[3] = {4, 6, 5};
   mx_array *a = mxt_rand(shape, 3, MX_FLOAT64, 0.5, 1.5);
   mx_array *parts[] = {
-      mx_cumsum(a, 1, false, true),  mx_cumsum(a, 0, true, true),
+      mx_cumsum(a, 1, false, true),   mx_cumsum(a, 0, true, true),
       mx_cumsum(a, -1, false, false), mx_cumprod(a, 2, false, true),
-      mx_cummax(a, 1, false, true),  mx_cummin(a, 0, true, true),
+      mx_cummax(a, 1, false, true),   mx_cummin(a, 0, true, true),
   };
   int np = 6;
   int64_t n = mx_array_size(a);
@@ -226,7 +270,8 @@ static void test_numpy(void) {
       "a = A['a']\n"
       "f = np.flip\n"
       "parts = [np.cumsum(a, 1), f(np.cumsum(f(a, 0), 0), 0), np.cumsum(a, -1) - a,\n"
-      "  np.cumprod(a, 2), np.maximum.accumulate(a, 1), f(np.minimum.accumulate(f(a, 0), 0), 0)]\n"
+      "  np.cumprod(a, 2), np.maximum.accumulate(a, 1), f(np.minimum.accumulate(f(a, 0), "
+      "0), 0)]\n"
       "R['r'] = np.concatenate([np.ravel(p) for p in parts])\n";
   double *ref = NULL;
   int64_t nref = 0;
@@ -313,7 +358,8 @@ static void test_special(void) {
   int n3c = 3;
   mx_array *za = mx_array_from_data(z, &n3c, 1, MX_COMPLEX64);
   float zr[6];
-  mx_array_read(mx_view(mx_cumsum(za, 0, false, true), MX_FLOAT32), MX_FLOAT32, zr, sizeof zr);
+  mx_array_read(mx_view(mx_cumsum(za, 0, false, true), MX_FLOAT32), MX_FLOAT32, zr,
+                sizeof zr);
   float zw[6] = {1, 2, 4, 1, 3.5f, 5};
   MXT_CHECK(!memcmp(zr, zw, sizeof zw), "complex cumsum");
 }

@@ -10,7 +10,7 @@
 #include "harness.h"
 
 static const mx_dtype all_dtypes[] = {
-    MX_BOOL,  MX_UINT8, MX_UINT16,  MX_UINT32,  MX_UINT64,  MX_INT8,   MX_INT16,
+    MX_BOOL,  MX_UINT8, MX_UINT16,  MX_UINT32,   MX_UINT64,  MX_INT8,   MX_INT16,
     MX_INT32, MX_INT64, MX_FLOAT16, MX_BFLOAT16, MX_FLOAT32, MX_FLOAT64};
 #define N_DTYPES (int)(sizeof all_dtypes / sizeof all_dtypes[0])
 
@@ -103,8 +103,8 @@ static void check_partition(mx_array *x, int kth, int axis, const char *ln) {
     mx_clear_error();
     return;
   }
-  MXT_CHECK(mx_array_dtype(ap) == MX_UINT32 && mx_array_dtype(p) == mx_array_dtype(x), "%s dt",
-            what);
+  MXT_CHECK(mx_array_dtype(ap) == MX_UINT32 && mx_array_dtype(p) == mx_array_dtype(x),
+            "%s dt", what);
   int64_t outer, inner;
   lines(shape, nd, ax, &outer, &inner);
   double *xv = mxt_to_f64(x), *pv = mxt_to_f64(p), *iv = mxt_to_f64(ap);
@@ -175,7 +175,8 @@ static mx_array *layout(mx_array *a, int which, const char **name) {
     start[d] = stop[d] = MX_SLICE_DEFAULT;
   }
   mx_dtype t = mx_array_dtype(a);
-  bool uns = t == MX_BOOL || t == MX_UINT8 || t == MX_UINT16 || t == MX_UINT32 || t == MX_UINT64;
+  bool uns =
+      t == MX_BOOL || t == MX_UINT8 || t == MX_UINT16 || t == MX_UINT32 || t == MX_UINT64;
   return mx_slice(mxt_rand(big, nd, t, uns ? 0 : -5, 5), start, stop, step);
 }
 
@@ -205,7 +206,10 @@ static void test_nan_and_zero(void) {
   float d[12] = {3, NAN, -0.0f, 1, 0.0f, -INFINITY, NAN, INFINITY, -0.0f, 2, -1, 0.0f};
   int n = 12;
   for (int ti = 0; ti < 4; ti++) {
-    mx_dtype t = ti == 0 ? MX_FLOAT32 : ti == 1 ? MX_FLOAT16 : ti == 2 ? MX_BFLOAT16 : MX_FLOAT64;
+    mx_dtype t = ti == 0   ? MX_FLOAT32
+                 : ti == 1 ? MX_FLOAT16
+                 : ti == 2 ? MX_BFLOAT16
+                           : MX_FLOAT64;
     mx_array *a = mx_astype(mx_array_from_data(d, &n, 1, MX_FLOAT32), t);
     check_sort(a, 0, "nan");
     for (int k = 0; k < 12; k++) check_partition(a, k, 0, "nan");
@@ -214,12 +218,14 @@ static void test_nan_and_zero(void) {
     uint32_t idx[12];
     mx_array_read(as, MX_UINT32, idx, sizeof idx);
     uint32_t want[12] = {5, 10, 2, 4, 8, 11, 3, 9, 0, 7, 1, 6};
-    MXT_CHECK(!memcmp(idx, want, sizeof want), "argsort nan/-0 order %s", mx_dtype_name(t));
+    MXT_CHECK(!memcmp(idx, want, sizeof want), "argsort nan/-0 order %s",
+              mx_dtype_name(t));
     /* sort writes the original elements: -0.0 keeps its sign */
     float s[12];
     mx_array_read(mx_sort(a, 0), MX_FLOAT32, s, sizeof s);
-    MXT_CHECK(signbit(s[2]) && !signbit(s[3]) && signbit(s[4]) && isnan(s[10]) && isnan(s[11]),
-              "sorted zeros/nan %s", mx_dtype_name(t));
+    MXT_CHECK(
+        signbit(s[2]) && !signbit(s[3]) && signbit(s[4]) && isnan(s[10]) && isnan(s[11]),
+        "sorted zeros/nan %s", mx_dtype_name(t));
   }
 }
 
@@ -271,7 +277,8 @@ static void test_topk(void) {
       mx_array *r = mx_topk(a, k, axis);
       MXT_OK(r);
       if (!r) continue;
-      MXT_CHECK(mx_array_shape(r)[ax] == k && mx_array_shape(r)[1 - ax] == other, "topk shape");
+      MXT_CHECK(mx_array_shape(r)[ax] == k && mx_array_shape(r)[1 - ax] == other,
+                "topk shape");
       double *rv = mxt_to_f64(r);
       int bad = 0;
       for (int o = 0; o < other; o++) {
@@ -321,8 +328,10 @@ static void test_large_and_special(void) {
   int bad = 0;
   for (int i = 0; i < n && !bad; i++) {
     int id = (int)iv[i];
-    if (id < 0 || id >= n || seen[id]) bad = 1;
-    else seen[id] = 1;
+    if (id < 0 || id >= n || seen[id])
+      bad = 1;
+    else
+      seen[id] = 1;
     if (!bad && av[id] != sv[i]) bad = 2;
     if (i && sv[i] < sv[i - 1]) bad = 3;
     if (i && sv[i] == sv[i - 1] && iv[i] < iv[i - 1]) bad = 4; /* stable */
@@ -341,15 +350,18 @@ static void test_large_and_special(void) {
   uint64_t u[5] = {UINT64_MAX, (1ull << 63) + 1, (1ull << 63), 5, UINT64_MAX - 1};
   int n5 = 5;
   uint64_t us[5];
-  mx_array_read(mx_sort(mx_array_from_data(u, &n5, 1, MX_UINT64), 0), MX_UINT64, us, sizeof us);
+  mx_array_read(mx_sort(mx_array_from_data(u, &n5, 1, MX_UINT64), 0), MX_UINT64, us,
+                sizeof us);
   uint64_t uw[5] = {5, 1ull << 63, (1ull << 63) + 1, UINT64_MAX - 1, UINT64_MAX};
   MXT_CHECK(!memcmp(us, uw, sizeof uw), "uint64 sort");
   int64_t s64[4] = {INT64_MIN, INT64_MAX, -1, INT64_MIN + 1};
   int64_t so[4];
   int n4 = 4;
-  mx_array_read(mx_sort(mx_array_from_data(s64, &n4, 1, MX_INT64), 0), MX_INT64, so, sizeof so);
-  MXT_CHECK(so[0] == INT64_MIN && so[1] == INT64_MIN + 1 && so[2] == -1 && so[3] == INT64_MAX,
-            "int64 sort");
+  mx_array_read(mx_sort(mx_array_from_data(s64, &n4, 1, MX_INT64), 0), MX_INT64, so,
+                sizeof so);
+  MXT_CHECK(
+      so[0] == INT64_MIN && so[1] == INT64_MIN + 1 && so[2] == -1 && so[3] == INT64_MAX,
+      "int64 sort");
   /* complex: real part, then imaginary part */
   float z[8] = {1, 2, 0, 5, 1, -1, 0, 4};
   mx_array *za = mx_array_from_data(z, &n4, 1, MX_COMPLEX64);

@@ -526,6 +526,8 @@ static void test_api(void) {
   MXT_CHECK(mx_tokenizer_encode(NULL, "x", 1, false, &ids, &n) != MX_OK, "NULL tok");
   MXT_CHECK(strstr(mx_last_error(), "[tokenizer]") != NULL, "msg %s", mx_last_error());
   mx_clear_error();
+  MXT_CHECK(!mx_tokenizer_add_bos(tok) && !mx_tokenizer_add_eos(tok), "llama3 adds none");
+  if (mi) MXT_CHECK(mx_tokenizer_add_bos(mi) && !mx_tokenizer_add_eos(mi), "mistral bos");
   /* qwen: pad/eos from the config, no bos */
   mx_tokenizer *q = get_model("qwen2.5");
   if (q) {
@@ -971,6 +973,51 @@ static void test_decoders(void) {
   expect_decode(t, "bad bytes", IDS(1, 6, 0), "\xEF\xBF\xBD\xEF\xBF\xBD a");
   expect_decode(t, "incomplete at end", IDS(0, 1, 2), "a\xEF\xBF\xBD\xEF\xBF\xBD");
   mx_tokenizer_free(t);
+  /* Strip, per token and after Fuse, against a naive strip */
+  static const char *pieces[] = {" ", "a", "  ", " b ", "cc", "   "};
+  for (int fused = 0; fused < 2; fused++) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"decoder\":{\"type\":\"Sequence\",\"decoders\":[%s{\"type\":\"Strip\","
+             "\"content\":\" \",\"start\":2,\"stop\":%d}]},"
+             "\"model\":{\"type\":\"BPE\",\"vocab\":{\" \":0,\"a\":1,\"  \":2,"
+             "\" b \":3,\"cc\":4,\"   \":5},\"merges\":[]}}",
+             fused ? "{\"type\":\"Fuse\"}," : "", fused ? 3 : 1);
+    t = load_json(json);
+    MXT_CHECK(t != NULL, "load strip: %s", mx_last_error());
+    if (!t) return;
+    mxt_seed(5);
+    for (int r = 0; r < 200; r++) {
+      int32_t ids[12];
+      int n = (int)(mxt_next() % 12);
+      char want[256] = "", tok[16];
+      size_t wl = 0;
+      for (int i = 0; i < n; i++) {
+        ids[i] = (int32_t)(mxt_next() % 6);
+        /* per token: strip <= 2 leading and <= 1 trailing spaces */
+        const char *p = pieces[ids[i]];
+        size_t a = 0, b = strlen(p);
+        if (!fused) {
+          while (a < 2 && a < b && p[a] == ' ') a++;
+          if (b > a && p[b - 1] == ' ') b--;
+        }
+        memcpy(tok, p + a, b - a);
+        memcpy(want + wl, tok, b - a);
+        wl += b - a;
+      }
+      want[wl] = 0;
+      if (fused) { /* the whole text: <= 2 leading, <= 3 trailing */
+        size_t a = 0, b = wl;
+        while (a < 2 && a < b && want[a] == ' ') a++;
+        for (int k = 0; k < 3 && b > a && want[b - 1] == ' '; k++) b--;
+        memmove(want, want + a, b - a);
+        want[b - a] = 0;
+      }
+      ids[n] = -1;
+      expect_decode(t, fused ? "fused strip" : "token strip", ids, want);
+    }
+    mx_tokenizer_free(t);
+  }
   /* WordPiece model and decoder */
   t = load_json(
       "{\"normalizer\":{\"type\":\"BertNormalizer\",\"lowercase\":true},"
@@ -1211,6 +1258,9 @@ static void test_malformed_json(void) {
       "{\"model\":null}",
       "{\"model\":{\"type\":\"BPE\",\"vocab\":\"x\",\"merges\":[]}}",
       "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-1},\"merges\":[]}}",
+      "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":2000000000},\"merges\":[]}}",
+      "{\"model\":{\"type\":\"WordLevel\",\"vocab\":{}},\"added_tokens\":[{\"id\":"
+      "2000000000,\"content\":\"a\"}]}",
       "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a b\"]}}",
       "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a a a\"]}}",
       "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[[1,2]]}}",
@@ -1257,6 +1307,62 @@ static void test_malformed_json(void) {
     expect_load_fails("truncated tokenizer.json", path);
   }
   free(data);
+  /* random mutations of a small but complete tokenizer.json: whatever
+   * loads must encode and decode without crashing (ASan build) */
+  static const char base[] =
+      "{\"added_tokens\":[{\"id\":9,\"content\":\"<s>\",\"special\":true,"
+      "\"normalized\":false,\"lstrip\":true,\"rstrip\":true,\"single_word\":false}],"
+      "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFKC\"},"
+      "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"_\"},"
+      "{\"type\":\"Prepend\",\"prepend\":\"_\"}]},"
+      "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
+      "\"pattern\":{\"Regex\":\"_[a-z]+\"},\"behavior\":\"Isolated\",\"invert\":false},"
+      "{\"type\":\"Digits\",\"individual_digits\":true}]},"
+      "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\","
+      "\"pattern\":{\"String\":\"_\"},\"content\":\" \"},{\"type\":\"ByteFallback\"},"
+      "{\"type\":\"Fuse\"},{\"type\":\"Strip\",\"content\":\" "
+      "\",\"start\":1,\"stop\":0}]},"
+      "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":"
+      "{\"id\":\"<s>\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],"
+      "\"special_tokens\":{\"<s>\":{\"id\":\"<s>\",\"ids\":[9],\"tokens\":[\"<s>\"]}}},"
+      "\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,\"unk_token\":\"<unk>\","
+      "\"vocab\":{\"<unk>\":0,\"_\":1,\"a\":2,\"b\":3,\"_a\":4,\"_ab\":5,\"1\":6,"
+      "\"<0xC3>\":7,\"<0xA9>\":8},\"merges\":[\"_ a\",\"_a b\"]}}";
+  mx_tokenizer *ok = load_json(base);
+  MXT_CHECK(ok != NULL, "fuzz base loads: %s", mx_last_error());
+  if (ok) expect_ids(ok, "fuzz base", "ab 1\xC3\xA9<s>", true, IDS(9, 5, 1, 6, 7, 8, 9));
+  mx_tokenizer_free(ok);
+  mxt_seed(11);
+  char mut[sizeof base];
+  int loaded = 0;
+  for (int r = 0; r < 400; r++) {
+    memcpy(mut, base, sizeof base);
+    int flips = 1 + (int)(mxt_next() % 3);
+    for (int f = 0; f < flips; f++) {
+      size_t at = mxt_next() % (sizeof base - 1);
+      static const char pool[] = "{}[]\",:0123456789-ab_ \\u";
+      mut[at] = pool[mxt_next() % (sizeof pool - 1)];
+    }
+    mx_tokenizer *t = load_json(mut);
+    if (t) {
+      loaded++;
+      int32_t *ids = NULL;
+      int k = 0;
+      if (mx_tokenizer_encode(t, "ab 1\xC3\xA9<s> __a", 14, true, &ids, &k) == MX_OK) {
+        check_stream(t, "fuzz", ids, k, false);
+        /* add some out-of-range and byte ids */
+        int32_t extra[4] = {7, 8, 7, 123456};
+        check_stream(t, "fuzz extra", extra, 4, true);
+      }
+      free(ids);
+      mx_tokenizer_free(t);
+    } else {
+      MXT_CHECK(strstr(mx_last_error(), "[tokenizer]") != NULL, "fuzz %d: \"%s\"", r,
+                mx_last_error());
+    }
+    mx_clear_error();
+  }
+  MXT_CHECK(loaded > 10 && loaded < 390, "fuzz: %d of 400 loaded", loaded);
   expect_load_fails("missing", "/nonexistent/dir/for/mx");
   expect_load_fails("dir without tokenizer", g_tmp);
 }

@@ -346,7 +346,7 @@ static void test_simd_paths(void) {
       {mx_rsqrt, "rsqrt", true, -1, 5},      {mx_reciprocal, "reciprocal", true, -5, 5},
       {mx_floor, "floor", true, -5, 5},      {mx_ceil, "ceil", true, -5, 5},
       {round0, "round", true, -5, 5},        {mx_exp, "exp", false, -90, 90},
-      {mx_sigmoid, "sigmoid", false, -90, 90},
+      {mx_sigmoid, "sigmoid", false, -90, 90},   {mx_tanh, "tanh", false, -12, 12},
   };
   const mx_dtype ts[3] = {MX_FLOAT32, MX_BFLOAT16, MX_FLOAT16};
   /* lengths around the vector widths, and an unaligned start */
@@ -389,7 +389,8 @@ static void test_simd_paths(void) {
         }
 }
 
-/* The vector exp over the whole float32 range, dense: <= 2 ulp. */
+/* The vector exp over the whole float32 range, dense: <= 2 ulp; sigmoid
+ * and tanh <= 3 ulp. */
 static void test_exp_accuracy(void) {
   int n = 400000;
   double *x = malloc((size_t)n * sizeof *x);
@@ -407,6 +408,9 @@ static void test_exp_accuracy(void) {
     for (int i = 0; i < n; i++) ref[i] = 1 / (1 + exp(-xa[i]));
     snprintf(what, sizeof what, "sigmoid dense (simd %s)", mx_simd_name(level));
     ew_check(mx_sigmoid(a), ref, n, 6, 1, what);
+    for (int i = 0; i < n; i++) ref[i] = tanh(xa[i] / 8); /* [-13, 11] */
+    snprintf(what, sizeof what, "tanh dense (simd %s)", mx_simd_name(level));
+    ew_check(mx_tanh(mx_divide(a, mx_array_scalar_f64(8, MX_FLOAT32))), ref, n, 6, 1, what);
     free(xa);
     free(ref);
     mx_scope_end();

@@ -157,6 +157,32 @@ mx_status mx_lm_generate_tokens(mx_lm_model *m, const int32_t *prompt, int n,
                                 mx_lm_token_callback cb, void *ctx,
                                 mx_lm_generate_stats *stats);
 
+/* ---- text generation (needs a tokenizer, mx/tokenizer.h) ---- */
+struct mx_tokenizer;
+
+/* Called once per generated token with the text it completed (possibly
+ * empty; never half a UTF-8 character, never part of a stop string), and
+ * once more with t == NULL for text flushed at the end. Return non-zero to
+ * stop. */
+typedef int (*mx_lm_text_callback)(void *ctx, const char *text, size_t len,
+                                   const mx_lm_token_info *t);
+
+typedef struct {
+  mx_lm_generate_params gen; /* eos_ids NULL: tokenizer's + model's eos ids */
+  const char *const *stop;   /* stop strings, not emitted */
+  int n_stop;
+  mx_lm_model *draft;        /* speculative decoding when not NULL */
+  int num_draft_tokens;      /* default 3 */
+} mx_lm_text_params;
+
+/* Generates from prompt ids; *out_text (malloc'd, may be NULL) receives the
+ * whole text. stats->finish_reason: 0 stop (eos, stop string or callback),
+ * 1 length. */
+mx_status mx_lm_generate_text(mx_lm_model *m, const struct mx_tokenizer *tok,
+                              const int32_t *prompt, int n, const mx_lm_text_params *p,
+                              mx_lm_cache *cache, mx_lm_text_callback cb, void *ctx,
+                              char **out_text, mx_lm_generate_stats *stats);
+
 /* Speculative decoding: `draft` proposes num_draft tokens greedily, the
  * model verifies them in one forward and keeps the longest prefix that
  * matches its own choices, plus its own next token. With temp 0 the

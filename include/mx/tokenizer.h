@@ -65,7 +65,8 @@ const char *mx_tokenizer_eos_token(const mx_tokenizer *tok);
  * generation_config.json). Not thread safe against concurrent readers. */
 mx_status mx_tokenizer_add_eos_id(mx_tokenizer *tok, int32_t id);
 bool mx_tokenizer_is_eos(const mx_tokenizer *tok, int32_t id);
-/* tokenizer_config.json's add_bos_token / add_eos_token (false if absent). */
+/* Whether encode with add_special_tokens puts the BOS id first / the EOS
+ * id last (from the post-processor, as tokenizer_config.json adjusts it). */
 bool mx_tokenizer_add_bos(const mx_tokenizer *tok);
 bool mx_tokenizer_add_eos(const mx_tokenizer *tok);
 /* The chat template named `name` (NULL or "default" for the default one),

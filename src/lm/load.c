@@ -208,6 +208,7 @@ static mx_status bind_linear(binder *b, const char *prefix, int out, int in, boo
     l->group_size = gs;
   } else {
     int ws[2] = {out, in};
+    snprintf(name, sizeof name, "%s.weight", prefix);
     if (!check_shape(b, name, w, 2, ws)) return MX_ERR_IO;
     l->weight = to_compute(b, name, w);
   }

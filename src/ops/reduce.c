@@ -21,17 +21,21 @@ static mx_dtype at_least_float(mx_dtype t) {
 
 static mx_dtype sum_dtype(mx_dtype t) {
   switch (mx_dtype_kind_of(t)) {
-    case MX_KIND_BOOL: return MX_INT32;
-    case MX_KIND_SIGNED: return mx_dtype_size(t) <= 4 ? MX_INT32 : MX_INT64;
-    case MX_KIND_UNSIGNED: return mx_dtype_size(t) <= 4 ? MX_UINT32 : MX_UINT64;
-    default: return t;
+    case MX_KIND_BOOL:
+      return MX_INT32;
+    case MX_KIND_SIGNED:
+      return mx_dtype_size(t) <= 4 ? MX_INT32 : MX_INT64;
+    case MX_KIND_UNSIGNED:
+      return mx_dtype_size(t) <= 4 ? MX_UINT32 : MX_UINT64;
+    default:
+      return t;
   }
 }
 
 /* axes -> bitmask (axes == NULL: every axis). Rejects out-of-range and
  * repeated axes. */
-static bool resolve_axes(const char *op, const mx_array *a, const int *axes,
-                         int naxes, uint32_t *mask) {
+static bool resolve_axes(const char *op, const mx_array *a, const int *axes, int naxes,
+                         uint32_t *mask) {
   *mask = 0;
   if (!axes) {
     for (int d = 0; d < a->ndim; d++) *mask |= 1u << d;
@@ -44,14 +48,12 @@ static bool resolve_axes(const char *op, const mx_array *a, const int *axes,
   for (int i = 0; i < naxes; i++) {
     int ax = axes[i];
     if (!mx_norm_axis(&ax, a->ndim)) {
-      mx_set_error(MX_ERR_INVALID,
-                   "[%s] invalid axis %d for array with %d dimensions", op,
-                   axes[i], a->ndim);
+      mx_set_error(MX_ERR_INVALID, "[%s] invalid axis %d for array with %d dimensions",
+                   op, axes[i], a->ndim);
       return false;
     }
     if (*mask & (1u << ax)) {
-      mx_set_error(MX_ERR_INVALID, "[%s] duplicate axis %d in reduction", op,
-                   axes[i]);
+      mx_set_error(MX_ERR_INVALID, "[%s] duplicate axis %d in reduction", op, axes[i]);
       return false;
     }
     *mask |= 1u << ax;
@@ -59,19 +61,19 @@ static bool resolve_axes(const char *op, const mx_array *a, const int *axes,
   return true;
 }
 
-static int reduced_shape(const mx_array *a, uint32_t mask, bool keepdims,
-                         int *shape) {
+static int reduced_shape(const mx_array *a, uint32_t mask, bool keepdims, int *shape) {
   int n = 0;
   for (int d = 0; d < a->ndim; d++) {
-    if (!(mask & (1u << d))) shape[n++] = a->shape[d];
-    else if (keepdims) shape[n++] = 1;
+    if (!(mask & (1u << d)))
+      shape[n++] = a->shape[d];
+    else if (keepdims)
+      shape[n++] = 1;
   }
   return n;
 }
 
-static mx_array *reduce_node(const mx_prim *prim, mx_array *a, int op,
-                             uint32_t mask, bool keepdims, int ddof,
-                             mx_dtype out_t) {
+static mx_array *reduce_node(const mx_prim *prim, mx_array *a, int op, uint32_t mask,
+                             bool keepdims, int ddof, mx_dtype out_t) {
   mx_reduce_params p;
   memset(&p, 0, sizeof p);
   p.op = op;
@@ -87,8 +89,8 @@ static mx_array *reduce_node(const mx_prim *prim, mx_array *a, int op,
 static bool check_nonempty(const char *op, const mx_array *a, uint32_t mask) {
   for (int d = 0; d < a->ndim; d++)
     if ((mask & (1u << d)) && a->shape[d] == 0) {
-      mx_set_error(MX_ERR_INVALID,
-                   "[%s] cannot %s reduce over axis %d with size 0", op, op, d);
+      mx_set_error(MX_ERR_INVALID, "[%s] cannot %s reduce over axis %d with size 0", op,
+                   op, d);
       return false;
     }
   return true;
@@ -112,8 +114,8 @@ mx_array *mx_prod(mx_array *a, const int *axes, int naxes, bool keepdims) {
                      sum_dtype(a->dtype));
 }
 
-static mx_array *minmax(const char *name, int op, mx_array *a, const int *axes,
-                        int naxes, bool keepdims) {
+static mx_array *minmax(const char *name, int op, mx_array *a, const int *axes, int naxes,
+                        bool keepdims) {
   MX_CHECK_NULL1(a);
   uint32_t m;
   if (!resolve_axes(name, a, axes, naxes, &m)) return NULL;
@@ -130,8 +132,8 @@ mx_array *mx_min(mx_array *a, const int *axes, int naxes, bool keepdims) {
   return minmax("min", MX_REDUCE_MIN, a, axes, naxes, keepdims);
 }
 
-static mx_array *logical(const char *name, int op, mx_array *a,
-                         const int *axes, int naxes, bool keepdims) {
+static mx_array *logical(const char *name, int op, mx_array *a, const int *axes,
+                         int naxes, bool keepdims) {
   MX_CHECK_NULL1(a);
   uint32_t m;
   if (!resolve_axes(name, a, axes, naxes, &m)) return NULL;
@@ -155,8 +157,8 @@ mx_array *mx_mean(mx_array *a, const int *axes, int naxes, bool keepdims) {
                      at_least_float(a->dtype));
 }
 
-static mx_array *variance(const char *name, int op, mx_array *a,
-                          const int *axes, int naxes, bool keepdims, int ddof) {
+static mx_array *variance(const char *name, int op, mx_array *a, const int *axes,
+                          int naxes, bool keepdims, int ddof) {
   MX_CHECK_NULL1(a);
   uint32_t m;
   if (!resolve_axes(name, a, axes, naxes, &m)) return NULL;
@@ -165,18 +167,15 @@ static mx_array *variance(const char *name, int op, mx_array *a,
   return reduce_node(&mx_prim_reduce, a, op, m, keepdims, ddof, t);
 }
 
-mx_array *mx_var(mx_array *a, const int *axes, int naxes, bool keepdims,
-                 int ddof) {
+mx_array *mx_var(mx_array *a, const int *axes, int naxes, bool keepdims, int ddof) {
   return variance("var", MX_REDUCE_VAR, a, axes, naxes, keepdims, ddof);
 }
 
-mx_array *mx_std(mx_array *a, const int *axes, int naxes, bool keepdims,
-                 int ddof) {
+mx_array *mx_std(mx_array *a, const int *axes, int naxes, bool keepdims, int ddof) {
   return variance("std", MX_REDUCE_STD, a, axes, naxes, keepdims, ddof);
 }
 
-mx_array *mx_logsumexp(mx_array *a, const int *axes, int naxes,
-                       bool keepdims) {
+mx_array *mx_logsumexp(mx_array *a, const int *axes, int naxes, bool keepdims) {
   MX_CHECK_NULL1(a);
   uint32_t m;
   if (!resolve_axes("logsumexp", a, axes, naxes, &m)) return NULL;
@@ -188,8 +187,8 @@ mx_array *mx_logsumexp(mx_array *a, const int *axes, int naxes,
     mx_set_error(MX_ERR_UNSUPPORTED, "[logsumexp] complex64 is not supported");
     return NULL;
   }
-  return reduce_node(&mx_prim_logsumexp, a, MX_REDUCE_LOGSUMEXP, m, keepdims,
-                     0, at_least_float(a->dtype));
+  return reduce_node(&mx_prim_logsumexp, a, MX_REDUCE_LOGSUMEXP, m, keepdims, 0,
+                     at_least_float(a->dtype));
 }
 
 /* ---- arg reductions ---- */
@@ -198,15 +197,13 @@ static mx_array *arg_reduce(const char *name, int op, mx_array *a, int axis,
                             bool keepdims) {
   MX_CHECK_NULL1(a);
   if (a->size == 0) {
-    mx_set_error(MX_ERR_INVALID, "[%s] cannot %s reduce a zero size array",
-                 name, name);
+    mx_set_error(MX_ERR_INVALID, "[%s] cannot %s reduce a zero size array", name, name);
     return NULL;
   }
   int ax = axis;
   if (!mx_norm_axis(&ax, a->ndim)) {
-    mx_set_error(MX_ERR_INVALID,
-                 "[%s] invalid axis %d for array with %d dimensions", name,
-                 axis, a->ndim);
+    mx_set_error(MX_ERR_INVALID, "[%s] invalid axis %d for array with %d dimensions",
+                 name, axis, a->ndim);
     return NULL;
   }
   mx_argreduce_params p;
@@ -216,8 +213,7 @@ static mx_array *arg_reduce(const char *name, int op, mx_array *a, int axis,
   p.keepdims = keepdims;
   int shape[MX_MAX_NDIM];
   int nd = reduced_shape(a, 1u << ax, keepdims, shape);
-  return mx_node_make1(&mx_prim_arg_reduce, &p, sizeof p, &a, 1, MX_UINT32,
-                       shape, nd);
+  return mx_node_make1(&mx_prim_arg_reduce, &p, sizeof p, &a, 1, MX_UINT32, shape, nd);
 }
 
 mx_array *mx_argmax(mx_array *a, int axis, bool keepdims) {
@@ -230,18 +226,15 @@ mx_array *mx_argmin(mx_array *a, int axis, bool keepdims) {
 
 /* Over the flattened array: reshape to 1-d, reduce axis 0, and give the
  * result shape () or (1, ..., 1) (a->ndim ones) with keepdims. */
-static mx_array *arg_reduce_all(const char *name, int op, mx_array *a,
-                                bool keepdims) {
+static mx_array *arg_reduce_all(const char *name, int op, mx_array *a, bool keepdims) {
   MX_CHECK_NULL1(a);
   if (a->size == 0) {
-    mx_set_error(MX_ERR_INVALID, "[%s] cannot %s reduce a zero size array",
-                 name, name);
+    mx_set_error(MX_ERR_INVALID, "[%s] cannot %s reduce a zero size array", name, name);
     return NULL;
   }
   int n = (int)a->size;
   if ((int64_t)n != a->size) {
-    mx_set_error(MX_ERR_INVALID, "[%s] array too large for uint32 indices",
-                 name);
+    mx_set_error(MX_ERR_INVALID, "[%s] array too large for uint32 indices", name);
     return NULL;
   }
   mx_array *flat = mx_reshape(a, &n, 1);
@@ -254,8 +247,7 @@ static mx_array *arg_reduce_all(const char *name, int op, mx_array *a,
   int shape[MX_MAX_NDIM];
   int nd = keepdims ? a->ndim : 0;
   for (int d = 0; d < nd; d++) shape[d] = 1;
-  return mx_node_make1(&mx_prim_arg_reduce, &p, sizeof p, &flat, 1, MX_UINT32,
-                       shape, nd);
+  return mx_node_make1(&mx_prim_arg_reduce, &p, sizeof p, &flat, 1, MX_UINT32, shape, nd);
 }
 
 mx_array *mx_argmax_all(mx_array *a, bool keepdims) {
@@ -268,14 +260,14 @@ mx_array *mx_argmin_all(mx_array *a, bool keepdims) {
 
 /* ---- scans ---- */
 
-static mx_array *scan(const char *name, int op, mx_array *a, int axis,
-                      bool reverse, bool inclusive) {
+static mx_array *scan(const char *name, int op, mx_array *a, int axis, bool reverse,
+                      bool inclusive) {
   MX_CHECK_NULL1(a);
   int ax = axis;
   if (!mx_norm_axis(&ax, a->ndim)) {
     mx_set_error(MX_ERR_INVALID,
-                 "[%s] axis %d is out of bounds for array with %d dimensions",
-                 name, axis, a->ndim);
+                 "[%s] axis %d is out of bounds for array with %d dimensions", name, axis,
+                 a->ndim);
     return NULL;
   }
   mx_scan_params p;
@@ -286,8 +278,7 @@ static mx_array *scan(const char *name, int op, mx_array *a, int axis,
   p.inclusive = inclusive;
   mx_dtype t = a->dtype;
   if (op == MX_SCAN_SUM && t == MX_BOOL) t = MX_INT32;
-  return mx_node_make1(&mx_prim_scan, &p, sizeof p, &a, 1, t, a->shape,
-                       a->ndim);
+  return mx_node_make1(&mx_prim_scan, &p, sizeof p, &a, 1, t, a->shape, a->ndim);
 }
 
 mx_array *mx_cumsum(mx_array *a, int axis, bool reverse, bool inclusive) {
@@ -312,8 +303,7 @@ mx_array *mx_softmax(mx_array *a, const int *axes, int naxes, bool precise) {
   MX_CHECK_NULL1(a);
   uint32_t m;
   if (a->ndim == 0 && axes && naxes > 0) {
-    mx_set_error(MX_ERR_INVALID,
-                 "[softmax] received non-empty axes for a 0-d array");
+    mx_set_error(MX_ERR_INVALID, "[softmax] received non-empty axes for a 0-d array");
     return NULL;
   }
   if (!resolve_axes("softmax", a, axes, naxes, &m)) return NULL;
@@ -326,6 +316,6 @@ mx_array *mx_softmax(mx_array *a, const int *axes, int naxes, bool precise) {
   memset(&p, 0, sizeof p);
   p.axes = m;
   p.precise = precise;
-  return mx_node_make1(&mx_prim_softmax, &p, sizeof p, &a, 1,
-                       at_least_float(a->dtype), a->shape, a->ndim);
+  return mx_node_make1(&mx_prim_softmax, &p, sizeof p, &a, 1, at_least_float(a->dtype),
+                       a->shape, a->ndim);
 }

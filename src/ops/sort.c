@@ -8,8 +8,7 @@
 static bool norm_axis(const char *op, const mx_array *a, int *axis) {
   int ax = *axis;
   if (!mx_norm_axis(&ax, a->ndim)) {
-    mx_set_error(MX_ERR_INVALID,
-                 "[%s] invalid axis %d for array with %d dimensions", op,
+    mx_set_error(MX_ERR_INVALID, "[%s] invalid axis %d for array with %d dimensions", op,
                  *axis, a->ndim);
     return false;
   }
@@ -17,8 +16,8 @@ static bool norm_axis(const char *op, const mx_array *a, int *axis) {
   return true;
 }
 
-static mx_array *sort_node(const mx_prim *prim, const char *op, mx_array *a,
-                           int axis, int kth, bool partition, mx_dtype t) {
+static mx_array *sort_node(const mx_prim *prim, const char *op, mx_array *a, int axis,
+                           int kth, bool partition, mx_dtype t) {
   MX_CHECK_NULL1(a);
   int ax = axis;
   if (!norm_axis(op, a, &ax)) return NULL;
@@ -30,8 +29,8 @@ static mx_array *sort_node(const mx_prim *prim, const char *op, mx_array *a,
     int k = kth < 0 ? kth + n : kth;
     if (k < 0 || k >= n) {
       mx_set_error(MX_ERR_INVALID,
-                   "[%s] invalid kth %d along axis %d for array with shape %s",
-                   op, kth, axis, mx_shape_str(a->shape, a->ndim));
+                   "[%s] invalid kth %d along axis %d for array with shape %s", op, kth,
+                   axis, mx_shape_str(a->shape, a->ndim));
       return NULL;
     }
     p.kth = k;
@@ -50,13 +49,11 @@ mx_array *mx_argsort(mx_array *a, int axis) {
 
 mx_array *mx_partition(mx_array *a, int kth, int axis) {
   MX_CHECK_NULL1(a);
-  return sort_node(&mx_prim_partition, "partition", a, axis, kth, true,
-                   a->dtype);
+  return sort_node(&mx_prim_partition, "partition", a, axis, kth, true, a->dtype);
 }
 
 mx_array *mx_argpartition(mx_array *a, int kth, int axis) {
-  return sort_node(&mx_prim_argpartition, "argpartition", a, axis, kth, true,
-                   MX_UINT32);
+  return sort_node(&mx_prim_argpartition, "argpartition", a, axis, kth, true, MX_UINT32);
 }
 
 /* As MLX: the last k entries of partition(a, -k, axis), i.e. the k largest
@@ -68,8 +65,8 @@ mx_array *mx_topk(mx_array *a, int k, int axis) {
   int n = a->shape[ax];
   if (k < 0 || k > n) {
     mx_set_error(MX_ERR_INVALID,
-                 "[topk] invalid k=%d along axis %d for array with shape %s", k,
-                 axis, mx_shape_str(a->shape, a->ndim));
+                 "[topk] invalid k=%d along axis %d for array with shape %s", k, axis,
+                 mx_shape_str(a->shape, a->ndim));
     return NULL;
   }
   if (k == n) return mx_scope_adopt(mx_keep(a));

@@ -1,5 +1,6 @@
-/* binary.c: table entries of the binary family. The CUDA slots stay NULL
- * until the CUDA backend writes mx_cuda_binary / _select / _all_compare. */
+/* binary.c: table entries of the binary family. CUDA: add, subtract and
+ * multiply (src/backend/cuda/cuda_binary.c); other op codes report "no CUDA
+ * kernel"; select and all_compare have none yet. */
 #include "binary.h"
 
 #include "../transforms/rules.h"
@@ -7,7 +8,7 @@
 const mx_prim mx_prim_binary = {
     .name = "binary",
     .eval_cpu = mx_cpu_binary,
-    .eval_cuda = NULL,
+    .eval_cuda = MX_CUDA_FN(mx_cuda_binary),
     .vjp = mx_vjp_binary, .jvp = mx_jvp_binary, .vmap = mx_vmap_binary,
 };
 

@@ -11,5 +11,11 @@ typedef struct {
 } mx_cli_command;
 
 int mx_cli_version(int argc, char **argv);
+int mx_cli_generate(int argc, char **argv);
+int mx_cli_chat(int argc, char **argv);
+int mx_cli_tokenize(int argc, char **argv);
+int mx_cli_detokenize(int argc, char **argv);
+int mx_cli_template(int argc, char **argv);
+int mx_cli_cache_prompt(int argc, char **argv);
 
 #endif

@@ -29,9 +29,10 @@ static inline bool c_gt(double complex a, double complex b) {
 }
 
 /* Is y a better candidate than the current best b? */
-#define BETTER_F(y, b, mx) \
-  ((mx) ? ((y) > (b) || ((y) != (y) && (b) == (b))) : ((y) < (b) || ((y) != (y) && (b) == (b))))
-#define BETTER_I(y, b, mx, uns)                                            \
+#define BETTER_F(y, b, mx)                          \
+  ((mx) ? ((y) > (b) || ((y) != (y) && (b) == (b))) \
+        : ((y) < (b) || ((y) != (y) && (b) == (b))))
+#define BETTER_I(y, b, mx, uns)                                                   \
   ((uns) ? ((mx) ? (uint64_t)(y) > (uint64_t)(b) : (uint64_t)(y) < (uint64_t)(b)) \
          : ((mx) ? (y) > (b) : (y) < (b)))
 #define BETTER_C(y, b, mx) ((mx) ? c_gt(y, b) : c_gt(b, y))
@@ -47,8 +48,8 @@ static void arg_task(void *c, int64_t ob, int64_t oe) {
     const char *x = j->base + kw.off0 * (int64_t)j->isz;
     if (j->slot >= 0) {
       /* extreme value first (NaN if any), then its first position */
-      float m = j->is_max ? j->simd->row_max[j->slot](x, L)
-                          : j->simd->row_min[j->slot](x, L);
+      float m =
+          j->is_max ? j->simd->row_max[j->slot](x, L) : j->simd->row_min[j->slot](x, L);
       int64_t at = j->simd->find[j->slot](x, L, m);
       j->out[o] = (uint32_t)(at < 0 ? 0 : at);
       continue;
@@ -62,9 +63,12 @@ static void arg_task(void *c, int64_t ob, int64_t oe) {
       mx_ck_load(j->kind, j->t, x + i0 * ls * (int64_t)j->isz, ls, m, buf);
       int64_t s = 0;
       if (i0 == 0) { /* the first element starts as the best */
-        if (j->kind == MX_CK_F) bf = ((double *)buf)[0];
-        else if (j->kind == MX_CK_I) bi = ((int64_t *)buf)[0];
-        else bc = ((double complex *)buf)[0];
+        if (j->kind == MX_CK_F)
+          bf = ((double *)buf)[0];
+        else if (j->kind == MX_CK_I)
+          bi = ((int64_t *)buf)[0];
+        else
+          bc = ((double complex *)buf)[0];
         s = 1;
       }
       if (j->kind == MX_CK_F) {
@@ -159,9 +163,16 @@ mx_status mx_cpu_arg_reduce(mx_node *n, mx_array **in, mx_array **out) {
   if (p.nout == 0) return MX_OK;
   if (p.nred == 0)
     return mx_set_error(MX_ERR_INVALID, "[arg_reduce] empty reduction axis");
-  arg_job j = {&p, prm->op == MX_ARGREDUCE_MAX, a->dtype == MX_UINT64,
-               mx_ck_of(a->dtype), a->dtype, mx_array_ptr(a),
-               mx_dtype_size(a->dtype), mx_array_ptr(o), mx_simd(), -1};
+  arg_job j = {&p,
+               prm->op == MX_ARGREDUCE_MAX,
+               a->dtype == MX_UINT64,
+               mx_ck_of(a->dtype),
+               a->dtype,
+               mx_array_ptr(a),
+               mx_dtype_size(a->dtype),
+               mx_array_ptr(o),
+               mx_simd(),
+               -1};
   if (p.nr == 1 && p.rin[0] == 1) j.slot = mx_simd_slot(a->dtype);
   if (p.nr == 1 && p.rin[0] != 1 && p.nk >= 1 && p.kin[p.nk - 1] == 1 &&
       p.kshape[p.nk - 1] >= 16) {

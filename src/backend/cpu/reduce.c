@@ -64,25 +64,34 @@ static void acc_identity(const pass_t *j, void *a) {
   switch (j->acc_kind) {
     case MX_CK_F: {
       double v = 0;
-      if (j->k == K_PROD) v = 1;
-      else if (j->k == K_MAX) v = -INFINITY;
-      else if (j->k == K_MIN) v = INFINITY;
+      if (j->k == K_PROD)
+        v = 1;
+      else if (j->k == K_MAX)
+        v = -INFINITY;
+      else if (j->k == K_MIN)
+        v = INFINITY;
       *(double *)a = v;
       break;
     }
     case MX_CK_I: {
       int64_t v = 0;
-      if (j->k == K_PROD || j->k == K_AND) v = 1;
-      else if (j->k == K_MAX) v = j->uns ? 0 : INT64_MIN;
-      else if (j->k == K_MIN) v = j->uns ? -1 : INT64_MAX;
+      if (j->k == K_PROD || j->k == K_AND)
+        v = 1;
+      else if (j->k == K_MAX)
+        v = j->uns ? 0 : INT64_MIN;
+      else if (j->k == K_MIN)
+        v = j->uns ? -1 : INT64_MAX;
       *(int64_t *)a = v;
       break;
     }
     default: {
       double complex v = 0;
-      if (j->k == K_PROD) v = 1;
-      else if (j->k == K_MAX) v = CMPLX(-INFINITY, -INFINITY);
-      else if (j->k == K_MIN) v = CMPLX(INFINITY, INFINITY);
+      if (j->k == K_PROD)
+        v = 1;
+      else if (j->k == K_MAX)
+        v = CMPLX(-INFINITY, -INFINITY);
+      else if (j->k == K_MIN)
+        v = CMPLX(INFINITY, INFINITY);
       *(double complex *)a = v;
       break;
     }
@@ -99,12 +108,12 @@ static inline bool c_gt(double complex a, double complex b) {
 /* Step macros: fold y into accumulator s (c: center). */
 #define ST_SUM(s, y, c) s += y
 #define ST_PROD(s, y, c) s *= y
-#define ST_MAXF(s, y, c) \
-  do {                   \
+#define ST_MAXF(s, y, c)        \
+  do {                          \
     if (y > s || y != y) s = y; \
   } while (0)
-#define ST_MINF(s, y, c) \
-  do {                   \
+#define ST_MINF(s, y, c)        \
+  do {                          \
     if (y < s || y != y) s = y; \
   } while (0)
 #define ST_SSD(s, y, c) \
@@ -112,127 +121,159 @@ static inline bool c_gt(double complex a, double complex b) {
     double d_ = y - c;  \
     s += d_ * d_;       \
   } while (0)
-#define ST_SSDC(s, y, c)                               \
-  do {                                                 \
-    double complex d_ = y - c;                         \
+#define ST_SSDC(s, y, c)                                \
+  do {                                                  \
+    double complex d_ = y - c;                          \
     s += creal(d_) * creal(d_) + cimag(d_) * cimag(d_); \
   } while (0)
 #define ST_SEXP(s, y, c) s += exp(y - c)
 #define ST_ISUM(s, y, c) s = (int64_t)((uint64_t)s + (uint64_t)y)
 #define ST_IPROD(s, y, c) s = (int64_t)((uint64_t)s * (uint64_t)y)
-#define ST_IMAX(s, y, c) \
-  do {                   \
+#define ST_IMAX(s, y, c)        \
+  do {                          \
     if (GT_I(y, s, uns)) s = y; \
   } while (0)
-#define ST_IMIN(s, y, c) \
-  do {                   \
+#define ST_IMIN(s, y, c)        \
+  do {                          \
     if (GT_I(s, y, uns)) s = y; \
   } while (0)
-#define ST_CMAX(s, y, c) \
-  do {                   \
+#define ST_CMAX(s, y, c)   \
+  do {                     \
     if (c_gt(y, s)) s = y; \
   } while (0)
-#define ST_CMIN(s, y, c) \
-  do {                   \
+#define ST_CMIN(s, y, c)   \
+  do {                     \
     if (c_gt(s, y)) s = y; \
   } while (0)
 #define ST_AND(s, y, c) s = s && (y != 0)
 #define ST_OR(s, y, c) s = s || (y != 0)
 
 /* RUN: all n values into *acc; COL: value i into acc[i] (center c[i]). */
-#define LOOP_RUN(ST, AT, VT, CT)          \
-  do {                                    \
-    AT s_ = *(AT *)acc;                   \
-    const VT *v_ = v;                     \
-    CT c_ = center ? *(const CT *)center : 0; \
+#define LOOP_RUN(ST, AT, VT, CT)                       \
+  do {                                                 \
+    AT s_ = *(AT *)acc;                                \
+    const VT *v_ = v;                                  \
+    CT c_ = center ? *(const CT *)center : 0;          \
     for (int64_t i = 0; i < n; i++) ST(s_, v_[i], c_); \
-    (void)c_;                             \
-    *(AT *)acc = s_;                      \
+    (void)c_;                                          \
+    *(AT *)acc = s_;                                   \
   } while (0)
-#define LOOP_COL(ST, AT, VT, CT)                           \
-  do {                                                     \
-    AT *s_ = acc;                                          \
-    const VT *v_ = v;                                      \
-    const CT *c_ = center;                                 \
+#define LOOP_COL(ST, AT, VT, CT)                                        \
+  do {                                                                  \
+    AT *s_ = acc;                                                       \
+    const VT *v_ = v;                                                   \
+    const CT *c_ = center;                                              \
     for (int64_t i = 0; i < n; i++) ST(s_[i], v_[i], (c_ ? c_[i] : 0)); \
-    (void)c_;                                              \
+    (void)c_;                                                           \
   } while (0)
 
 /* One body for both modes: LOOP is LOOP_RUN or LOOP_COL. */
-#define FOLD_BODY(LOOP)                                                   \
-  switch (j->in_kind) {                                                   \
-    case MX_CK_F:                                                         \
-      switch (j->k) {                                                     \
-        case K_SUM: LOOP(ST_SUM, double, double, double); break;          \
-        case K_PROD: LOOP(ST_PROD, double, double, double); break;        \
-        case K_MAX: LOOP(ST_MAXF, double, double, double); break;         \
-        case K_MIN: LOOP(ST_MINF, double, double, double); break;         \
-        case K_AND: LOOP(ST_AND, int64_t, double, double); break;         \
-        case K_OR: LOOP(ST_OR, int64_t, double, double); break;           \
-        case K_SSD: LOOP(ST_SSD, double, double, double); break;          \
-        case K_SEXP: LOOP(ST_SEXP, double, double, double); break;        \
-      }                                                                   \
-      break;                                                              \
-    case MX_CK_I:                                                         \
-      switch (j->k) {                                                     \
-        case K_SUM: LOOP(ST_ISUM, int64_t, int64_t, int64_t); break;      \
-        case K_PROD: LOOP(ST_IPROD, int64_t, int64_t, int64_t); break;    \
-        case K_MAX: LOOP(ST_IMAX, int64_t, int64_t, int64_t); break;      \
-        case K_MIN: LOOP(ST_IMIN, int64_t, int64_t, int64_t); break;      \
-        case K_AND: LOOP(ST_AND, int64_t, int64_t, int64_t); break;       \
-        case K_OR: LOOP(ST_OR, int64_t, int64_t, int64_t); break;         \
-        default: break;                                                   \
-      }                                                                   \
-      break;                                                              \
-    default:                                                              \
-      switch (j->k) {                                                     \
-        case K_SUM:                                                       \
-          LOOP(ST_SUM, double complex, double complex, double complex);   \
-          break;                                                          \
-        case K_PROD:                                                      \
-          LOOP(ST_PROD, double complex, double complex, double complex);  \
-          break;                                                          \
-        case K_MAX:                                                       \
-          LOOP(ST_CMAX, double complex, double complex, double complex);  \
-          break;                                                          \
-        case K_MIN:                                                       \
-          LOOP(ST_CMIN, double complex, double complex, double complex);  \
-          break;                                                          \
-        case K_AND:                                                       \
-          LOOP(ST_AND, int64_t, double complex, double complex);          \
-          break;                                                          \
-        case K_OR:                                                        \
-          LOOP(ST_OR, int64_t, double complex, double complex);           \
-          break;                                                          \
-        case K_SSD:                                                       \
-          LOOP(ST_SSDC, double, double complex, double complex);          \
-          break;                                                          \
-        default: break;                                                   \
-      }                                                                   \
-      break;                                                              \
+#define FOLD_BODY(LOOP)                                                  \
+  switch (j->in_kind) {                                                  \
+    case MX_CK_F:                                                        \
+      switch (j->k) {                                                    \
+        case K_SUM:                                                      \
+          LOOP(ST_SUM, double, double, double);                          \
+          break;                                                         \
+        case K_PROD:                                                     \
+          LOOP(ST_PROD, double, double, double);                         \
+          break;                                                         \
+        case K_MAX:                                                      \
+          LOOP(ST_MAXF, double, double, double);                         \
+          break;                                                         \
+        case K_MIN:                                                      \
+          LOOP(ST_MINF, double, double, double);                         \
+          break;                                                         \
+        case K_AND:                                                      \
+          LOOP(ST_AND, int64_t, double, double);                         \
+          break;                                                         \
+        case K_OR:                                                       \
+          LOOP(ST_OR, int64_t, double, double);                          \
+          break;                                                         \
+        case K_SSD:                                                      \
+          LOOP(ST_SSD, double, double, double);                          \
+          break;                                                         \
+        case K_SEXP:                                                     \
+          LOOP(ST_SEXP, double, double, double);                         \
+          break;                                                         \
+      }                                                                  \
+      break;                                                             \
+    case MX_CK_I:                                                        \
+      switch (j->k) {                                                    \
+        case K_SUM:                                                      \
+          LOOP(ST_ISUM, int64_t, int64_t, int64_t);                      \
+          break;                                                         \
+        case K_PROD:                                                     \
+          LOOP(ST_IPROD, int64_t, int64_t, int64_t);                     \
+          break;                                                         \
+        case K_MAX:                                                      \
+          LOOP(ST_IMAX, int64_t, int64_t, int64_t);                      \
+          break;                                                         \
+        case K_MIN:                                                      \
+          LOOP(ST_IMIN, int64_t, int64_t, int64_t);                      \
+          break;                                                         \
+        case K_AND:                                                      \
+          LOOP(ST_AND, int64_t, int64_t, int64_t);                       \
+          break;                                                         \
+        case K_OR:                                                       \
+          LOOP(ST_OR, int64_t, int64_t, int64_t);                        \
+          break;                                                         \
+        default:                                                         \
+          break;                                                         \
+      }                                                                  \
+      break;                                                             \
+    default:                                                             \
+      switch (j->k) {                                                    \
+        case K_SUM:                                                      \
+          LOOP(ST_SUM, double complex, double complex, double complex);  \
+          break;                                                         \
+        case K_PROD:                                                     \
+          LOOP(ST_PROD, double complex, double complex, double complex); \
+          break;                                                         \
+        case K_MAX:                                                      \
+          LOOP(ST_CMAX, double complex, double complex, double complex); \
+          break;                                                         \
+        case K_MIN:                                                      \
+          LOOP(ST_CMIN, double complex, double complex, double complex); \
+          break;                                                         \
+        case K_AND:                                                      \
+          LOOP(ST_AND, int64_t, double complex, double complex);         \
+          break;                                                         \
+        case K_OR:                                                       \
+          LOOP(ST_OR, int64_t, double complex, double complex);          \
+          break;                                                         \
+        case K_SSD:                                                      \
+          LOOP(ST_SSDC, double, double complex, double complex);         \
+          break;                                                         \
+        default:                                                         \
+          break;                                                         \
+      }                                                                  \
+      break;                                                             \
   }
 
-static void fold_run_canon(const pass_t *j, void *acc, const void *v,
-                           int64_t n, const void *center) {
+static void fold_run_canon(const pass_t *j, void *acc, const void *v, int64_t n,
+                           const void *center) {
   bool uns = j->uns;
   (void)uns;
   FOLD_BODY(LOOP_RUN)
 }
 
-static void fold_col_canon(const pass_t *j, void *acc, const void *v,
-                           int64_t n, const void *center) {
+static void fold_col_canon(const pass_t *j, void *acc, const void *v, int64_t n,
+                           const void *center) {
   bool uns = j->uns;
   (void)uns;
   FOLD_BODY(LOOP_COL)
 }
 
 /* Fold n elements at x (stride s) into one accumulator. */
-static void fold_run(const pass_t *j, void *acc, const char *x, int64_t s,
-                     int64_t n, const void *center) {
+static void fold_run(const pass_t *j, void *acc, const char *x, int64_t s, int64_t n,
+                     const void *center) {
   if (j->slot >= 0 && s == 1 && j->acc_kind == MX_CK_F) {
     double *a = acc;
     switch (j->k) {
-      case K_SUM: *a += j->simd->row_sum[j->slot](x, n); return;
+      case K_SUM:
+        *a += j->simd->row_sum[j->slot](x, n);
+        return;
       case K_SEXP:
         *a += j->simd->row_sumexp[j->slot](x, n, (float)*(const double *)center);
         return;
@@ -246,7 +287,8 @@ static void fold_run(const pass_t *j, void *acc, const char *x, int64_t s,
         if (m < *a || m != m) *a = m;
         return;
       }
-      default: break;
+      default:
+        break;
     }
   }
   _Alignas(64) char buf[CHUNK * 16];
@@ -259,8 +301,8 @@ static void fold_run(const pass_t *j, void *acc, const char *x, int64_t s,
 
 /* Fold nr (<= 8) contiguous row segments of n elements into acc[0..n)
  * (generic path). */
-static void fold_col(const pass_t *j, char *acc, const char *const *rows,
-                     int nr, int64_t n, const char *center) {
+static void fold_col(const pass_t *j, char *acc, const char *const *rows, int nr,
+                     int64_t n, const char *center) {
   _Alignas(64) char buf[CHUNK * 16];
   size_t as = mx_ck_size(j->acc_kind), cs = mx_ck_size(j->in_kind);
   for (int r = 0; r < nr; r++)
@@ -291,8 +333,8 @@ static void flush_f32(int k, double *acc, float *f, int64_t n) {
 /* ---- RUN mode ---- */
 
 /* Outputs [ob, oe) of split s; reduced flat range [rb, re). */
-static void run_outputs(const pass_t *j, int64_t ob, int64_t oe, int64_t s,
-                        int64_t rb, int64_t re) {
+static void run_outputs(const pass_t *j, int64_t ob, int64_t oe, int64_t s, int64_t rb,
+                        int64_t re) {
   const mx_rplan *p = j->p;
   size_t as = mx_ck_size(j->acc_kind), cs = mx_ck_size(j->in_kind);
   int nr = p->nr;
@@ -308,8 +350,7 @@ static void run_outputs(const pass_t *j, int64_t ob, int64_t oe, int64_t s,
     int64_t inner = rb % L;
     for (int64_t r = rb; r < re;) {
       int64_t m = L - inner < re - r ? L - inner : re - r;
-      fold_run(j, acc, base + (rw.off0 + inner * ls) * (int64_t)j->isz, ls, m,
-               center);
+      fold_run(j, acc, base + (rw.off0 + inner * ls) * (int64_t)j->isz, ls, m, center);
       r += m;
       inner = 0;
       mx_walker_next(&rw);
@@ -377,9 +418,12 @@ static void col_task(void *c, int64_t b, int64_t e) {
          * float32 row of accumulators; flushed to float64 every 32 rows
          * (float32 partial sums of 32 values keep ~1e-6 relative error) */
         const mx_simd_table *sd = j->simd;
-        if (j->k == K_SUM) sd->col_sum[j->slot](facc, rows, nrows, n);
-        else if (j->k == K_MAX) sd->col_max[j->slot](facc, rows, nrows, n);
-        else sd->col_min[j->slot](facc, rows, nrows, n);
+        if (j->k == K_SUM)
+          sd->col_sum[j->slot](facc, rows, nrows, n);
+        else if (j->k == K_MAX)
+          sd->col_max[j->slot](facc, rows, nrows, n);
+        else
+          sd->col_min[j->slot](facc, rows, nrows, n);
         since_flush += nrows;
         if (since_flush >= 32 || r + 1 == re) {
           flush_f32(j->k, (double *)acc, facc, n);
@@ -398,10 +442,18 @@ static void merge_acc(const pass_t *j, void *a, const void *b) {
     case MX_CK_F: {
       double *x = a, y = *(const double *)b;
       switch (j->k) {
-        case K_PROD: *x *= y; break;
-        case K_MAX: ST_MAXF(*x, y, 0); break;
-        case K_MIN: ST_MINF(*x, y, 0); break;
-        default: *x += y; break;
+        case K_PROD:
+          *x *= y;
+          break;
+        case K_MAX:
+          ST_MAXF(*x, y, 0);
+          break;
+        case K_MIN:
+          ST_MINF(*x, y, 0);
+          break;
+        default:
+          *x += y;
+          break;
       }
       break;
     }
@@ -409,22 +461,42 @@ static void merge_acc(const pass_t *j, void *a, const void *b) {
       int64_t *x = a, y = *(const int64_t *)b;
       bool uns = j->uns;
       switch (j->k) {
-        case K_SUM: ST_ISUM(*x, y, 0); break;
-        case K_PROD: ST_IPROD(*x, y, 0); break;
-        case K_MAX: ST_IMAX(*x, y, 0); break;
-        case K_MIN: ST_IMIN(*x, y, 0); break;
-        case K_AND: ST_AND(*x, y, 0); break;
-        default: ST_OR(*x, y, 0); break;
+        case K_SUM:
+          ST_ISUM(*x, y, 0);
+          break;
+        case K_PROD:
+          ST_IPROD(*x, y, 0);
+          break;
+        case K_MAX:
+          ST_IMAX(*x, y, 0);
+          break;
+        case K_MIN:
+          ST_IMIN(*x, y, 0);
+          break;
+        case K_AND:
+          ST_AND(*x, y, 0);
+          break;
+        default:
+          ST_OR(*x, y, 0);
+          break;
       }
       break;
     }
     default: {
       double complex *x = a, y = *(const double complex *)b;
       switch (j->k) {
-        case K_PROD: *x *= y; break;
-        case K_MAX: ST_CMAX(*x, y, 0); break;
-        case K_MIN: ST_CMIN(*x, y, 0); break;
-        default: *x += y; break;
+        case K_PROD:
+          *x *= y;
+          break;
+        case K_MAX:
+          ST_CMAX(*x, y, 0);
+          break;
+        case K_MIN:
+          ST_CMIN(*x, y, 0);
+          break;
+        default:
+          *x += y;
+          break;
       }
       break;
     }
@@ -433,9 +505,8 @@ static void merge_acc(const pass_t *j, void *a, const void *b) {
 
 /* Runs fold op k over the plan; writes nout accumulators (acc_kind) to
  * out_acc. */
-static mx_status run_pass(const mx_rplan *p, const mx_array *in, int k,
-                          int in_kind, int acc_kind, const void *center,
-                          void *out_acc) {
+static mx_status run_pass(const mx_rplan *p, const mx_array *in, int k, int in_kind,
+                          int acc_kind, const void *center, void *out_acc) {
   pass_t j;
   memset(&j, 0, sizeof j);
   j.p = p;
@@ -535,15 +606,22 @@ mx_status mx_cpu_reduce(mx_node *n, mx_array **in, mx_array **out) {
   if (!acc1) return mx_set_error(MX_ERR_NOMEM, "[reduce] out of memory");
   int kind1 = nat, kind2 = MX_CK_F;
   switch (op) {
-    case MX_REDUCE_SUM: rc = run_pass(&p, a, K_SUM, nat, nat, NULL, acc1); break;
-    case MX_REDUCE_PROD: rc = run_pass(&p, a, K_PROD, nat, nat, NULL, acc1); break;
-    case MX_REDUCE_MAX: rc = run_pass(&p, a, K_MAX, nat, nat, NULL, acc1); break;
-    case MX_REDUCE_MIN: rc = run_pass(&p, a, K_MIN, nat, nat, NULL, acc1); break;
+    case MX_REDUCE_SUM:
+      rc = run_pass(&p, a, K_SUM, nat, nat, NULL, acc1);
+      break;
+    case MX_REDUCE_PROD:
+      rc = run_pass(&p, a, K_PROD, nat, nat, NULL, acc1);
+      break;
+    case MX_REDUCE_MAX:
+      rc = run_pass(&p, a, K_MAX, nat, nat, NULL, acc1);
+      break;
+    case MX_REDUCE_MIN:
+      rc = run_pass(&p, a, K_MIN, nat, nat, NULL, acc1);
+      break;
     case MX_REDUCE_AND:
     case MX_REDUCE_OR:
       kind1 = MX_CK_I;
-      rc = run_pass(&p, a, op == MX_REDUCE_AND ? K_AND : K_OR, nat, MX_CK_I,
-                    NULL, acc1);
+      rc = run_pass(&p, a, op == MX_REDUCE_AND ? K_AND : K_OR, nat, MX_CK_I, NULL, acc1);
       break;
     default: {
       /* mean/var/std in float64 (complex for complex input); logsumexp:
@@ -555,8 +633,10 @@ mx_status mx_cpu_reduce(mx_node *n, mx_array **in, mx_array **out) {
       /* acc1 -> center (mean) for var/std */
       if (!lse) {
         for (int64_t i = 0; i < nout; i++) {
-          if (kind1 == MX_CK_C) ((double complex *)acc1)[i] /= (double)p.nred;
-          else ((double *)acc1)[i] /= (double)p.nred;
+          if (kind1 == MX_CK_C)
+            ((double complex *)acc1)[i] /= (double)p.nred;
+          else
+            ((double *)acc1)[i] /= (double)p.nred;
         }
       }
       acc2 = malloc((size_t)nout * 8);
@@ -580,8 +660,10 @@ mx_status mx_cpu_reduce(mx_node *n, mx_array **in, mx_array **out) {
   switch (op) {
     case MX_REDUCE_MEAN:
       for (int64_t i = 0; i < nout; i++) {
-        if (kind1 == MX_CK_C) ((double complex *)acc1)[i] /= N;
-        else ((double *)acc1)[i] /= N;
+        if (kind1 == MX_CK_C)
+          ((double complex *)acc1)[i] /= N;
+        else
+          ((double *)acc1)[i] /= N;
       }
       break;
     case MX_REDUCE_VAR:
@@ -598,13 +680,13 @@ mx_status mx_cpu_reduce(mx_node *n, mx_array **in, mx_array **out) {
     }
     case MX_REDUCE_LOGSUMEXP: {
       double *m = acc1, *s = acc2;
-      for (int64_t i = 0; i < nout; i++)
-        s[i] = isinf(m[i]) ? m[i] : m[i] + log(s[i]);
+      for (int64_t i = 0; i < nout; i++) s[i] = isinf(m[i]) ? m[i] : m[i] + log(s[i]);
       res = acc2;
       rkind = kind2;
       break;
     }
-    default: break;
+    default:
+      break;
   }
   mx_ck_store(rkind, res, nout, o->dtype, mx_array_ptr(o), 1);
   free(acc1);

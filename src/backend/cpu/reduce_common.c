@@ -28,8 +28,10 @@ void mx_rplan_init(mx_rplan *p, const mx_array *in, uint32_t mask,
   p->nout = p->nred = 1;
   for (int d = 0; d < nd; d++) {
     bool red = (mask & (1u << d)) != 0;
-    if (red) p->nred *= in->shape[d];
-    else p->nout *= in->shape[d];
+    if (red)
+      p->nred *= in->shape[d];
+    else
+      p->nout *= in->shape[d];
     if (in->shape[d] == 1) continue;
     if (red) {
       p->rshape[p->nr] = in->shape[d];
@@ -86,36 +88,39 @@ static inline double f64_of_num(double v) { return v; }
 static inline double f64_of_f16(mx_f16 v) { return mx_f16_get(v); }
 static inline double f64_of_bf16(mx_bf16 v) { return mx_bf16_get(v); }
 static inline double f64_of_c64(mx_c64 v) { return crealf(v); }
-#define TO_F(v)                                                          \
-  _Generic((v), mx_f16: f64_of_f16, mx_bf16: f64_of_bf16, mx_c64: f64_of_c64, \
-           default: f64_of_num)(v)
+#define TO_F(v)                  \
+  _Generic((v), mx_f16           \
+           : f64_of_f16, mx_bf16 \
+           : f64_of_bf16, mx_c64 \
+           : f64_of_c64, default \
+           : f64_of_num)(v)
 
 static inline int64_t i64_of_num(int64_t v) { return v; }
 static inline int64_t i64_of_u64(uint64_t v) { return (int64_t)v; }
 static inline int64_t i64_of_dbl(double v) { return mx_f64_to_i64_sat(v); }
 static inline int64_t i64_of_f16(mx_f16 v) { return i64_of_dbl(mx_f16_get(v)); }
-static inline int64_t i64_of_bf16(mx_bf16 v) {
-  return i64_of_dbl(mx_bf16_get(v));
-}
+static inline int64_t i64_of_bf16(mx_bf16 v) { return i64_of_dbl(mx_bf16_get(v)); }
 static inline int64_t i64_of_c64(mx_c64 v) { return i64_of_dbl(crealf(v)); }
-#define TO_I(v)                                                             \
-  _Generic((v), mx_f16: i64_of_f16, mx_bf16: i64_of_bf16, mx_c64: i64_of_c64, \
-           float: i64_of_dbl, double: i64_of_dbl, uint64_t: i64_of_u64,       \
-           default: i64_of_num)(v)
+#define TO_I(v)                   \
+  _Generic((v), mx_f16            \
+           : i64_of_f16, mx_bf16  \
+           : i64_of_bf16, mx_c64  \
+           : i64_of_c64, float    \
+           : i64_of_dbl, double   \
+           : i64_of_dbl, uint64_t \
+           : i64_of_u64, default  \
+           : i64_of_num)(v)
 
 static inline double complex c_of_num(double v) { return CMPLX(v, 0); }
-static inline double complex c_of_f16(mx_f16 v) {
-  return CMPLX(mx_f16_get(v), 0);
-}
-static inline double complex c_of_bf16(mx_bf16 v) {
-  return CMPLX(mx_bf16_get(v), 0);
-}
-static inline double complex c_of_c64(mx_c64 v) {
-  return CMPLX(crealf(v), cimagf(v));
-}
-#define TO_C(v) \
-  _Generic((v), mx_f16: c_of_f16, mx_bf16: c_of_bf16, mx_c64: c_of_c64, \
-           default: c_of_num)(v)
+static inline double complex c_of_f16(mx_f16 v) { return CMPLX(mx_f16_get(v), 0); }
+static inline double complex c_of_bf16(mx_bf16 v) { return CMPLX(mx_bf16_get(v), 0); }
+static inline double complex c_of_c64(mx_c64 v) { return CMPLX(crealf(v), cimagf(v)); }
+#define TO_C(v)                \
+  _Generic((v), mx_f16         \
+           : c_of_f16, mx_bf16 \
+           : c_of_bf16, mx_c64 \
+           : c_of_c64, default \
+           : c_of_num)(v)
 
 void mx_ck_load(int kind, mx_dtype t, const void *p, int64_t stride, int64_t n,
                 void *dst) {
@@ -123,57 +128,60 @@ void mx_ck_load(int kind, mx_dtype t, const void *p, int64_t stride, int64_t n,
     case MX_CK_F: {
       double *d = dst;
       switch (t) {
-#define X(E, T, S)                                                       \
-  case E:                                                                \
-    if (stride == 1) { /* blocks of 8: vectorised at -O2 (SLP) */      \
-      int64_t i = 0;                                                     \
-      for (; i + 8 <= n; i += 8)                                         \
-        for (int k = 0; k < 8; k++) d[i + k] = TO_F(((const T *)p)[i + k]); \
-      for (; i < n; i++) d[i] = TO_F(((const T *)p)[i]);                   \
-    } else                                                               \
+#define X(E, T, S)                                                             \
+  case E:                                                                      \
+    if (stride == 1) { /* blocks of 8: vectorised at -O2 (SLP) */              \
+      int64_t i = 0;                                                           \
+      for (; i + 8 <= n; i += 8)                                               \
+        for (int k = 0; k < 8; k++) d[i + k] = TO_F(((const T *)p)[i + k]);    \
+      for (; i < n; i++) d[i] = TO_F(((const T *)p)[i]);                       \
+    } else                                                                     \
       for (int64_t i = 0; i < n; i++) d[i] = TO_F(((const T *)p)[i * stride]); \
     break;
         MX_FOR_EACH_DTYPE(X)
 #undef X
-        default: break;
+        default:
+          break;
       }
       break;
     }
     case MX_CK_I: {
       int64_t *d = dst;
       switch (t) {
-#define X(E, T, S)                                                       \
-  case E:                                                                \
-    if (stride == 1) { /* blocks of 8: vectorised at -O2 (SLP) */      \
-      int64_t i = 0;                                                     \
-      for (; i + 8 <= n; i += 8)                                         \
-        for (int k = 0; k < 8; k++) d[i + k] = TO_I(((const T *)p)[i + k]); \
-      for (; i < n; i++) d[i] = TO_I(((const T *)p)[i]);                   \
-    } else                                                               \
+#define X(E, T, S)                                                             \
+  case E:                                                                      \
+    if (stride == 1) { /* blocks of 8: vectorised at -O2 (SLP) */              \
+      int64_t i = 0;                                                           \
+      for (; i + 8 <= n; i += 8)                                               \
+        for (int k = 0; k < 8; k++) d[i + k] = TO_I(((const T *)p)[i + k]);    \
+      for (; i < n; i++) d[i] = TO_I(((const T *)p)[i]);                       \
+    } else                                                                     \
       for (int64_t i = 0; i < n; i++) d[i] = TO_I(((const T *)p)[i * stride]); \
     break;
         MX_FOR_EACH_DTYPE(X)
 #undef X
-        default: break;
+        default:
+          break;
       }
       break;
     }
     default: {
       double complex *d = dst;
       switch (t) {
-#define X(E, T, S)                                                       \
-  case E:                                                                \
-    if (stride == 1) { /* blocks of 8: vectorised at -O2 (SLP) */      \
-      int64_t i = 0;                                                     \
-      for (; i + 8 <= n; i += 8)                                         \
-        for (int k = 0; k < 8; k++) d[i + k] = TO_C(((const T *)p)[i + k]); \
-      for (; i < n; i++) d[i] = TO_C(((const T *)p)[i]);                   \
-    } else                                                               \
+#define X(E, T, S)                                                             \
+  case E:                                                                      \
+    if (stride == 1) { /* blocks of 8: vectorised at -O2 (SLP) */              \
+      int64_t i = 0;                                                           \
+      for (; i + 8 <= n; i += 8)                                               \
+        for (int k = 0; k < 8; k++) d[i + k] = TO_C(((const T *)p)[i + k]);    \
+      for (; i < n; i++) d[i] = TO_C(((const T *)p)[i]);                       \
+    } else                                                                     \
       for (int64_t i = 0; i < n; i++) d[i] = TO_C(((const T *)p)[i * stride]); \
     break;
         MX_FOR_EACH_DTYPE(X)
 #undef X
-        default: break;
+        default:
+          break;
       }
       break;
     }
@@ -195,31 +203,58 @@ void mx_ck_store(int kind, const void *src, int64_t n, mx_dtype t, void *p,
     char *e = q + i * stride * (int64_t)isz;
     if (kind == MX_CK_C) {
       double complex v = ((const double complex *)src)[i];
-      if (t == MX_COMPLEX64) *(mx_c64 *)e = c64_of(v);
-      else if (t == MX_BOOL) *(uint8_t *)e = v != 0;
-      else mx_store_f64(e, t, creal(v));
+      if (t == MX_COMPLEX64)
+        *(mx_c64 *)e = c64_of(v);
+      else if (t == MX_BOOL)
+        *(uint8_t *)e = v != 0;
+      else
+        mx_store_f64(e, t, creal(v));
       continue;
     }
     if (kind == MX_CK_I) {
       int64_t v = ((const int64_t *)src)[i];
       switch (t) {
-        case MX_BOOL: *(uint8_t *)e = v != 0; break;
-        case MX_FLOAT16: *(mx_f16 *)e = f16_of((double)v); break;
-        case MX_BFLOAT16: *(mx_bf16 *)e = bf16_of((double)v); break;
-        case MX_FLOAT32: *(float *)e = (float)v; break;
-        case MX_FLOAT64: *(double *)e = (double)v; break;
-        case MX_COMPLEX64: *(mx_c64 *)e = CMPLXF((float)v, 0); break;
-        default: mx_store_i64(e, t, v); break;
+        case MX_BOOL:
+          *(uint8_t *)e = v != 0;
+          break;
+        case MX_FLOAT16:
+          *(mx_f16 *)e = f16_of((double)v);
+          break;
+        case MX_BFLOAT16:
+          *(mx_bf16 *)e = bf16_of((double)v);
+          break;
+        case MX_FLOAT32:
+          *(float *)e = (float)v;
+          break;
+        case MX_FLOAT64:
+          *(double *)e = (double)v;
+          break;
+        case MX_COMPLEX64:
+          *(mx_c64 *)e = CMPLXF((float)v, 0);
+          break;
+        default:
+          mx_store_i64(e, t, v);
+          break;
       }
       continue;
     }
     double v = ((const double *)src)[i];
     switch (t) {
-      case MX_FLOAT32: *(float *)e = (float)v; break;
-      case MX_FLOAT64: *(double *)e = v; break;
-      case MX_FLOAT16: *(mx_f16 *)e = f16_of(v); break;
-      case MX_BFLOAT16: *(mx_bf16 *)e = bf16_of(v); break;
-      default: mx_store_f64(e, t, v); break;
+      case MX_FLOAT32:
+        *(float *)e = (float)v;
+        break;
+      case MX_FLOAT64:
+        *(double *)e = v;
+        break;
+      case MX_FLOAT16:
+        *(mx_f16 *)e = f16_of(v);
+        break;
+      case MX_BFLOAT16:
+        *(mx_bf16 *)e = bf16_of(v);
+        break;
+      default:
+        mx_store_f64(e, t, v);
+        break;
     }
   }
 }

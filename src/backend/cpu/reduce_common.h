@@ -44,8 +44,7 @@ typedef struct {
 } mx_walker;
 
 static inline void mx_walker_init(mx_walker *w, int n, const int64_t *shape,
-                                  const int64_t *s0, const int64_t *s1,
-                                  int64_t flat) {
+                                  const int64_t *s0, const int64_t *s1, int64_t flat) {
   w->n = n;
   w->shape = shape;
   w->s0 = s0;

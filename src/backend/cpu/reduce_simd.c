@@ -6,17 +6,10 @@
 #include <string.h>
 
 #pragma GCC diagnostic ignored "-Wpsabi"
-
-typedef float mxv_f16x __attribute__((vector_size(64)));
-typedef int32_t mxv_i16x __attribute__((vector_size(64)));
-typedef uint32_t mxv_u16x __attribute__((vector_size(64)));
-typedef uint16_t mxv_h16x __attribute__((vector_size(32)));
-typedef float mxv_f8x __attribute__((vector_size(32)));
-typedef int32_t mxv_i8x __attribute__((vector_size(32)));
-typedef uint32_t mxv_u8x __attribute__((vector_size(32)));
-typedef uint16_t mxv_h8x __attribute__((vector_size(16)));
-typedef double mxv_d8x __attribute__((vector_size(64)));
-typedef int64_t mxv_l8x __attribute__((vector_size(64)));
+/* ISO C mode turns off FMA contraction; these kernels want it (the exp
+ * polynomial and the sums), so allow it here (results then differ from the
+ * baseline variant in the last bit, never beyond float rounding). */
+#pragma GCC optimize("fp-contract=fast")
 
 #define MXV_CAT2(a, b) a##b
 #define MXV_CAT(a, b) MXV_CAT2(a, b)
@@ -25,8 +18,13 @@ typedef int64_t mxv_l8x __attribute__((vector_size(64)));
 #define MXV_STR(x) MXV_STR2(x)
 #define AI static inline __attribute__((always_inline))
 
+/* Each variant uses the ISA's native vector width (VL float lanes): GCC
+ * splits wider generic vectors for arithmetic but scalarises their
+ * comparisons. */
 #define SFX _base
+#define VL 4
 #include "reduce_simd.inc"
+#undef VL
 #undef SFX
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -34,14 +32,18 @@ typedef int64_t mxv_l8x __attribute__((vector_size(64)));
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #define SFX _avx2
+#define VL 8
 #include "reduce_simd.inc"
+#undef VL
 #undef SFX
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
 #define SFX _avx512
+#define VL 16
 #include "reduce_simd.inc"
+#undef VL
 #undef SFX
 #pragma GCC pop_options
 #endif
@@ -55,10 +57,9 @@ static bool supported(const char *isa) {
   if (!strcmp(isa, "avx2"))
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (!strcmp(isa, "avx512"))
-    return __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512dq") && supported("avx2");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+           supported("avx2");
 #endif
   return false;
 }

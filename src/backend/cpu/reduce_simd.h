@@ -30,19 +30,15 @@ typedef struct {
   double (*row_sumexp[3])(const void *x, int64_t n, float c);
   /* acc: (n,) float32; acc[j] op= rows[k][j] for k < nrows (1..8). Callers
    * flush sums into float64 every few dozen rows. */
-  void (*col_sum[3])(float *acc, const char *const *rows, int nrows,
-                     int64_t n);
-  void (*col_max[3])(float *acc, const char *const *rows, int nrows,
-                     int64_t n);
-  void (*col_min[3])(float *acc, const char *const *rows, int nrows,
-                     int64_t n);
+  void (*col_sum[3])(float *acc, const char *const *rows, int nrows, int64_t n);
+  void (*col_max[3])(float *acc, const char *const *rows, int nrows, int64_t n);
+  void (*col_min[3])(float *acc, const char *const *rows, int nrows, int64_t n);
   /* first i with x[i] == v (NaN matches NaN), -1 if none */
   int64_t (*find[3])(const void *x, int64_t n, float v);
   /* y = softmax(x) over n contiguous elements, y in x's dtype; tmp holds n
    * floats (used for half dtypes); next (may be NULL) is the row that comes
    * after, prefetched while this one is computed. */
-  void (*softmax[3])(const void *x, void *y, int64_t n, float *tmp,
-                     const void *next);
+  void (*softmax[3])(const void *x, void *y, int64_t n, float *tmp, const void *next);
   /* softmax down each column of a (nrows, 16) float32 tile, in place */
   void (*softmax_cols16)(float *tile, int64_t nrows);
   /* float32 <-> dtype conversion of contiguous runs */

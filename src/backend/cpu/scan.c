@@ -40,41 +40,60 @@ static inline bool c_gt(double complex a, double complex b) {
 /* Type limits of an integer dtype (for exclusive cummax/cummin). */
 static int64_t int_min(mx_dtype t) {
   switch (t) {
-    case MX_INT8: return INT8_MIN;
-    case MX_INT16: return INT16_MIN;
-    case MX_INT32: return INT32_MIN;
-    case MX_INT64: return INT64_MIN;
-    default: return 0; /* unsigned and bool */
+    case MX_INT8:
+      return INT8_MIN;
+    case MX_INT16:
+      return INT16_MIN;
+    case MX_INT32:
+      return INT32_MIN;
+    case MX_INT64:
+      return INT64_MIN;
+    default:
+      return 0; /* unsigned and bool */
   }
 }
 static int64_t int_max(mx_dtype t) {
   switch (t) {
-    case MX_BOOL: return 1;
-    case MX_UINT8: return UINT8_MAX;
-    case MX_UINT16: return UINT16_MAX;
-    case MX_UINT32: return UINT32_MAX;
-    case MX_UINT64: return -1; /* all ones, compared unsigned */
-    case MX_INT8: return INT8_MAX;
-    case MX_INT16: return INT16_MAX;
-    case MX_INT32: return INT32_MAX;
-    default: return INT64_MAX;
+    case MX_BOOL:
+      return 1;
+    case MX_UINT8:
+      return UINT8_MAX;
+    case MX_UINT16:
+      return UINT16_MAX;
+    case MX_UINT32:
+      return UINT32_MAX;
+    case MX_UINT64:
+      return -1; /* all ones, compared unsigned */
+    case MX_INT8:
+      return INT8_MAX;
+    case MX_INT16:
+      return INT16_MAX;
+    case MX_INT32:
+      return INT32_MAX;
+    default:
+      return INT64_MAX;
   }
 }
 
 static void identity(scan_job *j) {
   memset(j->ident, 0, sizeof j->ident);
   if (j->kind == MX_CK_F) {
-    double v = j->op == MX_SCAN_SUM ? 0 : j->op == MX_SCAN_PROD ? 1
-               : j->op == MX_SCAN_MAX ? -INFINITY : INFINITY;
+    double v = j->op == MX_SCAN_SUM    ? 0
+               : j->op == MX_SCAN_PROD ? 1
+               : j->op == MX_SCAN_MAX  ? -INFINITY
+                                       : INFINITY;
     memcpy(j->ident, &v, 8);
   } else if (j->kind == MX_CK_I) {
-    int64_t v = j->op == MX_SCAN_SUM ? 0 : j->op == MX_SCAN_PROD ? 1
-                : j->op == MX_SCAN_MAX ? int_min(j->t) : int_max(j->t);
+    int64_t v = j->op == MX_SCAN_SUM    ? 0
+                : j->op == MX_SCAN_PROD ? 1
+                : j->op == MX_SCAN_MAX  ? int_min(j->t)
+                                        : int_max(j->t);
     memcpy(j->ident, &v, 8);
   } else {
-    double complex v = j->op == MX_SCAN_SUM ? 0 : j->op == MX_SCAN_PROD ? 1
-                       : j->op == MX_SCAN_MAX ? CMPLX(-INFINITY, -INFINITY)
-                                              : CMPLX(INFINITY, INFINITY);
+    double complex v = j->op == MX_SCAN_SUM    ? 0
+                       : j->op == MX_SCAN_PROD ? 1
+                       : j->op == MX_SCAN_MAX  ? CMPLX(-INFINITY, -INFINITY)
+                                               : CMPLX(INFINITY, INFINITY);
     memcpy(j->ident, &v, 16);
   }
 }
@@ -82,75 +101,98 @@ static void identity(scan_job *j) {
 /* Combine v into acc elementwise (acc step as: 0 = one carried value) and
  * leave the output value in v: acc after (inclusive) or before (exclusive)
  * each element. */
-#define SCAN_BODY(T, STEP)                         \
-  do {                                             \
-    T *a_ = acc;                                   \
-    T *v_ = v;                                     \
-    for (int64_t i = 0; i < n; i++) {              \
-      T *s_ = a_ + i * as;                         \
-      T y_ = v_[i];                                \
-      T prev_ = *s_;                               \
-      STEP(*s_, y_);                               \
-      v_[i] = inclusive ? *s_ : prev_;             \
-    }                                              \
+#define SCAN_BODY(T, STEP)             \
+  do {                                 \
+    T *a_ = acc;                       \
+    T *v_ = v;                         \
+    for (int64_t i = 0; i < n; i++) {  \
+      T *s_ = a_ + i * as;             \
+      T y_ = v_[i];                    \
+      T prev_ = *s_;                   \
+      STEP(*s_, y_);                   \
+      v_[i] = inclusive ? *s_ : prev_; \
+    }                                  \
   } while (0)
 
 #define S_SUM(s, y) s += y
 #define S_PROD(s, y) s *= y
-#define S_MAXF(s, y) \
-  do {                \
+#define S_MAXF(s, y)            \
+  do {                          \
     if (y > s || y != y) s = y; \
   } while (0)
-#define S_MINF(s, y) \
-  do {                \
+#define S_MINF(s, y)            \
+  do {                          \
     if (y < s || y != y) s = y; \
   } while (0)
 #define S_ISUM(s, y) s = (int64_t)((uint64_t)s + (uint64_t)y)
 #define S_IPROD(s, y) s = (int64_t)((uint64_t)s * (uint64_t)y)
-#define S_IMAX(s, y) \
-  do {                \
+#define S_IMAX(s, y)                                    \
+  do {                                                  \
     if (uns ? (uint64_t)y > (uint64_t)s : y > s) s = y; \
   } while (0)
-#define S_IMIN(s, y) \
-  do {                \
+#define S_IMIN(s, y)                                    \
+  do {                                                  \
     if (uns ? (uint64_t)y < (uint64_t)s : y < s) s = y; \
   } while (0)
-#define S_CMAX(s, y) \
-  do {                \
+#define S_CMAX(s, y)       \
+  do {                     \
     if (c_gt(y, s)) s = y; \
   } while (0)
-#define S_CMIN(s, y) \
-  do {                \
+#define S_CMIN(s, y)       \
+  do {                     \
     if (c_gt(s, y)) s = y; \
   } while (0)
 
-static void scan_values(const scan_job *j, void *acc, int64_t as, void *v,
-                        int64_t n) {
+static void scan_values(const scan_job *j, void *acc, int64_t as, void *v, int64_t n) {
   bool inclusive = j->inclusive, uns = j->uns;
   (void)uns;
   switch (j->kind) {
     case MX_CK_F:
       switch (j->op) {
-        case MX_SCAN_SUM: SCAN_BODY(double, S_SUM); break;
-        case MX_SCAN_PROD: SCAN_BODY(double, S_PROD); break;
-        case MX_SCAN_MAX: SCAN_BODY(double, S_MAXF); break;
-        default: SCAN_BODY(double, S_MINF); break;
+        case MX_SCAN_SUM:
+          SCAN_BODY(double, S_SUM);
+          break;
+        case MX_SCAN_PROD:
+          SCAN_BODY(double, S_PROD);
+          break;
+        case MX_SCAN_MAX:
+          SCAN_BODY(double, S_MAXF);
+          break;
+        default:
+          SCAN_BODY(double, S_MINF);
+          break;
       }
       break;
     case MX_CK_I:
       switch (j->op) {
-        case MX_SCAN_SUM: SCAN_BODY(int64_t, S_ISUM); break;
-        case MX_SCAN_PROD: SCAN_BODY(int64_t, S_IPROD); break;
-        case MX_SCAN_MAX: SCAN_BODY(int64_t, S_IMAX); break;
-        default: SCAN_BODY(int64_t, S_IMIN); break;
+        case MX_SCAN_SUM:
+          SCAN_BODY(int64_t, S_ISUM);
+          break;
+        case MX_SCAN_PROD:
+          SCAN_BODY(int64_t, S_IPROD);
+          break;
+        case MX_SCAN_MAX:
+          SCAN_BODY(int64_t, S_IMAX);
+          break;
+        default:
+          SCAN_BODY(int64_t, S_IMIN);
+          break;
       }
       break;
     default:
       switch (j->op) {
-        case MX_SCAN_SUM: SCAN_BODY(double complex, S_SUM); break;
-        case MX_SCAN_PROD: SCAN_BODY(double complex, S_PROD); break;
-        case MX_SCAN_MAX: SCAN_BODY(double complex, S_CMAX); break;
-        default: SCAN_BODY(double complex, S_CMIN); break;
+        case MX_SCAN_SUM:
+          SCAN_BODY(double complex, S_SUM);
+          break;
+        case MX_SCAN_PROD:
+          SCAN_BODY(double complex, S_PROD);
+          break;
+        case MX_SCAN_MAX:
+          SCAN_BODY(double complex, S_CMAX);
+          break;
+        default:
+          SCAN_BODY(double complex, S_CMIN);
+          break;
       }
       break;
   }

@@ -45,6 +45,19 @@ int mx_simd_set_level(int level) {
   return l;
 }
 
+static atomic_llong g_stream = -1;
+
+int64_t mx_simd_stream_bytes(void) {
+  long long v = atomic_load_explicit(&g_stream, memory_order_relaxed);
+  if (v < 0) {
+    const char *s = getenv("MX_STREAM_BYTES");
+    v = s && *s ? atoll(s) : 32ll << 20;
+    if (v < 0) v = 0;
+    atomic_store(&g_stream, v);
+  }
+  return v;
+}
+
 const char *mx_simd_name(int level) {
   switch (level) {
     case MX_SIMD_AVX2: return "avx2";

@@ -70,8 +70,8 @@ static void fast_task(void *c, int64_t b, int64_t e) {
 
 /* Copy one group between the strided input/output and a contiguous float64
  * row, one run (innermost reduced dim) at a time. */
-static void group_io(const mx_rplan *p, bool load, const char *x, mx_dtype t,
-                     char *y, mx_dtype ot, double *d) {
+static void group_io(const mx_rplan *p, bool load, const char *x, mx_dtype t, char *y,
+                     mx_dtype ot, double *d) {
   int nr = p->nr;
   int64_t L = nr ? p->rshape[nr - 1] : 1;
   int64_t is = nr ? p->rin[nr - 1] : 0, os = nr ? p->rout[nr - 1] : 0;
@@ -79,8 +79,10 @@ static void group_io(const mx_rplan *p, bool load, const char *x, mx_dtype t,
   mx_walker rw;
   mx_walker_init(&rw, nr ? nr - 1 : 0, p->rshape, p->rin, p->rout, 0);
   for (int64_t k = 0; k < p->nred; k += L, mx_walker_next(&rw)) {
-    if (load) mx_ck_load(MX_CK_F, t, x + rw.off0 * (int64_t)isz, is, L, d + k);
-    else mx_ck_store(MX_CK_F, d + k, L, ot, y + rw.off1 * (int64_t)osz, os);
+    if (load)
+      mx_ck_load(MX_CK_F, t, x + rw.off0 * (int64_t)isz, is, L, d + k);
+    else
+      mx_ck_store(MX_CK_F, d + k, L, ot, y + rw.off1 * (int64_t)osz, os);
   }
 }
 

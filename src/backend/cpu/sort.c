@@ -78,27 +78,26 @@ typedef struct {
   uint32_t idx;
 } pair64;
 
-#define RADIX_BODY(PT, NB)                                                 \
-  do {                                                                     \
-    int64_t hist[NB][256];                                                 \
-    memset(hist, 0, sizeof hist);                                          \
-    for (int64_t i = 0; i < n; i++)                                        \
-      for (int d = 0; d < NB; d++) hist[d][(a[i].k >> (8 * d)) & 255]++;   \
-    PT *src = a, *dst = tmp;                                               \
-    for (int d = 0; d < NB; d++) {                                         \
-      if (hist[d][(a[0].k >> (8 * d)) & 255] == n) continue;               \
-      int64_t pos[256], sum = 0;                                           \
-      for (int b = 0; b < 256; b++) {                                      \
-        pos[b] = sum;                                                      \
-        sum += hist[d][b];                                                 \
-      }                                                                    \
-      for (int64_t i = 0; i < n; i++)                                      \
-        dst[pos[(src[i].k >> (8 * d)) & 255]++] = src[i];                  \
-      PT *t_ = src;                                                        \
-      src = dst;                                                           \
-      dst = t_;                                                            \
-    }                                                                      \
-    if (src != a) memcpy(a, src, (size_t)n * sizeof *a);                   \
+#define RADIX_BODY(PT, NB)                                                              \
+  do {                                                                                  \
+    int64_t hist[NB][256];                                                              \
+    memset(hist, 0, sizeof hist);                                                       \
+    for (int64_t i = 0; i < n; i++)                                                     \
+      for (int d = 0; d < NB; d++) hist[d][(a[i].k >> (8 * d)) & 255]++;                \
+    PT *src = a, *dst = tmp;                                                            \
+    for (int d = 0; d < NB; d++) {                                                      \
+      if (hist[d][(a[0].k >> (8 * d)) & 255] == n) continue;                            \
+      int64_t pos[256], sum = 0;                                                        \
+      for (int b = 0; b < 256; b++) {                                                   \
+        pos[b] = sum;                                                                   \
+        sum += hist[d][b];                                                              \
+      }                                                                                 \
+      for (int64_t i = 0; i < n; i++) dst[pos[(src[i].k >> (8 * d)) & 255]++] = src[i]; \
+      PT *t_ = src;                                                                     \
+      src = dst;                                                                        \
+      dst = t_;                                                                         \
+    }                                                                                   \
+    if (src != a) memcpy(a, src, (size_t)n * sizeof *a);                                \
   } while (0)
 
 static void radix32(pair32 *a, pair32 *tmp, int64_t n) { RADIX_BODY(pair32, 4); }
@@ -123,8 +122,10 @@ static void select_kth(item *a, item *tmp, int64_t n, int64_t kth) {
     }
     /* median of three as pivot */
     item x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi - 1], pv;
-    if (item_lt(&x, &y)) pv = item_lt(&y, &z) ? y : item_lt(&x, &z) ? z : x;
-    else pv = item_lt(&x, &z) ? x : item_lt(&y, &z) ? z : y;
+    if (item_lt(&x, &y))
+      pv = item_lt(&y, &z) ? y : item_lt(&x, &z) ? z : x;
+    else
+      pv = item_lt(&x, &z) ? x : item_lt(&y, &z) ? z : y;
     /* three-way partition: [lo, lt) < pv, [lt, gt) == pv, [gt, hi) > pv */
     int64_t lt = lo, i = lo, gt = hi;
     while (i < gt) {
@@ -140,9 +141,12 @@ static void select_kth(item *a, item *tmp, int64_t n, int64_t kth) {
         i++;
       }
     }
-    if (kth < lt) hi = lt;
-    else if (kth >= gt) lo = gt;
-    else return;
+    if (kth < lt)
+      hi = lt;
+    else if (kth >= gt)
+      lo = gt;
+    else
+      return;
   }
   insertion(a + lo, hi - lo);
 }
@@ -199,8 +203,10 @@ static bool radix_line(const sort_job *j, const char *x, void *pairs, void *tmp,
       uint32_t at = (uint32_t)(i0 + i);
       if (j->kind == MX_CK_F) {
         double v = ((double *)buf)[i];
-        if (narrow) p32[at] = (pair32){key_f32((float)v), at};
-        else p64[at] = (pair64){key_f64(v), at};
+        if (narrow)
+          p32[at] = (pair32){key_f32((float)v), at};
+        else
+          p64[at] = (pair64){key_f64(v), at};
       } else {
         int64_t v = ((int64_t *)buf)[i];
         if (narrow)
@@ -223,15 +229,19 @@ static bool radix_line(const sort_job *j, const char *x, void *pairs, void *tmp,
 /* out[i] = in[order[i]] for elements of isz bytes (strides in elements) */
 static void gather(char *y, int64_t ys, const char *x, int64_t xs, size_t isz,
                    const uint32_t *order, int64_t ostride, int64_t n) {
-#define GATHER(T)                                                            \
-  for (int64_t i = 0; i < n; i++)                                            \
-    ((T *)y)[i * ys] = ((const T *)x)[(int64_t)order[i * ostride] * xs];     \
+#define GATHER(T)                                                        \
+  for (int64_t i = 0; i < n; i++)                                        \
+    ((T *)y)[i * ys] = ((const T *)x)[(int64_t)order[i * ostride] * xs]; \
   break;
   switch (isz) {
-    case 1: GATHER(uint8_t)
-    case 2: GATHER(uint16_t)
-    case 4: GATHER(uint32_t)
-    case 8: GATHER(uint64_t)
+    case 1:
+      GATHER(uint8_t)
+    case 2:
+      GATHER(uint16_t)
+    case 4:
+      GATHER(uint32_t)
+    case 8:
+      GATHER(uint64_t)
     default:
       for (int64_t i = 0; i < n; i++)
         memcpy(y + i * ys * (int64_t)isz,
@@ -266,14 +276,15 @@ static void sort_task(void *c, int64_t b, int64_t e) {
       ostride = 1;
     } else {
       load_items(j, x, it);
-      if (j->partition) select_kth(it, tmp, j->L, j->kth);
-      else merge_sort(it, tmp, j->L);
+      if (j->partition)
+        select_kth(it, tmp, j->L, j->kth);
+      else
+        merge_sort(it, tmp, j->L);
       order = &it[0].idx;
       ostride = sizeof(item) / sizeof(uint32_t);
     }
     if (j->want_idx) {
-      for (int64_t i = 0; i < j->L; i++)
-        ((uint32_t *)y)[i * j->lo] = order[i * ostride];
+      for (int64_t i = 0; i < j->L; i++) ((uint32_t *)y)[i * j->lo] = order[i * ostride];
     } else {
       gather(y, j->lo, x, j->ls, j->isz, order, ostride, j->L);
     }
@@ -281,8 +292,8 @@ static void sort_task(void *c, int64_t b, int64_t e) {
   mx_buffer_release(sb);
 }
 
-static mx_status run_sort(mx_node *n, mx_array **in, mx_array **out,
-                          bool partition, bool want_idx) {
+static mx_status run_sort(mx_node *n, mx_array **in, mx_array **out, bool partition,
+                          bool want_idx) {
   const mx_sort_params *prm = MX_PARAMS(mx_sort_params, n);
   mx_array *a = in[0], *o = out[0];
   mx_status rc = mx_array_alloc(o);
@@ -308,8 +319,7 @@ static mx_status run_sort(mx_node *n, mx_array **in, mx_array **out,
   if (j.kth >= j.L) j.kth = (int)j.L - 1; /* axis of size 1 dropped */
   int64_t grain = j.L >= 4096 ? 1 : 4096 / j.L;
   mx_parallel_for(p.nout, grain, sort_task, &j);
-  if (j.failed)
-    return mx_set_error(MX_ERR_NOMEM, "[%s] out of memory", n->prim->name);
+  if (j.failed) return mx_set_error(MX_ERR_NOMEM, "[%s] out of memory", n->prim->name);
   return MX_OK;
 }
 

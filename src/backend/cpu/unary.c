@@ -4,6 +4,10 @@
  * inputs go through mx_iter (dimensions merged, runs split across the
  * pool). Contiguous float32/bfloat16/float16 runs of the common ops take the
  * vector path (simd.h) when the CPU has one. */
+/* Let GCC vectorise the plain C loops (the build's -O2 uses the cheapest
+ * cost model, which leaves loops with a remainder scalar). */
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+
 #include "../../primitives/unary.h"
 
 #include <complex.h>
@@ -11,13 +15,10 @@
 #include <string.h>
 
 #include "dtypes.h"
+#include "ew_common.h"
 #include "iter.h"
 #include "simd.h"
 
-/* Outputs at least this large use non-temporal stores on the vector path:
- * they cannot stay in cache anyway, and streaming skips the read for
- * ownership of every output line. */
-#define EW_STREAM_BYTES ((int64_t)32 << 20)
 
 /* ---- scalar helpers ---- */
 
@@ -188,11 +189,11 @@ mx_status mx_cpu_unary(mx_node *nd, mx_array **in, mx_array **out) {
   if (!fn || !fn(p->op, p->decimals, 0, NULL, 1, NULL, 1))
     return mx_set_error(MX_ERR_UNSUPPORTED, "[%s] not supported for %s",
                         mx_unary_op_name(p->op), mx_dtype_name(a->dtype));
-  mx_status rc = mx_array_alloc(o);
+  mx_status rc = mx_ew_alloc_out(o, &a, 1);
   if (rc != MX_OK || o->size == 0) return rc;
   const int64_t *strides[2] = {a->strides, o->strides};
   mx_iter it;
-  mx_iter_init(&it, o->shape, o->ndim, 2, strides);
+  mx_ew_iter_init(&it, o, 2, strides);
   uctx k = {fn,
             p->op,
             p->decimals,
@@ -203,8 +204,8 @@ mx_status mx_cpu_unary(mx_node *nd, mx_array **in, mx_array **out) {
             (int64_t)mx_dtype_size(o->dtype),
             mx_simd_level() > MX_SIMD_NONE && a->dtype == o->dtype &&
                 (p->op != MX_UOP_ROUND || p->decimals == 0),
-            o->size * (int64_t)mx_dtype_size(o->dtype) >= EW_STREAM_BYTES};
-  mx_iter_parallel(&it, unary_grain(p->op), unary_run, &k);
+            o->size * (int64_t)mx_dtype_size(o->dtype) >= mx_simd_stream_bytes()};
+  mx_ew_iter_parallel(&it, unary_grain(p->op), unary_run, &k);
   return MX_OK;
 }
 

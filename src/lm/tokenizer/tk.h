@@ -386,6 +386,8 @@ mx_status tk_finish_load(mx_tokenizer *tok);
 /* the streaming decoder chain (also used by mx_tokenizer_decode) */
 typedef struct tk_dchain tk_dchain;
 mx_status tk_dchain_new(const mx_tokenizer *tok, tk_dchain **out);
+/* Batch mode (decode()): text may wait in the chain until finish. */
+void tk_dchain_set_batch(tk_dchain *c, bool batch);
 /* Feeds one token string; text that became final is appended to out. */
 mx_status tk_dchain_push(tk_dchain *c, const char *s, size_t n, tk_buf *out);
 mx_status tk_dchain_finish(tk_dchain *c, tk_buf *out);

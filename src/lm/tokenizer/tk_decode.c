@@ -49,6 +49,8 @@ struct tk_dchain {
   stage *stages;
   size_t n;
   stage *head;
+  stage *join;
+  bool batch; /* decode(): the join stage passes text on in large chunks */
 };
 
 static mx_status push(stage *s, const char *p, size_t n, unsigned flags, tk_buf *out);
@@ -403,50 +405,53 @@ static mx_status decoder_push(stage *s, const char *p, size_t n, unsigned flags,
       return emit(s, r->p, r->n, flags, out);
     }
     case TK_DEC_STRIP: {
+      /* drop up to `start` leading content chars of each token; hold up to
+       * `stop` trailing ones (only a count: they are all the same char) and
+       * drop them if the token ends there */
       if (flags & F_START) {
         s->lead = d->start;
         s->held = 0;
-        s->hold.n = 0;
         mx_status st = emit(s, "", 0, F_START, out);
         if (st != MX_OK) return st;
       }
       char c[4];
       size_t cl = tk_utf8_encode(d->ch, c);
+      size_t run = 0; /* p[run, i) is ready to go out */
       for (size_t i = 0; i < n;) {
         uint32_t cp;
         size_t k = tk_utf8_dec(p + i, &cp);
-        if (s->lead > 0) {
-          if (cp == d->ch) {
-            s->lead--;
-            i += k;
-            continue;
-          }
-          s->lead = 0;
+        if (s->lead > 0 && cp == d->ch) {
+          s->lead--;
+          i += k;
+          run = i;
+          continue;
         }
+        s->lead = 0;
         if (cp == d->ch && d->stop > 0) {
-          if (s->held == d->stop) { /* the oldest held char is kept */
-            mx_status st = emit(s, s->hold.p, cl, 0, out);
-            if (st != MX_OK) return st;
-            memmove(s->hold.p, s->hold.p + cl, s->hold.n - cl);
-            s->hold.n -= cl;
-            s->held--;
-          }
-          if (!tk_buf_put(&s->hold, c, cl)) return OOM();
-          s->held++;
-        } else {
-          if (s->hold.n) {
-            mx_status st = emit(s, s->hold.p, s->hold.n, 0, out);
-            if (st != MX_OK) return st;
-            s->hold.n = 0;
-            s->held = 0;
-          }
-          mx_status st = emit(s, p + i, k, 0, out);
+          mx_status st = i > run ? emit(s, p + run, i - run, 0, out) : MX_OK;
+          if (st == MX_OK && s->held == d->stop) st = emit(s, c, cl, 0, out);
+          if (st != MX_OK) return st;
+          if (s->held < d->stop) s->held++;
+          i += k;
+          run = i;
+          continue;
+        }
+        if (s->held) { /* not trailing after all */
+          tk_buf *r = &s->scratch;
+          r->n = 0;
+          for (int h = 0; h < s->held; h++)
+            if (!tk_buf_put(r, c, cl)) return OOM();
+          s->held = 0;
+          mx_status st = emit(s, r->p, r->n, 0, out);
           if (st != MX_OK) return st;
         }
         i += k;
       }
-      if (flags & F_END) { /* the held trailing chars are stripped */
-        s->hold.n = 0;
+      if (n > run) {
+        mx_status st = emit(s, p + run, n - run, 0, out);
+        if (st != MX_OK) return st;
+      }
+      if (flags & F_END) {
         s->held = 0;
         return emit(s, "", 0, F_END, out);
       }
@@ -469,17 +474,17 @@ static mx_status push(stage *s, const char *p, size_t n, unsigned flags, tk_buf 
     case ST_JOIN: {
       if (flags & F_START) {
         unsigned f = s->started ? 0 : F_START;
-        if (s->started && s->sep) {
-          mx_status st = emit(s, s->sep, strlen(s->sep), 0, out);
-          if (st != MX_OK) return st;
-        }
+        if (s->started && s->sep && !tk_buf_put(&s->hold, s->sep, strlen(s->sep)))
+          return OOM();
         s->started = true;
         if (f) {
           mx_status st = emit(s, "", 0, F_START, out);
           if (st != MX_OK) return st;
         }
       }
-      return n ? emit(s, p, n, 0, out) : MX_OK;
+      /* the text waits in hold until the chain flushes it (after each
+       * token when streaming, in large chunks in decode()) */
+      return tk_buf_put(&s->hold, p, n) ? MX_OK : OOM();
     }
     case ST_LITERAL:
       return literal_feed(s, s->pat, s->pat_len, s->rep, s->rep_len, p, n, false,
@@ -520,7 +525,9 @@ static mx_status finish(stage *s, tk_buf *out) {
       break;
     }
     case ST_JOIN:
-      st = emit(s, "", 0, (s->started ? 0 : F_START) | F_END, out);
+      if (s->hold.n) st = emit(s, s->hold.p, s->hold.n, 0, out);
+      s->hold.n = 0;
+      if (st == MX_OK) st = emit(s, "", 0, (s->started ? 0 : F_START) | F_END, out);
       break;
     case ST_LITERAL:
       st = literal_feed(s, s->pat, s->pat_len, s->rep, s->rep_len, "", 0, true, F_END,
@@ -571,6 +578,7 @@ mx_status tk_dchain_new(const mx_tokenizer *tok, tk_dchain **out) {
   add_stages(tok->decoder, v, &k);
   v[k].kind = ST_JOIN;
   v[k].sep = tok->decoder ? NULL : " ";
+  c->join = &v[k];
   k++;
   for (size_t i = 0; i < ncl; i++, k++) {
     v[k].kind = ST_LITERAL;
@@ -587,8 +595,16 @@ mx_status tk_dchain_new(const mx_tokenizer *tok, tk_dchain **out) {
   return MX_OK;
 }
 
+void tk_dchain_set_batch(tk_dchain *c, bool batch) { c->batch = batch; }
+
 mx_status tk_dchain_push(tk_dchain *c, const char *s, size_t n, tk_buf *out) {
-  return push(c->head, s, n, F_START | F_END, out);
+  mx_status st = push(c->head, s, n, F_START | F_END, out);
+  stage *j = c->join;
+  if (st == MX_OK && j->hold.n && (!c->batch || j->hold.n >= 1 << 16)) {
+    st = emit(j, j->hold.p, j->hold.n, 0, out);
+    j->hold.n = 0;
+  }
+  return st;
 }
 
 mx_status tk_dchain_finish(tk_dchain *c, tk_buf *out) { return finish(c->head, out); }

@@ -12,6 +12,8 @@
 /* ---- GPT-2 byte-level alphabet: printable bytes map to themselves, the
  * others to U+0100 + k in byte order ---- */
 static uint32_t g_b2c[256];
+static char g_b2u[256][2]; /* UTF-8 of g_b2c (1 or 2 bytes) */
+static uint8_t g_b2ulen[256];
 static int16_t g_c2b[512];
 static pthread_once_t g_bl_once = PTHREAD_ONCE_INIT;
 
@@ -23,6 +25,9 @@ static void bl_init(void) {
         (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
     g_b2c[b] = printable ? (uint32_t)b : 256 + k++;
     g_c2b[g_b2c[b]] = (int16_t)b;
+    char tmp[4];
+    g_b2ulen[b] = (uint8_t)tk_utf8_encode(g_b2c[b], tmp);
+    memcpy(g_b2u[b], tmp, 2);
   }
 }
 
@@ -220,14 +225,20 @@ static mx_status pretok_piece(const tk_pretok *pt, const char *s, size_t n, bool
       if (st != MX_OK) return st;
       /* map each new piece's bytes to the byte-level alphabet, in place at
        * the end of the text buffer */
+      pthread_once(&g_bl_once, bl_init);
       for (size_t i = start; i < out->n; i++) {
         tk_piece *p = &out->v[i];
+        if (!tk_buf_reserve(&out->text, 2 * p->len)) return OOM();
+        char *src = out->text.p + p->off, *dst = out->text.p + out->text.n;
         size_t off = out->text.n;
         for (size_t a = 0; a < p->len; a++) {
-          /* re-read through the index: the buffer may move */
-          uint8_t byte = (uint8_t)out->text.p[p->off + a];
-          if (!tk_buf_put_cp(&out->text, tk_byte_to_cp(byte))) return OOM();
+          uint8_t byte = (uint8_t)src[a];
+          dst[0] = g_b2u[byte][0];
+          dst[1] = g_b2u[byte][1];
+          dst += g_b2ulen[byte];
         }
+        out->text.n = (size_t)(dst - out->text.p);
+        out->text.p[out->text.n] = 0;
         p->len = out->text.n - off;
         p->off = off;
       }

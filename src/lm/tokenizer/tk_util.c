@@ -398,6 +398,11 @@ mx_status tk_vocab_add(tk_vocab *v, const char *s, size_t n, int32_t id) {
 }
 
 mx_status tk_vocab_finish(tk_vocab *v) {
+  /* id tables are dense: refuse ids far beyond the number of tokens (a
+   * malformed file must not make us allocate gigabytes) */
+  if ((uint64_t)v->size > 2 * (uint64_t)v->map.ne + (1u << 20))
+    return TK_ERR(MX_ERR_IO, "token ids are too sparse (max id %d for %zu tokens)",
+                  (int)v->size - 1, v->map.ne);
   free(v->tok_off);
   free(v->tok_len);
   size_t n = v->size ? (size_t)v->size : 1;

@@ -64,6 +64,10 @@ mx_status tk_finish_load(mx_tokenizer *tok) {
     else
       tok->has_raw = true;
   }
+  if ((uint64_t)nv > 2 * ((uint64_t)tok->model.vocab.map.ne + tok->nadded) + (1u << 20)) {
+    st = TK_ERR(MX_ERR_IO, "added token ids are too sparse (max id %d)", (int)nv - 1);
+    goto done;
+  }
   tok->nvocab = nv;
   size_t n = (size_t)(nv > 0 ? nv : 1);
   tok->id_tok = calloc(n, sizeof *tok->id_tok);
@@ -137,12 +141,19 @@ mx_tokenizer *mx_tokenizer_load(const char *path) {
       *slash = 0;
     else
       strcpy(dir, ".");
-    /* a JSON file starts with '{' (after spaces); anything else is a model */
-    FILE *f = fopen(path, "rb");
-    int c = ' ';
-    while (f && (c == ' ' || c == '\n' || c == '\r' || c == '\t')) c = fgetc(f);
-    if (f) fclose(f);
-    spm = c != '{';
+    /* by extension, else a JSON file starts with '{' (after spaces) */
+    size_t pl = strlen(path);
+    if (pl >= 5 && !strcmp(path + pl - 5, ".json")) {
+      spm = false;
+    } else if (pl >= 6 && !strcmp(path + pl - 6, ".model")) {
+      spm = true;
+    } else {
+      FILE *f = fopen(path, "rb");
+      int c = ' ';
+      while (f && (c == ' ' || c == '\n' || c == '\r' || c == '\t')) c = fgetc(f);
+      if (f) fclose(f);
+      spm = c != '{';
+    }
   } else {
     st = TK_ERR(MX_ERR_IO, "no such tokenizer file or directory: %s", path);
     goto fail;
@@ -374,6 +385,7 @@ mx_status mx_tokenizer_decode(const mx_tokenizer *tok, const int32_t *ids, int n
   tk_dchain *c;
   mx_status st = tk_dchain_new(tok, &c);
   if (st != MX_OK) return st;
+  tk_dchain_set_batch(c, true);
   tk_buf out = {0};
   for (int i = 0; i < n && st == MX_OK; i++)
     if (decodable(tok, ids[i], skip_special_tokens))
@@ -483,8 +495,15 @@ const char *mx_tokenizer_bos_token(const mx_tokenizer *tok) {
 const char *mx_tokenizer_eos_token(const mx_tokenizer *tok) {
   return tok ? tok->eos_token : NULL;
 }
-bool mx_tokenizer_add_bos(const mx_tokenizer *tok) { return tok && tok->add_bos; }
-bool mx_tokenizer_add_eos(const mx_tokenizer *tok) { return tok && tok->add_eos; }
+bool mx_tokenizer_add_bos(const mx_tokenizer *tok) {
+  return tok && tok->post && tok->bos_id >= 0 && tok->post->pre.n &&
+         tok->post->pre.v[0] == tok->bos_id;
+}
+
+bool mx_tokenizer_add_eos(const mx_tokenizer *tok) {
+  return tok && tok->post && tok->eos_id >= 0 && tok->post->post.n &&
+         tok->post->post.v[tok->post->post.n - 1] == tok->eos_id;
+}
 
 mx_status mx_tokenizer_add_eos_id(mx_tokenizer *tok, int32_t id) {
   if (!tok || id < 0) return TK_ERR(MX_ERR_INVALID, "add_eos_id: bad argument");

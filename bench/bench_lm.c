@@ -1,0 +1,222 @@
+/* bench_lm.c: LM decode and prefill speed on the CPU, each next to its
+ * roofline measured in the same run.
+ *
+ *   decode roofline  = read bandwidth / bytes read per token (every weight
+ *                      once, the tied/untied head included, plus the KV cache)
+ *   prefill          = tokens/s for a 128-token prompt (compute-bound)
+ *
+ * Models: the bundled stories260K, and random-weight models written to a
+ * temp directory in the mlx-community layout: a 0.4B Llama shape (hidden 896,
+ * 24 layers, 14 heads, 2 kv heads, ffn 4864, vocab 32000; llama.cpp's
+ * reference shape) and Qwen2.5-0.5B (vocab 151936, tied, qkv bias), in
+ * bfloat16, 8-bit and 4-bit (group 64).
+ * usage: bench_lm [--quick]   (MX_BENCH_MODELS=llama,qwen to choose) */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "mx/lm.h"
+#include "mx/mx.h"
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* read bandwidth: sum a 1 GiB float array with the worker pool (mx_sum) */
+static double read_bandwidth(void) {
+  mx_scope_begin();
+  int n = 1 << 28;
+  mx_array *x = mx_contiguous(mx_random_uniform(0, 1, &n, 1, MX_FLOAT32, mx_random_key(1)));
+  mx_eval1(x);
+  double best = 0;
+  for (int r = 0; r < 5; r++) {
+    double t0 = now();
+    mx_array *s = mx_sum(x, NULL, 0, false);
+    mx_eval1(s);
+    double dt = now() - t0;
+    double bw = (double)n * 4 / dt;
+    if (bw > best) best = bw;
+  }
+  mx_scope_end();
+  return best;
+}
+
+typedef struct {
+  const char *name;
+  int hidden, layers, heads, kv_heads, ffn, vocab;
+  bool tied, qkv_bias;
+  const char *model_type;
+} shape;
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  if (f) {
+    fputs(text, f);
+    fclose(f);
+  }
+}
+
+static mx_status add_linear(mx_array_map *m, const char *name, int out, int in, int bits,
+                            mx_array *key) {
+  int s[2] = {out, in};
+  mx_array *w = mx_astype(mx_random_normal(s, 2, MX_FLOAT32, 0, 0.02, key), MX_BFLOAT16);
+  char nm[256];
+  if (bits == 0) {
+    snprintf(nm, sizeof nm, "%s.weight", name);
+    return mx_array_map_set(m, nm, w);
+  }
+  mx_array *q, *sc, *b;
+  mx_status rc = mx_quantize(w, 64, bits, &q, &sc, &b);
+  if (rc != MX_OK) return rc;
+  mx_eval1(q);
+  snprintf(nm, sizeof nm, "%s.weight", name);
+  mx_array_map_set(m, nm, q);
+  snprintf(nm, sizeof nm, "%s.scales", name);
+  mx_array_map_set(m, nm, sc);
+  snprintf(nm, sizeof nm, "%s.biases", name);
+  return mx_array_map_set(m, nm, b);
+}
+
+static mx_array *next_key(mx_array *keys, int *ki) {
+  int two = 2;
+  mx_array *k = mx_reshape(mx_slice_axis(keys, 0, *ki, *ki + 1, 1), &two, 1);
+  (*ki)++;
+  return k;
+}
+
+static int make_model(const shape *s, int bits, const char *dir) {
+  mkdir(dir, 0755);
+  char cfg[2048], path[1024];
+  int hd = s->hidden / s->heads;
+  char quant[128] = "";
+  if (bits) snprintf(quant, sizeof quant, ", \"quantization\": {\"group_size\": 64, \"bits\": %d}", bits);
+  snprintf(cfg, sizeof cfg,
+           "{\"model_type\": \"%s\", \"hidden_size\": %d, \"num_hidden_layers\": %d, "
+           "\"num_attention_heads\": %d, \"num_key_value_heads\": %d, \"head_dim\": %d, "
+           "\"intermediate_size\": %d, \"vocab_size\": %d, \"rms_norm_eps\": 1e-6, "
+           "\"rope_theta\": 1000000.0, \"tie_word_embeddings\": %s, \"torch_dtype\": \"bfloat16\"%s}",
+           s->model_type, s->hidden, s->layers, s->heads, s->kv_heads, hd, s->ffn, s->vocab,
+           s->tied ? "true" : "false", quant);
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  write_text(path, cfg);
+  mx_array_map *m = mx_array_map_new();
+  mx_scope_begin();
+  mx_array *key = mx_random_key(42);
+  mx_array *keys = mx_random_split(key, 8 * s->layers + 8);
+  int ki = 0;
+#define NEXTKEY() next_key(keys, &ki)
+  add_linear(m, "model.embed_tokens", s->vocab, s->hidden, bits, NEXTKEY());
+  if (!s->tied) add_linear(m, "lm_head", s->vocab, s->hidden, bits, NEXTKEY());
+  int D = s->hidden;
+  mx_array_map_set(m, "model.norm.weight", mx_ones(&D, 1, MX_BFLOAT16));
+  for (int l = 0; l < s->layers; l++) {
+    char p[256];
+    const char *names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                            "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+    int outs[7] = {s->heads * hd, s->kv_heads * hd, s->kv_heads * hd, D, s->ffn, s->ffn, D};
+    int ins[7] = {D, D, D, s->heads * hd, D, D, s->ffn};
+    for (int i = 0; i < 7; i++) {
+      snprintf(p, sizeof p, "model.layers.%d.%s", l, names[i]);
+      add_linear(m, p, outs[i], ins[i], bits, NEXTKEY());
+      if (s->qkv_bias && i < 3) {
+        char b[300];
+        snprintf(b, sizeof b, "%s.bias", p);
+        mx_array_map_set(m, b, mx_zeros(&outs[i], 1, MX_BFLOAT16));
+      }
+    }
+    snprintf(p, sizeof p, "model.layers.%d.input_layernorm.weight", l);
+    mx_array_map_set(m, p, mx_ones(&D, 1, MX_BFLOAT16));
+    snprintf(p, sizeof p, "model.layers.%d.post_attention_layernorm.weight", l);
+    mx_array_map_set(m, p, mx_ones(&D, 1, MX_BFLOAT16));
+  }
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  mx_status rc = mx_save_safetensors(path, m);
+  mx_scope_end();
+  mx_array_map_free(m);
+  if (rc != MX_OK) fprintf(stderr, "bench_lm: %s\n", mx_last_error());
+  return rc == MX_OK ? 0 : 1;
+}
+
+static size_t dir_weight_bytes(const char *dir) {
+  char p[1024];
+  snprintf(p, sizeof p, "%s/model.safetensors", dir);
+  struct stat st;
+  return stat(p, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+static int count_tok(void *ctx, const mx_lm_token_info *t) {
+  (void)t;
+  (*(int *)ctx)++;
+  return 0;
+}
+
+static void run(const char *label, const char *dir, double bw, int decode_tokens, bool tied,
+                int vocab, int hidden, int bits) {
+  mx_lm_model *m = mx_lm_load(dir, NULL);
+  if (!m) {
+    printf("%-28s load failed: %s\n", label, mx_last_error());
+    mx_clear_error();
+    return;
+  }
+  size_t wbytes = dir_weight_bytes(dir);
+  /* embedding: one row per token unless it doubles as the head */
+  if (!tied) {
+    double row = bits ? hidden * bits / 8.0 + hidden / 64 * 4.0 : hidden * 2.0;
+    wbytes -= (size_t)(vocab * row) - (size_t)row;
+  }
+  int32_t prompt[128];
+  for (int i = 0; i < 128; i++) prompt[i] = 1 + (i * 7919) % (vocab - 1);
+  mx_lm_generate_params p;
+  mx_lm_generate_defaults(&p);
+  int32_t noeos = -1;
+  p.eos_ids = &noeos;
+  p.n_eos = 1;
+  /* warm up */
+  p.max_tokens = 4;
+  int n = 0;
+  mx_lm_generate_tokens(m, prompt, 16, &p, NULL, count_tok, &n, NULL);
+  mx_lm_generate_stats st;
+  p.max_tokens = decode_tokens;
+  n = 0;
+  mx_lm_generate_tokens(m, prompt, 128, &p, NULL, count_tok, &n, &st);
+  double roof = bw / (double)wbytes;
+  printf("%-28s prefill(128) %8.1f tok/s   decode %7.1f tok/s   roofline %7.1f tok/s  (%3.0f%%)  %.0f MB/token\n",
+         label, st.prompt_tps, st.generation_tps, roof, 100 * st.generation_tps / roof,
+         wbytes / 1e6);
+  mx_lm_free(m);
+}
+
+int main(int argc, char **argv) {
+  bool quick = argc > 1 && !strcmp(argv[1], "--quick");
+  const char *which = getenv("MX_BENCH_MODELS");
+  double bw = read_bandwidth();
+  printf("machine read bandwidth (mx_sum over 1 GiB, %d threads): %.1f GB/s\n", mx_num_threads(),
+         bw / 1e9);
+  const char *src = getenv("MX_SOURCE_DIR");
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s/models/stories260K", src ? src : ".");
+  run("stories260K f32", dir, bw, 200, true, 512, 64, 0);
+  shape shapes[2] = {
+      {"llama-0.4B", 896, 24, 14, 2, 4864, 32000, false, false, "llama"},
+      {"qwen2.5-0.5B", 896, 24, 14, 2, 4864, 151936, true, true, "qwen2"},
+  };
+  int bitsv[3] = {0, 8, 4};
+  for (int si = 0; si < 2; si++) {
+    if (which && !strstr(which, si == 0 ? "llama" : "qwen")) continue;
+    for (int bi = 0; bi < 3; bi++) {
+      char d[256], label[64];
+      snprintf(d, sizeof d, "/tmp/mx_bench_%s_%d", shapes[si].name, bitsv[bi]);
+      snprintf(label, sizeof label, "%s %s", shapes[si].name,
+               bitsv[bi] == 0 ? "bf16" : bitsv[bi] == 8 ? "q8" : "q4");
+      if (dir_weight_bytes(d) == 0 && make_model(&shapes[si], bitsv[bi], d)) continue;
+      run(label, d, bw, quick ? 16 : 64, shapes[si].tied, shapes[si].vocab, shapes[si].hidden,
+          bitsv[bi]);
+    }
+  }
+  return 0;
+}
