@@ -325,6 +325,13 @@ static mx_status f_two_out(void *p, mx_array *const *x, int n, mx_vec *out) {
   return rc;
 }
 
+static mx_status f_evaluates(void *p, mx_array *const *x, int n, mx_vec *out) {
+  (void)p, (void)n;
+  mx_array *y = mx_transpose(x[0], NULL, 0);
+  mx_eval1(y);
+  return mx_vec_push(out, y);
+}
+
 static bool err_has(const char *s) {
   bool ok = strstr(mx_last_error(), s) != NULL;
   if (!ok) fprintf(stderr, "  message was: %s\n", mx_last_error());
@@ -382,6 +389,13 @@ static void test_errors(void) {
             "fn error");
   MXT_CHECK(mx_closure_call1(fb, &x, 1) == NULL && err_has("[reshape]"), "call1 error");
   mx_closure_free(fb);
+  /* evaluating inside the traced function */
+  mx_closure *fe = mx_closure_new(f_evaluates, NULL, NULL);
+  MXT_CHECK(mx_vjp(fe, &x, 1, &x, 1, &o, &v) == MX_ERR_INVALID && err_has("evaluated"),
+            "eval inside vjp");
+  MXT_CHECK(mx_jvp(fe, &x, 1, &x, &o, &v) == MX_ERR_INVALID && err_has("evaluated"),
+            "eval inside jvp");
+  mx_closure_free(fe);
   /* jvp tangent shape */
   int s2[1] = {6};
   mx_array *t = mx_reshape(x, s2, 1);

@@ -210,6 +210,23 @@ static bool same_shape(const mx_array *a, const mx_array *b) {
          memcmp(a->shape, b->shape, sizeof(int) * (size_t)a->ndim) == 0;
 }
 
+/* A traced function (or a user rule) that evaluates an array depending on
+ * the traced inputs evaluates their wrappers too, and evaluation detaches
+ * the graph being read: report it instead of reading a freed graph. */
+static mx_status check_traced(const char *op, mx_array *const *ins, int n,
+                              const bool *diff) {
+  for (int i = 0; i < n; i++) {
+    if (diff && !diff[i]) continue;
+    if (ins[i] && atomic_load(&ins[i]->status) != MX_ST_UNEVALUATED)
+      return mx_set_error(MX_ERR_INVALID,
+                          "[%s] the function evaluated a value that depends on its "
+                          "inputs while being transformed (transforms read the graph: "
+                          "build results with ops only)",
+                          op);
+  }
+  return MX_OK;
+}
+
 /* Active nodes of a tape: act[k] for node k; active arrays go in `active`. */
 static mx_status mark_active(mx_node **tape, int nn, mx_tr_map *active, bool *act) {
   for (int k = 0; k < nn; k++) {
@@ -310,6 +327,7 @@ mx_status mx_tr_vjp(mx_closure *f, mx_array *const *primals, int n, const bool *
       rc = fail();
   }
   if (rc == MX_OK) rc = mx_closure_call(f, ins, n, &outs);
+  if (rc == MX_OK) rc = check_traced("vjp", ins, n, diff);
 
   /* seed the cotangents of the outputs */
   if (rc == MX_OK && seed_first) {
@@ -382,6 +400,7 @@ mx_status mx_tr_vjp(mx_closure *f, mx_array *const *primals, int n, const bool *
     }
     for (int i = 0; i < na; i++) grads[i] = NULL;
     rc = node->prim->vjp(node, node->in, live, cots, sc.argnums, na, grads);
+    if (rc == MX_OK) rc = check_traced("vjp", ins, n, diff);
     if (rc != MX_OK) {
       if (mx_last_status() == MX_OK)
         mx_set_error(rc, "[vjp] rule of %s failed", node->prim->name);
@@ -488,6 +507,7 @@ mx_status mx_jvp(mx_closure *f, mx_array *const *primals, int n,
     if (!s || !(s->val = mx_astype(tangents[i], ins[i]->dtype))) rc = fail();
   }
   if (rc == MX_OK) rc = mx_closure_call(f, ins, n, &outs);
+  if (rc == MX_OK) rc = check_traced("jvp", ins, n, NULL);
   if (rc == MX_OK) rc = mx_tr_build_tape(outs.items, outs.n, &leaves, &tape, &nn);
   if (rc == MX_OK) rc = scratch_init(&sc, tape, nn);
 
@@ -513,6 +533,7 @@ mx_status mx_jvp(mx_closure *f, mx_array *const *primals, int n,
     }
     for (int o = 0; o < node->nout; o++) otan[o] = NULL;
     rc = node->prim->jvp(node, node->in, tans, sc.argnums, na, otan);
+    if (rc == MX_OK) rc = check_traced("jvp", ins, n, NULL);
     if (rc != MX_OK) {
       if (mx_last_status() == MX_OK)
         mx_set_error(rc, "[jvp] rule of %s failed", node->prim->name);
