@@ -102,7 +102,9 @@ static double time_op(bench_op op, mx_array *a, mx_array *b, int reps) {
   double best = 1e30;
   for (int r = 0; r < reps + 1; r++) {
     mx_scope_begin();
-    mx_array *y = op == OP_ADD ? mx_add(a, b) : op == OP_MUL ? mx_multiply(a, b) : mx_exp(a);
+    mx_array *y = op == OP_ADD   ? mx_add(a, b)
+                  : op == OP_MUL ? mx_multiply(a, b)
+                                 : mx_exp(a);
     double t0 = now();
     mx_status st = mx_eval1(y);
     double t = now() - t0;
@@ -149,8 +151,10 @@ static void run_table(int threads, int64_t n, int reps) {
   printf("\nthreads %d, n = %lld, simd %s\n", threads, (long long)n,
          mx_simd_name(mx_simd_level()));
   printf("%-10s %-9s %9s %9s %9s %9s\n", "op", "dtype", "ms", "GB/s", "%memcpy", "%read");
-  printf("%-10s %-9s %9.2f %9.1f %9s %9s\n", "memcpy", "float32", tcopy * 1e3, copy_gbs, "100", "");
-  printf("%-10s %-9s %9.2f %9.1f %9s %9s\n", "read-sum", "float32", tread * 1e3, read_gbs, "", "100");
+  printf("%-10s %-9s %9.2f %9.1f %9s %9s\n", "memcpy", "float32", tcopy * 1e3, copy_gbs,
+         "100", "");
+  printf("%-10s %-9s %9.2f %9.1f %9s %9s\n", "read-sum", "float32", tread * 1e3, read_gbs,
+         "", "100");
   free(src);
   free(dst);
 
@@ -159,7 +163,8 @@ static void run_table(int threads, int64_t n, int reps) {
   for (int d = 0; d < 2; d++) {
     mx_scope_begin();
     mx_array *a = mx_astype(mx_multiply(mx_arange(0, (double)n, 1, MX_FLOAT32),
-                                        mx_array_scalar_f64(1e-7, MX_FLOAT32)), ts[d]);
+                                        mx_array_scalar_f64(1e-7, MX_FLOAT32)),
+                            ts[d]);
     mx_array *b = mx_astype(mx_full(shape, 1, 0.5, MX_FLOAT32), ts[d]);
     b = mx_contiguous(mx_add(b, mx_zeros(shape, 1, ts[d]))); /* a real buffer */
     mx_eval1(a), mx_eval1(b);
@@ -168,8 +173,9 @@ static void run_table(int threads, int64_t n, int reps) {
       double t = time_op((bench_op)op, a, b, reps);
       double bytes = (double)n * (double)es * (op == OP_EXP ? 2 : 3);
       double gbs = bytes / t / 1e9;
-      printf("%-10s %-9s %9.2f %9.1f %8.0f%% %8.0f%%\n", k_op_name[op], mx_dtype_name(ts[d]),
-             t * 1e3, gbs, 100 * gbs / copy_gbs, 100 * gbs / read_gbs);
+      printf("%-10s %-9s %9.2f %9.1f %8.0f%% %8.0f%%\n", k_op_name[op],
+             mx_dtype_name(ts[d]), t * 1e3, gbs, 100 * gbs / copy_gbs,
+             100 * gbs / read_gbs);
     }
     mx_scope_end();
   }

@@ -27,11 +27,11 @@ const mx_prim mx_prim_all_compare = {
 };
 
 static const char *const k_names[MX_BOP_COUNT] = {
-    "add",        "subtract",    "multiply",      "divide",      "floor_divide",
-    "remainder",  "power",       "maximum",       "minimum",     "arctan2",
-    "logaddexp",  "equal",       "not_equal",     "less",        "less_equal",
+    "add",        "subtract",      "multiply",    "divide",      "floor_divide",
+    "remainder",  "power",         "maximum",     "minimum",     "arctan2",
+    "logaddexp",  "equal",         "not_equal",   "less",        "less_equal",
     "greater",    "greater_equal", "logical_and", "logical_or",  "bitwise_and",
-    "bitwise_or", "bitwise_xor", "left_shift",    "right_shift", "isclose"};
+    "bitwise_or", "bitwise_xor",   "left_shift",  "right_shift", "isclose"};
 
 const char *mx_binary_op_name(int op) {
   return op >= 0 && op < MX_BOP_COUNT ? k_names[op] : "binary";

@@ -19,13 +19,15 @@ const mx_prim mx_prim_stop_gradient = {
 };
 
 static const char *const k_names[MX_UOP_COUNT] = {
-    "abs",      "negative", "sign",       "exp",        "expm1",   "log",
-    "log1p",    "log2",     "log10",      "sqrt",       "rsqrt",   "square",
-    "reciprocal", "sin",    "cos",        "tan",        "arcsin",  "arccos",
-    "arctan",   "sinh",     "cosh",       "tanh",       "arcsinh", "arccosh",
-    "arctanh",  "erf",      "erfinv",     "sigmoid",    "floor",   "ceil",
-    "round",    "isnan",    "isinf",      "isfinite",   "isposinf", "isneginf",
-    "logical_not", "bitwise_invert", "real", "imag",    "conjugate"};
+    "abs",      "negative",    "sign",           "exp",      "expm1",
+    "log",      "log1p",       "log2",           "log10",    "sqrt",
+    "rsqrt",    "square",      "reciprocal",     "sin",      "cos",
+    "tan",      "arcsin",      "arccos",         "arctan",   "sinh",
+    "cosh",     "tanh",        "arcsinh",        "arccosh",  "arctanh",
+    "erf",      "erfinv",      "sigmoid",        "floor",    "ceil",
+    "round",    "isnan",       "isinf",          "isfinite", "isposinf",
+    "isneginf", "logical_not", "bitwise_invert", "real",     "imag",
+    "conjugate"};
 
 const char *mx_unary_op_name(int op) {
   return op >= 0 && op < MX_UOP_COUNT ? k_names[op] : "unary";

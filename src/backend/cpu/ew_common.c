@@ -49,8 +49,7 @@ mx_status mx_ew_alloc_out(mx_array *out, mx_array *const *in, int nin) {
   if (!layout || !dense(out->shape, layout, out->ndim) ||
       mx_check_row_contiguous(out->shape, layout, out->ndim))
     return MX_OK;
-  for (int d = 0; d < out->ndim; d++)
-    out->strides[d] = out->shape[d] > 1 ? layout[d] : 0;
+  for (int d = 0; d < out->ndim; d++) out->strides[d] = out->shape[d] > 1 ? layout[d] : 0;
   out->row_contiguous = false;
   return MX_OK;
 }
@@ -87,7 +86,9 @@ void mx_ew_iter_init(mx_iter *it, const mx_array *out, int nops,
 #define EW_TILE_R 256 /* rows: the transposed operand's contiguous direction */
 #endif
 #ifndef EW_TILE_C
-#define EW_TILE_C 16 /* columns: one run; few, so the transposed operand's lines (often a power-of-two stride apart, one cache set) stay cached */
+#define EW_TILE_C                                                                      \
+  16 /* columns: one run; few, so the transposed operand's lines (often a power-of-two \
+        stride apart, one cache set) stay cached */
 #endif
 
 typedef struct {

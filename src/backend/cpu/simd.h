@@ -36,8 +36,7 @@ int64_t mx_simd_stream_bytes(void);
 /* y[i] = op(x[i]) for n contiguous elements of dtype t (mx_unary_op codes).
  * Returns false, writing nothing, when op/dtype has no vector path.
  * stream: use non-temporal stores (outputs much larger than the caches). */
-bool mx_simd_unary(int op, mx_dtype t, int64_t n, const void *x, void *y,
-                   bool stream);
+bool mx_simd_unary(int op, mx_dtype t, int64_t n, const void *x, void *y, bool stream);
 /* o[i] = op(a[i*sa], b[i*sb]) (mx_binary_op codes); sa, sb in {0, 1}, not
  * both 0; o contiguous. Returns false when there is no vector path. */
 bool mx_simd_binary(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
@@ -46,13 +45,11 @@ bool mx_simd_binary(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
 /* Per-ISA entry points (same contract), defined in simd_<isa>.c. */
 bool mx_simd_unary_avx2(int op, mx_dtype t, int64_t n, const void *x, void *y,
                         bool stream);
-bool mx_simd_binary_avx2(int op, mx_dtype t, int64_t n, const void *a,
-                         int64_t sa, const void *b, int64_t sb, void *o,
-                         bool stream);
-bool mx_simd_unary_avx512(int op, mx_dtype t, int64_t n, const void *x,
-                          void *y, bool stream);
-bool mx_simd_binary_avx512(int op, mx_dtype t, int64_t n, const void *a,
-                           int64_t sa, const void *b, int64_t sb, void *o,
-                           bool stream);
+bool mx_simd_binary_avx2(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
+                         const void *b, int64_t sb, void *o, bool stream);
+bool mx_simd_unary_avx512(int op, mx_dtype t, int64_t n, const void *x, void *y,
+                          bool stream);
+bool mx_simd_binary_avx512(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
+                           const void *b, int64_t sb, void *o, bool stream);
 
 #endif

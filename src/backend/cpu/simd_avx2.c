@@ -77,12 +77,8 @@ AI __m128i v_to_bf16(vf v) {
   vi p = _mm256_packus_epi32(r, r);
   return _mm256_castsi256_si128(_mm256_permute4x64_epi64(p, 0x08));
 }
-AI void v_store_bf16(uint16_t *p, vf v) {
-  _mm_storeu_si128((__m128i *)p, v_to_bf16(v));
-}
-AI void v_stream_bf16(uint16_t *p, vf v) {
-  _mm_stream_si128((__m128i *)p, v_to_bf16(v));
-}
+AI void v_store_bf16(uint16_t *p, vf v) { _mm_storeu_si128((__m128i *)p, v_to_bf16(v)); }
+AI void v_stream_bf16(uint16_t *p, vf v) { _mm_stream_si128((__m128i *)p, v_to_bf16(v)); }
 AI vf v_load_f16(const uint16_t *p) {
   return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 }
@@ -104,11 +100,9 @@ bool mx_simd_unary_avx2(int op, mx_dtype t, int64_t n, const void *x, void *y,
   (void)op, (void)t, (void)n, (void)x, (void)y, (void)stream;
   return false;
 }
-bool mx_simd_binary_avx2(int op, mx_dtype t, int64_t n, const void *a,
-                         int64_t sa, const void *b, int64_t sb, void *o,
-                         bool stream) {
-  (void)op, (void)t, (void)n, (void)a, (void)sa, (void)b, (void)sb, (void)o,
-      (void)stream;
+bool mx_simd_binary_avx2(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
+                         const void *b, int64_t sb, void *o, bool stream) {
+  (void)op, (void)t, (void)n, (void)a, (void)sa, (void)b, (void)sb, (void)o, (void)stream;
   return false;
 }
 #endif

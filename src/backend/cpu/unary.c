@@ -19,7 +19,6 @@
 #include "iter.h"
 #include "simd.h"
 
-
 /* ---- scalar helpers ---- */
 
 /* erfinv(y) in double. Start from Giles' single-precision approximation
@@ -118,25 +117,25 @@ static mx_c64 ew_clog1p(mx_c64 z) {
 /* ---- the per-dtype kernels ---- */
 
 /* y[i * sy] = EXPR(x) over a run; x is the loaded element in EW_C */
-#define U_LOOP(OT, EXPR)                                           \
-  do {                                                             \
-    const EW_T *X_ = (const EW_T *)(const void *)xp;               \
-    OT *Y_ = (OT *)(void *)yp;                                     \
-    if (sx == 1 && sy == 1) {                                      \
-      for (int64_t i = 0; i < n; i++) {                            \
-        EW_C x = EW_LD(X_[i]);                                     \
-        Y_[i] = (EXPR);                                            \
-      }                                                            \
-    } else {                                                       \
-      for (int64_t i = 0; i < n; i++) {                            \
-        EW_C x = EW_LD(X_[i * sx]);                                \
-        Y_[i * sy] = (EXPR);                                       \
-      }                                                            \
-    }                                                              \
+#define U_LOOP(OT, EXPR)                             \
+  do {                                               \
+    const EW_T *X_ = (const EW_T *)(const void *)xp; \
+    OT *Y_ = (OT *)(void *)yp;                       \
+    if (sx == 1 && sy == 1) {                        \
+      for (int64_t i = 0; i < n; i++) {              \
+        EW_C x = EW_LD(X_[i]);                       \
+        Y_[i] = (EXPR);                              \
+      }                                              \
+    } else {                                         \
+      for (int64_t i = 0; i < n; i++) {              \
+        EW_C x = EW_LD(X_[i * sx]);                  \
+        Y_[i * sy] = (EXPR);                         \
+      }                                              \
+    }                                                \
   } while (0)
 
-typedef bool (*unary_fn)(int op, int dec, int64_t n, const char *x,
-                         int64_t sx, char *y, int64_t sy);
+typedef bool (*unary_fn)(int op, int dec, int64_t n, const char *x, int64_t sx, char *y,
+                         int64_t sy);
 
 #define EW_IMPL "unary_impl.inc"
 #include "ew_dtypes.inc"
@@ -155,8 +154,7 @@ typedef struct {
   bool simd, stream;
 } uctx;
 
-static void unary_run(void *c, int64_t n, const int64_t *offs,
-                      const int64_t *is) {
+static void unary_run(void *c, int64_t n, const int64_t *offs, const int64_t *is) {
   const uctx *k = c;
   const char *x = k->x + offs[0] * k->xsz;
   char *y = k->y + offs[1] * k->ysz;
@@ -170,15 +168,28 @@ static void unary_run(void *c, int64_t n, const int64_t *offs,
  * hand-off; libm calls are slow enough to split finer. */
 static int64_t unary_grain(int op) {
   switch (op) {
-    case MX_UOP_ABS: case MX_UOP_NEGATIVE: case MX_UOP_SIGN:
-    case MX_UOP_SQUARE: case MX_UOP_FLOOR: case MX_UOP_CEIL:
-    case MX_UOP_ISNAN: case MX_UOP_ISINF: case MX_UOP_ISFINITE:
-    case MX_UOP_ISPOSINF: case MX_UOP_ISNEGINF: case MX_UOP_LOGICAL_NOT:
-    case MX_UOP_BITWISE_INVERT: case MX_UOP_REAL: case MX_UOP_IMAG:
-    case MX_UOP_CONJUGATE: case MX_UOP_RECIPROCAL: case MX_UOP_SQRT:
+    case MX_UOP_ABS:
+    case MX_UOP_NEGATIVE:
+    case MX_UOP_SIGN:
+    case MX_UOP_SQUARE:
+    case MX_UOP_FLOOR:
+    case MX_UOP_CEIL:
+    case MX_UOP_ISNAN:
+    case MX_UOP_ISINF:
+    case MX_UOP_ISFINITE:
+    case MX_UOP_ISPOSINF:
+    case MX_UOP_ISNEGINF:
+    case MX_UOP_LOGICAL_NOT:
+    case MX_UOP_BITWISE_INVERT:
+    case MX_UOP_REAL:
+    case MX_UOP_IMAG:
+    case MX_UOP_CONJUGATE:
+    case MX_UOP_RECIPROCAL:
+    case MX_UOP_SQRT:
     case MX_UOP_RSQRT:
       return 1 << 15;
-    default: return 1 << 11;
+    default:
+      return 1 << 11;
   }
 }
 
