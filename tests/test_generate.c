@@ -510,7 +510,119 @@ static void test_load_errors(void) {
   mx_lm_free(m);
 }
 
+/* An mlx-community style quantized checkpoint (uint32 weights, scales,
+ * biases, "quantization" in config.json with a per-layer override) gives the
+ * logits of the float model holding the dequantized weights. */
+static void test_quantized_checkpoint(void) {
+  const char *src = mxt_src_path("tests/fixtures/models/tiny-llama-tied");
+  char qdir[] = "/tmp/mx_q_XXXXXX", fdir[] = "/tmp/mx_f_XXXXXX";
+  MXT_CHECK(mkdtemp(qdir) && mkdtemp(fdir), "tmp dirs");
+  char p[512];
+  snprintf(p, sizeof p, "%s/model.safetensors", src);
+  mx_array_map *w = mx_load_safetensors(p);
+  mx_array_map *qm = mx_array_map_new(), *fm = mx_array_map_new();
+  MXT_OK(w);
+  if (!w) return;
+  for (int i = 0; i < mx_array_map_size(w); i++) {
+    const char *name = mx_array_map_name(w, i);
+    mx_array *a = mx_array_map_at(w, i);
+    size_t L = strlen(name);
+    bool linear = mx_array_ndim(a) == 2 && L > 7 && !strcmp(name + L - 7, ".weight");
+    if (!linear) {
+      mx_array_map_set(qm, name, a);
+      mx_array_map_set(fm, name, a);
+      continue;
+    }
+    /* layer 1's down_proj gets 8 bits through a per-layer override */
+    int bits = strstr(name, "layers.1.mlp.down_proj") ? 8 : 4, gs = 32;
+    mx_array *wq, *sc, *bi;
+    MXT_CHECK(mx_quantize(a, gs, bits, &wq, &sc, &bi) == MX_OK, "quantize %s", name);
+    char base[256], k[300];
+    snprintf(base, sizeof base, "%.*s", (int)(L - 7), name);
+    mx_array_map_set(qm, name, wq);
+    snprintf(k, sizeof k, "%s.scales", base);
+    mx_array_map_set(qm, k, sc);
+    snprintf(k, sizeof k, "%s.biases", base);
+    mx_array_map_set(qm, k, bi);
+    mx_array_map_set(fm, name, mx_dequantize(wq, sc, bi, gs, bits));
+  }
+  snprintf(p, sizeof p, "%s/model.safetensors", qdir);
+  MXT_CHECK(mx_save_safetensors(p, qm) == MX_OK, "save q");
+  snprintf(p, sizeof p, "%s/model.safetensors", fdir);
+  MXT_CHECK(mx_save_safetensors(p, fm) == MX_OK, "save f");
+  /* configs: the float copy as is, the quantized one with the block */
+  snprintf(p, sizeof p, "%s/config.json", src);
+  FILE *f = fopen(p, "rb");
+  char buf[8192];
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f) fclose(f);
+  buf[n] = 0;
+  cJSON *cfg = cJSON_Parse(buf);
+  snprintf(p, sizeof p, "%s/config.json", fdir);
+  f = fopen(p, "w");
+  char *txt = cJSON_Print(cfg);
+  fputs(txt, f);
+  fclose(f);
+  free(txt);
+  cJSON *q = cJSON_AddObjectToObject(cfg, "quantization");
+  cJSON_AddNumberToObject(q, "group_size", 32);
+  cJSON_AddNumberToObject(q, "bits", 4);
+  cJSON *ov = cJSON_AddObjectToObject(q, "model.layers.1.mlp.down_proj");
+  cJSON_AddNumberToObject(ov, "group_size", 32);
+  cJSON_AddNumberToObject(ov, "bits", 8);
+  snprintf(p, sizeof p, "%s/config.json", qdir);
+  f = fopen(p, "w");
+  txt = cJSON_Print(cfg);
+  fputs(txt, f);
+  fclose(f);
+  free(txt);
+  cJSON_Delete(cfg);
+  mx_lm_model *mq = mx_lm_load(qdir, NULL), *mf = mx_lm_load(fdir, NULL);
+  MXT_CHECK(mq && mf, "load: %s", mx_last_error());
+  if (mq && mf) {
+    int32_t ids[12] = {1, 5, 9, 77, 100, 3, 250, 42, 8, 8, 300, 17};
+    int s[2] = {1, 12};
+    mx_array *x = mx_array_from_data(ids, s, 2, MX_INT32);
+    double *a = mxt_to_f64(mx_lm_forward(mq, x, NULL)), *b = mxt_to_f64(mx_lm_forward(mf, x, NULL));
+    double d = 0, mb = 0;
+    for (int i = 0; i < 12 * 384 && a && b; i++) {
+      d = fmax(d, fabs(a[i] - b[i]));
+      mb = fmax(mb, fabs(b[i]));
+    }
+    MXT_CHECK(a && b && d <= 1e-4 * mb, "quantized vs dequantized float: %.3g of %.3g", d, mb);
+    free(a);
+    free(b);
+  }
+  mx_lm_free(mq);
+  mx_lm_free(mf);
+  /* a wrong override (bits that do not match the packed width) is refused */
+  snprintf(p, sizeof p, "%s/config.json", qdir);
+  f = fopen(p, "rb");
+  n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f) fclose(f);
+  buf[n] = 0;
+  cfg = cJSON_Parse(buf);
+  cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cfg, "quantization"), "model.layers.1.mlp.down_proj");
+  f = fopen(p, "w");
+  txt = cJSON_Print(cfg);
+  fputs(txt, f);
+  fclose(f);
+  free(txt);
+  cJSON_Delete(cfg);
+  mq = mx_lm_load(qdir, NULL);
+  MXT_CHECK(mq == NULL && strstr(mx_last_error(), "down_proj"), "bad bits named: %s", mx_last_error());
+  mx_clear_error();
+  mx_lm_free(mq);
+  mx_array_map_free(w);
+  mx_array_map_free(qm);
+  mx_array_map_free(fm);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s %s", qdir, fdir);
+  MXT_CHECK(system(cmd) == 0, "cleanup");
+}
+
 int main(void) {
+  MXT_RUN(test_quantized_checkpoint);
   MXT_RUN(test_samplers);
   MXT_RUN(test_stop_strings);
   MXT_RUN(test_batch_equals_single);
