@@ -100,6 +100,17 @@ static double pass_qmm(qweights *q, int ncopy, mx_array *x, int gs, int bits) {
   return (now() - t0) / ncopy;
 }
 
+/* the 1-minute load average (other work on a shared machine skews timings) */
+static double loadavg(void) {
+  double l = -1;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (fscanf(f, "%lf", &l) != 1) l = -1;
+    fclose(f);
+  }
+  return l;
+}
+
 int main(int argc, char **argv) {
   /* The machine may be shared: each case alternates passes of the peer and
    * of the kernel and keeps the best of each, so both see the same quiet
@@ -112,7 +123,8 @@ int main(int argc, char **argv) {
                                               : "generic";
   g_peer = malloc(sizeof(float) * (size_t)g_peer_n);
   for (int64_t i = 0; i < g_peer_n; i++) g_peer[i] = (float)(i & 7);
-  printf("threads %d, kernels %s, best of %d rounds\n", mx_num_threads(), isan, rounds);
+  printf("threads %d, kernels %s, best of %d rounds, load average %.2f\n",
+         mx_num_threads(), isan, rounds, loadavg());
   printf("peer: read bandwidth, sum of 256 MiB float32 on the same pool\n\n");
   printf("%-30s %8s %9s %8s %8s %8s\n", "case (group 64, bf16 scales)", "MiB", "us/call",
          "GB/s", "peer", "of peer");
@@ -161,6 +173,7 @@ int main(int argc, char **argv) {
       free(q);
       mx_free(x);
     }
+  printf("\nload average at the end %.2f\n", loadavg());
   free(g_peer);
   return 0;
 }

@@ -5,4 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh build >/dev/null
+if [ $# -eq 0 ]; then
+  set -- --prompt "Once upon a time" --max-tokens 200
+fi
 exec build/mx generate "$@"

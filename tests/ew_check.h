@@ -18,11 +18,17 @@
 
 static inline double ew_half_ulp(mx_dtype t) {
   switch (t) {
-    case MX_FLOAT16: return ldexp(1, -11);
-    case MX_BFLOAT16: return ldexp(1, -8);
-    case MX_FLOAT32: case MX_COMPLEX64: return ldexp(1, -24);
-    case MX_FLOAT64: return ldexp(1, -53);
-    default: return 0;
+    case MX_FLOAT16:
+      return ldexp(1, -11);
+    case MX_BFLOAT16:
+      return ldexp(1, -8);
+    case MX_FLOAT32:
+    case MX_COMPLEX64:
+      return ldexp(1, -24);
+    case MX_FLOAT64:
+      return ldexp(1, -53);
+    default:
+      return 0;
   }
 }
 
@@ -30,11 +36,17 @@ static inline double ew_half_ulp(mx_dtype t) {
  * more) */
 static inline double ew_atol(mx_dtype t) {
   switch (t) {
-    case MX_FLOAT16: return ldexp(1, -24);
-    case MX_BFLOAT16: return 1e-40;
-    case MX_FLOAT32: case MX_COMPLEX64: return 1e-44;
-    case MX_FLOAT64: return 1e-300;
-    default: return 0;
+    case MX_FLOAT16:
+      return ldexp(1, -24);
+    case MX_BFLOAT16:
+      return 1e-40;
+    case MX_FLOAT32:
+    case MX_COMPLEX64:
+      return 1e-44;
+    case MX_FLOAT64:
+      return 1e-300;
+    default:
+      return 0;
   }
 }
 
@@ -51,15 +63,15 @@ static inline double *ew_round_to(const double *ref, int64_t n, mx_dtype t) {
 /* res (real dtype) against ref; kf32 / kf64: tolerance in half ulps for
  * float32 / float64 results. Returns true if all match. */
 static inline bool ew_check(mx_array *res, const double *ref, int64_t n, double kf32,
-                     double kf64, const char *what) {
+                            double kf64, const char *what) {
   if (!res) {
     MXT_CHECK(0, "%s: NULL result: %s", what, mx_last_error());
     mx_clear_error();
     return false;
   }
   if (mx_array_size(res) != n) {
-    MXT_CHECK(0, "%s: size %lld, want %lld", what,
-              (long long)mx_array_size(res), (long long)n);
+    MXT_CHECK(0, "%s: size %lld, want %lld", what, (long long)mx_array_size(res),
+              (long long)n);
     return false;
   }
   if (n == 0) return mx_eval1(res) == MX_OK;
@@ -77,12 +89,15 @@ static inline bool ew_check(mx_array *res, const double *ref, int64_t n, double 
   bool ok = true;
   for (int64_t i = 0; i < n && ok; i++) {
     double x = got[i], r = ref[i], q = rr[i];
-    if (isnan(q) || isnan(r)) ok = isnan(x);
-    else if (isinf(q) || !mx_dtype_is_inexact(t)) ok = x == q;
-    else ok = fabs(x - r) <= atol + rtol * fabs(r);
+    if (isnan(q) || isnan(r))
+      ok = isnan(x);
+    else if (isinf(q) || !mx_dtype_is_inexact(t))
+      ok = x == q;
+    else
+      ok = fabs(x - r) <= atol + rtol * fabs(r);
     if (!ok)
-      MXT_CHECK(0, "%s (%s): element %lld: got %.10g want %.10g (rounded %.10g)",
-                what, mx_dtype_name(t), (long long)i, x, r, q);
+      MXT_CHECK(0, "%s (%s): element %lld: got %.10g want %.10g (rounded %.10g)", what,
+                mx_dtype_name(t), (long long)i, x, r, q);
   }
   free(got);
   free(rr);
@@ -92,9 +107,8 @@ static inline bool ew_check(mx_array *res, const double *ref, int64_t n, double 
 /* complex64 result against a double complex reference, |x - r| <= rtol |r|
  * + tiny; NaN anywhere in the reference must be NaN in the result. */
 static inline bool ew_check_c(mx_array *res, const double complex *ref, int64_t n,
-                       double rtol, const char *what) {
-  if (!res || mx_array_dtype(res) != MX_COMPLEX64 ||
-      mx_array_size(res) != n) {
+                              double rtol, const char *what) {
+  if (!res || mx_array_dtype(res) != MX_COMPLEX64 || mx_array_size(res) != n) {
     MXT_CHECK(0, "%s: bad complex result: %s", what, mx_last_error());
     mx_clear_error();
     return false;
@@ -108,11 +122,13 @@ static inline bool ew_check_c(mx_array *res, const double complex *ref, int64_t 
   bool ok = true;
   for (int64_t i = 0; i < n && ok; i++) {
     double complex x = got[2 * i] + I * (double)got[2 * i + 1], r = ref[i];
-    if (isnan(creal(r)) || isnan(cimag(r))) ok = isnan(creal(x)) || isnan(cimag(x));
-    else ok = cabs(x - r) <= 1e-30 + rtol * cabs(r);
+    if (isnan(creal(r)) || isnan(cimag(r)))
+      ok = isnan(creal(x)) || isnan(cimag(x));
+    else
+      ok = cabs(x - r) <= 1e-30 + rtol * cabs(r);
     if (!ok)
-      MXT_CHECK(0, "%s: element %lld: got %g%+gi want %g%+gi", what,
-                (long long)i, creal(x), cimag(x), creal(r), cimag(r));
+      MXT_CHECK(0, "%s: element %lld: got %g%+gi want %g%+gi", what, (long long)i,
+                creal(x), cimag(x), creal(r), cimag(r));
   }
   free(got);
   return ok;
@@ -174,7 +190,8 @@ static inline mx_array *ew_make(ew_layout L, mx_dtype t, double lo, double hi) {
       return mx_slice(x, start, stop, step);
     }
     case L_SCALAR:
-      return t == MX_COMPLEX64 ? ew_rand_c(NULL, 0, lo, hi) : mxt_rand(NULL, 0, t, lo, hi);
+      return t == MX_COMPLEX64 ? ew_rand_c(NULL, 0, lo, hi)
+                               : mxt_rand(NULL, 0, t, lo, hi);
     case L_EMPTY:
       s2[0] = 0, s2[1] = 5;
       return t == MX_COMPLEX64 ? ew_rand_c(s2, 2, lo, hi) : mxt_rand(s2, 2, t, lo, hi);
@@ -186,9 +203,8 @@ static inline mx_array *ew_make(ew_layout L, mx_dtype t, double lo, double hi) {
 }
 
 static const mx_dtype ew_all_dtypes[] = {
-    MX_BOOL,  MX_UINT8,   MX_UINT16,  MX_UINT32,  MX_UINT64,
-    MX_INT8,  MX_INT16,   MX_INT32,   MX_INT64,   MX_FLOAT16,
-    MX_BFLOAT16, MX_FLOAT32, MX_FLOAT64, MX_COMPLEX64};
+    MX_BOOL,  MX_UINT8, MX_UINT16,  MX_UINT32,   MX_UINT64,  MX_INT8,    MX_INT16,
+    MX_INT32, MX_INT64, MX_FLOAT16, MX_BFLOAT16, MX_FLOAT32, MX_FLOAT64, MX_COMPLEX64};
 #define EW_NDTYPES ((int)(sizeof ew_all_dtypes / sizeof ew_all_dtypes[0]))
 
 static inline bool ew_is_half(mx_dtype t) { return t == MX_FLOAT16 || t == MX_BFLOAT16; }
@@ -207,14 +223,22 @@ static inline int64_t *ew_read_i64(mx_array *a) {
 /* v wrapped to integer dtype t (two's complement), as int64 */
 static inline int64_t ew_wrap(int64_t v, mx_dtype t) {
   switch (t) {
-    case MX_BOOL: return v != 0;
-    case MX_UINT8: return (uint8_t)v;
-    case MX_UINT16: return (uint16_t)v;
-    case MX_UINT32: return (uint32_t)v;
-    case MX_INT8: return (int8_t)v;
-    case MX_INT16: return (int16_t)v;
-    case MX_INT32: return (int32_t)v;
-    default: return v; /* 64-bit: the caller wraps */
+    case MX_BOOL:
+      return v != 0;
+    case MX_UINT8:
+      return (uint8_t)v;
+    case MX_UINT16:
+      return (uint16_t)v;
+    case MX_UINT32:
+      return (uint32_t)v;
+    case MX_INT8:
+      return (int8_t)v;
+    case MX_INT16:
+      return (int16_t)v;
+    case MX_INT32:
+      return (int32_t)v;
+    default:
+      return v; /* 64-bit: the caller wraps */
   }
 }
 

@@ -15,17 +15,33 @@
 /* v rounded to float dtype t (as the kernel rounds an intermediate) */
 static double round_to(double v, mx_dtype t) {
   switch (t) {
-    case MX_FLOAT16: return mx_f16_to_f32(mx_f32_to_f16((float)v));
-    case MX_BFLOAT16: return mx_bf16_to_f32(mx_f32_to_bf16((float)v));
-    case MX_FLOAT32: return (float)v;
-    default: return v;
+    case MX_FLOAT16:
+      return mx_f16_to_f32(mx_f32_to_f16((float)v));
+    case MX_BFLOAT16:
+      return mx_bf16_to_f32(mx_f32_to_bf16((float)v));
+    case MX_FLOAT32:
+      return (float)v;
+    default:
+      return v;
   }
 }
 
-static double f_add(double x, double y, mx_dtype t) { (void)t; return x + y; }
-static double f_sub(double x, double y, mx_dtype t) { (void)t; return x - y; }
-static double f_mul(double x, double y, mx_dtype t) { (void)t; return x * y; }
-static double f_div(double x, double y, mx_dtype t) { (void)t; return x / y; }
+static double f_add(double x, double y, mx_dtype t) {
+  (void)t;
+  return x + y;
+}
+static double f_sub(double x, double y, mx_dtype t) {
+  (void)t;
+  return x - y;
+}
+static double f_mul(double x, double y, mx_dtype t) {
+  (void)t;
+  return x * y;
+}
+static double f_div(double x, double y, mx_dtype t) {
+  (void)t;
+  return x / y;
+}
 /* MLX: floor(divide(a, b)), the quotient in the dtype */
 static double f_fdiv(double x, double y, mx_dtype t) { return floor(round_to(x / y, t)); }
 /* Python: the remainder has the divisor's sign */
@@ -35,7 +51,10 @@ static double f_rem(double x, double y, mx_dtype t) {
   if (r != 0 && ((r < 0) != (y < 0))) r += y;
   return r;
 }
-static double f_pow(double x, double y, mx_dtype t) { (void)t; return pow(x, y); }
+static double f_pow(double x, double y, mx_dtype t) {
+  (void)t;
+  return pow(x, y);
+}
 static double f_max(double x, double y, mx_dtype t) {
   (void)t;
   return isnan(x) || isnan(y) ? NAN : x > y ? x : y;
@@ -44,7 +63,10 @@ static double f_min(double x, double y, mx_dtype t) {
   (void)t;
   return isnan(x) || isnan(y) ? NAN : x < y ? x : y;
 }
-static double f_atan2(double x, double y, mx_dtype t) { (void)t; return atan2(x, y); }
+static double f_atan2(double x, double y, mx_dtype t) {
+  (void)t;
+  return atan2(x, y);
+}
 static double f_lae(double x, double y, mx_dtype t) {
   (void)t;
   if (isnan(x) || isnan(y)) return NAN;
@@ -52,19 +74,54 @@ static double f_lae(double x, double y, mx_dtype t) {
   if (hi == INFINITY || lo == -INFINITY) return hi;
   return hi + log1p(exp(lo - hi));
 }
-static double f_eq(double x, double y, mx_dtype t) { (void)t; return x == y; }
-static double f_ne(double x, double y, mx_dtype t) { (void)t; return x != y; }
-static double f_lt(double x, double y, mx_dtype t) { (void)t; return x < y; }
-static double f_le(double x, double y, mx_dtype t) { (void)t; return x <= y; }
-static double f_gt(double x, double y, mx_dtype t) { (void)t; return x > y; }
-static double f_ge(double x, double y, mx_dtype t) { (void)t; return x >= y; }
-static double f_and(double x, double y, mx_dtype t) { (void)t; return x != 0 && y != 0; }
-static double f_or(double x, double y, mx_dtype t) { (void)t; return x != 0 || y != 0; }
+static double f_eq(double x, double y, mx_dtype t) {
+  (void)t;
+  return x == y;
+}
+static double f_ne(double x, double y, mx_dtype t) {
+  (void)t;
+  return x != y;
+}
+static double f_lt(double x, double y, mx_dtype t) {
+  (void)t;
+  return x < y;
+}
+static double f_le(double x, double y, mx_dtype t) {
+  (void)t;
+  return x <= y;
+}
+static double f_gt(double x, double y, mx_dtype t) {
+  (void)t;
+  return x > y;
+}
+static double f_ge(double x, double y, mx_dtype t) {
+  (void)t;
+  return x >= y;
+}
+static double f_and(double x, double y, mx_dtype t) {
+  (void)t;
+  return x != 0 && y != 0;
+}
+static double f_or(double x, double y, mx_dtype t) {
+  (void)t;
+  return x != 0 || y != 0;
+}
 
-static bool is_unsigned(mx_dtype t) { return mx_dtype_kind_of(t) == MX_KIND_UNSIGNED || t == MX_BOOL; }
-static int64_t i_add(int64_t x, int64_t y, mx_dtype t) { (void)t; return (int64_t)((uint64_t)x + (uint64_t)y); }
-static int64_t i_sub(int64_t x, int64_t y, mx_dtype t) { (void)t; return (int64_t)((uint64_t)x - (uint64_t)y); }
-static int64_t i_mul(int64_t x, int64_t y, mx_dtype t) { (void)t; return (int64_t)((uint64_t)x * (uint64_t)y); }
+static bool is_unsigned(mx_dtype t) {
+  return mx_dtype_kind_of(t) == MX_KIND_UNSIGNED || t == MX_BOOL;
+}
+static int64_t i_add(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return (int64_t)((uint64_t)x + (uint64_t)y);
+}
+static int64_t i_sub(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return (int64_t)((uint64_t)x - (uint64_t)y);
+}
+static int64_t i_mul(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return (int64_t)((uint64_t)x * (uint64_t)y);
+}
 /* zero divisor: 0 (the library's documented choice, numpy's too) */
 static int64_t i_fdiv(int64_t x, int64_t y, mx_dtype t) {
   (void)t;
@@ -85,19 +142,58 @@ static int64_t i_pow(int64_t x, int64_t y, mx_dtype t) {
   for (int64_t i = 0; i < y; i++) r *= (uint64_t)x;
   return (int64_t)r;
 }
-static int64_t i_max(int64_t x, int64_t y, mx_dtype t) { (void)t; return x > y ? x : y; }
-static int64_t i_min(int64_t x, int64_t y, mx_dtype t) { (void)t; return x < y ? x : y; }
-static int64_t i_eq(int64_t x, int64_t y, mx_dtype t) { (void)t; return x == y; }
-static int64_t i_ne(int64_t x, int64_t y, mx_dtype t) { (void)t; return x != y; }
-static int64_t i_lt(int64_t x, int64_t y, mx_dtype t) { (void)t; return x < y; }
-static int64_t i_le(int64_t x, int64_t y, mx_dtype t) { (void)t; return x <= y; }
-static int64_t i_gt(int64_t x, int64_t y, mx_dtype t) { (void)t; return x > y; }
-static int64_t i_ge(int64_t x, int64_t y, mx_dtype t) { (void)t; return x >= y; }
-static int64_t i_land(int64_t x, int64_t y, mx_dtype t) { (void)t; return x && y; }
-static int64_t i_lor(int64_t x, int64_t y, mx_dtype t) { (void)t; return x || y; }
-static int64_t i_band(int64_t x, int64_t y, mx_dtype t) { (void)t; return x & y; }
-static int64_t i_bor(int64_t x, int64_t y, mx_dtype t) { (void)t; return x | y; }
-static int64_t i_bxor(int64_t x, int64_t y, mx_dtype t) { (void)t; return x ^ y; }
+static int64_t i_max(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return x > y ? x : y;
+}
+static int64_t i_min(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return x < y ? x : y;
+}
+static int64_t i_eq(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return x == y;
+}
+static int64_t i_ne(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return x != y;
+}
+static int64_t i_lt(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return x < y;
+}
+static int64_t i_le(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return x <= y;
+}
+static int64_t i_gt(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return x > y;
+}
+static int64_t i_ge(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return x >= y;
+}
+static int64_t i_land(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return x && y;
+}
+static int64_t i_lor(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return x || y;
+}
+static int64_t i_band(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return x & y;
+}
+static int64_t i_bor(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return x | y;
+}
+static int64_t i_bxor(int64_t x, int64_t y, mx_dtype t) {
+  (void)t;
+  return x ^ y;
+}
 /* shifts by < 0 or >= the width: 0, or -1 for a right shift of a negative */
 static int64_t i_shl(int64_t x, int64_t y, mx_dtype t) {
   int bits = (int)mx_dtype_size(t) * 8;
@@ -143,7 +239,8 @@ static const bop k_ops[] = {
     {"subtract", mx_subtract, C_ARITH, f_sub, i_sub, -50, 50, -50, 50, 1, 1, true, c_sub},
     {"multiply", mx_multiply, C_ARITH, f_mul, i_mul, -11, 11, -11, 11, 1, 1, true, c_mul},
     {"divide", mx_divide, C_FLOAT, f_div, NULL, -50, 50, -5, 5, 1, 1, true, c_div},
-    {"floor_divide", mx_floor_divide, C_ARITH, f_fdiv, i_fdiv, -50, 50, -6, 6, 0, 0, false, NULL},
+    {"floor_divide", mx_floor_divide, C_ARITH, f_fdiv, i_fdiv, -50, 50, -6, 6, 0, 0,
+     false, NULL},
     {"remainder", mx_remainder, C_ARITH, f_rem, i_rem, -50, 50, -6, 6, 1, 1, false, NULL},
     {"power", mx_power, C_ARITH, f_pow, i_pow, 0.1, 4, -3, 5, 8, 4, true, c_pow},
     {"maximum", mx_maximum, C_ARITH, f_max, i_max, -50, 50, -50, 50, 0, 0, true, NULL},
@@ -155,38 +252,46 @@ static const bop k_ops[] = {
     {"less", mx_less, C_CMP, f_lt, i_lt, -3, 3, -3, 3, 0, 0, true, NULL},
     {"less_equal", mx_less_equal, C_CMP, f_le, i_le, -3, 3, -3, 3, 0, 0, true, NULL},
     {"greater", mx_greater, C_CMP, f_gt, i_gt, -3, 3, -3, 3, 0, 0, true, NULL},
-    {"greater_equal", mx_greater_equal, C_CMP, f_ge, i_ge, -3, 3, -3, 3, 0, 0, true, NULL},
-    {"logical_and", mx_logical_and, C_LOGIC, f_and, i_land, -2, 2, -2, 2, 0, 0, true, NULL},
+    {"greater_equal", mx_greater_equal, C_CMP, f_ge, i_ge, -3, 3, -3, 3, 0, 0, true,
+     NULL},
+    {"logical_and", mx_logical_and, C_LOGIC, f_and, i_land, -2, 2, -2, 2, 0, 0, true,
+     NULL},
     {"logical_or", mx_logical_or, C_LOGIC, f_or, i_lor, -2, 2, -2, 2, 0, 0, true, NULL},
-    {"bitwise_and", mx_bitwise_and, C_BITS, NULL, i_band, -100, 100, -100, 100, 0, 0, true, NULL},
-    {"bitwise_or", mx_bitwise_or, C_BITS, NULL, i_bor, -100, 100, -100, 100, 0, 0, true, NULL},
-    {"bitwise_xor", mx_bitwise_xor, C_BITS, NULL, i_bxor, -100, 100, -100, 100, 0, 0, true, NULL},
-    {"left_shift", mx_left_shift, C_SHIFT, NULL, i_shl, -100, 100, -2, 70, 0, 0, true, NULL},
-    {"right_shift", mx_right_shift, C_SHIFT, NULL, i_shr, -100, 100, -2, 70, 0, 0, true, NULL},
+    {"bitwise_and", mx_bitwise_and, C_BITS, NULL, i_band, -100, 100, -100, 100, 0, 0,
+     true, NULL},
+    {"bitwise_or", mx_bitwise_or, C_BITS, NULL, i_bor, -100, 100, -100, 100, 0, 0, true,
+     NULL},
+    {"bitwise_xor", mx_bitwise_xor, C_BITS, NULL, i_bxor, -100, 100, -100, 100, 0, 0,
+     true, NULL},
+    {"left_shift", mx_left_shift, C_SHIFT, NULL, i_shl, -100, 100, -2, 70, 0, 0, true,
+     NULL},
+    {"right_shift", mx_right_shift, C_SHIFT, NULL, i_shr, -100, 100, -2, 70, 0, 0, true,
+     NULL},
 };
 #define N_OPS ((int)(sizeof k_ops / sizeof k_ops[0]))
 
 /* ---- layouts of the two operands ---- */
 typedef enum {
-  B_SAME,      /* (5, 37) op (5, 37) */
-  B_SCALAR_R,  /* (5, 37) op 0-d */
-  B_SCALAR_L,  /* 0-d op (5, 37) */
-  B_ROW,       /* (5, 37) op (37,) */
-  B_OUTER,     /* (5, 1) op (1, 37) */
-  B_STRIDED,   /* transposed (5, 37) op [:, ::-2] slice (5, 37) */
-  B_ZERO,      /* full (70, 100) (stride 0) op (100,) */
-  B_EMPTY,     /* (0, 37) op (37,) */
-  B_SCALARS,   /* 0-d op 0-d */
-  B_LARGE,     /* (70001,) op (70001,) */
-  B_LARGE_S,   /* (70001,) op 0-d */
+  B_SAME,     /* (5, 37) op (5, 37) */
+  B_SCALAR_R, /* (5, 37) op 0-d */
+  B_SCALAR_L, /* 0-d op (5, 37) */
+  B_ROW,      /* (5, 37) op (37,) */
+  B_OUTER,    /* (5, 1) op (1, 37) */
+  B_STRIDED,  /* transposed (5, 37) op [:, ::-2] slice (5, 37) */
+  B_ZERO,     /* full (70, 100) (stride 0) op (100,) */
+  B_EMPTY,    /* (0, 37) op (37,) */
+  B_SCALARS,  /* 0-d op 0-d */
+  B_LARGE,    /* (70001,) op (70001,) */
+  B_LARGE_S,  /* (70001,) op 0-d */
   B_COUNT
 } blayout;
 static const char *const k_bl_name[B_COUNT] = {
-    "same", "scalar right", "scalar left", "row", "outer", "strided",
-    "zero-stride", "empty", "0-d pair", "large", "large scalar"};
+    "same",        "scalar right", "scalar left", "row",   "outer",       "strided",
+    "zero-stride", "empty",        "0-d pair",    "large", "large scalar"};
 
 static mx_array *rnd(mx_dtype t, const int *shape, int nd, double lo, double hi) {
-  return t == MX_COMPLEX64 ? ew_rand_c(shape, nd, lo, hi) : mxt_rand(shape, nd, t, lo, hi);
+  return t == MX_COMPLEX64 ? ew_rand_c(shape, nd, lo, hi)
+                           : mxt_rand(shape, nd, t, lo, hi);
 }
 
 static void make_pair(blayout L, mx_dtype t, double alo, double ahi, double blo,
@@ -194,11 +299,26 @@ static void make_pair(blayout L, mx_dtype t, double alo, double ahi, double blo,
   int s[2] = {5, 37}, r[1] = {37}, c[2] = {5, 1}, o[2] = {1, 37};
   int big[1] = {70001}, e[2] = {0, 37}, zs[2] = {70, 100}, zr[1] = {100};
   switch (L) {
-    case B_SAME: *a = rnd(t, s, 2, alo, ahi); *b = rnd(t, s, 2, blo, bhi); break;
-    case B_SCALAR_R: *a = rnd(t, s, 2, alo, ahi); *b = rnd(t, NULL, 0, blo, bhi); break;
-    case B_SCALAR_L: *a = rnd(t, NULL, 0, alo, ahi); *b = rnd(t, s, 2, blo, bhi); break;
-    case B_ROW: *a = rnd(t, s, 2, alo, ahi); *b = rnd(t, r, 1, blo, bhi); break;
-    case B_OUTER: *a = rnd(t, c, 2, alo, ahi); *b = rnd(t, o, 2, blo, bhi); break;
+    case B_SAME:
+      *a = rnd(t, s, 2, alo, ahi);
+      *b = rnd(t, s, 2, blo, bhi);
+      break;
+    case B_SCALAR_R:
+      *a = rnd(t, s, 2, alo, ahi);
+      *b = rnd(t, NULL, 0, blo, bhi);
+      break;
+    case B_SCALAR_L:
+      *a = rnd(t, NULL, 0, alo, ahi);
+      *b = rnd(t, s, 2, blo, bhi);
+      break;
+    case B_ROW:
+      *a = rnd(t, s, 2, alo, ahi);
+      *b = rnd(t, r, 1, blo, bhi);
+      break;
+    case B_OUTER:
+      *a = rnd(t, c, 2, alo, ahi);
+      *b = rnd(t, o, 2, blo, bhi);
+      break;
     case B_STRIDED: {
       *a = mxt_noncontig(rnd(t, s, 2, alo, ahi));
       int w[2] = {5, 74};
@@ -214,10 +334,22 @@ static void make_pair(blayout L, mx_dtype t, double alo, double ahi, double blo,
       *b = rnd(t, zr, 1, blo, bhi);
       break;
     }
-    case B_EMPTY: *a = rnd(t, e, 2, alo, ahi); *b = rnd(t, r, 1, blo, bhi); break;
-    case B_SCALARS: *a = rnd(t, NULL, 0, alo, ahi); *b = rnd(t, NULL, 0, blo, bhi); break;
-    case B_LARGE: *a = rnd(t, big, 1, alo, ahi); *b = rnd(t, big, 1, blo, bhi); break;
-    default: *a = rnd(t, big, 1, alo, ahi); *b = rnd(t, NULL, 0, blo, bhi); break;
+    case B_EMPTY:
+      *a = rnd(t, e, 2, alo, ahi);
+      *b = rnd(t, r, 1, blo, bhi);
+      break;
+    case B_SCALARS:
+      *a = rnd(t, NULL, 0, alo, ahi);
+      *b = rnd(t, NULL, 0, blo, bhi);
+      break;
+    case B_LARGE:
+      *a = rnd(t, big, 1, alo, ahi);
+      *b = rnd(t, big, 1, blo, bhi);
+      break;
+    default:
+      *a = rnd(t, big, 1, alo, ahi);
+      *b = rnd(t, NULL, 0, blo, bhi);
+      break;
   }
 }
 
@@ -252,10 +384,15 @@ static int64_t src_index(int64_t flat, const int *oshape, int ond, mx_array *x) 
 /* MLX's output dtype for op class on dtype t (both operands t) */
 static mx_dtype out_dtype(op_class cls, mx_dtype t) {
   switch (cls) {
-    case C_FLOAT: return mx_dtype_is_inexact(t) ? t : MX_FLOAT32;
-    case C_CMP: case C_LOGIC: return MX_BOOL;
-    case C_SHIFT: return t == MX_BOOL ? MX_UINT8 : t;
-    default: return t;
+    case C_FLOAT:
+      return mx_dtype_is_inexact(t) ? t : MX_FLOAT32;
+    case C_CMP:
+    case C_LOGIC:
+      return MX_BOOL;
+    case C_SHIFT:
+      return t == MX_BOOL ? MX_UINT8 : t;
+    default:
+      return t;
   }
 }
 
@@ -292,9 +429,11 @@ static void run_binary(const bop *op, mx_dtype t, blayout L) {
       double *ref = malloc((size_t)(n ? n : 1) * sizeof *ref);
       mx_dtype ot = out_dtype(op->cls, t);
       for (int64_t i = 0; i < n; i++)
-        ref[i] = (double)ew_wrap(op->iref(x[src_index(i, shape, nd, a)],
-                                          y[src_index(i, shape, nd, b)], ot), ot);
-      MXT_CHECK(mx_array_dtype(r) == ot, "%s: dtype %s", what, mx_dtype_name(mx_array_dtype(r)));
+        ref[i] = (double)ew_wrap(
+            op->iref(x[src_index(i, shape, nd, a)], y[src_index(i, shape, nd, b)], ot),
+            ot);
+      MXT_CHECK(mx_array_dtype(r) == ot, "%s: dtype %s", what,
+                mx_dtype_name(mx_array_dtype(r)));
       ew_check(r, ref, n, 0, 0, what);
       free(x), free(y), free(ref);
       return;
@@ -306,7 +445,8 @@ static void run_binary(const bop *op, mx_dtype t, blayout L) {
   MXT_OK(r);
   if (!r) return;
   mx_dtype ot = out_dtype(op->cls, t);
-  MXT_CHECK(mx_array_dtype(r) == ot, "%s: dtype %s", what, mx_dtype_name(mx_array_dtype(r)));
+  MXT_CHECK(mx_array_dtype(r) == ot, "%s: dtype %s", what,
+            mx_dtype_name(mx_array_dtype(r)));
   int shape[MX_MAX_NDIM], nd;
   bcast_shape(a, b, shape, &nd);
   MXT_CHECK(mx_array_ndim(r) == nd &&
@@ -318,7 +458,8 @@ static void run_binary(const bop *op, mx_dtype t, blayout L) {
     if (op->cls == C_CMP) {
       double *ref = malloc((size_t)(n ? n : 1) * sizeof *ref);
       for (int64_t i = 0; i < n; i++) {
-        double complex u = x[src_index(i, shape, nd, a)], v = y[src_index(i, shape, nd, b)];
+        double complex u = x[src_index(i, shape, nd, a)],
+                       v = y[src_index(i, shape, nd, b)];
         ref[i] = op->fn == mx_equal ? u == v : u != v;
       }
       ew_check(r, ref, n, 0, 0, what);
@@ -339,8 +480,8 @@ static void run_binary(const bop *op, mx_dtype t, blayout L) {
     int64_t *x = ew_read_i64(a), *y = ew_read_i64(b);
     mx_dtype wt = ot == MX_BOOL && op->cls == C_ARITH ? MX_BOOL : ot;
     for (int64_t i = 0; i < n; i++)
-      ref[i] = (double)ew_wrap(op->iref(x[src_index(i, shape, nd, a)],
-                                        y[src_index(i, shape, nd, b)], wt), wt);
+      ref[i] = (double)ew_wrap(
+          op->iref(x[src_index(i, shape, nd, a)], y[src_index(i, shape, nd, b)], wt), wt);
     free(x), free(y);
   } else {
     double *x = mxt_to_f64(a), *y = mxt_to_f64(b);
@@ -369,9 +510,9 @@ static void test_ops_all_dtypes_layouts(void) {
 
 /* Every pair of special values, float dtypes, all float-valued ops and
  * comparisons; at every SIMD level. */
-static const double k_special[] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 1.0, -1.0,
-                                   0.5, -2.5, 3.0, 1e-3, 100.0, -100.0, 1e30,
-                                   1e-30, 1e-40, 65504.0, 6e-8, 7.0, -7.0};
+static const double k_special[] = {NAN,   INFINITY, -INFINITY, 0.0,  -0.0,  1.0,    -1.0,
+                                   0.5,   -2.5,     3.0,       1e-3, 100.0, -100.0, 1e30,
+                                   1e-30, 1e-40,    65504.0,   6e-8, 7.0,   -7.0};
 #define N_SP ((int)(sizeof k_special / sizeof k_special[0]))
 
 static void test_special_pairs(void) {
@@ -384,14 +525,17 @@ static void test_special_pairs(void) {
         const bop *op = &k_ops[k];
         if (!op->fref || op->cls == C_LOGIC) continue;
         mx_scope_begin();
-        mx_array *a = mx_astype(mx_array_from_data(k_special, shape_a, 2, MX_FLOAT64), fl[d]);
-        mx_array *b = mx_astype(mx_array_from_data(k_special, shape_b, 1, MX_FLOAT64), fl[d]);
+        mx_array *a =
+            mx_astype(mx_array_from_data(k_special, shape_a, 2, MX_FLOAT64), fl[d]);
+        mx_array *b =
+            mx_astype(mx_array_from_data(k_special, shape_b, 1, MX_FLOAT64), fl[d]);
         double *x = mxt_to_f64(a), *y = mxt_to_f64(b);
         double ref[N_SP * N_SP];
         for (int i = 0; i < N_SP; i++)
           for (int j = 0; j < N_SP; j++) ref[i * N_SP + j] = op->fref(x[i], y[j], fl[d]);
         char what[96];
-        snprintf(what, sizeof what, "%s specials (simd %s)", op->name, mx_simd_name(level));
+        snprintf(what, sizeof what, "%s specials (simd %s)", op->name,
+                 mx_simd_name(level));
         ew_check(op->fn(a, b), ref, N_SP * N_SP, op->kf32, op->kf64, what);
         /* and the contiguous, same-shape case (vector path, no scalar) */
         mx_array *bb = mx_contiguous(mx_broadcast_to(b, (int[]){N_SP, N_SP}, 2));
@@ -406,8 +550,8 @@ static void test_special_pairs(void) {
 
 /* Vector paths against the plain C kernel: bit-identical. */
 static void test_simd_paths(void) {
-  mx_array *(*fns[6])(mx_array *, mx_array *) = {mx_add, mx_subtract, mx_multiply,
-                                                 mx_divide, mx_maximum, mx_minimum};
+  mx_array *(*fns[6])(mx_array *, mx_array *) = {mx_add,    mx_subtract, mx_multiply,
+                                                 mx_divide, mx_maximum,  mx_minimum};
   const char *names[6] = {"add", "subtract", "multiply", "divide", "maximum", "minimum"};
   const mx_dtype ts[3] = {MX_FLOAT32, MX_BFLOAT16, MX_FLOAT16};
   const int lens[5] = {1, 17, 31, 1000, 70001};
@@ -419,7 +563,8 @@ static void test_simd_paths(void) {
           int n = lens[li] + 1;
           /* random values with NaNs sprinkled in both operands (for
            * maximum/minimum), built on the host */
-          double *va = malloc((size_t)n * sizeof *va), *vb = malloc((size_t)n * sizeof *vb);
+          double *va = malloc((size_t)n * sizeof *va),
+                 *vb = malloc((size_t)n * sizeof *vb);
           for (int i = 0; i < n; i++) {
             va[i] = i % 13 == 5 ? NAN : mxt_uniform(-4, 4);
             vb[i] = i % 11 == 3 ? NAN : mxt_uniform(-4, 4);
@@ -441,8 +586,8 @@ static void test_simd_paths(void) {
             for (int64_t i = 0; i < mx_array_size(r); i++)
               if (!(got[i] == want[i] || (isnan(got[i]) && isnan(want[i])))) {
                 MXT_CHECK(0, "%s %s n=%d form %d simd %s: [%lld] %g vs C %g", names[f],
-                          mx_dtype_name(ts[d]), n, form, mx_simd_name(level), (long long)i,
-                          got[i], want[i]);
+                          mx_dtype_name(ts[d]), n, form, mx_simd_name(level),
+                          (long long)i, got[i], want[i]);
                 break;
               }
             free(got);
@@ -460,7 +605,8 @@ static void test_streaming_stores(void) {
   mx_array *b = mxt_rand(&n, 1, MX_BFLOAT16, -8, 8);
   mx_array *s = mx_add(mx_slice_axis(a, 0, 1, MX_SLICE_DEFAULT, 1),
                        mx_slice_axis(b, 0, 0, n - 1, 1));
-  mx_array *m = mx_multiply(mx_astype(a, MX_FLOAT32), mx_array_scalar_f64(0.5, MX_FLOAT32));
+  mx_array *m =
+      mx_multiply(mx_astype(a, MX_FLOAT32), mx_array_scalar_f64(0.5, MX_FLOAT32));
   MXT_OK(s);
   MXT_OK(m);
   const uint16_t *av = mx_array_data(a), *bv = mx_array_data(b), *sv = mx_array_data(s);
@@ -468,7 +614,8 @@ static void test_streaming_stores(void) {
   if (!av || !bv || !sv || !mv) return;
   int bad = 0;
   for (int i = 0; i < n - 1 && !bad; i++) {
-    float want = mx_bf16_to_f32(mx_f32_to_bf16(mx_bf16_to_f32(av[i + 1]) + mx_bf16_to_f32(bv[i])));
+    float want =
+        mx_bf16_to_f32(mx_f32_to_bf16(mx_bf16_to_f32(av[i + 1]) + mx_bf16_to_f32(bv[i])));
     if (mx_bf16_to_f32(sv[i]) != want) bad = 1;
   }
   for (int i = 0; i < n && !bad; i++)
@@ -489,13 +636,15 @@ static void test_numpy_floor_divide_remainder(void) {
     mx_array *b = mxt_rand(sb, 1, ts[d], lo, 9);
     /* no zero divisors here (numpy warns); they have their own test */
     b = mx_where(mx_equal(b, mx_zeros(NULL, 0, ts[d])), mx_full(NULL, 0, -3, ts[d]), b);
-    if (ts[d] == MX_UINT8) b = mx_where(mx_equal(b, mx_zeros(NULL, 0, ts[d])), mx_ones(NULL, 0, ts[d]), b);
+    if (ts[d] == MX_UINT8)
+      b = mx_where(mx_equal(b, mx_zeros(NULL, 0, ts[d])), mx_ones(NULL, 0, ts[d]), b);
     mxt_named in[2] = {{"a", a}, {"b", b}};
     for (int which = 0; which < 2; which++) {
       char code[256];
       snprintf(code, sizeof code,
                "x = A['a'].astype(np.%s); y = A['b'].astype(np.%s)\n"
-               "R['r'] = (np.floor_divide(x, y) if %d == 0 else np.remainder(x, y)).astype(np.float64)",
+               "R['r'] = (np.floor_divide(x, y) if %d == 0 else np.remainder(x, "
+               "y)).astype(np.float64)",
                np_t[d], np_t[d], which);
       double *ref = NULL;
       int64_t nref = 0;
@@ -528,13 +677,15 @@ static void test_numpy_shifts(void) {
       char code[256];
       snprintf(code, sizeof code,
                "x = A['a'].astype(np.%s); y = A['b'].astype(np.%s)\n"
-               "R['r'] = (np.left_shift(x, y) if %d == 0 else np.right_shift(x, y)).astype(np.float64)",
+               "R['r'] = (np.left_shift(x, y) if %d == 0 else np.right_shift(x, "
+               "y)).astype(np.float64)",
                np_t[d], np_t[d], which);
       double *ref = NULL;
       int64_t nref = 0;
       if (!mxt_numpy(code, in, 2, "r", &ref, &nref)) break;
       mx_array *r = which == 0 ? mx_left_shift(a, b) : mx_right_shift(a, b);
-      ew_check(r, ref, nref, 0, 0, which ? "right_shift vs numpy" : "left_shift vs numpy");
+      ew_check(r, ref, nref, 0, 0,
+               which ? "right_shift vs numpy" : "left_shift vs numpy");
       free(ref);
     }
     mx_scope_end();
@@ -545,7 +696,8 @@ static void test_numpy_shifts(void) {
 static void test_integer_edges(void) {
   int n = 4;
   int8_t a8[4] = {127, -128, -7, 7}, b8[4] = {1, -1, 2, -2};
-  mx_array *a = mx_array_from_data(a8, &n, 1, MX_INT8), *b = mx_array_from_data(b8, &n, 1, MX_INT8);
+  mx_array *a = mx_array_from_data(a8, &n, 1, MX_INT8),
+           *b = mx_array_from_data(b8, &n, 1, MX_INT8);
   int8_t o[4];
   mx_array_read(mx_add(a, b), MX_INT8, o, 4);
   MXT_CHECK(o[0] == -128 && o[1] == 127 && o[2] == -5 && o[3] == 5, "int8 add wraps");
@@ -558,7 +710,8 @@ static void test_integer_edges(void) {
   MXT_CHECK(o[0] == 0 && o[1] == 0 && o[2] == 1 && o[3] == -1, "int8 remainder signs");
   int64_t a64[3] = {INT64_MIN, INT64_MAX, -9}, b64[3] = {-1, 2, 0};
   n = 3;
-  mx_array *c = mx_array_from_data(a64, &n, 1, MX_INT64), *e = mx_array_from_data(b64, &n, 1, MX_INT64);
+  mx_array *c = mx_array_from_data(a64, &n, 1, MX_INT64),
+           *e = mx_array_from_data(b64, &n, 1, MX_INT64);
   int64_t o64[3];
   mx_array_read(mx_floor_divide(c, e), MX_INT64, o64, sizeof o64);
   MXT_CHECK(o64[0] == INT64_MIN && o64[1] == INT64_MAX / 2 && o64[2] == 0,
@@ -568,7 +721,8 @@ static void test_integer_edges(void) {
   mx_array_read(mx_add(c, mx_array_scalar_i64(-1, MX_INT64)), MX_INT64, o64, sizeof o64);
   MXT_CHECK(o64[0] == INT64_MAX, "int64 add wraps");
   uint8_t u[3] = {0, 255, 7}, v[3] = {1, 1, 0};
-  mx_array *p = mx_array_from_data(u, &n, 1, MX_UINT8), *q = mx_array_from_data(v, &n, 1, MX_UINT8);
+  mx_array *p = mx_array_from_data(u, &n, 1, MX_UINT8),
+           *q = mx_array_from_data(v, &n, 1, MX_UINT8);
   uint8_t uo[3];
   mx_array_read(mx_subtract(p, q), MX_UINT8, uo, 3);
   MXT_CHECK(uo[0] == 255 && uo[1] == 254 && uo[2] == 7, "uint8 subtract wraps");
@@ -584,9 +738,12 @@ static void test_integer_edges(void) {
   MXT_CHECK(po[0] == INT32_MIN && po[1] == 0 && po[2] == -8 && po[3] == 0 && po[4] == 1,
             "int power: %d %d %d %d %d", po[0], po[1], po[2], po[3], po[4]);
   /* integer division of ints is true division in float32 */
-  mx_array *dv = mx_divide(mx_array_scalar_i64(7, MX_INT32), mx_array_scalar_i64(2, MX_INT32));
-  MXT_CHECK(dv && mx_array_dtype(dv) == MX_FLOAT32 && mx_array_item_f64(dv) == 3.5, "7 / 2");
-  mx_array *dz = mx_divide(mx_array_scalar_i64(1, MX_INT8), mx_array_scalar_i64(0, MX_INT8));
+  mx_array *dv =
+      mx_divide(mx_array_scalar_i64(7, MX_INT32), mx_array_scalar_i64(2, MX_INT32));
+  MXT_CHECK(dv && mx_array_dtype(dv) == MX_FLOAT32 && mx_array_item_f64(dv) == 3.5,
+            "7 / 2");
+  mx_array *dz =
+      mx_divide(mx_array_scalar_i64(1, MX_INT8), mx_array_scalar_i64(0, MX_INT8));
   MXT_CHECK(dz && isinf(mx_array_item_f64(dz)), "1 / 0 = inf");
 }
 
@@ -597,24 +754,38 @@ static void test_promotion(void) {
     mx_dtype a, b, out;
   } cases[] = {
       /* MLX's documented results */
-      {mx_add, MX_INT32, MX_FLOAT16, MX_FLOAT16},   {mx_add, MX_UINT8, MX_INT8, MX_INT16},
-      {mx_add, MX_UINT64, MX_INT8, MX_FLOAT32},     {mx_add, MX_BFLOAT16, MX_FLOAT16, MX_FLOAT32},
-      {mx_add, MX_BOOL, MX_BOOL, MX_BOOL},          {mx_add, MX_BOOL, MX_FLOAT32, MX_FLOAT32},
-      {mx_multiply, MX_UINT32, MX_INT32, MX_INT64}, {mx_add, MX_FLOAT32, MX_COMPLEX64, MX_COMPLEX64},
-      {mx_divide, MX_INT32, MX_INT32, MX_FLOAT32},  {mx_divide, MX_FLOAT16, MX_INT32, MX_FLOAT16},
-      {mx_divide, MX_INT64, MX_FLOAT64, MX_FLOAT64}, {mx_arctan2, MX_INT8, MX_UINT8, MX_FLOAT32},
-      {mx_logaddexp, MX_BFLOAT16, MX_BOOL, MX_BFLOAT16}, {mx_floor_divide, MX_INT32, MX_INT32, MX_INT32},
-      {mx_floor_divide, MX_INT32, MX_FLOAT32, MX_FLOAT32}, {mx_remainder, MX_UINT8, MX_INT8, MX_INT16},
-      {mx_power, MX_INT32, MX_INT64, MX_INT64},     {mx_equal, MX_INT32, MX_FLOAT32, MX_BOOL},
-      {mx_less, MX_UINT8, MX_INT8, MX_BOOL},        {mx_logical_and, MX_FLOAT32, MX_INT32, MX_BOOL},
-      {mx_logical_or, MX_COMPLEX64, MX_BOOL, MX_BOOL}, {mx_bitwise_and, MX_UINT8, MX_INT8, MX_INT16},
-      {mx_bitwise_or, MX_BOOL, MX_BOOL, MX_BOOL},   {mx_left_shift, MX_BOOL, MX_BOOL, MX_UINT8},
-      {mx_right_shift, MX_BOOL, MX_INT8, MX_INT8},  {mx_maximum, MX_INT8, MX_FLOAT16, MX_FLOAT16},
+      {mx_add, MX_INT32, MX_FLOAT16, MX_FLOAT16},
+      {mx_add, MX_UINT8, MX_INT8, MX_INT16},
+      {mx_add, MX_UINT64, MX_INT8, MX_FLOAT32},
+      {mx_add, MX_BFLOAT16, MX_FLOAT16, MX_FLOAT32},
+      {mx_add, MX_BOOL, MX_BOOL, MX_BOOL},
+      {mx_add, MX_BOOL, MX_FLOAT32, MX_FLOAT32},
+      {mx_multiply, MX_UINT32, MX_INT32, MX_INT64},
+      {mx_add, MX_FLOAT32, MX_COMPLEX64, MX_COMPLEX64},
+      {mx_divide, MX_INT32, MX_INT32, MX_FLOAT32},
+      {mx_divide, MX_FLOAT16, MX_INT32, MX_FLOAT16},
+      {mx_divide, MX_INT64, MX_FLOAT64, MX_FLOAT64},
+      {mx_arctan2, MX_INT8, MX_UINT8, MX_FLOAT32},
+      {mx_logaddexp, MX_BFLOAT16, MX_BOOL, MX_BFLOAT16},
+      {mx_floor_divide, MX_INT32, MX_INT32, MX_INT32},
+      {mx_floor_divide, MX_INT32, MX_FLOAT32, MX_FLOAT32},
+      {mx_remainder, MX_UINT8, MX_INT8, MX_INT16},
+      {mx_power, MX_INT32, MX_INT64, MX_INT64},
+      {mx_equal, MX_INT32, MX_FLOAT32, MX_BOOL},
+      {mx_less, MX_UINT8, MX_INT8, MX_BOOL},
+      {mx_logical_and, MX_FLOAT32, MX_INT32, MX_BOOL},
+      {mx_logical_or, MX_COMPLEX64, MX_BOOL, MX_BOOL},
+      {mx_bitwise_and, MX_UINT8, MX_INT8, MX_INT16},
+      {mx_bitwise_or, MX_BOOL, MX_BOOL, MX_BOOL},
+      {mx_left_shift, MX_BOOL, MX_BOOL, MX_UINT8},
+      {mx_right_shift, MX_BOOL, MX_INT8, MX_INT8},
+      {mx_maximum, MX_INT8, MX_FLOAT16, MX_FLOAT16},
   };
   int shape[2] = {3, 4};
   for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
     mx_scope_begin();
-    mx_array *a = mxt_rand(shape, 2, cases[i].a, 1, 5), *b = mxt_rand(shape + 1, 1, cases[i].b, 1, 5);
+    mx_array *a = mxt_rand(shape, 2, cases[i].a, 1, 5),
+             *b = mxt_rand(shape + 1, 1, cases[i].b, 1, 5);
     mx_array *r = cases[i].fn(a, b);
     MXT_CHECK(r && mx_array_dtype(r) == cases[i].out, "case %d: %s, %s -> %s", i,
               mx_dtype_name(cases[i].a), mx_dtype_name(cases[i].b),
@@ -627,13 +798,17 @@ static void test_promotion(void) {
   for (int da = 0; da < EW_NDTYPES - 1; da++)
     for (int db = 0; db < EW_NDTYPES - 1; db++) {
       mx_scope_begin();
-      mx_dtype ta = ew_all_dtypes[da], tb = ew_all_dtypes[db], t = mx_promote_types(ta, tb);
-      mx_array *a = mxt_rand(shape, 2, ta, 0, 100), *b = mxt_rand(shape + 1, 1, tb, 0, 100);
+      mx_dtype ta = ew_all_dtypes[da], tb = ew_all_dtypes[db],
+               t = mx_promote_types(ta, tb);
+      mx_array *a = mxt_rand(shape, 2, ta, 0, 100),
+               *b = mxt_rand(shape + 1, 1, tb, 0, 100);
       mx_array *r = mx_add(a, b);
-      MXT_CHECK(r && mx_array_dtype(r) == t, "add %s %s dtype", mx_dtype_name(ta), mx_dtype_name(tb));
+      MXT_CHECK(r && mx_array_dtype(r) == t, "add %s %s dtype", mx_dtype_name(ta),
+                mx_dtype_name(tb));
       double *x = mxt_to_f64(mx_astype(a, t)), *y = mxt_to_f64(mx_astype(b, t));
       double ref[12];
-      for (int i = 0; i < 12; i++) ref[i] = t == MX_BOOL ? (x[i] || y[i % 4]) : x[i] + y[i % 4];
+      for (int i = 0; i < 12; i++)
+        ref[i] = t == MX_BOOL ? (x[i] || y[i % 4]) : x[i] + y[i % 4];
       char what[64];
       snprintf(what, sizeof what, "add %s %s", mx_dtype_name(ta), mx_dtype_name(tb));
       ew_check(r, ref, 12, 1, 1, what);
@@ -650,7 +825,8 @@ static double r_isclose(double x, double y, double rtol, double atol, bool en) {
 }
 
 static void test_isclose_allclose(void) {
-  const mx_dtype ts[6] = {MX_FLOAT32, MX_FLOAT16, MX_BFLOAT16, MX_FLOAT64, MX_INT32, MX_UINT8};
+  const mx_dtype ts[6] = {MX_FLOAT32, MX_FLOAT16, MX_BFLOAT16,
+                          MX_FLOAT64, MX_INT32,   MX_UINT8};
   int sa[2] = {6, 30}, sb[1] = {30};
   for (int d = 0; d < 6; d++)
     for (int en = 0; en < 2; en++) {
@@ -670,11 +846,13 @@ static void test_isclose_allclose(void) {
       MXT_CHECK(r && mx_array_dtype(r) == MX_BOOL, "isclose dtype");
       ew_check(r, ref, 180, 0, 0, "isclose");
       mx_array *ac = mx_allclose(a, b, 1e-2, 1e-3, en);
-      MXT_CHECK(ac && mx_array_ndim(ac) == 0 && mx_array_dtype(ac) == MX_BOOL, "allclose 0-d bool");
+      MXT_CHECK(ac && mx_array_ndim(ac) == 0 && mx_array_dtype(ac) == MX_BOOL,
+                "allclose 0-d bool");
       MXT_CHECK(ac && (mx_array_item_f64(ac) != 0) == all, "allclose value");
       /* a row is close to itself */
       mx_array *row = mx_slice_axis(a, 0, 2, 3, 1);
-      mx_array *ok = mx_allclose(mxt_noncontig(mx_add(row, mx_zeros(sa, 2, ts[d]))), row, 0, 0, false);
+      mx_array *ok = mx_allclose(mxt_noncontig(mx_add(row, mx_zeros(sa, 2, ts[d]))), row,
+                                 0, 0, false);
       MXT_CHECK(ok && mx_array_item_f64(ok) == 1, "allclose broadcast identical");
       free(x), free(y);
       mx_scope_end();
@@ -683,24 +861,27 @@ static void test_isclose_allclose(void) {
   double xa[7] = {INFINITY, INFINITY, -INFINITY, NAN, NAN, 1.0, 1e10};
   double xb[7] = {INFINITY, -INFINITY, -INFINITY, NAN, 1.0, NAN, 1.00001e10};
   int n = 7;
-  mx_array *a = mx_array_from_data(xa, &n, 1, MX_FLOAT64), *b = mx_array_from_data(xb, &n, 1, MX_FLOAT64);
+  mx_array *a = mx_array_from_data(xa, &n, 1, MX_FLOAT64),
+           *b = mx_array_from_data(xb, &n, 1, MX_FLOAT64);
   double ref[7];
   for (int en = 0; en < 2; en++) {
     for (int i = 0; i < 7; i++) ref[i] = r_isclose(xa[i], xb[i], 1e-5, 1e-8, en);
     ew_check(mx_isclose(a, b, 1e-5, 1e-8, en), ref, 7, 0, 0, "isclose specials");
   }
   MXT_CHECK(ref[0] == 1 && ref[1] == 0 && ref[3] == 1 && ref[6] == 1, "reference sanity");
-  mx_array *e = mx_allclose(mx_zeros((int[]){0}, 1, MX_FLOAT32), mx_ones(NULL, 0, MX_FLOAT32), 0, 0, false);
+  mx_array *e = mx_allclose(mx_zeros((int[]){0}, 1, MX_FLOAT32),
+                            mx_ones(NULL, 0, MX_FLOAT32), 0, 0, false);
   MXT_CHECK(e && mx_array_item_f64(e) == 1, "allclose of empty is true");
-  MXT_CHECK(mx_allclose(mx_zeros((int[]){2, 3}, 2, MX_FLOAT32), mx_zeros((int[]){4}, 1, MX_FLOAT32),
-                        1e-5, 1e-8, false) == NULL &&
+  MXT_CHECK(mx_allclose(mx_zeros((int[]){2, 3}, 2, MX_FLOAT32),
+                        mx_zeros((int[]){4}, 1, MX_FLOAT32), 1e-5, 1e-8, false) == NULL &&
                 strstr(mx_last_error(), "[allclose]"),
             "allclose shape error: %s", mx_last_error());
   mx_clear_error();
   /* complex isclose */
   float cz[4] = {1, 2, 1, 2.00001f}, cw[4] = {1, 2, 1, 2.1f};
   int two = 2;
-  mx_array *ca = mx_array_from_data(cz, &two, 1, MX_COMPLEX64), *cb = mx_array_from_data(cw, &two, 1, MX_COMPLEX64);
+  mx_array *ca = mx_array_from_data(cz, &two, 1, MX_COMPLEX64),
+           *cb = mx_array_from_data(cw, &two, 1, MX_COMPLEX64);
   uint8_t o[2];
   mx_array_read(mx_isclose(ca, cb, 1e-3, 0, false), MX_BOOL, o, 2);
   MXT_CHECK(o[0] == 1 && o[1] == 0, "complex isclose");
@@ -718,8 +899,9 @@ static void test_array_equal(void) {
                   mx_array_item_f64(eq) == 1,
               "array_equal %s identical", mx_dtype_name(ts[d]));
     /* flip one element */
-    mx_array *c = mx_where(mx_equal(mx_arange(0, 36, 1, MX_INT32), mx_array_scalar_i64(17, MX_INT32)),
-                           mx_logical_not(mx_reshape(a, (int[]){36}, 1)), mx_reshape(a, (int[]){36}, 1));
+    mx_array *c = mx_where(
+        mx_equal(mx_arange(0, 36, 1, MX_INT32), mx_array_scalar_i64(17, MX_INT32)),
+        mx_logical_not(mx_reshape(a, (int[]){36}, 1)), mx_reshape(a, (int[]){36}, 1));
     c = mx_reshape(mx_astype(c, ts[d]), s, 2);
     MXT_CHECK(mx_array_item_f64(mx_array_equal(a, c, false)) == 0 ||
                   ts[d] == MX_COMPLEX64 /* logical_not of complex: core astype */,
@@ -729,7 +911,8 @@ static void test_array_equal(void) {
   /* different shapes: false, no error; broadcastable shapes too */
   mx_array *a = mx_ones((int[]){2, 3}, 2, MX_FLOAT32);
   mx_array *r = mx_array_equal(a, mx_ones((int[]){3}, 1, MX_FLOAT32), false);
-  MXT_CHECK(r && mx_array_item_f64(r) == 0 && mx_last_status() == MX_OK, "shape mismatch -> false");
+  MXT_CHECK(r && mx_array_item_f64(r) == 0 && mx_last_status() == MX_OK,
+            "shape mismatch -> false");
   r = mx_array_equal(a, mx_ones((int[]){3, 2}, 2, MX_FLOAT32), false);
   MXT_CHECK(r && mx_array_item_f64(r) == 0, "(2,3) vs (3,2) -> false");
   /* dtypes promote: int ones equal float ones */
@@ -742,12 +925,14 @@ static void test_array_equal(void) {
   MXT_CHECK(mx_array_item_f64(mx_array_equal(x, x, false)) == 0, "NaN != NaN");
   MXT_CHECK(mx_array_item_f64(mx_array_equal(x, x, true)) == 1, "equal_nan");
   /* empty arrays of the same shape are equal; 0-d */
-  MXT_CHECK(mx_array_item_f64(mx_array_equal(mx_zeros((int[]){0, 2}, 2, MX_INT8),
-                                             mx_ones((int[]){0, 2}, 2, MX_INT8), false)) == 1,
-            "empty equal");
-  MXT_CHECK(mx_array_item_f64(mx_array_equal(mx_array_scalar_f64(2, MX_FLOAT16),
-                                             mx_array_scalar_i64(2, MX_UINT8), false)) == 1,
-            "0-d equal");
+  MXT_CHECK(
+      mx_array_item_f64(mx_array_equal(mx_zeros((int[]){0, 2}, 2, MX_INT8),
+                                       mx_ones((int[]){0, 2}, 2, MX_INT8), false)) == 1,
+      "empty equal");
+  MXT_CHECK(
+      mx_array_item_f64(mx_array_equal(mx_array_scalar_f64(2, MX_FLOAT16),
+                                       mx_array_scalar_i64(2, MX_UINT8), false)) == 1,
+      "0-d equal");
 }
 
 /* ---- where, clip ---- */
@@ -757,14 +942,19 @@ static void test_where(void) {
     for (int L = 0; L < 4; L++) {
       mx_scope_begin();
       int sc[2] = {5, 1}, sx[1] = {37}, sy[2] = {5, 37};
-      mx_array *c = mxt_rand(sc, 2, L == 3 ? MX_FLOAT32 : MX_BOOL, -1, 1); /* float cond: != 0 */
+      mx_array *c =
+          mxt_rand(sc, 2, L == 3 ? MX_FLOAT32 : MX_BOOL, -1, 1); /* float cond: != 0 */
       mx_array *x = rnd(t, sx, 1, -9, 9);
       mx_array *y = L == 1 ? rnd(t, NULL, 0, -9, 9) : rnd(t, sy, 2, -9, 9);
       if (L == 2) y = mxt_noncontig(y), c = mx_broadcast_to(c, sy, 2);
       mx_array *r = mx_where(c, x, y);
       MXT_OK(r);
-      if (!r) { mx_scope_end(); continue; }
-      MXT_CHECK(mx_array_dtype(r) == t && mx_array_size(r) == 185, "where %s meta", mx_dtype_name(t));
+      if (!r) {
+        mx_scope_end();
+        continue;
+      }
+      MXT_CHECK(mx_array_dtype(r) == t && mx_array_size(r) == 185, "where %s meta",
+                mx_dtype_name(t));
       int oshape[2] = {5, 37};
       double *cv = mxt_to_f64(c);
       char what[64];
@@ -791,20 +981,24 @@ static void test_where(void) {
   /* promotion of x and y; large zero-stride operands */
   mx_array *r = mx_where(mx_array_scalar_bool(true), mx_array_scalar_i64(3, MX_INT8),
                          mx_array_scalar_f64(0.5, MX_FLOAT16));
-  MXT_CHECK(r && mx_array_dtype(r) == MX_FLOAT16 && mx_array_item_f64(r) == 3, "where promote");
+  MXT_CHECK(r && mx_array_dtype(r) == MX_FLOAT16 && mx_array_item_f64(r) == 3,
+            "where promote");
   int big[1] = {100000};
-  mx_array *c = mx_less(mx_arange(0, 100000, 1, MX_INT32), mx_array_scalar_i64(50000, MX_INT32));
+  mx_array *c =
+      mx_less(mx_arange(0, 100000, 1, MX_INT32), mx_array_scalar_i64(50000, MX_INT32));
   r = mx_where(c, mx_full(big, 1, 1, MX_FLOAT32), mx_full(big, 1, 2, MX_FLOAT32));
   const float *rv = mx_array_data(r);
-  MXT_CHECK(rv && rv[0] == 1 && rv[49999] == 1 && rv[50000] == 2 && rv[99999] == 2, "where large");
+  MXT_CHECK(rv && rv[0] == 1 && rv[49999] == 1 && rv[50000] == 2 && rv[99999] == 2,
+            "where large");
   MXT_CHECK(mx_where(mx_ones((int[]){2}, 1, MX_BOOL), mx_ones((int[]){3}, 1, MX_FLOAT32),
                      mx_ones(NULL, 0, MX_FLOAT32)) == NULL &&
                 strstr(mx_last_error(), "[where]"),
             "where shape error");
   mx_clear_error();
-  MXT_CHECK(mx_array_size(mx_where(mx_zeros((int[]){0}, 1, MX_BOOL), mx_ones(NULL, 0, MX_INT32),
-                                   mx_ones(NULL, 0, MX_INT32))) == 0,
-            "where empty");
+  MXT_CHECK(
+      mx_array_size(mx_where(mx_zeros((int[]){0}, 1, MX_BOOL), mx_ones(NULL, 0, MX_INT32),
+                             mx_ones(NULL, 0, MX_INT32))) == 0,
+      "where empty");
 }
 
 static void test_clip(void) {
@@ -832,7 +1026,8 @@ static void test_clip(void) {
       mx_scope_end();
     }
   /* bounds promote: int array, float bounds -> float32 */
-  mx_array *r = mx_clip(mx_arange(0, 10, 1, MX_INT32), mx_array_scalar_f64(2.5, MX_FLOAT32), NULL);
+  mx_array *r =
+      mx_clip(mx_arange(0, 10, 1, MX_INT32), mx_array_scalar_f64(2.5, MX_FLOAT32), NULL);
   MXT_CHECK(r && mx_array_dtype(r) == MX_FLOAT32, "clip promotes");
   double v[10];
   mx_array_read(r, MX_FLOAT64, v, sizeof v);
@@ -843,11 +1038,81 @@ static void test_clip(void) {
   mx_clear_error();
 }
 
+/* ---- layouts: permuted outputs and tiled mixed iteration ---- */
+
+/* x: (D0, D1, D2) values at [i, j, k] = f(i, j, k), built contiguous in
+ * the axis order `perm` and transposed back: a dense, permuted layout. */
+static mx_array *permuted(const int *shape, const int *perm, mx_dtype t, double lo,
+                          double hi) {
+  int ps[3] = {shape[perm[0]], shape[perm[1]], shape[perm[2]]};
+  mx_array *c = mxt_rand(ps, 3, t, lo, hi);
+  mx_eval1(c);
+  int inv[3];
+  for (int i = 0; i < 3; i++) inv[perm[i]] = i;
+  return mx_transpose(c, inv, 3);
+}
+
+static void test_layouts(void) {
+  int shape[3] = {3, 40, 70};
+  const int perms[4][3] = {{0, 2, 1}, {2, 1, 0}, {1, 0, 2}, {0, 1, 2}};
+  const mx_dtype ts[3] = {MX_FLOAT32, MX_BFLOAT16, MX_INT32};
+  for (int d = 0; d < 3; d++)
+    for (int pa = 0; pa < 4; pa++)
+      for (int pb = 0; pb < 4; pb++) {
+        mx_scope_begin();
+        mx_array *a = permuted(shape, perms[pa], ts[d], -9, 9);
+        mx_array *b = permuted(shape, perms[pb], ts[d], -9, 9);
+        double *x = mxt_to_f64(a), *y = mxt_to_f64(b);
+        int64_t n = 3 * 40 * 70;
+        double *ref = malloc((size_t)n * sizeof *ref);
+        char what[96];
+        /* binary: same permutation -> permuted output; mixed -> tiles */
+        for (int64_t i = 0; i < n; i++) ref[i] = x[i] - y[i];
+        snprintf(what, sizeof what, "subtract %s perms %d %d", mx_dtype_name(ts[d]), pa,
+                 pb);
+        mx_array *r = mx_subtract(a, b);
+        ew_check(r, ref, n, 1, 1, what);
+        /* the result (maybe permuted) feeds another op with a row-major one */
+        mx_array *row = mxt_rand(shape, 3, ts[d], -9, 9);
+        double *z = mxt_to_f64(row);
+        /* a - b is rounded to the dtype before the product */
+        for (int64_t i = 0; i < n; i++) ref[i] = round_to(x[i] - y[i], ts[d]) * z[i];
+        snprintf(what, sizeof what, "(a - b) * c %s perms %d %d", mx_dtype_name(ts[d]),
+                 pa, pb);
+        ew_check(mx_multiply(r, row), ref, n, 1, 1, what);
+        /* unary on a permuted input, then broadcast against a row */
+        mx_array *rowv = mxt_rand(shape + 2, 1, ts[d], -9, 9);
+        double *v = mxt_to_f64(rowv);
+        for (int64_t i = 0; i < n; i++) ref[i] = fabs(x[i]) + v[i % 70];
+        snprintf(what, sizeof what, "abs(a) + row %s perm %d", mx_dtype_name(ts[d]), pa);
+        ew_check(mx_add(mx_abs(a), rowv), ref, n, 1, 1, what);
+        /* select over mixed layouts */
+        mx_array *c = mx_greater(a, mx_zeros(NULL, 0, ts[d]));
+        for (int64_t i = 0; i < n; i++) ref[i] = x[i] > 0 ? y[i] : z[i];
+        snprintf(what, sizeof what, "where %s perms %d %d", mx_dtype_name(ts[d]), pa, pb);
+        ew_check(mx_where(c, b, row), ref, n, 0, 0, what);
+        free(x), free(y), free(z), free(v), free(ref);
+        mx_scope_end();
+      }
+  /* a large transposed operand against a row-major one, split across the
+   * pool in tiles (sizes not multiples of the tile) */
+  int s2[2] = {300, 530}, s2t[2] = {530, 300};
+  mx_array *a = mx_transpose(mxt_rand(s2t, 2, MX_FLOAT32, -1, 1), NULL, 0);
+  mx_array *b = mxt_rand(s2, 2, MX_FLOAT32, -1, 1);
+  double *x = mxt_to_f64(a), *y = mxt_to_f64(b);
+  double *ref = malloc(300 * 530 * sizeof *ref);
+  for (int i = 0; i < 300 * 530; i++) ref[i] = x[i] + y[i];
+  ew_check(mx_add(a, b), ref, 300 * 530, 1, 1, "large tiled add");
+  ew_check(mx_add(b, a), ref, 300 * 530, 1, 1, "large tiled add (swapped)");
+  free(x), free(y), free(ref);
+}
+
 /* ---- complex-specific ---- */
 static void test_complex_misc(void) {
   float z[4] = {1, 2, 3, -4}, w[4] = {1, 2, 0, 0};
   int n = 2;
-  mx_array *a = mx_array_from_data(z, &n, 1, MX_COMPLEX64), *b = mx_array_from_data(w, &n, 1, MX_COMPLEX64);
+  mx_array *a = mx_array_from_data(z, &n, 1, MX_COMPLEX64),
+           *b = mx_array_from_data(w, &n, 1, MX_COMPLEX64);
   uint8_t o[2];
   mx_array_read(mx_equal(a, b), MX_BOOL, o, 2);
   MXT_CHECK(o[0] == 1 && o[1] == 0, "complex equal");
@@ -857,19 +1122,21 @@ static void test_complex_misc(void) {
   mx_array *r = mx_add(a, mx_array_scalar_f64(1, MX_FLOAT32));
   float out[4];
   mx_array_read(r, MX_COMPLEX64, out, sizeof out);
-  MXT_CHECK(mx_array_dtype(r) == MX_COMPLEX64 && out[0] == 2 && out[1] == 2 && out[2] == 4 &&
-                out[3] == -4,
+  MXT_CHECK(mx_array_dtype(r) == MX_COMPLEX64 && out[0] == 2 && out[1] == 2 &&
+                out[2] == 4 && out[3] == -4,
             "complex + real");
   /* division by zero */
   r = mx_divide(a, b);
   mx_array_read(r, MX_COMPLEX64, out, sizeof out);
-  MXT_CHECK(out[0] == 1 && out[1] == 0 && (isinf(out[2]) || isnan(out[2])), "complex / 0");
+  MXT_CHECK(out[0] == 1 && out[1] == 0 && (isinf(out[2]) || isnan(out[2])),
+            "complex / 0");
 }
 
 /* ---- errors ---- */
 static void expect_error(mx_array *r, const char *tag) {
   MXT_CHECK(r == NULL, "%s: expected NULL", tag);
-  MXT_CHECK(strstr(mx_last_error(), tag) != NULL, "%s: message '%s'", tag, mx_last_error());
+  MXT_CHECK(strstr(mx_last_error(), tag) != NULL, "%s: message '%s'", tag,
+            mx_last_error());
   mx_clear_error();
 }
 
@@ -883,21 +1150,25 @@ static void test_errors(void) {
   expect_error(mx_left_shift(f, i), "[left_shift]");
   expect_error(mx_right_shift(i, c), "[right_shift]");
   mx_array *(*no_complex[])(mx_array *, mx_array *) = {
-      mx_floor_divide, mx_remainder, mx_maximum, mx_minimum, mx_arctan2, mx_logaddexp,
-      mx_less, mx_less_equal, mx_greater, mx_greater_equal};
-  const char *tags[] = {"[floor_divide]", "[remainder]", "[maximum]", "[minimum]", "[arctan2]",
-                        "[logaddexp]", "[less]", "[less_equal]", "[greater]", "[greater_equal]"};
+      mx_floor_divide, mx_remainder, mx_maximum,    mx_minimum, mx_arctan2,
+      mx_logaddexp,    mx_less,      mx_less_equal, mx_greater, mx_greater_equal};
+  const char *tags[] = {"[floor_divide]", "[remainder]",    "[maximum]", "[minimum]",
+                        "[arctan2]",      "[logaddexp]",    "[less]",    "[less_equal]",
+                        "[greater]",      "[greater_equal]"};
   for (int k = 0; k < 10; k++) expect_error(no_complex[k](c, f), tags[k]);
   mx_array *m = mx_ones((int[]){4}, 1, MX_FLOAT32);
   expect_error(mx_add(f, m), "[add]");
-  expect_error(mx_equal(mx_ones((int[]){2, 3}, 2, MX_INT8), mx_ones((int[]){2}, 1, MX_INT8)), "[equal]");
+  expect_error(
+      mx_equal(mx_ones((int[]){2, 3}, 2, MX_INT8), mx_ones((int[]){2}, 1, MX_INT8)),
+      "[equal]");
   MXT_CHECK(strstr(mx_last_error(), "") != NULL, "cleared");
   /* NULL in, NULL out, first message kept */
   mx_set_error(MX_ERR_INVALID, "[first] boom");
-  MXT_CHECK(mx_add(NULL, f) == NULL && mx_add(f, NULL) == NULL && mx_where(NULL, f, f) == NULL &&
-                mx_where(f, f, NULL) == NULL && mx_allclose(NULL, f, 0, 0, false) == NULL &&
-                mx_array_equal(f, NULL, false) == NULL && mx_isclose(f, NULL, 0, 0, false) == NULL &&
-                mx_clip(NULL, f, f) == NULL,
+  MXT_CHECK(mx_add(NULL, f) == NULL && mx_add(f, NULL) == NULL &&
+                mx_where(NULL, f, f) == NULL && mx_where(f, f, NULL) == NULL &&
+                mx_allclose(NULL, f, 0, 0, false) == NULL &&
+                mx_array_equal(f, NULL, false) == NULL &&
+                mx_isclose(f, NULL, 0, 0, false) == NULL && mx_clip(NULL, f, f) == NULL,
             "NULL propagates");
   MXT_CHECK(strstr(mx_last_error(), "[first]") != NULL, "first message kept");
   mx_clear_error();
@@ -907,7 +1178,8 @@ static void test_errors(void) {
 static void test_no_leak_without_scope(void) {
   mx_scope_end();
   int64_t live0 = mx_live_arrays();
-  mx_array *a = mx_array_scalar_i64(3, MX_INT32), *b = mx_array_scalar_f64(0.5, MX_FLOAT16);
+  mx_array *a = mx_array_scalar_i64(3, MX_INT32),
+           *b = mx_array_scalar_f64(0.5, MX_FLOAT16);
   mx_array *r = mx_add(a, b), *w = mx_where(a, a, b), *q = mx_allclose(a, b, 0, 0, false);
   mx_array *cl = mx_clip(a, b, NULL);
   MXT_CHECK(r && mx_array_item_f64(r) == 3.5 && mx_array_item_f64(w) == 3 &&
@@ -933,6 +1205,7 @@ int main(void) {
   MXT_RUN(test_array_equal);
   MXT_RUN(test_where);
   MXT_RUN(test_clip);
+  MXT_RUN(test_layouts);
   MXT_RUN(test_complex_misc);
   MXT_RUN(test_errors);
   MXT_RUN(test_no_leak_without_scope);

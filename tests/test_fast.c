@@ -328,11 +328,13 @@ static void run_sdpa_case(sdpa_shape s, mx_dtype t, int mask_kind, const int *ms
   int qs[4] = {s.B, s.Hq, s.Lq, s.D}, ks[4] = {s.B, s.Hkv, s.Lk, s.D},
       vs[4] = {s.B, s.Hkv, s.Lk, s.Dv};
   mx_array *q = mxt_rand(qs, 4, t, -1, 1), *k, *v;
-  if (q_view) { /* k and v as views into a longer cache: [:, :, 2:Lk+2] */
-    int kb[4] = {s.B, s.Hkv, s.Lk + 5, s.D}, vb[4] = {s.B, s.Hkv, s.Lk + 5, s.Dv};
-    int st[4] = {0, 0, 2, 0}, sp[4] = {s.B, s.Hkv, s.Lk + 2, s.D},
-        spv[4] = {s.B, s.Hkv, s.Lk + 2, s.Dv};
-    k = mx_slice(mxt_rand(kb, 4, t, -1, 1), st, sp, NULL);
+  if (q_view) {
+    /* k: the (B, H, L, D) view of a (B, L, H, D) array (rows not adjacent);
+     * v: a view into a longer cache, [:, :, 2:Lk+2] */
+    int kl[4] = {s.B, s.Lk, s.Hkv, s.D}, perm[4] = {0, 2, 1, 3};
+    int vb[4] = {s.B, s.Hkv, s.Lk + 5, s.Dv};
+    int st[4] = {0, 0, 2, 0}, spv[4] = {s.B, s.Hkv, s.Lk + 2, s.Dv};
+    k = mx_transpose(mxt_rand(kl, 4, t, -1, 1), perm, 4);
     v = mx_slice(mxt_rand(vb, 4, t, -1, 1), st, spv, NULL);
   } else {
     k = mxt_rand(ks, 4, t, -1, 1);
@@ -427,6 +429,12 @@ static void test_sdpa(void) {
       sdpa_shape dec = {2, 6, 1, 1, 150, 32, 32};
       run_sdpa_case(dec, t, 0, NULL, 0, false, true, "decode");
       run_sdpa_case(dec, t, 3, NULL, 0, true, false, "decode causal sinks");
+      /* few rows per kv head (<= 4): the dot-product path */
+      sdpa_shape dec2 = {2, 4, 2, 1, 150, 32, 24};
+      run_sdpa_case(dec2, t, 0, NULL, 0, false, false, "decode gqa2");
+      run_sdpa_case(dec2, t, 0, NULL, 0, true, true, "decode gqa2 views sinks");
+      int md[4] = {2, 1, 1, 150};
+      run_sdpa_case(dec2, t, 1, md, 4, false, true, "decode gqa2 bool views");
       /* prefill: several query blocks and key blocks */
       sdpa_shape pre = {1, 4, 2, 40, 70, 16, 8};
       run_sdpa_case(pre, t, 3, NULL, 0, false, true, "prefill causal");

@@ -11,8 +11,8 @@
 /* MLX's rules written out (not taken from the library): math ops compute
  * in at least float32. */
 static mx_dtype math_dtype(mx_dtype t) {
-  return t == MX_FLOAT16 || t == MX_BFLOAT16 || t == MX_FLOAT32 ||
-                 t == MX_FLOAT64 || t == MX_COMPLEX64
+  return t == MX_FLOAT16 || t == MX_BFLOAT16 || t == MX_FLOAT32 || t == MX_FLOAT64 ||
+                 t == MX_COMPLEX64
              ? t
              : MX_FLOAT32;
 }
@@ -33,8 +33,10 @@ static double r_erfinv(double y) {
   for (int i = 0; i < 200; i++) {
     double mid = 0.5 * (lo + hi);
     double g = a <= 0.5 ? erf(mid) - a : (1 - a) - erfc(mid);
-    if (g < 0) lo = mid;
-    else hi = mid;
+    if (g < 0)
+      lo = mid;
+    else
+      hi = mid;
   }
   return copysign(0.5 * (lo + hi), y);
 }
@@ -43,8 +45,8 @@ typedef struct {
   const char *name;
   mx_array *(*fn)(mx_array *);
   double (*ref)(double);
-  double lo, hi; /* input range */
-  double kf32, kf64; /* tolerance in half ulps */
+  double lo, hi;                          /* input range */
+  double kf32, kf64;                      /* tolerance in half ulps */
   double complex (*cref)(double complex); /* NULL: complex64 rejected */
 } math_op;
 
@@ -85,8 +87,7 @@ static const math_op k_math[] = {
 /* op on a, with a's values read back as float64 for the reference */
 static void run_math(const math_op *m, mx_dtype t, ew_layout L) {
   char what[160];
-  snprintf(what, sizeof what, "%s %s %s", m->name, mx_dtype_name(t),
-           ew_layout_name[L]);
+  snprintf(what, sizeof what, "%s %s %s", m->name, mx_dtype_name(t), ew_layout_name[L]);
   double lo = m->lo, hi = m->hi;
   if (mx_dtype_kind_of(t) == MX_KIND_UNSIGNED && lo < 0) lo = 0;
   mx_array *a = ew_make(L, t, lo, hi);
@@ -126,10 +127,10 @@ static void test_math_ops(void) {
  * subnormals, halfway cases for round, values that overflow or underflow
  * exp in every float dtype. */
 static const double k_special[] = {
-    NAN,   INFINITY, -INFINITY, 0.0,    -0.0,  1.0,   -1.0,  0.5,   -0.5,
-    2.5,   -2.5,     3.5,       1e-3,   -1e-3, 100.0, -100.0, 88.5, -88.5,
-    -103.5, 89.5,    1e30,      -1e30,  1e-30, 1e-40, -1e-40, 0.9999, -0.9999,
-    1e-7,  12.0,     -12.0,     700.0,  -745.0, 6e-8, 65504.0, 70000.0};
+    NAN,    INFINITY, -INFINITY, 0.0,   -0.0,   1.0,   -1.0,    0.5,    -0.5,
+    2.5,    -2.5,     3.5,       1e-3,  -1e-3,  100.0, -100.0,  88.5,   -88.5,
+    -103.5, 89.5,     1e30,      -1e30, 1e-30,  1e-40, -1e-40,  0.9999, -0.9999,
+    1e-7,   12.0,     -12.0,     700.0, -745.0, 6e-8,  65504.0, 70000.0};
 #define N_SPECIAL ((int)(sizeof k_special / sizeof k_special[0]))
 
 static mx_array *specials(mx_dtype t) {
@@ -151,8 +152,7 @@ static void test_special_values(void) {
         char what[128];
         snprintf(what, sizeof what, "%s specials (simd %s)", k_math[k].name,
                  mx_simd_name(level));
-        ew_check(k_math[k].fn(a), ref, N_SPECIAL, k_math[k].kf32,
-                 k_math[k].kf64, what);
+        ew_check(k_math[k].fn(a), ref, N_SPECIAL, k_math[k].kf32, k_math[k].kf64, what);
         free(x);
         mx_scope_end();
       }
@@ -165,12 +165,14 @@ static void test_special_values(void) {
 typedef struct {
   const char *name;
   mx_array *(*fn)(mx_array *);
-  double (*ref)(double);       /* floats */
-  int64_t (*iref)(int64_t);    /* integers, before wrapping */
+  double (*ref)(double);    /* floats */
+  int64_t (*iref)(int64_t); /* integers, before wrapping */
   double lo, hi;
 } keep_op;
 
-static double r_sign(double x) { return x > 0 ? 1 : x < 0 ? -1 : 0; } /* MLX: sign(NaN) = 0 */
+static double r_sign(double x) {
+  return x > 0 ? 1 : x < 0 ? -1 : 0;
+} /* MLX: sign(NaN) = 0 */
 static double r_neg(double x) { return -x; }
 static double r_square(double x) { return x * x; }
 static int64_t i_abs(int64_t x) { return x < 0 ? -x : x; }
@@ -200,11 +202,10 @@ static void test_keep_dtype_ops(void) {
         if (L == L_LARGE && !mx_dtype_is_floating(t)) continue;
         mx_scope_begin();
         char what[128];
-        snprintf(what, sizeof what, "%s %s %s", k_keep[k].name,
-                 mx_dtype_name(t), ew_layout_name[L]);
+        snprintf(what, sizeof what, "%s %s %s", k_keep[k].name, mx_dtype_name(t),
+                 ew_layout_name[L]);
         double lo = k_keep[k].lo, hi = k_keep[k].hi;
-        if (!mx_dtype_is_floating(t) && mx_dtype_kind_of(t) != MX_KIND_SIGNED)
-          lo = 0;
+        if (!mx_dtype_is_floating(t) && mx_dtype_kind_of(t) != MX_KIND_SIGNED) lo = 0;
         mx_array *a = ew_make((ew_layout)L, t, lo, hi);
         mx_array *r = k_keep[k].fn(a);
         MXT_OK(r);
@@ -271,8 +272,11 @@ static void test_round_decimals(void) {
     mx_dtype t = ts[d];
     mx_array *x = mx_dtype_is_floating(t) ? mxt_rand(shape, 2, t, -500, 500)
                                           : mxt_rand(shape, 2, t, -5000, 5000);
-    const char *npt = t == MX_FLOAT32 ? "float32" : t == MX_FLOAT64 ? "float64"
-                      : t == MX_INT32 ? "int32" : t == MX_INT64 ? "int64" : "int16";
+    const char *npt = t == MX_FLOAT32   ? "float32"
+                      : t == MX_FLOAT64 ? "float64"
+                      : t == MX_INT32   ? "int32"
+                      : t == MX_INT64   ? "int64"
+                                        : "int16";
     for (int k = 0; k < 6; k++) {
       char code[256];
       /* floats: numpy in float64 on the same values. mx rounds the exact
@@ -312,8 +316,8 @@ static void test_round_decimals(void) {
   const double want2[4] = {0.12, 0.38, 0.62, -0.12};
   n = 4;
   double got[4];
-  mx_array_read(mx_round(mx_array_from_data(v2, &n, 1, MX_FLOAT64), 2), MX_FLOAT64,
-                got, sizeof got);
+  mx_array_read(mx_round(mx_array_from_data(v2, &n, 1, MX_FLOAT64), 2), MX_FLOAT64, got,
+                sizeof got);
   for (int i = 0; i < 4; i++)
     MXT_CHECK(fabs(got[i] - want2[i]) < 1e-12, "round(%g, 2) = %.17g", v2[i], got[i]);
   int32_t iv[5] = {15, 25, -15, 149, 150};
@@ -322,7 +326,8 @@ static void test_round_decimals(void) {
   int32_t io[5];
   mx_array_read(mx_round(mx_array_from_data(iv, &n, 1, MX_INT32), -1), MX_INT32, io,
                 sizeof io);
-  for (int i = 0; i < 2; i++) MXT_CHECK(io[i] == iw[i], "round(%d, -1) = %d", iv[i], io[i]);
+  for (int i = 0; i < 2; i++)
+    MXT_CHECK(io[i] == iw[i], "round(%d, -1) = %d", iv[i], io[i]);
   MXT_CHECK(io[2] == -20, "round(-15, -1) = %d", io[2]);
   mx_array_read(mx_round(mx_array_from_data(iv, &n, 1, MX_INT32), -2), MX_INT32, io,
                 sizeof io);
@@ -341,12 +346,18 @@ static void test_simd_paths(void) {
     bool exact; /* bit-identical to the C kernel */
     double lo, hi;
   } ops[] = {
-      {mx_abs, "abs", true, -5, 5},          {mx_negative, "negative", true, -5, 5},
-      {mx_square, "square", true, -5, 5},    {mx_sqrt, "sqrt", true, -1, 5},
-      {mx_rsqrt, "rsqrt", true, -1, 5},      {mx_reciprocal, "reciprocal", true, -5, 5},
-      {mx_floor, "floor", true, -5, 5},      {mx_ceil, "ceil", true, -5, 5},
-      {round0, "round", true, -5, 5},        {mx_exp, "exp", false, -90, 90},
+      {mx_abs, "abs", true, -5, 5},
+      {mx_negative, "negative", true, -5, 5},
+      {mx_square, "square", true, -5, 5},
+      {mx_sqrt, "sqrt", true, -1, 5},
+      {mx_rsqrt, "rsqrt", true, -1, 5},
+      {mx_reciprocal, "reciprocal", true, -5, 5},
+      {mx_floor, "floor", true, -5, 5},
+      {mx_ceil, "ceil", true, -5, 5},
+      {round0, "round", true, -5, 5},
+      {mx_exp, "exp", false, -90, 90},
       {mx_sigmoid, "sigmoid", false, -90, 90},
+      {mx_tanh, "tanh", false, -12, 12},
   };
   const mx_dtype ts[3] = {MX_FLOAT32, MX_BFLOAT16, MX_FLOAT16};
   /* lengths around the vector widths, and an unaligned start */
@@ -376,8 +387,8 @@ static void test_simd_paths(void) {
                                    1e-44 + 4 * ew_half_ulp(ts[d]) * fabs(bref[i]);
               if (!same) {
                 MXT_CHECK(0, "%s %s n=%d off=%d simd %s: [%lld] %.9g vs C %.9g",
-                          ops[o].name, mx_dtype_name(ts[d]), n, off,
-                          mx_simd_name(level), (long long)i, got[i], bref[i]);
+                          ops[o].name, mx_dtype_name(ts[d]), n, off, mx_simd_name(level),
+                          (long long)i, got[i], bref[i]);
                 break;
               }
             }
@@ -389,7 +400,8 @@ static void test_simd_paths(void) {
         }
 }
 
-/* The vector exp over the whole float32 range, dense: <= 2 ulp. */
+/* The vector exp over the whole float32 range, dense: <= 2 ulp; sigmoid
+ * and tanh <= 3 ulp. */
 static void test_exp_accuracy(void) {
   int n = 400000;
   double *x = malloc((size_t)n * sizeof *x);
@@ -407,6 +419,10 @@ static void test_exp_accuracy(void) {
     for (int i = 0; i < n; i++) ref[i] = 1 / (1 + exp(-xa[i]));
     snprintf(what, sizeof what, "sigmoid dense (simd %s)", mx_simd_name(level));
     ew_check(mx_sigmoid(a), ref, n, 6, 1, what);
+    for (int i = 0; i < n; i++) ref[i] = tanh(xa[i] / 8); /* [-13, 11] */
+    snprintf(what, sizeof what, "tanh dense (simd %s)", mx_simd_name(level));
+    ew_check(mx_tanh(mx_divide(a, mx_array_scalar_f64(8, MX_FLOAT32))), ref, n, 6, 1,
+             what);
     free(xa);
     free(ref);
     mx_scope_end();
@@ -465,8 +481,8 @@ static void test_erfinv(void) {
   double v[5] = {-0.999, -0.3, 0.0, 0.42, 0.9999999};
   int m = 5;
   double out[5];
-  mx_array_read(mx_erf(mx_erfinv(mx_array_from_data(v, &m, 1, MX_FLOAT64))),
-                MX_FLOAT64, out, sizeof out);
+  mx_array_read(mx_erf(mx_erfinv(mx_array_from_data(v, &m, 1, MX_FLOAT64))), MX_FLOAT64,
+                out, sizeof out);
   for (int i = 0; i < 5; i++)
     MXT_CHECK(fabs(out[i] - v[i]) < 1e-15, "erf(erfinv(%g)) = %.17g", v[i], out[i]);
 }
@@ -483,7 +499,8 @@ static void test_sigmoid_extremes(void) {
     MXT_CHECK(o[0] == 0 && o[7] == 0 && o[6] == 1 && o[5] == 1, "sigmoid tails");
     MXT_CHECK(fabs(o[2] - exp(-80.0)) < 1e-6 * exp(-80.0), "sigmoid(-80) = %g", o[2]);
     /* subnormal: within one step (2^-149) */
-    MXT_CHECK(fabs(o[1] - exp(-100.0)) <= ldexp(1, -149), "sigmoid(-100) subnormal %g", o[1]);
+    MXT_CHECK(fabs(o[1] - exp(-100.0)) <= ldexp(1, -149), "sigmoid(-100) subnormal %g",
+              o[1]);
   }
   mx_simd_set_level(99);
 }
@@ -492,7 +509,7 @@ static void test_sigmoid_extremes(void) {
 static void test_predicates(void) {
   const mx_dtype fl[5] = {MX_FLOAT16, MX_BFLOAT16, MX_FLOAT32, MX_FLOAT64, MX_COMPLEX64};
   mx_array *(*fns[5])(mx_array *) = {mx_isnan, mx_isinf, mx_isfinite, mx_isposinf,
-                                    mx_isneginf};
+                                     mx_isneginf};
   const char *names[5] = {"isnan", "isinf", "isfinite", "isposinf", "isneginf"};
   for (int d = 0; d < 5; d++)
     for (int f = 0; f < 5; f++) {
@@ -502,8 +519,11 @@ static void test_predicates(void) {
       double ref[N_SPECIAL];
       for (int i = 0; i < N_SPECIAL; i++) {
         double v = x[i];
-        ref[i] = f == 0 ? isnan(v) != 0 : f == 1 ? isinf(v) != 0
-                 : f == 2 ? isfinite(v) != 0 : f == 3 ? v == INFINITY : v == -INFINITY;
+        ref[i] = f == 0   ? isnan(v) != 0
+                 : f == 1 ? isinf(v) != 0
+                 : f == 2 ? isfinite(v) != 0
+                 : f == 3 ? v == INFINITY
+                          : v == -INFINITY;
       }
       mx_array *r = fns[f](mx_transpose(mx_reshape(a, (int[]){5, 7}, 2), NULL, 0));
       MXT_CHECK(r && mx_array_dtype(r) == MX_BOOL, "%s dtype", names[f]);
@@ -566,7 +586,8 @@ static void test_logical_bitwise(void) {
         free(x);
       }
       char what[96];
-      snprintf(what, sizeof what, "logical_not %s %s", mx_dtype_name(t), ew_layout_name[L]);
+      snprintf(what, sizeof what, "logical_not %s %s", mx_dtype_name(t),
+               ew_layout_name[L]);
       mx_array *r = mx_logical_not(a);
       MXT_CHECK(r && mx_array_dtype(r) == MX_BOOL, "%s dtype", what);
       if (t != MX_COMPLEX64) ew_check(r, ref, n, 0, 0, what);
@@ -578,7 +599,8 @@ static void test_logical_bitwise(void) {
                  ew_layout_name[L]);
         mx_array *bi = mx_bitwise_invert(a);
         MXT_CHECK(bi && mx_array_dtype(bi) == t, "%s dtype", what);
-        if (t != MX_UINT64 && t != MX_INT64) ew_check(bi, ref, n, 0, 0, what);
+        if (t != MX_UINT64 && t != MX_INT64)
+          ew_check(bi, ref, n, 0, 0, what);
         else if (bi && n) {
           int64_t *g = ew_read_i64(bi);
           for (int64_t i = 0; i < n; i++)
@@ -650,7 +672,8 @@ static void test_complex(void) {
   mx_array *x = mxt_rand(shape, 2, MX_FLOAT32, -1, 1);
   MXT_CHECK(mx_real(x) == x && mx_conjugate(x) == x, "real/conjugate of real");
   mx_array *im = mx_imag(x);
-  MXT_CHECK(im && mx_array_dtype(im) == MX_FLOAT32 && mx_array_size(im) == 15, "imag meta");
+  MXT_CHECK(im && mx_array_dtype(im) == MX_FLOAT32 && mx_array_size(im) == 15,
+            "imag meta");
   double zeros[15] = {0};
   ew_check(im, zeros, 15, 0, 0, "imag of real");
 }
@@ -671,18 +694,32 @@ static void test_stop_gradient(void) {
 /* ---- dtype rules (MLX's, written out) ---- */
 static void test_dtype_rules(void) {
   int shape[1] = {4};
-  struct { mx_array *(*fn)(mx_array *); mx_dtype in, out; } cases[] = {
-      {mx_sqrt, MX_INT32, MX_FLOAT32},     {mx_sqrt, MX_FLOAT16, MX_FLOAT16},
-      {mx_exp, MX_BOOL, MX_FLOAT32},       {mx_exp, MX_UINT64, MX_FLOAT32},
-      {mx_exp, MX_BFLOAT16, MX_BFLOAT16},  {mx_log, MX_FLOAT64, MX_FLOAT64},
-      {mx_sigmoid, MX_INT8, MX_FLOAT32},   {mx_erfinv, MX_INT16, MX_FLOAT32},
-      {mx_abs, MX_INT8, MX_INT8},          {mx_abs, MX_COMPLEX64, MX_FLOAT32},
-      {mx_abs, MX_UINT16, MX_UINT16},      {mx_square, MX_INT32, MX_INT32},
-      {mx_sign, MX_BOOL, MX_BOOL},         {mx_floor, MX_INT64, MX_INT64},
-      {mx_reciprocal, MX_INT32, MX_FLOAT32}, {mx_isnan, MX_FLOAT16, MX_BOOL},
-      {mx_logical_not, MX_FLOAT32, MX_BOOL}, {mx_real, MX_COMPLEX64, MX_FLOAT32},
-      {mx_imag, MX_INT32, MX_INT32},       {mx_conjugate, MX_COMPLEX64, MX_COMPLEX64},
-      {mx_exp, MX_COMPLEX64, MX_COMPLEX64}, {mx_bitwise_invert, MX_BOOL, MX_BOOL},
+  struct {
+    mx_array *(*fn)(mx_array *);
+    mx_dtype in, out;
+  } cases[] = {
+      {mx_sqrt, MX_INT32, MX_FLOAT32},
+      {mx_sqrt, MX_FLOAT16, MX_FLOAT16},
+      {mx_exp, MX_BOOL, MX_FLOAT32},
+      {mx_exp, MX_UINT64, MX_FLOAT32},
+      {mx_exp, MX_BFLOAT16, MX_BFLOAT16},
+      {mx_log, MX_FLOAT64, MX_FLOAT64},
+      {mx_sigmoid, MX_INT8, MX_FLOAT32},
+      {mx_erfinv, MX_INT16, MX_FLOAT32},
+      {mx_abs, MX_INT8, MX_INT8},
+      {mx_abs, MX_COMPLEX64, MX_FLOAT32},
+      {mx_abs, MX_UINT16, MX_UINT16},
+      {mx_square, MX_INT32, MX_INT32},
+      {mx_sign, MX_BOOL, MX_BOOL},
+      {mx_floor, MX_INT64, MX_INT64},
+      {mx_reciprocal, MX_INT32, MX_FLOAT32},
+      {mx_isnan, MX_FLOAT16, MX_BOOL},
+      {mx_logical_not, MX_FLOAT32, MX_BOOL},
+      {mx_real, MX_COMPLEX64, MX_FLOAT32},
+      {mx_imag, MX_INT32, MX_INT32},
+      {mx_conjugate, MX_COMPLEX64, MX_COMPLEX64},
+      {mx_exp, MX_COMPLEX64, MX_COMPLEX64},
+      {mx_bitwise_invert, MX_BOOL, MX_BOOL},
   };
   for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
     mx_array *a = mx_zeros(shape, 1, cases[i].in);

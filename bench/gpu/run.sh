@@ -29,10 +29,12 @@ gen=""
 command -v ninja >/dev/null && gen="-G Ninja"
 cmake -S . -B build-gpu $gen -DMX_CUDA=ON -DCMAKE_BUILD_TYPE=Release > "$out/cmake.log" 2>&1 || { tail -30 "$out/cmake.log"; exit 1; }
 cmake --build build-gpu -j "$(nproc)" > "$out/build.log" 2>&1 || { grep -E "error|undefined" "$out/build.log" | head -30; exit 1; }
-echo "== test_cuda"
-./build-gpu/test_cuda > "$out/test_cuda.log" 2>&1
-rc=$?
-tail -40 "$out/test_cuda.log"
+rc=0
+for t in test_cuda test_transforms_gpu; do
+  echo "== $t"
+  ./build-gpu/$t > "$out/$t.log" 2>&1 || rc=1
+  tail -25 "$out/$t.log"
+done
 if [ "${MX_GPU_SUITE:-1}" = 1 ]; then
   echo "== suite (CUDA build, CPU tests)"
   (cd build-gpu && MX_PYTHON=python3 ctest --output-on-failure -j 8 -E "test_hub|test_cuda" > "$out/ctest.log" 2>&1; tail -12 "$out/ctest.log")

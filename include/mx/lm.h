@@ -171,6 +171,8 @@ typedef struct {
   mx_lm_generate_params gen; /* eos_ids NULL: tokenizer's + model's eos ids */
   const char *const *stop;   /* stop strings, not emitted */
   int n_stop;
+  mx_lm_model *draft;        /* speculative decoding when not NULL */
+  int num_draft_tokens;      /* default 3 */
 } mx_lm_text_params;
 
 /* Generates from prompt ids; *out_text (malloc'd, may be NULL) receives the

@@ -14,5 +14,6 @@
 #include "template.h"
 #include "tokenizer.h"
 #include "lm.h"
+#include "transforms.h"
 
 #endif

@@ -103,7 +103,19 @@ mx_status mx_lm_generate_text(mx_lm_model *m, const struct mx_tokenizer *tok,
   s.detok = mx_detokenizer_new(tok, true);
   if (!s.detok) return mx_last_status();
   mx_lm_generate_stats st;
-  mx_status rc = mx_lm_generate_tokens(m, prompt, n, &g, cache, on_token, &s, &st);
+  mx_status rc;
+  if (p->draft) {
+    if (cache) {
+      mx_detokenizer_free(s.detok);
+      return mx_set_error(MX_ERR_UNSUPPORTED,
+                          "[generate] speculative decoding with a prompt cache is not supported");
+    }
+    rc = mx_lm_generate_speculative(m, p->draft, prompt, n, &g,
+                                    p->num_draft_tokens > 0 ? p->num_draft_tokens : 3, on_token,
+                                    &s, &st);
+  } else {
+    rc = mx_lm_generate_tokens(m, prompt, n, &g, cache, on_token, &s, &st);
+  }
   if (rc == MX_OK && s.rc) rc = s.rc;
   if (rc == MX_OK && !s.stopped) {
     size_t len = 0;

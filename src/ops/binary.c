@@ -12,11 +12,11 @@
 #include "../primitives/binary.h"
 
 typedef enum {
-  R_PROMOTE,   /* promote_types(a, b) */
-  R_FLOAT,     /* at least float32 */
-  R_BOOL,      /* both cast to bool */
-  R_INTEGER,   /* promote; integer or bool only */
-  R_SHIFT      /* promote; integer or bool only; bool computes in uint8 */
+  R_PROMOTE, /* promote_types(a, b) */
+  R_FLOAT,   /* at least float32 */
+  R_BOOL,    /* both cast to bool */
+  R_INTEGER, /* promote; integer or bool only */
+  R_SHIFT    /* promote; integer or bool only; bool computes in uint8 */
 } rule;
 
 typedef struct {
@@ -58,7 +58,8 @@ static int compute_dtype(int op, mx_dtype a, mx_dtype b) {
   const op_info *info = &k_info[op];
   mx_dtype t = mx_promote_types(a, b);
   switch (info->r) {
-    case R_BOOL: return MX_BOOL;
+    case R_BOOL:
+      return MX_BOOL;
     case R_FLOAT:
       if (!mx_dtype_is_inexact(t)) t = MX_FLOAT32;
       break;
@@ -73,7 +74,8 @@ static int compute_dtype(int op, mx_dtype a, mx_dtype b) {
       }
       if (info->r == R_SHIFT && t == MX_BOOL) t = MX_UINT8;
       break;
-    default: break;
+    default:
+      break;
   }
   if (t == MX_COMPLEX64 && !info->complex_ok) {
     mx_set_error(MX_ERR_INVALID, "[%s] not supported for complex64", name);
@@ -82,13 +84,11 @@ static int compute_dtype(int op, mx_dtype a, mx_dtype b) {
   return (int)t;
 }
 
-static bool common_shape(const char *name, mx_array *a, mx_array *b,
-                         int *shape, int *nd) {
-  if (mx_broadcast_shapes(a->shape, a->ndim, b->shape, b->ndim, shape, nd))
-    return true;
-  mx_set_error(MX_ERR_INVALID, "[%s] shapes %s and %s cannot be broadcast",
-               name, mx_shape_str(a->shape, a->ndim),
-               mx_shape_str(b->shape, b->ndim));
+static bool common_shape(const char *name, mx_array *a, mx_array *b, int *shape,
+                         int *nd) {
+  if (mx_broadcast_shapes(a->shape, a->ndim, b->shape, b->ndim, shape, nd)) return true;
+  mx_set_error(MX_ERR_INVALID, "[%s] shapes %s and %s cannot be broadcast", name,
+               mx_shape_str(a->shape, a->ndim), mx_shape_str(b->shape, b->ndim));
   return false;
 }
 
@@ -97,9 +97,9 @@ static bool same_shape(mx_array *a, const int *shape, int nd) {
 }
 
 /* Cast a and b to t, broadcast them to shape, and build prim on them. */
-static mx_array *make(const mx_prim *prim, const mx_binary_params *p,
-                      mx_array *a, mx_array *b, mx_dtype t, const int *shape,
-                      int nd, mx_dtype out, const int *oshape, int ond) {
+static mx_array *make(const mx_prim *prim, const mx_binary_params *p, mx_array *a,
+                      mx_array *b, mx_dtype t, const int *shape, int nd, mx_dtype out,
+                      const int *oshape, int ond) {
   if (a->dtype == t && b->dtype == t && same_shape(a, shape, nd) &&
       same_shape(b, shape, nd)) {
     mx_array *in[2] = {a, b};
@@ -115,8 +115,8 @@ static mx_array *make(const mx_prim *prim, const mx_binary_params *p,
   return mx_scope_adopt(r);
 }
 
-static mx_array *binary(int op, mx_array *a, mx_array *b, double rtol,
-                        double atol, bool equal_nan) {
+static mx_array *binary(int op, mx_array *a, mx_array *b, double rtol, double atol,
+                        bool equal_nan) {
   MX_CHECK_NULL1(a);
   MX_CHECK_NULL1(b);
   const char *name = mx_binary_op_name(op);
@@ -131,8 +131,7 @@ static mx_array *binary(int op, mx_array *a, mx_array *b, double rtol,
   p.rtol = rtol;
   p.atol = atol;
   mx_dtype out = mx_binary_op_is_predicate(op) ? MX_BOOL : (mx_dtype)t;
-  return make(&mx_prim_binary, &p, a, b, (mx_dtype)t, shape, nd, out, shape,
-              nd);
+  return make(&mx_prim_binary, &p, a, b, (mx_dtype)t, shape, nd, out, shape, nd);
 }
 
 #define BINARY_OP(name, OP) \
@@ -163,8 +162,7 @@ BINARY_OP(bitwise_xor, MX_BOP_BITWISE_XOR)
 BINARY_OP(left_shift, MX_BOP_LEFT_SHIFT)
 BINARY_OP(right_shift, MX_BOP_RIGHT_SHIFT)
 
-mx_array *mx_isclose(mx_array *a, mx_array *b, double rtol, double atol,
-                     bool equal_nan) {
+mx_array *mx_isclose(mx_array *a, mx_array *b, double rtol, double atol, bool equal_nan) {
   return binary(MX_BOP_ISCLOSE, a, b, rtol, atol, equal_nan);
 }
 
@@ -183,8 +181,7 @@ mx_array *mx_allclose(mx_array *a, mx_array *b, double rtol, double atol,
   p.equal_nan = equal_nan;
   p.rtol = rtol;
   p.atol = atol;
-  return make(&mx_prim_all_compare, &p, a, b, (mx_dtype)t, shape, nd, MX_BOOL,
-              NULL, 0);
+  return make(&mx_prim_all_compare, &p, a, b, (mx_dtype)t, shape, nd, MX_BOOL, NULL, 0);
 }
 
 /* Different shapes are not equal (no broadcasting, no error), as MLX. */
@@ -197,8 +194,7 @@ mx_array *mx_array_equal(mx_array *a, mx_array *b, bool equal_nan) {
   memset(&p, 0, sizeof p);
   p.op = MX_BOP_EQUAL;
   p.equal_nan = equal_nan && mx_dtype_is_inexact(t);
-  return make(&mx_prim_all_compare, &p, a, b, t, a->shape, a->ndim, MX_BOOL,
-              NULL, 0);
+  return make(&mx_prim_all_compare, &p, a, b, t, a->shape, a->ndim, MX_BOOL, NULL, 0);
 }
 
 mx_array *mx_where(mx_array *cond, mx_array *x, mx_array *y) {
@@ -206,13 +202,10 @@ mx_array *mx_where(mx_array *cond, mx_array *x, mx_array *y) {
   MX_CHECK_NULL1(x);
   MX_CHECK_NULL1(y);
   int s1[MX_MAX_NDIM], n1, shape[MX_MAX_NDIM], nd;
-  if (!mx_broadcast_shapes(cond->shape, cond->ndim, x->shape, x->ndim, s1,
-                           &n1) ||
+  if (!mx_broadcast_shapes(cond->shape, cond->ndim, x->shape, x->ndim, s1, &n1) ||
       !mx_broadcast_shapes(s1, n1, y->shape, y->ndim, shape, &nd)) {
-    mx_set_error(MX_ERR_INVALID,
-                 "[where] shapes %s, %s and %s cannot be broadcast",
-                 mx_shape_str(cond->shape, cond->ndim),
-                 mx_shape_str(x->shape, x->ndim),
+    mx_set_error(MX_ERR_INVALID, "[where] shapes %s, %s and %s cannot be broadcast",
+                 mx_shape_str(cond->shape, cond->ndim), mx_shape_str(x->shape, x->ndim),
                  mx_shape_str(y->shape, y->ndim));
     return NULL;
   }

@@ -24,14 +24,12 @@ static mx_array *node(mx_array *a, int op, mx_dtype out, int decimals) {
   memset(&p, 0, sizeof p);
   p.op = op;
   p.decimals = decimals;
-  return mx_node_make1(&mx_prim_unary, &p, sizeof p, &a, 1, out, a->shape,
-                       a->ndim);
+  return mx_node_make1(&mx_prim_unary, &p, sizeof p, &a, 1, out, a->shape, a->ndim);
 }
 
 static bool no_complex(mx_array *a, int op) {
   if (a->dtype != MX_COMPLEX64) return true;
-  mx_set_error(MX_ERR_INVALID, "[%s] not supported for complex64",
-               mx_unary_op_name(op));
+  mx_set_error(MX_ERR_INVALID, "[%s] not supported for complex64", mx_unary_op_name(op));
   return false;
 }
 
@@ -52,8 +50,7 @@ mx_array *mx_abs(mx_array *a) {
   MX_CHECK_NULL1(a);
   mx_dtype_kind k = mx_dtype_kind_of(a->dtype);
   if (k == MX_KIND_BOOL || k == MX_KIND_UNSIGNED) return same(a);
-  return node(a, MX_UOP_ABS, a->dtype == MX_COMPLEX64 ? MX_FLOAT32 : a->dtype,
-              0);
+  return node(a, MX_UOP_ABS, a->dtype == MX_COMPLEX64 ? MX_FLOAT32 : a->dtype, 0);
 }
 
 mx_array *mx_negative(mx_array *a) {
@@ -85,9 +82,7 @@ mx_array *mx_log2(mx_array *a) { return math_op(a, MX_UOP_LOG2, true); }
 mx_array *mx_log10(mx_array *a) { return math_op(a, MX_UOP_LOG10, true); }
 mx_array *mx_sqrt(mx_array *a) { return math_op(a, MX_UOP_SQRT, true); }
 mx_array *mx_rsqrt(mx_array *a) { return math_op(a, MX_UOP_RSQRT, true); }
-mx_array *mx_reciprocal(mx_array *a) {
-  return math_op(a, MX_UOP_RECIPROCAL, true);
-}
+mx_array *mx_reciprocal(mx_array *a) { return math_op(a, MX_UOP_RECIPROCAL, true); }
 mx_array *mx_sin(mx_array *a) { return math_op(a, MX_UOP_SIN, true); }
 mx_array *mx_cos(mx_array *a) { return math_op(a, MX_UOP_COS, true); }
 mx_array *mx_tan(mx_array *a) { return math_op(a, MX_UOP_TAN, true); }
@@ -107,8 +102,8 @@ mx_array *mx_sigmoid(mx_array *a) { return math_op(a, MX_UOP_SIGMOID, false); }
 static mx_array *rounding(mx_array *a, int op, int decimals) {
   MX_CHECK_NULL1(a);
   if (!no_complex(a, op)) return NULL;
-  if (!mx_dtype_is_inexact(a->dtype) && (op != MX_UOP_ROUND || decimals >= 0 ||
-                                         a->dtype == MX_BOOL))
+  if (!mx_dtype_is_inexact(a->dtype) &&
+      (op != MX_UOP_ROUND || decimals >= 0 || a->dtype == MX_BOOL))
     return same(a); /* integers are already whole */
   return node(a, op, a->dtype, op == MX_UOP_ROUND ? decimals : 0);
 }
@@ -130,15 +125,9 @@ static mx_array *predicate(mx_array *a, int op, bool int_value) {
 
 mx_array *mx_isnan(mx_array *a) { return predicate(a, MX_UOP_ISNAN, false); }
 mx_array *mx_isinf(mx_array *a) { return predicate(a, MX_UOP_ISINF, false); }
-mx_array *mx_isfinite(mx_array *a) {
-  return predicate(a, MX_UOP_ISFINITE, true);
-}
-mx_array *mx_isposinf(mx_array *a) {
-  return predicate(a, MX_UOP_ISPOSINF, false);
-}
-mx_array *mx_isneginf(mx_array *a) {
-  return predicate(a, MX_UOP_ISNEGINF, false);
-}
+mx_array *mx_isfinite(mx_array *a) { return predicate(a, MX_UOP_ISFINITE, true); }
+mx_array *mx_isposinf(mx_array *a) { return predicate(a, MX_UOP_ISPOSINF, false); }
+mx_array *mx_isneginf(mx_array *a) { return predicate(a, MX_UOP_ISNEGINF, false); }
 
 mx_array *mx_logical_not(mx_array *a) {
   MX_CHECK_NULL1(a);
@@ -165,8 +154,8 @@ mx_array *mx_bitwise_invert(mx_array *a) {
 
 mx_array *mx_stop_gradient(mx_array *a) {
   MX_CHECK_NULL1(a);
-  return mx_node_make1(&mx_prim_stop_gradient, NULL, 0, &a, 1, a->dtype,
-                       a->shape, a->ndim);
+  return mx_node_make1(&mx_prim_stop_gradient, NULL, 0, &a, 1, a->dtype, a->shape,
+                       a->ndim);
 }
 
 mx_array *mx_real(mx_array *a) {

@@ -16,5 +16,6 @@ int mx_cli_chat(int argc, char **argv);
 int mx_cli_tokenize(int argc, char **argv);
 int mx_cli_detokenize(int argc, char **argv);
 int mx_cli_template(int argc, char **argv);
+int mx_cli_cache_prompt(int argc, char **argv);
 
 #endif

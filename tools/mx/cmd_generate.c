@@ -103,10 +103,9 @@ int mx_cli_generate(int argc, char **argv) {
   }
   bool verbose = !(strcasecmp(verbose_s, "false") == 0 || !strcmp(verbose_s, "0") ||
                    strcasecmp(verbose_s, "no") == 0);
-  if (adapter || draft || prompt_cache || max_kv > 0 || kv_bits > 0) {
-    fprintf(stderr, "mx generate: %s is not supported yet\n",
-            adapter ? "--adapter-path" : draft ? "--draft-model"
-            : prompt_cache ? "--prompt-cache-file" : max_kv > 0 ? "--max-kv-size" : "--kv-bits");
+  if (adapter) {
+    fprintf(stderr, "mx generate: --adapter-path needs LoRA support, which this build does not "
+                    "have yet\n");
     return 2;
   }
   if (max_tokens < 0 || top_logprobs < 0 || top_logprobs > 20) {
@@ -123,6 +122,7 @@ int mx_cli_generate(int argc, char **argv) {
     lo.dtype = dt;
   }
   char dir[4096];
+  if (!model && prompt_cache) model = mx_cli_prompt_cache_model(prompt_cache);
   if (mx_cli_resolve_model(model, dir, sizeof dir)) return 1;
   mx_lm_model *m = mx_lm_load(dir, &lo);
   if (!m) {
@@ -138,12 +138,38 @@ int mx_cli_generate(int argc, char **argv) {
   int rc = 1;
   int32_t *ids = NULL;
   int n = 0;
+  mx_lm_model *dm = NULL;
+  mx_lm_cache *cache = NULL;
   char *prompt = NULL, *rendered = NULL, *messages = NULL, *text = NULL;
   int32_t eos[72];
   int ne = 0;
   gen_out o = {.json = json, .verbose = verbose, .top_logprobs = top_logprobs, .tok = tok};
   o.tokens = cJSON_CreateArray();
   o.logprobs = cJSON_CreateArray();
+  if (draft) {
+    char ddir[4096];
+    if (mx_cli_resolve_model(draft, ddir, sizeof ddir)) goto done;
+    dm = mx_lm_load(ddir, &lo);
+    if (!dm) {
+      fprintf(stderr, "mx: %s\n", mx_last_error());
+      goto done;
+    }
+  }
+  if (prompt_cache) {
+    cache = mx_lm_cache_load(m, prompt_cache, NULL);
+    if (!cache) {
+      fprintf(stderr, "mx: %s\n", mx_last_error());
+      goto done;
+    }
+  } else if (max_kv > 0 || kv_bits > 0) {
+    mx_lm_cache_options co = {.max_kv_size = max_kv, .kv_bits = kv_bits,
+                              .kv_group_size = kv_gs, .quantized_kv_start = qkv_start};
+    cache = mx_lm_cache_new(m, &co);
+    if (!cache) {
+      fprintf(stderr, "mx: %s\n", mx_last_error());
+      goto done;
+    }
+  }
   if (prompt_tokens) {
     if (mx_cli_parse_ids(prompt_tokens, &ids, &n)) goto done;
   } else {
@@ -155,11 +181,15 @@ int mx_cli_generate(int argc, char **argv) {
       tr = mx_cli_render_chat(tok, messages, NULL, prefill == NULL, chat_cfg, &rendered);
       if (tr == 1) goto done;
     }
-    mx_status st;
-    if (tr == 0)
-      st = mx_tokenizer_encode(tok, rendered, strlen(rendered), false, &ids, &n);
-    else
-      st = mx_tokenizer_encode(tok, prompt, strlen(prompt), true, &ids, &n);
+    const char *text_in = tr == 0 ? rendered : prompt;
+    if (tr == 0 && cache && prompt_cache) {
+      /* the cache holds the template's prefix and the cached prompt: keep
+       * from where the user content starts (mlx_lm's <query> rule) */
+      size_t off = mx_cli_template_user_offset(tok, chat_cfg);
+      text_in = strlen(rendered) >= off ? rendered + off : rendered;
+    }
+    mx_status st = mx_tokenizer_encode(tok, text_in, strlen(text_in), tr != 0 && !prompt_cache,
+                                       &ids, &n);
     if (st != MX_OK) {
       fprintf(stderr, "mx: %s\n", mx_last_error());
       goto done;
@@ -204,7 +234,9 @@ int mx_cli_generate(int argc, char **argv) {
   tp.gen.n_eos = ne;
   if (verbose && !json) printf("==========\n");
   mx_lm_generate_stats stats;
-  mx_status st = mx_lm_generate_text(m, tok, ids, n, &tp, NULL, on_text, &o, &text, &stats);
+  tp.draft = dm;
+  tp.num_draft_tokens = num_draft;
+  mx_status st = mx_lm_generate_text(m, tok, ids, n, &tp, cache, on_text, &o, &text, &stats);
   if (st != MX_OK) {
     fprintf(stderr, "\nmx: %s\n", mx_last_error());
     goto done;
@@ -243,6 +275,8 @@ done:
   free(rendered);
   free(messages);
   free(text);
+  mx_lm_cache_free(cache);
+  mx_lm_free(dm);
   mx_tokenizer_free(tok);
   mx_lm_free(m);
   return rc;

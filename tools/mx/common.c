@@ -146,3 +146,44 @@ int mx_cli_render_chat(const mx_tokenizer *tok, const char *messages_json, const
   }
   return 0;
 }
+
+static char *render_query(const mx_tokenizer *tok, const char *extra_json, bool agp) {
+  char *msgs = mx_cli_messages_json(NULL, "<query>", NULL), *out = NULL;
+  int r = mx_cli_render_chat(tok, msgs, NULL, agp, extra_json, &out);
+  free(msgs);
+  if (r != 0) {
+    free(out);
+    return NULL;
+  }
+  return out;
+}
+
+size_t mx_cli_template_user_offset(const mx_tokenizer *tok, const char *extra_json) {
+  char *t = render_query(tok, extra_json, true);
+  const char *q = t ? strstr(t, "<query>") : NULL;
+  size_t off = q ? (size_t)(q - t) : 0;
+  free(t);
+  return off;
+}
+
+size_t mx_cli_template_user_suffix(const mx_tokenizer *tok, const char *extra_json) {
+  char *t = render_query(tok, extra_json, false);
+  const char *q = t ? strstr(t, "<query>") : NULL;
+  size_t n = q ? strlen(q + 7) : 0;
+  free(t);
+  return n;
+}
+
+const char *mx_cli_prompt_cache_model(const char *path) {
+  static char model[4096];
+  mx_array_map *m = mx_load_safetensors(path);
+  if (!m) return NULL;
+  const char *v = mx_array_map_meta(m, "1.model");
+  const char *r = NULL;
+  if (v && *v) {
+    snprintf(model, sizeof model, "%s", v);
+    r = model;
+  }
+  mx_array_map_free(m);
+  return r;
+}

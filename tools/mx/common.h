@@ -21,4 +21,12 @@ char *mx_cli_messages_json(const char *system, const char *user, const char *pre
 int mx_cli_render_chat(const mx_tokenizer *tok, const char *messages_json, const char *tools,
                        bool add_generation_prompt, const char *extra_json, char **out);
 
+/* Byte offset of the user's content in the rendered template for one user
+ * message (mlx_lm's "<query>" rule); 0 without a template. */
+size_t mx_cli_template_user_offset(const mx_tokenizer *tok, const char *extra_json);
+/* Length of what follows the user's content (generation prompt excluded). */
+size_t mx_cli_template_user_suffix(const mx_tokenizer *tok, const char *extra_json);
+/* The "model" recorded in a prompt cache file (static buffer), or NULL. */
+const char *mx_cli_prompt_cache_model(const char *path);
+
 #endif

@@ -8,6 +8,7 @@
 static const mx_cli_command k_commands[] = {
     {"generate", "generate text (mlx_lm.generate)", mx_cli_generate},
     {"chat", "chat in the terminal (mlx_lm.chat)", mx_cli_chat},
+    {"cache-prompt", "save a prompt's KV cache (mlx_lm.cache_prompt)", mx_cli_cache_prompt},
     {"tokenize", "text -> token ids as JSON", mx_cli_tokenize},
     {"detokenize", "token ids (JSON on stdin) -> text", mx_cli_detokenize},
     {"template", "render the model's chat template", mx_cli_template},

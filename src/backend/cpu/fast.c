@@ -362,27 +362,34 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
   }
   for (int j0 = 0; j0 < maxlim; j0 += SDPA_BK) {
     int nk = maxlim - j0 < SDPA_BK ? maxlim - j0 : SDPA_BK;
+    const char *kp0 =
+        (const char *)mx_array_ptr(k) +
+        (b * k->strides[0] + hk * k->strides[1] + (int64_t)j0 * k->strides[2]) *
+            (int64_t)ksz;
+    const char *vp0 =
+        (const char *)mx_array_ptr(v) +
+        (b * v->strides[0] + hk * v->strides[1] + (int64_t)j0 * v->strides[2]) *
+            (int64_t)vsz;
+    /* rows of the block one after another (the usual cache layout): one
+     * conversion for the whole block */
+    bool kblock = k->strides[3] == 1 && k->strides[2] == D;
+    bool vblock = v->strides[3] == 1 && v->strides[2] == Dv;
+    if (few && kblock) load_f32(kp0, k->dtype, 1, kt, (int64_t)nk * D);
+    if (vblock) load_f32(vp0, v->dtype, 1, vt, (int64_t)nk * Dv);
     for (int j = 0; j < nk; j++) {
-      const char *kp =
-          (const char *)mx_array_ptr(k) +
-          (b * k->strides[0] + hk * k->strides[1] + (int64_t)(j0 + j) * k->strides[2]) *
-              (int64_t)ksz;
+      const char *kp = kp0 + (int64_t)j * k->strides[2] * (int64_t)ksz;
       if (few) { /* few rows (decode): dot products on key rows */
-        load_f32(kp, k->dtype, k->strides[3], kt + j * D, D);
+        if (!kblock) load_f32(kp, k->dtype, k->strides[3], kt + j * D, D);
       } else { /* transposed for the register-blocked score kernel */
         load_f32(kp, k->dtype, k->strides[3], kr, D);
         for (int d = 0; d < D; d++) kt[d * SDPA_BK + j] = kr[d];
       }
-      const char *vp =
-          (const char *)mx_array_ptr(v) +
-          (b * v->strides[0] + hk * v->strides[1] + (int64_t)(j0 + j) * v->strides[2]) *
-              (int64_t)vsz;
-      load_f32(vp, v->dtype, v->strides[3], vt + j * Dv, Dv);
+      if (!vblock)
+        load_f32(vp0 + (int64_t)j * v->strides[2] * (int64_t)vsz, v->dtype, v->strides[3],
+                 vt + j * Dv, Dv);
     }
     if (few) {
-      for (int t = 0; t < nt; t++)
-        for (int j = 0; j < nk; j++)
-          sc[t * SDPA_BK + j] = mx_dot_f32(qs + t * D, kt + j * D, D);
+      mx_sdpa_scores_rows(qs, nt, D, kt, nk, sc);
     } else {
       if (nk < SDPA_BK) /* zero columns: the score kernel always makes 64 */
         for (int d = 0; d < D; d++)

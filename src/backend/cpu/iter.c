@@ -148,6 +148,8 @@ static void copy_run(void *c, int64_t n, const int64_t *offs, const int64_t *is)
     const char *sp = s + i * is[0] * (int64_t)p->isz;
     char *dp = d + i * (int64_t)dsz;
     if (p->st == MX_COMPLEX64 && p->dt == MX_COMPLEX64) memcpy(dp, sp, 8);
+    else if (p->st == MX_COMPLEX64 && p->dt == MX_BOOL)
+      *(uint8_t *)dp = ((const float *)sp)[0] != 0 || ((const float *)sp)[1] != 0;
     else if (ints) mx_store_i64(dp, p->dt, mx_load_i64(sp, p->st));
     else mx_store_f64(dp, p->dt, mx_load_f64(sp, p->st));
   }

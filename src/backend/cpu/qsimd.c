@@ -173,3 +173,15 @@ float mx_exp_shift_f32(const float *s, float m, float *p, int64_t n) {
   }
   return sum;
 }
+
+void mx_sdpa_scores_rows(const float *q, int nt, int D, const float *k, int nk,
+                         float *s) {
+#if MX_HAVE_X86
+  mx_isa isa = mx_cpu_isa();
+  if (isa >= MX_ISA_AVX512) return mx_sdpa_scores_rows_avx512(q, nt, D, k, nk, s);
+  if (isa == MX_ISA_AVX2) return mx_sdpa_scores_rows_avx2(q, nt, D, k, nk, s);
+#endif
+  for (int t = 0; t < nt; t++)
+    for (int j = 0; j < nk; j++)
+      s[t * 64 + j] = mx_dot_f32(q + (int64_t)t * D, k + (int64_t)j * D, D);
+}

@@ -39,6 +39,8 @@ void mx_scal_f32(float alpha, float *y, int64_t n);
  * p[j] * v[j, :] over nk rows of v (nk, Dv). */
 void mx_sdpa_scores(const float *q, int nt, int D, const float *kt, float *s);
 void mx_sdpa_pv(const float *p, int nk, const float *v, int Dv, float *o);
+/* s[t*64 + j] = q[t, :] . k[j, :] for t < nt <= 4 and j < nk (k (nk, D)). */
+void mx_sdpa_scores_rows(const float *q, int nt, int D, const float *k, int nk, float *s);
 /* p[j] = exp(s[j] - m) for j < n (vector exp, ~2e-7 relative; below -87
  * gives 0); returns sum p. */
 float mx_exp_shift_f32(const float *s, float m, float *p, int64_t n);
@@ -99,6 +101,10 @@ void mx_axpy_f32_avx512(float alpha, const float *x, float *y, int64_t n);
 void mx_axpy_f32_avx2(float alpha, const float *x, float *y, int64_t n);
 void mx_sdpa_scores_avx512(const float *q, int nt, int D, const float *kt, float *s);
 void mx_sdpa_scores_avx2(const float *q, int nt, int D, const float *kt, float *s);
+void mx_sdpa_scores_rows_avx512(const float *q, int nt, int D, const float *k, int nk,
+                                float *s);
+void mx_sdpa_scores_rows_avx2(const float *q, int nt, int D, const float *k, int nk,
+                              float *s);
 void mx_sdpa_pv_avx512(const float *p, int nk, const float *v, int Dv, float *o);
 void mx_sdpa_pv_avx2(const float *p, int nk, const float *v, int Dv, float *o);
 float mx_exp_shift_f32_avx512(const float *s, float m, float *p, int64_t n);

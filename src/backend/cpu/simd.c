@@ -45,46 +45,62 @@ int mx_simd_set_level(int level) {
   return l;
 }
 
+static atomic_llong g_stream = -1;
+
+int64_t mx_simd_stream_bytes(void) {
+  long long v = atomic_load_explicit(&g_stream, memory_order_relaxed);
+  if (v < 0) {
+    const char *s = getenv("MX_STREAM_BYTES");
+    v = s && *s ? atoll(s) : 32ll << 20;
+    if (v < 0) v = 0;
+    atomic_store(&g_stream, v);
+  }
+  return v;
+}
+
 const char *mx_simd_name(int level) {
   switch (level) {
-    case MX_SIMD_AVX2: return "avx2";
-    case MX_SIMD_AVX512: return "avx512";
-    default: return "none";
+    case MX_SIMD_AVX2:
+      return "avx2";
+    case MX_SIMD_AVX512:
+      return "avx512";
+    default:
+      return "none";
   }
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-bool mx_simd_unary(int op, mx_dtype t, int64_t n, const void *x, void *y,
-                   bool stream) {
+bool mx_simd_unary(int op, mx_dtype t, int64_t n, const void *x, void *y, bool stream) {
   switch (mx_simd_level()) {
-    case MX_SIMD_AVX512: return mx_simd_unary_avx512(op, t, n, x, y, stream);
-    case MX_SIMD_AVX2: return mx_simd_unary_avx2(op, t, n, x, y, stream);
-    default: return false;
+    case MX_SIMD_AVX512:
+      return mx_simd_unary_avx512(op, t, n, x, y, stream);
+    case MX_SIMD_AVX2:
+      return mx_simd_unary_avx2(op, t, n, x, y, stream);
+    default:
+      return false;
   }
 }
 
 bool mx_simd_binary(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
                     const void *b, int64_t sb, void *o, bool stream) {
-  if ((sa != 0 && sa != 1) || (sb != 0 && sb != 1) || (sa == 0 && sb == 0))
-    return false;
+  if ((sa != 0 && sa != 1) || (sb != 0 && sb != 1) || (sa == 0 && sb == 0)) return false;
   switch (mx_simd_level()) {
     case MX_SIMD_AVX512:
       return mx_simd_binary_avx512(op, t, n, a, sa, b, sb, o, stream);
     case MX_SIMD_AVX2:
       return mx_simd_binary_avx2(op, t, n, a, sa, b, sb, o, stream);
-    default: return false;
+    default:
+      return false;
   }
 }
 #else
-bool mx_simd_unary(int op, mx_dtype t, int64_t n, const void *x, void *y,
-                   bool stream) {
+bool mx_simd_unary(int op, mx_dtype t, int64_t n, const void *x, void *y, bool stream) {
   (void)op, (void)t, (void)n, (void)x, (void)y, (void)stream;
   return false;
 }
 bool mx_simd_binary(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
                     const void *b, int64_t sb, void *o, bool stream) {
-  (void)op, (void)t, (void)n, (void)a, (void)sa, (void)b, (void)sb, (void)o,
-      (void)stream;
+  (void)op, (void)t, (void)n, (void)a, (void)sa, (void)b, (void)sb, (void)o, (void)stream;
   return false;
 }
 #endif

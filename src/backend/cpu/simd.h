@@ -6,7 +6,7 @@
  * benchmarks (MX_SIMD=none|avx2|avx512, or mx_simd_set_level). Other CPUs
  * (ARM, old x86) use the plain C kernels.
  *
- * Every vector op except exp/sigmoid gives bit-identical results to the
+ * Every vector op except exp/sigmoid/tanh gives bit-identical results to the
  * plain C kernel (same IEEE operations, same rounding to bf16/f16), so tests
  * compare the two paths exactly. */
 #ifndef MX_CPU_SIMD_H
@@ -25,11 +25,18 @@ int mx_simd_level(void);
 int mx_simd_set_level(int level);
 const char *mx_simd_name(int level);
 
+/* Output size in bytes from which the vector paths use non-temporal
+ * stores: 32 MiB, or MX_STREAM_BYTES. Below it the output may still be in
+ * cache for the next op; well above a core's share of the last-level cache
+ * it cannot be, and streaming saves the read-for-ownership of every output
+ * line (~35% on a large add). Not taken from sysconf: virtual machines
+ * report the host's cache (384 MiB for a 32 MiB-per-CCX part here). */
+int64_t mx_simd_stream_bytes(void);
+
 /* y[i] = op(x[i]) for n contiguous elements of dtype t (mx_unary_op codes).
  * Returns false, writing nothing, when op/dtype has no vector path.
  * stream: use non-temporal stores (outputs much larger than the caches). */
-bool mx_simd_unary(int op, mx_dtype t, int64_t n, const void *x, void *y,
-                   bool stream);
+bool mx_simd_unary(int op, mx_dtype t, int64_t n, const void *x, void *y, bool stream);
 /* o[i] = op(a[i*sa], b[i*sb]) (mx_binary_op codes); sa, sb in {0, 1}, not
  * both 0; o contiguous. Returns false when there is no vector path. */
 bool mx_simd_binary(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
@@ -38,13 +45,11 @@ bool mx_simd_binary(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
 /* Per-ISA entry points (same contract), defined in simd_<isa>.c. */
 bool mx_simd_unary_avx2(int op, mx_dtype t, int64_t n, const void *x, void *y,
                         bool stream);
-bool mx_simd_binary_avx2(int op, mx_dtype t, int64_t n, const void *a,
-                         int64_t sa, const void *b, int64_t sb, void *o,
-                         bool stream);
-bool mx_simd_unary_avx512(int op, mx_dtype t, int64_t n, const void *x,
-                          void *y, bool stream);
-bool mx_simd_binary_avx512(int op, mx_dtype t, int64_t n, const void *a,
-                           int64_t sa, const void *b, int64_t sb, void *o,
-                           bool stream);
+bool mx_simd_binary_avx2(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
+                         const void *b, int64_t sb, void *o, bool stream);
+bool mx_simd_unary_avx512(int op, mx_dtype t, int64_t n, const void *x, void *y,
+                          bool stream);
+bool mx_simd_binary_avx512(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
+                           const void *b, int64_t sb, void *o, bool stream);
 
 #endif

@@ -33,6 +33,10 @@ AI vf v_sel_nan(vf r, vf a) {
 /* a where x < 0 (sign bit set: -0 and -NaN too, harmless for sigmoid),
  * else b */
 AI vf v_sel_lt0(vf x, vf a, vf b) { return _mm256_blendv_ps(b, a, x); }
+/* x where a < b, else y (false for NaN) */
+AI vf v_sel_lt(vf a, vf b, vf x, vf y) {
+  return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_LT_OQ));
+}
 AI vf v_abs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
 AI vf v_neg(vf a) { return _mm256_xor_ps(_mm256_set1_ps(-0.0f), a); }
 AI vf v_rint(vf a) {
@@ -44,13 +48,16 @@ AI vf v_floor(vf a) {
 AI vf v_ceil(vf a) {
   return _mm256_round_ps(a, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
 }
-AI vi v_cvt_i(vf a) { return _mm256_cvtps_epi32(a); }
-AI vi vi_set1(int x) { return _mm256_set1_epi32(x); }
-AI vi vi_add(vi a, vi b) { return _mm256_add_epi32(a, b); }
-AI vi vi_sub(vi a, vi b) { return _mm256_sub_epi32(a, b); }
-AI vi vi_srai1(vi a) { return _mm256_srai_epi32(a, 1); }
-AI vi vi_slli23(vi a) { return _mm256_slli_epi32(a, 23); }
-AI vf v_as_f(vi a) { return _mm256_castsi256_ps(a); }
+/* p * 2^n for integral n in [-150, 129]: two exact power-of-two factors,
+ * so the product rounds once (subnormal and overflowing results too) */
+AI vf v_scale2(vf p, vf n) {
+  vi ni = _mm256_cvtps_epi32(n);
+  vi n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+  vi b = _mm256_set1_epi32(127);
+  vf s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, b), 23));
+  vf s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, b), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
 
 /* bfloat16: widen to the high half of a float; narrow with round to nearest
  * even, NaN kept quiet (as mx_f32_to_bf16). */
@@ -70,12 +77,8 @@ AI __m128i v_to_bf16(vf v) {
   vi p = _mm256_packus_epi32(r, r);
   return _mm256_castsi256_si128(_mm256_permute4x64_epi64(p, 0x08));
 }
-AI void v_store_bf16(uint16_t *p, vf v) {
-  _mm_storeu_si128((__m128i *)p, v_to_bf16(v));
-}
-AI void v_stream_bf16(uint16_t *p, vf v) {
-  _mm_stream_si128((__m128i *)p, v_to_bf16(v));
-}
+AI void v_store_bf16(uint16_t *p, vf v) { _mm_storeu_si128((__m128i *)p, v_to_bf16(v)); }
+AI void v_stream_bf16(uint16_t *p, vf v) { _mm_stream_si128((__m128i *)p, v_to_bf16(v)); }
 AI vf v_load_f16(const uint16_t *p) {
   return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 }
@@ -97,11 +100,9 @@ bool mx_simd_unary_avx2(int op, mx_dtype t, int64_t n, const void *x, void *y,
   (void)op, (void)t, (void)n, (void)x, (void)y, (void)stream;
   return false;
 }
-bool mx_simd_binary_avx2(int op, mx_dtype t, int64_t n, const void *a,
-                         int64_t sa, const void *b, int64_t sb, void *o,
-                         bool stream) {
-  (void)op, (void)t, (void)n, (void)a, (void)sa, (void)b, (void)sb, (void)o,
-      (void)stream;
+bool mx_simd_binary_avx2(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
+                         const void *b, int64_t sb, void *o, bool stream) {
+  (void)op, (void)t, (void)n, (void)a, (void)sa, (void)b, (void)sb, (void)o, (void)stream;
   return false;
 }
 #endif

@@ -32,15 +32,20 @@ AI vf v_sel_nan(vf r, vf a) {
 }
 /* a where x < 0, else b */
 AI vf v_sel_lt0(vf x, vf a, vf b) {
-  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), b, a);
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), b,
+                              a);
+}
+/* x where a < b, else y (false for NaN) */
+AI vf v_sel_lt(vf a, vf b, vf x, vf y) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), y, x);
 }
 AI vf v_abs(vf a) {
-  return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a),
-                                              _mm512_set1_epi32(0x7fffffff)));
+  return _mm512_castsi512_ps(
+      _mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7fffffff)));
 }
 AI vf v_neg(vf a) {
-  return _mm512_castsi512_ps(_mm512_xor_si512(
-      _mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u)));
+  return _mm512_castsi512_ps(
+      _mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u)));
 }
 AI vf v_rint(vf a) {
   return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -51,13 +56,8 @@ AI vf v_floor(vf a) {
 AI vf v_ceil(vf a) {
   return _mm512_roundscale_ps(a, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
 }
-AI vi v_cvt_i(vf a) { return _mm512_cvtps_epi32(a); }
-AI vi vi_set1(int x) { return _mm512_set1_epi32(x); }
-AI vi vi_add(vi a, vi b) { return _mm512_add_epi32(a, b); }
-AI vi vi_sub(vi a, vi b) { return _mm512_sub_epi32(a, b); }
-AI vi vi_srai1(vi a) { return _mm512_srai_epi32(a, 1); }
-AI vi vi_slli23(vi a) { return _mm512_slli_epi32(a, 23); }
-AI vf v_as_f(vi a) { return _mm512_castsi512_ps(a); }
+/* p * 2^n, rounded once (vscalefps handles subnormals and overflow) */
+AI vf v_scale2(vf p, vf n) { return _mm512_scalef_ps(p, n); }
 
 AI vf v_load_bf16(const uint16_t *p) {
   vi w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
@@ -96,16 +96,14 @@ AI void v_sfence(void) { _mm_sfence(); }
 
 #pragma GCC pop_options
 #else
-bool mx_simd_unary_avx512(int op, mx_dtype t, int64_t n, const void *x,
-                          void *y, bool stream) {
+bool mx_simd_unary_avx512(int op, mx_dtype t, int64_t n, const void *x, void *y,
+                          bool stream) {
   (void)op, (void)t, (void)n, (void)x, (void)y, (void)stream;
   return false;
 }
-bool mx_simd_binary_avx512(int op, mx_dtype t, int64_t n, const void *a,
-                           int64_t sa, const void *b, int64_t sb, void *o,
-                           bool stream) {
-  (void)op, (void)t, (void)n, (void)a, (void)sa, (void)b, (void)sb, (void)o,
-      (void)stream;
+bool mx_simd_binary_avx512(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
+                           const void *b, int64_t sb, void *o, bool stream) {
+  (void)op, (void)t, (void)n, (void)a, (void)sa, (void)b, (void)sb, (void)o, (void)stream;
   return false;
 }
 #endif

@@ -4,6 +4,10 @@
  * inputs go through mx_iter (dimensions merged, runs split across the
  * pool). Contiguous float32/bfloat16/float16 runs of the common ops take the
  * vector path (simd.h) when the CPU has one. */
+/* Let GCC vectorise the plain C loops (the build's -O2 uses the cheapest
+ * cost model, which leaves loops with a remainder scalar). */
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+
 #include "../../primitives/unary.h"
 
 #include <complex.h>
@@ -11,13 +15,9 @@
 #include <string.h>
 
 #include "dtypes.h"
+#include "ew_common.h"
 #include "iter.h"
 #include "simd.h"
-
-/* Outputs at least this large use non-temporal stores on the vector path:
- * they cannot stay in cache anyway, and streaming skips the read for
- * ownership of every output line. */
-#define EW_STREAM_BYTES ((int64_t)32 << 20)
 
 /* ---- scalar helpers ---- */
 
@@ -117,25 +117,25 @@ static mx_c64 ew_clog1p(mx_c64 z) {
 /* ---- the per-dtype kernels ---- */
 
 /* y[i * sy] = EXPR(x) over a run; x is the loaded element in EW_C */
-#define U_LOOP(OT, EXPR)                                           \
-  do {                                                             \
-    const EW_T *X_ = (const EW_T *)(const void *)xp;               \
-    OT *Y_ = (OT *)(void *)yp;                                     \
-    if (sx == 1 && sy == 1) {                                      \
-      for (int64_t i = 0; i < n; i++) {                            \
-        EW_C x = EW_LD(X_[i]);                                     \
-        Y_[i] = (EXPR);                                            \
-      }                                                            \
-    } else {                                                       \
-      for (int64_t i = 0; i < n; i++) {                            \
-        EW_C x = EW_LD(X_[i * sx]);                                \
-        Y_[i * sy] = (EXPR);                                       \
-      }                                                            \
-    }                                                              \
+#define U_LOOP(OT, EXPR)                             \
+  do {                                               \
+    const EW_T *X_ = (const EW_T *)(const void *)xp; \
+    OT *Y_ = (OT *)(void *)yp;                       \
+    if (sx == 1 && sy == 1) {                        \
+      for (int64_t i = 0; i < n; i++) {              \
+        EW_C x = EW_LD(X_[i]);                       \
+        Y_[i] = (EXPR);                              \
+      }                                              \
+    } else {                                         \
+      for (int64_t i = 0; i < n; i++) {              \
+        EW_C x = EW_LD(X_[i * sx]);                  \
+        Y_[i * sy] = (EXPR);                         \
+      }                                              \
+    }                                                \
   } while (0)
 
-typedef bool (*unary_fn)(int op, int dec, int64_t n, const char *x,
-                         int64_t sx, char *y, int64_t sy);
+typedef bool (*unary_fn)(int op, int dec, int64_t n, const char *x, int64_t sx, char *y,
+                         int64_t sy);
 
 #define EW_IMPL "unary_impl.inc"
 #include "ew_dtypes.inc"
@@ -154,8 +154,7 @@ typedef struct {
   bool simd, stream;
 } uctx;
 
-static void unary_run(void *c, int64_t n, const int64_t *offs,
-                      const int64_t *is) {
+static void unary_run(void *c, int64_t n, const int64_t *offs, const int64_t *is) {
   const uctx *k = c;
   const char *x = k->x + offs[0] * k->xsz;
   char *y = k->y + offs[1] * k->ysz;
@@ -169,15 +168,28 @@ static void unary_run(void *c, int64_t n, const int64_t *offs,
  * hand-off; libm calls are slow enough to split finer. */
 static int64_t unary_grain(int op) {
   switch (op) {
-    case MX_UOP_ABS: case MX_UOP_NEGATIVE: case MX_UOP_SIGN:
-    case MX_UOP_SQUARE: case MX_UOP_FLOOR: case MX_UOP_CEIL:
-    case MX_UOP_ISNAN: case MX_UOP_ISINF: case MX_UOP_ISFINITE:
-    case MX_UOP_ISPOSINF: case MX_UOP_ISNEGINF: case MX_UOP_LOGICAL_NOT:
-    case MX_UOP_BITWISE_INVERT: case MX_UOP_REAL: case MX_UOP_IMAG:
-    case MX_UOP_CONJUGATE: case MX_UOP_RECIPROCAL: case MX_UOP_SQRT:
+    case MX_UOP_ABS:
+    case MX_UOP_NEGATIVE:
+    case MX_UOP_SIGN:
+    case MX_UOP_SQUARE:
+    case MX_UOP_FLOOR:
+    case MX_UOP_CEIL:
+    case MX_UOP_ISNAN:
+    case MX_UOP_ISINF:
+    case MX_UOP_ISFINITE:
+    case MX_UOP_ISPOSINF:
+    case MX_UOP_ISNEGINF:
+    case MX_UOP_LOGICAL_NOT:
+    case MX_UOP_BITWISE_INVERT:
+    case MX_UOP_REAL:
+    case MX_UOP_IMAG:
+    case MX_UOP_CONJUGATE:
+    case MX_UOP_RECIPROCAL:
+    case MX_UOP_SQRT:
     case MX_UOP_RSQRT:
       return 1 << 15;
-    default: return 1 << 11;
+    default:
+      return 1 << 11;
   }
 }
 
@@ -188,11 +200,11 @@ mx_status mx_cpu_unary(mx_node *nd, mx_array **in, mx_array **out) {
   if (!fn || !fn(p->op, p->decimals, 0, NULL, 1, NULL, 1))
     return mx_set_error(MX_ERR_UNSUPPORTED, "[%s] not supported for %s",
                         mx_unary_op_name(p->op), mx_dtype_name(a->dtype));
-  mx_status rc = mx_array_alloc(o);
+  mx_status rc = mx_ew_alloc_out(o, &a, 1);
   if (rc != MX_OK || o->size == 0) return rc;
   const int64_t *strides[2] = {a->strides, o->strides};
   mx_iter it;
-  mx_iter_init(&it, o->shape, o->ndim, 2, strides);
+  mx_ew_iter_init(&it, o, 2, strides);
   uctx k = {fn,
             p->op,
             p->decimals,
@@ -203,8 +215,8 @@ mx_status mx_cpu_unary(mx_node *nd, mx_array **in, mx_array **out) {
             (int64_t)mx_dtype_size(o->dtype),
             mx_simd_level() > MX_SIMD_NONE && a->dtype == o->dtype &&
                 (p->op != MX_UOP_ROUND || p->decimals == 0),
-            o->size * (int64_t)mx_dtype_size(o->dtype) >= EW_STREAM_BYTES};
-  mx_iter_parallel(&it, unary_grain(p->op), unary_run, &k);
+            o->size * (int64_t)mx_dtype_size(o->dtype) >= mx_simd_stream_bytes()};
+  mx_ew_iter_parallel(&it, unary_grain(p->op), unary_run, &k);
   return MX_OK;
 }
 

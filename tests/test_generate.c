@@ -1,0 +1,633 @@
+/* test_generate.c: generation machinery against independent references:
+ * samplers and logits processors (allowed sets and frequencies computed in
+ * float64 here), stop strings, batched generation equal to one-by-one,
+ * rotating caches equal to recomputing the window (rope is
+ * shift-invariant), quantized caches close to float ones, prompt cache files
+ * that continue exactly, and load errors that name the bad tensor. */
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "harness.h"
+#include "mx/lm.h"
+#include "mx/tokenizer.h"
+
+static const char *stories(void) { return mxt_src_path("models/stories260K"); }
+
+/* ---- samplers ---- */
+static void softmax64(const float *x, int V, double t, double *p) {
+  double mx = -INFINITY, s = 0;
+  for (int i = 0; i < V; i++) mx = fmax(mx, x[i] / t);
+  for (int i = 0; i < V; i++) s += p[i] = exp(x[i] / t - mx);
+  for (int i = 0; i < V; i++) p[i] /= s;
+}
+
+/* chi-square of observed counts against expected probabilities; returns
+ * false if any token with p == 0 was drawn */
+static bool draws_match(mx_lm_sampler *s, const float *logits, int V, const double *p, int n) {
+  int cnt[64] = {0};
+  for (int i = 0; i < n; i++) {
+    int t = mx_lm_sampler_next(s, logits, V, NULL, 0, NULL);
+    if (t < 0 || t >= V || p[t] == 0) {
+      MXT_CHECK(0, "drew token %d with p=0", t);
+      return false;
+    }
+    cnt[t]++;
+  }
+  double chi = 0;
+  int dof = -1;
+  for (int i = 0; i < V; i++)
+    if (p[i] > 0) {
+      double e = p[i] * n;
+      chi += (cnt[i] - e) * (cnt[i] - e) / e;
+      dof++;
+    }
+  /* chi-square 99.9% quantile is below dof + 4*sqrt(2 dof) + 10 for small dof */
+  bool ok = chi < dof + 4 * sqrt(2.0 * (dof > 0 ? dof : 1)) + 10;
+  MXT_CHECK(ok, "chi-square %.1f with %d dof", chi, dof);
+  return ok;
+}
+
+static void test_samplers(void) {
+  float logits[8] = {2.0f, 1.5f, 1.0f, 0.5f, 0.0f, -0.5f, -1.0f, -3.0f};
+  int V = 8, N = 40000;
+  double p[8], q[8];
+  mx_lm_sampler_params sp;
+  /* greedy */
+  mx_lm_sampler_defaults(&sp);
+  mx_lm_sampler *s = mx_lm_sampler_new(&sp);
+  MXT_CHECK(mx_lm_sampler_next(s, logits, V, NULL, 0, NULL) == 0, "greedy");
+  mx_lm_sampler_free(s);
+  /* temperature only */
+  sp.temp = 0.7f;
+  sp.seed = 1;
+  s = mx_lm_sampler_new(&sp);
+  softmax64(logits, V, 0.7, p);
+  draws_match(s, logits, V, p, N);
+  mx_lm_sampler_free(s);
+  /* top_k = 3 */
+  sp.top_k = 3;
+  s = mx_lm_sampler_new(&sp);
+  softmax64(logits, 3, 0.7, q);
+  for (int i = 0; i < V; i++) p[i] = i < 3 ? q[i] : 0;
+  draws_match(s, logits, V, p, N);
+  mx_lm_sampler_free(s);
+  /* top_p = 0.8 at temp 1: keep the smallest prefix of sorted probs whose
+   * mass reaches 0.8 */
+  sp.top_k = 0;
+  sp.top_p = 0.8f;
+  sp.temp = 1.0f;
+  s = mx_lm_sampler_new(&sp);
+  softmax64(logits, V, 1.0, q);
+  double cum = 0;
+  int keep = 0;
+  while (keep < V && cum < 0.8) cum += q[keep++];
+  double mass = 0;
+  for (int i = 0; i < keep; i++) mass += q[i];
+  for (int i = 0; i < V; i++) p[i] = i < keep ? q[i] / mass : 0;
+  draws_match(s, logits, V, p, N);
+  mx_lm_sampler_free(s);
+  /* min_p = 0.3: keep p_i >= 0.3 * p_max */
+  sp.top_p = 0;
+  sp.min_p = 0.3f;
+  s = mx_lm_sampler_new(&sp);
+  softmax64(logits, V, 1.0, q);
+  mass = 0;
+  for (int i = 0; i < V; i++) mass += q[i] >= 0.3 * q[0] ? q[i] : 0;
+  for (int i = 0; i < V; i++) p[i] = q[i] >= 0.3 * q[0] ? q[i] / mass : 0;
+  draws_match(s, logits, V, p, N);
+  mx_lm_sampler_free(s);
+  /* xtc with probability 1, threshold 0.1: tokens above 0.1 except the
+   * least likely of them are removed */
+  sp.min_p = 0;
+  sp.xtc_probability = 1.0f;
+  sp.xtc_threshold = 0.1f;
+  s = mx_lm_sampler_new(&sp);
+  softmax64(logits, V, 1.0, q);
+  int last_above = -1;
+  for (int i = 0; i < V; i++)
+    if (q[i] > 0.1) last_above = i;
+  mass = 0;
+  for (int i = 0; i < V; i++) mass += i >= last_above ? q[i] : 0;
+  for (int i = 0; i < V; i++) p[i] = i >= last_above ? q[i] / mass : 0;
+  draws_match(s, logits, V, p, N);
+  mx_lm_sampler_free(s);
+  /* processors: logit bias forces a token, repetition penalty demotes */
+  mx_lm_sampler_defaults(&sp);
+  int32_t bias_id = 6;
+  float bias_v = 10;
+  sp.logit_bias_ids = &bias_id;
+  sp.logit_bias_values = &bias_v;
+  sp.n_logit_bias = 1;
+  s = mx_lm_sampler_new(&sp);
+  MXT_CHECK(mx_lm_sampler_next(s, logits, V, NULL, 0, NULL) == 6, "logit bias");
+  mx_lm_sampler_free(s);
+  mx_lm_sampler_defaults(&sp);
+  sp.repetition_penalty = 1.5f; /* 2.0/1.5 = 1.33 < 1.5: token 1 wins */
+  s = mx_lm_sampler_new(&sp);
+  int32_t hist[2] = {0, 0};
+  MXT_CHECK(mx_lm_sampler_next(s, logits, V, hist, 2, NULL) == 1, "repetition penalty");
+  /* outside the context window it no longer applies */
+  int32_t hist2[25];
+  hist2[0] = 0;
+  for (int i = 1; i < 25; i++) hist2[i] = 7;
+  MXT_CHECK(mx_lm_sampler_next(s, logits, V, hist2, 25, NULL) == 0, "context size 20");
+  mx_lm_sampler_free(s);
+  mx_lm_sampler_defaults(&sp);
+  sp.presence_penalty = 0.6f;
+  s = mx_lm_sampler_new(&sp);
+  MXT_CHECK(mx_lm_sampler_next(s, logits, V, hist, 2, NULL) == 1, "presence penalty");
+  mx_lm_sampler_free(s);
+  /* logprobs are a log-softmax */
+  float lp[8];
+  mx_lm_sampler_defaults(&sp);
+  s = mx_lm_sampler_new(&sp);
+  mx_lm_sampler_next(s, logits, V, NULL, 0, lp);
+  softmax64(logits, V, 1.0, q);
+  bool ok = true;
+  for (int i = 0; i < V; i++) ok &= fabs(lp[i] - log(q[i])) < 1e-5;
+  MXT_CHECK(ok, "log-softmax");
+  mx_lm_sampler_free(s);
+  /* seeds reproduce */
+  sp.temp = 1;
+  sp.seed = 99;
+  mx_lm_sampler *a = mx_lm_sampler_new(&sp), *b = mx_lm_sampler_new(&sp);
+  bool same = true;
+  for (int i = 0; i < 100; i++)
+    same &= mx_lm_sampler_next(a, logits, V, NULL, 0, NULL) == mx_lm_sampler_next(b, logits, V, NULL, 0, NULL);
+  MXT_CHECK(same, "same seed, same draws");
+  mx_lm_sampler_free(a);
+  mx_lm_sampler_free(b);
+  sp.temp = -1;
+  MXT_CHECK(mx_lm_sampler_new(&sp) == NULL, "bad params rejected");
+  mx_clear_error();
+}
+
+/* ---- text level ---- */
+typedef struct {
+  int32_t toks[512];
+  int n;
+} collect;
+
+static int on_tok(void *ctx, const mx_lm_token_info *t) {
+  collect *c = ctx;
+  if (c->n < 512) c->toks[c->n++] = t->token;
+  return 0;
+}
+
+static void test_stop_strings(void) {
+  mx_lm_model *m = mx_lm_load(stories(), NULL);
+  mx_tokenizer *tok = mx_tokenizer_load(stories());
+  MXT_OK(m);
+  MXT_OK(tok);
+  if (!m || !tok) return;
+  int32_t *ids;
+  int n;
+  mx_tokenizer_encode(tok, "Once upon a time", 16, true, &ids, &n);
+  mx_lm_text_params tp;
+  memset(&tp, 0, sizeof tp);
+  mx_lm_generate_defaults(&tp.gen);
+  tp.gen.max_tokens = 60;
+  char *full = NULL, *cut = NULL;
+  mx_lm_generate_stats st;
+  MXT_CHECK(mx_lm_generate_text(m, tok, ids, n, &tp, NULL, NULL, NULL, &full, &st) == MX_OK, "full");
+  /* a stop string from the middle of the text */
+  const char *stop = full ? strstr(full, " girl") : NULL;
+  MXT_CHECK(stop != NULL, "text: %s", full ? full : "");
+  if (stop) {
+    const char *stops[2] = {"zzz", " girl"};
+    tp.stop = stops;
+    tp.n_stop = 2;
+    MXT_CHECK(mx_lm_generate_text(m, tok, ids, n, &tp, NULL, NULL, NULL, &cut, &st) == MX_OK, "cut");
+    MXT_CHECK(cut && strlen(cut) == (size_t)(stop - full) && !strncmp(cut, full, strlen(cut)),
+              "stopped before the stop string: '%s'", cut ? cut : "");
+    MXT_CHECK(st.finish_reason == 0, "finish reason stop");
+  }
+  free(full);
+  free(cut);
+  free(ids);
+  mx_tokenizer_free(tok);
+  mx_lm_free(m);
+}
+
+typedef struct {
+  collect seqs[4];
+  int ended[4];
+} batch_out;
+
+static int on_batch(void *ctx, int seq, const mx_lm_token_info *t) {
+  batch_out *b = ctx;
+  if (!t) b->ended[seq]++;
+  else if (b->seqs[seq].n < 512) b->seqs[seq].toks[b->seqs[seq].n++] = t->token;
+  return 0;
+}
+
+static void test_batch_equals_single(void) {
+  mx_lm_load_options o = {.dtype = MX_FLOAT32};
+  mx_lm_model *m = mx_lm_load(mxt_src_path("tests/fixtures/models/tiny-qwen2"), &o);
+  MXT_OK(m);
+  if (!m) return;
+  int32_t p0[3] = {5, 17, 99}, p1[7] = {3, 44, 45, 46, 120, 7, 8}, p2[1] = {200};
+  const int32_t *ps[3] = {p0, p1, p2};
+  int lens[3] = {3, 7, 1};
+  mx_lm_generate_params gp;
+  mx_lm_generate_defaults(&gp);
+  gp.max_tokens = 12;
+  int32_t no_eos = -1;
+  gp.eos_ids = &no_eos;
+  gp.n_eos = 1;
+  batch_out bo;
+  memset(&bo, 0, sizeof bo);
+  MXT_CHECK(mx_lm_generate_batch(m, ps, lens, 3, &gp, on_batch, &bo) == MX_OK, "batch: %s",
+            mx_last_error());
+  for (int b = 0; b < 3; b++) {
+    collect one = {.n = 0};
+    mx_lm_generate_tokens(m, ps[b], lens[b], &gp, NULL, on_tok, &one, NULL);
+    MXT_CHECK(one.n == bo.seqs[b].n && !memcmp(one.toks, bo.seqs[b].toks, (size_t)one.n * 4),
+              "sequence %d: batch %d tokens vs single %d", b, bo.seqs[b].n, one.n);
+    MXT_CHECK(bo.ended[b] == 1, "end reported once");
+  }
+  mx_lm_free(m);
+}
+
+/* last-position logits of ids through a fresh cache */
+static double *logits_of(mx_lm_model *m, const int32_t *ids, int n, int V) {
+  int shape[2] = {1, n};
+  mx_array *x = mx_array_from_data(ids, shape, 2, MX_INT32);
+  mx_array *l = mx_lm_forward(m, x, NULL);
+  return mxt_to_f64(mx_slice_axis(l, 1, n - 1, n, 1));
+  (void)V;
+}
+
+/* stories260K as a Mistral (every layer attends to the last `window`
+ * positions): the reference for a rotating cache of that size, since a
+ * rotating cache is exactly a sliding window over every layer. */
+static mx_lm_model *windowed_copy(char *dir, int window) {
+  if (!mkdtemp(dir)) return NULL;
+  char p[512], cmd[1024];
+  snprintf(cmd, sizeof cmd, "ln -s %s/model.safetensors %s/model.safetensors", stories(), dir);
+  if (system(cmd) != 0) return NULL;
+  snprintf(p, sizeof p, "%s/config.json", stories());
+  FILE *f = fopen(p, "rb");
+  char buf[4096];
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f) fclose(f);
+  buf[n] = 0;
+  cJSON *j = cJSON_Parse(buf);
+  cJSON_ReplaceItemInObject(j, "model_type", cJSON_CreateString("mistral"));
+  cJSON_DeleteItemFromObject(j, "sliding_window");
+  cJSON_AddNumberToObject(j, "sliding_window", window);
+  snprintf(p, sizeof p, "%s/config.json", dir);
+  f = fopen(p, "w");
+  char *s = cJSON_Print(j);
+  fputs(s, f);
+  fclose(f);
+  free(s);
+  cJSON_Delete(j);
+  return mx_lm_load(dir, NULL);
+}
+
+static void test_rotating_cache_window(void) {
+  mx_lm_model *m = mx_lm_load(stories(), NULL);
+  char wdir[] = "/tmp/mx_window_XXXXXX";
+  int V = 512, W = 12, T = 30;
+  mx_lm_model *ref = windowed_copy(wdir, W);
+  MXT_OK(m);
+  MXT_OK(ref);
+  if (!m || !ref) return;
+  int32_t ids[64];
+  for (int i = 0; i < T; i++) ids[i] = 3 + (i * 37) % (V - 3);
+  mx_lm_cache_options co = {.max_kv_size = W};
+  mx_lm_cache *c = mx_lm_cache_new(m, &co);
+  /* prefill 8 tokens, then one at a time past the window: each step equals
+   * the sliding-window model's full forward */
+  int shape[2] = {1, 8};
+  mx_eval1(mx_lm_forward(m, mx_array_from_data(ids, shape, 2, MX_INT32), c));
+  double worst = 0;
+  for (int t = 8; t < T; t++) {
+    int one[2] = {1, 1};
+    mx_array *l = mx_lm_forward(m, mx_array_from_data(ids + t, one, 2, MX_INT32), c);
+    double *got = mxt_to_f64(l);
+    double *want = logits_of(ref, ids, t + 1, V);
+    for (int v = 0; v < V; v++) worst = fmax(worst, fabs(got[v] - want[v]));
+    free(got);
+    free(want);
+  }
+  MXT_CHECK(worst < 1e-3, "rotating cache vs sliding-window forward: max diff %.3g", worst);
+  mx_lm_cache_free(c);
+  /* a long prefill through a rotating cache (the concat path) too */
+  c = mx_lm_cache_new(m, &co);
+  int s20[2] = {1, 20};
+  double *a = mxt_to_f64(mx_lm_forward(m, mx_array_from_data(ids, s20, 2, MX_INT32), c));
+  double *b = mxt_to_f64(mx_lm_forward(ref, mx_array_from_data(ids, s20, 2, MX_INT32), NULL));
+  double d = 0;
+  for (int i = 0; i < 20 * V; i++) d = fmax(d, fabs(a[i] - b[i]));
+  MXT_CHECK(d < 1e-3, "rotating prefill = sliding window: %.3g", d);
+  free(a);
+  free(b);
+  int one[2] = {1, 1};
+  a = mxt_to_f64(mx_lm_forward(m, mx_array_from_data(ids + 20, one, 2, MX_INT32), c));
+  b = logits_of(ref, ids, 21, V);
+  d = 0;
+  for (int i = 0; i < V; i++) d = fmax(d, fabs(a[i] - b[i]));
+  MXT_CHECK(d < 1e-3, "decode after a long prefill: %.3g", d);
+  free(a);
+  free(b);
+  mx_lm_cache_free(c);
+  mx_lm_free(ref);
+  mx_lm_free(m);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", wdir);
+  MXT_CHECK(system(cmd) == 0, "cleanup");
+}
+
+/* a random model with head_dim 32 so the cache can be quantized */
+static char g_qdir[64];
+static mx_lm_model *make_random_model(void) {
+  snprintf(g_qdir, sizeof g_qdir, "/tmp/mx_gen_XXXXXX");
+  if (!mkdtemp(g_qdir)) return NULL;
+  char p[256];
+  snprintf(p, sizeof p, "%s/config.json", g_qdir);
+  FILE *f = fopen(p, "w");
+  fputs("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+        "\"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"head_dim\": 32, "
+        "\"intermediate_size\": 96, \"vocab_size\": 96, \"rms_norm_eps\": 1e-5, "
+        "\"tie_word_embeddings\": true}", f);
+  fclose(f);
+  mx_array_map *w = mx_array_map_new();
+  const char *names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                          "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+  int outs[7] = {64, 32, 32, 64, 96, 96, 64}, ins[7] = {64, 64, 64, 64, 64, 64, 96};
+  int es[2] = {96, 64}, d = 64;
+  mx_array_map_set(w, "model.embed_tokens.weight", mxt_rand(es, 2, MX_FLOAT32, -0.5, 0.5));
+  mx_array_map_set(w, "model.norm.weight", mx_ones(&d, 1, MX_FLOAT32));
+  for (int l = 0; l < 2; l++) {
+    for (int i = 0; i < 7; i++) {
+      int s[2] = {outs[i], ins[i]};
+      snprintf(p, sizeof p, "model.layers.%d.%s.weight", l, names[i]);
+      mx_array_map_set(w, p, mxt_rand(s, 2, MX_FLOAT32, -0.25, 0.25));
+    }
+    snprintf(p, sizeof p, "model.layers.%d.input_layernorm.weight", l);
+    mx_array_map_set(w, p, mx_ones(&d, 1, MX_FLOAT32));
+    snprintf(p, sizeof p, "model.layers.%d.post_attention_layernorm.weight", l);
+    mx_array_map_set(w, p, mx_ones(&d, 1, MX_FLOAT32));
+  }
+  snprintf(p, sizeof p, "%s/model.safetensors", g_qdir);
+  mx_status rc = mx_save_safetensors(p, w);
+  mx_array_map_free(w);
+  MXT_CHECK(rc == MX_OK, "save: %s", mx_last_error());
+  return mx_lm_load(g_qdir, NULL);
+}
+
+static void test_quantized_cache_and_files(void) {
+  mx_lm_model *m = make_random_model();
+  MXT_OK(m);
+  if (!m) return;
+  int V = 96;
+  int32_t ids[40];
+  for (int i = 0; i < 40; i++) ids[i] = (i * 29 + 7) % V;
+  /* plain vs 8-bit cache, one token at a time after a 10-token prefill */
+  mx_lm_cache_options qo = {.kv_bits = 8, .kv_group_size = 32, .quantized_kv_start = 4};
+  mx_lm_cache *plain = mx_lm_cache_new(m, NULL), *q = mx_lm_cache_new(m, &qo);
+  int s10[2] = {1, 10}, s1[2] = {1, 1};
+  mx_eval1(mx_lm_forward(m, mx_array_from_data(ids, s10, 2, MX_INT32), plain));
+  mx_eval1(mx_lm_forward(m, mx_array_from_data(ids, s10, 2, MX_INT32), q));
+  double worst = 0, scale = 0;
+  for (int t = 10; t < 30; t++) {
+    double *a = mxt_to_f64(mx_lm_forward(m, mx_array_from_data(ids + t, s1, 2, MX_INT32), plain));
+    double *b = mxt_to_f64(mx_lm_forward(m, mx_array_from_data(ids + t, s1, 2, MX_INT32), q));
+    for (int v = 0; v < V; v++) {
+      worst = fmax(worst, fabs(a[v] - b[v]));
+      scale = fmax(scale, fabs(a[v]));
+    }
+    free(a);
+    free(b);
+  }
+  /* 8-bit keys/values: relative error of a few 1e-3 per element */
+  MXT_CHECK(worst / scale < 3e-2 && worst > 0, "8-bit cache error %.3g of %.3g", worst, scale);
+  /* save both caches, load, continue: identical to continuing in memory */
+  const char *kinds[2] = {"plain", "quantized"};
+  mx_lm_cache *cs[2] = {plain, q};
+  for (int k = 0; k < 2; k++) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s.safetensors", g_qdir, kinds[k]);
+    const char *mk[1] = {"model"}, *mv[1] = {"random"};
+    MXT_CHECK(mx_lm_cache_save(cs[k], 2, path, mk, mv, 1) == MX_OK, "save %s: %s", kinds[k], mx_last_error());
+    mx_array_map *md = NULL;
+    mx_lm_cache *back = mx_lm_cache_load(m, path, &md);
+    MXT_CHECK(back != NULL, "load %s: %s", kinds[k], mx_last_error());
+    if (!back) {
+      mx_clear_error();
+      continue;
+    }
+    MXT_CHECK(md && !strcmp(mx_array_map_meta(md, "model"), "random"), "metadata");
+    MXT_CHECK(mx_lm_cache_offset(back) == 30, "offset %d", mx_lm_cache_offset(back));
+    double *a = mxt_to_f64(mx_lm_forward(m, mx_array_from_data(ids + 30, s1, 2, MX_INT32), cs[k]));
+    double *b = mxt_to_f64(mx_lm_forward(m, mx_array_from_data(ids + 30, s1, 2, MX_INT32), back));
+    double d = 0;
+    for (int v = 0; v < V; v++) d = fmax(d, fabs(a[v] - b[v]));
+    MXT_CHECK(d < 1e-5, "%s: continued from file differs by %.3g", kinds[k], d);
+    free(a);
+    free(b);
+    mx_array_map_free(md);
+    mx_lm_cache_free(back);
+  }
+  /* not a cache file */
+  char bad[256];
+  snprintf(bad, sizeof bad, "%s/model.safetensors", g_qdir);
+  MXT_CHECK(mx_lm_cache_load(m, bad, NULL) == NULL && strstr(mx_last_error(), "not a prompt cache"),
+            "model file rejected: %s", mx_last_error());
+  mx_clear_error();
+  mx_lm_cache_free(plain);
+  mx_lm_cache_free(q);
+  mx_lm_free(m);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", g_qdir);
+  MXT_CHECK(system(cmd) == 0, "cleanup");
+}
+
+/* broken model directories name the tensor at fault */
+static void test_load_errors(void) {
+  char dir[] = "/tmp/mx_badmodel_XXXXXX";
+  MXT_CHECK(mkdtemp(dir) != NULL, "tmp");
+  char cmd[1024], p[512];
+  snprintf(cmd, sizeof cmd, "cp %s/config.json %s/", mxt_src_path("tests/fixtures/models/tiny-llama-tied"), dir);
+  MXT_CHECK(system(cmd) == 0, "copy");
+  mx_array_map *w = mx_load_safetensors(mxt_src_path("tests/fixtures/models/tiny-llama-tied/model.safetensors"));
+  MXT_OK(w);
+  if (!w) return;
+  snprintf(p, sizeof p, "%s/model.safetensors", dir);
+  struct {
+    const char *what, *expect;
+  } cases[3] = {{"missing", "missing tensor model.layers.1.mlp.up_proj.weight"},
+                {"extra", "unexpected tensor model.layers.0.mlp.extra.weight"},
+                {"shape", "model.norm.weight has shape"}};
+  for (int c = 0; c < 3; c++) {
+    mx_array_map *m = mx_load_safetensors(mxt_src_path("tests/fixtures/models/tiny-llama-tied/model.safetensors"));
+    if (c == 0) mx_array_map_remove(m, "model.layers.1.mlp.up_proj.weight");
+    if (c == 1) mx_array_map_set(m, "model.layers.0.mlp.extra.weight", mx_array_map_get(m, "model.norm.weight"));
+    if (c == 2) {
+      int s = 63;
+      mx_array_map_set(m, "model.norm.weight", mx_ones(&s, 1, MX_FLOAT32));
+    }
+    remove(p);
+    mx_save_safetensors(p, m);
+    mx_array_map_free(m);
+    mx_lm_model *lm = mx_lm_load(dir, NULL);
+    MXT_CHECK(lm == NULL && strstr(mx_last_error(), cases[c].expect), "%s: %s", cases[c].what,
+              mx_last_error());
+    mx_lm_free(lm);
+    mx_clear_error();
+  }
+  mx_array_map_free(w);
+  /* bad config */
+  snprintf(p, sizeof p, "%s/config.json", dir);
+  FILE *f = fopen(p, "w");
+  fputs("{\"model_type\": \"gpt-unknown\", \"hidden_size\": 8, \"num_hidden_layers\": 1, "
+        "\"num_attention_heads\": 1, \"vocab_size\": 4}", f);
+  fclose(f);
+  MXT_CHECK(mx_lm_load(dir, NULL) == NULL && strstr(mx_last_error(), "not supported"), "type: %s",
+            mx_last_error());
+  mx_clear_error();
+  f = fopen(p, "w");
+  fputs("{not json", f);
+  fclose(f);
+  MXT_CHECK(mx_lm_load(dir, NULL) == NULL && strstr(mx_last_error(), "not a JSON object"), "json: %s",
+            mx_last_error());
+  mx_clear_error();
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  MXT_CHECK(system(cmd) == 0, "cleanup");
+  /* bad forward input */
+  mx_lm_model *m = mx_lm_load(stories(), NULL);
+  float x[2] = {1, 2};
+  int s2[2] = {1, 2};
+  MXT_CHECK(mx_lm_forward(m, mx_array_from_data(x, s2, 2, MX_FLOAT32), NULL) == NULL, "float ids");
+  mx_clear_error();
+  int32_t big[2] = {1, 100000};
+  mx_array *l = mx_lm_forward(m, mx_array_from_data(big, s2, 2, MX_INT32), NULL);
+  MXT_CHECK(l == NULL || mx_eval1(l) != MX_OK, "out-of-range id is an error, not a crash");
+  mx_clear_error();
+  mx_lm_free(m);
+}
+
+/* An mlx-community style quantized checkpoint (uint32 weights, scales,
+ * biases, "quantization" in config.json with a per-layer override) gives the
+ * logits of the float model holding the dequantized weights. */
+static void test_quantized_checkpoint(void) {
+  const char *src = mxt_src_path("tests/fixtures/models/tiny-llama-tied");
+  char qdir[] = "/tmp/mx_q_XXXXXX", fdir[] = "/tmp/mx_f_XXXXXX";
+  MXT_CHECK(mkdtemp(qdir) && mkdtemp(fdir), "tmp dirs");
+  char p[512];
+  snprintf(p, sizeof p, "%s/model.safetensors", src);
+  mx_array_map *w = mx_load_safetensors(p);
+  mx_array_map *qm = mx_array_map_new(), *fm = mx_array_map_new();
+  MXT_OK(w);
+  if (!w) return;
+  for (int i = 0; i < mx_array_map_size(w); i++) {
+    const char *name = mx_array_map_name(w, i);
+    mx_array *a = mx_array_map_at(w, i);
+    size_t L = strlen(name);
+    bool linear = mx_array_ndim(a) == 2 && L > 7 && !strcmp(name + L - 7, ".weight");
+    if (!linear) {
+      mx_array_map_set(qm, name, a);
+      mx_array_map_set(fm, name, a);
+      continue;
+    }
+    /* layer 1's down_proj gets 8 bits through a per-layer override */
+    int bits = strstr(name, "layers.1.mlp.down_proj") ? 8 : 4, gs = 32;
+    mx_array *wq, *sc, *bi;
+    MXT_CHECK(mx_quantize(a, gs, bits, &wq, &sc, &bi) == MX_OK, "quantize %s", name);
+    char base[256], k[300];
+    snprintf(base, sizeof base, "%.*s", (int)(L - 7), name);
+    mx_array_map_set(qm, name, wq);
+    snprintf(k, sizeof k, "%s.scales", base);
+    mx_array_map_set(qm, k, sc);
+    snprintf(k, sizeof k, "%s.biases", base);
+    mx_array_map_set(qm, k, bi);
+    mx_array_map_set(fm, name, mx_dequantize(wq, sc, bi, gs, bits));
+  }
+  snprintf(p, sizeof p, "%s/model.safetensors", qdir);
+  MXT_CHECK(mx_save_safetensors(p, qm) == MX_OK, "save q");
+  snprintf(p, sizeof p, "%s/model.safetensors", fdir);
+  MXT_CHECK(mx_save_safetensors(p, fm) == MX_OK, "save f");
+  /* configs: the float copy as is, the quantized one with the block */
+  snprintf(p, sizeof p, "%s/config.json", src);
+  FILE *f = fopen(p, "rb");
+  char buf[8192];
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f) fclose(f);
+  buf[n] = 0;
+  cJSON *cfg = cJSON_Parse(buf);
+  snprintf(p, sizeof p, "%s/config.json", fdir);
+  f = fopen(p, "w");
+  char *txt = cJSON_Print(cfg);
+  fputs(txt, f);
+  fclose(f);
+  free(txt);
+  cJSON *q = cJSON_AddObjectToObject(cfg, "quantization");
+  cJSON_AddNumberToObject(q, "group_size", 32);
+  cJSON_AddNumberToObject(q, "bits", 4);
+  cJSON *ov = cJSON_AddObjectToObject(q, "model.layers.1.mlp.down_proj");
+  cJSON_AddNumberToObject(ov, "group_size", 32);
+  cJSON_AddNumberToObject(ov, "bits", 8);
+  snprintf(p, sizeof p, "%s/config.json", qdir);
+  f = fopen(p, "w");
+  txt = cJSON_Print(cfg);
+  fputs(txt, f);
+  fclose(f);
+  free(txt);
+  cJSON_Delete(cfg);
+  mx_lm_model *mq = mx_lm_load(qdir, NULL), *mf = mx_lm_load(fdir, NULL);
+  MXT_CHECK(mq && mf, "load: %s", mx_last_error());
+  if (mq && mf) {
+    int32_t ids[12] = {1, 5, 9, 77, 100, 3, 250, 42, 8, 8, 300, 17};
+    int s[2] = {1, 12};
+    mx_array *x = mx_array_from_data(ids, s, 2, MX_INT32);
+    double *a = mxt_to_f64(mx_lm_forward(mq, x, NULL)), *b = mxt_to_f64(mx_lm_forward(mf, x, NULL));
+    double d = 0, mb = 0;
+    for (int i = 0; i < 12 * 384 && a && b; i++) {
+      d = fmax(d, fabs(a[i] - b[i]));
+      mb = fmax(mb, fabs(b[i]));
+    }
+    MXT_CHECK(a && b && d <= 1e-4 * mb, "quantized vs dequantized float: %.3g of %.3g", d, mb);
+    free(a);
+    free(b);
+  }
+  mx_lm_free(mq);
+  mx_lm_free(mf);
+  /* a wrong override (bits that do not match the packed width) is refused */
+  snprintf(p, sizeof p, "%s/config.json", qdir);
+  f = fopen(p, "rb");
+  n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f) fclose(f);
+  buf[n] = 0;
+  cfg = cJSON_Parse(buf);
+  cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cfg, "quantization"), "model.layers.1.mlp.down_proj");
+  f = fopen(p, "w");
+  txt = cJSON_Print(cfg);
+  fputs(txt, f);
+  fclose(f);
+  free(txt);
+  cJSON_Delete(cfg);
+  mq = mx_lm_load(qdir, NULL);
+  MXT_CHECK(mq == NULL && strstr(mx_last_error(), "down_proj"), "bad bits named: %s", mx_last_error());
+  mx_clear_error();
+  mx_lm_free(mq);
+  mx_array_map_free(w);
+  mx_array_map_free(qm);
+  mx_array_map_free(fm);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s %s", qdir, fdir);
+  MXT_CHECK(system(cmd) == 0, "cleanup");
+}
+
+int main(void) {
+  MXT_RUN(test_quantized_checkpoint);
+  MXT_RUN(test_samplers);
+  MXT_RUN(test_stop_strings);
+  MXT_RUN(test_batch_equals_single);
+  MXT_RUN(test_rotating_cache_window);
+  MXT_RUN(test_quantized_cache_and_files);
+  MXT_RUN(test_load_errors);
+  return mxt_finish();
+}
