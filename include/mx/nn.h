@@ -23,6 +23,7 @@
 #include "array.h"
 #include "fast.h"
 #include "io.h"
+#include "transforms.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -126,6 +127,22 @@ mx_status mx_module_save_weights(const mx_module *m, const char *path);
 
 /* Calls the module's forward function. */
 mx_array *mx_module_forward(mx_module *m, mx_array *x);
+
+/* ======================= training ======================= */
+/* A loss over a module: builds a one-element array from the module's
+ * current parameters and `inputs` with mx ops (it must not evaluate them).
+ * It may push auxiliary outputs (e.g. a token count) on `aux`. */
+typedef mx_array *(*mx_nn_loss_fn)(mx_module *model, mx_array *const *inputs, int n,
+                                   mx_vec *aux, void *ctx);
+/* MLX nn.value_and_grad: the loss (*loss, a 0-d array of the caller's
+ * scope) and its gradients with respect to the model's trainable
+ * parameters, as a new map named like mx_module_trainable_parameters (the
+ * caller frees it; ready for mx_optimizer_update). Auxiliary outputs are
+ * pushed on aux when it is given. The module is unchanged afterwards.
+ * loss, grads and aux may be NULL when not wanted. */
+mx_status mx_nn_value_and_grad(mx_module *model, mx_nn_loss_fn fn, void *ctx,
+                               mx_array *const *inputs, int ninputs, mx_array **loss,
+                               mx_array_map **grads, mx_vec *aux);
 
 /* ======================= layers ======================= */
 /* Constructors draw initial values from the global random key (mx/random.h,
