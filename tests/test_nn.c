@@ -118,7 +118,8 @@ static void test_module_tree(void) {
   mx_array_map *q = mx_module_parameters(t);
   MXT_CHECK(mx_array_map_size(q) == mx_array_map_size(p), "same count");
   for (int i = 0; i < mx_array_map_size(p) && i < mx_array_map_size(q); i++) {
-    MXT_CHECK(strcmp(mx_array_map_name(p, i), mx_array_map_name(q, i)) == 0, "order %d", i);
+    MXT_CHECK(strcmp(mx_array_map_name(p, i), mx_array_map_name(q, i)) == 0, "order %d",
+              i);
     MXT_CHECK(mx_array_map_at(p, i) == mx_array_map_at(q, i), "same array %d", i);
   }
   MXT_CHECK(mx_module_child(t, "layers.0") != NULL &&
@@ -178,8 +179,9 @@ static void test_module_apply(void) {
   mx_module *m = make_mlp();
   char paths[512] = "";
   mx_module_visit(m, collect_path, paths);
-  MXT_CHECK(strcmp(paths, ":Sequential,layers:list,layers.0:Linear,layers.1:ReLU,"
-                          "layers.2:Linear") == 0,
+  MXT_CHECK(strcmp(paths,
+                   ":Sequential,layers:list,layers.0:Linear,layers.1:ReLU,"
+                   "layers.2:Linear") == 0,
             "visit order: %s", paths);
   double *w2 = F(mx_module_get(m, "layers.2.weight"));
   int calls = 0;
@@ -234,7 +236,8 @@ static void test_freeze(void) {
             "is_frozen");
   /* the flag survives replacing the array */
   mx_array_map *u = mx_array_map_new();
-  mx_array_map_set(u, "layers.10.weight", mx_zeros_like(mx_module_get(m, "layers.10.weight")));
+  mx_array_map_set(u, "layers.10.weight",
+                   mx_zeros_like(mx_module_get(m, "layers.10.weight")));
   mx_module_update(m, u, true);
   mx_array_map_free(u);
   MXT_CHECK(mx_module_is_frozen(m, "layers.10.weight"), "frozen after update");
@@ -264,14 +267,16 @@ static void test_safetensors(void) {
   MXT_CHECK(mx_module_save_weights(m, path_copy) == MX_OK, "save: %s", mx_last_error());
   mx_array_map *raw = mx_load_safetensors(path_copy);
   MXT_OK(raw);
-  MXT_CHECK(raw && mx_array_map_size(raw) == 3 && mx_array_map_get(raw, "layers.0.weight") &&
+  MXT_CHECK(raw && mx_array_map_size(raw) == 3 &&
+                mx_array_map_get(raw, "layers.0.weight") &&
                 mx_array_map_get(raw, "layers.0.bias") &&
                 mx_array_map_get(raw, "layers.2.weight"),
             "MLX names in the file");
   /* load into a fresh model with different values */
   mx_random_seed(99);
   mx_module *m2 = make_mlp();
-  MXT_CHECK(mx_module_load_weights(m2, path_copy, true) == MX_OK, "load: %s", mx_last_error());
+  MXT_CHECK(mx_module_load_weights(m2, path_copy, true) == MX_OK, "load: %s",
+            mx_last_error());
   for (int i = 0; raw && i < mx_array_map_size(raw); i++) {
     const char *nm = mx_array_map_name(raw, i);
     double *a = F(mx_module_get(m, nm));
@@ -291,8 +296,9 @@ static void test_safetensors(void) {
   MXT_CHECK(mx_module_load_map(m2, w, true) == MX_ERR_INVALID && has_msg("Missing 1"),
             "missing");
   mx_array_map_set(w, "layers.0.bias", mx_zeros(&s1, 1, MX_FLOAT32));
-  MXT_CHECK(mx_module_load_map(m2, w, true) == MX_ERR_INVALID && has_msg("Expected shape"),
-            "shape mismatch");
+  MXT_CHECK(
+      mx_module_load_map(m2, w, true) == MX_ERR_INVALID && has_msg("Expected shape"),
+      "shape mismatch");
   MXT_CHECK(mx_module_load_weights(m2, "/nonexistent/x.safetensors", true) != MX_OK,
             "missing file");
   mx_clear_error();
@@ -326,7 +332,8 @@ static void test_linear(void) {
   mxt_close(y, yr, 42, 1e-5, 1e-5, "linear");
   mxt_close(mx_module_forward(l, mxt_noncontig(x)), yr, 42, 1e-5, 1e-5, "noncontig");
   /* bfloat16 input promotes with float32 weights */
-  mxt_close(mx_module_forward(l, mx_astype(x, MX_BFLOAT16)), yr, 42, 2e-2, 2e-2, "bf16 x");
+  mxt_close(mx_module_forward(l, mx_astype(x, MX_BFLOAT16)), yr, 42, 2e-2, 2e-2,
+            "bf16 x");
   /* wrong input size */
   int bs[2] = {2, 4};
   MXT_CHECK(mx_module_forward(l, rnd(bs, 2, 0, 1)) == NULL, "bad input dims");
@@ -384,7 +391,8 @@ static void test_quantized(void) {
     MXT_CHECK(mx_array_dtype(mx_module_get(q, "weight")) == MX_UINT32, "packed");
     /* as MLX: weight/scales/biases frozen, the copied bias trainable */
     mx_array_map *t = mx_module_trainable_parameters(q);
-    MXT_CHECK(mx_array_map_size(t) == 1 && mx_array_map_get(t, "bias"), "only bias trains");
+    MXT_CHECK(mx_array_map_size(t) == 1 && mx_array_map_get(t, "bias"),
+              "only bias trains");
     mx_array_map_free(t);
     double *wd = dequant_ref(mx_module_get(q, "weight"), mx_module_get(q, "scales"),
                              mx_module_get(q, "biases"), N, K, 32, bits);
@@ -419,15 +427,17 @@ static void test_quantized(void) {
                         mx_nn_linear(64, 10, true)};
   mx_module *seq = mx_nn_sequential(mods, 3);
   MXT_CHECK(mx_nn_quantize(seq, 64, 4, pred_first_only, NULL) == MX_OK, "quantize");
-  MXT_CHECK(strcmp(mx_module_type(mx_module_child(seq, "layers.0")), "QuantizedLinear") == 0,
-            "layers.0 quantized");
+  MXT_CHECK(
+      strcmp(mx_module_type(mx_module_child(seq, "layers.0")), "QuantizedLinear") == 0,
+      "layers.0 quantized");
   MXT_CHECK(strcmp(mx_module_type(mx_module_child(seq, "layers.2")), "Linear") == 0,
             "layers.2 kept");
   MXT_CHECK(mx_module_get(seq, "layers.0.scales") != NULL, "scales name");
   /* all: 10 columns do not fit group 64 on layers.2's input? (64 does) */
   MXT_CHECK(mx_nn_quantize(seq, 64, 8, NULL, NULL) == MX_OK, "quantize rest");
-  MXT_CHECK(strcmp(mx_module_type(mx_module_child(seq, "layers.2")), "QuantizedLinear") == 0,
-            "layers.2 quantized");
+  MXT_CHECK(
+      strcmp(mx_module_type(mx_module_child(seq, "layers.2")), "QuantizedLinear") == 0,
+      "layers.2 quantized");
   /* an impossible group size fails and leaves the tree alone */
   mx_module *m2[1] = {mx_nn_linear(48, 4, false)};
   mx_module *s2 = mx_nn_sequential(m2, 1);
@@ -475,7 +485,8 @@ static void test_embedding(void) {
     for (int d = 0; d < D; d++) yr[i * D + d] = wq[ids[i] * D + d];
   mxt_close(mx_module_forward(qe, x), yr, 6 * D, 1e-6, 1e-6, "quantized embedding");
   linear_ref(F(h), wq, NULL, 2, D, V, lr);
-  mxt_close(mx_nn_embedding_as_linear(qe, h), lr, 2 * V, 1e-4, 1e-4, "quantized as_linear");
+  mxt_close(mx_nn_embedding_as_linear(qe, h), lr, 2 * V, 1e-4, 1e-4,
+            "quantized as_linear");
   mx_array_map *t = mx_module_trainable_parameters(qe);
   MXT_CHECK(t && mx_array_map_size(t) == 0, "quantized embedding frozen");
   mx_array_map_free(t);
@@ -494,8 +505,8 @@ static void test_embedding(void) {
 }
 
 /* (n, d) rows: layer norm in float64 with optional weight/bias */
-static void layer_norm_ref(const double *x, int n, int d, const double *w, const double *b,
-                           double eps, double *y) {
+static void layer_norm_ref(const double *x, int n, int d, const double *w,
+                           const double *b, double eps, double *y) {
   for (int i = 0; i < n; i++) {
     double mu = 0, var = 0;
     for (int j = 0; j < d; j++) mu += x[i * d + j];
@@ -602,7 +613,8 @@ static void test_norms(void) {
             "groups divide dims");
   mx_module *gn = mx_nn_group_norm(4, 12, 1e-5, false, false);
   MXT_CHECK(mx_module_num_entries(gn) == 0, "not affine");
-  MXT_CHECK(mx_module_forward(gn, x) == NULL && has_msg("GroupNorm"), "wrong feature dim");
+  MXT_CHECK(mx_module_forward(gn, x) == NULL && has_msg("GroupNorm"),
+            "wrong feature dim");
   mx_module_free(gn);
   free_bufs();
 }
@@ -646,15 +658,16 @@ static void test_rope(void) {
 }
 
 /* MultiHeadAttention in float64. */
-static void mha_ref(mx_module *m, int H, const double *q, const double *k, const double *v,
-                    int B, int Lq, int Lk, int Dq, int Dk, int Dv, const double *mask,
-                    double *out, int Do) {
+static void mha_ref(mx_module *m, int H, const double *q, const double *k,
+                    const double *v, int B, int Lq, int Lk, int Dq, int Dk, int Dv,
+                    const double *mask, double *out, int Do) {
   double *wq = F(mx_module_get(m, "query_proj.weight")),
          *wk = F(mx_module_get(m, "key_proj.weight")),
          *wv = F(mx_module_get(m, "value_proj.weight")),
          *wo = F(mx_module_get(m, "out_proj.weight"));
   mx_array *bqa = mx_module_get(m, "query_proj.bias");
-  double *bq = bqa ? F(bqa) : NULL, *bk = bqa ? F(mx_module_get(m, "key_proj.bias")) : NULL,
+  double *bq = bqa ? F(bqa) : NULL,
+         *bk = bqa ? F(mx_module_get(m, "key_proj.bias")) : NULL,
          *bv = bqa ? F(mx_module_get(m, "value_proj.bias")) : NULL,
          *bo = bqa ? F(mx_module_get(m, "out_proj.bias")) : NULL;
   int D = mx_array_dim(mx_module_get(m, "query_proj.weight"), 0);
@@ -697,7 +710,8 @@ static void test_mha(void) {
                         "out_proj.weight"};
   MXT_CHECK(mx_array_map_size(p) == 4, "4 weights, no bias");
   for (int i = 0; i < 4 && i < mx_array_map_size(p); i++)
-    MXT_CHECK(strcmp(mx_array_map_name(p, i), want[i]) == 0, "name %s", mx_array_map_name(p, i));
+    MXT_CHECK(strcmp(mx_array_map_name(p, i), want[i]) == 0, "name %s",
+              mx_array_map_name(p, i));
   mx_array_map_free(p);
   int xs[3] = {B, L, D};
   mx_array *x = rnd(xs, 3, -1, 1);
@@ -709,11 +723,12 @@ static void test_mha(void) {
   double *md = F(mask);
   bool mok = true;
   for (int i = 0; i < L; i++)
-    for (int j = 0; j < L; j++) mok &= j <= i ? md[i * L + j] == 0 : md[i * L + j] == -FLT_MAX;
+    for (int j = 0; j < L; j++)
+      mok &= j <= i ? md[i * L + j] == 0 : md[i * L + j] == -FLT_MAX;
   MXT_CHECK(mok, "causal mask values");
   mha_ref(m, H, xd, xd, xd, B, L, L, D, D, D, md, y, D);
-  mxt_close(mx_nn_multi_head_attention_forward(m, x, x, x, mask), y, B * L * D, 1e-4, 1e-5,
-            "masked attention");
+  mxt_close(mx_nn_multi_head_attention_forward(m, x, x, x, mask), y, B * L * D, 1e-4,
+            1e-5, "masked attention");
   mx_module_free(m);
   /* different key/value dims, value_dims and output dims, with biases */
   int Lk = 7, Dk = 6, Dv = 10, Do = 12;
@@ -723,8 +738,8 @@ static void test_mha(void) {
   mx_array *q = rnd(qs, 3, -1, 1), *k = rnd(ks, 3, -1, 1), *v = rnd(vs, 3, -1, 1);
   y = alloc_d(B * L * Do);
   mha_ref(m, H, F(q), F(k), F(v), B, L, Lk, D, Dk, Dv, NULL, y, Do);
-  mxt_close(mx_nn_multi_head_attention_forward(m, q, k, v, NULL), y, B * L * Do, 1e-4, 1e-5,
-            "cross attention");
+  mxt_close(mx_nn_multi_head_attention_forward(m, q, k, v, NULL), y, B * L * Do, 1e-4,
+            1e-5, "cross attention");
   mx_module_free(m);
   MXT_CHECK(mx_nn_multi_head_attention(10, 3, 0, 0, 0, 0, 0, false) == NULL &&
                 has_msg("divisible"),
@@ -743,8 +758,10 @@ static void test_dropout(void) {
   int zeros = 0;
   bool scaled = true;
   for (int i = 0; i < 10000; i++) {
-    if (yd[i] == 0) zeros++;
-    else scaled &= fabs(yd[i] - xd[i] / 0.75) <= 1e-6 * fabs(yd[i]);
+    if (yd[i] == 0)
+      zeros++;
+    else
+      scaled &= fabs(yd[i] - xd[i] / 0.75) <= 1e-6 * fabs(yd[i]);
   }
   /* binomial(10000, 0.25): sd ~ 43 */
   MXT_CHECK(abs(zeros - 2500) < 250, "dropped %d of 10000", zeros);
@@ -762,9 +779,10 @@ static void test_dropout(void) {
 
 /* conv over one spatial dim pair (1-D when H == 1 with kh == 1). x (N, H, W, Ci),
  * w (Co, kh, kw, Ci/g). */
-static void conv_ref(const double *x, const double *w, const double *b, int N, int H, int W,
-                     int Ci, int Co, int kh, int kw, const int st[2], const int pad[2],
-                     const int dil[2], int g, double *y, int *Ho, int *Wo) {
+static void conv_ref(const double *x, const double *w, const double *b, int N, int H,
+                     int W, int Ci, int Co, int kh, int kw, const int st[2],
+                     const int pad[2], const int dil[2], int g, double *y, int *Ho,
+                     int *Wo) {
   int oh = (H + 2 * pad[0] - dil[0] * (kh - 1) - 1) / st[0] + 1;
   int ow = (W + 2 * pad[1] - dil[1] * (kw - 1) - 1) / st[1] + 1;
   int cig = Ci / g, cog = Co / g;
@@ -776,7 +794,8 @@ static void conv_ref(const double *x, const double *w, const double *b, int N, i
           int gr = co / cog;
           for (int a = 0; a < kh; a++)
             for (int c = 0; c < kw; c++) {
-              int hi = i * st[0] - pad[0] + a * dil[0], wi = j * st[1] - pad[1] + c * dil[1];
+              int hi = i * st[0] - pad[0] + a * dil[0],
+                  wi = j * st[1] - pad[1] + c * dil[1];
               if (hi < 0 || hi >= H || wi < 0 || wi >= W) continue;
               for (int ci = 0; ci < cig; ci++)
                 s += x[((n * H + hi) * W + wi) * Ci + gr * cig + ci] *
@@ -822,8 +841,8 @@ static void test_conv(void) {
   int x2s[4] = {2, 6, 5, 3};
   mx_array *x2 = rnd(x2s, 4, -1, 1);
   double *y2 = alloc_d(2 * 6 * 5 * 4);
-  conv_ref(F(x2), F(mx_module_get(c, "weight")), F(mx_module_get(c, "bias")), 2, 6, 5, 3, 4,
-           3, 2, s2, p2, d2, 1, y2, &Ho, &Wo);
+  conv_ref(F(x2), F(mx_module_get(c, "weight")), F(mx_module_get(c, "bias")), 2, 6, 5, 3,
+           4, 3, 2, s2, p2, d2, 1, y2, &Ho, &Wo);
   out = mx_module_forward(c, x2);
   MXT_CHECK(out && mx_array_dim(out, 1) == Ho && mx_array_dim(out, 2) == Wo, "out shape");
   mxt_close(out, y2, 2 * Ho * Wo * 4, 1e-5, 1e-5, "conv2d");
@@ -846,8 +865,8 @@ static void test_sequential(void) {
   int xs[2] = {3, 4};
   mx_array *x = rnd(xs, 2, -1, 1);
   double h[3 * 8], y[3 * 3];
-  linear_ref(F(x), F(mx_module_get(m, "layers.0.weight")), F(mx_module_get(m, "layers.0.bias")),
-             3, 4, 8, h);
+  linear_ref(F(x), F(mx_module_get(m, "layers.0.weight")),
+             F(mx_module_get(m, "layers.0.bias")), 3, 4, 8, h);
   for (int i = 0; i < 24; i++) h[i] = h[i] > 0 ? h[i] : 0;
   linear_ref(h, F(mx_module_get(m, "layers.2.weight")), NULL, 3, 8, 3, y);
   for (int i = 0; i < 9; i++) y[i] *= 2;
@@ -919,24 +938,36 @@ static void test_activations(void) {
     mx_array *(*f)(mx_array *);
     fn1 ref;
   } cases[] = {
-      {"relu", mx_nn_relu, r_relu},           {"relu2", mx_nn_relu2, r_relu2},
-      {"relu6", mx_nn_relu6, r_relu6},        {"leaky_relu", w_leaky, r_leaky},
-      {"elu", w_elu, r_elu},                  {"celu", w_celu, r_celu},
-      {"selu", mx_nn_selu, r_selu},           {"sigmoid", mx_nn_sigmoid, r_sigmoid},
-      {"tanh", mx_nn_tanh, tanh},             {"silu", mx_nn_silu, r_silu},
-      {"gelu", mx_nn_gelu, r_gelu},           {"gelu_approx", mx_nn_gelu_approx, r_gelu_approx},
+      {"relu", mx_nn_relu, r_relu},
+      {"relu2", mx_nn_relu2, r_relu2},
+      {"relu6", mx_nn_relu6, r_relu6},
+      {"leaky_relu", w_leaky, r_leaky},
+      {"elu", w_elu, r_elu},
+      {"celu", w_celu, r_celu},
+      {"selu", mx_nn_selu, r_selu},
+      {"sigmoid", mx_nn_sigmoid, r_sigmoid},
+      {"tanh", mx_nn_tanh, tanh},
+      {"silu", mx_nn_silu, r_silu},
+      {"gelu", mx_nn_gelu, r_gelu},
+      {"gelu_approx", mx_nn_gelu_approx, r_gelu_approx},
       {"gelu_fast", mx_nn_gelu_fast_approx, r_gelu_fast},
-      {"softplus", mx_nn_softplus, r_softplus}, {"softsign", mx_nn_softsign, r_softsign},
-      {"mish", mx_nn_mish, r_mish},           {"log_sigmoid", mx_nn_log_sigmoid, r_logsig},
-      {"hardswish", mx_nn_hardswish, r_hardswish}, {"hard_tanh", w_hardtanh, r_hardtanh},
-      {"softshrink", w_softshrink, r_softshrink}, {"hard_shrink", w_hardshrink, r_hardshrink},
+      {"softplus", mx_nn_softplus, r_softplus},
+      {"softsign", mx_nn_softsign, r_softsign},
+      {"mish", mx_nn_mish, r_mish},
+      {"log_sigmoid", mx_nn_log_sigmoid, r_logsig},
+      {"hardswish", mx_nn_hardswish, r_hardswish},
+      {"hard_tanh", w_hardtanh, r_hardtanh},
+      {"softshrink", w_softshrink, r_softshrink},
+      {"hard_shrink", w_hardshrink, r_hardshrink},
   };
   int nc = (int)(sizeof cases / sizeof cases[0]);
-  for (int i = 0; i < nc; i++) check_act(cases[i].name, cases[i].f, cases[i].ref, x, xd, n, 2e-6);
+  for (int i = 0; i < nc; i++)
+    check_act(cases[i].name, cases[i].f, cases[i].ref, x, xd, n, 2e-6);
   /* bfloat16 inputs stay bfloat16, within its precision */
   mx_array *xb = mx_astype(x, MX_BFLOAT16);
   double *xbd = F(xb);
-  for (int i = 0; i < nc; i++) check_act(cases[i].name, cases[i].f, cases[i].ref, xb, xbd, n, 3e-2);
+  for (int i = 0; i < nc; i++)
+    check_act(cases[i].name, cases[i].f, cases[i].ref, xb, xbd, n, 3e-2);
   /* step: int32 0/1 */
   mx_array *s = mx_nn_step(x, 0.25);
   MXT_CHECK(s && mx_array_dtype(s) == MX_INT32, "step is int32");
@@ -952,12 +983,15 @@ static void test_activations(void) {
   /* softmax family along an axis, incl. large logits */
   int ss[2] = {4, 5};
   mx_array *z = rnd(ss, 2, -3, 3);
-  z = mx_add(z, mx_array_scalar_f64(200, MX_FLOAT32)); /* large offset: must stay finite */
+  z = mx_add(z,
+             mx_array_scalar_f64(200, MX_FLOAT32)); /* large offset: must stay finite */
   double *zd = F(z), sm[20], lsm[20], smin[20];
   for (int r = 0; r < 4; r++) {
     double mx = -INFINITY, sum = 0, mn = INFINITY, sum2 = 0;
-    for (int c = 0; c < 5; c++) mx = fmax(mx, zd[r * 5 + c]), mn = fmin(mn, zd[r * 5 + c]);
-    for (int c = 0; c < 5; c++) sum += exp(zd[r * 5 + c] - mx), sum2 += exp(mn - zd[r * 5 + c]);
+    for (int c = 0; c < 5; c++)
+      mx = fmax(mx, zd[r * 5 + c]), mn = fmin(mn, zd[r * 5 + c]);
+    for (int c = 0; c < 5; c++)
+      sum += exp(zd[r * 5 + c] - mx), sum2 += exp(mn - zd[r * 5 + c]);
     for (int c = 0; c < 5; c++) {
       sm[r * 5 + c] = exp(zd[r * 5 + c] - mx) / sum;
       lsm[r * 5 + c] = zd[r * 5 + c] - mx - log(sum);
@@ -978,7 +1012,8 @@ static void test_activations(void) {
   mx_array *gx = rnd(gs, 2, -3, 3);
   double *gd = F(gx), gy[12], sy2[24];
   for (int r = 0; r < 3; r++)
-    for (int c = 0; c < 4; c++) gy[r * 4 + c] = gd[r * 8 + c] * r_sigmoid(gd[r * 8 + 4 + c]);
+    for (int c = 0; c < 4; c++)
+      gy[r * 4 + c] = gd[r * 8 + c] * r_sigmoid(gd[r * 8 + 4 + c]);
   mxt_close(mx_nn_glu(gx, -1), gy, 12, 1e-6, 1e-6, "glu");
   mx_array *up = rnd(gs, 2, -1, 1);
   double *ud = F(up);
@@ -1124,8 +1159,8 @@ static void test_cross_entropy(void) {
   check_reductions("cross_entropy weighted", f_ce, &aw, lw, N, 1e-6);
   mx_array *sum = mx_nn_cross_entropy(logits, tg, w, -1, 0, MX_REDUCTION_SUM);
   double per_tok = masked / kept;
-  mxt_close(mx_divide(sum, mx_array_scalar_f64(kept, MX_FLOAT32)), &per_tok, 1, 1e-6, 1e-6,
-            "mean over kept tokens");
+  mxt_close(mx_divide(sum, mx_array_scalar_f64(kept, MX_FLOAT32)), &per_tok, 1, 1e-6,
+            1e-6, "mean over kept tokens");
   /* probabilities: one-hot gives the same loss; soft targets */
   float *pr = calloc(30, sizeof *pr);
   for (int i = 0; i < N; i++) pr[i * C + t[i]] = 1;
@@ -1170,8 +1205,8 @@ static void test_cross_entropy(void) {
   int two = 2;
   int32_t zero = 0;
   mx_array *lb = mx_reshape(mx_array_from_f32(big, &two, 1), (int[]){1, 2}, 2);
-  mx_array *ce = mx_nn_cross_entropy(lb, mx_array_from_i32(&zero, (int[]){1}, 1), NULL, -1,
-                                     0, MX_REDUCTION_MEAN);
+  mx_array *ce = mx_nn_cross_entropy(lb, mx_array_from_i32(&zero, (int[]){1}, 1), NULL,
+                                     -1, 0, MX_REDUCTION_MEAN);
   MXT_CHECK(ce && mx_array_item_f64(ce) == 0, "large logits: loss 0");
   /* errors */
   int bad = 5;
@@ -1241,7 +1276,8 @@ static void test_losses(void) {
   mx_array *pr = mx_sigmoid(p);
   double *prd = F(pr);
   loss_args abp = {pr, bti, NULL, NULL, -1, 0, false};
-  for (int i = 0; i < n; i++) l[i] = -(bt[i] * log(prd[i]) + (1 - bt[i]) * log(1 - prd[i]));
+  for (int i = 0; i < n; i++)
+    l[i] = -(bt[i] * log(prd[i]) + (1 - bt[i]) * log(1 - prd[i]));
   check_reductions("bce probs", f_bce, &abp, l, n, 1e-4);
   /* probabilities of exactly 0 and 1: logs clip at -100 */
   float pe[2] = {0.0f, 1.0f}, te[2] = {1.0f, 1.0f};
@@ -1270,21 +1306,24 @@ static void test_losses(void) {
   loss_args ak = {lp, lq, NULL, NULL, ax, 0, false};
   for (int i = 0; i < 8; i++) {
     r8[i] = 0;
-    for (int c = 0; c < 5; c++) r8[i] += exp(lqd[i * 5 + c]) * (lqd[i * 5 + c] - lpd[i * 5 + c]);
+    for (int c = 0; c < 5; c++)
+      r8[i] += exp(lqd[i * 5 + c]) * (lqd[i * 5 + c] - lpd[i * 5 + c]);
   }
   check_reductions("kl_div", f_kl, &ak, r8, 8, 1e-5);
   /* kl over axis 0 */
   double r5[5];
   for (int c = 0; c < 5; c++) {
     r5[c] = 0;
-    for (int i = 0; i < 8; i++) r5[c] += exp(lqd[i * 5 + c]) * (lqd[i * 5 + c] - lpd[i * 5 + c]);
+    for (int i = 0; i < 8; i++)
+      r5[c] += exp(lqd[i * 5 + c]) * (lqd[i * 5 + c] - lpd[i * 5 + c]);
   }
-  mxt_close(mx_nn_kl_div_loss(lp, lq, 0, MX_REDUCTION_NONE), r5, 5, 1e-5, 1e-5, "kl axis 0");
+  mxt_close(mx_nn_kl_div_loss(lp, lq, 0, MX_REDUCTION_NONE), r5, 5, 1e-5, 1e-5,
+            "kl axis 0");
   /* gaussian nll, with a variance under eps */
   mx_array *var = rnd(sh, 2, 0.1, 2);
   float tiny = 0;
-  var = mx_slice_update(var, mx_array_from_f32(&tiny, NULL, 0), (int[]){0, 0}, (int[]){1, 1},
-                        NULL);
+  var = mx_slice_update(var, mx_array_from_f32(&tiny, NULL, 0), (int[]){0, 0},
+                        (int[]){1, 1}, NULL);
   double *vd = F(var);
   for (int full = 0; full <= 1; full++) {
     loss_args ag = {p, t, var, NULL, -1, 0, full};
@@ -1374,7 +1413,8 @@ static void test_init(void) {
   mx_array *g = mx_nn_init_glorot_normal(cs, 4, 1.0, MX_FLOAT32, key);
   moments(g, &mean, &var, &lo, &hi);
   double sd = sqrt(2.0 / (fi + fo));
-  MXT_CHECK(fabs(sqrt(var) / sd - 1) < 0.03, "glorot normal std %g want %g", sqrt(var), sd);
+  MXT_CHECK(fabs(sqrt(var) / sd - 1) < 0.03, "glorot normal std %g want %g", sqrt(var),
+            sd);
   g = mx_nn_init_glorot_uniform(cs, 4, 2.0, MX_FLOAT32, key);
   moments(g, &mean, &var, &lo, &hi);
   double lim = 2.0 * sqrt(6.0 / (fi + fo));
@@ -1390,8 +1430,9 @@ static void test_init(void) {
   moments(g, &mean, &var, &lo, &hi);
   lim = sqrt(3.0 / fi);
   MXT_CHECK(lo >= -lim && hi <= lim && hi > 0.98 * lim, "he uniform bounds");
-  MXT_CHECK(fabs(var / (lim * lim / 3) - 1) < 0.05 && fabs(mean) < 4 * lim / sqrt(3.0 * cn),
-            "he uniform moments");
+  MXT_CHECK(
+      fabs(var / (lim * lim / 3) - 1) < 0.05 && fabs(mean) < 4 * lim / sqrt(3.0 * cn),
+      "he uniform moments");
   int one = 10;
   MXT_CHECK(mx_nn_init_glorot_normal(&one, 1, 1, MX_FLOAT32, NULL) == NULL &&
                 has_msg("at least 2"),

@@ -18,7 +18,8 @@ static void free_bufs(void) {
 }
 
 /* inputs: x, targets */
-static mx_array *mse_fn(mx_module *m, mx_array *const *in, int n, mx_vec *aux, void *ctx) {
+static mx_array *mse_fn(mx_module *m, mx_array *const *in, int n, mx_vec *aux,
+                        void *ctx) {
   (void)n;
   (void)ctx;
   mx_array *y = mx_module_forward(m, in[0]);
@@ -39,7 +40,8 @@ static void test_linear_grads(void) {
   int N = 6, I = 4, O = 3;
   mx_module *l = mx_nn_linear(I, O, true);
   int xs[2] = {N, I}, ts[2] = {N, O};
-  mx_array *x = mxt_rand(xs, 2, MX_FLOAT32, -1, 1), *t = mxt_rand(ts, 2, MX_FLOAT32, -1, 1);
+  mx_array *x = mxt_rand(xs, 2, MX_FLOAT32, -1, 1),
+           *t = mxt_rand(ts, 2, MX_FLOAT32, -1, 1);
   double *xd = F(x), *td = F(t), *w = F(mx_module_get(l, "weight")),
          *b = F(mx_module_get(l, "bias"));
   mx_array *w_before = mx_module_get(l, "weight");
@@ -59,11 +61,12 @@ static void test_linear_grads(void) {
   mx_array *lv = NULL;
   mx_array_map *g = NULL;
   mx_vec aux = MX_VEC_INIT;
-  MXT_CHECK(mx_nn_value_and_grad(l, mse_fn, NULL, in, 2, &lv, &g, &aux) == MX_OK, "vg: %s",
-            mx_last_error());
+  MXT_CHECK(mx_nn_value_and_grad(l, mse_fn, NULL, in, 2, &lv, &g, &aux) == MX_OK,
+            "vg: %s", mx_last_error());
   mxt_close(lv, &loss, 1, 1e-5, 1e-7, "loss");
-  MXT_CHECK(g && mx_array_map_size(g) == 2 && strcmp(mx_array_map_name(g, 0), "weight") == 0,
-            "grad names");
+  MXT_CHECK(
+      g && mx_array_map_size(g) == 2 && strcmp(mx_array_map_name(g, 0), "weight") == 0,
+      "grad names");
   if (g) {
     mxt_close(mx_array_map_get(g, "weight"), gw, 12, 1e-4, 1e-6, "dL/dW");
     mxt_close(mx_array_map_get(g, "bias"), gb, 3, 1e-4, 1e-6, "dL/db");
@@ -76,9 +79,12 @@ static void test_linear_grads(void) {
 
   /* frozen bias: only the weight gets a gradient */
   mx_module_freeze(l, "bias");
-  MXT_CHECK(mx_nn_value_and_grad(l, mse_fn, NULL, in, 2, NULL, &g, NULL) == MX_OK, "frozen");
-  MXT_CHECK(g && mx_array_map_size(g) == 1 && mx_array_map_get(g, "weight"), "weight only");
-  if (g) mxt_close(mx_array_map_get(g, "weight"), gw, 12, 1e-4, 1e-6, "dL/dW frozen bias");
+  MXT_CHECK(mx_nn_value_and_grad(l, mse_fn, NULL, in, 2, NULL, &g, NULL) == MX_OK,
+            "frozen");
+  MXT_CHECK(g && mx_array_map_size(g) == 1 && mx_array_map_get(g, "weight"),
+            "weight only");
+  if (g)
+    mxt_close(mx_array_map_get(g, "weight"), gw, 12, 1e-4, 1e-6, "dL/dW frozen bias");
   mx_array_map_free(g);
   mx_module_unfreeze(l, NULL);
 
@@ -107,7 +113,8 @@ static void test_linear_grads(void) {
   free_bufs();
 }
 
-static mx_array *null_fn(mx_module *m, mx_array *const *in, int n, mx_vec *aux, void *ctx) {
+static mx_array *null_fn(mx_module *m, mx_array *const *in, int n, mx_vec *aux,
+                         void *ctx) {
   (void)m, (void)in, (void)n, (void)aux, (void)ctx;
   return NULL;
 }
@@ -135,12 +142,14 @@ static void test_errors(void) {
             "non-scalar loss");
   mx_clear_error();
   MXT_CHECK(mx_module_get(l, "weight") == w, "module restored");
-  MXT_CHECK(mx_nn_value_and_grad(NULL, mse_fn, NULL, &x, 1, &lv, &g, NULL) != MX_OK, "NULL");
+  MXT_CHECK(mx_nn_value_and_grad(NULL, mse_fn, NULL, &x, 1, &lv, &g, NULL) != MX_OK,
+            "NULL");
   mx_clear_error();
   mx_module_free(l);
 }
 
-static mx_array *mlp_loss(mx_module *m, mx_array *const *in, int n, mx_vec *aux, void *ctx) {
+static mx_array *mlp_loss(mx_module *m, mx_array *const *in, int n, mx_vec *aux,
+                          void *ctx) {
   (void)n, (void)aux, (void)ctx;
   return mx_nn_mse_loss(mx_module_forward(m, in[0]), in[1], MX_REDUCTION_MEAN);
 }
@@ -189,20 +198,22 @@ static void test_fit_regression(void) {
     mx_scope_end();
   }
   MXT_CHECK(last < 0.05 * first && last < 0.01, "loss %g -> %g", first, last);
-  if (getenv("MX_TEST_VERBOSE")) fprintf(stderr, "regression loss %g -> %g\n", first, last);
+  if (getenv("MX_TEST_VERBOSE"))
+    fprintf(stderr, "regression loss %g -> %g\n", first, last);
   MXT_CHECK(mx_optimizer_step(o) == 300, "300 steps");
   mx_optimizer_free(o);
   mx_module_free(m);
   free_bufs();
 }
 
-static mx_array *clf_loss(mx_module *m, mx_array *const *in, int n, mx_vec *aux, void *ctx) {
+static mx_array *clf_loss(mx_module *m, mx_array *const *in, int n, mx_vec *aux,
+                          void *ctx) {
   (void)n, (void)ctx;
   mx_array *logits = mx_module_forward(m, in[0]);
   /* auxiliary: accuracy */
   mx_array *pred = mx_argmax(logits, -1, false);
-  mx_array *acc = mx_mean(mx_astype(mx_equal(pred, mx_astype(in[1], MX_UINT32)), MX_FLOAT32),
-                          NULL, 0, false);
+  mx_array *acc = mx_mean(
+      mx_astype(mx_equal(pred, mx_astype(in[1], MX_UINT32)), MX_FLOAT32), NULL, 0, false);
   mx_vec_push(aux, acc);
   return mx_nn_cross_entropy(logits, in[1], NULL, -1, 0.05, MX_REDUCTION_MEAN);
 }

@@ -21,7 +21,8 @@ typedef struct {
 
 /* Gradients for step t (1-based), deterministic. */
 static void grads_at(int t, double *g) {
-  for (int i = 0; i < NW + NB; i++) g[i] = sin(1.3 * i + 0.7 * t) * (1 + 0.1 * t) + 0.05 * i;
+  for (int i = 0; i < NW + NB; i++)
+    g[i] = sin(1.3 * i + 0.7 * t) * (1 + 0.1 * t) + 0.05 * i;
 }
 
 static mx_array_map *grads_map(int t, mx_dtype dt) {
@@ -63,7 +64,8 @@ static void ref_elementwise(const mx_optim_config *c, mx_dtype dt, int t, double
           p[i] = w - lr * g;
           break;
         }
-        double v = c->momentum * s[0][i] + (c->dampening > 0 ? (1 - c->dampening) * g : g);
+        double v =
+            c->momentum * s[0][i] + (c->dampening > 0 ? (1 - c->dampening) * g : g);
         s[0][i] = v;
         double upd = c->nesterov ? g + c->momentum * v : v;
         p[i] = w - lr * upd;
@@ -117,7 +119,8 @@ static void ref_elementwise(const mx_optim_config *c, mx_dtype dt, int t, double
         p[i] = w - lr * (cc > 0 ? 1 : cc < 0 ? -1 : 0);
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
 }
@@ -125,14 +128,14 @@ static void ref_elementwise(const mx_optim_config *c, mx_dtype dt, int t, double
 /* Adafactor on one parameter: a (R, C) matrix (factored) or a vector.
  * st: row (R) + col (C) or vec (n); ea (n). */
 static void ref_adafactor(const mx_optim_config *c, int t, double lr, double *p,
-                          const double *g, int R, int C, bool matrix, double *row, double *col,
-                          double *vec, double *ea) {
+                          const double *g, int R, int C, bool matrix, double *row,
+                          double *col, double *vec, double *ea) {
   int n = matrix ? R * C : R;
   double ms = 0;
   for (int i = 0; i < n; i++) ms += p[i] * p[i];
   double prms = sqrt(ms / n);
-  double rel = c->relative_step ? fmin(c->warmup_init ? 1e-6 * t : 1e-2, 1 / sqrt((double)t))
-                                : lr;
+  double rel =
+      c->relative_step ? fmin(c->warmup_init ? 1e-6 * t : 1e-2, 1 / sqrt((double)t)) : lr;
   double lra = c->scale_parameter ? fmax(c->eps2, prms) * rel : rel;
   double b2 = 1 - pow((double)t, c->decay_rate);
   double *u = calloc((size_t)n, sizeof *u);
@@ -185,7 +188,8 @@ static void ref_update(const mx_optim_config *c, mx_dtype dt, int t, double lr,
 }
 
 /* Runs NSTEPS updates of `c` in dtype dt and compares every step. */
-static void run_against_ref(const char *name, mx_optim_config c, mx_dtype dt, double tol) {
+static void run_against_ref(const char *name, mx_optim_config c, mx_dtype dt,
+                            double tol) {
   mx_optimizer *o = mx_optimizer_new(&c);
   MXT_OK(o);
   if (!o) return;
@@ -241,7 +245,8 @@ static void test_sgd(void) {
   run_against_ref("sgd nesterov", c, MX_FLOAT32, 2e-6);
   /* nesterov needs momentum and no dampening */
   c.dampening = 0.1;
-  MXT_CHECK(mx_optimizer_new(&c) == NULL && strstr(mx_last_error(), "Nesterov"), "nesterov");
+  MXT_CHECK(mx_optimizer_new(&c) == NULL && strstr(mx_last_error(), "Nesterov"),
+            "nesterov");
   mx_clear_error();
 }
 
@@ -282,14 +287,17 @@ static void test_adaptive(void) {
   run_against_ref("adam", c, MX_BFLOAT16, 3e-2);
   /* validation */
   c.beta1 = 1.0;
-  MXT_CHECK(mx_optimizer_new(&c) == NULL && strstr(mx_last_error(), "beta1"), "beta1 range");
+  MXT_CHECK(mx_optimizer_new(&c) == NULL && strstr(mx_last_error(), "beta1"),
+            "beta1 range");
   mx_clear_error();
   c = mx_optim_defaults(MX_OPTIM_RMSPROP, 0.01);
   c.eps = 0;
-  MXT_CHECK(mx_optimizer_new(&c) == NULL && strstr(mx_last_error(), "epsilon"), "rms eps");
+  MXT_CHECK(mx_optimizer_new(&c) == NULL && strstr(mx_last_error(), "epsilon"),
+            "rms eps");
   mx_clear_error();
   c = mx_optim_defaults(MX_OPTIM_SGD, NAN);
-  MXT_CHECK(mx_optimizer_new(&c) == NULL && strstr(mx_last_error(), "learning_rate"), "lr");
+  MXT_CHECK(mx_optimizer_new(&c) == NULL && strstr(mx_last_error(), "learning_rate"),
+            "lr");
   mx_clear_error();
   c.kind = (mx_optim_kind)42;
   MXT_CHECK(mx_optimizer_new(&c) == NULL, "kind");
@@ -360,18 +368,20 @@ static void test_schedules(void) {
   for (int i = 0; i < 7; i++) {
     int t = cs[i] < 1000 ? cs[i] : 1000;
     double want = 0.01 + 0.5 * (1 + cos(M_PI * t / 1000)) * 0.09;
-    MXT_CHECK(fabs(mx_schedule_value(s, cs[i]) - want) < 1e-7, "cosine %d: %g vs %g", cs[i],
-              mx_schedule_value(s, cs[i]), want);
+    MXT_CHECK(fabs(mx_schedule_value(s, cs[i]) - want) < 1e-7, "cosine %d: %g vs %g",
+              cs[i], mx_schedule_value(s, cs[i]), want);
   }
   mx_schedule_free(s);
   s = mx_schedule_linear(0, 0.1, 100);
-  MXT_CHECK(mx_schedule_value(s, 0) == 0 && fabs(mx_schedule_value(s, 50) - 0.05) < 1e-8 &&
+  MXT_CHECK(mx_schedule_value(s, 0) == 0 &&
+                fabs(mx_schedule_value(s, 50) - 0.05) < 1e-8 &&
                 fabs(mx_schedule_value(s, 100) - 0.1) < 1e-8 &&
                 fabs(mx_schedule_value(s, 1000) - 0.1) < 1e-8,
             "linear");
   mx_schedule_free(s);
   /* warmup then cosine: the second part sees step - boundary */
-  mx_schedule *parts[2] = {mx_schedule_linear(0, 0.1, 10), mx_schedule_cosine_decay(0.1, 200, 0)};
+  mx_schedule *parts[2] = {mx_schedule_linear(0, 0.1, 10),
+                           mx_schedule_cosine_decay(0.1, 200, 0)};
   int b = 10;
   s = mx_schedule_join(parts, 2, &b);
   MXT_OK(s);
@@ -390,7 +400,8 @@ static void test_schedules(void) {
                 mx_schedule_value(s, 8) == 3 && mx_schedule_value(s, 9) == 1.5,
             "join three");
   mx_schedule_free(s);
-  MXT_CHECK(mx_schedule_cosine_decay(0.1, 0, 0) == NULL && strstr(mx_last_error(), "decay_steps"),
+  MXT_CHECK(mx_schedule_cosine_decay(0.1, 0, 0) == NULL &&
+                strstr(mx_last_error(), "decay_steps"),
             "decay_steps >= 1");
   mx_clear_error();
   MXT_CHECK(mx_schedule_step_decay(0.1, 0.9, 0) == NULL, "step_size >= 1");
@@ -405,11 +416,13 @@ static void test_scheduled_optimizer(void) {
   /* SGD with g = 1: each update moves p by exactly the learning rate used */
   mx_optim_config c = mx_optim_defaults(MX_OPTIM_SGD, 1.0);
   mx_optimizer *o = mx_optimizer_new(&c);
-  mx_schedule *parts[2] = {mx_schedule_linear(0, 0.1, 3), mx_schedule_cosine_decay(0.1, 10, 0)};
+  mx_schedule *parts[2] = {mx_schedule_linear(0, 0.1, 3),
+                           mx_schedule_cosine_decay(0.1, 10, 0)};
   int b = 3;
   mx_schedule *s = mx_schedule_join(parts, 2, &b);
   /* a second handle to compute expected values */
-  mx_schedule *parts2[2] = {mx_schedule_linear(0, 0.1, 3), mx_schedule_cosine_decay(0.1, 10, 0)};
+  mx_schedule *parts2[2] = {mx_schedule_linear(0, 0.1, 3),
+                            mx_schedule_cosine_decay(0.1, 10, 0)};
   mx_schedule *ref = mx_schedule_join(parts2, 2, &b);
   mx_optimizer_set_schedule(o, s);
   MXT_CHECK(mx_optimizer_learning_rate(o) == 0, "lr at step 0");
@@ -457,7 +470,8 @@ static void test_clip_grad_norm(void) {
     mxt_close(mx_array_map_get(cl, "b"), want + NW, NB, 1e-6, 1e-7, "clipped b");
     if (!big) {
       double cn = 0;
-      double *cw = mxt_to_f64(mx_array_map_get(cl, "w")), *cb = mxt_to_f64(mx_array_map_get(cl, "b"));
+      double *cw = mxt_to_f64(mx_array_map_get(cl, "w")),
+             *cb = mxt_to_f64(mx_array_map_get(cl, "b"));
       for (int i = 0; i < NW; i++) cn += cw[i] * cw[i];
       for (int i = 0; i < NB; i++) cn += cb[i] * cb[i];
       free(cw);
@@ -466,8 +480,9 @@ static void test_clip_grad_norm(void) {
     }
     mx_array_map_free(cl);
   }
-  MXT_CHECK(mx_clip_grad_norm(gm, -1, NULL) == NULL && strstr(mx_last_error(), "max_norm"),
-            "negative max_norm");
+  MXT_CHECK(
+      mx_clip_grad_norm(gm, -1, NULL) == NULL && strstr(mx_last_error(), "max_norm"),
+      "negative max_norm");
   mx_clear_error();
   mx_array_map_free(gm);
 }
@@ -494,7 +509,8 @@ static void test_state_roundtrip(void) {
   MXT_CHECK(raw && mx_array_map_size(raw) == 6, "6 tensors");
   for (int i = 0; raw && i < 6; i++)
     MXT_CHECK(mx_array_map_get(raw, names[i]) != NULL, "has %s", names[i]);
-  MXT_CHECK(raw && mx_array_map_meta(raw, "step") && strcmp(mx_array_map_meta(raw, "step"), "3") == 0,
+  MXT_CHECK(raw && mx_array_map_meta(raw, "step") &&
+                strcmp(mx_array_map_meta(raw, "step"), "3") == 0,
             "step metadata");
   MXT_CHECK(raw && mx_array_item_i64(mx_array_map_get(raw, "step")) == 3 &&
                 mx_array_dtype(mx_array_map_get(raw, "step")) == MX_UINT64,
@@ -513,15 +529,17 @@ static void test_state_roundtrip(void) {
     mx_optimizer_apply_gradients(b, gm, pb);
     mx_array_map_free(gm);
   }
-  double *wa = mxt_to_f64(mx_array_map_get(pa, "w")), *ba = mxt_to_f64(mx_array_map_get(pa, "b"));
+  double *wa = mxt_to_f64(mx_array_map_get(pa, "w")),
+         *ba = mxt_to_f64(mx_array_map_get(pa, "b"));
   mxt_close(mx_array_map_get(pb, "w"), wa, NW, 0, 0, "same w after reload");
   mxt_close(mx_array_map_get(pb, "b"), ba, NB, 0, 0, "same b after reload");
   free(wa);
   free(ba);
   /* the state map names */
   mx_array_map *sm = mx_optimizer_state(b);
-  MXT_CHECK(sm && mx_array_map_size(sm) == 6 && strcmp(mx_array_map_name(sm, 0), "step") == 0,
-            "state map");
+  MXT_CHECK(
+      sm && mx_array_map_size(sm) == 6 && strcmp(mx_array_map_name(sm, 0), "step") == 0,
+      "state map");
   mx_array_map_free(sm);
   /* wrong optimizer, unknown slot */
   mx_optim_config cs = mx_optim_defaults(MX_OPTIM_SGD, 0.1);
@@ -531,11 +549,13 @@ static void test_state_roundtrip(void) {
   mx_clear_error();
   mx_array_map_remove(raw, "w.m");
   mx_array_map_set(raw, "w.q", mx_zeros_like(mx_array_map_get(pa, "w")));
-  MXT_CHECK(mx_optimizer_set_state(b, raw) == MX_ERR_INVALID && strstr(mx_last_error(), "w.q"),
-            "unknown slot");
+  MXT_CHECK(
+      mx_optimizer_set_state(b, raw) == MX_ERR_INVALID && strstr(mx_last_error(), "w.q"),
+      "unknown slot");
   mx_clear_error();
   MXT_CHECK(mx_optimizer_step(b) == 5, "failed set_state changes nothing");
-  MXT_CHECK(mx_optimizer_load_state(b, "/nonexistent.safetensors") != MX_OK, "missing file");
+  MXT_CHECK(mx_optimizer_load_state(b, "/nonexistent.safetensors") != MX_OK,
+            "missing file");
   mx_clear_error();
   mx_optimizer_free(s);
   mx_array_map_free(raw);
@@ -558,22 +578,27 @@ static void test_module_update(void) {
   mx_optim_config c = mx_optim_defaults(MX_OPTIM_SGD, 0.5);
   c.momentum = 0.5;
   mx_optimizer *o = mx_optimizer_new(&c);
-  double *w0 = mxt_to_f64(mx_module_get(m, "weight")), *b0 = mxt_to_f64(mx_module_get(m, "bias"));
+  double *w0 = mxt_to_f64(mx_module_get(m, "weight")),
+         *b0 = mxt_to_f64(mx_module_get(m, "bias"));
   MXT_CHECK(mx_optimizer_update(o, m, gm) == MX_OK, "update");
   MXT_CHECK(mx_module_eval(m) == MX_OK && mx_optimizer_eval(o) == MX_OK, "eval");
   double w1[12];
   for (int i = 0; i < 12; i++) w1[i] = w0[i] - 0.5;
   mxt_close(mx_module_get(m, "weight"), w1, 12, 1e-6, 1e-7, "weight updated");
   mxt_close(mx_module_get(m, "bias"), b0, 3, 0, 0, "frozen bias untouched");
-  MXT_CHECK(mx_optimizer_state_get(o, "weight", "v") && !mx_optimizer_state_get(o, "bias", "v"),
-            "state per name");
+  MXT_CHECK(
+      mx_optimizer_state_get(o, "weight", "v") && !mx_optimizer_state_get(o, "bias", "v"),
+      "state per name");
   /* an unknown name fails and changes nothing: params, state, step */
-  mx_array *wcur = mx_module_get(m, "weight"), *vcur = mx_optimizer_state_get(o, "weight", "v");
+  mx_array *wcur = mx_module_get(m, "weight"),
+           *vcur = mx_optimizer_state_get(o, "weight", "v");
   mx_array_map_set(gm, "nope", mx_ones_like(mx_array_map_get(tp, "weight")));
-  MXT_CHECK(mx_optimizer_update(o, m, gm) == MX_ERR_INVALID && strstr(mx_last_error(), "nope"),
-            "unknown name");
+  MXT_CHECK(
+      mx_optimizer_update(o, m, gm) == MX_ERR_INVALID && strstr(mx_last_error(), "nope"),
+      "unknown name");
   mx_clear_error();
-  MXT_CHECK(mx_module_get(m, "weight") == wcur && mx_optimizer_state_get(o, "weight", "v") == vcur &&
+  MXT_CHECK(mx_module_get(m, "weight") == wcur &&
+                mx_optimizer_state_get(o, "weight", "v") == vcur &&
                 mx_optimizer_step(o) == 1,
             "nothing changed");
   /* shape mismatch */

@@ -111,8 +111,8 @@ mx_status mx_module_apply(mx_module *m,
 mx_status mx_module_set_dtype(mx_module *m, mx_dtype t);
 /* Call fn(dotted path, module, ctx) on m ("") and every module below it,
  * parents before children, in entry order (MLX apply_to_modules). */
-void mx_module_visit(mx_module *m, void (*fn)(const char *path, mx_module *mod, void *ctx),
-                     void *ctx);
+void mx_module_visit(mx_module *m,
+                     void (*fn)(const char *path, mx_module *mod, void *ctx), void *ctx);
 
 /* Evaluate every parameter. */
 mx_status mx_module_eval(mx_module *m);
@@ -223,8 +223,8 @@ mx_array *mx_nn_dropout_forward(mx_module *m, mx_array *x, mx_array *key);
 mx_module *mx_nn_conv1d(int in_channels, int out_channels, int kernel_size, int stride,
                         int padding, int dilation, int groups, bool bias);
 mx_module *mx_nn_conv2d(int in_channels, int out_channels, const int kernel_size[2],
-                        const int stride[2], const int padding[2],
-                        const int dilation[2], int groups, bool bias);
+                        const int stride[2], const int padding[2], const int dilation[2],
+                        int groups, bool bias);
 
 /* Calls its modules in order; they are stored as children "layers.0",
  * "layers.1", ... (MLX's names). Takes ownership of the modules (also on
@@ -239,21 +239,21 @@ mx_module *mx_nn_lambda(mx_array *(*fn)(mx_array *x, void *ctx), void *ctx);
 /* Elementwise, computed in x's dtype as MLX writes them. */
 mx_array *mx_nn_sigmoid(mx_array *x);
 mx_array *mx_nn_tanh(mx_array *x);
-mx_array *mx_nn_relu(mx_array *x);              /* max(x, 0) */
-mx_array *mx_nn_relu2(mx_array *x);             /* max(x, 0)^2 */
-mx_array *mx_nn_relu6(mx_array *x);             /* min(max(x, 0), 6) */
+mx_array *mx_nn_relu(mx_array *x);                              /* max(x, 0) */
+mx_array *mx_nn_relu2(mx_array *x);                             /* max(x, 0)^2 */
+mx_array *mx_nn_relu6(mx_array *x);                             /* min(max(x, 0), 6) */
 mx_array *mx_nn_leaky_relu(mx_array *x, double negative_slope); /* MLX: 0.01 */
-mx_array *mx_nn_elu(mx_array *x, double alpha);  /* MLX: alpha 1 */
+mx_array *mx_nn_elu(mx_array *x, double alpha);                 /* MLX: alpha 1 */
 mx_array *mx_nn_celu(mx_array *x, double alpha);
 mx_array *mx_nn_selu(mx_array *x);
-mx_array *mx_nn_silu(mx_array *x);              /* x * sigmoid(x) */
-mx_array *mx_nn_gelu(mx_array *x);              /* x * (1 + erf(x / sqrt 2)) / 2 */
+mx_array *mx_nn_silu(mx_array *x); /* x * sigmoid(x) */
+mx_array *mx_nn_gelu(mx_array *x); /* x * (1 + erf(x / sqrt 2)) / 2 */
 /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
 mx_array *mx_nn_gelu_approx(mx_array *x);
-mx_array *mx_nn_gelu_fast_approx(mx_array *x);  /* x * sigmoid(1.702 x) */
-mx_array *mx_nn_softplus(mx_array *x);          /* logaddexp(x, 0) */
+mx_array *mx_nn_gelu_fast_approx(mx_array *x); /* x * sigmoid(1.702 x) */
+mx_array *mx_nn_softplus(mx_array *x);         /* logaddexp(x, 0) */
 mx_array *mx_nn_softsign(mx_array *x);
-mx_array *mx_nn_mish(mx_array *x);              /* x * tanh(softplus(x)) */
+mx_array *mx_nn_mish(mx_array *x); /* x * tanh(softplus(x)) */
 mx_array *mx_nn_log_sigmoid(mx_array *x);
 mx_array *mx_nn_hardswish(mx_array *x);
 mx_array *mx_nn_hard_tanh(mx_array *x, double min_val, double max_val);
@@ -313,8 +313,7 @@ mx_array *mx_nn_cross_entropy(mx_array *logits, mx_array *targets, mx_array *wei
 /* with_logits: inputs are logits (default true), else probabilities whose
  * logs are clipped at -100. (default: mean) */
 mx_array *mx_nn_binary_cross_entropy(mx_array *inputs, mx_array *targets,
-                                     mx_array *weights, bool with_logits,
-                                     mx_reduction r);
+                                     mx_array *weights, bool with_logits, mx_reduction r);
 mx_array *mx_nn_l1_loss(mx_array *predictions, mx_array *targets,
                         mx_reduction r); /* (default: mean) */
 mx_array *mx_nn_mse_loss(mx_array *predictions, mx_array *targets,
@@ -356,14 +355,14 @@ mx_array *mx_nn_init_identity(const int *shape, int ndim, mx_dtype t);
 mx_array *mx_nn_init_glorot_normal(const int *shape, int ndim, double gain, mx_dtype t,
                                    mx_array *key);
 /* limit = gain * sqrt(6 / (fan_in + fan_out)) */
-mx_array *mx_nn_init_glorot_uniform(const int *shape, int ndim, double gain,
-                                    mx_dtype t, mx_array *key);
+mx_array *mx_nn_init_glorot_uniform(const int *shape, int ndim, double gain, mx_dtype t,
+                                    mx_array *key);
 /* std = gain / sqrt(fan) */
-mx_array *mx_nn_init_he_normal(const int *shape, int ndim, mx_fan_mode mode,
-                               double gain, mx_dtype t, mx_array *key);
+mx_array *mx_nn_init_he_normal(const int *shape, int ndim, mx_fan_mode mode, double gain,
+                               mx_dtype t, mx_array *key);
 /* limit = gain * sqrt(3 / fan) */
-mx_array *mx_nn_init_he_uniform(const int *shape, int ndim, mx_fan_mode mode,
-                                double gain, mx_dtype t, mx_array *key);
+mx_array *mx_nn_init_he_uniform(const int *shape, int ndim, mx_fan_mode mode, double gain,
+                                mx_dtype t, mx_array *key);
 /* fan_in and fan_out of a shape as above; false (with an error) for
  * ndim < 2. */
 bool mx_nn_init_fans(const int *shape, int ndim, int64_t *fan_in, int64_t *fan_out);

@@ -73,19 +73,19 @@ typedef struct {
   mx_optim_kind kind;
   /* all. Adafactor: NAN = none (MLX's default; needs relative_step) */
   double learning_rate;
-  double momentum;     /* SGD (0) */
-  double dampening;    /* SGD (0) */
-  bool nesterov;       /* SGD (false): needs momentum > 0 and no dampening */
-  double weight_decay; /* SGD (0), AdamW (0.01), Lion (0), Adafactor (0) */
-  double beta1;        /* Adam/AdamW/Adamax (0.9), Lion (0.9),
-                          Adafactor (NAN = no first moment) */
-  double beta2;        /* Adam/AdamW/Adamax (0.999), Lion (0.99) */
-  double eps;          /* Adam* (1e-8), RMSprop (1e-8), Adagrad (1e-8),
-                          AdaDelta (1e-6), Adafactor eps[0] (1e-30) */
-  double eps2;         /* Adafactor eps[1] (1e-3) */
-  double alpha;        /* RMSprop smoothing (0.99) */
-  double rho;          /* AdaDelta (0.9) */
-  bool bias_correction; /* Adam, AdamW (false) */
+  double momentum;       /* SGD (0) */
+  double dampening;      /* SGD (0) */
+  bool nesterov;         /* SGD (false): needs momentum > 0 and no dampening */
+  double weight_decay;   /* SGD (0), AdamW (0.01), Lion (0), Adafactor (0) */
+  double beta1;          /* Adam/AdamW/Adamax (0.9), Lion (0.9),
+                            Adafactor (NAN = no first moment) */
+  double beta2;          /* Adam/AdamW/Adamax (0.999), Lion (0.99) */
+  double eps;            /* Adam* (1e-8), RMSprop (1e-8), Adagrad (1e-8),
+                            AdaDelta (1e-6), Adafactor eps[0] (1e-30) */
+  double eps2;           /* Adafactor eps[1] (1e-3) */
+  double alpha;          /* RMSprop smoothing (0.99) */
+  double rho;            /* AdaDelta (0.9) */
+  bool bias_correction;  /* Adam, AdamW (false) */
   double clip_threshold; /* Adafactor (1.0) */
   double decay_rate;     /* Adafactor (-0.8) */
   bool scale_parameter;  /* Adafactor (true) */

@@ -11,8 +11,8 @@
 
 /* Each function runs in its own scope and returns its result to the
  * caller's (the library pattern), so intermediates die at once. */
-#define ACT_BEGIN(x)  \
-  MX_CHECK_NULL1(x);  \
+#define ACT_BEGIN(x) \
+  MX_CHECK_NULL1(x); \
   mx_scope_begin()
 
 mx_array *mx_nn_sigmoid(mx_array *x) { return mx_sigmoid(x); }
@@ -74,7 +74,8 @@ mx_array *mx_nn_gelu(mx_array *x) {
 mx_array *mx_nn_gelu_approx(mx_array *x) {
   ACT_BEGIN(x);
   mx_array *x3 = mx_power(x, S(x, 3));
-  mx_array *in = mx_multiply(S(x, sqrt(2.0 / M_PI)), mx_add(x, mx_multiply(S(x, 0.044715), x3)));
+  mx_array *in =
+      mx_multiply(S(x, sqrt(2.0 / M_PI)), mx_add(x, mx_multiply(S(x, 0.044715), x3)));
   mx_array *r = mx_multiply(mx_multiply(S(x, 0.5), x), mx_add(S(x, 1), mx_tanh(in)));
   return mx_nn_return(r);
 }
@@ -130,14 +131,16 @@ mx_array *mx_nn_hard_shrink(mx_array *x, double lambd) {
 mx_array *mx_nn_step(mx_array *x, double threshold) {
   ACT_BEGIN(x);
   /* mx.where(x >= t, 1, 0): Python ints give an int32 result */
-  mx_array *r = mx_where(mx_greater_equal(x, S(x, threshold)),
-                         mx_array_scalar_i64(1, MX_INT32), mx_array_scalar_i64(0, MX_INT32));
+  mx_array *r =
+      mx_where(mx_greater_equal(x, S(x, threshold)), mx_array_scalar_i64(1, MX_INT32),
+               mx_array_scalar_i64(0, MX_INT32));
   return mx_nn_return(r);
 }
 
 mx_array *mx_nn_prelu(mx_array *x, mx_array *alpha) {
   ACT_BEGIN(x);
-  mx_array *r = mx_add(mx_maximum(S(x, 0), x), mx_multiply(alpha, mx_minimum(S(x, 0), x)));
+  mx_array *r =
+      mx_add(mx_maximum(S(x, 0), x), mx_multiply(alpha, mx_minimum(S(x, 0), x)));
   return mx_nn_return(r);
 }
 
@@ -174,27 +177,48 @@ mx_array *mx_nn_swiglu(mx_array *gate, mx_array *x) {
 
 mx_array *mx_nn_activate(mx_activation kind, double param, mx_array *x) {
   switch (kind) {
-    case MX_ACT_RELU: return mx_nn_relu(x);
-    case MX_ACT_RELU2: return mx_nn_relu2(x);
-    case MX_ACT_RELU6: return mx_nn_relu6(x);
-    case MX_ACT_LEAKY_RELU: return mx_nn_leaky_relu(x, param);
-    case MX_ACT_ELU: return mx_nn_elu(x, param);
-    case MX_ACT_CELU: return mx_nn_celu(x, param);
-    case MX_ACT_SELU: return mx_nn_selu(x);
-    case MX_ACT_SILU: return mx_nn_silu(x);
-    case MX_ACT_GELU: return mx_nn_gelu(x);
-    case MX_ACT_GELU_APPROX: return mx_nn_gelu_approx(x);
-    case MX_ACT_GELU_FAST_APPROX: return mx_nn_gelu_fast_approx(x);
-    case MX_ACT_SIGMOID: return mx_nn_sigmoid(x);
-    case MX_ACT_TANH: return mx_nn_tanh(x);
-    case MX_ACT_SOFTPLUS: return mx_nn_softplus(x);
-    case MX_ACT_SOFTSIGN: return mx_nn_softsign(x);
-    case MX_ACT_MISH: return mx_nn_mish(x);
-    case MX_ACT_LOG_SIGMOID: return mx_nn_log_sigmoid(x);
-    case MX_ACT_HARDSWISH: return mx_nn_hardswish(x);
-    case MX_ACT_SOFTMAX: return mx_nn_softmax(x, -1);
-    case MX_ACT_LOG_SOFTMAX: return mx_nn_log_softmax(x, -1);
-    case MX_ACT_GLU: return mx_nn_glu(x, -1);
+    case MX_ACT_RELU:
+      return mx_nn_relu(x);
+    case MX_ACT_RELU2:
+      return mx_nn_relu2(x);
+    case MX_ACT_RELU6:
+      return mx_nn_relu6(x);
+    case MX_ACT_LEAKY_RELU:
+      return mx_nn_leaky_relu(x, param);
+    case MX_ACT_ELU:
+      return mx_nn_elu(x, param);
+    case MX_ACT_CELU:
+      return mx_nn_celu(x, param);
+    case MX_ACT_SELU:
+      return mx_nn_selu(x);
+    case MX_ACT_SILU:
+      return mx_nn_silu(x);
+    case MX_ACT_GELU:
+      return mx_nn_gelu(x);
+    case MX_ACT_GELU_APPROX:
+      return mx_nn_gelu_approx(x);
+    case MX_ACT_GELU_FAST_APPROX:
+      return mx_nn_gelu_fast_approx(x);
+    case MX_ACT_SIGMOID:
+      return mx_nn_sigmoid(x);
+    case MX_ACT_TANH:
+      return mx_nn_tanh(x);
+    case MX_ACT_SOFTPLUS:
+      return mx_nn_softplus(x);
+    case MX_ACT_SOFTSIGN:
+      return mx_nn_softsign(x);
+    case MX_ACT_MISH:
+      return mx_nn_mish(x);
+    case MX_ACT_LOG_SIGMOID:
+      return mx_nn_log_sigmoid(x);
+    case MX_ACT_HARDSWISH:
+      return mx_nn_hardswish(x);
+    case MX_ACT_SOFTMAX:
+      return mx_nn_softmax(x, -1);
+    case MX_ACT_LOG_SOFTMAX:
+      return mx_nn_log_softmax(x, -1);
+    case MX_ACT_GLU:
+      return mx_nn_glu(x, -1);
   }
   mx_set_error(MX_ERR_INVALID, "[nn.activation] unknown activation %d", (int)kind);
   return NULL;

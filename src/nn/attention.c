@@ -27,7 +27,8 @@ static mx_array *rope_forward(mx_module *m, mx_array *x) {
 
 mx_module *mx_nn_rope(int dims, bool traditional, float base, float scale) {
   if (dims <= 0 || dims % 2 != 0) {
-    mx_set_error(MX_ERR_INVALID, "[nn.RoPE] dims must be positive and even, got %d", dims);
+    mx_set_error(MX_ERR_INVALID, "[nn.RoPE] dims must be positive and even, got %d",
+                 dims);
     return NULL;
   }
   rope_cfg c = {dims, traditional, base, scale};
@@ -100,8 +101,7 @@ mx_module *mx_nn_multi_head_attention(int dims, int num_heads, int query_input_d
   if (value_dims <= 0) value_dims = dims;
   if (value_output_dims <= 0) value_output_dims = dims;
   mha_cfg c = {num_heads};
-  mx_module *m =
-      mx_nn_module_make("MultiHeadAttention", &c, sizeof c, mha_self_forward);
+  mx_module *m = mx_nn_module_make("MultiHeadAttention", &c, sizeof c, mha_self_forward);
   if (!m) return NULL;
   bool ok =
       mx_module_set_child(m, "query_proj", mx_nn_linear(query_input_dims, dims, bias)) ==

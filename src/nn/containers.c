@@ -106,8 +106,8 @@ static mx_array *dropout_forward(mx_module *m, mx_array *x) {
 
 mx_module *mx_nn_dropout(float p) {
   if (!(p >= 0.0f && p < 1.0f)) {
-    mx_set_error(MX_ERR_INVALID, "[nn.Dropout] The dropout probability %g is not in [0, 1)",
-                 p);
+    mx_set_error(MX_ERR_INVALID,
+                 "[nn.Dropout] The dropout probability %g is not in [0, 1)", p);
     return NULL;
   }
   dropout_cfg c = {1.0 - (double)p};

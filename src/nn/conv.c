@@ -24,22 +24,26 @@ static mx_array *conv_forward(mx_module *m, mx_array *x) {
     return NULL;
   }
   mx_scope_begin();
-  mx_array *y = c->nspatial == 1
-                    ? mx_conv1d(x, w, c->stride[0], c->padding[0], c->dilation[0], c->groups)
-                    : mx_conv2d(x, w, c->stride, c->padding, c->dilation, c->groups);
+  mx_array *y =
+      c->nspatial == 1
+          ? mx_conv1d(x, w, c->stride[0], c->padding[0], c->dilation[0], c->groups)
+          : mx_conv2d(x, w, c->stride, c->padding, c->dilation, c->groups);
   if (b) y = mx_add(y, b);
   return mx_nn_return(y);
 }
 
 static mx_module *conv_new(const char *type, int nspatial, int in_channels,
                            int out_channels, const int *kernel, const int *stride,
-                           const int *padding, const int *dilation, int groups, bool bias) {
+                           const int *padding, const int *dilation, int groups,
+                           bool bias) {
   bool bad = in_channels <= 0 || out_channels <= 0 || groups <= 0;
   for (int i = 0; i < nspatial; i++)
     bad |= kernel[i] <= 0 || stride[i] <= 0 || padding[i] < 0 || dilation[i] <= 0;
   if (bad) {
-    mx_set_error(MX_ERR_INVALID, "[nn.%s] invalid channels, kernel, stride, padding, "
-                 "dilation or groups", type);
+    mx_set_error(MX_ERR_INVALID,
+                 "[nn.%s] invalid channels, kernel, stride, padding, "
+                 "dilation or groups",
+                 type);
     return NULL;
   }
   if (in_channels % groups != 0) {
@@ -78,13 +82,13 @@ static mx_module *conv_new(const char *type, int nspatial, int in_channels,
 
 mx_module *mx_nn_conv1d(int in_channels, int out_channels, int kernel_size, int stride,
                         int padding, int dilation, int groups, bool bias) {
-  return conv_new("Conv1d", 1, in_channels, out_channels, &kernel_size, &stride,
-                  &padding, &dilation, groups, bias);
+  return conv_new("Conv1d", 1, in_channels, out_channels, &kernel_size, &stride, &padding,
+                  &dilation, groups, bias);
 }
 
 mx_module *mx_nn_conv2d(int in_channels, int out_channels, const int kernel_size[2],
-                        const int stride[2], const int padding[2],
-                        const int dilation[2], int groups, bool bias) {
+                        const int stride[2], const int padding[2], const int dilation[2],
+                        int groups, bool bias) {
   static const int one[2] = {1, 1}, zero[2] = {0, 0};
   if (!kernel_size) {
     mx_set_error(MX_ERR_INVALID, "[nn.Conv2d] kernel_size is required");

@@ -35,8 +35,10 @@ mx_array *mx_nn_init_uniform(const int *shape, int ndim, double low, double high
 
 mx_array *mx_nn_init_identity(const int *shape, int ndim, mx_dtype t) {
   if (ndim != 2 || !shape || shape[0] != shape[1]) {
-    mx_set_error(MX_ERR_INVALID, "[nn.init.identity] The input array must be a square "
-                 "matrix but got shape %s.", shape ? mx_shape_str(shape, ndim) : "NULL");
+    mx_set_error(MX_ERR_INVALID,
+                 "[nn.init.identity] The input array must be a square "
+                 "matrix but got shape %s.",
+                 shape ? mx_shape_str(shape, ndim) : "NULL");
     return NULL;
   }
   return mx_eye(shape[0], -1, 0, t);
@@ -57,7 +59,8 @@ static double he_fan(const int *shape, int ndim, mx_fan_mode mode) {
   if (!mx_nn_init_fans(shape, ndim, &fi, &fo)) return 0;
   if (mode != MX_FAN_IN && mode != MX_FAN_OUT) {
     mx_set_error(MX_ERR_INVALID,
-                 "[nn.init] Invalid mode: %d. Valid modes are: fan_in, fan_out", (int)mode);
+                 "[nn.init] Invalid mode: %d. Valid modes are: fan_in, fan_out",
+                 (int)mode);
     return 0;
   }
   double fan = (double)(mode == MX_FAN_IN ? fi : fo);
@@ -73,23 +76,23 @@ mx_array *mx_nn_init_glorot_normal(const int *shape, int ndim, double gain, mx_d
   return mx_random_normal(shape, ndim, t, 0.0, std, key);
 }
 
-mx_array *mx_nn_init_glorot_uniform(const int *shape, int ndim, double gain,
-                                    mx_dtype t, mx_array *key) {
+mx_array *mx_nn_init_glorot_uniform(const int *shape, int ndim, double gain, mx_dtype t,
+                                    mx_array *key) {
   int64_t fi, fo;
   if (!glorot_fans(shape, ndim, &fi, &fo)) return NULL;
   double limit = gain * sqrt(6.0 / (double)(fi + fo));
   return mx_random_uniform(-limit, limit, shape, ndim, t, key);
 }
 
-mx_array *mx_nn_init_he_normal(const int *shape, int ndim, mx_fan_mode mode,
-                               double gain, mx_dtype t, mx_array *key) {
+mx_array *mx_nn_init_he_normal(const int *shape, int ndim, mx_fan_mode mode, double gain,
+                               mx_dtype t, mx_array *key) {
   double fan = he_fan(shape, ndim, mode);
   if (fan <= 0) return NULL;
   return mx_random_normal(shape, ndim, t, 0.0, gain / sqrt(fan), key);
 }
 
-mx_array *mx_nn_init_he_uniform(const int *shape, int ndim, mx_fan_mode mode,
-                                double gain, mx_dtype t, mx_array *key) {
+mx_array *mx_nn_init_he_uniform(const int *shape, int ndim, mx_fan_mode mode, double gain,
+                                mx_dtype t, mx_array *key) {
   double fan = he_fan(shape, ndim, mode);
   if (fan <= 0) return NULL;
   double limit = gain * sqrt(3.0 / fan);

@@ -168,7 +168,7 @@ static mx_array *embedding_forward(mx_module *m, mx_array *x) {
     mx_set_error(MX_ERR_INVALID, "[nn.Embedding] missing weight");
     return NULL;
   }
-  return mx_take(w, x, 0); // ids (...) -> (..., dims)
+  return mx_take(w, x, 0);  // ids (...) -> (..., dims)
 }
 
 mx_module *mx_nn_embedding(int num_embeddings, int dims) {
@@ -177,8 +177,8 @@ mx_module *mx_nn_embedding(int num_embeddings, int dims) {
   if (!m) return NULL;
   int shape[2] = {num_embeddings, dims};
   mx_scope_begin();
-  bool ok =
-      mx_nn_set(m, "weight", mx_random_normal(shape, 2, MX_FLOAT32, 0.0, sqrt(1.0 / dims), NULL));
+  bool ok = mx_nn_set(
+      m, "weight", mx_random_normal(shape, 2, MX_FLOAT32, 0.0, sqrt(1.0 / dims), NULL));
   mx_scope_end();
   if (!ok) {
     mx_module_free(m);
@@ -193,7 +193,8 @@ static mx_array *qembedding_forward(mx_module *m, mx_array *x) {
   mx_array *w = mx_module_get(m, "weight"), *s = mx_module_get(m, "scales");
   mx_array *b = mx_module_get(m, "biases");
   if (!w || !s || !b) {
-    mx_set_error(MX_ERR_INVALID, "[nn.QuantizedEmbedding] missing weight, scales or biases");
+    mx_set_error(MX_ERR_INVALID,
+                 "[nn.QuantizedEmbedding] missing weight, scales or biases");
     return NULL;
   }
   mx_scope_begin();
@@ -227,7 +228,8 @@ mx_module *mx_nn_quantized_embedding(int num_embeddings, int dims, int group_siz
 mx_module *mx_nn_quantized_embedding_from_embedding(const mx_module *embedding,
                                                     int group_size, int bits) {
   if (!embedding || strcmp(embedding->type, "Embedding") != 0) {
-    mx_set_error(MX_ERR_INVALID, "[nn.QuantizedEmbedding] expected an Embedding module, got %s",
+    mx_set_error(MX_ERR_INVALID,
+                 "[nn.QuantizedEmbedding] expected an Embedding module, got %s",
                  embedding ? embedding->type : "NULL");
     return NULL;
   }

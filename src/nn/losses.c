@@ -21,9 +21,12 @@ bool mx_reduction_from_name(const char *name, mx_reduction *out) {
 
 static mx_array *reduce(mx_array *loss, mx_reduction r) {
   switch (r) {
-    case MX_REDUCTION_MEAN: return mx_mean(loss, NULL, 0, false);
-    case MX_REDUCTION_SUM: return mx_sum(loss, NULL, 0, false);
-    case MX_REDUCTION_NONE: return loss;
+    case MX_REDUCTION_MEAN:
+      return mx_mean(loss, NULL, 0, false);
+    case MX_REDUCTION_SUM:
+      return mx_sum(loss, NULL, 0, false);
+    case MX_REDUCTION_NONE:
+      return loss;
   }
   mx_set_error(MX_ERR_INVALID,
                "[nn.losses] Invalid reduction. Must be one of ('none', 'mean', 'sum').");
@@ -59,10 +62,12 @@ static mx_array *apply_weights(const char *op, mx_array *loss, mx_array *weights
   if (!weights || !loss) return loss;
   if (!same_shape(weights, loss)) {
     char sw[128];
-    snprintf(sw, sizeof sw, "%s", mx_shape_str(mx_array_shape(weights), mx_array_ndim(weights)));
-    mx_set_error(MX_ERR_INVALID,
-                 "[%s] Weights with shape %s is not the same as output loss with shape %s.",
-                 op, sw, mx_shape_str(mx_array_shape(loss), mx_array_ndim(loss)));
+    snprintf(sw, sizeof sw, "%s",
+             mx_shape_str(mx_array_shape(weights), mx_array_ndim(weights)));
+    mx_set_error(
+        MX_ERR_INVALID,
+        "[%s] Weights with shape %s is not the same as output loss with shape %s.", op,
+        sw, mx_shape_str(mx_array_shape(loss), mx_array_ndim(loss)));
     return NULL;
   }
   return mx_multiply(loss, weights);
@@ -98,7 +103,8 @@ mx_array *mx_nn_cross_entropy(mx_array *logits, mx_array *targets, mx_array *wei
   }
   if (!ok) {
     char st[128];
-    snprintf(st, sizeof st, "%s", mx_shape_str(mx_array_shape(targets), mx_array_ndim(targets)));
+    snprintf(st, sizeof st, "%s",
+             mx_shape_str(mx_array_shape(targets), mx_array_ndim(targets)));
     mx_set_error(MX_ERR_INVALID, "[%s] Targets shape %s does not match logits shape %s.",
                  op, st, mx_shape_str(mx_array_shape(logits), nd));
     return NULL;
@@ -146,7 +152,8 @@ mx_array *mx_nn_binary_cross_entropy(mx_array *inputs, mx_array *targets,
   mx_array *loss;
   if (with_logits) {
     // log(1 + e^x) - x * t
-    loss = mx_subtract(mx_logaddexp(S(inputs, 0.0), inputs), mx_multiply(inputs, targets));
+    loss =
+        mx_subtract(mx_logaddexp(S(inputs, 0.0), inputs), mx_multiply(inputs, targets));
   } else {
     mx_array *lo = S(inputs, -100);
     mx_array *a = mx_clip(mx_log(inputs), lo, NULL);
@@ -206,7 +213,8 @@ mx_array *mx_nn_nll_loss(mx_array *inputs, mx_array *targets, int axis, mx_reduc
   }
   mx_scope_begin();
   mx_array *idx = mx_expand_dims(targets, &axis, 1);
-  mx_array *loss = mx_negative(mx_squeeze(mx_take_along_axis(inputs, idx, axis), &axis, 1));
+  mx_array *loss =
+      mx_negative(mx_squeeze(mx_take_along_axis(inputs, idx, axis), &axis, 1));
   return mx_nn_return(reduce(loss, r));
 }
 
@@ -217,8 +225,8 @@ mx_array *mx_nn_kl_div_loss(mx_array *inputs, mx_array *targets, int axis,
   MX_CHECK_NULL1(targets);
   if (!check_reduction(op, r)) return NULL;
   mx_scope_begin();
-  mx_array *loss = mx_sum(mx_multiply(mx_exp(targets), mx_subtract(targets, inputs)), &axis,
-                          1, false);
+  mx_array *loss =
+      mx_sum(mx_multiply(mx_exp(targets), mx_subtract(targets, inputs)), &axis, 1, false);
   return mx_nn_return(reduce(loss, r));
 }
 
@@ -234,7 +242,8 @@ mx_array *mx_nn_gaussian_nll_loss(mx_array *inputs, mx_array *targets, mx_array 
   mx_scope_begin();
   mx_array *v = mx_maximum(vars, S(vars, eps));
   mx_array *loss = mx_multiply(
-      S(v, 0.5), mx_add(mx_log(v), mx_divide(mx_square(mx_subtract(targets, inputs)), v)));
+      S(v, 0.5),
+      mx_add(mx_log(v), mx_divide(mx_square(mx_subtract(targets, inputs)), v)));
   if (full) loss = mx_add(loss, S(loss, 0.5 * log(2 * M_PI)));
   return mx_nn_return(reduce(loss, r));
 }

@@ -93,9 +93,7 @@ static int find_local(const mx_module *m, const char *name, size_t len) {
   return -1;
 }
 
-static bool valid_name(const char *name) {
-  return name && name[0] && !strchr(name, '.');
-}
+static bool valid_name(const char *name) { return name && name[0] && !strchr(name, '.'); }
 
 /* Index of a new entry at the end, or -1 on allocation failure. */
 static int push_entry(mx_module *m, const char *name) {
@@ -119,9 +117,9 @@ mx_status mx_module_set_param(mx_module *m, const char *name, mx_array *a) {
                         "[nn.set_param] invalid parameter name '%s' (empty or has '.')",
                         name ? name : "(null)");
   if (!a)
-    return mx_last_status() ? mx_last_status()
-                            : mx_set_error(MX_ERR_INVALID,
-                                           "[nn.set_param] NULL array for '%s'", name);
+    return mx_last_status()
+               ? mx_last_status()
+               : mx_set_error(MX_ERR_INVALID, "[nn.set_param] NULL array for '%s'", name);
   int i = find_local(m, name, strlen(name));
   if (i >= 0 && m->e[i].child)
     return mx_set_error(MX_ERR_INVALID,
@@ -154,7 +152,8 @@ mx_status mx_module_set_child(mx_module *m, const char *name, mx_module *child) 
                         "[nn.set_child] invalid child name '%s' (empty or has '.')",
                         name ? name : "(null)");
   }
-  if (child == m) return mx_set_error(MX_ERR_INVALID, "[nn.set_child] a module cannot contain itself");
+  if (child == m)
+    return mx_set_error(MX_ERR_INVALID, "[nn.set_child] a module cannot contain itself");
   int i = find_local(m, name, strlen(name));
   if (i >= 0 && m->e[i].param) {
     mx_module_free(child);
@@ -505,8 +504,8 @@ static void visit(mx_module *m, char *buf, size_t len, size_t cap,
   }
 }
 
-void mx_module_visit(mx_module *m, void (*fn)(const char *path, mx_module *mod, void *ctx),
-                     void *ctx) {
+void mx_module_visit(mx_module *m,
+                     void (*fn)(const char *path, mx_module *mod, void *ctx), void *ctx) {
   if (!m || !fn) return;
   char buf[MX_NN_PATH_MAX];
   buf[0] = 0;
@@ -542,7 +541,8 @@ mx_status mx_module_eval(mx_module *m) {
 }
 
 /* Names in `a` missing from `b`, joined for a message (static buffer). */
-static const char *missing_names(const mx_array_map *a, const mx_array_map *b, int *count) {
+static const char *missing_names(const mx_array_map *a, const mx_array_map *b,
+                                 int *count) {
   static _Thread_local char buf[1024];
   buf[0] = 0;
   *count = 0;
@@ -569,8 +569,9 @@ static const char *missing_names(const mx_array_map *a, const mx_array_map *b, i
 
 mx_status mx_module_load_map(mx_module *m, const mx_array_map *weights, bool strict) {
   if (!m || !weights)
-    return mx_last_status() ? mx_last_status()
-                            : mx_set_error(MX_ERR_INVALID, "[nn.load_weights] NULL argument");
+    return mx_last_status()
+               ? mx_last_status()
+               : mx_set_error(MX_ERR_INVALID, "[nn.load_weights] NULL argument");
   if (strict) {
     mx_array_map *cur = mx_module_parameters(m);
     if (!cur) return mx_last_status();

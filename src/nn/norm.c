@@ -115,9 +115,8 @@ static mx_array *group_norm_forward(mx_module *m, mx_array *x) {
   if (!c) return NULL;
   int nd = mx_array_ndim(x);
   if (nd < 2 || mx_array_dim(x, -1) != c->dims) {
-    mx_set_error(MX_ERR_INVALID,
-                 "[nn.GroupNorm] expected input (B, ..., %d), got %s", c->dims,
-                 mx_shape_str(mx_array_shape(x), nd));
+    mx_set_error(MX_ERR_INVALID, "[nn.GroupNorm] expected input (B, ..., %d), got %s",
+                 c->dims, mx_shape_str(mx_array_shape(x), nd));
     return NULL;
   }
   mx_scope_begin();

@@ -32,10 +32,11 @@ static mx_status traced(void *payload, mx_array *const *in, int nin, mx_vec *out
   mx_array *loss = p->fn(p->model, in + np, nin - np, &aux, p->ctx);
   /* the module gets its own arrays back whatever happened */
   mx_status rs = mx_module_update(p->model, p->params, true);
-  if (!loss) st = mx_last_status() ? mx_last_status()
-                                   : mx_set_error(MX_ERR_INVALID,
-                                                  "[nn.value_and_grad] the loss function "
-                                                  "returned NULL");
+  if (!loss)
+    st = mx_last_status() ? mx_last_status()
+                          : mx_set_error(MX_ERR_INVALID,
+                                         "[nn.value_and_grad] the loss function "
+                                         "returned NULL");
   if (st == MX_OK) st = rs;
   if (st == MX_OK) st = mx_vec_push(out, loss);
   for (int i = 0; i < aux.n && st == MX_OK; i++) st = mx_vec_push(out, aux.items[i]);
@@ -77,7 +78,8 @@ mx_status mx_nn_value_and_grad(mx_module *model, mx_nn_loss_fn fn, void *ctx,
   if (np == 0) { /* nothing to differentiate: just the value */
     st = mx_closure_call(f, in, nin, &out);
     if (st == MX_OK && loss) *loss = out.items[0];
-    for (int i = 1; i < out.n && st == MX_OK && aux; i++) st = mx_vec_push(aux, out.items[i]);
+    for (int i = 1; i < out.n && st == MX_OK && aux; i++)
+      st = mx_vec_push(aux, out.items[i]);
     if (st == MX_OK && grads && !(*grads = mx_array_map_new())) st = mx_last_status();
     goto done;
   }
@@ -91,14 +93,17 @@ mx_status mx_nn_value_and_grad(mx_module *model, mx_nn_loss_fn fn, void *ctx,
   /* out: loss, aux..., then np gradients */
   int naux = out.n - 1 - np;
   if (loss) *loss = out.items[0];
-  for (int i = 0; i < naux && aux && st == MX_OK; i++) st = mx_vec_push(aux, out.items[1 + i]);
+  for (int i = 0; i < naux && aux && st == MX_OK; i++)
+    st = mx_vec_push(aux, out.items[1 + i]);
   if (st == MX_OK && grads) {
     mx_array_map *g = mx_array_map_new();
     for (int i = 0; g && i < np && st == MX_OK; i++)
       st = mx_array_map_set(g, mx_array_map_name(params, i), out.items[1 + naux + i]);
     if (!g) st = mx_last_status();
-    if (st != MX_OK) mx_array_map_free(g);
-    else *grads = g;
+    if (st != MX_OK)
+      mx_array_map_free(g);
+    else
+      *grads = g;
   }
 done:
   if (st != MX_OK && loss) *loss = NULL;

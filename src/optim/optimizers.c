@@ -51,13 +51,23 @@ static const char *const *slot_names(const mx_optimizer *o, int *n) {
   switch (o->c.kind) {
     case MX_OPTIM_SGD:
     case MX_OPTIM_RMSPROP:
-    case MX_OPTIM_ADAGRAD: *n = 1; return v;
-    case MX_OPTIM_ADADELTA: *n = 2; return vu;
+    case MX_OPTIM_ADAGRAD:
+      *n = 1;
+      return v;
+    case MX_OPTIM_ADADELTA:
+      *n = 2;
+      return vu;
     case MX_OPTIM_ADAM:
     case MX_OPTIM_ADAMW:
-    case MX_OPTIM_ADAMAX: *n = 2; return mv;
-    case MX_OPTIM_LION: *n = 1; return m;
-    case MX_OPTIM_ADAFACTOR: *n = 4; return af;
+    case MX_OPTIM_ADAMAX:
+      *n = 2;
+      return mv;
+    case MX_OPTIM_LION:
+      *n = 1;
+      return m;
+    case MX_OPTIM_ADAFACTOR:
+      *n = 4;
+      return af;
   }
   *n = 0;
   return NULL;
@@ -89,29 +99,45 @@ mx_optim_config mx_optim_defaults(mx_optim_kind kind, double learning_rate) {
       .relative_step = true,
   };
   switch (kind) {
-    case MX_OPTIM_ADAMW: c.weight_decay = 0.01; break;
-    case MX_OPTIM_LION: c.beta2 = 0.99; break;
-    case MX_OPTIM_ADADELTA: c.eps = 1e-6; break;
+    case MX_OPTIM_ADAMW:
+      c.weight_decay = 0.01;
+      break;
+    case MX_OPTIM_LION:
+      c.beta2 = 0.99;
+      break;
+    case MX_OPTIM_ADADELTA:
+      c.eps = 1e-6;
+      break;
     case MX_OPTIM_ADAFACTOR:
       c.eps = 1e-30;
       c.beta1 = NAN;
       break;
-    default: break;
+    default:
+      break;
   }
   return c;
 }
 
 static const char *kind_name(mx_optim_kind k) {
   switch (k) {
-    case MX_OPTIM_SGD: return "SGD";
-    case MX_OPTIM_RMSPROP: return "RMSprop";
-    case MX_OPTIM_ADAGRAD: return "Adagrad";
-    case MX_OPTIM_ADADELTA: return "AdaDelta";
-    case MX_OPTIM_ADAM: return "Adam";
-    case MX_OPTIM_ADAMW: return "AdamW";
-    case MX_OPTIM_ADAMAX: return "Adamax";
-    case MX_OPTIM_LION: return "Lion";
-    case MX_OPTIM_ADAFACTOR: return "Adafactor";
+    case MX_OPTIM_SGD:
+      return "SGD";
+    case MX_OPTIM_RMSPROP:
+      return "RMSprop";
+    case MX_OPTIM_ADAGRAD:
+      return "Adagrad";
+    case MX_OPTIM_ADADELTA:
+      return "AdaDelta";
+    case MX_OPTIM_ADAM:
+      return "Adam";
+    case MX_OPTIM_ADAMW:
+      return "AdamW";
+    case MX_OPTIM_ADAMAX:
+      return "Adamax";
+    case MX_OPTIM_LION:
+      return "Lion";
+    case MX_OPTIM_ADAFACTOR:
+      return "Adafactor";
   }
   return NULL;
 }
@@ -129,28 +155,33 @@ static bool validate(const mx_optim_config *c) {
   switch (c->kind) {
     case MX_OPTIM_SGD:
       if (c->nesterov && (c->momentum <= 0 || c->dampening != 0))
-        return BAD("[optim.SGD] Nesterov momentum requires a momentum and zero dampening.");
+        return BAD(
+            "[optim.SGD] Nesterov momentum requires a momentum and zero dampening.");
       break;
     case MX_OPTIM_RMSPROP:
       if (c->alpha < 0)
         return BAD("[optim.RMSprop] RMSprop alpha should be >=0, %g was provided instead",
                    c->alpha);
       if (!(c->eps > 0))
-        return BAD("[optim.RMSprop] RMSprop epsilon should be >0, %g was provided instead",
-                   c->eps);
+        return BAD(
+            "[optim.RMSprop] RMSprop epsilon should be >0, %g was provided instead",
+            c->eps);
       break;
     case MX_OPTIM_ADAGRAD:
       if (!(c->eps > 0))
-        return BAD("[optim.Adagrad] Adagrad epsilon should be >0, %g was provided instead",
-                   c->eps);
+        return BAD(
+            "[optim.Adagrad] Adagrad epsilon should be >0, %g was provided instead",
+            c->eps);
       break;
     case MX_OPTIM_ADADELTA:
       if (c->rho < 0)
         return BAD("[optim.AdaDelta] AdaDelta rho should be >=0, %g was provided instead",
                    c->rho);
       if (!(c->eps > 0))
-        return BAD("[optim.AdaDelta] AdaDelta epsilon should be >0, %g was provided "
-                   "instead", c->eps);
+        return BAD(
+            "[optim.AdaDelta] AdaDelta epsilon should be >0, %g was provided "
+            "instead",
+            c->eps);
       break;
     case MX_OPTIM_ADAM:
     case MX_OPTIM_ADAMW:
@@ -234,7 +265,8 @@ void mx_optimizer_set_schedule(mx_optimizer *o, mx_schedule *s) {
 mx_status mx_optimizer_set_learning_rate(mx_optimizer *o, double lr) {
   if (!o) return mx_set_error(MX_ERR_INVALID, "[optim] NULL optimizer");
   if (!isfinite(lr))
-    return mx_set_error(MX_ERR_INVALID, "[optim] learning rate must be finite, got %g", lr);
+    return mx_set_error(MX_ERR_INVALID, "[optim] learning rate must be finite, got %g",
+                        lr);
   o->lr = (float)lr;
   o->has_lr = true;
   return MX_OK;
@@ -313,10 +345,14 @@ mx_array *mx_optimizer_state_get(const mx_optimizer *o, const char *param,
  * computed in float32 and rounded). */
 static double rnd(mx_dtype t, double v) {
   switch (t) {
-    case MX_FLOAT64: return v;
-    case MX_FLOAT16: return mx_f16_to_f32(mx_f32_to_f16((float)v));
-    case MX_BFLOAT16: return mx_bf16_to_f32(mx_f32_to_bf16((float)v));
-    default: return (float)v;
+    case MX_FLOAT64:
+      return v;
+    case MX_FLOAT16:
+      return mx_f16_to_f32(mx_f32_to_f16((float)v));
+    case MX_BFLOAT16:
+      return mx_bf16_to_f32(mx_f32_to_bf16((float)v));
+    default:
+      return (float)v;
   }
 }
 
@@ -330,8 +366,8 @@ static mx_array *T(mx_dtype t, double v) { return mx_array_scalar_f64(rnd(t, v),
 
 typedef struct {
   mx_optimizer *o;
-  int64_t step;      /* after the increment: 1 on the first update */
-  double lr32;       /* the float32 learning rate */
+  int64_t step; /* after the increment: 1 on the first update */
+  double lr32;  /* the float32 learning rate */
 } upd_ctx;
 
 /* The new slot arrays; slot[i] NULL means unchanged. */
@@ -365,7 +401,9 @@ static bool slot_used(const mx_optimizer *o, int i, mx_array *g) {
   return !isnan(o->c.beta1);
 }
 
-static mx_array *rms(mx_array *x) { return mx_sqrt(mx_mean(mx_square(x), NULL, 0, false)); }
+static mx_array *rms(mx_array *x) {
+  return mx_sqrt(mx_mean(mx_square(x), NULL, 0, false));
+}
 
 /* Adam's update of (m, v) and the parameter; p may already carry AdamW's
  * decay. */
@@ -386,10 +424,11 @@ static mx_array *adam_update(const upd_ctx *u, mx_array *g, mx_array *p, mx_arra
     float d1 = 1.0f - powf((float)c->beta1, step);
     float d2 = 1.0f - powf((float)c->beta2, step);
     mx_dtype t32 = mx_promote_types(t, MX_FLOAT32);
-    double c1 = rnd(t, rnd(t32, lr / (double)d1));       /* (lr / (1 - b1**step)) */
-    double c2 = rnd(t, (double)(1.0f / sqrtf(d2)));      /* rsqrt(1 - b2**step) */
+    double c1 = rnd(t, rnd(t32, lr / (double)d1));  /* (lr / (1 - b1**step)) */
+    double c2 = rnd(t, (double)(1.0f / sqrtf(d2))); /* rsqrt(1 - b2**step) */
     mx_array *num = mx_multiply(mx_array_scalar_f64(c1, t), m);
-    mx_array *den = mx_add(mx_multiply(mx_sqrt(v), mx_array_scalar_f64(c2, t)), S(v, c->eps));
+    mx_array *den =
+        mx_add(mx_multiply(mx_sqrt(v), mx_array_scalar_f64(c2, t)), S(v, c->eps));
     return mx_subtract(p, mx_divide(num, den));
   }
   mx_array *den = mx_add(mx_sqrt(v), S(v, c->eps));
@@ -439,7 +478,8 @@ static mx_array *apply_single(const upd_ctx *u, mx_array *g, mx_array *p, mx_arr
       ns->slot[1] = uu;
       return mx_subtract(p, mx_multiply(T(t, lr), d));
     }
-    case MX_OPTIM_ADAM: return adam_update(u, g, p, st, ns);
+    case MX_OPTIM_ADAM:
+      return adam_update(u, g, p, st, ns);
     case MX_OPTIM_ADAMW: {
       /* parameter * (1 - lr * weight_decay), in the gradient's dtype */
       double f = rnd(t, 1.0 - rnd(t, lr * rnd(t, c->weight_decay)));
@@ -457,7 +497,8 @@ static mx_array *apply_single(const upd_ctx *u, mx_array *g, mx_array *p, mx_arr
     }
     case MX_OPTIM_LION: {
       mx_array *m = st[0];
-      mx_array *cc = mx_add(mx_multiply(S(m, c->beta1), m), mx_multiply(S(g, 1.0 - c->beta1), g));
+      mx_array *cc =
+          mx_add(mx_multiply(S(m, c->beta1), m), mx_multiply(S(g, 1.0 - c->beta1), g));
       ns->slot[0] =
           mx_add(mx_multiply(S(m, c->beta2), m), mx_multiply(S(g, 1.0 - c->beta2), g));
       if (c->weight_decay > 0) {
@@ -481,7 +522,8 @@ static mx_array *apply_single(const upd_ctx *u, mx_array *g, mx_array *p, mx_arr
         rel = rnd(pt, u->lr32);
       }
       mx_array *lr_a = T(pt, rel);
-      if (c->scale_parameter) lr_a = mx_multiply(mx_maximum(S(prms, c->eps2), prms), lr_a);
+      if (c->scale_parameter)
+        lr_a = mx_multiply(mx_maximum(S(prms, c->eps2), prms), lr_a);
       /* beta_2 = 1 - step ** decay_rate (float32, cast to the rms dtype) */
       double b2 = rnd(pt, 1.0 - rnd(pt, (double)powf(step, (float)c->decay_rate)));
       mx_array *beta2 = T(pt, b2), *one_m_b2 = T(pt, rnd(pt, 1.0 - b2));
@@ -496,7 +538,8 @@ static mx_array *apply_single(const upd_ctx *u, mx_array *g, mx_array *p, mx_arr
         ns->slot[1] = col;
         mx_array *rf = mx_rsqrt(mx_divide(row, mx_mean(row, &last, 1, true)));
         mx_array *cf = mx_rsqrt(col);
-        update = mx_multiply(mx_expand_dims(rf, &last, 1), mx_expand_dims(cf, &second, 1));
+        update =
+            mx_multiply(mx_expand_dims(rf, &last, 1), mx_expand_dims(cf, &second, 1));
         update = mx_multiply(update, g);
       } else {
         mx_array *v = mx_add(mx_multiply(beta2, st[2]), mx_multiply(one_m_b2, update));
@@ -533,12 +576,14 @@ typedef struct {
 /* Computes every update (in the caller's scope); on success fills out[i]
  * with the new parameter for grads entry i and pend[i] with its state. */
 static mx_status compute_all(mx_optimizer *o, const mx_array_map *grads,
-                             mx_array *(*get_param)(void *ctx, const char *name), void *ctx,
-                             pending *pend, bool params_only_init) {
+                             mx_array *(*get_param)(void *ctx, const char *name),
+                             void *ctx, pending *pend, bool params_only_init) {
   int n = mx_array_map_size(grads);
   upd_ctx u = {o, o->step + 1, 0};
-  if (o->schedule) u.lr32 = (float)mx_schedule_value(o->schedule, o->step);
-  else u.lr32 = o->has_lr ? o->lr : NAN;
+  if (o->schedule)
+    u.lr32 = (float)mx_schedule_value(o->schedule, o->step);
+  else
+    u.lr32 = o->has_lr ? o->lr : NAN;
   int nslots;
   slot_names(o, &nslots);
   for (int i = 0; i < n; i++) {
@@ -546,10 +591,10 @@ static mx_status compute_all(mx_optimizer *o, const mx_array_map *grads,
     mx_array *g = mx_array_map_at(grads, i);
     mx_array *p = get_param(ctx, name);
     if (!p)
-      return mx_last_status() ? mx_last_status()
-                              : mx_set_error(MX_ERR_INVALID,
-                                             "[optim.update] no parameter named \"%s\"",
-                                             name);
+      return mx_last_status()
+                 ? mx_last_status()
+                 : mx_set_error(MX_ERR_INVALID,
+                                "[optim.update] no parameter named \"%s\"", name);
     if (!mx_dtype_is_floating(mx_array_dtype(g)))
       return mx_set_error(MX_ERR_INVALID,
                           "[optim.update] gradient \"%s\" must be floating, got %s", name,
@@ -580,8 +625,9 @@ static mx_status compute_all(mx_optimizer *o, const mx_array_map *grads,
     for (int s = 0; s < nslots; s++)
       if (ns.slot[s]) pend[i].ns.slot[s] = ns.slot[s];
     if (!np)
-      return mx_last_status() ? mx_last_status()
-                              : mx_set_error(MX_ERR_RUNTIME, "[optim.update] update failed");
+      return mx_last_status()
+                 ? mx_last_status()
+                 : mx_set_error(MX_ERR_RUNTIME, "[optim.update] update failed");
     pend[i].param = np;
   }
   if (!params_only_init && o->schedule) {
@@ -631,10 +677,11 @@ static mx_status run_update(mx_optimizer *o, const mx_array_map *grads,
                             mx_status (*commit_params)(void *, const mx_array_map *),
                             void *cctx, bool init_only) {
   if (!o || !grads)
-    return mx_last_status() ? mx_last_status()
-                            : mx_set_error(MX_ERR_INVALID, "[optim.update] NULL argument");
-  if (!init_only && !o->has_lr && !(o->c.kind == MX_OPTIM_ADAFACTOR && o->c.relative_step) &&
-      !o->schedule)
+    return mx_last_status()
+               ? mx_last_status()
+               : mx_set_error(MX_ERR_INVALID, "[optim.update] NULL argument");
+  if (!init_only && !o->has_lr &&
+      !(o->c.kind == MX_OPTIM_ADAFACTOR && o->c.relative_step) && !o->schedule)
     return mx_set_error(MX_ERR_INVALID, "[optim.update] no learning rate set");
   int n = mx_array_map_size(grads);
   pending *pend = calloc((size_t)(n ? n : 1), sizeof *pend);
@@ -666,8 +713,8 @@ static mx_status run_update(mx_optimizer *o, const mx_array_map *grads,
 static mx_status commit_to_map(void *ctx, const mx_array_map *newp) {
   mx_array_map *params = ctx;
   for (int i = 0; i < mx_array_map_size(newp); i++) {
-    mx_status st = mx_array_map_set(params, mx_array_map_name(newp, i),
-                                    mx_array_map_at(newp, i));
+    mx_status st =
+        mx_array_map_set(params, mx_array_map_name(newp, i), mx_array_map_at(newp, i));
     if (st != MX_OK) return st;
   }
   return MX_OK;
@@ -713,7 +760,8 @@ mx_array_map *mx_optimizer_state(const mx_optimizer *o) {
   for (int k = 0; k < o->n && st == MX_OK; k++)
     for (int s = 0; s < ns && st == MX_OK; s++) {
       if (!o->ps[k].slot[s]) continue;
-      if (snprintf(key, sizeof key, "%s.%s", o->ps[k].name, names[s]) >= (int)sizeof key) {
+      if (snprintf(key, sizeof key, "%s.%s", o->ps[k].name, names[s]) >=
+          (int)sizeof key) {
         st = mx_set_error(MX_ERR_INVALID, "[optim.state] name too long");
         break;
       }
@@ -746,8 +794,9 @@ mx_status mx_optimizer_eval(mx_optimizer *o) {
 
 mx_status mx_optimizer_set_state(mx_optimizer *o, const mx_array_map *state) {
   if (!o || !state)
-    return mx_last_status() ? mx_last_status()
-                            : mx_set_error(MX_ERR_INVALID, "[optim.set_state] NULL argument");
+    return mx_last_status()
+               ? mx_last_status()
+               : mx_set_error(MX_ERR_INVALID, "[optim.set_state] NULL argument");
   /* validate everything before touching the optimizer */
   int n = mx_array_map_size(state);
   int64_t step = -1;
@@ -771,7 +820,8 @@ mx_status mx_optimizer_set_state(mx_optimizer *o, const mx_array_map *state) {
   double lr = NAN;
   if (lr_a) {
     if (mx_array_size(lr_a) != 1)
-      return mx_set_error(MX_ERR_IO, "[optim.set_state] 'learning_rate' must hold one value");
+      return mx_set_error(MX_ERR_IO,
+                          "[optim.set_state] 'learning_rate' must hold one value");
     lr = mx_array_item_f64(lr_a);
     if (mx_last_status()) return mx_last_status();
   }
@@ -812,7 +862,8 @@ mx_status mx_optimizer_set_state(mx_optimizer *o, const mx_array_map *state) {
 }
 
 mx_status mx_optimizer_save_state(const mx_optimizer *o, const char *path) {
-  if (!o || !path) return mx_set_error(MX_ERR_INVALID, "[optim.save_state] NULL argument");
+  if (!o || !path)
+    return mx_set_error(MX_ERR_INVALID, "[optim.save_state] NULL argument");
   mx_array_map *m = mx_optimizer_state(o);
   if (!m) return mx_last_status();
   char buf[32];
@@ -825,15 +876,15 @@ mx_status mx_optimizer_save_state(const mx_optimizer *o, const char *path) {
 }
 
 mx_status mx_optimizer_load_state(mx_optimizer *o, const char *path) {
-  if (!o || !path) return mx_set_error(MX_ERR_INVALID, "[optim.load_state] NULL argument");
+  if (!o || !path)
+    return mx_set_error(MX_ERR_INVALID, "[optim.load_state] NULL argument");
   mx_array_map *m = mx_load_safetensors(path);
   if (!m) return mx_last_status();
   mx_status st = MX_OK;
   const char *kind = mx_array_map_meta(m, "optimizer");
   if (kind && strcmp(kind, kind_name(o->c.kind)) != 0)
-    st = mx_set_error(MX_ERR_INVALID,
-                      "[optim.load_state] %s holds %s state, not %s", path, kind,
-                      kind_name(o->c.kind));
+    st = mx_set_error(MX_ERR_INVALID, "[optim.load_state] %s holds %s state, not %s",
+                      path, kind, kind_name(o->c.kind));
   if (st == MX_OK) st = mx_optimizer_set_state(o, m);
   mx_array_map_free(m);
   return st;
@@ -845,7 +896,8 @@ mx_array *mx_clip_grad_norm(const mx_array_map *grads, double max_norm,
                             mx_array_map **clipped) {
   if (clipped) *clipped = NULL;
   if (!grads) {
-    if (!mx_last_status()) mx_set_error(MX_ERR_INVALID, "[optim.clip_grad_norm] NULL grads");
+    if (!mx_last_status())
+      mx_set_error(MX_ERR_INVALID, "[optim.clip_grad_norm] NULL grads");
     return NULL;
   }
   if (!(max_norm >= 0)) {
@@ -865,15 +917,15 @@ mx_array *mx_clip_grad_norm(const mx_array_map *grads, double max_norm,
   }
   if (!acc) acc = mx_array_scalar_f64(0.0, MX_FLOAT32);
   mx_array *total = mx_sqrt(acc);
-  mx_array *normalizer =
-      mx_minimum(mx_divide(S(total, max_norm), mx_add(total, S(total, 1e-6))), S(total, 1.0));
+  mx_array *normalizer = mx_minimum(
+      mx_divide(S(total, max_norm), mx_add(total, S(total, 1e-6))), S(total, 1.0));
   mx_array_map *out = NULL;
   if (clipped && total) {
     out = mx_array_map_new();
     for (int i = 0; out && i < n; i++) {
       mx_array *g = mx_array_map_at(grads, i);
-      if (mx_array_map_set(out, mx_array_map_name(grads, i), mx_multiply(g, normalizer)) !=
-          MX_OK) {
+      if (mx_array_map_set(out, mx_array_map_name(grads, i),
+                           mx_multiply(g, normalizer)) != MX_OK) {
         mx_array_map_free(out);
         out = NULL;
       }

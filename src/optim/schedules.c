@@ -27,8 +27,10 @@ struct mx_schedule {
 
 static mx_schedule *sch_new(sch_kind k) {
   mx_schedule *s = calloc(1, sizeof *s);
-  if (!s) mx_set_error(MX_ERR_NOMEM, "[optim.schedule] out of memory");
-  else s->kind = k;
+  if (!s)
+    mx_set_error(MX_ERR_NOMEM, "[optim.schedule] out of memory");
+  else
+    s->kind = k;
   return s;
 }
 
@@ -76,7 +78,8 @@ mx_schedule *mx_schedule_cosine_decay(double init, int decay_steps, double end) 
 mx_schedule *mx_schedule_linear(double init, double end, int steps) {
   if (steps < 1) {
     mx_set_error(MX_ERR_INVALID,
-                 "[optim.linear_schedule] steps must be greater than 0, but got %d.", steps);
+                 "[optim.linear_schedule] steps must be greater than 0, but got %d.",
+                 steps);
     return NULL;
   }
   mx_schedule *s = sch_new(SCH_LINEAR);
@@ -172,7 +175,8 @@ double mx_schedule_value(const mx_schedule *s, int64_t step) {
           v = mx_schedule_value(s->parts[i], step - s->boundaries[i - 1]);
       return v;
     }
-    case SCH_CUSTOM: return (float)s->fn(step, s->ctx);
+    case SCH_CUSTOM:
+      return (float)s->fn(step, s->ctx);
   }
   return NAN;
 }
