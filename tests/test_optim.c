@@ -620,6 +620,43 @@ static void test_module_update(void) {
   mx_module_free(m);
 }
 
+/* Many parameters: the state table grows and rehashes; every name keeps
+ * its own state. */
+static void test_many_params(void) {
+  mx_optim_config c = mx_optim_defaults(MX_OPTIM_SGD, 0.5);
+  c.momentum = 0.5;
+  mx_optimizer *o = mx_optimizer_new(&c);
+  mx_array_map *pm = mx_array_map_new(), *gm = mx_array_map_new();
+  char name[64];
+  int two = 2, n = 300;
+  for (int i = 0; i < n; i++) {
+    snprintf(name, sizeof name, "layers.%d.w", i);
+    mx_array_map_set(pm, name, mx_zeros(&two, 1, MX_FLOAT32));
+    mx_array_map_set(gm, name, mx_full(&two, 1, (double)i, MX_FLOAT32));
+  }
+  for (int t = 0; t < 2; t++)
+    MXT_CHECK(mx_optimizer_apply_gradients(o, gm, pm) == MX_OK, "update %d", t);
+  /* v1 = g, p1 = -0.5 g; v2 = 1.5 g, p2 = -0.5 g - 0.75 g */
+  bool ok = true;
+  for (int i = 0; i < n && ok; i++) {
+    snprintf(name, sizeof name, "layers.%d.w", i);
+    double want = -1.25 * i, wv = 1.5 * i;
+    double *p = mxt_to_f64(mx_array_map_get(pm, name));
+    mx_array *v = mx_optimizer_state_get(o, name, "v");
+    double *vd = v ? mxt_to_f64(v) : NULL;
+    ok = p && vd && fabs(p[0] - want) < 1e-5 && fabs(vd[1] - wv) < 1e-5;
+    MXT_CHECK(ok, "param %d", i);
+    free(p);
+    free(vd);
+  }
+  mx_array_map *sm = mx_optimizer_state(o);
+  MXT_CHECK(sm && mx_array_map_size(sm) == n + 2, "state entries");
+  mx_array_map_free(sm);
+  mx_array_map_free(pm);
+  mx_array_map_free(gm);
+  mx_optimizer_free(o);
+}
+
 int main(void) {
   MXT_RUN(test_sgd);
   MXT_RUN(test_adaptive);
@@ -629,5 +666,6 @@ int main(void) {
   MXT_RUN(test_clip_grad_norm);
   MXT_RUN(test_state_roundtrip);
   MXT_RUN(test_module_update);
+  MXT_RUN(test_many_params);
   return mxt_finish();
 }
