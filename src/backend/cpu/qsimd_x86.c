@@ -45,6 +45,11 @@
 #define vload_tail(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
 #define vstore_tail(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
 #define VM __mmask16
+/* the low 4 bits of each lane as float: a 16-entry table lookup (the
+ * permute reads only the low 4 bits, so no mask is needed) */
+#define vnib(i)          \
+  _mm512_permutexvar_ps( \
+      i, _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
 #define vsub(a, b) _mm512_sub_ps(a, b)
 #define vmul(a, b) _mm512_mul_ps(a, b)
 #define vmin(a, b) _mm512_min_ps(a, b)
@@ -292,6 +297,7 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
 #undef vld_h
 #undef vst_h
 #undef VM
+#undef vnib
 #undef vsub
 #undef vmul
 #undef vmin
@@ -331,6 +337,7 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
 #define vload_tail(p, n) _mm256_maskload_ps(p, tail_mask_avx2(n))
 #define vstore_tail(p, v, n) _mm256_maskstore_ps(p, tail_mask_avx2(n), v)
 #define VM __m256
+#define vnib(i) _mm256_cvtepi32_ps(_mm256_and_si256(i, _mm256_set1_epi32(15)))
 #define vsub(a, b) _mm256_sub_ps(a, b)
 #define vmul(a, b) _mm256_mul_ps(a, b)
 #define vmin(a, b) _mm256_min_ps(a, b)
