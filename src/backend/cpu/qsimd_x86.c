@@ -14,6 +14,20 @@
 
 #include "dtypes.h"
 
+/* Prefetch the scales and biases of rows [r, r + n) of the transposed
+ * product: the drivers convert them a chunk of rows at a time, and without
+ * this each chunk would start with a burst of cache misses. */
+static inline void qmm_prefetch_params(const mx_qmm_args *a, int r, int n) {
+  if (r >= a->N) return;
+  if (n > a->N - r) n = a->N - r;
+  const int64_t G = a->K / a->gs;
+  const int64_t ss = (int64_t)mx_dtype_size(a->sdt), bs = (int64_t)mx_dtype_size(a->bdt);
+  const char *sp = (const char *)a->scales + r * G * ss,
+             *bp = (const char *)a->biases + r * G * bs;
+  for (int64_t o = 0; o < n * G * ss; o += 64) _mm_prefetch(sp + o, _MM_HINT_T0);
+  for (int64_t o = 0; o < n * G * bs; o += 64) _mm_prefetch(bp + o, _MM_HINT_T0);
+}
+
 #define MX_CAT2(a, b) a##_##b
 #define MX_CAT(a, b) MX_CAT2(a, b)
 #define FN(name) MX_CAT(name, ISA)
@@ -231,6 +245,7 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
     for (; m + mb <= M; m += mb) {
       int r = c0;
       for (; r + 2 <= c1; r += 2) {
+        if (m == 0) qmm_prefetch_params(a, r + QMM_NCH, 2);
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
@@ -250,6 +265,7 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
     for (; m < M; m++) {
       int r = c0;
       for (; r + 4 <= c1; r += 4) {
+        if (m == 0) qmm_prefetch_params(a, r + QMM_NCH, 4);
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
