@@ -14,6 +14,20 @@
 
 #include "dtypes.h"
 
+/* Prefetch the scales and biases of rows [r, r + n) of the transposed
+ * product: the drivers convert them a chunk of rows at a time, and without
+ * this each chunk would start with a burst of cache misses. */
+static inline void qmm_prefetch_params(const mx_qmm_args *a, int r, int n) {
+  if (r >= a->N) return;
+  if (n > a->N - r) n = a->N - r;
+  const int64_t G = a->K / a->gs;
+  const int64_t ss = (int64_t)mx_dtype_size(a->sdt), bs = (int64_t)mx_dtype_size(a->bdt);
+  const char *sp = (const char *)a->scales + r * G * ss,
+             *bp = (const char *)a->biases + r * G * bs;
+  for (int64_t o = 0; o < n * G * ss; o += 64) _mm_prefetch(sp + o, _MM_HINT_T0);
+  for (int64_t o = 0; o < n * G * bs; o += 64) _mm_prefetch(bp + o, _MM_HINT_T0);
+}
+
 #define MX_CAT2(a, b) a##_##b
 #define MX_CAT(a, b) MX_CAT2(a, b)
 #define FN(name) MX_CAT(name, ISA)
@@ -45,6 +59,11 @@
 #define vload_tail(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
 #define vstore_tail(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
 #define VM __mmask16
+/* the low 4 bits of each lane as float: a 16-entry table lookup (the
+ * permute reads only the low 4 bits, so no mask is needed) */
+#define vnib(i)          \
+  _mm512_permutexvar_ps( \
+      i, _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
 #define vsub(a, b) _mm512_sub_ps(a, b)
 #define vmul(a, b) _mm512_mul_ps(a, b)
 #define vmin(a, b) _mm512_min_ps(a, b)
@@ -226,6 +245,7 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
     for (; m + mb <= M; m += mb) {
       int r = c0;
       for (; r + 2 <= c1; r += 2) {
+        if (m == 0) qmm_prefetch_params(a, r + QMM_NCH, 2);
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
@@ -245,6 +265,7 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
     for (; m < M; m++) {
       int r = c0;
       for (; r + 4 <= c1; r += 4) {
+        if (m == 0) qmm_prefetch_params(a, r + QMM_NCH, 4);
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
@@ -292,6 +313,7 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
 #undef vld_h
 #undef vst_h
 #undef VM
+#undef vnib
 #undef vsub
 #undef vmul
 #undef vmin
@@ -331,6 +353,7 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
 #define vload_tail(p, n) _mm256_maskload_ps(p, tail_mask_avx2(n))
 #define vstore_tail(p, v, n) _mm256_maskstore_ps(p, tail_mask_avx2(n), v)
 #define VM __m256
+#define vnib(i) _mm256_cvtepi32_ps(_mm256_and_si256(i, _mm256_set1_epi32(15)))
 #define vsub(a, b) _mm256_sub_ps(a, b)
 #define vmul(a, b) _mm256_mul_ps(a, b)
 #define vmin(a, b) _mm256_min_ps(a, b)
