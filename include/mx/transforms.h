@@ -116,6 +116,55 @@ mx_closure *mx_custom_vjp(mx_closure *f, mx_closure *vjp);
  * recomputes f's forward from the primals. */
 mx_closure *mx_checkpoint(mx_closure *f);
 
+/* ---- compile ---- */
+/* compile(f): the same function, traced once per input signature into a
+ * simplified graph whose elementwise regions run as generated kernels.
+ *
+ * A call keys the inputs' stream, dtypes and shapes; a new signature traces
+ * f (on placeholder arrays: f must build its results with mx ops and must
+ * not evaluate anything that depends on its inputs) and caches the graph;
+ * a known one replays the cached graph on the new inputs without running
+ * f. The graph is simplified (common subexpressions merged, one-element
+ * constants folded, unused nodes dropped), then chains of elementwise ops
+ * (unary, binary, where, astype and the broadcasts feeding them) become one
+ * `compiled` node each, run by C code generated for the region and built
+ * with the system compiler (`cc`, or $MX_CC / $CC) into a cache directory
+ * ($MX_COMPILE_CACHE, else $XDG_CACHE_HOME/mx, else ~/.cache/mx). Without
+ * a working compiler, or with MX_COMPILE_DISABLE=1, the simplified graph
+ * runs unfused (a one-line notice on stderr, once per process).
+ *
+ * Like MLX, f must be pure: state it reads that is not an input (the
+ * global random key, closed-over arrays) is frozen when it is traced.
+ * Compiled functions compose with the other transforms (grad of compile,
+ * compile of grad, vmap, ...). Results equal the uncompiled function's:
+ * bit for bit for arithmetic, comparisons and casts; exp/tanh/sigmoid use
+ * the same polynomials as the vector kernels, other transcendental ops call
+ * libm as the plain kernels do. */
+enum {
+  /* Key on ndims and dtypes only: new shapes replay the same graph (node
+   * shapes re-inferred; graphs whose shapes cannot be inferred, such as a
+   * reshape of an input, report an error for a new shape). */
+  MX_COMPILE_SHAPELESS = 1,
+  MX_COMPILE_NO_SIMPLIFY = 2, /* keep the traced nodes (no CSE, no folding) */
+  MX_COMPILE_NO_FUSE = 4      /* simplify only: no generated kernels */
+};
+mx_closure *mx_compile(mx_closure *f, int flags);
+
+/* What a compiled function has done (for tests and tuning). */
+typedef struct {
+  int traces;        /* times f was traced */
+  int cache_entries; /* signatures cached */
+  /* the last trace: */
+  int traced_nodes; /* input-dependent nodes f built */
+  int nodes;        /* after simplification */
+  int kernels;      /* generated kernels in the graph */
+  int fused_nodes;  /* nodes those kernels replaced */
+  bool fallback;    /* kernels were wanted but the compiler was unavailable */
+  /* process-wide: */
+  int64_t compiler_runs; /* invocations of the system compiler */
+} mx_compile_stats;
+mx_status mx_compile_get_stats(mx_closure *compiled, mx_compile_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

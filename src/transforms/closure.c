@@ -109,3 +109,10 @@ mx_array *mx_closure_call1(mx_closure *f, mx_array *const *in, int nin) {
   mx_vec_free(&out);
   return r;
 }
+
+/* For transforms that recognise their own closures (compile's statistics):
+ * f's payload when f was made with fn, else NULL. Declared in compile.h. */
+void *mx_closure_payload(const mx_closure *f, mx_closure_fn fn);
+void *mx_closure_payload(const mx_closure *f, mx_closure_fn fn) {
+  return f && f->fn == fn ? f->payload : NULL;
+}
