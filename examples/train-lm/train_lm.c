@@ -14,7 +14,12 @@
  *
  * Usage: train_lm [--corpus PATH] [--steps N] [--batch B] [--context T]
  *                 [--lr LR] [--seed S] [--eval-every N] [--save PATH]
- *                 [--sample N] [--layers L] [--dims D] [--heads H]
+ *                 [--sample N] [--prompt TEXT] [--layers L] [--dims D]
+ *                 [--heads H]
+ * --sample N generates N bytes greedily after --prompt (default: the
+ * corpus' first line). The prompt matters: the model has no absolute
+ * positions, so a prompt of one repeated byte (e.g. "\n") looks the same at
+ * every position and greedy decoding can repeat it forever.
  *
  * The training code is also used by tests/test_train_lm.c and
  * bench/bench_train.c, which include this file with TRAIN_LM_NO_MAIN
@@ -39,6 +44,7 @@ typedef struct {
   int eval_every, eval_batches;
   const char *save;
   int sample;
+  const char *prompt; /* NULL: the corpus' first line */
   int layers, dims, heads, mlp_dims;
   int log_every;
   bool quiet;
@@ -480,7 +486,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: train_lm [--corpus PATH] [--steps N] [--batch B] [--context T]\n"
           "                [--lr LR] [--seed S] [--eval-every N] [--save PATH]\n"
-          "                [--sample N] [--layers L] [--dims D] [--heads H]\n");
+          "                [--sample N] [--prompt TEXT] [--layers L] [--dims D]\n"
+          "                [--heads H]\n");
 }
 
 int main(int argc, char **argv) {
@@ -508,6 +515,8 @@ int main(int argc, char **argv) {
       c.save = v;
     else if (OPT("--sample"))
       c.sample = atoi(v);
+    else if (OPT("--prompt"))
+      c.prompt = v;
     else if (OPT("--layers"))
       c.layers = atoi(v);
     else if (OPT("--dims"))
@@ -550,9 +559,18 @@ int main(int argc, char **argv) {
     }
   }
   if (c.sample > 0) {
+    /* default prompt: the corpus' first line (at most 64 bytes) */
+    char first[65];
+    int k = 0;
+    while (k < 64 && k < d.n) {
+      first[k] = (char)d.itos[d.tokens[k]];
+      if (first[k++] == '\n') break;
+    }
+    first[k] = 0;
+    const char *prompt = c.prompt ? c.prompt : first;
     char *out = malloc((size_t)c.sample + 1);
-    if (out && tlm_generate(m, &d, &c, "\n", c.sample, out))
-      printf("sample:\n%s\n", out);
+    if (out && tlm_generate(m, &d, &c, prompt, c.sample, out))
+      printf("sample:\n%s%s\n", prompt, out);
     else
       rc = 1;
     free(out);
