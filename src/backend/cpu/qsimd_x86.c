@@ -115,6 +115,11 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
  * scales) applies each group's scale. float16 x is split into bfloat16 hi +
  * lo, which is exact. */
 #define TGTB __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
+/* software prefetch distance in tiles: short rows (K = 896 is 448 bytes of
+ * codes) end before the hardware prefetcher locks on to them */
+#ifndef MX_QPF
+#define MX_QPF 4
+#endif
 
 TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
     const mx_qmm_args *a, const int NR, const int MB, const bool two, int m0, int n,
@@ -127,7 +132,7 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
       : gs == 64 ? 6
                  : 7); /* lane i -> group (8i)/gs of the block */
   const __m512i c78 = _mm512_set1_epi16(0x0078), c3f80 = _mm512_set1_epi16(0x3F80);
-  const char *pf = (const char *)a->w + (int64_t)(n + NR) * rb;
+  const char *pf = (const char *)a->w + (int64_t)(n + NR * MX_QPF) * rb;
   __m512 acc[4][4];
   const uint16_t *xh[4], *xl[4];
 #pragma GCC unroll 4
