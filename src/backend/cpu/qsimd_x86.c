@@ -175,19 +175,36 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
       }
     }
   }
+  /* the bias term, sum_g bias'[g] * xsum[g], goes into the same vector
+   * before the one horizontal sum (no call, no second reduction) */
   for (int m = 0; m < MB; m++) {
     const float *xs = a->xsum + (int64_t)(m0 + m) * G;
     for (int r = 0; r < NR; r++) {
-      float v =
-          _mm512_reduce_add_ps(acc[m][r]) + mx_dot_f32_avx512(bb + r * sstride, xs, G);
+      const float *br = bb + r * sstride;
+      __m512 t = acc[m][r];
+      int g = 0;
+      for (; g + 16 <= G; g += 16)
+        t = _mm512_fmadd_ps(_mm512_loadu_ps(br + g), _mm512_loadu_ps(xs + g), t);
+      if (g < G) {
+        __mmask16 k = (__mmask16)((1u << (G - g)) - 1);
+        t = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, br + g), _mm512_maskz_loadu_ps(k, xs + g),
+                            t);
+      }
+      float v = _mm512_reduce_add_ps(t);
       int64_t o = (int64_t)(m0 + m) * a->N + n + r;
       switch (a->odt) {
         case MX_FLOAT16:
           ((uint16_t *)a->out)[o] = mx_f32_to_f16(v);
           break;
-        case MX_BFLOAT16:
-          ((uint16_t *)a->out)[o] = mx_f32_to_bf16(v);
+        case MX_BFLOAT16: { /* round to nearest even, inline (mx_f32_to_bf16) */
+          uint32_t u;
+          memcpy(&u, &v, 4);
+          ((uint16_t *)a->out)[o] =
+              (u & 0x7fffffffu) > 0x7f800000u
+                  ? (uint16_t)((u >> 16) | 0x40)
+                  : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
           break;
+        }
         default:
           ((float *)a->out)[o] = v;
           break;
