@@ -10,7 +10,8 @@
  * 24 layers, 14 heads, 2 kv heads, ffn 4864, vocab 32000; llama.cpp's
  * reference shape) and Qwen2.5-0.5B (vocab 151936, tied, qkv bias), in
  * bfloat16, 8-bit and 4-bit (group 64).
- * usage: bench_lm [--quick]   (MX_BENCH_MODELS=llama,qwen to choose) */
+ * usage: bench_lm [--quick]   (MX_BENCH_MODELS=llama,qwen and MX_BENCH_BITS=0,8,4
+ * to choose) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +210,10 @@ int main(int argc, char **argv) {
   for (int si = 0; si < 2; si++) {
     if (which && !strstr(which, si == 0 ? "llama" : "qwen")) continue;
     for (int bi = 0; bi < 3; bi++) {
+      const char *wb = getenv("MX_BENCH_BITS"); /* e.g. "4" or "0,8": only these */
+      char bs[8];
+      snprintf(bs, sizeof bs, "%d", bitsv[bi]);
+      if (wb && !strstr(wb, bs)) continue;
       char d[256], label[64];
       snprintf(d, sizeof d, "/tmp/mx_bench_%s_%d", shapes[si].name, bitsv[bi]);
       snprintf(label, sizeof label, "%s %s", shapes[si].name,

@@ -137,10 +137,22 @@ int main(int argc, char **argv) {
   printf("peer: read bandwidth, sum of 256 MiB float32 on the same pool\n\n");
   printf("%-30s %8s %9s %8s %8s %8s\n", "case (group 64, bf16 scales)", "MiB", "us/call",
          "GB/s", "peer", "of peer");
-  const int shapes[2][2] = {{4096, 4096}, {14336, 4096}};
+  /* MX_BENCH_SHAPES="896x896,4864x896" (N x K) replaces the default shapes */
+  int shapes[16][2] = {{4096, 4096}, {14336, 4096}}, nshapes = 2;
+  const char *env = getenv("MX_BENCH_SHAPES");
+  if (env) {
+    nshapes = 0;
+    for (const char *c = env; *c && nshapes < 16;) {
+      int n, k, used;
+      if (sscanf(c, "%dx%d%n", &n, &k, &used) != 2 || n < 1 || k < 64 || k % 64) break;
+      shapes[nshapes][0] = n, shapes[nshapes][1] = k, nshapes++;
+      c += used;
+      if (*c == ',') c++;
+    }
+  }
   const int bitss[2] = {4, 8};
   for (int bi = 0; bi < 2; bi++)
-    for (int si = 0; si < 2; si++) {
+    for (int si = 0; si < nshapes; si++) {
       int N = shapes[si][0], K = shapes[si][1], bits = bitss[bi], gs = 64;
       double bytes = (double)N * K * bits / 8 + 2.0 * 2 * N * (K / gs);
       int ncopy = (int)(160e6 / bytes) + 1; /* > last-level cache */

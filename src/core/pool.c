@@ -1,34 +1,68 @@
 /* pool.c: the CPU worker pool. One job runs at a time; a thread that finds the
  * pool busy (another graph on another thread, or a nested call from inside a
  * job) runs its range inline, so there is no deadlock and no oversubscription.
- * Work is handed out in chunks through an atomic counter. */
+ * Work is handed out in chunks through an atomic counter. Idle workers poll
+ * briefly before sleeping, and the owner of a job waits only for the workers
+ * that joined it, not for every worker to wake. */
 #include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
 
 typedef struct {
   pthread_mutex_t mu;
-  pthread_cond_t cv_work, cv_done;
+  pthread_cond_t cv_work;
   pthread_mutex_t busy; /* held by the thread that owns the current job */
   int nthreads;         /* including the caller */
   int started;          /* worker threads alive */
-  uint64_t generation;
-  /* current job */
+  int sleepers;         /* workers blocked on cv_work (under mu) */
+  /* current job: written by the owner before it publishes the generation;
+   * a worker reads them only after joining (see state) */
   mx_range_fn fn;
   void *ctx;
   int64_t n, chunk;
+  atomic_int max_join; /* workers that may join this job */
   atomic_int_fast64_t next;
-  int pending; /* workers still in this generation */
+  atomic_uint_fast64_t gen; /* last published job (0: none) */
+  /* (generation mod 2^32) << 32 | CLOSED | number of joined workers. A worker
+   * joins with a CAS that needs the generation it woke for and no CLOSED bit;
+   * the owner sets CLOSED once it ran out of chunks and waits only for the
+   * joined workers. Late workers see CLOSED or a newer generation and touch
+   * nothing, so the owner never waits for a thread that has not woken up. */
+  atomic_uint_fast64_t state;
 } pool_t;
+
+#define ST_CLOSED ((uint64_t)1 << 31)
+#define ST_COUNT (ST_CLOSED - 1)
 
 static pool_t g_pool = {.mu = PTHREAD_MUTEX_INITIALIZER,
                         .cv_work = PTHREAD_COND_INITIALIZER,
-                        .cv_done = PTHREAD_COND_INITIALIZER,
                         .busy = PTHREAD_MUTEX_INITIALIZER};
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static _Thread_local int g_in_job = 0;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* how long an idle worker polls for the next job before it sleeps: decode
+ * issues hundreds of short jobs per token, and a futex wake-up costs about
+ * as much as one of them */
+#define SPIN_SECONDS 200e-6
 
 static void run_chunks(pool_t *p) {
   for (;;) {
@@ -39,18 +73,51 @@ static void run_chunks(pool_t *p) {
   }
 }
 
+static uint64_t wait_job(pool_t *p, uint64_t seen) {
+  uint64_t g = atomic_load(&p->gen);
+  if (g != seen) return g;
+  double t0 = now_s();
+  for (int i = 1;; i++) {
+    cpu_relax();
+    g = atomic_load(&p->gen);
+    if (g != seen) return g;
+    if ((i & 63) == 0) {
+      if (now_s() - t0 > SPIN_SECONDS) break;
+      /* let the process's other threads (the graph builder, the async
+       * eval thread) have the core between polls: on 2 cores a pure spin
+       * halved the decode speed of a small model */
+      sched_yield();
+    }
+  }
+  pthread_mutex_lock(&p->mu);
+  p->sleepers++;
+  while ((g = atomic_load(&p->gen)) == seen) pthread_cond_wait(&p->cv_work, &p->mu);
+  p->sleepers--;
+  pthread_mutex_unlock(&p->mu);
+  return g;
+}
+
 static void *worker(void *arg) {
   pool_t *p = arg;
   uint64_t seen = 0;
   g_in_job = 1;
-  pthread_mutex_lock(&p->mu);
   for (;;) {
-    while (p->generation == seen) pthread_cond_wait(&p->cv_work, &p->mu);
-    seen = p->generation;
-    pthread_mutex_unlock(&p->mu);
+    uint64_t g = wait_job(p, seen);
+    seen = g;
+    uint64_t want = (uint64_t)(uint32_t)g << 32;
+    uint64_t s = atomic_load(&p->state);
+    bool joined = false;
+    while ((s & ~ST_COUNT) == want) {
+      /* fields are valid: the job is open, so its owner has not returned */
+      if ((int)(s & ST_COUNT) >= atomic_load_explicit(&p->max_join, memory_order_relaxed)) break;
+      if (atomic_compare_exchange_weak(&p->state, &s, s + 1)) {
+        joined = true;
+        break;
+      }
+    }
+    if (!joined) continue;
     run_chunks(p);
-    pthread_mutex_lock(&p->mu);
-    if (--p->pending == 0) pthread_cond_signal(&p->cv_done);
+    atomic_fetch_sub(&p->state, 1);
   }
   return NULL;
 }
@@ -118,21 +185,26 @@ void mx_parallel_for(int64_t n, int64_t grain, mx_range_fn fn, void *ctx) {
     fn(ctx, 0, n);
     return;
   }
-  pthread_mutex_lock(&p->mu);
   p->fn = fn;
   p->ctx = ctx;
   p->n = n;
   p->chunk = (n + parts - 1) / parts;
+  atomic_store_explicit(&p->max_join, workers, memory_order_relaxed);
   atomic_store(&p->next, 0);
-  p->pending = p->started;
-  p->generation++;
-  pthread_cond_broadcast(&p->cv_work);
+  uint64_t g = atomic_load(&p->gen) + 1;
+  atomic_store(&p->state, (uint64_t)(uint32_t)g << 32); /* open, nobody joined */
+  atomic_store(&p->gen, g);
+  pthread_mutex_lock(&p->mu);
+  if (p->sleepers > 0) pthread_cond_broadcast(&p->cv_work);
   pthread_mutex_unlock(&p->mu);
   g_in_job = 1;
   run_chunks(p);
   g_in_job = 0;
-  pthread_mutex_lock(&p->mu);
-  while (p->pending > 0) pthread_cond_wait(&p->cv_done, &p->mu);
-  pthread_mutex_unlock(&p->mu);
+  /* no chunk left: close the job and wait for the workers still in it */
+  atomic_fetch_or(&p->state, ST_CLOSED);
+  for (int i = 1; (atomic_load(&p->state) & ST_COUNT) != 0; i++) {
+    cpu_relax();
+    if ((i & 1023) == 0) sched_yield();
+  }
   pthread_mutex_unlock(&p->busy);
 }

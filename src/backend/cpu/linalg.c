@@ -321,6 +321,15 @@ typedef struct {
 
 static void hgemv_dot_range(void *ctx, int64_t b, int64_t e) {
   const hgemv_job *j = ctx;
+  if (j->nv == 1 && j->bf16 && j->ks == 1) { /* decode: rows in blocks */
+    float d[64];
+    for (int64_t p0 = b; p0 < e; p0 += 64) {
+      int nr = e - p0 < 64 ? (int)(e - p0) : 64;
+      mx_lin_dot_bf16_rows(j->w + p0 * j->ps, j->ps, j->xs, j->K, nr, d);
+      for (int r = 0; r < nr; r++) j->y[(p0 + r) * j->yp] += j->alpha * d[r];
+    }
+    return;
+  }
   for (int64_t p = b; p < e; p++)
     for (int v0 = 0; v0 < j->nv; v0 += 4) {
       /* up to 4 vectors per pass over the row: it is converted once */

@@ -172,6 +172,63 @@ AVX2 static void axpy_half_avx2(float alpha, const uint16_t *b, bool bf16, float
   axpy_half_c(alpha, b + i, bf16, y + i, n - i);
 }
 
+/* ---- AVX-512: bfloat16 rows dotted with one float32 vector ----
+ * A 32-bit lane of bfloat16 data holds elements 2j (low half) and 2j+1
+ * (high half): a shift and a mask make both float32 with no shuffles, and
+ * x is split into its even and odd elements instead (two permutes per 32
+ * elements, shared by the four rows). */
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+AVX512 static inline __attribute__((always_inline)) void bf16_rows_body(
+    const uint16_t *a, int64_t rs, const float *x, int64_t n, int NR, float *out) {
+  const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                       28, 30),
+                io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
+                                       29, 31),
+                hi = _mm512_set1_epi32((int)0xFFFF0000u);
+  __m512 acc[4][2];
+#pragma GCC unroll 4
+  for (int r = 0; r < NR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+    __m512 xe = _mm512_permutex2var_ps(x0, ie, x1), xo = _mm512_permutex2var_ps(x0, io, x1);
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++) {
+      /* the next block of rows: short rows end before the hardware
+       * prefetcher locks on to each */
+      _mm_prefetch((const char *)(a + (r + NR) * rs + i), _MM_HINT_T0);
+      __m512i w = _mm512_loadu_si512((const void *)(a + r * rs + i));
+      acc[r][0] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w, 16)), xe, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(w, hi)), xo, acc[r][1]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < NR; r++)
+    out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1])) +
+             dot_half_c(a + r * rs + i, true, x + i, n - i);
+}
+
+AVX512 static void dot_bf16_rows_avx512(const uint16_t *a, int64_t rs, const float *x,
+                                        int64_t n, int nr, float *out) {
+  int r = 0;
+  for (; r + 4 <= nr; r += 4) bf16_rows_body(a + r * rs, rs, x, n, 4, out + r);
+  for (; r < nr; r++) bf16_rows_body(a + r * rs, rs, x, n, 1, out + r);
+}
+
+static atomic_int g_avx512 = -1; /* -1: not probed yet */
+static inline bool use_avx512(void) {
+  int v = atomic_load_explicit(&g_avx512, memory_order_relaxed);
+  if (v < 0) {
+    __builtin_cpu_init();
+    v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    atomic_store_explicit(&g_avx512, v, memory_order_relaxed);
+  }
+  return v > 0;
+}
+
 static atomic_int g_avx2 = -1; /* -1: not probed yet */
 static inline bool use_avx2(void) {
   int v = atomic_load_explicit(&g_avx2, memory_order_relaxed);
@@ -186,10 +243,17 @@ static inline bool use_avx2(void) {
 
 void mx_lin_simd_enable(bool on) {
   atomic_store_explicit(&g_avx2, -1, memory_order_relaxed);
+  atomic_store_explicit(&g_avx512, -1, memory_order_relaxed);
   if (!on || !use_avx2()) atomic_store_explicit(&g_avx2, 0, memory_order_relaxed);
+  if (!on || !use_avx512()) atomic_store_explicit(&g_avx512, 0, memory_order_relaxed);
 }
 #else
 static inline bool use_avx2(void) { return false; }
+static inline bool use_avx512(void) { return false; }
+static void dot_bf16_rows_avx512(const uint16_t *a, int64_t rs, const float *x, int64_t n,
+                                 int nr, float *out) {
+  (void)a, (void)rs, (void)x, (void)n, (void)nr, (void)out;
+}
 void mx_lin_simd_enable(bool on) { (void)on; }
 #define half_to_f32_avx2 half_to_f32_c
 #define f32_to_half_avx2 f32_to_half_c
@@ -229,4 +293,13 @@ void mx_lin_axpy_half(float alpha, const uint16_t *b, bool bf16, float *y, int64
     axpy_half_avx2(alpha, b, bf16, y, n);
   else
     axpy_half_c(alpha, b, bf16, y, n);
+}
+
+void mx_lin_dot_bf16_rows(const uint16_t *a, int64_t rs, const float *x, int64_t n, int nr,
+                          float *out) {
+  if (use_avx512()) {
+    dot_bf16_rows_avx512(a, rs, x, n, nr, out);
+    return;
+  }
+  for (int r = 0; r < nr; r++) out[r] = mx_lin_dot_half(a + r * rs, true, x, n);
 }

@@ -115,6 +115,11 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
  * scales) applies each group's scale. float16 x is split into bfloat16 hi +
  * lo, which is exact. */
 #define TGTB __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
+/* software prefetch distance in tiles: short rows (K = 896 is 448 bytes of
+ * codes) end before the hardware prefetcher locks on to them */
+#ifndef MX_QPF
+#define MX_QPF 4
+#endif
 
 TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
     const mx_qmm_args *a, const int NR, const int MB, const bool two, int m0, int n,
@@ -127,7 +132,7 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
       : gs == 64 ? 6
                  : 7); /* lane i -> group (8i)/gs of the block */
   const __m512i c78 = _mm512_set1_epi16(0x0078), c3f80 = _mm512_set1_epi16(0x3F80);
-  const char *pf = (const char *)a->w + (int64_t)(n + NR) * rb;
+  const char *pf = (const char *)a->w + (int64_t)(n + NR * MX_QPF) * rb;
   __m512 acc[4][4];
   const uint16_t *xh[4], *xl[4];
 #pragma GCC unroll 4
@@ -170,19 +175,36 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
       }
     }
   }
+  /* the bias term, sum_g bias'[g] * xsum[g], goes into the same vector
+   * before the one horizontal sum (no call, no second reduction) */
   for (int m = 0; m < MB; m++) {
     const float *xs = a->xsum + (int64_t)(m0 + m) * G;
     for (int r = 0; r < NR; r++) {
-      float v =
-          _mm512_reduce_add_ps(acc[m][r]) + mx_dot_f32_avx512(bb + r * sstride, xs, G);
+      const float *br = bb + r * sstride;
+      __m512 t = acc[m][r];
+      int g = 0;
+      for (; g + 16 <= G; g += 16)
+        t = _mm512_fmadd_ps(_mm512_loadu_ps(br + g), _mm512_loadu_ps(xs + g), t);
+      if (g < G) {
+        __mmask16 k = (__mmask16)((1u << (G - g)) - 1);
+        t = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, br + g), _mm512_maskz_loadu_ps(k, xs + g),
+                            t);
+      }
+      float v = _mm512_reduce_add_ps(t);
       int64_t o = (int64_t)(m0 + m) * a->N + n + r;
       switch (a->odt) {
         case MX_FLOAT16:
           ((uint16_t *)a->out)[o] = mx_f32_to_f16(v);
           break;
-        case MX_BFLOAT16:
-          ((uint16_t *)a->out)[o] = mx_f32_to_bf16(v);
+        case MX_BFLOAT16: { /* round to nearest even, inline (mx_f32_to_bf16) */
+          uint32_t u;
+          memcpy(&u, &v, 4);
+          ((uint16_t *)a->out)[o] =
+              (u & 0x7fffffffu) > 0x7f800000u
+                  ? (uint16_t)((u >> 16) | 0x40)
+                  : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
           break;
+        }
         default:
           ((float *)a->out)[o] = v;
           break;
