@@ -117,9 +117,9 @@ typedef struct {
   int kind, idx;
 } mx_fr_ref;
 typedef struct {
-  int kind; /* MX_FK_* */
-  int op;   /* unary/binary op code */
-  int aux; /* binary: equal_nan */
+  int kind;          /* MX_FK_* */
+  int op;            /* unary/binary op code */
+  int aux;           /* binary: equal_nan */
   mx_dtype dtype;    /* result */
   mx_dtype in_dtype; /* first operand's */
   int nargs;
@@ -149,11 +149,11 @@ struct mx_fused_region {
   mx_cgraph *sub;
   mx_stream stream;
   /* CPU kernel (compile_cpu.c) */
-  char name[40];          /* kernel symbol */
-  char *src;              /* its C source */
+  char name[40];           /* kernel symbol */
+  char *src;               /* its C source */
   _Atomic(mx_fused_fn) fn; /* once loaded */
-  atomic_int state;       /* MX_FR_* */
-  mx_fused_region *next;  /* build queue (under the builder's lock) */
+  atomic_int state;        /* MX_FR_* */
+  mx_fused_region *next;   /* build queue (under the builder's lock) */
   bool queued;
 };
 mx_fused_region *mx_fused_region_retain(mx_fused_region *r);
