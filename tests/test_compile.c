@@ -235,6 +235,176 @@ static void test_eager_equal(void) {
   mx_closure_free(f);
 }
 
+/* ---- every fusable op and cast ---- */
+/* Each result is an output, and also joins a running sum (logical_or for
+ * bool) of up to 12 results of its dtype, itself an output: the results
+ * become extra outputs of the sum's kernel, so ~300 ops need ~30 kernels. */
+typedef struct {
+  mx_vec *out;
+  mx_array *acc[MX_NUM_DTYPES];
+  int cnt[MX_NUM_DTYPES];
+} grouper;
+
+static mx_status flush(grouper *g, int t) {
+  mx_status rc = MX_OK;
+  if (g->acc[t]) rc = mx_vec_push(g->out, g->acc[t]);
+  g->acc[t] = NULL;
+  g->cnt[t] = 0;
+  return rc;
+}
+
+static mx_status post_to(grouper *g, mx_array *r) {
+  if (!r) return mx_last_status();
+  int t = mx_array_dtype(r);
+  mx_status rc = mx_vec_push(g->out, r);
+  if (rc != MX_OK) return rc;
+  g->acc[t] = !g->acc[t]     ? r
+              : t == MX_BOOL ? mx_logical_or(g->acc[t], r)
+                             : mx_add(g->acc[t], r);
+  return ++g->cnt[t] == 12 ? flush(g, t) : MX_OK;
+}
+
+/* x, y f32; h, k f16; e f64; p, q i64; a, b i8; u, v u32; m, n bool */
+static mx_status fn_ops(void *payload, mx_array *const *in, int nin, mx_vec *out) {
+  (void)payload, (void)nin;
+  mx_array *x = in[0], *y = in[1], *h = in[2], *k = in[3], *e = in[4], *p = in[5],
+           *q = in[6], *a = in[7], *b = in[8], *u = in[9], *v = in[10], *m = in[11],
+           *n = in[12];
+  mx_array *ax = mx_abs(x), *ah = mx_abs(h);
+  mx_array *(*un[])(mx_array *) = {
+      mx_abs,      mx_sign,     mx_expm1,  mx_square, mx_reciprocal, mx_sin,
+      mx_cos,      mx_tan,      mx_arctan, mx_sinh,   mx_cosh,       mx_arcsinh,
+      mx_erf,      mx_floor,    mx_ceil,   mx_isnan,  mx_isinf,      mx_isfinite,
+      mx_isposinf, mx_isneginf, mx_exp,    mx_tanh,   mx_sigmoid,    mx_negative};
+  mx_array *(*un_pos[])(mx_array *) = {mx_log,   mx_log1p, mx_log2,
+                                       mx_log10, mx_sqrt,  mx_rsqrt};
+  mx_array *(*bin[])(mx_array *, mx_array *) = {
+      mx_add,          mx_subtract,   mx_multiply, mx_divide,
+      mx_floor_divide, mx_remainder,  mx_maximum,  mx_minimum,
+      mx_arctan2,      mx_logaddexp,  mx_equal,    mx_not_equal,
+      mx_less,         mx_less_equal, mx_greater,  mx_greater_equal};
+  mx_array *(*ibin[])(mx_array *, mx_array *) = {
+      mx_add,           mx_subtract,    mx_multiply,   mx_floor_divide, mx_remainder,
+      mx_maximum,       mx_minimum,     mx_equal,      mx_not_equal,    mx_less,
+      mx_greater_equal, mx_bitwise_and, mx_bitwise_or, mx_bitwise_xor,  mx_left_shift,
+      mx_right_shift,   mx_logical_and, mx_logical_or};
+  mx_array *(*iun[])(mx_array *) = {mx_abs,   mx_negative,       mx_sign,       mx_square,
+                                    mx_floor, mx_bitwise_invert, mx_logical_not};
+  mx_status rc = MX_OK;
+  grouper gr = {out, {0}, {0}};
+#define post(o, r) post_to(&gr, r)
+#define N_(arr) ((int)(sizeof arr / sizeof arr[0]))
+  for (int i = 0; i < N_(un) && rc == MX_OK; i++) {
+    rc = post(out, un[i](x));
+    if (rc == MX_OK) rc = post(out, un[i](h));
+  }
+  for (int i = 0; i < N_(un_pos) && rc == MX_OK; i++) {
+    rc = post(out, un_pos[i](ax));
+    if (rc == MX_OK) rc = post(out, un_pos[i](ah));
+  }
+  if (rc == MX_OK) rc = post(out, mx_round(x, 0));
+  if (rc == MX_OK) rc = post(out, mx_arcsin(mx_divide(x, sc(4, x))));
+  if (rc == MX_OK) rc = post(out, mx_arccos(mx_divide(h, sc(4, h))));
+  if (rc == MX_OK) rc = post(out, mx_arccosh(mx_add(ax, sc(1, x))));
+  if (rc == MX_OK) rc = post(out, mx_arctanh(mx_divide(x, sc(4, x))));
+  for (int i = 0; i < N_(bin) && rc == MX_OK; i++) {
+    rc = post(out, bin[i](x, y));
+    if (rc == MX_OK) rc = post(out, bin[i](h, k));
+    if (rc == MX_OK && i >= 3) rc = post(out, bin[i](e, mx_astype(x, MX_FLOAT64)));
+  }
+  if (rc == MX_OK) rc = post(out, mx_power(ax, y));
+  if (rc == MX_OK) rc = post(out, mx_power(ah, k));
+  if (rc == MX_OK) rc = post(out, mx_exp(e));
+  if (rc == MX_OK) rc = post(out, mx_sigmoid(e));
+  mx_array *ip[4][2] = {{p, q}, {a, b}, {u, v}, {m, n}};
+  for (int t = 0; t < 4 && rc == MX_OK; t++) {
+    mx_array *s0 = ip[t][0], *s1 = ip[t][1];
+    bool bo = mx_array_dtype(s0) == MX_BOOL;
+    for (int i = 0; i < N_(ibin) && rc == MX_OK; i++)
+      if (!(bo && (i == 3 || i == 4 || i >= 14))) rc = post(out, ibin[i](s0, s1));
+    for (int i = 0; i < N_(iun) && rc == MX_OK; i++)
+      if (!(bo && (i == 1 || i == 5))) rc = post(out, iun[i](s0));
+    if (rc == MX_OK && !bo) rc = post(out, mx_power(s0, mx_remainder(s1, sc(5, s1))));
+  }
+  /* casts */
+  mx_dtype to[] = {MX_BOOL,     MX_UINT8,   MX_UINT16, MX_UINT32, MX_UINT64,
+                   MX_INT8,     MX_INT16,   MX_INT32,  MX_INT64,  MX_FLOAT16,
+                   MX_BFLOAT16, MX_FLOAT32, MX_FLOAT64};
+  mx_array *from[] = {mx_multiply(x, sc(3e4, x)),
+                      mx_multiply(h, sc(100, h)),
+                      mx_multiply(e, sc(1e12, e)),
+                      mx_add(p, p),
+                      mx_add(a, a),
+                      mx_add(u, u),
+                      mx_logical_not(m),
+                      mx_astype(mx_multiply(x, sc(50, x)), MX_BFLOAT16)};
+  for (int f = 0; f < N_(from) && rc == MX_OK; f++)
+    for (int t = 0; t < N_(to) && rc == MX_OK; t++)
+      if (mx_array_dtype(from[f]) != to[t]) rc = post(out, mx_astype(from[f], to[t]));
+  /* where on every dtype */
+  for (int i = 0; i < nin && rc == MX_OK; i++)
+    rc = post(out, mx_where(mx_greater(x, y), in[i], mx_multiply(in[i], in[i])));
+  for (int t = 0; t < MX_NUM_DTYPES && rc == MX_OK; t++) rc = flush(&gr, t);
+#undef post
+#undef N_
+  return rc;
+}
+
+static void ops_inputs(mx_array **in) {
+  int s[1] = {257};
+  mx_array *x = rnd(s, 1, MX_FLOAT32, -3, 3);
+  /* special values at the front */
+  float sp[12] = {NAN,   INFINITY, -INFINITY, 0.0f,  -0.0f, 1e-40f,
+                  3e38f, -3e38f,   -88.5f,    88.5f, 0.5f,  -2.5f};
+  int s12[1] = {12}, z[1] = {0}, st[1] = {12};
+  x = mx_slice_update(x, mx_array_from_data(sp, s12, 1, MX_FLOAT32), z, st, NULL);
+  in[0] = x;
+  in[1] = rnd(s, 1, MX_FLOAT32, -3, 3);
+  in[2] = mx_astype(x, MX_FLOAT16);
+  in[3] = rnd(s, 1, MX_FLOAT16, -3, 3);
+  in[4] = mx_astype(x, MX_FLOAT64);
+  in[5] = mx_multiply(rnd(s, 1, MX_INT64, -70, 70),
+                      mx_array_scalar_i64(INT64_C(1) << 58, MX_INT64)); /* wraps */
+  in[6] = rnd(s, 1, MX_INT64, -70, 70);                                 /* zeros too */
+  in[7] = rnd(s, 1, MX_INT8, -128, 127);
+  in[8] = rnd(s, 1, MX_INT8, -10, 10);
+  in[9] = rnd(s, 1, MX_UINT32, 0, 4e9);
+  in[10] = rnd(s, 1, MX_UINT32, 0, 40);
+  in[11] = mx_greater(rnd(s, 1, MX_FLOAT32, -1, 1), mx_array_scalar_f64(0, MX_FLOAT32));
+  in[12] = mx_greater(rnd(s, 1, MX_FLOAT32, -1, 1), mx_array_scalar_f64(0, MX_FLOAT32));
+  MXT_OK(x);
+}
+
+static void test_all_ops(void) {
+  mx_array *in[13];
+  ops_inputs(in);
+  mx_closure *f = mx_closure_new(fn_ops, NULL, NULL), *cf = mx_compile(f, 0);
+  mx_vec want = MX_VEC_INIT, got = MX_VEC_INIT;
+  MXT_CHECK(run(f, in, 13, &want) == MX_OK, "eager: %s", mx_last_error());
+  MXT_CHECK(run(cf, in, 13, &got) == MX_OK && got.n == want.n, "compiled: %s",
+            mx_last_error());
+  int bad = 0;
+  for (int i = 0; i < want.n && i < got.n && bad < 5; i++) {
+    char w[32];
+    snprintf(w, sizeof w, "op output %d", i);
+    /* exp/tanh/sigmoid: NaN sign may differ */
+    if (mx_array_dtype(want.items[i]) == MX_FLOAT32 ||
+        mx_array_dtype(want.items[i]) == MX_FLOAT16)
+      bad += !near(got.items[i], want.items[i], 0, w);
+    else
+      bad += !same_bits(got.items[i], want.items[i], w);
+  }
+  mx_compile_stats st;
+  mx_compile_get_stats(cf, &st);
+  MXT_CHECK(st.kernels <= want.n / 8 && st.fused_nodes >= want.n,
+            "ops fused: %d kernels, %d nodes fused, %d outputs", st.kernels,
+            st.fused_nodes, want.n);
+  mx_vec_free(&want);
+  mx_vec_free(&got);
+  mx_closure_free(cf);
+  mx_closure_free(f);
+}
+
 /* ---- gelu against float64 ---- */
 static mx_status fn_gelu(void *payload, mx_array *const *in, int nin, mx_vec *out) {
   (void)payload, (void)nin;
@@ -800,6 +970,9 @@ static void prebuild(void) {
   mx_array *wide[WIDE];
   wide_inputs(wide);
   push_all(&all, COMPILED(fn_wide, NULL, 0), wide, WIDE);
+  mx_array *ops[13];
+  ops_inputs(ops);
+  push_all(&all, COMPILED(fn_ops, NULL, 0), ops, 13);
   if (mx_eval(all.items, all.n) != MX_OK)
     fprintf(stderr, "prebuild: %s\n", mx_last_error());
   mx_clear_error();
@@ -855,6 +1028,7 @@ int main(void) {
   int64_t runs0 = st.compiler_runs;
   mxt_seed(42);
   MXT_RUN(test_eager_equal);
+  MXT_RUN(test_all_ops);
   MXT_RUN(test_gelu_reference);
   MXT_RUN(test_shapeless);
   MXT_RUN(test_simplify);
