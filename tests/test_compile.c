@@ -294,9 +294,11 @@ static mx_status fn_ops(void *payload, mx_array *const *in, int nin, mx_vec *out
   grouper gr = {out, {0}, {0}};
 #define post(o, r) post_to(&gr, r)
 #define N_(arr) ((int)(sizeof arr / sizeof arr[0]))
+  mx_array *bf = mx_astype(y, MX_BFLOAT16);
   for (int i = 0; i < N_(un) && rc == MX_OK; i++) {
     rc = post(out, un[i](x));
     if (rc == MX_OK) rc = post(out, un[i](h));
+    if (rc == MX_OK) rc = post(out, un[i](bf));
   }
   for (int i = 0; i < N_(un_pos) && rc == MX_OK; i++) {
     rc = post(out, un_pos[i](ax));
@@ -310,6 +312,7 @@ static mx_status fn_ops(void *payload, mx_array *const *in, int nin, mx_vec *out
   for (int i = 0; i < N_(bin) && rc == MX_OK; i++) {
     rc = post(out, bin[i](x, y));
     if (rc == MX_OK) rc = post(out, bin[i](h, k));
+    if (rc == MX_OK) rc = post(out, bin[i](bf, mx_astype(x, MX_BFLOAT16)));
     if (rc == MX_OK && i >= 3) rc = post(out, bin[i](e, mx_astype(x, MX_FLOAT64)));
   }
   if (rc == MX_OK) rc = post(out, mx_power(ax, y));
@@ -388,8 +391,8 @@ static void test_all_ops(void) {
     char w[32];
     snprintf(w, sizeof w, "op output %d", i);
     /* exp/tanh/sigmoid: NaN sign may differ */
-    if (mx_array_dtype(want.items[i]) == MX_FLOAT32 ||
-        mx_array_dtype(want.items[i]) == MX_FLOAT16)
+    mx_dtype t = mx_array_dtype(want.items[i]);
+    if (t == MX_FLOAT32 || t == MX_FLOAT16 || t == MX_BFLOAT16)
       bad += !near(got.items[i], want.items[i], 0, w);
     else
       bad += !same_bits(got.items[i], want.items[i], w);

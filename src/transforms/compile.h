@@ -183,9 +183,8 @@ bool mx_fuse_cpu_unref(mx_fused_region *r);
 /* Eval of `compiled` on the CPU (the unfused sub-graph if the kernel could
  * not be built). */
 mx_status mx_cpu_compiled(mx_node *n, mx_array **in, mx_array **out);
-/* Process-wide counters for tests: compiler runs, kernels loaded. */
+/* Process-wide count of compiler runs (for the statistics). */
 int64_t mx_fuse_compiler_runs(void);
-int64_t mx_fuse_kernels_loaded(void);
 
 /* ---- CUDA hook (compile_cuda.c) ---- */
 /* Would write CUDA C source for a region (for NVRTC) into *src (malloc'd)

@@ -948,10 +948,9 @@ static int g_nkernels, g_kcap;
 static char g_bad_cc[256] = "\x01"; /* a compiler that could not be run */
 static mx_fused_region *g_queue;    /* kernels to build */
 static atomic_int g_notice;
-static _Atomic int64_t g_runs, g_loaded;
+static _Atomic int64_t g_runs;
 
 int64_t mx_fuse_compiler_runs(void) { return atomic_load(&g_runs); }
-int64_t mx_fuse_kernels_loaded(void) { return atomic_load(&g_loaded); }
 
 static kentry *lookup(const char *name) {
   for (int i = 0; i < g_nkernels; i++)
@@ -969,7 +968,6 @@ static bool remember(const char *name, mx_fused_fn fn) {
   }
   snprintf(g_kernels[g_nkernels].name, sizeof g_kernels[0].name, "%s", name);
   g_kernels[g_nkernels++].fn = fn;
-  if (fn) atomic_fetch_add(&g_loaded, 1);
   return true;
 }
 
@@ -1211,6 +1209,7 @@ void mx_fuse_cpu_build_queued(void) {
     r->queued = false;
   }
   g_queue = NULL;
+  bool off = disabled(); /* switched off since these were traced */
   sb file = {0};
   sb_printf(&file, "%s", k_preamble);
   int nnew = 0;
@@ -1223,7 +1222,7 @@ void mx_fuse_cpu_build_queued(void) {
     names[nnew++] = rs[i]->name;
     sb_printf(&file, "\n%s", rs[i]->src);
   }
-  if (names && !file.oom && nnew > 0) {
+  if (names && !file.oom && nnew > 0 && !off) {
     char dir[4096], err[512] = "", fname[64];
     uint64_t h1 = FNV_A, h2 = FNV_B;
     for (int i = 0; i < NFLAGS; i++) {
