@@ -167,6 +167,8 @@ typedef struct {
   /* process-wide: */
   int64_t compiler_runs; /* invocations of the system compiler */
 } mx_compile_stats;
+/* compiled == NULL fills the process-wide fields only (the rest zero); a
+ * closure that mx_compile did not make is an error. */
 mx_status mx_compile_get_stats(mx_closure *compiled, mx_compile_stats *st);
 
 #ifdef __cplusplus

@@ -757,6 +757,7 @@ mx_status mx_compile_get_stats(mx_closure *compiled, mx_compile_stats *st) {
   if (!st) return mx_set_error(MX_ERR_INVALID, "[compile] NULL stats");
   memset(st, 0, sizeof *st);
   st->compiler_runs = mx_fuse_compiler_runs();
+  if (!compiled) return MX_OK; /* the process-wide fields only */
   cpayload *c = mx_closure_payload(compiled, call_compiled);
   if (!c) return mx_set_error(MX_ERR_INVALID, "[compile] not a compiled function");
   pthread_mutex_lock(&c->mu);
