@@ -266,6 +266,7 @@ static mx_fused_region *describe(const finder *f, const int *members, int nm,
     return NULL;
   }
   mx_fused_region *r = calloc(1, sizeof *r);
+  if (r) atomic_init(&r->refs, 1);
   /* value -> operand of the region */
   mx_fr_ref *ref = malloc(sizeof *ref * (size_t)g->nvals);
   bool *has = calloc((size_t)g->nvals, 1);
@@ -273,7 +274,6 @@ static mx_fused_region *describe(const finder *f, const int *members, int nm,
   int *lits = malloc(sizeof(int) * (size_t)(3 * nm + 1));
   int *outs = malloc(sizeof(int) * (size_t)nm);
   if (!r || !ref || !has || !ins || !lits || !outs) goto oom;
-  atomic_init(&r->refs, 1);
   r->stream = g->nodes[members[nm - 1]].stream;
   r->ops = calloc((size_t)nm, sizeof *r->ops);
   r->out_ops = malloc(sizeof(int) * (size_t)nm);
@@ -370,7 +370,6 @@ static mx_fused_region *describe(const finder *f, const int *members, int nm,
   if (!ok || mx_cg_set_outputs(r->sub, outs, nout) != MX_OK ||
       mx_cg_finish(r->sub) != MX_OK)
     goto fail;
-  /* outs back to graph ids for the caller: recomputed there */
   goto done;
 oom:
   nomem();
@@ -397,7 +396,6 @@ out:
 typedef struct {
   mx_fused_region *r;
   int *members, nm;
-  int carrier; /* const id in the new graph */
 } fused;
 
 /* The region's graph values: inputs and outputs, in kernel order. */
@@ -568,7 +566,7 @@ mx_cgraph *mx_cg_fuse(mx_cgraph *g, mx_cg_fuse_info *info) {
       }
       fs = nfs;
     }
-    fs[nf++] = (fused){r, members, nm, -1};
+    fs[nf++] = (fused){r, members, nm};
   }
   /* build: CPU regions in one compiler run; GPU ones through the hook */
   mx_fused_region **cpu = malloc(sizeof *cpu * (size_t)(nf ? nf : 1));
