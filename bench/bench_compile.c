@@ -30,8 +30,8 @@ static mx_status gelu_fn(void *payload, mx_array *const *in, int nin, mx_vec *ou
   (void)payload, (void)nin;
   mx_array *t = mx_add(mx_multiply(in[0], in[1]), in[2]);
   mx_array *t3 = mx_multiply(t, mx_multiply(t, t));
-  mx_array *inner = mx_multiply(mx_add(t, mx_multiply(sc(0.044715, t), t3)),
-                                sc(0.7978845608028654, t));
+  mx_array *inner =
+      mx_multiply(mx_add(t, mx_multiply(sc(0.044715, t), t3)), sc(0.7978845608028654, t));
   return mx_vec_push(
       out, mx_multiply(mx_multiply(sc(0.5, t), t), mx_add(sc(1, t), mx_tanh(inner))));
 }
@@ -92,8 +92,8 @@ int main(int argc, char **argv) {
   double d = diff ? mx_array_item_f64(diff) : -1;
   double bytes = 4.0 * (double)n * 4;
   printf("gelu(x*y+z), %lld float32, %d threads\n", (long long)n, mx_num_threads());
-  printf("  first compiled call (trace + build): %8.1f ms (compiler runs %lld)\n", first * 1e3,
-         (long long)st.compiler_runs);
+  printf("  first compiled call (trace + build): %8.1f ms (compiler runs %lld)\n",
+         first * 1e3, (long long)st.compiler_runs);
   printf("  eager    %8.2f ms\n", te * 1e3);
   printf("  compiled %8.2f ms  %6.1f GB/s  (%d kernel, %d nodes fused)\n", tc * 1e3,
          bytes / tc / 1e9, st.kernels, st.fused_nodes);

@@ -1,6 +1,6 @@
 /* mx/transforms.h: function values (closures) and the function transforms of
- * MLX: vjp, jvp, value_and_grad / grad, vmap, checkpoint and custom
- * functions.
+ * MLX: vjp, jvp, value_and_grad / grad, vmap, checkpoint, custom functions
+ * and compile.
  *
  * A closure maps a list of arrays to a list of arrays. It carries a payload
  * and its destructor and is reference counted: mx_closure_new returns it with
@@ -127,11 +127,14 @@ mx_closure *mx_checkpoint(mx_closure *f);
  * f. The graph is simplified (common subexpressions merged, one-element
  * constants folded, unused nodes dropped), then chains of elementwise ops
  * (unary, binary, where, astype and the broadcasts feeding them) become one
- * `compiled` node each, run by C code generated for the region and built
- * with the system compiler (`cc`, or $MX_CC / $CC) into a cache directory
- * ($MX_COMPILE_CACHE, else $XDG_CACHE_HOME/mx, else ~/.cache/mx). Without
- * a working compiler, or with MX_COMPILE_DISABLE=1, the simplified graph
- * runs unfused (a one-line notice on stderr, once per process).
+ * `compiled` node each, run by C code generated for the region. The first
+ * evaluation that needs a kernel builds every kernel traced so far with one
+ * run of the system compiler ($MX_CC, else $CC, else cc) into a cache
+ * directory ($MX_COMPILE_CACHE, else $XDG_CACHE_HOME/mx, else ~/.cache/mx;
+ * it must be the user's and not writable by others), where later processes
+ * find it. Without a working compiler, or with MX_COMPILE_DISABLE=1, the
+ * simplified graph runs unfused (a one-line notice on stderr, once per
+ * process).
  *
  * Like MLX, f must be pure: state it reads that is not an input (the
  * global random key, closed-over arrays) is frozen when it is traced.
@@ -142,8 +145,8 @@ mx_closure *mx_checkpoint(mx_closure *f);
  * libm as the plain kernels do. */
 enum {
   /* Key on ndims and dtypes only: new shapes replay the same graph (node
-   * shapes re-inferred; graphs whose shapes cannot be inferred, such as a
-   * reshape of an input, report an error for a new shape). */
+   * shapes re-inferred; a node whose shape cannot be inferred, such as a
+   * reshape of an input whose size changed, reports an error). */
   MX_COMPILE_SHAPELESS = 1,
   MX_COMPILE_NO_SIMPLIFY = 2, /* keep the traced nodes (no CSE, no folding) */
   MX_COMPILE_NO_FUSE = 4      /* simplify only: no generated kernels */
@@ -157,12 +160,15 @@ typedef struct {
   /* the last trace: */
   int traced_nodes; /* input-dependent nodes f built */
   int nodes;        /* after simplification */
-  int kernels;      /* generated kernels in the graph */
+  int kernels;      /* generated kernels in the graph (built when first
+                       evaluated; a failed build runs them unfused) */
   int fused_nodes;  /* nodes those kernels replaced */
   bool fallback;    /* kernels were wanted but the compiler was unavailable */
   /* process-wide: */
   int64_t compiler_runs; /* invocations of the system compiler */
 } mx_compile_stats;
+/* compiled == NULL fills the process-wide fields only (the rest zero); a
+ * closure that mx_compile did not make is an error. */
 mx_status mx_compile_get_stats(mx_closure *compiled, mx_compile_stats *st);
 
 #ifdef __cplusplus

@@ -38,7 +38,9 @@ static mx_status fail(void) {
   return mx_last_status() != MX_OK ? mx_last_status() : MX_ERR_INVALID;
 }
 
-static mx_status nomem(void) { return mx_set_error(MX_ERR_NOMEM, "[compile] out of memory"); }
+static mx_status nomem(void) {
+  return mx_set_error(MX_ERR_NOMEM, "[compile] out of memory");
+}
 
 void mx_compile_notice_once(atomic_int *flag, const char *msg) {
   if (atomic_exchange(flag, 1) == 0) fprintf(stderr, "%s\n", msg);
@@ -60,7 +62,8 @@ mx_cgraph *mx_cg_new(int nin) {
     return NULL;
   }
   g->nvals = nin;
-  for (int i = 0; i < nin; i++) g->vals[i] = (mx_cg_value){.kind = MX_CV_INPUT, .index = i};
+  for (int i = 0; i < nin; i++)
+    g->vals[i] = (mx_cg_value){.kind = MX_CV_INPUT, .index = i};
   return g;
 }
 
@@ -120,7 +123,10 @@ int mx_cg_add_node(mx_cgraph *g, const mx_prim *prim, const void *params,
     g->nodes = nn;
     g->ncap = nc;
   }
-  mx_cg_node n = {.prim = prim, .params_size = params_size, .nin = nin, .nout = nout,
+  mx_cg_node n = {.prim = prim,
+                  .params_size = params_size,
+                  .nin = nin,
+                  .nout = nout,
                   .stream = stream};
   n.in = malloc(sizeof(int) * (size_t)(nin ? nin : 1));
   if (params_size) n.params = malloc(params_size);
@@ -133,7 +139,10 @@ int mx_cg_add_node(mx_cgraph *g, const mx_prim *prim, const void *params,
   if (params_size) memcpy(n.params, params, params_size);
   n.out0 = g->nvals;
   for (int o = 0; o < nout; o++) {
-    mx_cg_value v = {.kind = MX_CV_NODE, .index = g->nnodes, .out = o, .dtype = dtypes[o],
+    mx_cg_value v = {.kind = MX_CV_NODE,
+                     .index = g->nnodes,
+                     .out = o,
+                     .dtype = dtypes[o],
                      .ndim = ndims[o]};
     memcpy(v.shape, shapes[o], sizeof(int) * (size_t)ndims[o]);
     if (add_value(g, v) < 0) {
@@ -162,16 +171,18 @@ static bool same_shape(const int *a, int na, const int *b, int nb) {
 }
 
 static mx_status shape_error(const mx_cg_node *n) {
-  return mx_set_error(MX_ERR_INVALID,
-                      "[compile] shapeless: cannot infer the output shape of %s for the new "
-                      "input shapes (compile without MX_COMPILE_SHAPELESS)",
-                      n->prim->name);
+  return mx_set_error(
+      MX_ERR_INVALID,
+      "[compile] shapeless: cannot infer the output shape of %s for the new "
+      "input shapes (compile without MX_COMPILE_SHAPELESS)",
+      n->prim->name);
 }
 
 /* Output shape of node n (one output) on inputs ins[] when their shapes
  * differ from the traced ones. */
-static mx_status infer_shape(const mx_cgraph *g, const mx_cg_node *n, mx_array *const *arr,
-                             mx_array *const *ins, int *shape, int *nd) {
+static mx_status infer_shape(const mx_cgraph *g, const mx_cg_node *n,
+                             mx_array *const *arr, mx_array *const *ins, int *shape,
+                             int *nd) {
   if (n->prim == &mx_prim_reshape && n->nin == 1 && n->nout == 1) {
     /* a reshape keeps its traced shape while the size allows it */
     const mx_cg_value *y = &g->vals[n->out0];
@@ -207,7 +218,8 @@ static mx_status infer_shape(const mx_cgraph *g, const mx_cg_node *n, mx_array *
     if (n->prim == &mx_prim_compiled && j == 0) continue; /* carrier */
     bool ok;
     if (n->prim == &mx_prim_broadcast || n->prim == &mx_prim_compiled)
-      ok = x->ndim <= *nd && mx_broadcast_shapes(x->shape, x->ndim, shape, *nd, tmp, &nt) &&
+      ok = x->ndim <= *nd &&
+           mx_broadcast_shapes(x->shape, x->ndim, shape, *nd, tmp, &nt) &&
            same_shape(tmp, nt, shape, *nd);
     else
       ok = same_shape(x->shape, x->ndim, shape, *nd);
@@ -231,8 +243,10 @@ mx_status mx_cg_replay(const mx_cgraph *g, mx_array *const *in, bool infer,
   mx_status rc = MX_OK;
   if (!arr || !ins || !res || !dt || !shapes || !nds) rc = nomem();
   for (int v = 0; v < g->nvals && rc == MX_OK; v++) {
-    if (g->vals[v].kind == MX_CV_INPUT) arr[v] = in[g->vals[v].index];
-    else if (g->vals[v].kind == MX_CV_CONST) arr[v] = g->vals[v].c;
+    if (g->vals[v].kind == MX_CV_INPUT)
+      arr[v] = in[g->vals[v].index];
+    else if (g->vals[v].kind == MX_CV_CONST)
+      arr[v] = g->vals[v].c;
   }
   int ishape[MX_MAX_NDIM], ind = 0;
   for (int k = 0; k < g->nnodes && rc == MX_OK; k++) {
@@ -244,7 +258,8 @@ mx_status mx_cg_replay(const mx_cgraph *g, mx_array *const *in, bool infer,
       if (!same_shape(ins[j]->shape, ins[j]->ndim, tv->shape, tv->ndim)) changed = true;
     }
     if (changed && !infer) {
-      rc = mx_set_error(MX_ERR_INVALID, "[compile] input shapes differ from the traced ones");
+      rc = mx_set_error(MX_ERR_INVALID,
+                        "[compile] input shapes differ from the traced ones");
       break;
     }
     if (changed && (rc = infer_shape(g, n, arr, ins, ishape, &ind)) != MX_OK) break;
@@ -254,8 +269,8 @@ mx_status mx_cg_replay(const mx_cgraph *g, mx_array *const *in, bool infer,
       shapes[o] = changed ? ishape : ov->shape;
       nds[o] = changed ? ind : ov->ndim;
     }
-    rc = mx_node_make(n->prim, n->params, n->params_size, ins, n->nin, n->nout, dt, shapes,
-                      nds, res);
+    rc = mx_node_make(n->prim, n->params, n->params_size, ins, n->nin, n->nout, dt,
+                      shapes, nds, res);
     if (rc != MX_OK) break;
     /* the node runs where it ran when traced */
     mx_node *made = res[0]->node;
@@ -285,9 +300,10 @@ mx_status mx_cg_replay(const mx_cgraph *g, mx_array *const *in, bool infer,
 /* ---- tracing ---- */
 static mx_status eval_placeholder(mx_node *n, mx_array **in, mx_array **out) {
   (void)n, (void)in, (void)out;
-  return mx_set_error(MX_ERR_INVALID,
-                      "[compile] cannot evaluate a value that depends on the inputs while "
-                      "compile traces the function");
+  return mx_set_error(
+      MX_ERR_INVALID,
+      "[compile] cannot evaluate a value that depends on the inputs while "
+      "compile traces the function");
 }
 
 static const mx_prim mx_prim_compile_placeholder = {
@@ -306,8 +322,8 @@ static bool expandable(const mx_array *a) {
 /* Post-order of the nodes reachable from outs through unevaluated arrays,
  * following every input (custom functions' forward results too), stopping
  * at the placeholders (keys of ph). */
-static mx_status collect(mx_array *const *outs, int n, const mx_tr_map *ph, mx_node ***tape,
-                         int *ntape, mx_tr_map *index) {
+static mx_status collect(mx_array *const *outs, int n, const mx_tr_map *ph,
+                         mx_node ***tape, int *ntape, mx_tr_map *index) {
   typedef struct {
     mx_node *node;
     int next;
@@ -340,7 +356,8 @@ static mx_status collect(mx_array *const *outs, int n, const mx_tr_map *ph, mx_n
       frame *f = &st[sn - 1];
       if (f->next < f->node->nin) {
         mx_array *x = f->node->in[f->next++];
-        if (!expandable(x) || mx_tr_map_get(ph, x) || mx_tr_map_get(index, x->node)) continue;
+        if (!expandable(x) || mx_tr_map_get(ph, x) || mx_tr_map_get(index, x->node))
+          continue;
         if (!mx_tr_map_put(index, x->node)) {
           rc = nomem();
           break;
@@ -410,8 +427,8 @@ static mx_status bind(builder *b, mx_array *x, int id) {
 
 /* The traced graph of results res (placeholders ph[0..nin)) as a compiled
  * graph; *ntraced: input-dependent nodes the function built. */
-static mx_status build_graph(mx_array *const *ph, int nin, const mx_vec *res, bool simplify,
-                             mx_cgraph **out, int *ntraced) {
+static mx_status build_graph(mx_array *const *ph, int nin, const mx_vec *res,
+                             bool simplify, mx_cgraph **out, int *ntraced) {
   mx_tr_map phm = {0}, index = {0};
   mx_node **tape = NULL;
   int nt = 0;
@@ -421,8 +438,10 @@ static mx_status build_graph(mx_array *const *ph, int nin, const mx_vec *res, bo
   mx_status rc = MX_OK;
   for (int i = 0; i < nin && rc == MX_OK; i++) {
     mx_tr_slot *s = mx_tr_map_put(&phm, ph[i]);
-    if (!s) rc = nomem();
-    else s->axis = i;
+    if (!s)
+      rc = nomem();
+    else
+      s->axis = i;
   }
   if (rc == MX_OK) rc = collect(res->items, res->n, &phm, &tape, &nt, &index);
   if (rc == MX_OK && !(cls = malloc((size_t)(nt ? nt : 1)))) rc = nomem();
@@ -500,9 +519,8 @@ static mx_status build_graph(mx_array *const *ph, int nin, const mx_vec *res, bo
         if (live[o]) rc = mx_vec_push(&fold, live[o]);
     } else if (cls[k] == C_FULL) {
       /* the value as a one-element constant, broadcast to the shape */
-      mx_array *one =
-          mx_node_make1(&mx_prim_full, n->params, n->params_size, NULL, 0, n->out[0]->dtype,
-                        NULL, 0);
+      mx_array *one = mx_node_make1(&mx_prim_full, n->params, n->params_size, NULL, 0,
+                                    n->out[0]->dtype, NULL, 0);
       if (!one || (rc = mx_vec_push(&fold, one)) != MX_OK) {
         rc = fail();
         break;
@@ -739,6 +757,7 @@ mx_status mx_compile_get_stats(mx_closure *compiled, mx_compile_stats *st) {
   if (!st) return mx_set_error(MX_ERR_INVALID, "[compile] NULL stats");
   memset(st, 0, sizeof *st);
   st->compiler_runs = mx_fuse_compiler_runs();
+  if (!compiled) return MX_OK; /* the process-wide fields only */
   cpayload *c = mx_closure_payload(compiled, call_compiled);
   if (!c) return mx_set_error(MX_ERR_INVALID, "[compile] not a compiled function");
   pthread_mutex_lock(&c->mu);

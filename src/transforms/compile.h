@@ -117,9 +117,9 @@ typedef struct {
   int kind, idx;
 } mx_fr_ref;
 typedef struct {
-  int kind; /* MX_FK_* */
-  int op;   /* unary/binary op code */
-  int aux; /* binary: equal_nan */
+  int kind;          /* MX_FK_* */
+  int op;            /* unary/binary op code */
+  int aux;           /* binary: equal_nan */
   mx_dtype dtype;    /* result */
   mx_dtype in_dtype; /* first operand's */
   int nargs;
@@ -149,11 +149,11 @@ struct mx_fused_region {
   mx_cgraph *sub;
   mx_stream stream;
   /* CPU kernel (compile_cpu.c) */
-  char name[40];          /* kernel symbol */
-  char *src;              /* its C source */
+  char name[40];           /* kernel symbol */
+  char *src;               /* its C source */
   _Atomic(mx_fused_fn) fn; /* once loaded */
-  atomic_int state;       /* MX_FR_* */
-  mx_fused_region *next;  /* build queue (under the builder's lock) */
+  atomic_int state;        /* MX_FR_* */
+  mx_fused_region *next;   /* build queue (under the builder's lock) */
   bool queued;
 };
 mx_fused_region *mx_fused_region_retain(mx_fused_region *r);
@@ -183,9 +183,8 @@ bool mx_fuse_cpu_unref(mx_fused_region *r);
 /* Eval of `compiled` on the CPU (the unfused sub-graph if the kernel could
  * not be built). */
 mx_status mx_cpu_compiled(mx_node *n, mx_array **in, mx_array **out);
-/* Process-wide counters for tests: compiler runs, kernels loaded. */
+/* Process-wide count of compiler runs (for the statistics). */
 int64_t mx_fuse_compiler_runs(void);
-int64_t mx_fuse_kernels_loaded(void);
 
 /* ---- CUDA hook (compile_cuda.c) ---- */
 /* Would write CUDA C source for a region (for NVRTC) into *src (malloc'd)

@@ -18,17 +18,23 @@
  * binary_impl.inc, mx_copy_convert for astype). exp, tanh and sigmoid of
  * float32/float16/bfloat16 use the vector kernels' polynomials (simd_impl.
  * inc) written in scalar C, when this CPU has those vector kernels: the
- * unfused contiguous path then gives the same bits. Where the unfused
- * kernels themselves fall back to libm (strided operands, float64, CPUs
- * without AVX2) they may differ from the polynomial in the last 1-2 ulp.
- * Other transcendental ops call the same libm functions. The source is
+ * unfused contiguous path then gives the same bits (the sign of a NaN
+ * result aside). Where the unfused kernels use libm for these (operands
+ * they cannot walk with unit stride) they differ from the polynomial in
+ * the last 1-2 ulp; on CPUs without the vector kernels both use libm.
+ * float64 and the other transcendental ops call the same libm functions
+ * as the plain kernels. The source is
  * built with -fno-math-errno (as the library) and -ffp-contract=off, so no
  * a*b+c is contracted to an fma the unfused kernels do not do.
  * Differences: a signalling NaN moved through where/astype to a half type
  * comes out quiet (the plain where copies bits).
  *
- * Building. All new kernels of one trace go into one source file, built
- * with the system compiler ($MX_CC, else $CC, else cc) as
+ * Building. Tracing writes each region's function and queues it (unless a
+ * kernel with the same source is loaded already); the first evaluation of
+ * a `compiled` node whose kernel is queued puts every queued function into
+ * one source file (so the kernels of all functions traced before it cost
+ * one compiler run), built with the system compiler ($MX_CC, else $CC,
+ * else cc) as
  *     cc -O3 -fno-math-errno -ffp-contract=off -march=native -fPIC -shared
  * (-O3 rather than -O2: GCC's -O2 cost model does not vectorise loops that
  * need a scalar tail) into the cache directory ($MX_COMPILE_CACHE, else
@@ -38,7 +44,11 @@
  * processes sharing the cache never see half a file; the temporary
  * directory is removed. Libraries are dlopen'ed once and stay loaded (their
  * functions are referenced by cached graphs). Kernels already loaded in
- * this process (same source) are reused without compiling. */
+ * this process (same source) are reused without compiling. If the build
+ * fails (no compiler, an error), the nodes whose kernels are missing run
+ * their region's unfused sub-graph, later traces do not fuse, and one
+ * notice goes to stderr. MX_COMPILE_SOURCE=1 keeps each library's source
+ * next to it (fused-<hash>.c) for inspection. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -65,21 +75,34 @@ extern char **environ;
 static mx_dtype_kind kind_of(mx_dtype t) { return mx_dtype_kind_of(t); }
 static bool is_half(mx_dtype t) { return t == MX_FLOAT16 || t == MX_BFLOAT16; }
 static bool is_float(mx_dtype t) { return kind_of(t) == MX_KIND_FLOAT; }
-static bool is_real(mx_dtype t) { return (unsigned)t < MX_NUM_DTYPES && t != MX_COMPLEX64; }
+static bool is_real(mx_dtype t) {
+  return (unsigned)t < MX_NUM_DTYPES && t != MX_COMPLEX64;
+}
 
 /* compute type */
 static const char *ctype(mx_dtype t) {
   switch (t) {
-    case MX_BOOL: case MX_UINT8: return "uint8_t";
-    case MX_UINT16: return "uint16_t";
-    case MX_UINT32: return "uint32_t";
-    case MX_UINT64: return "uint64_t";
-    case MX_INT8: return "int8_t";
-    case MX_INT16: return "int16_t";
-    case MX_INT32: return "int32_t";
-    case MX_INT64: return "int64_t";
-    case MX_FLOAT64: return "double";
-    default: return "float";
+    case MX_BOOL:
+    case MX_UINT8:
+      return "uint8_t";
+    case MX_UINT16:
+      return "uint16_t";
+    case MX_UINT32:
+      return "uint32_t";
+    case MX_UINT64:
+      return "uint64_t";
+    case MX_INT8:
+      return "int8_t";
+    case MX_INT16:
+      return "int16_t";
+    case MX_INT32:
+      return "int32_t";
+    case MX_INT64:
+      return "int64_t";
+    case MX_FLOAT64:
+      return "double";
+    default:
+      return "float";
   }
 }
 
@@ -105,18 +128,27 @@ static bool unary_ok(int op, mx_dtype t) {
   mx_dtype_kind k = kind_of(t);
   if (k == MX_KIND_FLOAT) {
     switch (op) {
-      case MX_UOP_ERFINV: case MX_UOP_LOGICAL_NOT: case MX_UOP_BITWISE_INVERT:
-      case MX_UOP_REAL: case MX_UOP_IMAG: case MX_UOP_CONJUGATE:
+      case MX_UOP_ERFINV:
+      case MX_UOP_LOGICAL_NOT:
+      case MX_UOP_BITWISE_INVERT:
+      case MX_UOP_REAL:
+      case MX_UOP_IMAG:
+      case MX_UOP_CONJUGATE:
         return false;
       default:
         return op >= 0 && op < MX_UOP_COUNT;
     }
   }
   switch (op) {
-    case MX_UOP_ABS: case MX_UOP_SIGN: case MX_UOP_SQUARE: case MX_UOP_FLOOR:
-    case MX_UOP_CEIL: case MX_UOP_LOGICAL_NOT:
+    case MX_UOP_ABS:
+    case MX_UOP_SIGN:
+    case MX_UOP_SQUARE:
+    case MX_UOP_FLOOR:
+    case MX_UOP_CEIL:
+    case MX_UOP_LOGICAL_NOT:
       return true;
-    case MX_UOP_NEGATIVE: case MX_UOP_BITWISE_INVERT:
+    case MX_UOP_NEGATIVE:
+    case MX_UOP_BITWISE_INVERT:
       return k != MX_KIND_BOOL;
     default:
       return false;
@@ -133,12 +165,17 @@ static bool binary_ok(int op, mx_dtype t) {
 bool mx_fuse_cpu_supports(const mx_fr_op *op) {
   if (!is_real(op->dtype) || !is_real(op->in_dtype)) return false;
   switch (op->kind) {
-    case MX_FK_UNARY: return unary_ok(op->op, op->in_dtype);
-    case MX_FK_BINARY: return binary_ok(op->op, op->in_dtype);
-    case MX_FK_SELECT: return op->dtype == op->in_dtype;
+    case MX_FK_UNARY:
+      return unary_ok(op->op, op->in_dtype);
+    case MX_FK_BINARY:
+      return binary_ok(op->op, op->in_dtype);
+    case MX_FK_SELECT:
+      return op->dtype == op->in_dtype;
     case MX_FK_ASTYPE:
-    case MX_FK_IDENTITY: return true;
-    default: return false;
+    case MX_FK_IDENTITY:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -186,11 +223,13 @@ static const char k_preamble[] =
     /* float16 <-> float, round to nearest even, NaN kept quiet */
     "#if defined(__FLT16_MANT_DIG__) && (defined(__x86_64__) || defined(__aarch64__))\n"
     "MXI float mx_h2f(uint16_t b) { _Float16 h; memcpy(&h, &b, 2); return (float)h; }\n"
-    "MXI uint16_t mx_f2h(float f) { _Float16 h = (_Float16)f; uint16_t b; memcpy(&b, &h, 2);"
+    "MXI uint16_t mx_f2h(float f) { _Float16 h = (_Float16)f; uint16_t b; memcpy(&b, &h, "
+    "2);"
     " return b; }\n"
     "#else\n"
     "static float mx_h2f(uint16_t h) {\n"
-    "  uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, b;\n"
+    "  uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & "
+    "0x3ff, b;\n"
     "  if (e == 0) {\n"
     "    if (m == 0) b = sign;\n"
     "    else { e = 113; while (!(m & 0x400)) { m <<= 1; e--; } m &= 0x3ff;"
@@ -217,7 +256,8 @@ static const char k_preamble[] =
     "  return (uint16_t)(sign | h);\n"
     "}\n"
     "#endif\n"
-    "MXI float mx_b2f(uint16_t b) { uint32_t u = (uint32_t)b << 16; float f; memcpy(&f, &u, 4);"
+    "MXI float mx_b2f(uint16_t b) { uint32_t u = (uint32_t)b << 16; float f; memcpy(&f, "
+    "&u, 4);"
     " return f; }\n"
     "MXI uint16_t mx_f2b(float f) {\n"
     "  uint32_t x; memcpy(&x, &f, 4);\n"
@@ -280,8 +320,10 @@ static const char k_preamble[] =
     "  return (uint64_t)v;\n"
     "}\n"
     /* unary_impl.inc's sigmoid */
-    "MXI float mx_sigf(float x) { float e = expf(-fabsf(x)); return (x < 0 ? e : 1) / (1 + e); }\n"
-    "MXI double mx_sig(double x) { double e = exp(-fabs(x)); return (x < 0 ? e : 1) / (1 + e); }\n"
+    "MXI float mx_sigf(float x) { float e = expf(-fabsf(x)); return (x < 0 ? e : 1) / (1 "
+    "+ e); }\n"
+    "MXI double mx_sig(double x) { double e = exp(-fabs(x)); return (x < 0 ? e : 1) / (1 "
+    "+ e); }\n"
     /* simd_impl.inc's polynomials, one lane at a time */
     "MXI float mx_scale2(float p, float n) {\n"
     "  int32_t ni = (int32_t)(n == n ? n : 0.0f), n1 = ni >> 1, n2 = ni - n1;\n"
@@ -353,55 +395,133 @@ static void unary_expr(sb *b, int op, mx_dtype t, const char *x, bool poly) {
   if (k == MX_KIND_FLOAT) {
     const char *fn = NULL;
     switch (op) {
-      case MX_UOP_ABS: fn = "fabs"; break;
-      case MX_UOP_EXPM1: fn = "expm1"; break;
-      case MX_UOP_LOG: fn = "log"; break;
-      case MX_UOP_LOG1P: fn = "log1p"; break;
-      case MX_UOP_LOG2: fn = "log2"; break;
-      case MX_UOP_LOG10: fn = "log10"; break;
-      case MX_UOP_SQRT: fn = "sqrt"; break;
-      case MX_UOP_SIN: fn = "sin"; break;
-      case MX_UOP_COS: fn = "cos"; break;
-      case MX_UOP_TAN: fn = "tan"; break;
-      case MX_UOP_ARCSIN: fn = "asin"; break;
-      case MX_UOP_ARCCOS: fn = "acos"; break;
-      case MX_UOP_ARCTAN: fn = "atan"; break;
-      case MX_UOP_SINH: fn = "sinh"; break;
-      case MX_UOP_COSH: fn = "cosh"; break;
-      case MX_UOP_ARCSINH: fn = "asinh"; break;
-      case MX_UOP_ARCCOSH: fn = "acosh"; break;
-      case MX_UOP_ARCTANH: fn = "atanh"; break;
-      case MX_UOP_ERF: fn = "erf"; break;
-      case MX_UOP_FLOOR: fn = "floor"; break;
-      case MX_UOP_CEIL: fn = "ceil"; break;
-      case MX_UOP_ROUND: fn = "rint"; break;
-      case MX_UOP_EXP: if (!poly) fn = "exp"; break;
-      case MX_UOP_TANH: if (!poly) fn = "tanh"; break;
-      default: break;
+      case MX_UOP_ABS:
+        fn = "fabs";
+        break;
+      case MX_UOP_EXPM1:
+        fn = "expm1";
+        break;
+      case MX_UOP_LOG:
+        fn = "log";
+        break;
+      case MX_UOP_LOG1P:
+        fn = "log1p";
+        break;
+      case MX_UOP_LOG2:
+        fn = "log2";
+        break;
+      case MX_UOP_LOG10:
+        fn = "log10";
+        break;
+      case MX_UOP_SQRT:
+        fn = "sqrt";
+        break;
+      case MX_UOP_SIN:
+        fn = "sin";
+        break;
+      case MX_UOP_COS:
+        fn = "cos";
+        break;
+      case MX_UOP_TAN:
+        fn = "tan";
+        break;
+      case MX_UOP_ARCSIN:
+        fn = "asin";
+        break;
+      case MX_UOP_ARCCOS:
+        fn = "acos";
+        break;
+      case MX_UOP_ARCTAN:
+        fn = "atan";
+        break;
+      case MX_UOP_SINH:
+        fn = "sinh";
+        break;
+      case MX_UOP_COSH:
+        fn = "cosh";
+        break;
+      case MX_UOP_ARCSINH:
+        fn = "asinh";
+        break;
+      case MX_UOP_ARCCOSH:
+        fn = "acosh";
+        break;
+      case MX_UOP_ARCTANH:
+        fn = "atanh";
+        break;
+      case MX_UOP_ERF:
+        fn = "erf";
+        break;
+      case MX_UOP_FLOOR:
+        fn = "floor";
+        break;
+      case MX_UOP_CEIL:
+        fn = "ceil";
+        break;
+      case MX_UOP_ROUND:
+        fn = "rint";
+        break;
+      case MX_UOP_EXP:
+        if (!poly) fn = "exp";
+        break;
+      case MX_UOP_TANH:
+        if (!poly) fn = "tanh";
+        break;
+      default:
+        break;
     }
     if (fn) {
       sb_printf(b, "%s%s(%s)", fn, F, x);
       return;
     }
     switch (op) {
-      case MX_UOP_NEGATIVE: sb_printf(b, "(-%s)", x); return;
+      case MX_UOP_NEGATIVE:
+        sb_printf(b, "(-%s)", x);
+        return;
       case MX_UOP_SIGN:
         sb_printf(b, "(%s > 0 ? (%s)1 : %s < 0 ? (%s)-1 : (%s)0)", x, C, x, C, C);
         return;
-      case MX_UOP_EXP: sb_printf(b, "mx_pexp(%s)", x); return;
-      case MX_UOP_TANH: sb_printf(b, "mx_ptanh(%s)", x); return;
-      case MX_UOP_SIGMOID:
-        sb_printf(b, "%s(%s)", poly ? "mx_psig" : t == MX_FLOAT64 ? "mx_sig" : "mx_sigf", x);
+      case MX_UOP_EXP:
+        sb_printf(b, "mx_pexp(%s)", x);
         return;
-      case MX_UOP_RSQRT: sb_printf(b, "(1 / sqrt%s(%s))", F, x); return;
-      case MX_UOP_SQUARE: sb_printf(b, "(%s * %s)", x, x); return;
-      case MX_UOP_RECIPROCAL: sb_printf(b, "(1 / %s)", x); return;
-      case MX_UOP_ISNAN: sb_printf(b, "(uint8_t)(isnan(%s) != 0)", x); return;
-      case MX_UOP_ISINF: sb_printf(b, "(uint8_t)(isinf(%s) != 0)", x); return;
-      case MX_UOP_ISFINITE: sb_printf(b, "(uint8_t)(isfinite(%s) != 0)", x); return;
-      case MX_UOP_ISPOSINF: sb_printf(b, "(uint8_t)(%s == (%s)INFINITY)", x, C); return;
-      case MX_UOP_ISNEGINF: sb_printf(b, "(uint8_t)(%s == -(%s)INFINITY)", x, C); return;
-      default: sb_printf(b, "0 /* unsupported */"); b->oom = true; return;
+      case MX_UOP_TANH:
+        sb_printf(b, "mx_ptanh(%s)", x);
+        return;
+      case MX_UOP_SIGMOID:
+        sb_printf(b, "%s(%s)",
+                  poly              ? "mx_psig"
+                  : t == MX_FLOAT64 ? "mx_sig"
+                                    : "mx_sigf",
+                  x);
+        return;
+      case MX_UOP_RSQRT:
+        sb_printf(b, "(1 / sqrt%s(%s))", F, x);
+        return;
+      case MX_UOP_SQUARE:
+        sb_printf(b, "(%s * %s)", x, x);
+        return;
+      case MX_UOP_RECIPROCAL:
+        sb_printf(b, "(1 / %s)", x);
+        return;
+      case MX_UOP_ISNAN:
+        sb_printf(b, "(uint8_t)(isnan(%s) != 0)", x);
+        return;
+      case MX_UOP_ISINF:
+        sb_printf(b, "(uint8_t)(isinf(%s) != 0)", x);
+        return;
+      case MX_UOP_ISFINITE:
+        sb_printf(b, "(uint8_t)(isfinite(%s) != 0)", x);
+        return;
+      case MX_UOP_ISPOSINF:
+        sb_printf(b, "(uint8_t)(%s == (%s)INFINITY)", x, C);
+        return;
+      case MX_UOP_ISNEGINF:
+        sb_printf(b, "(uint8_t)(%s == -(%s)INFINITY)", x, C);
+        return;
+      default:
+        sb_printf(b, "0 /* unsupported */");
+        b->oom = true;
+        return;
     }
   }
   /* integers and bool: EW_ST is a cast, or != 0 for bool */
@@ -409,46 +529,77 @@ static void unary_expr(sb *b, int op, mx_dtype t, const char *x, bool poly) {
   bool bo = k == MX_KIND_BOOL;
   switch (op) {
     case MX_UOP_ABS:
-      if (k == MX_KIND_SIGNED) sb_printf(b, "(%s < 0 ? (%s)(0u - (%s)%s) : %s)", x, C, UT, x, x);
-      else sb_printf(b, "%s", x);
+      if (k == MX_KIND_SIGNED)
+        sb_printf(b, "(%s < 0 ? (%s)(0u - (%s)%s) : %s)", x, C, UT, x, x);
+      else
+        sb_printf(b, "%s", x);
       return;
-    case MX_UOP_NEGATIVE: sb_printf(b, "(%s)(0u - (%s)%s)", C, UT, x); return;
-    case MX_UOP_BITWISE_INVERT: sb_printf(b, "(%s)(~(%s)%s)", C, UT, x); return;
+    case MX_UOP_NEGATIVE:
+      sb_printf(b, "(%s)(0u - (%s)%s)", C, UT, x);
+      return;
+    case MX_UOP_BITWISE_INVERT:
+      sb_printf(b, "(%s)(~(%s)%s)", C, UT, x);
+      return;
     case MX_UOP_SIGN:
-      if (k == MX_KIND_SIGNED) sb_printf(b, "(%s)((%s > 0) - (%s < 0))", C, x, x);
-      else sb_printf(b, "(%s)(%s != 0)", C, x);
+      if (k == MX_KIND_SIGNED)
+        sb_printf(b, "(%s)((%s > 0) - (%s < 0))", C, x, x);
+      else
+        sb_printf(b, "(%s)(%s != 0)", C, x);
       return;
     case MX_UOP_SQUARE:
-      if (bo) sb_printf(b, "(uint8_t)(((%s)%s * (%s)%s) != 0)", UT, x, UT, x);
-      else sb_printf(b, "(%s)((%s)%s * (%s)%s)", C, UT, x, UT, x);
+      if (bo)
+        sb_printf(b, "(uint8_t)(((%s)%s * (%s)%s) != 0)", UT, x, UT, x);
+      else
+        sb_printf(b, "(%s)((%s)%s * (%s)%s)", C, UT, x, UT, x);
       return;
     case MX_UOP_FLOOR:
-    case MX_UOP_CEIL: sb_printf(b, "%s", x); return;
-    case MX_UOP_LOGICAL_NOT: sb_printf(b, "(uint8_t)(%s == 0)", x); return;
-    default: sb_printf(b, "0 /* unsupported */"); b->oom = true; return;
+    case MX_UOP_CEIL:
+      sb_printf(b, "%s", x);
+      return;
+    case MX_UOP_LOGICAL_NOT:
+      sb_printf(b, "(uint8_t)(%s == 0)", x);
+      return;
+    default:
+      sb_printf(b, "0 /* unsupported */");
+      b->oom = true;
+      return;
   }
 }
 
 /* R(e): e rounded to the dtype (half types) */
 static void round_open(sb *b, mx_dtype t) {
-  if (t == MX_FLOAT16) sb_printf(b, "mx_rh(");
-  else if (t == MX_BFLOAT16) sb_printf(b, "mx_rb(");
+  if (t == MX_FLOAT16)
+    sb_printf(b, "mx_rh(");
+  else if (t == MX_BFLOAT16)
+    sb_printf(b, "mx_rb(");
 }
 static void round_close(sb *b, mx_dtype t) {
   if (is_half(t)) sb_printf(b, ")");
 }
 
-static void binary_expr(sb *b, int op, int eqn, mx_dtype t, const char *x, const char *y) {
+static void binary_expr(sb *b, int op, int eqn, mx_dtype t, const char *x,
+                        const char *y) {
   const char *C = ctype(t), *F = fs(t);
   mx_dtype_kind k = kind_of(t);
   const char *cmp = NULL;
   switch (op) {
-    case MX_BOP_NOT_EQUAL: cmp = "!="; break;
-    case MX_BOP_LESS: cmp = "<"; break;
-    case MX_BOP_LESS_EQUAL: cmp = "<="; break;
-    case MX_BOP_GREATER: cmp = ">"; break;
-    case MX_BOP_GREATER_EQUAL: cmp = ">="; break;
-    default: break;
+    case MX_BOP_NOT_EQUAL:
+      cmp = "!=";
+      break;
+    case MX_BOP_LESS:
+      cmp = "<";
+      break;
+    case MX_BOP_LESS_EQUAL:
+      cmp = "<=";
+      break;
+    case MX_BOP_GREATER:
+      cmp = ">";
+      break;
+    case MX_BOP_GREATER_EQUAL:
+      cmp = ">=";
+      break;
+    default:
+      break;
   }
   if (cmp) {
     sb_printf(b, "(uint8_t)(%s %s %s)", x, cmp, y);
@@ -464,10 +615,18 @@ static void binary_expr(sb *b, int op, int eqn, mx_dtype t, const char *x, const
   if (k == MX_KIND_FLOAT) {
     bool d = t == MX_FLOAT64;
     switch (op) {
-      case MX_BOP_ADD: sb_printf(b, "(%s + %s)", x, y); return;
-      case MX_BOP_SUBTRACT: sb_printf(b, "(%s - %s)", x, y); return;
-      case MX_BOP_MULTIPLY: sb_printf(b, "(%s * %s)", x, y); return;
-      case MX_BOP_DIVIDE: sb_printf(b, "(%s / %s)", x, y); return;
+      case MX_BOP_ADD:
+        sb_printf(b, "(%s + %s)", x, y);
+        return;
+      case MX_BOP_SUBTRACT:
+        sb_printf(b, "(%s - %s)", x, y);
+        return;
+      case MX_BOP_MULTIPLY:
+        sb_printf(b, "(%s * %s)", x, y);
+        return;
+      case MX_BOP_DIVIDE:
+        sb_printf(b, "(%s / %s)", x, y);
+        return;
       case MX_BOP_FLOOR_DIVIDE:
         sb_printf(b, "floor%s(", F);
         round_open(b, t);
@@ -475,13 +634,28 @@ static void binary_expr(sb *b, int op, int eqn, mx_dtype t, const char *x, const
         round_close(b, t);
         sb_printf(b, ")");
         return;
-      case MX_BOP_REMAINDER: sb_printf(b, "%s(%s, %s)", d ? "mx_mod_" : "mx_modf_", x, y); return;
-      case MX_BOP_POWER: sb_printf(b, "pow%s(%s, %s)", F, x, y); return;
-      case MX_BOP_MAXIMUM: sb_printf(b, "%s(%s, %s)", d ? "mx_max" : "mx_maxf", x, y); return;
-      case MX_BOP_MINIMUM: sb_printf(b, "%s(%s, %s)", d ? "mx_min" : "mx_minf", x, y); return;
-      case MX_BOP_ARCTAN2: sb_printf(b, "atan2%s(%s, %s)", F, x, y); return;
-      case MX_BOP_LOGADDEXP: sb_printf(b, "(%s)mx_lae(%s, %s)", C, x, y); return;
-      default: sb_printf(b, "0"); b->oom = true; return;
+      case MX_BOP_REMAINDER:
+        sb_printf(b, "%s(%s, %s)", d ? "mx_mod_" : "mx_modf_", x, y);
+        return;
+      case MX_BOP_POWER:
+        sb_printf(b, "pow%s(%s, %s)", F, x, y);
+        return;
+      case MX_BOP_MAXIMUM:
+        sb_printf(b, "%s(%s, %s)", d ? "mx_max" : "mx_maxf", x, y);
+        return;
+      case MX_BOP_MINIMUM:
+        sb_printf(b, "%s(%s, %s)", d ? "mx_min" : "mx_minf", x, y);
+        return;
+      case MX_BOP_ARCTAN2:
+        sb_printf(b, "atan2%s(%s, %s)", F, x, y);
+        return;
+      case MX_BOP_LOGADDEXP:
+        sb_printf(b, "(%s)mx_lae(%s, %s)", C, x, y);
+        return;
+      default:
+        sb_printf(b, "0");
+        b->oom = true;
+        return;
     }
   }
   /* integers and bool */
@@ -498,52 +672,79 @@ static void binary_expr(sb *b, int op, int eqn, mx_dtype t, const char *x, const
     case MX_BOP_SUBTRACT:
     case MX_BOP_MULTIPLY:
       sb_printf(b, "%s%s((%s)%s %c (%s)%s)%s", cast, st_open, UT, x,
-                op == MX_BOP_ADD ? '+' : op == MX_BOP_SUBTRACT ? '-' : '*', UT, y, st_close);
+                op == MX_BOP_ADD        ? '+'
+                : op == MX_BOP_SUBTRACT ? '-'
+                                        : '*',
+                UT, y, st_close);
       return;
     case MX_BOP_FLOOR_DIVIDE:
-      if (si) sb_printf(b, "%s%smx_floordiv_i64((int64_t)%s, (int64_t)%s)%s", cast, st_open, x, y, st_close);
-      else sb_printf(b, "%s%s(%s ? %s / %s : 0)%s", cast, st_open, y, x, y, st_close);
+      if (si)
+        sb_printf(b, "%s%smx_floordiv_i64((int64_t)%s, (int64_t)%s)%s", cast, st_open, x,
+                  y, st_close);
+      else
+        sb_printf(b, "%s%s(%s ? %s / %s : 0)%s", cast, st_open, y, x, y, st_close);
       return;
     case MX_BOP_REMAINDER:
-      if (si) sb_printf(b, "%s%smx_mod_i64((int64_t)%s, (int64_t)%s)%s", cast, st_open, x, y, st_close);
-      else sb_printf(b, "%s%s(%s ? %s %% %s : 0)%s", cast, st_open, y, x, y, st_close);
+      if (si)
+        sb_printf(b, "%s%smx_mod_i64((int64_t)%s, (int64_t)%s)%s", cast, st_open, x, y,
+                  st_close);
+      else
+        sb_printf(b, "%s%s(%s ? %s %% %s : 0)%s", cast, st_open, y, x, y, st_close);
       return;
     case MX_BOP_POWER:
       if (si)
-        sb_printf(b, "%s%s(%s < 0 ? 0 : mx_pow_u64((uint64_t)%s, (uint64_t)%s))%s", cast, st_open,
-                  y, x, y, st_close);
+        sb_printf(b, "%s%s(%s < 0 ? 0 : mx_pow_u64((uint64_t)%s, (uint64_t)%s))%s", cast,
+                  st_open, y, x, y, st_close);
       else
-        sb_printf(b, "%s%smx_pow_u64((uint64_t)%s, (uint64_t)%s)%s", cast, st_open, x, y, st_close);
+        sb_printf(b, "%s%smx_pow_u64((uint64_t)%s, (uint64_t)%s)%s", cast, st_open, x, y,
+                  st_close);
       return;
     case MX_BOP_RIGHT_SHIFT:
       if (si)
-        sb_printf(b, "%s%s(%s < 0 || %s >= %d ? (%s < 0 ? -1 : 0) : %s >> %s)%s", cast, st_open, y,
-                  y, bits, x, x, y, st_close);
+        sb_printf(b, "%s%s(%s < 0 || %s >= %d ? (%s < 0 ? -1 : 0) : %s >> %s)%s", cast,
+                  st_open, y, y, bits, x, x, y, st_close);
       else
-        sb_printf(b, "%s%s((uint64_t)%s >= %d ? 0 : %s >> %s)%s", cast, st_open, y, bits, x, y,
-                  st_close);
+        sb_printf(b, "%s%s((uint64_t)%s >= %d ? 0 : %s >> %s)%s", cast, st_open, y, bits,
+                  x, y, st_close);
       return;
     case MX_BOP_LEFT_SHIFT:
-      sb_printf(b, "%s%s((uint64_t)%s >= %d ? 0 : (%s)%s << %s)%s", cast, st_open, y, bits, UT, x,
-                y, st_close);
+      sb_printf(b, "%s%s((uint64_t)%s >= %d ? 0 : (%s)%s << %s)%s", cast, st_open, y,
+                bits, UT, x, y, st_close);
       return;
-    case MX_BOP_MAXIMUM: sb_printf(b, "(%s > %s ? %s : %s)", x, y, x, y); return;
-    case MX_BOP_MINIMUM: sb_printf(b, "(%s < %s ? %s : %s)", x, y, x, y); return;
-    case MX_BOP_LOGICAL_AND: sb_printf(b, "(uint8_t)(%s != 0 && %s != 0)", x, y); return;
-    case MX_BOP_LOGICAL_OR: sb_printf(b, "(uint8_t)(%s != 0 || %s != 0)", x, y); return;
+    case MX_BOP_MAXIMUM:
+      sb_printf(b, "(%s > %s ? %s : %s)", x, y, x, y);
+      return;
+    case MX_BOP_MINIMUM:
+      sb_printf(b, "(%s < %s ? %s : %s)", x, y, x, y);
+      return;
+    case MX_BOP_LOGICAL_AND:
+      sb_printf(b, "(uint8_t)(%s != 0 && %s != 0)", x, y);
+      return;
+    case MX_BOP_LOGICAL_OR:
+      sb_printf(b, "(uint8_t)(%s != 0 || %s != 0)", x, y);
+      return;
     case MX_BOP_BITWISE_AND:
     case MX_BOP_BITWISE_OR:
     case MX_BOP_BITWISE_XOR:
       sb_printf(b, "%s%s(%s %c %s)%s", cast, st_open, x,
-                op == MX_BOP_BITWISE_AND ? '&' : op == MX_BOP_BITWISE_OR ? '|' : '^', y,
-                st_close);
+                op == MX_BOP_BITWISE_AND  ? '&'
+                : op == MX_BOP_BITWISE_OR ? '|'
+                                          : '^',
+                y, st_close);
       return;
-    default: sb_printf(b, "0"); b->oom = true; return;
+    default:
+      sb_printf(b, "0");
+      b->oom = true;
+      return;
   }
 }
 
 static void ref_name(char *buf, size_t n, mx_fr_ref r) {
-  snprintf(buf, n, "%c%d", r.kind == MX_FR_IN ? 'a' : r.kind == MX_FR_OP ? 'v' : 'l', r.idx);
+  snprintf(buf, n, "%c%d",
+           r.kind == MX_FR_IN   ? 'a'
+           : r.kind == MX_FR_OP ? 'v'
+                                : 'l',
+           r.idx);
 }
 
 /* const <ctype> v<j> = <expr>; */
@@ -567,9 +768,15 @@ static void emit_op(sb *b, const mx_fr_op *op, int j, bool poly) {
       if (rnd) round_close(b, op->dtype);
       break;
     }
-    case MX_FK_SELECT: sb_printf(b, "(%s ? %s : %s)", a[0], a[1], a[2]); break;
-    case MX_FK_ASTYPE: conv(b, a[0], op->in_dtype, op->dtype); break;
-    default: sb_printf(b, "%s", a[0]); break;
+    case MX_FK_SELECT:
+      sb_printf(b, "(%s ? %s : %s)", a[0], a[1], a[2]);
+      break;
+    case MX_FK_ASTYPE:
+      conv(b, a[0], op->in_dtype, op->dtype);
+      break;
+    default:
+      sb_printf(b, "%s", a[0]);
+      break;
   }
   sb_printf(b, ";\n");
 }
@@ -591,22 +798,61 @@ static void emit_literal(sb *b, const mx_fr_lit *l, int i) {
       memcpy(&h, l->bytes, 2);
       v = t == MX_FLOAT16 ? mx_f16_to_f32(h) : mx_bf16_to_f32(h);
     }
-    if (isnan(v)) sb_printf(b, "(%s)NAN", C);
-    else if (isinf(v)) sb_printf(b, "%s(%s)INFINITY", v < 0 ? "-" : "", C);
-    else sb_printf(b, "(%s)%a", C, v);
+    if (isnan(v))
+      sb_printf(b, "(%s)NAN", C);
+    else if (isinf(v))
+      sb_printf(b, "%s(%s)INFINITY", v < 0 ? "-" : "", C);
+    else
+      sb_printf(b, "(%s)%a", C, v);
   } else {
     uint64_t u = 0;
     int64_t s = 0;
     switch (t) {
-      case MX_BOOL: case MX_UINT8: u = l->bytes[0]; break;
-      case MX_UINT16: { uint16_t x; memcpy(&x, l->bytes, 2); u = x; break; }
-      case MX_UINT32: { uint32_t x; memcpy(&x, l->bytes, 4); u = x; break; }
-      case MX_UINT64: memcpy(&u, l->bytes, 8); break;
-      case MX_INT8: { int8_t x; memcpy(&x, l->bytes, 1); s = x; u = (uint64_t)s; break; }
-      case MX_INT16: { int16_t x; memcpy(&x, l->bytes, 2); s = x; u = (uint64_t)s; break; }
-      case MX_INT32: { int32_t x; memcpy(&x, l->bytes, 4); s = x; u = (uint64_t)s; break; }
-      case MX_INT64: memcpy(&u, l->bytes, 8); break;
-      default: break;
+      case MX_BOOL:
+      case MX_UINT8:
+        u = l->bytes[0];
+        break;
+      case MX_UINT16: {
+        uint16_t x;
+        memcpy(&x, l->bytes, 2);
+        u = x;
+        break;
+      }
+      case MX_UINT32: {
+        uint32_t x;
+        memcpy(&x, l->bytes, 4);
+        u = x;
+        break;
+      }
+      case MX_UINT64:
+        memcpy(&u, l->bytes, 8);
+        break;
+      case MX_INT8: {
+        int8_t x;
+        memcpy(&x, l->bytes, 1);
+        s = x;
+        u = (uint64_t)s;
+        break;
+      }
+      case MX_INT16: {
+        int16_t x;
+        memcpy(&x, l->bytes, 2);
+        s = x;
+        u = (uint64_t)s;
+        break;
+      }
+      case MX_INT32: {
+        int32_t x;
+        memcpy(&x, l->bytes, 4);
+        s = x;
+        u = (uint64_t)s;
+        break;
+      }
+      case MX_INT64:
+        memcpy(&u, l->bytes, 8);
+        break;
+      default:
+        break;
     }
     sb_printf(b, "(%s)0x%llxull", C, (unsigned long long)u);
   }
@@ -614,15 +860,21 @@ static void emit_literal(sb *b, const mx_fr_lit *l, int i) {
 }
 
 static void load(sb *b, mx_dtype t, int k, const char *idx) {
-  if (t == MX_FLOAT16) sb_printf(b, "mx_h2f(i%d[%s])", k, idx);
-  else if (t == MX_BFLOAT16) sb_printf(b, "mx_b2f(i%d[%s])", k, idx);
-  else sb_printf(b, "i%d[%s]", k, idx);
+  if (t == MX_FLOAT16)
+    sb_printf(b, "mx_h2f(i%d[%s])", k, idx);
+  else if (t == MX_BFLOAT16)
+    sb_printf(b, "mx_b2f(i%d[%s])", k, idx);
+  else
+    sb_printf(b, "i%d[%s]", k, idx);
 }
 
 static void store(sb *b, mx_dtype t, int o, const char *idx, int op) {
-  if (t == MX_FLOAT16) sb_printf(b, "      o%d[%s] = mx_f2h(v%d);\n", o, idx, op);
-  else if (t == MX_BFLOAT16) sb_printf(b, "      o%d[%s] = mx_f2b(v%d);\n", o, idx, op);
-  else sb_printf(b, "      o%d[%s] = v%d;\n", o, idx, op);
+  if (t == MX_FLOAT16)
+    sb_printf(b, "      o%d[%s] = mx_f2h(v%d);\n", o, idx, op);
+  else if (t == MX_BFLOAT16)
+    sb_printf(b, "      o%d[%s] = mx_f2b(v%d);\n", o, idx, op);
+  else
+    sb_printf(b, "      o%d[%s] = v%d;\n", o, idx, op);
 }
 
 /* The function of region r named NAME_TOKEN (replaced by the real name). */
@@ -633,12 +885,13 @@ static void gen_kernel(sb *b, const mx_fused_region *r, bool poly) {
     sb_printf(b, "  const %s *restrict i%d = (const %s *)(const void *)p[%d];\n",
               stype(r->in_dtypes[k]), k, stype(r->in_dtypes[k]), k);
   for (int o = 0; o < r->nout; o++)
-    sb_printf(b, "  %s *restrict o%d = (%s *)(void *)p[%d];\n", stype(r->out_dtypes[o]), o,
-              stype(r->out_dtypes[o]), r->nin + o);
+    sb_printf(b, "  %s *restrict o%d = (%s *)(void *)p[%d];\n", stype(r->out_dtypes[o]),
+              o, stype(r->out_dtypes[o]), r->nin + o);
   for (int l = 0; l < r->nlits; l++) emit_literal(b, &r->lits[l], l);
   /* contiguous: unit strides; one-element inputs broadcast (stride 0) */
   sb_printf(b, "  if (1");
-  for (int k = 0; k < r->nin; k++) sb_printf(b, " && s[%d] == %d", k, r->in_scalar[k] ? 0 : 1);
+  for (int k = 0; k < r->nin; k++)
+    sb_printf(b, " && s[%d] == %d", k, r->in_scalar[k] ? 0 : 1);
   for (int o = 0; o < r->nout; o++) sb_printf(b, " && s[%d] == 1", r->nin + o);
   sb_printf(b, ") {\n");
   for (int k = 0; k < r->nin; k++)
@@ -693,12 +946,11 @@ typedef struct {
 static kentry *g_kernels;
 static int g_nkernels, g_kcap;
 static char g_bad_cc[256] = "\x01"; /* a compiler that could not be run */
-static mx_fused_region *g_queue;       /* kernels to build */
+static mx_fused_region *g_queue;    /* kernels to build */
 static atomic_int g_notice;
-static _Atomic int64_t g_runs, g_loaded;
+static _Atomic int64_t g_runs;
 
 int64_t mx_fuse_compiler_runs(void) { return atomic_load(&g_runs); }
-int64_t mx_fuse_kernels_loaded(void) { return atomic_load(&g_loaded); }
 
 static kentry *lookup(const char *name) {
   for (int i = 0; i < g_nkernels; i++)
@@ -716,7 +968,6 @@ static bool remember(const char *name, mx_fused_fn fn) {
   }
   snprintf(g_kernels[g_nkernels].name, sizeof g_kernels[0].name, "%s", name);
   g_kernels[g_nkernels++].fn = fn;
-  if (fn) atomic_fetch_add(&g_loaded, 1);
   return true;
 }
 
@@ -726,9 +977,9 @@ static const char *compiler(void) {
   return c && *c ? c : "cc";
 }
 
-static const char *const k_flags[] = {"-O3",          "-fno-math-errno", "-ffp-contract=off",
-                                      "-march=native", "-fPIC",           "-shared",
-                                      "-std=gnu17",   "-w"};
+static const char *const k_flags[] = {
+    "-O3",   "-fno-math-errno", "-ffp-contract=off", "-march=native",
+    "-fPIC", "-shared",         "-std=gnu17",        "-w"};
 #define NFLAGS ((int)(sizeof k_flags / sizeof k_flags[0]))
 
 /* What else decides the machine code: the CPU (-march=native). */
@@ -768,11 +1019,20 @@ static bool mkdir_p(const char *path) {
 static bool cache_dir(char *out, size_t n) {
   const char *e = getenv("MX_COMPILE_CACHE");
   int m;
-  if (e && *e) m = snprintf(out, n, "%s", e);
-  else if ((e = getenv("XDG_CACHE_HOME")) && *e) m = snprintf(out, n, "%s/mx", e);
-  else if ((e = getenv("HOME")) && *e) m = snprintf(out, n, "%s/.cache/mx", e);
-  else m = snprintf(out, n, "/tmp/mx-cache-%u", (unsigned)getuid());
-  return m > 0 && (size_t)m < n && mkdir_p(out);
+  if (e && *e)
+    m = snprintf(out, n, "%s", e);
+  else if ((e = getenv("XDG_CACHE_HOME")) && *e)
+    m = snprintf(out, n, "%s/mx", e);
+  else if ((e = getenv("HOME")) && *e)
+    m = snprintf(out, n, "%s/.cache/mx", e);
+  else
+    m = snprintf(out, n, "/tmp/mx-cache-%u", (unsigned)getuid());
+  if (m <= 0 || (size_t)m >= n || !mkdir_p(out)) return false;
+  /* libraries found here get loaded: only from a directory that is ours and
+   * that nobody else can write to */
+  struct stat st;
+  return stat(out, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid() &&
+         !(st.st_mode & (S_IWGRP | S_IWOTH));
 }
 
 static bool write_file(const char *path, const char *data, size_t n) {
@@ -827,8 +1087,8 @@ static int run_compiler(const char *src, const char *so, const char *log, char *
 
 /* Builds `source` into dir/<file>.so (unless it is there and loads) and
  * dlopens it. */
-static void *build_and_load(const char *dir, const char *file, const char *source, char *err,
-                            size_t nerr, bool *no_compiler) {
+static void *build_and_load(const char *dir, const char *file, const char *source,
+                            char *err, size_t nerr, bool *no_compiler) {
   char so[4200];
   snprintf(so, sizeof so, "%s/%s.so", dir, file);
   void *h = access(so, R_OK) == 0 ? dlopen(so, RTLD_NOW | RTLD_LOCAL) : NULL;
@@ -890,7 +1150,8 @@ int mx_fuse_cpu_prepare(mx_fused_region *r) {
   /* the body with its name */
   char *at = strstr(body.s, NAME_TOKEN);
   sb src = {0};
-  sb_printf(&src, "%.*s%s%s", (int)(at - body.s), body.s, r->name, at + strlen(NAME_TOKEN));
+  sb_printf(&src, "%.*s%s%s", (int)(at - body.s), body.s, r->name,
+            at + strlen(NAME_TOKEN));
   free(body.s);
   if (src.oom) {
     free(src.s);
@@ -948,6 +1209,7 @@ void mx_fuse_cpu_build_queued(void) {
     r->queued = false;
   }
   g_queue = NULL;
+  bool off = disabled(); /* switched off since these were traced */
   sb file = {0};
   sb_printf(&file, "%s", k_preamble);
   int nnew = 0;
@@ -960,7 +1222,7 @@ void mx_fuse_cpu_build_queued(void) {
     names[nnew++] = rs[i]->name;
     sb_printf(&file, "\n%s", rs[i]->src);
   }
-  if (names && !file.oom && nnew > 0) {
+  if (names && !file.oom && nnew > 0 && !off) {
     char dir[4096], err[512] = "", fname[64];
     uint64_t h1 = FNV_A, h2 = FNV_B;
     for (int i = 0; i < NFLAGS; i++) {
@@ -978,21 +1240,27 @@ void mx_fuse_cpu_build_queued(void) {
     bool nocc = false;
     void *lib = NULL;
     if (!cache_dir(dir, sizeof dir))
-      snprintf(err, sizeof err, "no usable cache directory (%s)", dir);
+      snprintf(
+          err, sizeof err,
+          "no usable cache directory %s (it must be ours and not writable by others)",
+          dir);
     else
       lib = build_and_load(dir, fname, file.s, err, sizeof err, &nocc);
     for (int j = 0; j < nnew; j++) {
       mx_fused_fn fn = NULL;
       void *sym = lib ? dlsym(lib, names[j]) : NULL;
       memcpy(&fn, &sym, sizeof fn); /* object -> function pointer */
-      if (lib && !fn) snprintf(err, sizeof err, "kernel %s missing from the library", names[j]);
+      if (lib && !fn)
+        snprintf(err, sizeof err, "kernel %s missing from the library", names[j]);
       remember(names[j], fn); /* a NULL entry: failed, not retried */
     }
     if (!lib) {
       if (nocc) snprintf(g_bad_cc, sizeof g_bad_cc, "%s", cc);
       char msg[700];
-      snprintf(msg, sizeof msg,
-               "[compile] cannot build fused kernels (%s): compiled functions run unfused", err);
+      snprintf(
+          msg, sizeof msg,
+          "[compile] cannot build fused kernels (%s): compiled functions run unfused",
+          err);
       mx_compile_notice_once(&g_notice, msg);
     }
   }
@@ -1079,8 +1347,9 @@ mx_status mx_cpu_compiled(mx_node *nd, mx_array **in, mx_array **out) {
   if (!fn) return eval_unfused(r, in, out);
   for (int k = 0; k < r->nin; k++)
     if (in[1 + k]->dtype != r->in_dtypes[k])
-      return mx_set_error(MX_ERR_INVALID, "[compiled] input %d is %s, the kernel takes %s", k,
-                          mx_dtype_name(in[1 + k]->dtype), mx_dtype_name(r->in_dtypes[k]));
+      return mx_set_error(
+          MX_ERR_INVALID, "[compiled] input %d is %s, the kernel takes %s", k,
+          mx_dtype_name(in[1 + k]->dtype), mx_dtype_name(r->in_dtypes[k]));
   for (int o = 0; o < r->nout; o++) {
     mx_status rc = mx_array_alloc(out[o]);
     if (rc != MX_OK) return rc;
@@ -1094,8 +1363,10 @@ mx_status mx_cpu_compiled(mx_node *nd, mx_array **in, mx_array **out) {
   int64_t full[MAX_OPS][MX_MAX_NDIM];
   for (int k = 0; k < f->nops; k++) {
     const mx_array *a = k < r->nin ? in[1 + k] : out[k - r->nin];
-    if (k < r->nin) mx_broadcast_strides(a, o0->shape, o0->ndim, full[k]);
-    else memcpy(full[k], a->strides, sizeof(int64_t) * (size_t)a->ndim);
+    if (k < r->nin)
+      mx_broadcast_strides(a, o0->shape, o0->ndim, full[k]);
+    else
+      memcpy(full[k], a->strides, sizeof(int64_t) * (size_t)a->ndim);
     f->base[k] = mx_array_ptr(a);
     f->esize[k] = (int64_t)mx_dtype_size(a->dtype);
   }

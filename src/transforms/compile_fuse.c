@@ -32,12 +32,15 @@
 #include "compile.h"
 
 #define MAX_REGION_INPUTS 24
+#define MAX_REGION_OUTPUTS 16
 
 static mx_status fail(void) {
   return mx_last_status() != MX_OK ? mx_last_status() : MX_ERR_INVALID;
 }
 
-static mx_status nomem(void) { return mx_set_error(MX_ERR_NOMEM, "[compile] out of memory"); }
+static mx_status nomem(void) {
+  return mx_set_error(MX_ERR_NOMEM, "[compile] out of memory");
+}
 
 static bool same_shape(const int *a, int na, const int *b, int nb) {
   return na == nb && memcmp(a, b, sizeof(int) * (size_t)na) == 0;
@@ -158,6 +161,25 @@ static bool same_stream(mx_stream a, mx_stream b) {
   return a.index == b.index && a.device.type == b.device.type;
 }
 
+/* The region's outside operands after node n joins: front[0..nf) without
+ * value `out`, plus n's operands that are not literals, into dst (room for
+ * MAX_REGION_INPUTS + 4). Returns the count, or MAX_REGION_INPUTS + 1 when
+ * it would exceed the limit. */
+static int frontier(const mx_cgraph *g, const int *front, int nf, int out,
+                    const mx_cg_node *n, int *dst) {
+  int k = 0;
+  for (int i = 0; i < nf; i++)
+    if (front[i] != out) dst[k++] = front[i];
+  for (int j = 0; j < n->nin; j++) {
+    int v = n->in[j];
+    bool seen = mx_cg_is_scalar_const(g, v);
+    for (int i = 0; i < k && !seen; i++) seen = dst[i] == v;
+    if (!seen) dst[k++] = v;
+    if (k > MAX_REGION_INPUTS) return MAX_REGION_INPUTS + 1;
+  }
+  return k;
+}
+
 /* Grows region rid from root; members[] gets its nodes (any order). */
 static mx_status grow(finder *f, int root, int rid, int **members, int *nmem) {
   const mx_cgraph *g = f->g;
@@ -166,9 +188,13 @@ static mx_status grow(finder *f, int root, int rid, int **members, int *nmem) {
   heap h = {0};
   int *m = malloc(sizeof(int) * 8), mcap = 8, mn = 0;
   mx_status rc = m ? MX_OK : nomem();
+  /* the values the region reads from outside (literals aside), kept
+   * within MAX_REGION_INPUTS while it grows; its outputs likewise */
+  int front[MAX_REGION_INPUTS + 4], next[MAX_REGION_INPUTS + 4], nfront = 0, nouts = 1;
   if (rc == MX_OK) {
     f->region[root] = rid;
     m[mn++] = root;
+    nfront = frontier(g, next, 0, -1, rn, front);
   }
   for (int j = 0; j < rn->nin && rc == MX_OK; j++) {
     const mx_cg_value *x = &g->vals[rn->in[j]];
@@ -186,6 +212,12 @@ static mx_status grow(finder *f, int root, int rid, int **members, int *nmem) {
         !same_stream(n->stream, rn->stream) || !all_consumers_in(f, n->out0, rid))
       continue;
     if (bc ? f->is_out[n->out0] : !fusable_op(g, k, &op)) continue;
+    int nf2 = frontier(g, front, nfront, n->out0, n, next);
+    if (nf2 > MAX_REGION_INPUTS || (f->is_out[n->out0] && nouts == MAX_REGION_OUTPUTS))
+      continue;
+    memcpy(front, next, sizeof(int) * (size_t)nf2);
+    nfront = nf2;
+    nouts += f->is_out[n->out0];
     if (mn == mcap) {
       mcap *= 2;
       int *nm = realloc(m, sizeof(int) * (size_t)mcap);
@@ -220,7 +252,8 @@ static int cmp_int(const void *a, const void *b) {
 
 /* The region description of members[0..nm) (sorted), or NULL when it is
  * not worth a kernel (*skip) or on error. */
-static mx_fused_region *describe(const finder *f, const int *members, int nm, bool *skip) {
+static mx_fused_region *describe(const finder *f, const int *members, int nm,
+                                 bool *skip) {
   const mx_cgraph *g = f->g;
   *skip = false;
   int ncompute = 0;
@@ -233,6 +266,7 @@ static mx_fused_region *describe(const finder *f, const int *members, int nm, bo
     return NULL;
   }
   mx_fused_region *r = calloc(1, sizeof *r);
+  if (r) atomic_init(&r->refs, 1);
   /* value -> operand of the region */
   mx_fr_ref *ref = malloc(sizeof *ref * (size_t)g->nvals);
   bool *has = calloc((size_t)g->nvals, 1);
@@ -240,7 +274,6 @@ static mx_fused_region *describe(const finder *f, const int *members, int nm, bo
   int *lits = malloc(sizeof(int) * (size_t)(3 * nm + 1));
   int *outs = malloc(sizeof(int) * (size_t)nm);
   if (!r || !ref || !has || !ins || !lits || !outs) goto oom;
-  atomic_init(&r->refs, 1);
   r->stream = g->nodes[members[nm - 1]].stream;
   r->ops = calloc((size_t)nm, sizeof *r->ops);
   r->out_ops = malloc(sizeof(int) * (size_t)nm);
@@ -280,6 +313,10 @@ static mx_fused_region *describe(const finder *f, const int *members, int nm, bo
     has[n->out0] = true;
     /* the root and graph outputs leave the kernel */
     if (k == members[nm - 1] || f->is_out[n->out0]) {
+      if (nout == MAX_REGION_OUTPUTS) {
+        *skip = true;
+        goto done;
+      }
       outs[nout] = n->out0;
       r->out_ops[nout++] = r->nops;
     }
@@ -315,7 +352,8 @@ static mx_fused_region *describe(const finder *f, const int *members, int nm, bo
   for (int v = 0; v < g->nvals; v++) sid[v] = -1;
   for (int i = 0; i < nin; i++) sid[ins[i]] = i;
   bool ok = true;
-  for (int l = 0; l < nlit && ok; l++) ok = (sid[lits[l]] = mx_cg_add_const(r->sub, g->vals[lits[l]].c)) >= 0;
+  for (int l = 0; l < nlit && ok; l++)
+    ok = (sid[lits[l]] = mx_cg_add_const(r->sub, g->vals[lits[l]].c)) >= 0;
   for (int i = 0; i < nm && ok; i++) {
     const mx_cg_node *n = &g->nodes[members[i]];
     int in[3];
@@ -329,9 +367,9 @@ static mx_fused_region *describe(const finder *f, const int *members, int nm, bo
   }
   for (int o = 0; o < nout && ok; o++) outs[o] = sid[outs[o]];
   free(sid);
-  if (!ok || mx_cg_set_outputs(r->sub, outs, nout) != MX_OK || mx_cg_finish(r->sub) != MX_OK)
+  if (!ok || mx_cg_set_outputs(r->sub, outs, nout) != MX_OK ||
+      mx_cg_finish(r->sub) != MX_OK)
     goto fail;
-  /* outs back to graph ids for the caller: recomputed there */
   goto done;
 oom:
   nomem();
@@ -358,7 +396,6 @@ out:
 typedef struct {
   mx_fused_region *r;
   int *members, nm;
-  int carrier; /* const id in the new graph */
 } fused;
 
 /* The region's graph values: inputs and outputs, in kernel order. */
@@ -392,8 +429,7 @@ static mx_cgraph *rewrite(const finder *f, fused *fs, int nf, const int *owner) 
   mx_status rc = ng && newid && io && outs ? MX_OK : nomem();
   for (int v = 0; rc == MX_OK && v < g->nvals; v++) newid[v] = v < g->nin ? v : -1;
   for (int i = 0; rc == MX_OK && i < g->nin; i++) ng->vals[i] = g->vals[i];
-#define MAP(v)                                                           \
-  (newid[v] >= 0 ? newid[v] : (newid[v] = mx_cg_add_const(ng, g->vals[v].c)))
+#define MAP(v) (newid[v] >= 0 ? newid[v] : (newid[v] = mx_cg_add_const(ng, g->vals[v].c)))
   mx_scope_begin();
   for (int k = 0; k < g->nnodes && rc == MX_OK; k++) {
     const mx_cg_node *n = &g->nodes[k];
@@ -410,7 +446,8 @@ static mx_cgraph *rewrite(const finder *f, fused *fs, int nf, const int *owner) 
       mx_dtype dt[64];
       const int *sh[64];
       int nd[64];
-      if (n->nout > 64) rc = mx_set_error(MX_ERR_UNSUPPORTED, "[compile] too many outputs");
+      if (n->nout > 64)
+        rc = mx_set_error(MX_ERR_UNSUPPORTED, "[compile] too many outputs");
       for (int o = 0; o < n->nout && rc == MX_OK; o++) {
         dt[o] = g->vals[n->out0 + o].dtype;
         sh[o] = g->vals[n->out0 + o].shape;
@@ -432,10 +469,12 @@ static mx_cgraph *rewrite(const finder *f, fused *fs, int nf, const int *owner) 
     int nin, nout, *ins = io, *ous = io + g->nvals + 1;
     region_io(f, F->members, F->nm, ins + 1, &nin, ous, &nout);
     if (nin != F->r->nin || nout != F->r->nout) {
-      rc = mx_set_error(MX_ERR_RUNTIME, "[compile] internal error: region operands differ");
+      rc = mx_set_error(MX_ERR_RUNTIME,
+                        "[compile] internal error: region operands differ");
       break;
     }
-    mx_buffer *buf = mx_buffer_external(F->r, 0, release_cb, mx_fused_region_retain(F->r));
+    mx_buffer *buf =
+        mx_buffer_external(F->r, 0, release_cb, mx_fused_region_retain(F->r));
     if (!buf) {
       mx_fused_region_release(F->r);
       rc = fail();
@@ -460,8 +499,8 @@ static mx_cgraph *rewrite(const finder *f, fused *fs, int nf, const int *owner) 
     mx_compiled_params p;
     memset(&p, 0, sizeof p);
     p.region = F->r;
-    int id = rc == MX_OK ? mx_cg_add_node(ng, &mx_prim_compiled, &p, sizeof p, ins, nin + 1,
-                                          nout, dt, sh, nd, F->r->stream)
+    int id = rc == MX_OK ? mx_cg_add_node(ng, &mx_prim_compiled, &p, sizeof p, ins,
+                                          nin + 1, nout, dt, sh, nd, F->r->stream)
                          : -1;
     if (id < 0) {
       rc = fail();
@@ -493,7 +532,8 @@ mx_cgraph *mx_cg_fuse(mx_cgraph *g, mx_cg_fuse_info *info) {
   int *owner = malloc(sizeof(int) * (size_t)(g->nnodes ? g->nnodes : 1));
   fused *fs = NULL;
   int nf = 0, fcap = 0;
-  mx_status rc = is_out && region && owner ? mx_cg_consumers(g, &cstart, &clist) : nomem();
+  mx_status rc =
+      is_out && region && owner ? mx_cg_consumers(g, &cstart, &clist) : nomem();
   for (int o = 0; rc == MX_OK && o < g->nout; o++) is_out[g->outs[o]] = true;
   for (int k = 0; rc == MX_OK && k < g->nnodes; k++) region[k] = owner[k] = -1;
   finder f = {g, cstart, clist, is_out, region};
@@ -526,7 +566,7 @@ mx_cgraph *mx_cg_fuse(mx_cgraph *g, mx_cg_fuse_info *info) {
       }
       fs = nfs;
     }
-    fs[nf++] = (fused){r, members, nm, -1};
+    fs[nf++] = (fused){r, members, nm};
   }
   /* build: CPU regions in one compiler run; GPU ones through the hook */
   mx_fused_region **cpu = malloc(sizeof *cpu * (size_t)(nf ? nf : 1));
@@ -600,7 +640,8 @@ mx_cgraph *mx_cg_fuse(mx_cgraph *g, mx_cg_fuse_info *info) {
 static mx_status expand_call(void *payload, mx_array *const *in, int nin, mx_vec *out) {
   mx_fused_region *r = payload;
   if (nin != r->nin)
-    return mx_set_error(MX_ERR_INVALID, "[compiled] expected %d inputs, got %d", r->nin, nin);
+    return mx_set_error(MX_ERR_INVALID, "[compiled] expected %d inputs, got %d", r->nin,
+                        nin);
   mx_array **outs = calloc((size_t)r->nout, sizeof *outs);
   if (!outs) return nomem();
   mx_status rc = mx_cg_replay(r->sub, in, true, outs);
@@ -654,7 +695,8 @@ static mx_status vmap_compiled(mx_node *n, mx_array *const *in, const int *in_ax
   mx_vec v = MX_VEC_INIT;
   mx_status rc = vf ? mx_closure_call(vf, in + 1, n->nin - 1, &v) : fail();
   if (rc == MX_OK && v.n != n->nout)
-    rc = mx_set_error(MX_ERR_RUNTIME, "[compiled] vmap gave %d outputs for %d", v.n, n->nout);
+    rc = mx_set_error(MX_ERR_RUNTIME, "[compiled] vmap gave %d outputs for %d", v.n,
+                      n->nout);
   for (int k = 0; k < n->nout && rc == MX_OK; k++) {
     out[k] = v.items[k];
     out_axes[k] = 0;

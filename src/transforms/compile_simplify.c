@@ -20,7 +20,9 @@
 #include "../primitives/views.h"
 #include "compile.h"
 
-static mx_status nomem(void) { return mx_set_error(MX_ERR_NOMEM, "[compile] out of memory"); }
+static mx_status nomem(void) {
+  return mx_set_error(MX_ERR_NOMEM, "[compile] out of memory");
+}
 
 static bool same_shape(const int *a, int na, const int *b, int nb) {
   return na == nb && memcmp(a, b, sizeof(int) * (size_t)na) == 0;
@@ -28,8 +30,8 @@ static bool same_shape(const int *a, int na, const int *b, int nb) {
 
 /* The bytes of a one-element evaluated constant readable on the host. */
 static bool scalar_bytes(const mx_array *a, unsigned char *out) {
-  if (atomic_load(&((mx_array *)a)->status) != MX_ST_EVALUATED || a->size != 1 || !a->buf ||
-      !a->buf->host || !(a->buf->valid & MX_VALID_HOST))
+  if (atomic_load(&((mx_array *)a)->status) != MX_ST_EVALUATED || a->size != 1 ||
+      !a->buf || !a->buf->host || !(a->buf->valid & MX_VALID_HOST))
     return false;
   memcpy(out, mx_array_ptr(a), mx_dtype_size(a->dtype));
   return true;
@@ -91,18 +93,28 @@ static uint64_t node_hash(const mx_cgraph *g, const mx_cg_node *n) {
 
 static bool node_equal(const mx_cgraph *g, const mx_cg_node *a, const mx_cg_node *b) {
   if (a->prim != b->prim || a->nin != b->nin || a->nout != b->nout ||
-      a->stream.index != b->stream.index || a->stream.device.type != b->stream.device.type ||
+      a->stream.index != b->stream.index ||
+      a->stream.device.type != b->stream.device.type ||
       memcmp(a->in, b->in, sizeof(int) * (size_t)a->nin) != 0)
     return false;
   for (int o = 0; o < a->nout; o++) {
     const mx_cg_value *x = &g->vals[a->out0 + o], *y = &g->vals[b->out0 + o];
-    if (x->dtype != y->dtype || !same_shape(x->shape, x->ndim, y->shape, y->ndim)) return false;
+    if (x->dtype != y->dtype || !same_shape(x->shape, x->ndim, y->shape, y->ndim))
+      return false;
   }
   if (a->prim->is_equivalent) {
-    mx_node na = {.prim = a->prim, .params = a->params, .params_size = a->params_size,
-                  .nin = a->nin, .nout = a->nout, .stream = a->stream};
-    mx_node nb = {.prim = b->prim, .params = b->params, .params_size = b->params_size,
-                  .nin = b->nin, .nout = b->nout, .stream = b->stream};
+    mx_node na = {.prim = a->prim,
+                  .params = a->params,
+                  .params_size = a->params_size,
+                  .nin = a->nin,
+                  .nout = a->nout,
+                  .stream = a->stream};
+    mx_node nb = {.prim = b->prim,
+                  .params = b->params,
+                  .params_size = b->params_size,
+                  .nin = b->nin,
+                  .nout = b->nout,
+                  .stream = b->stream};
     return a->prim->is_equivalent(&na, &nb);
   }
   return a->params_size == b->params_size &&
@@ -119,7 +131,8 @@ static mx_status cse(mx_cgraph *g, int *repl, bool *drop) {
     for (int w = 0; w < v; w++) {
       if (repl[w] != w || !mx_cg_is_scalar_const(g, w)) continue;
       const mx_cg_value *a = &g->vals[v], *b = &g->vals[w];
-      if (a->dtype != b->dtype || !same_shape(a->shape, a->ndim, b->shape, b->ndim)) continue;
+      if (a->dtype != b->dtype || !same_shape(a->shape, a->ndim, b->shape, b->ndim))
+        continue;
       scalar_bytes(b->c, bw);
       if (memcmp(bv, bw, mx_dtype_size(a->dtype)) == 0) {
         repl[v] = w;
@@ -170,8 +183,8 @@ typedef struct {
   mx_cgraph *ng;
   const int *repl;
   const bool *live;
-  int *newid;  /* old value -> new value */
-  bool *done;  /* node emitted */
+  int *newid; /* old value -> new value */
+  bool *done; /* node emitted */
 } rebuild;
 
 static mx_status emit(rebuild *r, int k);
@@ -224,8 +237,8 @@ static mx_status emit(rebuild *r, int k) {
   }
   int id = -1;
   if (rc == MX_OK) {
-    id = mx_cg_add_node(r->ng, n->prim, n->params, n->params_size, ins, n->nin, n->nout, dts,
-                        shs, nds, n->stream);
+    id = mx_cg_add_node(r->ng, n->prim, n->params, n->params_size, ins, n->nin, n->nout,
+                        dts, shs, nds, n->stream);
     if (id < 0) rc = mx_last_status();
   }
   if (rc == MX_OK) {
@@ -327,9 +340,12 @@ static int through_bcast(const mx_cgraph *g, int v) {
 static int ew_sources(const mx_cgraph *g, int k, int *src) {
   const mx_cg_node *n = &g->nodes[k];
   int lo;
-  if (n->prim == &mx_prim_binary || n->prim == &mx_prim_select) lo = 0;
-  else if (n->prim == &mx_prim_compiled) lo = 1;
-  else return -1;
+  if (n->prim == &mx_prim_binary || n->prim == &mx_prim_select)
+    lo = 0;
+  else if (n->prim == &mx_prim_compiled)
+    lo = 1;
+  else
+    return -1;
   int m = 0, shape[MX_MAX_NDIM], nd = 0;
   for (int j = lo; j < n->nin; j++) {
     int v = through_bcast(g, n->in[j]);
