@@ -32,7 +32,8 @@ static double now(void) {
 static double read_bandwidth(void) {
   mx_scope_begin();
   int n = 1 << 28;
-  mx_array *x = mx_contiguous(mx_random_uniform(0, 1, &n, 1, MX_FLOAT32, mx_random_key(1)));
+  mx_array *x =
+      mx_contiguous(mx_random_uniform(0, 1, &n, 1, MX_FLOAT32, mx_random_key(1)));
   mx_eval1(x);
   double best = 0;
   for (int r = 0; r < 5; r++) {
@@ -95,14 +96,17 @@ static int make_model(const shape *s, int bits, const char *dir) {
   char cfg[2048], path[1024];
   int hd = s->hidden / s->heads;
   char quant[128] = "";
-  if (bits) snprintf(quant, sizeof quant, ", \"quantization\": {\"group_size\": 64, \"bits\": %d}", bits);
+  if (bits)
+    snprintf(quant, sizeof quant,
+             ", \"quantization\": {\"group_size\": 64, \"bits\": %d}", bits);
   snprintf(cfg, sizeof cfg,
            "{\"model_type\": \"%s\", \"hidden_size\": %d, \"num_hidden_layers\": %d, "
            "\"num_attention_heads\": %d, \"num_key_value_heads\": %d, \"head_dim\": %d, "
            "\"intermediate_size\": %d, \"vocab_size\": %d, \"rms_norm_eps\": 1e-6, "
-           "\"rope_theta\": 1000000.0, \"tie_word_embeddings\": %s, \"torch_dtype\": \"bfloat16\"%s}",
-           s->model_type, s->hidden, s->layers, s->heads, s->kv_heads, hd, s->ffn, s->vocab,
-           s->tied ? "true" : "false", quant);
+           "\"rope_theta\": 1000000.0, \"tie_word_embeddings\": %s, \"torch_dtype\": "
+           "\"bfloat16\"%s}",
+           s->model_type, s->hidden, s->layers, s->heads, s->kv_heads, hd, s->ffn,
+           s->vocab, s->tied ? "true" : "false", quant);
   snprintf(path, sizeof path, "%s/config.json", dir);
   write_text(path, cfg);
   mx_array_map *m = mx_array_map_new();
@@ -118,8 +122,10 @@ static int make_model(const shape *s, int bits, const char *dir) {
   for (int l = 0; l < s->layers; l++) {
     char p[256];
     const char *names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                            "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
-    int outs[7] = {s->heads * hd, s->kv_heads * hd, s->kv_heads * hd, D, s->ffn, s->ffn, D};
+                            "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                            "mlp.down_proj"};
+    int outs[7] = {
+        s->heads * hd, s->kv_heads * hd, s->kv_heads * hd, D, s->ffn, s->ffn, D};
     int ins[7] = {D, D, D, s->heads * hd, D, D, s->ffn};
     for (int i = 0; i < 7; i++) {
       snprintf(p, sizeof p, "model.layers.%d.%s", l, names[i]);
@@ -156,8 +162,8 @@ static int count_tok(void *ctx, const mx_lm_token_info *t) {
   return 0;
 }
 
-static void run(const char *label, const char *dir, double bw, int decode_tokens, bool tied,
-                int vocab, int hidden, int bits) {
+static void run(const char *label, const char *dir, double bw, int decode_tokens,
+                bool tied, int vocab, int hidden, int bits) {
   mx_lm_model *m = mx_lm_load(dir, NULL);
   if (!m) {
     printf("%-28s load failed: %s\n", label, mx_last_error());
@@ -186,9 +192,11 @@ static void run(const char *label, const char *dir, double bw, int decode_tokens
   n = 0;
   mx_lm_generate_tokens(m, prompt, 128, &p, NULL, count_tok, &n, &st);
   double roof = bw / (double)wbytes;
-  printf("%-28s prefill(128) %8.1f tok/s   decode %7.1f tok/s   roofline %7.1f tok/s  (%3.0f%%)  %.0f MB/token\n",
-         label, st.prompt_tps, st.generation_tps, roof, 100 * st.generation_tps / roof,
-         wbytes / 1e6);
+  printf(
+      "%-28s prefill(128) %8.1f tok/s   decode %7.1f tok/s   roofline %7.1f tok/s  "
+      "(%3.0f%%)  %.0f MB/token\n",
+      label, st.prompt_tps, st.generation_tps, roof, 100 * st.generation_tps / roof,
+      wbytes / 1e6);
   mx_lm_free(m);
 }
 
@@ -196,8 +204,8 @@ int main(int argc, char **argv) {
   bool quick = argc > 1 && !strcmp(argv[1], "--quick");
   const char *which = getenv("MX_BENCH_MODELS");
   double bw = read_bandwidth();
-  printf("machine read bandwidth (mx_sum over 1 GiB, %d threads): %.1f GB/s\n", mx_num_threads(),
-         bw / 1e9);
+  printf("machine read bandwidth (mx_sum over 1 GiB, %d threads): %.1f GB/s\n",
+         mx_num_threads(), bw / 1e9);
   const char *src = getenv("MX_SOURCE_DIR");
   char dir[1024];
   snprintf(dir, sizeof dir, "%s/models/stories260K", src ? src : ".");
@@ -217,10 +225,12 @@ int main(int argc, char **argv) {
       char d[256], label[64];
       snprintf(d, sizeof d, "/tmp/mx_bench_%s_%d", shapes[si].name, bitsv[bi]);
       snprintf(label, sizeof label, "%s %s", shapes[si].name,
-               bitsv[bi] == 0 ? "bf16" : bitsv[bi] == 8 ? "q8" : "q4");
+               bitsv[bi] == 0   ? "bf16"
+               : bitsv[bi] == 8 ? "q8"
+                                : "q4");
       if (dir_weight_bytes(d) == 0 && make_model(&shapes[si], bitsv[bi], d)) continue;
-      run(label, d, bw, quick ? 16 : 64, shapes[si].tied, shapes[si].vocab, shapes[si].hidden,
-          bitsv[bi]);
+      run(label, d, bw, quick ? 16 : 64, shapes[si].tied, shapes[si].vocab,
+          shapes[si].hidden, bitsv[bi]);
     }
   }
   return 0;

@@ -22,8 +22,7 @@ void mxt_run(const char *name, void (*fn)(void)) {
   mx_synchronize(mx_default_stream(mx_cpu())); /* async evals drop their references */
   int64_t live1 = mx_live_arrays();
   if (live1 != live0) {
-    fprintf(stderr, "FAIL %s: %lld arrays leaked\n", name,
-            (long long)(live1 - live0));
+    fprintf(stderr, "FAIL %s: %lld arrays leaked\n", name, (long long)(live1 - live0));
     mxt_checks_failed++;
   }
   if (mxt_checks_failed) {
@@ -69,8 +68,8 @@ double *mxt_to_f64(mx_array *a) {
   return d;
 }
 
-bool mxt_close(mx_array *a, const double *ref, int64_t n, double rtol,
-               double atol, const char *what) {
+bool mxt_close(mx_array *a, const double *ref, int64_t n, double rtol, double atol,
+               const char *what) {
   if (!a) {
     MXT_CHECK(0, "%s: NULL result: %s", what, mx_last_error());
     return false;
@@ -88,11 +87,9 @@ bool mxt_close(mx_array *a, const double *ref, int64_t n, double rtol,
   bool ok = true;
   for (int64_t i = 0; i < n; i++) {
     double x = d[i], r = ref[i];
-    bool same = (isnan(x) && isnan(r)) || x == r ||
-                fabs(x - r) <= atol + rtol * fabs(r);
+    bool same = (isnan(x) && isnan(r)) || x == r || fabs(x - r) <= atol + rtol * fabs(r);
     if (!same) {
-      MXT_CHECK(0, "%s: element %lld: got %.9g want %.9g", what, (long long)i,
-                x, r);
+      MXT_CHECK(0, "%s: element %lld: got %.9g want %.9g", what, (long long)i, x, r);
       ok = false;
       break;
     }
@@ -101,8 +98,7 @@ bool mxt_close(mx_array *a, const double *ref, int64_t n, double rtol,
   return ok;
 }
 
-mx_array *mxt_rand(const int *shape, int ndim, mx_dtype t, double lo,
-                   double hi) {
+mx_array *mxt_rand(const int *shape, int ndim, mx_dtype t, double lo, double hi) {
   int64_t n = 1;
   for (int i = 0; i < ndim; i++) n *= shape[i];
   double *d = malloc((size_t)(n ? n : 1) * sizeof *d);
@@ -144,8 +140,7 @@ static bool write_npy(const char *path, mx_array *a) {
   for (int i = 0; i < nd; i++)
     k += (size_t)snprintf(shape + k, sizeof shape - k, "%d,", mx_array_shape(a)[i]);
   int hl = snprintf(hdr, sizeof hdr,
-                    "{'descr': '<f8', 'fortran_order': False, 'shape': (%s), }",
-                    shape);
+                    "{'descr': '<f8', 'fortran_order': False, 'shape': (%s), }", shape);
   int total = 10 + hl + 1;
   int pad = (64 - total % 64) % 64;
   fwrite("\x93NUMPY\x01\x00", 1, 8, f);
@@ -160,8 +155,8 @@ static bool write_npy(const char *path, mx_array *a) {
   return true;
 }
 
-bool mxt_numpy(const char *code, const mxt_named *inputs, int nin,
-               const char *result, double **out, int64_t *nout) {
+bool mxt_numpy(const char *code, const mxt_named *inputs, int nin, const char *result,
+               double **out, int64_t *nout) {
   char dir[] = "/tmp/mxt_numpy_XXXXXX";
   if (!mkdtemp(dir)) return false;
   char path[512];

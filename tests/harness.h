@@ -16,26 +16,25 @@
 extern int mxt_checks_failed; /* in the current case */
 extern const char *mxt_case;
 
-#define MXT_CHECK(cond, ...)                                            \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      mxt_checks_failed++;                                              \
-      fprintf(stderr, "FAIL %s (%s:%d): %s: ", mxt_case, __FILE__,      \
-              __LINE__, #cond);                                         \
-      fprintf(stderr, __VA_ARGS__);                                     \
-      fprintf(stderr, "\n");                                            \
-    }                                                                   \
+#define MXT_CHECK(cond, ...)                                                         \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      mxt_checks_failed++;                                                           \
+      fprintf(stderr, "FAIL %s (%s:%d): %s: ", mxt_case, __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                                  \
+      fprintf(stderr, "\n");                                                         \
+    }                                                                                \
   } while (0)
 
 /* An op result that must not be NULL; prints mx_last_error otherwise. */
-#define MXT_OK(ptr)                                                      \
-  do {                                                                   \
-    if (!(ptr)) {                                                        \
-      mxt_checks_failed++;                                               \
-      fprintf(stderr, "FAIL %s (%s:%d): %s is NULL: %s\n", mxt_case,     \
-              __FILE__, __LINE__, #ptr, mx_last_error());                \
-      mx_clear_error();                                                  \
-    }                                                                    \
+#define MXT_OK(ptr)                                                                      \
+  do {                                                                                   \
+    if (!(ptr)) {                                                                        \
+      mxt_checks_failed++;                                                               \
+      fprintf(stderr, "FAIL %s (%s:%d): %s is NULL: %s\n", mxt_case, __FILE__, __LINE__, \
+              #ptr, mx_last_error());                                                    \
+      mx_clear_error();                                                                  \
+    }                                                                                    \
   } while (0)
 
 /* Runs one case inside its own scope; leaks of arrays are failures. */
@@ -53,11 +52,10 @@ double mxt_normal(void);
 /* Reads an array as float64 into a malloc'd buffer (row-major). */
 double *mxt_to_f64(mx_array *a);
 /* Max abs and relative error between a (any dtype) and ref (float64). */
-bool mxt_close(mx_array *a, const double *ref, int64_t n, double rtol,
-               double atol, const char *what);
+bool mxt_close(mx_array *a, const double *ref, int64_t n, double rtol, double atol,
+               const char *what);
 /* A random array of dtype t with values in [lo, hi) (integers rounded). */
-mx_array *mxt_rand(const int *shape, int ndim, mx_dtype t, double lo,
-                   double hi);
+mx_array *mxt_rand(const int *shape, int ndim, mx_dtype t, double lo, double hi);
 /* A non-contiguous array equal in value to `a`: built as the transpose of a
  * contiguous transposed copy (needs mx_transpose); falls back to a itself. */
 mx_array *mxt_noncontig(mx_array *a);
@@ -71,8 +69,8 @@ typedef struct {
   const char *name;
   mx_array *a;
 } mxt_named;
-bool mxt_numpy(const char *code, const mxt_named *inputs, int nin,
-               const char *result, double **out, int64_t *nout);
+bool mxt_numpy(const char *code, const mxt_named *inputs, int nin, const char *result,
+               double **out, int64_t *nout);
 
 /* The numpy oracle's interpreter: $MX_PYTHON, else Debian's /usr/bin/python3
  * (the python3 first on PATH on development machines lacks numpy). */

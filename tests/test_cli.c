@@ -29,8 +29,10 @@ static int run(const char *cmd, char **out) {
   }
   buf[n] = 0;
   int st = pclose(p);
-  if (out) *out = buf;
-  else free(buf);
+  if (out)
+    *out = buf;
+  else
+    free(buf);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -57,7 +59,8 @@ static void test_help_and_usage_errors(void) {
             "help lists commands");
   free(out);
   snprintf(cmd, sizeof cmd, "%s bogus 2>&1", mx_bin());
-  MXT_CHECK(run(cmd, &out) == 2 && strstr(out, "unknown command"), "unknown command: %s", out);
+  MXT_CHECK(run(cmd, &out) == 2 && strstr(out, "unknown command"), "unknown command: %s",
+            out);
   free(out);
   const char *bad[][2] = {
       {"generate --max-tokens abc", "expects an integer"},
@@ -83,27 +86,32 @@ static void test_help_and_usage_errors(void) {
   for (size_t i = 0; i < sizeof runtime / sizeof *runtime; i++) {
     snprintf(cmd, sizeof cmd, "%s %s < /dev/null 2>&1", mx_bin(), runtime[i][0]);
     int rc = run(cmd, &out);
-    MXT_CHECK(rc == 1 && strstr(out, runtime[i][1]), "'%s' -> rc %d: %s", runtime[i][0], rc, out);
+    MXT_CHECK(rc == 1 && strstr(out, runtime[i][1]), "'%s' -> rc %d: %s", runtime[i][0],
+              rc, out);
     free(out);
   }
 }
 
 /* The bundled default model: greedy continuation of the golden prompt. */
 static void test_default_model_golden(void) {
-  mx_array_map *g = mx_load_safetensors(mxt_src_path("tests/fixtures/models/stories260K/golden.safetensors"));
+  mx_array_map *g = mx_load_safetensors(
+      mxt_src_path("tests/fixtures/models/stories260K/golden.safetensors"));
   MXT_OK(g);
   if (!g) return;
   int32_t prompt[64], want[128];
-  mx_array *gp = mx_array_map_get(g, "greedy_prompt"), *gt = mx_array_map_get(g, "greedy_tokens");
+  mx_array *gp = mx_array_map_get(g, "greedy_prompt"),
+           *gt = mx_array_map_get(g, "greedy_tokens");
   int np = (int)mx_array_size(gp), nt = (int)mx_array_size(gt);
   mx_array_read(gp, MX_INT32, prompt, sizeof prompt);
   mx_array_read(gt, MX_INT32, want, sizeof want);
   char ids[1024] = "";
   size_t k = 0;
-  for (int i = 0; i < np; i++) k += (size_t)snprintf(ids + k, sizeof ids - k, i ? ",%d" : "%d", prompt[i]);
+  for (int i = 0; i < np; i++)
+    k += (size_t)snprintf(ids + k, sizeof ids - k, i ? ",%d" : "%d", prompt[i]);
   char cmd[2048], *out = NULL;
   /* by ids */
-  snprintf(cmd, sizeof cmd, "%s generate --prompt-tokens %s -m %d --output json", mx_bin(), ids, nt);
+  snprintf(cmd, sizeof cmd, "%s generate --prompt-tokens %s -m %d --output json",
+           mx_bin(), ids, nt);
   MXT_CHECK(run(cmd, &out) == 0, "generate ran: %s", out);
   cJSON *j = last_json_line(out);
   int32_t got[256];
@@ -124,16 +132,20 @@ static void test_default_model_golden(void) {
   const char *p0 = cJSON_GetStringValue(cJSON_GetArrayItem(prompts, 0));
   MXT_CHECK(p0 != NULL, "golden prompt text");
   if (p0) {
-    snprintf(cmd, sizeof cmd, "%s generate -p '%s' -m %d --output json", mx_bin(), p0, nt);
+    snprintf(cmd, sizeof cmd, "%s generate -p '%s' -m %d --output json", mx_bin(), p0,
+             nt);
     MXT_CHECK(run(cmd, &out) == 0, "generate by text");
     j = last_json_line(out);
     ng = json_ids(cJSON_GetObjectItem(j, "tokens"), got, 256);
-    MXT_CHECK(ng == nt && memcmp(got, want, (size_t)nt * 4) == 0, "text prompt continuation");
-    MXT_CHECK(cJSON_GetObjectItem(j, "prompt_tokens")->valueint == np, "same prompt length");
+    MXT_CHECK(ng == nt && memcmp(got, want, (size_t)nt * 4) == 0,
+              "text prompt continuation");
+    MXT_CHECK(cJSON_GetObjectItem(j, "prompt_tokens")->valueint == np,
+              "same prompt length");
     cJSON_Delete(j);
     free(out);
     /* the streamed story equals the JSON text */
-    snprintf(cmd, sizeof cmd, "%s generate -p '%s' -m %d --output json", mx_bin(), p0, nt);
+    snprintf(cmd, sizeof cmd, "%s generate -p '%s' -m %d --output json", mx_bin(), p0,
+             nt);
     run(cmd, &out);
     j = last_json_line(out);
     char *text = strdup(cJSON_GetStringValue(cJSON_GetObjectItem(j, "text")));
@@ -142,7 +154,8 @@ static void test_default_model_golden(void) {
     snprintf(cmd, sizeof cmd, "%s generate -p '%s' -m %d", mx_bin(), p0, nt);
     MXT_CHECK(run(cmd, &out) == 0, "verbose run");
     MXT_CHECK(strstr(out, text) != NULL, "streamed text");
-    MXT_CHECK(strstr(out, "Generation: ") && strstr(out, "tokens-per-sec") && strstr(out, "Peak memory"),
+    MXT_CHECK(strstr(out, "Generation: ") && strstr(out, "tokens-per-sec") &&
+                  strstr(out, "Peak memory"),
               "stats lines: %s", out);
     free(out);
     free(text);
@@ -153,7 +166,9 @@ static void test_default_model_golden(void) {
 
 static void test_logprobs_json(void) {
   char cmd[1024], *out = NULL;
-  snprintf(cmd, sizeof cmd, "%s generate --prompt-tokens 1,403,407 -m 5 --output json --top-logprobs 3", mx_bin());
+  snprintf(cmd, sizeof cmd,
+           "%s generate --prompt-tokens 1,403,407 -m 5 --output json --top-logprobs 3",
+           mx_bin());
   MXT_CHECK(run(cmd, &out) == 0, "ran");
   cJSON *j = last_json_line(out);
   cJSON *lp = cJSON_GetObjectItem(j, "logprobs");
@@ -176,7 +191,8 @@ static void test_logprobs_json(void) {
 
 static void test_tokenize_detokenize(void) {
   char *txt = NULL;
-  FILE *f = fopen(mxt_src_path("tests/fixtures/models/stories260K/tokenizer_golden.json"), "rb");
+  FILE *f = fopen(mxt_src_path("tests/fixtures/models/stories260K/tokenizer_golden.json"),
+                  "rb");
   MXT_CHECK(f != NULL, "golden file");
   if (!f) return;
   fseek(f, 0, SEEK_END);
@@ -196,7 +212,8 @@ static void test_tokenize_detokenize(void) {
     const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(c, "text"));
     if (!t || strchr(t, '\'') || checked >= 6) continue;
     char cmd[4096], *out = NULL;
-    snprintf(cmd, sizeof cmd, "%s tokenize --model %s --no-special -p '%s'", mx_bin(), dir, t);
+    snprintf(cmd, sizeof cmd, "%s tokenize --model %s --no-special -p '%s'", mx_bin(),
+             dir, t);
     MXT_CHECK(run(cmd, &out) == 0, "tokenize");
     cJSON *r = cJSON_Parse(out);
     int32_t got[512], want[512];
@@ -208,14 +225,16 @@ static void test_tokenize_detokenize(void) {
     /* back to text */
     char ids[4096];
     size_t k = (size_t)snprintf(ids, sizeof ids, "{\"ids\": [");
-    for (int i = 0; i < nw; i++) k += (size_t)snprintf(ids + k, sizeof ids - k, i ? ",%d" : "%d", want[i]);
+    for (int i = 0; i < nw; i++)
+      k += (size_t)snprintf(ids + k, sizeof ids - k, i ? ",%d" : "%d", want[i]);
     snprintf(ids + k, sizeof ids - k, "]}");
     snprintf(cmd, sizeof cmd, "echo '%s' | %s detokenize --model %s", ids, mx_bin(), dir);
     MXT_CHECK(run(cmd, &out) == 0, "detokenize");
     r = cJSON_Parse(out);
     const char *dec = cJSON_GetStringValue(cJSON_GetObjectItem(r, "text"));
     const char *wantd = cJSON_GetStringValue(cJSON_GetObjectItem(c, "decoded"));
-    MXT_CHECK(dec && wantd && !strcmp(dec, wantd), "decoded '%s' vs '%s'", dec ? dec : "?", wantd);
+    MXT_CHECK(dec && wantd && !strcmp(dec, wantd), "decoded '%s' vs '%s'",
+              dec ? dec : "?", wantd);
     cJSON_Delete(r);
     free(out);
     checked++;
@@ -223,10 +242,12 @@ static void test_tokenize_detokenize(void) {
   MXT_CHECK(checked >= 5, "checked %d cases", checked);
   cJSON_Delete(g);
   char cmd[1024], *out = NULL;
-  snprintf(cmd, sizeof cmd, "echo '{\"ids\": [1, -4]}' | %s detokenize --model %s 2>&1", mx_bin(), dir);
+  snprintf(cmd, sizeof cmd, "echo '{\"ids\": [1, -4]}' | %s detokenize --model %s 2>&1",
+           mx_bin(), dir);
   MXT_CHECK(run(cmd, &out) == 2 && strstr(out, "non-negative"), "bad ids: %s", out);
   free(out);
-  snprintf(cmd, sizeof cmd, "echo 'not json' | %s detokenize --model %s 2>&1", mx_bin(), dir);
+  snprintf(cmd, sizeof cmd, "echo 'not json' | %s detokenize --model %s 2>&1", mx_bin(),
+           dir);
   MXT_CHECK(run(cmd, &out) == 2, "not json");
   free(out);
 }
@@ -237,7 +258,8 @@ static void test_template_cmd(void) {
   MXT_CHECK(mkdtemp(dir) != NULL, "tmp");
   char cmd[4096], *out = NULL;
   /* the vectors' _base template and messages; reference render in target */
-  FILE *f = fopen(mxt_src_path("tests/fixtures/chat-templates/chat_template_e2e_vectors.json"), "rb");
+  FILE *f = fopen(
+      mxt_src_path("tests/fixtures/chat-templates/chat_template_e2e_vectors.json"), "rb");
   fseek(f, 0, SEEK_END);
   long n = ftell(f);
   rewind(f);
@@ -247,13 +269,15 @@ static void test_template_cmd(void) {
   fclose(f);
   cJSON *v = cJSON_Parse(txt);
   free(txt);
-  cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(v, "custom_templates"),
-                                 "HuggingFaceH4/zephyr-7b-beta (add_generation_prompt=true)");
+  cJSON *t =
+      cJSON_GetObjectItem(cJSON_GetObjectItem(v, "custom_templates"),
+                          "HuggingFaceH4/zephyr-7b-beta (add_generation_prompt=true)");
   MXT_CHECK(t != NULL, "vector present");
   if (t) {
     cJSON *cfg = cJSON_CreateObject();
-    cJSON_AddStringToObject(cfg, "chat_template",
-                            cJSON_GetStringValue(cJSON_GetObjectItem(t, "chat_template")));
+    cJSON_AddStringToObject(
+        cfg, "chat_template",
+        cJSON_GetStringValue(cJSON_GetObjectItem(t, "chat_template")));
     cJSON_AddStringToObject(cfg, "bos_token", "<s>");
     cJSON_AddStringToObject(cfg, "eos_token", "</s>");
     char path[600];
@@ -264,7 +288,8 @@ static void test_template_cmd(void) {
     fclose(f);
     free(s);
     cJSON_Delete(cfg);
-    snprintf(cmd, sizeof cmd, "cp %s %s/", mxt_src_path("models/stories260K/tokenizer.json"), dir);
+    snprintf(cmd, sizeof cmd, "cp %s %s/",
+             mxt_src_path("models/stories260K/tokenizer.json"), dir);
     MXT_CHECK(system(cmd) == 0, "copy tokenizer");
     cJSON *data = cJSON_GetObjectItem(t, "data");
     snprintf(path, sizeof path, "%s/messages.json", dir);
@@ -274,8 +299,8 @@ static void test_template_cmd(void) {
     fclose(f);
     free(s);
     bool agp = cJSON_IsTrue(cJSON_GetObjectItem(data, "add_generation_prompt"));
-    snprintf(cmd, sizeof cmd, "%s template --model %s --messages %s %s", mx_bin(), dir, path,
-             agp ? "--add-generation-prompt" : "");
+    snprintf(cmd, sizeof cmd, "%s template --model %s --messages %s %s", mx_bin(), dir,
+             path, agp ? "--add-generation-prompt" : "");
     MXT_CHECK(run(cmd, &out) == 0, "template ran");
     const char *target = cJSON_GetStringValue(cJSON_GetObjectItem(t, "target"));
     MXT_CHECK(target && !strcmp(out, target), "render:\n%s\nwant:\n%s", out, target);
@@ -291,7 +316,8 @@ static void test_prompt_cache_and_speculative(void) {
   char file[] = "/tmp/mx_cli_pc_XXXXXX";
   int fd = mkstemp(file);
   if (fd >= 0) close(fd);
-  snprintf(cmd, sizeof cmd, "%s cache-prompt -p 'Once upon a time, there was' --prompt-cache-file %s 2>&1",
+  snprintf(cmd, sizeof cmd,
+           "%s cache-prompt -p 'Once upon a time, there was' --prompt-cache-file %s 2>&1",
            mx_bin(), file);
   MXT_CHECK(run(cmd, &a) == 0, "cache-prompt: %s", a);
   free(a);
@@ -306,17 +332,22 @@ static void test_prompt_cache_and_speculative(void) {
   cJSON_Delete(j);
   char ids[512] = "";
   size_t k = 0;
-  for (int i = 0; i < nr; i++) k += (size_t)snprintf(ids + k, sizeof ids - k, i ? ",%d" : "%d", rest[i]);
-  snprintf(cmd, sizeof cmd, "%s generate --prompt-cache-file %s --prompt-tokens %s -m 24 --output json",
+  for (int i = 0; i < nr; i++)
+    k += (size_t)snprintf(ids + k, sizeof ids - k, i ? ",%d" : "%d", rest[i]);
+  snprintf(cmd, sizeof cmd,
+           "%s generate --prompt-cache-file %s --prompt-tokens %s -m 24 --output json",
            mx_bin(), file, ids);
   MXT_CHECK(run(cmd, &a) == 0, "generate from cache: %s", a);
-  snprintf(cmd, sizeof cmd, "%s generate -p 'Once upon a time, there was a little girl' -m 24 --output json",
-           mx_bin());
+  snprintf(
+      cmd, sizeof cmd,
+      "%s generate -p 'Once upon a time, there was a little girl' -m 24 --output json",
+      mx_bin());
   MXT_CHECK(run(cmd, &b) == 0, "uninterrupted");
   cJSON *ja = last_json_line(a), *jb = last_json_line(b);
   const char *ta = cJSON_GetStringValue(cJSON_GetObjectItem(ja, "text"));
   const char *tb = cJSON_GetStringValue(cJSON_GetObjectItem(jb, "text"));
-  MXT_CHECK(ta && tb && !strcmp(ta, tb), "cached continuation '%s' vs '%s'", ta ? ta : "", tb ? tb : "");
+  MXT_CHECK(ta && tb && !strcmp(ta, tb), "cached continuation '%s' vs '%s'", ta ? ta : "",
+            tb ? tb : "");
   cJSON_Delete(ja);
   cJSON_Delete(jb);
   free(a);
@@ -325,14 +356,18 @@ static void test_prompt_cache_and_speculative(void) {
   /* speculative decoding with the model as its own draft equals greedy */
   snprintf(cmd, sizeof cmd, "%s generate -p 'One day' -m 40 --output json", mx_bin());
   run(cmd, &a);
-  snprintf(cmd, sizeof cmd, "%s generate -p 'One day' -m 40 --output json --draft-model %s --num-draft-tokens 4",
+  snprintf(cmd, sizeof cmd,
+           "%s generate -p 'One day' -m 40 --output json --draft-model %s "
+           "--num-draft-tokens 4",
            mx_bin(), mxt_src_path("models/stories260K"));
   MXT_CHECK(run(cmd, &b) == 0, "speculative ran");
   ja = last_json_line(a);
   jb = last_json_line(b);
   int32_t x[64], y[64];
-  int nx = json_ids(cJSON_GetObjectItem(ja, "tokens"), x, 64), ny = json_ids(cJSON_GetObjectItem(jb, "tokens"), y, 64);
-  MXT_CHECK(nx == ny && nx > 0 && !memcmp(x, y, (size_t)nx * 4), "speculative == greedy (%d vs %d)", nx, ny);
+  int nx = json_ids(cJSON_GetObjectItem(ja, "tokens"), x, 64),
+      ny = json_ids(cJSON_GetObjectItem(jb, "tokens"), y, 64);
+  MXT_CHECK(nx == ny && nx > 0 && !memcmp(x, y, (size_t)nx * 4),
+            "speculative == greedy (%d vs %d)", nx, ny);
   cJSON_Delete(ja);
   cJSON_Delete(jb);
   free(a);
@@ -341,9 +376,11 @@ static void test_prompt_cache_and_speculative(void) {
 
 static void test_chat_pipe(void) {
   char cmd[1024], *out = NULL;
-  snprintf(cmd, sizeof cmd, "printf 'h\\nOnce upon a time\\nr\\nq\\n' | %s chat -m 8 2>&1", mx_bin());
+  snprintf(cmd, sizeof cmd,
+           "printf 'h\\nOnce upon a time\\nr\\nq\\n' | %s chat -m 8 2>&1", mx_bin());
   MXT_CHECK(run(cmd, &out) == 0, "chat exits 0: %s", out);
-  MXT_CHECK(strstr(out, "'q' to exit") && strstr(out, ">> "), "chat prompt and help: %s", out);
+  MXT_CHECK(strstr(out, "'q' to exit") && strstr(out, ">> "), "chat prompt and help: %s",
+            out);
   free(out);
 }
 

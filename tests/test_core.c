@@ -46,7 +46,8 @@ static void test_promotion(void) {
   MXT_CHECK(mx_promote_types(MX_FLOAT32, MX_COMPLEX64) == MX_COMPLEX64, "c64");
   for (int a = 0; a < MX_NUM_DTYPES; a++)
     for (int b = 0; b < MX_NUM_DTYPES; b++)
-      MXT_CHECK(mx_promote_types(a, b) == mx_promote_types(b, a), "symmetric %d %d", a, b);
+      MXT_CHECK(mx_promote_types(a, b) == mx_promote_types(b, a), "symmetric %d %d", a,
+                b);
 }
 
 static void test_half(void) {
@@ -153,17 +154,34 @@ static void test_astype_all_dtypes(void) {
     for (int i = 0; i < 8; i++) {
       double v = vals[i];
       switch (t) {
-        case MX_BOOL: v = v != 0; break;
-        case MX_UINT8: v = (double)(uint8_t)(int64_t)v; break;
-        case MX_UINT16: v = (double)(uint16_t)(int64_t)v; break;
-        case MX_UINT32: v = (double)(uint32_t)(int64_t)v; break;
-        case MX_UINT64: v = v < 0 ? 0 : (double)(uint64_t)v; break;
-        case MX_INT8: case MX_INT16: case MX_INT32: case MX_INT64: v = trunc(v); break;
-        default: break;
+        case MX_BOOL:
+          v = v != 0;
+          break;
+        case MX_UINT8:
+          v = (double)(uint8_t)(int64_t)v;
+          break;
+        case MX_UINT16:
+          v = (double)(uint16_t)(int64_t)v;
+          break;
+        case MX_UINT32:
+          v = (double)(uint32_t)(int64_t)v;
+          break;
+        case MX_UINT64:
+          v = v < 0 ? 0 : (double)(uint64_t)v;
+          break;
+        case MX_INT8:
+        case MX_INT16:
+        case MX_INT32:
+        case MX_INT64:
+          v = trunc(v);
+          break;
+        default:
+          break;
       }
       ref[i] = v;
     }
-    if (t == MX_UINT64) ref[2] = (double)(uint64_t)(int64_t)-1, ref[4] = (double)(uint64_t)(int64_t)-3;
+    if (t == MX_UINT64)
+      ref[2] = (double)(uint64_t)(int64_t)-1, ref[4] = (double)(uint64_t)(int64_t)-3;
     mxt_close(c, ref, 8, 0, 0, mx_dtype_name((mx_dtype)t));
     /* and back from each dtype to float32 */
     mxt_close(mx_astype(c, MX_FLOAT32), ref, 8, 1e-7, 0, "back to f32");
@@ -231,8 +249,7 @@ static void test_async_eval(void) {
   MXT_CHECK(mx_array_is_evaluated(c), "c done");
   double *x = mxt_to_f64(a), *y = mxt_to_f64(d);
   bool ok = true;
-  for (int i = 0; i < s[0]; i++)
-    ok &= fabs(x[i] - y[i]) <= 1e-3 * fabs(x[i]) + 1e-7;
+  for (int i = 0; i < s[0]; i++) ok &= fabs(x[i] - y[i]) <= 1e-3 * fabs(x[i]) + 1e-7;
   MXT_CHECK(ok, "async values");
   free(x);
   free(y);
@@ -316,7 +333,8 @@ static void test_memory_api(void) {
   mx_scope_end();
   mx_set_memory_limit(old);
   mx_scope_begin();
-  MXT_CHECK(mx_eval1(mx_copy(mx_zeros(big, 1, MX_FLOAT32))) == MX_OK, "works after limit raised");
+  MXT_CHECK(mx_eval1(mx_copy(mx_zeros(big, 1, MX_FLOAT32))) == MX_OK,
+            "works after limit raised");
   mx_scope_end();
 }
 

@@ -25,12 +25,12 @@ static void test_no_cuda_errors(void) {
 }
 
 /* run f on the gpu stream */
-#define ON_GPU(expr)                         \
-  ({                                         \
-    mx_set_thread_stream(g_gpu);             \
-    mx_array *r_ = (expr);                   \
+#define ON_GPU(expr)                                    \
+  ({                                                    \
+    mx_set_thread_stream(g_gpu);                        \
+    mx_array *r_ = (expr);                              \
     mx_set_thread_stream((mx_stream){-1, {MX_CPU, 0}}); \
-    r_;                                      \
+    r_;                                                 \
   })
 
 static bool same_as_cpu(mx_array *gpu, mx_array *cpu, double tol, const char *what) {
@@ -58,12 +58,13 @@ static void test_copy_astype_full(void) {
   mx_array *g = ON_GPU(mx_copy(mx_slice_axis(xt, 0, 60, 2, -3)));
   same_as_cpu(g, mx_copy(mx_slice_axis(xt, 0, 60, 2, -3)), 0, "strided copy");
   int big[2] = {300, 700};
-  same_as_cpu(ON_GPU(mx_full(big, 2, 2.5, MX_BFLOAT16)), mx_full(big, 2, 2.5, MX_BFLOAT16), 0,
-              "full");
+  same_as_cpu(ON_GPU(mx_full(big, 2, 2.5, MX_BFLOAT16)),
+              mx_full(big, 2, 2.5, MX_BFLOAT16), 0, "full");
   /* reshape of a transposed gpu array needs a device copy */
   mx_array *gt = ON_GPU(mx_transpose(mx_astype(x, MX_FLOAT32), perm, 3));
   int flat[1] = {-1};
-  same_as_cpu(ON_GPU(mx_reshape(gt, flat, 1)), mx_reshape(xt, flat, 1), 0, "reshape copy");
+  same_as_cpu(ON_GPU(mx_reshape(gt, flat, 1)), mx_reshape(xt, flat, 1), 0,
+              "reshape copy");
 }
 
 static void test_matmul(void) {
@@ -122,7 +123,8 @@ static void test_add_multiply(void) {
   same_as_cpu(y, mx_add(mx_multiply(x, x), x), 1e-6, "chain");
   /* ops without a kernel say so */
   mx_array *d = ON_GPU(mx_divide(x, x));
-  MXT_CHECK(mx_eval1(d) == MX_ERR_UNSUPPORTED && strstr(mx_last_error(), "no CUDA kernel for divide"),
+  MXT_CHECK(mx_eval1(d) == MX_ERR_UNSUPPORTED &&
+                strstr(mx_last_error(), "no CUDA kernel for divide"),
             "divide: %s", mx_last_error());
   mx_clear_error();
 }
@@ -134,7 +136,8 @@ static void test_memory_counts_device(void) {
   int s[1] = {1 << 22};
   mx_array *g = ON_GPU(mx_copy(mx_zeros(s, 1, MX_FLOAT32)));
   MXT_CHECK(mx_eval1(g) == MX_OK, "eval");
-  MXT_CHECK(mx_get_active_memory_device(mx_gpu()) >= before + (16u << 20), "device active");
+  MXT_CHECK(mx_get_active_memory_device(mx_gpu()) >= before + (16u << 20),
+            "device active");
   MXT_CHECK(mx_get_peak_memory_device(mx_gpu()) >= before + (16u << 20), "device peak");
   mx_scope_end();
   MXT_CHECK(mx_get_active_memory_device(mx_gpu()) == before, "device freed");

@@ -24,7 +24,8 @@ static void softmax64(const float *x, int V, double t, double *p) {
 
 /* chi-square of observed counts against expected probabilities; returns
  * false if any token with p == 0 was drawn */
-static bool draws_match(mx_lm_sampler *s, const float *logits, int V, const double *p, int n) {
+static bool draws_match(mx_lm_sampler *s, const float *logits, int V, const double *p,
+                        int n) {
   int cnt[64] = {0};
   for (int i = 0; i < n; i++) {
     int t = mx_lm_sampler_next(s, logits, V, NULL, 0, NULL);
@@ -154,7 +155,8 @@ static void test_samplers(void) {
   mx_lm_sampler *a = mx_lm_sampler_new(&sp), *b = mx_lm_sampler_new(&sp);
   bool same = true;
   for (int i = 0; i < 100; i++)
-    same &= mx_lm_sampler_next(a, logits, V, NULL, 0, NULL) == mx_lm_sampler_next(b, logits, V, NULL, 0, NULL);
+    same &= mx_lm_sampler_next(a, logits, V, NULL, 0, NULL) ==
+            mx_lm_sampler_next(b, logits, V, NULL, 0, NULL);
   MXT_CHECK(same, "same seed, same draws");
   mx_lm_sampler_free(a);
   mx_lm_sampler_free(b);
@@ -190,7 +192,9 @@ static void test_stop_strings(void) {
   tp.gen.max_tokens = 60;
   char *full = NULL, *cut = NULL;
   mx_lm_generate_stats st;
-  MXT_CHECK(mx_lm_generate_text(m, tok, ids, n, &tp, NULL, NULL, NULL, &full, &st) == MX_OK, "full");
+  MXT_CHECK(
+      mx_lm_generate_text(m, tok, ids, n, &tp, NULL, NULL, NULL, &full, &st) == MX_OK,
+      "full");
   /* a stop string from the middle of the text */
   const char *stop = full ? strstr(full, " girl") : NULL;
   MXT_CHECK(stop != NULL, "text: %s", full ? full : "");
@@ -198,9 +202,12 @@ static void test_stop_strings(void) {
     const char *stops[2] = {"zzz", " girl"};
     tp.stop = stops;
     tp.n_stop = 2;
-    MXT_CHECK(mx_lm_generate_text(m, tok, ids, n, &tp, NULL, NULL, NULL, &cut, &st) == MX_OK, "cut");
-    MXT_CHECK(cut && strlen(cut) == (size_t)(stop - full) && !strncmp(cut, full, strlen(cut)),
-              "stopped before the stop string: '%s'", cut ? cut : "");
+    MXT_CHECK(
+        mx_lm_generate_text(m, tok, ids, n, &tp, NULL, NULL, NULL, &cut, &st) == MX_OK,
+        "cut");
+    MXT_CHECK(
+        cut && strlen(cut) == (size_t)(stop - full) && !strncmp(cut, full, strlen(cut)),
+        "stopped before the stop string: '%s'", cut ? cut : "");
     MXT_CHECK(st.finish_reason == 0, "finish reason stop");
   }
   free(full);
@@ -217,8 +224,10 @@ typedef struct {
 
 static int on_batch(void *ctx, int seq, const mx_lm_token_info *t) {
   batch_out *b = ctx;
-  if (!t) b->ended[seq]++;
-  else if (b->seqs[seq].n < 512) b->seqs[seq].toks[b->seqs[seq].n++] = t->token;
+  if (!t)
+    b->ended[seq]++;
+  else if (b->seqs[seq].n < 512)
+    b->seqs[seq].toks[b->seqs[seq].n++] = t->token;
   return 0;
 }
 
@@ -238,13 +247,14 @@ static void test_batch_equals_single(void) {
   gp.n_eos = 1;
   batch_out bo;
   memset(&bo, 0, sizeof bo);
-  MXT_CHECK(mx_lm_generate_batch(m, ps, lens, 3, &gp, on_batch, &bo) == MX_OK, "batch: %s",
-            mx_last_error());
+  MXT_CHECK(mx_lm_generate_batch(m, ps, lens, 3, &gp, on_batch, &bo) == MX_OK,
+            "batch: %s", mx_last_error());
   for (int b = 0; b < 3; b++) {
     collect one = {.n = 0};
     mx_lm_generate_tokens(m, ps[b], lens[b], &gp, NULL, on_tok, &one, NULL);
-    MXT_CHECK(one.n == bo.seqs[b].n && !memcmp(one.toks, bo.seqs[b].toks, (size_t)one.n * 4),
-              "sequence %d: batch %d tokens vs single %d", b, bo.seqs[b].n, one.n);
+    MXT_CHECK(
+        one.n == bo.seqs[b].n && !memcmp(one.toks, bo.seqs[b].toks, (size_t)one.n * 4),
+        "sequence %d: batch %d tokens vs single %d", b, bo.seqs[b].n, one.n);
     MXT_CHECK(bo.ended[b] == 1, "end reported once");
   }
   mx_lm_free(m);
@@ -265,7 +275,8 @@ static double *logits_of(mx_lm_model *m, const int32_t *ids, int n, int V) {
 static mx_lm_model *windowed_copy(char *dir, int window) {
   if (!mkdtemp(dir)) return NULL;
   char p[512], cmd[1024];
-  snprintf(cmd, sizeof cmd, "ln -s %s/model.safetensors %s/model.safetensors", stories(), dir);
+  snprintf(cmd, sizeof cmd, "ln -s %s/model.safetensors %s/model.safetensors", stories(),
+           dir);
   if (system(cmd) != 0) return NULL;
   snprintf(p, sizeof p, "%s/config.json", stories());
   FILE *f = fopen(p, "rb");
@@ -313,13 +324,15 @@ static void test_rotating_cache_window(void) {
     free(got);
     free(want);
   }
-  MXT_CHECK(worst < 1e-3, "rotating cache vs sliding-window forward: max diff %.3g", worst);
+  MXT_CHECK(worst < 1e-3, "rotating cache vs sliding-window forward: max diff %.3g",
+            worst);
   mx_lm_cache_free(c);
   /* a long prefill through a rotating cache (the concat path) too */
   c = mx_lm_cache_new(m, &co);
   int s20[2] = {1, 20};
   double *a = mxt_to_f64(mx_lm_forward(m, mx_array_from_data(ids, s20, 2, MX_INT32), c));
-  double *b = mxt_to_f64(mx_lm_forward(ref, mx_array_from_data(ids, s20, 2, MX_INT32), NULL));
+  double *b =
+      mxt_to_f64(mx_lm_forward(ref, mx_array_from_data(ids, s20, 2, MX_INT32), NULL));
   double d = 0;
   for (int i = 0; i < 20 * V; i++) d = fmax(d, fabs(a[i] - b[i]));
   MXT_CHECK(d < 1e-3, "rotating prefill = sliding window: %.3g", d);
@@ -349,17 +362,21 @@ static mx_lm_model *make_random_model(void) {
   char p[256];
   snprintf(p, sizeof p, "%s/config.json", g_qdir);
   FILE *f = fopen(p, "w");
-  fputs("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
-        "\"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"head_dim\": 32, "
-        "\"intermediate_size\": 96, \"vocab_size\": 96, \"rms_norm_eps\": 1e-5, "
-        "\"tie_word_embeddings\": true}", f);
+  fputs(
+      "{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+      "\"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"head_dim\": 32, "
+      "\"intermediate_size\": 96, \"vocab_size\": 96, \"rms_norm_eps\": 1e-5, "
+      "\"tie_word_embeddings\": true}",
+      f);
   fclose(f);
   mx_array_map *w = mx_array_map_new();
-  const char *names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                          "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+  const char *names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                          "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                          "mlp.down_proj"};
   int outs[7] = {64, 32, 32, 64, 96, 96, 64}, ins[7] = {64, 64, 64, 64, 64, 64, 96};
   int es[2] = {96, 64}, d = 64;
-  mx_array_map_set(w, "model.embed_tokens.weight", mxt_rand(es, 2, MX_FLOAT32, -0.5, 0.5));
+  mx_array_map_set(w, "model.embed_tokens.weight",
+                   mxt_rand(es, 2, MX_FLOAT32, -0.5, 0.5));
   mx_array_map_set(w, "model.norm.weight", mx_ones(&d, 1, MX_FLOAT32));
   for (int l = 0; l < 2; l++) {
     for (int i = 0; i < 7; i++) {
@@ -394,8 +411,10 @@ static void test_quantized_cache_and_files(void) {
   mx_eval1(mx_lm_forward(m, mx_array_from_data(ids, s10, 2, MX_INT32), q));
   double worst = 0, scale = 0;
   for (int t = 10; t < 30; t++) {
-    double *a = mxt_to_f64(mx_lm_forward(m, mx_array_from_data(ids + t, s1, 2, MX_INT32), plain));
-    double *b = mxt_to_f64(mx_lm_forward(m, mx_array_from_data(ids + t, s1, 2, MX_INT32), q));
+    double *a =
+        mxt_to_f64(mx_lm_forward(m, mx_array_from_data(ids + t, s1, 2, MX_INT32), plain));
+    double *b =
+        mxt_to_f64(mx_lm_forward(m, mx_array_from_data(ids + t, s1, 2, MX_INT32), q));
     for (int v = 0; v < V; v++) {
       worst = fmax(worst, fabs(a[v] - b[v]));
       scale = fmax(scale, fabs(a[v]));
@@ -404,7 +423,8 @@ static void test_quantized_cache_and_files(void) {
     free(b);
   }
   /* 8-bit keys/values: relative error of a few 1e-3 per element */
-  MXT_CHECK(worst / scale < 3e-2 && worst > 0, "8-bit cache error %.3g of %.3g", worst, scale);
+  MXT_CHECK(worst / scale < 3e-2 && worst > 0, "8-bit cache error %.3g of %.3g", worst,
+            scale);
   /* save both caches, load, continue: identical to continuing in memory */
   const char *kinds[2] = {"plain", "quantized"};
   mx_lm_cache *cs[2] = {plain, q};
@@ -412,7 +432,8 @@ static void test_quantized_cache_and_files(void) {
     char path[256];
     snprintf(path, sizeof path, "%s/%s.safetensors", g_qdir, kinds[k]);
     const char *mk[1] = {"model"}, *mv[1] = {"random"};
-    MXT_CHECK(mx_lm_cache_save(cs[k], 2, path, mk, mv, 1) == MX_OK, "save %s: %s", kinds[k], mx_last_error());
+    MXT_CHECK(mx_lm_cache_save(cs[k], 2, path, mk, mv, 1) == MX_OK, "save %s: %s",
+              kinds[k], mx_last_error());
     mx_array_map *md = NULL;
     mx_lm_cache *back = mx_lm_cache_load(m, path, &md);
     MXT_CHECK(back != NULL, "load %s: %s", kinds[k], mx_last_error());
@@ -422,8 +443,10 @@ static void test_quantized_cache_and_files(void) {
     }
     MXT_CHECK(md && !strcmp(mx_array_map_meta(md, "model"), "random"), "metadata");
     MXT_CHECK(mx_lm_cache_offset(back) == 30, "offset %d", mx_lm_cache_offset(back));
-    double *a = mxt_to_f64(mx_lm_forward(m, mx_array_from_data(ids + 30, s1, 2, MX_INT32), cs[k]));
-    double *b = mxt_to_f64(mx_lm_forward(m, mx_array_from_data(ids + 30, s1, 2, MX_INT32), back));
+    double *a = mxt_to_f64(
+        mx_lm_forward(m, mx_array_from_data(ids + 30, s1, 2, MX_INT32), cs[k]));
+    double *b =
+        mxt_to_f64(mx_lm_forward(m, mx_array_from_data(ids + 30, s1, 2, MX_INT32), back));
     double d = 0;
     for (int v = 0; v < V; v++) d = fmax(d, fabs(a[v] - b[v]));
     MXT_CHECK(d < 1e-5, "%s: continued from file differs by %.3g", kinds[k], d);
@@ -435,7 +458,8 @@ static void test_quantized_cache_and_files(void) {
   /* not a cache file */
   char bad[256];
   snprintf(bad, sizeof bad, "%s/model.safetensors", g_qdir);
-  MXT_CHECK(mx_lm_cache_load(m, bad, NULL) == NULL && strstr(mx_last_error(), "not a prompt cache"),
+  MXT_CHECK(mx_lm_cache_load(m, bad, NULL) == NULL &&
+                strstr(mx_last_error(), "not a prompt cache"),
             "model file rejected: %s", mx_last_error());
   mx_clear_error();
   mx_lm_cache_free(plain);
@@ -451,9 +475,11 @@ static void test_load_errors(void) {
   char dir[] = "/tmp/mx_badmodel_XXXXXX";
   MXT_CHECK(mkdtemp(dir) != NULL, "tmp");
   char cmd[1024], p[512];
-  snprintf(cmd, sizeof cmd, "cp %s/config.json %s/", mxt_src_path("tests/fixtures/models/tiny-llama-tied"), dir);
+  snprintf(cmd, sizeof cmd, "cp %s/config.json %s/",
+           mxt_src_path("tests/fixtures/models/tiny-llama-tied"), dir);
   MXT_CHECK(system(cmd) == 0, "copy");
-  mx_array_map *w = mx_load_safetensors(mxt_src_path("tests/fixtures/models/tiny-llama-tied/model.safetensors"));
+  mx_array_map *w = mx_load_safetensors(
+      mxt_src_path("tests/fixtures/models/tiny-llama-tied/model.safetensors"));
   MXT_OK(w);
   if (!w) return;
   snprintf(p, sizeof p, "%s/model.safetensors", dir);
@@ -463,9 +489,12 @@ static void test_load_errors(void) {
                 {"extra", "unexpected tensor model.layers.0.mlp.extra.weight"},
                 {"shape", "model.norm.weight has shape"}};
   for (int c = 0; c < 3; c++) {
-    mx_array_map *m = mx_load_safetensors(mxt_src_path("tests/fixtures/models/tiny-llama-tied/model.safetensors"));
+    mx_array_map *m = mx_load_safetensors(
+        mxt_src_path("tests/fixtures/models/tiny-llama-tied/model.safetensors"));
     if (c == 0) mx_array_map_remove(m, "model.layers.1.mlp.up_proj.weight");
-    if (c == 1) mx_array_map_set(m, "model.layers.0.mlp.extra.weight", mx_array_map_get(m, "model.norm.weight"));
+    if (c == 1)
+      mx_array_map_set(m, "model.layers.0.mlp.extra.weight",
+                       mx_array_map_get(m, "model.norm.weight"));
     if (c == 2) {
       int s = 63;
       mx_array_map_set(m, "model.norm.weight", mx_ones(&s, 1, MX_FLOAT32));
@@ -474,8 +503,8 @@ static void test_load_errors(void) {
     mx_save_safetensors(p, m);
     mx_array_map_free(m);
     mx_lm_model *lm = mx_lm_load(dir, NULL);
-    MXT_CHECK(lm == NULL && strstr(mx_last_error(), cases[c].expect), "%s: %s", cases[c].what,
-              mx_last_error());
+    MXT_CHECK(lm == NULL && strstr(mx_last_error(), cases[c].expect), "%s: %s",
+              cases[c].what, mx_last_error());
     mx_lm_free(lm);
     mx_clear_error();
   }
@@ -483,17 +512,19 @@ static void test_load_errors(void) {
   /* bad config */
   snprintf(p, sizeof p, "%s/config.json", dir);
   FILE *f = fopen(p, "w");
-  fputs("{\"model_type\": \"gpt-unknown\", \"hidden_size\": 8, \"num_hidden_layers\": 1, "
-        "\"num_attention_heads\": 1, \"vocab_size\": 4}", f);
+  fputs(
+      "{\"model_type\": \"gpt-unknown\", \"hidden_size\": 8, \"num_hidden_layers\": 1, "
+      "\"num_attention_heads\": 1, \"vocab_size\": 4}",
+      f);
   fclose(f);
-  MXT_CHECK(mx_lm_load(dir, NULL) == NULL && strstr(mx_last_error(), "not supported"), "type: %s",
-            mx_last_error());
+  MXT_CHECK(mx_lm_load(dir, NULL) == NULL && strstr(mx_last_error(), "not supported"),
+            "type: %s", mx_last_error());
   mx_clear_error();
   f = fopen(p, "w");
   fputs("{not json", f);
   fclose(f);
-  MXT_CHECK(mx_lm_load(dir, NULL) == NULL && strstr(mx_last_error(), "not a JSON object"), "json: %s",
-            mx_last_error());
+  MXT_CHECK(mx_lm_load(dir, NULL) == NULL && strstr(mx_last_error(), "not a JSON object"),
+            "json: %s", mx_last_error());
   mx_clear_error();
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   MXT_CHECK(system(cmd) == 0, "cleanup");
@@ -501,11 +532,13 @@ static void test_load_errors(void) {
   mx_lm_model *m = mx_lm_load(stories(), NULL);
   float x[2] = {1, 2};
   int s2[2] = {1, 2};
-  MXT_CHECK(mx_lm_forward(m, mx_array_from_data(x, s2, 2, MX_FLOAT32), NULL) == NULL, "float ids");
+  MXT_CHECK(mx_lm_forward(m, mx_array_from_data(x, s2, 2, MX_FLOAT32), NULL) == NULL,
+            "float ids");
   mx_clear_error();
   int32_t big[2] = {1, 100000};
   mx_array *l = mx_lm_forward(m, mx_array_from_data(big, s2, 2, MX_INT32), NULL);
-  MXT_CHECK(l == NULL || mx_eval1(l) != MX_OK, "out-of-range id is an error, not a crash");
+  MXT_CHECK(l == NULL || mx_eval1(l) != MX_OK,
+            "out-of-range id is an error, not a crash");
   mx_clear_error();
   mx_lm_free(m);
 }
@@ -583,13 +616,15 @@ static void test_quantized_checkpoint(void) {
     int32_t ids[12] = {1, 5, 9, 77, 100, 3, 250, 42, 8, 8, 300, 17};
     int s[2] = {1, 12};
     mx_array *x = mx_array_from_data(ids, s, 2, MX_INT32);
-    double *a = mxt_to_f64(mx_lm_forward(mq, x, NULL)), *b = mxt_to_f64(mx_lm_forward(mf, x, NULL));
+    double *a = mxt_to_f64(mx_lm_forward(mq, x, NULL)),
+           *b = mxt_to_f64(mx_lm_forward(mf, x, NULL));
     double d = 0, mb = 0;
     for (int i = 0; i < 12 * 384 && a && b; i++) {
       d = fmax(d, fabs(a[i] - b[i]));
       mb = fmax(mb, fabs(b[i]));
     }
-    MXT_CHECK(a && b && d <= 1e-4 * mb, "quantized vs dequantized float: %.3g of %.3g", d, mb);
+    MXT_CHECK(a && b && d <= 1e-4 * mb, "quantized vs dequantized float: %.3g of %.3g", d,
+              mb);
     free(a);
     free(b);
   }
@@ -602,7 +637,8 @@ static void test_quantized_checkpoint(void) {
   if (f) fclose(f);
   buf[n] = 0;
   cfg = cJSON_Parse(buf);
-  cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cfg, "quantization"), "model.layers.1.mlp.down_proj");
+  cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cfg, "quantization"),
+                             "model.layers.1.mlp.down_proj");
   f = fopen(p, "w");
   txt = cJSON_Print(cfg);
   fputs(txt, f);
@@ -610,7 +646,8 @@ static void test_quantized_checkpoint(void) {
   free(txt);
   cJSON_Delete(cfg);
   mq = mx_lm_load(qdir, NULL);
-  MXT_CHECK(mq == NULL && strstr(mx_last_error(), "down_proj"), "bad bits named: %s", mx_last_error());
+  MXT_CHECK(mq == NULL && strstr(mx_last_error(), "down_proj"), "bad bits named: %s",
+            mx_last_error());
   mx_clear_error();
   mx_lm_free(mq);
   mx_array_map_free(w);

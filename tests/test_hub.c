@@ -22,7 +22,8 @@ static bool start_server(const char *extra) {
   g_server = fork();
   if (g_server == 0) {
     char repo1[1024], repo2[1024];
-    snprintf(repo1, sizeof repo1, "org/tiny=%s", mxt_src_path("tests/fixtures/models/tiny-qwen3"));
+    snprintf(repo1, sizeof repo1, "org/tiny=%s",
+             mxt_src_path("tests/fixtures/models/tiny-qwen3"));
     snprintf(repo2, sizeof repo2, "org/private=%s",
              mxt_src_path("tests/fixtures/models/tiny-llama-tied"));
     snprintf(cmd, sizeof cmd, "%s", mxt_src_path("tests/hub/hub_server.js"));
@@ -90,10 +91,12 @@ static void test_download_and_cache(void) {
   for (int i = 0; i < 3; i++) {
     char a[4200], b[4200];
     snprintf(a, sizeof a, "%s/%s", dir, files[i]);
-    snprintf(b, sizeof b, "%s/%s", mxt_src_path("tests/fixtures/models/tiny-qwen3"), files[i]);
+    snprintf(b, sizeof b, "%s/%s", mxt_src_path("tests/fixtures/models/tiny-qwen3"),
+             files[i]);
     MXT_CHECK(same_file(a, b), "%s identical", files[i]);
     struct stat st;
-    MXT_CHECK(lstat(a, &st) == 0 && S_ISLNK(st.st_mode), "%s is a symlink into blobs", files[i]);
+    MXT_CHECK(lstat(a, &st) == 0 && S_ISLNK(st.st_mode), "%s is a symlink into blobs",
+              files[i]);
   }
   char ref[1024];
   snprintf(ref, sizeof ref, "%s/hub/models--org--tiny/refs/main", getenv("HF_HOME"));
@@ -103,7 +106,8 @@ static void test_download_and_cache(void) {
     if (!fgets(sha, sizeof sha, f)) sha[0] = 0;
     fclose(f);
   }
-  MXT_CHECK(strlen(sha) == 40 && strstr(dir, sha), "refs/main names the snapshot (%s)", sha);
+  MXT_CHECK(strlen(sha) == 40 && strstr(dir, sha), "refs/main names the snapshot (%s)",
+            sha);
   stop_server();
   /* the server is gone: the cache answers */
   char dir2[4096];
@@ -140,7 +144,8 @@ static void test_errors(void) {
             mx_last_error());
   mx_clear_error();
   rc = mx_hub_resolve("not a repo", true, dir, sizeof dir);
-  MXT_CHECK(rc == MX_ERR_IO && strstr(mx_last_error(), "neither"), "bad id: %s", mx_last_error());
+  MXT_CHECK(rc == MX_ERR_IO && strstr(mx_last_error(), "neither"), "bad id: %s",
+            mx_last_error());
   mx_clear_error();
   rc = mx_hub_resolve("../etc/passwd", true, dir, sizeof dir);
   MXT_CHECK(rc != MX_OK, "path traversal rejected");
@@ -169,8 +174,9 @@ static void test_resume(void) {
   mx_clear_error();
   char a[4200];
   snprintf(a, sizeof a, "%s/model.safetensors", dir);
-  MXT_CHECK(same_file(a, mxt_src_path("tests/fixtures/models/tiny-qwen3/model.safetensors")),
-            "resumed file identical");
+  MXT_CHECK(
+      same_file(a, mxt_src_path("tests/fixtures/models/tiny-qwen3/model.safetensors")),
+      "resumed file identical");
   char logp[512], cmd[1024];
   snprintf(logp, sizeof logp, "%s/server.log", g_tmp);
   snprintf(cmd, sizeof cmd, "grep -q 'model.safetensors range=bytes=[1-9]' %s", logp);

@@ -75,7 +75,8 @@ static void check_model(const char *name, const char *model_dir) {
   mx_array *cached = mx_concatenate(parts, np, 1);
   e = rel_err(cached, ref);
   MXT_CHECK(e <= 1e-4, "%s: cached logits rel error %.3g (%s)", name, e, mx_last_error());
-  MXT_CHECK(mx_lm_cache_offset(c) == T, "%s: cache offset %d", name, mx_lm_cache_offset(c));
+  MXT_CHECK(mx_lm_cache_offset(c) == T, "%s: cache offset %d", name,
+            mx_lm_cache_offset(c));
   mx_lm_cache_free(c);
   /* 3. greedy generation with the cache */
   mx_array *gp = mx_array_map_get(g, "greedy_prompt");
@@ -105,8 +106,8 @@ static void check_model(const char *name, const char *model_dir) {
   int compared = 0;
   for (int i = 0; i < got.n && i < ng; i++) {
     if (got.toks[i] != want[i]) {
-      MXT_CHECK(margin[i] <= 1e-3, "%s: greedy token %d: got %d want %d (margin %.4f)", name, i,
-                got.toks[i], want[i], margin[i]);
+      MXT_CHECK(margin[i] <= 1e-3, "%s: greedy token %d: got %d want %d (margin %.4f)",
+                name, i, got.toks[i], want[i], margin[i]);
       break; /* after a legitimate flip the continuations differ */
     }
     compared++;
@@ -135,15 +136,21 @@ int cb(void *ctx, const mx_lm_token_info *t) {
 }
 
 static void test_stories260k(void) { check_model("stories260K", "models/stories260K"); }
-static void test_tiny_llama(void) { check_model("tiny-llama", "tests/fixtures/models/tiny-llama"); }
+static void test_tiny_llama(void) {
+  check_model("tiny-llama", "tests/fixtures/models/tiny-llama");
+}
 static void test_tiny_llama_tied(void) {
   check_model("tiny-llama-tied", "tests/fixtures/models/tiny-llama-tied");
 }
 static void test_tiny_mistral(void) {
   check_model("tiny-mistral", "tests/fixtures/models/tiny-mistral");
 }
-static void test_tiny_qwen2(void) { check_model("tiny-qwen2", "tests/fixtures/models/tiny-qwen2"); }
-static void test_tiny_qwen3(void) { check_model("tiny-qwen3", "tests/fixtures/models/tiny-qwen3"); }
+static void test_tiny_qwen2(void) {
+  check_model("tiny-qwen2", "tests/fixtures/models/tiny-qwen2");
+}
+static void test_tiny_qwen3(void) {
+  check_model("tiny-qwen3", "tests/fixtures/models/tiny-qwen3");
+}
 
 int main(void) {
   MXT_RUN(test_stories260k);

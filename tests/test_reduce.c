@@ -379,7 +379,7 @@ static void test_large(void) {
   struct {
     int s0, s1;
   } shapes[] = {{1, 200003}, {3, 70001}, {2048, 67}, {1000, 130},
-                {50021, 20},  {64, 2048}, {2, 66000}};
+                {50021, 20}, {64, 2048}, {2, 66000}};
   mx_dtype ts[4] = {MX_FLOAT32, MX_FLOAT16, MX_BFLOAT16, MX_INT32};
   for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
     int shape[2] = {shapes[si].s0, shapes[si].s1};

@@ -511,15 +511,17 @@ static inline mx_status f_bn(void *p, mx_array *const *x, int n, mx_vec *out) {
 static inline mx_array *round1(mx_array *a) { return mx_round(a, 1); }
 #define UNOP(name) static const un_fn U_##name = mx_##name;
 UNOP(abs)
-UNOP(negative) UNOP(sign) UNOP(exp) UNOP(expm1) UNOP(log) UNOP(log1p) UNOP(log2)
-    UNOP(log10) UNOP(sqrt) UNOP(rsqrt) UNOP(square) UNOP(reciprocal) UNOP(sin) UNOP(cos)
-        UNOP(tan) UNOP(arcsin) UNOP(arccos) UNOP(arctan) UNOP(sinh) UNOP(cosh) UNOP(tanh)
-            UNOP(arcsinh) UNOP(arccosh) UNOP(arctanh) UNOP(erf) UNOP(erfinv) UNOP(sigmoid)
-                UNOP(floor) UNOP(ceil) static const un_fn U_round = round1;
+UNOP(negative)
+UNOP(sign) UNOP(exp) UNOP(expm1) UNOP(log) UNOP(log1p) UNOP(log2) UNOP(log10) UNOP(sqrt)
+    UNOP(rsqrt) UNOP(square) UNOP(reciprocal) UNOP(sin) UNOP(cos) UNOP(tan) UNOP(arcsin)
+        UNOP(arccos) UNOP(arctan) UNOP(sinh) UNOP(cosh) UNOP(tanh) UNOP(arcsinh)
+            UNOP(arccosh) UNOP(arctanh) UNOP(erf) UNOP(erfinv) UNOP(sigmoid) UNOP(floor)
+                UNOP(ceil) static const un_fn U_round = round1;
 #define BNOP(name) static const bn_fn B_##name = mx_##name;
 BNOP(add)
-BNOP(subtract) BNOP(multiply) BNOP(divide) BNOP(power) BNOP(maximum) BNOP(minimum)
-    BNOP(arctan2) BNOP(logaddexp) BNOP(remainder) BNOP(floor_divide)
+BNOP(subtract)
+BNOP(multiply) BNOP(divide) BNOP(power) BNOP(maximum) BNOP(minimum) BNOP(arctan2)
+    BNOP(logaddexp) BNOP(remainder) BNOP(floor_divide)
 
         static inline mx_status f_where(void *p, mx_array *const *x, int n, mx_vec *out) {
   (void)n;

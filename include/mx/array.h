@@ -33,13 +33,11 @@ int64_t mx_live_arrays(void);
 
 /* ---- construction from host data ---- */
 /* Copies `data` (row-major, dtype `t`). shape may be NULL when ndim == 0. */
-mx_array *mx_array_from_data(const void *data, const int *shape, int ndim,
-                             mx_dtype t);
+mx_array *mx_array_from_data(const void *data, const int *shape, int ndim, mx_dtype t);
 /* Wraps memory without copying; `release(ctx)` runs when the last user of the
  * memory is gone. `data` must stay valid and unchanged until then. */
-mx_array *mx_array_from_external(void *data, const int *shape, int ndim,
-                                 mx_dtype t, void (*release)(void *ctx),
-                                 void *ctx);
+mx_array *mx_array_from_external(void *data, const int *shape, int ndim, mx_dtype t,
+                                 void (*release)(void *ctx), void *ctx);
 mx_array *mx_array_scalar_f64(double v, mx_dtype t);
 mx_array *mx_array_scalar_i64(int64_t v, mx_dtype t);
 mx_array *mx_array_scalar_bool(bool v);

@@ -24,11 +24,11 @@ const char *mx_version(void);
 
 typedef enum {
   MX_OK = 0,
-  MX_ERR_INVALID = 1,  /* bad argument, shape or dtype */
-  MX_ERR_NOMEM = 2,    /* allocation failed or memory limit exceeded */
-  MX_ERR_IO = 3,       /* file missing, unreadable or malformed */
+  MX_ERR_INVALID = 1,     /* bad argument, shape or dtype */
+  MX_ERR_NOMEM = 2,       /* allocation failed or memory limit exceeded */
+  MX_ERR_IO = 3,          /* file missing, unreadable or malformed */
   MX_ERR_UNSUPPORTED = 4, /* no kernel for this op on this device, etc. */
-  MX_ERR_RUNTIME = 5,  /* backend failure (CUDA error, thread error) */
+  MX_ERR_RUNTIME = 5,     /* backend failure (CUDA error, thread error) */
 } mx_status;
 
 /* The current thread's first unread error message ("" when none). */
@@ -92,7 +92,7 @@ typedef struct {
 } mx_device;
 
 typedef struct {
-  int index;        /* stream id, unique per process */
+  int index; /* stream id, unique per process */
   mx_device device;
 } mx_stream;
 

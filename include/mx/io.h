@@ -27,8 +27,7 @@ int mx_array_map_size(const mx_array_map *m);
 const char *mx_array_map_name(const mx_array_map *m, int i);
 mx_array *mx_array_map_at(const mx_array_map *m, int i);
 bool mx_array_map_remove(mx_array_map *m, const char *name);
-mx_status mx_array_map_set_meta(mx_array_map *m, const char *key,
-                                const char *value);
+mx_status mx_array_map_set_meta(mx_array_map *m, const char *key, const char *value);
 const char *mx_array_map_meta(const mx_array_map *m, const char *key);
 int mx_array_map_meta_size(const mx_array_map *m);
 const char *mx_array_map_meta_key(const mx_array_map *m, int i);

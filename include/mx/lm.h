@@ -91,22 +91,22 @@ mx_lm_cache *mx_lm_cache_load(const mx_lm_model *m, const char *path,
  * top_k, top_p, min_p and xtc filter the log-probabilities and a token is
  * drawn from softmax(logprobs / temp). */
 typedef struct {
-  float temp;               /* 0: greedy */
-  float top_p;              /* 0 or 1: off */
-  int top_k;                /* 0: off */
-  float min_p;              /* 0: off */
-  int min_tokens_to_keep;   /* for min_p, default 1 */
+  float temp;             /* 0: greedy */
+  float top_p;            /* 0 or 1: off */
+  int top_k;              /* 0: off */
+  float min_p;            /* 0: off */
+  int min_tokens_to_keep; /* for min_p, default 1 */
   float xtc_probability, xtc_threshold;
-  float repetition_penalty; /* 0 or 1: off */
-  int repetition_context_size; /* default 20 */
-  float presence_penalty, frequency_penalty; /* 0: off */
+  float repetition_penalty;                          /* 0 or 1: off */
+  int repetition_context_size;                       /* default 20 */
+  float presence_penalty, frequency_penalty;         /* 0: off */
   int presence_context_size, frequency_context_size; /* default 20 */
   const int32_t *logit_bias_ids;
   const float *logit_bias_values;
   int n_logit_bias;
   const int32_t *xtc_special_tokens; /* never removed by xtc */
   int n_xtc_special;
-  uint64_t seed;            /* sampler RNG seed */
+  uint64_t seed; /* sampler RNG seed */
 } mx_lm_sampler_params;
 
 void mx_lm_sampler_defaults(mx_lm_sampler_params *p);
@@ -122,8 +122,8 @@ int32_t mx_lm_sampler_next(mx_lm_sampler *s, const float *logits, int V,
 
 typedef struct {
   int32_t token;
-  float logprob;            /* of the chosen token */
-  int n_top;                /* top alternatives */
+  float logprob; /* of the chosen token */
+  int n_top;     /* top alternatives */
   int32_t top_ids[20];
   float top_logprobs[20];
 } mx_lm_token_info;
@@ -132,11 +132,11 @@ typedef struct {
 typedef int (*mx_lm_token_callback)(void *ctx, const mx_lm_token_info *t);
 
 typedef struct {
-  int max_tokens;           /* default 256 */
-  int prefill_step_size;    /* default 2048 */
-  const int32_t *eos_ids;   /* stop tokens (generation_config's if NULL) */
+  int max_tokens;         /* default 256 */
+  int prefill_step_size;  /* default 2048 */
+  const int32_t *eos_ids; /* stop tokens (generation_config's if NULL) */
   int n_eos;
-  int top_logprobs;         /* alternatives per token, 0..20 */
+  int top_logprobs; /* alternatives per token, 0..20 */
   mx_lm_sampler_params sampler;
 } mx_lm_generate_params;
 
@@ -171,8 +171,8 @@ typedef struct {
   mx_lm_generate_params gen; /* eos_ids NULL: tokenizer's + model's eos ids */
   const char *const *stop;   /* stop strings, not emitted */
   int n_stop;
-  mx_lm_model *draft;        /* speculative decoding when not NULL */
-  int num_draft_tokens;      /* default 3 */
+  mx_lm_model *draft;   /* speculative decoding when not NULL */
+  int num_draft_tokens; /* default 3 */
 } mx_lm_text_params;
 
 /* Generates from prompt ids; *out_text (malloc'd, may be NULL) receives the

@@ -6,6 +6,7 @@
 #include "base.h"
 #include "fast.h"
 #include "io.h"
+#include "lm.h"
 #include "memory.h"
 #include "nn.h"
 #include "ops.h"
@@ -13,7 +14,6 @@
 #include "random.h"
 #include "template.h"
 #include "tokenizer.h"
-#include "lm.h"
 #include "transforms.h"
 
 #endif

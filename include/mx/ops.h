@@ -109,11 +109,9 @@ mx_array *mx_bitwise_or(mx_array *a, mx_array *b);
 mx_array *mx_bitwise_xor(mx_array *a, mx_array *b);
 mx_array *mx_left_shift(mx_array *a, mx_array *b);
 mx_array *mx_right_shift(mx_array *a, mx_array *b);
-mx_array *mx_isclose(mx_array *a, mx_array *b, double rtol, double atol,
-                     bool equal_nan);
+mx_array *mx_isclose(mx_array *a, mx_array *b, double rtol, double atol, bool equal_nan);
 /* 0-d bool results */
-mx_array *mx_allclose(mx_array *a, mx_array *b, double rtol, double atol,
-                      bool equal_nan);
+mx_array *mx_allclose(mx_array *a, mx_array *b, double rtol, double atol, bool equal_nan);
 mx_array *mx_array_equal(mx_array *a, mx_array *b, bool equal_nan);
 mx_array *mx_where(mx_array *cond, mx_array *x, mx_array *y);
 /* lo or hi may be NULL (no bound on that side). */
@@ -123,16 +121,13 @@ mx_array *mx_clip(mx_array *a, mx_array *lo, mx_array *hi);
 mx_array *mx_sum(mx_array *a, const int *axes, int naxes, bool keepdims);
 mx_array *mx_prod(mx_array *a, const int *axes, int naxes, bool keepdims);
 mx_array *mx_mean(mx_array *a, const int *axes, int naxes, bool keepdims);
-mx_array *mx_var(mx_array *a, const int *axes, int naxes, bool keepdims,
-                 int ddof);
-mx_array *mx_std(mx_array *a, const int *axes, int naxes, bool keepdims,
-                 int ddof);
+mx_array *mx_var(mx_array *a, const int *axes, int naxes, bool keepdims, int ddof);
+mx_array *mx_std(mx_array *a, const int *axes, int naxes, bool keepdims, int ddof);
 mx_array *mx_max(mx_array *a, const int *axes, int naxes, bool keepdims);
 mx_array *mx_min(mx_array *a, const int *axes, int naxes, bool keepdims);
 mx_array *mx_all(mx_array *a, const int *axes, int naxes, bool keepdims);
 mx_array *mx_any(mx_array *a, const int *axes, int naxes, bool keepdims);
-mx_array *mx_logsumexp(mx_array *a, const int *axes, int naxes,
-                       bool keepdims);
+mx_array *mx_logsumexp(mx_array *a, const int *axes, int naxes, bool keepdims);
 /* Index of the first extreme along `axis` (uint32, as MLX). */
 mx_array *mx_argmax(mx_array *a, int axis, bool keepdims);
 mx_array *mx_argmin(mx_array *a, int axis, bool keepdims);
@@ -149,8 +144,7 @@ mx_array *mx_softmax(mx_array *a, const int *axes, int naxes, bool precise);
 /* ---- linear algebra ---- */
 mx_array *mx_matmul(mx_array *a, mx_array *b);
 /* alpha * (a @ b) + beta * c */
-mx_array *mx_addmm(mx_array *c, mx_array *a, mx_array *b, float alpha,
-                   float beta);
+mx_array *mx_addmm(mx_array *c, mx_array *a, mx_array *b, float alpha, float beta);
 mx_array *mx_outer(mx_array *a, mx_array *b);
 mx_array *mx_inner(mx_array *a, mx_array *b);
 /* Contract the last `axes` of a with the first `axes` of b. */
@@ -184,8 +178,8 @@ mx_status mx_split_indices(mx_array *a, const int *indices, int nidx, int axis,
                            mx_array **out);
 typedef enum { MX_PAD_CONSTANT, MX_PAD_EDGE } mx_pad_mode;
 /* lo[i], hi[i] padding on axes[i]; axes == NULL means every axis in order. */
-mx_array *mx_pad(mx_array *a, const int *axes, const int *lo, const int *hi,
-                 int naxes, mx_array *pad_value, mx_pad_mode mode);
+mx_array *mx_pad(mx_array *a, const int *axes, const int *lo, const int *hi, int naxes,
+                 mx_array *pad_value, mx_pad_mode mode);
 mx_array *mx_tile(mx_array *a, const int *reps, int nreps);
 /* Repeat each element `repeats` times along axis (axis == INT32_MIN:
  * flattened). */
@@ -194,15 +188,14 @@ mx_array *mx_repeat(mx_array *a, int repeats, int axis);
 mx_array *mx_roll(mx_array *a, const int *shift, const int *axes, int n);
 /* strides in elements, offset in elements, relative to a's contiguous
  * layout. */
-mx_array *mx_as_strided(mx_array *a, const int *shape, const int64_t *strides,
-                        int ndim, int64_t offset);
+mx_array *mx_as_strided(mx_array *a, const int *shape, const int64_t *strides, int ndim,
+                        int64_t offset);
 
 /* ---- indexing ---- */
 #define MX_SLICE_DEFAULT INT32_MIN /* start/stop: numpy's default */
 /* numpy slicing per axis (arrays of length ndim; start/stop may be negative
  * or MX_SLICE_DEFAULT; step != 0). step may be NULL (all 1). */
-mx_array *mx_slice(mx_array *a, const int *start, const int *stop,
-                   const int *step);
+mx_array *mx_slice(mx_array *a, const int *start, const int *stop, const int *step);
 /* Slice one axis only. */
 mx_array *mx_slice_axis(mx_array *a, int axis, int start, int stop, int step);
 /* a with a[start:stop:step] replaced by update (broadcast to the slice). */
@@ -210,21 +203,19 @@ mx_array *mx_slice_update(mx_array *a, mx_array *update, const int *start,
                           const int *stop, const int *step);
 /* Slice of size slice_size[i] on axes[i] starting at the integer array
  * `start` (shape (naxes,)); clamped into range like MLX. */
-mx_array *mx_dynamic_slice(mx_array *a, mx_array *start, const int *axes,
-                           int naxes, const int *slice_size);
-mx_array *mx_dynamic_slice_update(mx_array *a, mx_array *update,
-                                  mx_array *start, const int *axes,
-                                  int naxes);
+mx_array *mx_dynamic_slice(mx_array *a, mx_array *start, const int *axes, int naxes,
+                           const int *slice_size);
+mx_array *mx_dynamic_slice_update(mx_array *a, mx_array *update, mx_array *start,
+                                  const int *axes, int naxes);
 /* Negative indices wrap; out-of-range indices are an error at eval. */
 mx_array *mx_take(mx_array *a, mx_array *indices, int axis);
 mx_array *mx_take_flat(mx_array *a, mx_array *indices);
 mx_array *mx_take_along_axis(mx_array *a, mx_array *indices, int axis);
-mx_array *mx_put_along_axis(mx_array *a, mx_array *indices, mx_array *values,
-                            int axis);
+mx_array *mx_put_along_axis(mx_array *a, mx_array *indices, mx_array *values, int axis);
 /* MLX gather: indices[i] indexes axes[i]; the index arrays broadcast to a
  * common shape I; the result has shape I + slice_sizes. */
-mx_array *mx_gather(mx_array *a, mx_array *const *indices, int nidx,
-                    const int *axes, const int *slice_sizes);
+mx_array *mx_gather(mx_array *a, mx_array *const *indices, int nidx, const int *axes,
+                    const int *slice_sizes);
 typedef enum {
   MX_SCATTER_SET,
   MX_SCATTER_ADD,
@@ -233,9 +224,8 @@ typedef enum {
   MX_SCATTER_PROD
 } mx_scatter_mode;
 /* MLX scatter: updates has shape I + (slice shape with a's ndim). */
-mx_array *mx_scatter(mx_array *a, mx_array *const *indices, int nidx,
-                     mx_array *updates, const int *axes,
-                     mx_scatter_mode mode);
+mx_array *mx_scatter(mx_array *a, mx_array *const *indices, int nidx, mx_array *updates,
+                     const int *axes, mx_scatter_mode mode);
 
 /* ---- sorting ---- */
 mx_array *mx_sort(mx_array *a, int axis);
@@ -255,16 +245,16 @@ mx_array *mx_copy(mx_array *a);
 
 /* ---- convolution (channels last, as MLX) ----
  * input (N, *spatial, C_in), weight (C_out, *kernel, C_in / groups). */
-mx_array *mx_conv1d(mx_array *input, mx_array *weight, int stride,
-                    int padding, int dilation, int groups);
+mx_array *mx_conv1d(mx_array *input, mx_array *weight, int stride, int padding,
+                    int dilation, int groups);
 mx_array *mx_conv2d(mx_array *input, mx_array *weight, const int stride[2],
                     const int padding[2], const int dilation[2], int groups);
 /* nspatial spatial dims; padding_lo/hi, strides, kernel and input dilation
  * per spatial dim; flip: true correlation->convolution. */
 mx_array *mx_conv_general(mx_array *input, mx_array *weight, int nspatial,
-                          const int *stride, const int *padding_lo,
-                          const int *padding_hi, const int *kernel_dilation,
-                          const int *input_dilation, int groups, bool flip);
+                          const int *stride, const int *padding_lo, const int *padding_hi,
+                          const int *kernel_dilation, const int *input_dilation,
+                          int groups, bool flip);
 
 /* ---- quantization (MLX affine layout) ----
  * w (..., N, K) -> wq uint32 (..., N, K*bits/32), scales and biases
@@ -272,13 +262,12 @@ mx_array *mx_conv_general(mx_array *input, mx_array *weight, int nspatial,
  * {32,64,128}. */
 mx_status mx_quantize(mx_array *w, int group_size, int bits, mx_array **wq,
                       mx_array **scales, mx_array **biases);
-mx_array *mx_dequantize(mx_array *wq, mx_array *scales, mx_array *biases,
-                        int group_size, int bits);
+mx_array *mx_dequantize(mx_array *wq, mx_array *scales, mx_array *biases, int group_size,
+                        int bits);
 /* transpose true: x @ dequantize(w).T (w is (N, K)); false: x @ w with w
  * (K, N). */
 mx_array *mx_quantized_matmul(mx_array *x, mx_array *wq, mx_array *scales,
-                              mx_array *biases, bool transpose, int group_size,
-                              int bits);
+                              mx_array *biases, bool transpose, int group_size, int bits);
 
 #ifdef __cplusplus
 }

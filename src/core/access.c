@@ -7,8 +7,9 @@
 #include "core.h"
 
 static mx_status ready(mx_array *a, const char *op) {
-  if (!a) return mx_last_status() ? mx_last_status()
-                                  : mx_set_error(MX_ERR_INVALID, "[%s] NULL array", op);
+  if (!a)
+    return mx_last_status() ? mx_last_status()
+                            : mx_set_error(MX_ERR_INVALID, "[%s] NULL array", op);
   mx_status rc = mx_eval1(a);
   if (rc != MX_OK) return rc;
   if (!a->buf) return mx_set_error(MX_ERR_RUNTIME, "[%s] array has no data", op);
@@ -37,8 +38,8 @@ mx_status mx_array_read(mx_array *a, mx_dtype t, void *dst, size_t cap) {
     return mx_set_error(MX_ERR_INVALID, "[read] invalid dtype %d", (int)t);
   size_t need = (size_t)a->size * mx_dtype_size(t);
   if (cap < need)
-    return mx_set_error(MX_ERR_INVALID,
-                        "[read] destination holds %zu bytes, need %zu", cap, need);
+    return mx_set_error(MX_ERR_INVALID, "[read] destination holds %zu bytes, need %zu",
+                        cap, need);
   if (need == 0) return MX_OK;
   mx_copy_convert(a, dst, t);
   return MX_OK;
@@ -81,18 +82,20 @@ static void put(sbuf *s, const char *fmt, double v, double v2) {
 
 static void fmt_elem(sbuf *s, const mx_array *a, const char *p) {
   mx_dtype t = a->dtype;
-  if (t == MX_BOOL) put(s, *(const uint8_t *)p ? "true" : "false", 0, 0);
+  if (t == MX_BOOL)
+    put(s, *(const uint8_t *)p ? "true" : "false", 0, 0);
   else if (t == MX_COMPLEX64)
     put(s, "%g%+gj", ((const float *)p)[0], ((const float *)p)[1]);
   else if (mx_dtype_is_integer(t)) {
     char tmp[32];
-    int k = t == MX_UINT64 ? snprintf(tmp, sizeof tmp, "%llu",
-                                      (unsigned long long)*(const uint64_t *)p)
-                           : snprintf(tmp, sizeof tmp, "%lld",
-                                      (long long)mx_load_i64(p, t));
+    int k =
+        t == MX_UINT64
+            ? snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)*(const uint64_t *)p)
+            : snprintf(tmp, sizeof tmp, "%lld", (long long)mx_load_i64(p, t));
     if (s->n + (size_t)k < s->cap) memcpy(s->buf + s->n, tmp, (size_t)k);
     s->n += (size_t)k;
-  } else put(s, "%g", mx_load_f64(p, t), 0);
+  } else
+    put(s, "%g", mx_load_f64(p, t), 0);
 }
 
 static void fmt_rec(sbuf *s, const mx_array *a, const char *p, int d) {

@@ -141,8 +141,7 @@ static void node_destroy(mx_node *node, rel_stack *st) {
 static void release_all(rel_stack *st) {
   while (st->n > 0) {
     mx_array *x = st->items[--st->n];
-    if (atomic_fetch_sub_explicit(&x->refs, 1, memory_order_acq_rel) != 1)
-      continue;
+    if (atomic_fetch_sub_explicit(&x->refs, 1, memory_order_acq_rel) != 1) continue;
     mx_node *node = x->node;
     if (!node) {
       array_free_struct(x);
@@ -182,9 +181,8 @@ void mx_array_detach(mx_array *a) {
 }
 
 mx_status mx_node_make(const mx_prim *p, const void *params, size_t params_size,
-                       mx_array *const *in, int nin, int nout,
-                       const mx_dtype *dtypes, const int *const *shapes,
-                       const int *ndims, mx_array **out) {
+                       mx_array *const *in, int nin, int nout, const mx_dtype *dtypes,
+                       const int *const *shapes, const int *ndims, mx_array **out) {
   for (int i = 0; i < nin; i++)
     if (!in[i]) return mx_last_status() ? mx_last_status() : MX_ERR_INVALID;
   for (int o = 0; o < nout; o++)
@@ -240,18 +238,18 @@ mx_status mx_node_make(const mx_prim *p, const void *params, size_t params_size,
 }
 
 mx_array *mx_node_make1(const mx_prim *p, const void *params, size_t params_size,
-                        mx_array *const *in, int nin, mx_dtype dtype,
-                        const int *shape, int ndim) {
+                        mx_array *const *in, int nin, mx_dtype dtype, const int *shape,
+                        int ndim) {
   mx_array *out = NULL;
   const int *shapes[1] = {shape};
-  if (mx_node_make(p, params, params_size, in, nin, 1, &dtype, shapes, &ndim,
-                   &out) != MX_OK)
+  if (mx_node_make(p, params, params_size, in, nin, 1, &dtype, shapes, &ndim, &out) !=
+      MX_OK)
     return NULL;
   return out;
 }
 
-mx_array *mx_array_new_evaluated(mx_buffer *buf, mx_dtype t, const int *shape,
-                                 int ndim, const int64_t *strides, int64_t offset) {
+mx_array *mx_array_new_evaluated(mx_buffer *buf, mx_dtype t, const int *shape, int ndim,
+                                 const int64_t *strides, int64_t offset) {
   mx_array *a = array_new(t, shape, ndim);
   if (!a) {
     mx_buffer_release(buf);
@@ -259,8 +257,10 @@ mx_array *mx_array_new_evaluated(mx_buffer *buf, mx_dtype t, const int *shape,
   }
   a->buf = buf;
   a->offset = offset;
-  if (strides) memcpy(a->strides, strides, (size_t)ndim * sizeof(int64_t));
-  else mx_row_strides(shape, ndim, a->strides);
+  if (strides)
+    memcpy(a->strides, strides, (size_t)ndim * sizeof(int64_t));
+  else
+    mx_row_strides(shape, ndim, a->strides);
   a->row_contiguous = mx_check_row_contiguous(shape, a->strides, ndim);
   atomic_store(&a->status, MX_ST_EVALUATED);
   return mx_scope_adopt(a);
@@ -279,8 +279,8 @@ static bool check_shape(const char *op, const int *shape, int ndim) {
   int64_t total = 1;
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0) {
-      mx_set_error(MX_ERR_INVALID, "[%s] negative dimension %d in shape %s", op,
-                   shape[i], mx_shape_str(shape, ndim));
+      mx_set_error(MX_ERR_INVALID, "[%s] negative dimension %d in shape %s", op, shape[i],
+                   mx_shape_str(shape, ndim));
       return false;
     }
     total *= shape[i];
@@ -293,8 +293,7 @@ static bool check_shape(const char *op, const int *shape, int ndim) {
   return true;
 }
 
-mx_array *mx_array_from_data(const void *data, const int *shape, int ndim,
-                             mx_dtype t) {
+mx_array *mx_array_from_data(const void *data, const int *shape, int ndim, mx_dtype t) {
   if ((unsigned)t >= MX_NUM_DTYPES) {
     mx_set_error(MX_ERR_INVALID, "[array] invalid dtype %d", (int)t);
     return NULL;
@@ -312,8 +311,8 @@ mx_array *mx_array_from_data(const void *data, const int *shape, int ndim,
   return mx_array_new_evaluated(b, t, shape, ndim, NULL, 0);
 }
 
-mx_array *mx_array_from_external(void *data, const int *shape, int ndim,
-                                 mx_dtype t, void (*release)(void *), void *ctx) {
+mx_array *mx_array_from_external(void *data, const int *shape, int ndim, mx_dtype t,
+                                 void (*release)(void *), void *ctx) {
   if ((unsigned)t >= MX_NUM_DTYPES) {
     mx_set_error(MX_ERR_INVALID, "[array] invalid dtype %d", (int)t);
     return NULL;
@@ -356,29 +355,65 @@ mx_array *mx_array_from_i32(const int32_t *data, const int *shape, int ndim) {
 
 static void store_f64(void *dst, mx_dtype t, double v) {
   switch (t) {
-    case MX_BOOL: *(uint8_t *)dst = v != 0; break;
-    case MX_UINT8: *(uint8_t *)dst = (uint8_t)(int64_t)v; break;
-    case MX_UINT16: *(uint16_t *)dst = (uint16_t)(int64_t)v; break;
-    case MX_UINT32: *(uint32_t *)dst = (uint32_t)(int64_t)v; break;
-    case MX_UINT64: *(uint64_t *)dst = v < 0 ? (uint64_t)(int64_t)v : (uint64_t)v; break;
-    case MX_INT8: *(int8_t *)dst = (int8_t)(int64_t)v; break;
-    case MX_INT16: *(int16_t *)dst = (int16_t)(int64_t)v; break;
-    case MX_INT32: *(int32_t *)dst = (int32_t)(int64_t)v; break;
-    case MX_INT64: *(int64_t *)dst = (int64_t)v; break;
-    case MX_FLOAT16: *(uint16_t *)dst = mx_f32_to_f16((float)v); break;
-    case MX_BFLOAT16: *(uint16_t *)dst = mx_f32_to_bf16((float)v); break;
-    case MX_FLOAT32: *(float *)dst = (float)v; break;
-    case MX_FLOAT64: *(double *)dst = v; break;
-    case MX_COMPLEX64: ((float *)dst)[0] = (float)v; ((float *)dst)[1] = 0; break;
-    default: break;
+    case MX_BOOL:
+      *(uint8_t *)dst = v != 0;
+      break;
+    case MX_UINT8:
+      *(uint8_t *)dst = (uint8_t)(int64_t)v;
+      break;
+    case MX_UINT16:
+      *(uint16_t *)dst = (uint16_t)(int64_t)v;
+      break;
+    case MX_UINT32:
+      *(uint32_t *)dst = (uint32_t)(int64_t)v;
+      break;
+    case MX_UINT64:
+      *(uint64_t *)dst = v < 0 ? (uint64_t)(int64_t)v : (uint64_t)v;
+      break;
+    case MX_INT8:
+      *(int8_t *)dst = (int8_t)(int64_t)v;
+      break;
+    case MX_INT16:
+      *(int16_t *)dst = (int16_t)(int64_t)v;
+      break;
+    case MX_INT32:
+      *(int32_t *)dst = (int32_t)(int64_t)v;
+      break;
+    case MX_INT64:
+      *(int64_t *)dst = (int64_t)v;
+      break;
+    case MX_FLOAT16:
+      *(uint16_t *)dst = mx_f32_to_f16((float)v);
+      break;
+    case MX_BFLOAT16:
+      *(uint16_t *)dst = mx_f32_to_bf16((float)v);
+      break;
+    case MX_FLOAT32:
+      *(float *)dst = (float)v;
+      break;
+    case MX_FLOAT64:
+      *(double *)dst = v;
+      break;
+    case MX_COMPLEX64:
+      ((float *)dst)[0] = (float)v;
+      ((float *)dst)[1] = 0;
+      break;
+    default:
+      break;
   }
 }
 
 static void store_i64(void *dst, mx_dtype t, int64_t v) {
   switch (t) {
-    case MX_UINT64: *(uint64_t *)dst = (uint64_t)v; break;
-    case MX_INT64: *(int64_t *)dst = v; break;
-    default: store_f64(dst, t, (double)v); break;
+    case MX_UINT64:
+      *(uint64_t *)dst = (uint64_t)v;
+      break;
+    case MX_INT64:
+      *(int64_t *)dst = v;
+      break;
+    default:
+      store_f64(dst, t, (double)v);
+      break;
   }
 }
 
@@ -389,17 +424,15 @@ int mx_array_dim(const mx_array *a, int axis) {
   if (!a) return 0;
   if (axis < 0) axis += a->ndim;
   if (axis < 0 || axis >= a->ndim) {
-    mx_set_error(MX_ERR_INVALID, "[dim] axis %d out of range for %d-d array",
-                 axis, a->ndim);
+    mx_set_error(MX_ERR_INVALID, "[dim] axis %d out of range for %d-d array", axis,
+                 a->ndim);
     return 0;
   }
   return a->shape[axis];
 }
 int64_t mx_array_size(const mx_array *a) { return a ? a->size : 0; }
 mx_dtype mx_array_dtype(const mx_array *a) { return a ? a->dtype : MX_FLOAT32; }
-size_t mx_array_itemsize(const mx_array *a) {
-  return a ? mx_dtype_size(a->dtype) : 0;
-}
+size_t mx_array_itemsize(const mx_array *a) { return a ? mx_dtype_size(a->dtype) : 0; }
 size_t mx_array_nbytes(const mx_array *a) {
   return a ? (size_t)a->size * mx_dtype_size(a->dtype) : 0;
 }
@@ -461,9 +494,12 @@ bool mx_broadcast_shapes(const int *a, int na, const int *b, int nb, int *out,
   for (int i = 0; i < n; i++) {
     int da = i < n - na ? 1 : a[i - (n - na)];
     int db = i < n - nb ? 1 : b[i - (n - nb)];
-    if (da == db || db == 1) out[i] = da;
-    else if (da == 1) out[i] = db;
-    else return false;
+    if (da == db || db == 1)
+      out[i] = da;
+    else if (da == 1)
+      out[i] = db;
+    else
+      return false;
   }
   *nout = n;
   return true;

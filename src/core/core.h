@@ -19,14 +19,14 @@ typedef struct mx_prim mx_prim;
 /* A block of memory shared by the arrays that view it. */
 struct mx_buffer {
   atomic_int_fast64_t refs;
-  void *host;        /* host copy (NULL if only on the device) */
-  size_t nbytes;     /* bytes requested */
-  size_t capacity;   /* bytes held by the allocator (0 for external) */
+  void *host;                 /* host copy (NULL if only on the device) */
+  size_t nbytes;              /* bytes requested */
+  size_t capacity;            /* bytes held by the allocator (0 for external) */
   void (*release)(void *ctx); /* external memory: called on last release */
   void *release_ctx;
-  void *dev;         /* device copy (CUDA) or NULL */
+  void *dev;           /* device copy (CUDA) or NULL */
   size_t dev_capacity; /* bytes held by the device allocator */
-  int valid;         /* MX_VALID_HOST | MX_VALID_DEVICE */
+  int valid;           /* MX_VALID_HOST | MX_VALID_DEVICE */
 };
 #define MX_VALID_HOST 1
 #define MX_VALID_DEVICE 2
@@ -66,8 +66,8 @@ struct mx_prim {
   mx_status (*jvp)(mx_node *n, mx_array *const *in, mx_array *const *tangents,
                    const int *argnums, int nargs, mx_array **out_tangents);
   /* Batching: in_axes[i] = batched axis of in[i] or -1. */
-  mx_status (*vmap)(mx_node *n, mx_array *const *in, const int *in_axes,
-                    mx_array **out, int *out_axes);
+  mx_status (*vmap)(mx_node *n, mx_array *const *in, const int *in_axes, mx_array **out,
+                    int *out_axes);
   /* compile: same computation? NULL means compare params bytewise. */
   bool (*is_equivalent)(const mx_node *a, const mx_node *b);
 };
@@ -77,7 +77,7 @@ struct mx_prim {
 struct mx_node {
   atomic_int refs; /* one per attached output */
   const mx_prim *prim;
-  void *params;    /* malloc'd copy, plain data */
+  void *params; /* malloc'd copy, plain data */
   size_t params_size;
   int nin;
   mx_array **in;
@@ -93,18 +93,15 @@ void mx_array_release(mx_array *a);
 mx_array *mx_scope_adopt(mx_array *a);
 /* New unevaluated output arrays for a node. Takes its own references to
  * inputs; params (params_size bytes) are copied. Returns NULL on error. */
-mx_array *mx_node_make1(const mx_prim *p, const void *params,
-                        size_t params_size, mx_array *const *in, int nin,
-                        mx_dtype dtype, const int *shape, int ndim);
-mx_status mx_node_make(const mx_prim *p, const void *params,
-                       size_t params_size, mx_array *const *in, int nin,
-                       int nout, const mx_dtype *dtypes,
-                       const int *const *shapes, const int *ndims,
-                       mx_array **out);
+mx_array *mx_node_make1(const mx_prim *p, const void *params, size_t params_size,
+                        mx_array *const *in, int nin, mx_dtype dtype, const int *shape,
+                        int ndim);
+mx_status mx_node_make(const mx_prim *p, const void *params, size_t params_size,
+                       mx_array *const *in, int nin, int nout, const mx_dtype *dtypes,
+                       const int *const *shapes, const int *ndims, mx_array **out);
 /* A new evaluated array over a buffer (takes a buffer reference). */
-mx_array *mx_array_new_evaluated(mx_buffer *buf, mx_dtype t, const int *shape,
-                                 int ndim, const int64_t *strides,
-                                 int64_t offset);
+mx_array *mx_array_new_evaluated(mx_buffer *buf, mx_dtype t, const int *shape, int ndim,
+                                 const int64_t *strides, int64_t offset);
 
 /* Kernel helpers. */
 mx_status mx_array_alloc(mx_array *out); /* contiguous host buffer */
@@ -117,21 +114,19 @@ static inline void *mx_array_ptr(const mx_array *a) {
   return (char *)a->buf->host + a->offset * (int64_t)mx_dtype_size(a->dtype);
 }
 void mx_row_strides(const int *shape, int ndim, int64_t *strides);
-bool mx_check_row_contiguous(const int *shape, const int64_t *strides,
-                             int ndim);
+bool mx_check_row_contiguous(const int *shape, const int64_t *strides, int ndim);
 int64_t mx_shape_size(const int *shape, int ndim);
 /* Normalise axis into [0, ndim); false when out of range. */
 bool mx_norm_axis(int *axis, int ndim);
 /* Shape to "(2,3,4)" into a static per-thread buffer (for messages). */
 const char *mx_shape_str(const int *shape, int ndim);
 /* Broadcast two shapes; false if incompatible. */
-bool mx_broadcast_shapes(const int *a, int na, const int *b, int nb, int *out,
-                         int *nout);
+bool mx_broadcast_shapes(const int *a, int na, const int *b, int nb, int *out, int *nout);
 
 /* ---- buffers and allocator ---- */
 mx_buffer *mx_buffer_alloc(size_t nbytes); /* records error on failure */
-mx_buffer *mx_buffer_external(void *data, size_t nbytes,
-                              void (*release)(void *), void *ctx);
+mx_buffer *mx_buffer_external(void *data, size_t nbytes, void (*release)(void *),
+                              void *ctx);
 void mx_buffer_retain(mx_buffer *b);
 void mx_buffer_release(mx_buffer *b);
 /* Make the host copy valid (downloads from device when needed). */
@@ -161,8 +156,8 @@ mx_status mx_cuda_synchronize(void);
 mx_status mx_cuda_buffer_to_host(mx_buffer *b);
 void mx_cuda_buffer_free(mx_buffer *b);
 
-#define MX_CHECK_NULL1(a) \
-  do {                    \
+#define MX_CHECK_NULL1(a)  \
+  do {                     \
     if (!(a)) return NULL; \
   } while (0)
 

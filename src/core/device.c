@@ -13,9 +13,7 @@ mx_device mx_gpu(void) { return (mx_device){MX_GPU, 0}; }
 
 bool mx_built_with_cuda(void) { return mx_cuda_compiled(); }
 
-bool mx_gpu_available(void) {
-  return mx_cuda_compiled() && mx_cuda_device_count() > 0;
-}
+bool mx_gpu_available(void) { return mx_cuda_compiled() && mx_cuda_device_count() > 0; }
 
 mx_status mx_set_default_device(mx_device d) {
   if (d.type == MX_GPU && !mx_gpu_available())

@@ -6,12 +6,10 @@
 
 static const size_t k_size[MX_NUM_DTYPES] = {1, 1, 2, 4, 8, 1, 2, 4, 8, 2, 2, 4, 8, 8};
 static const char *k_name[MX_NUM_DTYPES] = {
-    "bool",  "uint8",   "uint16",   "uint32",  "uint64",  "int8",    "int16",
-    "int32", "int64",   "float16",  "bfloat16", "float32", "float64", "complex64"};
+    "bool",  "uint8", "uint16",  "uint32",   "uint64",  "int8",    "int16",
+    "int32", "int64", "float16", "bfloat16", "float32", "float64", "complex64"};
 
-size_t mx_dtype_size(mx_dtype t) {
-  return (unsigned)t < MX_NUM_DTYPES ? k_size[t] : 0;
-}
+size_t mx_dtype_size(mx_dtype t) { return (unsigned)t < MX_NUM_DTYPES ? k_size[t] : 0; }
 
 const char *mx_dtype_name(mx_dtype t) {
   return (unsigned)t < MX_NUM_DTYPES ? k_name[t] : "invalid";
@@ -28,19 +26,26 @@ bool mx_dtype_from_name(const char *name, mx_dtype *out) {
 
 mx_dtype_kind mx_dtype_kind_of(mx_dtype t) {
   switch (t) {
-    case MX_BOOL: return MX_KIND_BOOL;
-    case MX_UINT8: case MX_UINT16: case MX_UINT32: case MX_UINT64:
+    case MX_BOOL:
+      return MX_KIND_BOOL;
+    case MX_UINT8:
+    case MX_UINT16:
+    case MX_UINT32:
+    case MX_UINT64:
       return MX_KIND_UNSIGNED;
-    case MX_INT8: case MX_INT16: case MX_INT32: case MX_INT64:
+    case MX_INT8:
+    case MX_INT16:
+    case MX_INT32:
+    case MX_INT64:
       return MX_KIND_SIGNED;
-    case MX_COMPLEX64: return MX_KIND_COMPLEX;
-    default: return MX_KIND_FLOAT;
+    case MX_COMPLEX64:
+      return MX_KIND_COMPLEX;
+    default:
+      return MX_KIND_FLOAT;
   }
 }
 
-bool mx_dtype_is_floating(mx_dtype t) {
-  return mx_dtype_kind_of(t) == MX_KIND_FLOAT;
-}
+bool mx_dtype_is_floating(mx_dtype t) { return mx_dtype_kind_of(t) == MX_KIND_FLOAT; }
 bool mx_dtype_is_integer(mx_dtype t) {
   mx_dtype_kind k = mx_dtype_kind_of(t);
   return k == MX_KIND_SIGNED || k == MX_KIND_UNSIGNED;
@@ -116,7 +121,8 @@ uint16_t mx_f32_to_f16(float f) {
   uint32_t sign = (x >> 16) & 0x8000;
   uint32_t absx = x & 0x7fffffffu;
   if (absx >= 0x7f800000u) /* inf or nan */
-    return (uint16_t)(sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 | ((absx >> 13) & 0x3ff) : 0));
+    return (uint16_t)(sign | 0x7c00 |
+                      (absx > 0x7f800000u ? 0x200 | ((absx >> 13) & 0x3ff) : 0));
   if (absx >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); /* overflow */
   if (absx < 0x38800000u) { /* subnormal or zero in half */
     if (absx < 0x33000000u) return (uint16_t)sign;

@@ -109,7 +109,10 @@ static mx_status build_tape(mx_array *const *arrays, int n, tape *t) {
     if (sn == scap) {
       scap = scap ? 2 * scap : 64;
       frame *ns = realloc(st, (size_t)scap * sizeof *ns);
-      if (!ns) { rc = mx_set_error(MX_ERR_NOMEM, "[eval] out of memory"); break; }
+      if (!ns) {
+        rc = mx_set_error(MX_ERR_NOMEM, "[eval] out of memory");
+        break;
+      }
       st = ns;
     }
     st[sn++] = (frame){a->node, 0};
@@ -123,7 +126,10 @@ static mx_status build_tape(mx_array *const *arrays, int n, tape *t) {
         if (sn == scap) {
           scap *= 2;
           frame *ns = realloc(st, (size_t)scap * sizeof *ns);
-          if (!ns) { rc = mx_set_error(MX_ERR_NOMEM, "[eval] out of memory"); break; }
+          if (!ns) {
+            rc = mx_set_error(MX_ERR_NOMEM, "[eval] out of memory");
+            break;
+          }
           st = ns;
         }
         st[sn++] = (frame){x->node, 0};
@@ -148,13 +154,13 @@ static mx_status run_node(mx_node *node) {
                           "[%s] array is on the GPU stream but mx was built without CUDA",
                           p->name);
     if (!p->eval_cuda)
-      return mx_set_error(MX_ERR_UNSUPPORTED, "[%s] no CUDA kernel for %s",
-                          p->name, p->name);
+      return mx_set_error(MX_ERR_UNSUPPORTED, "[%s] no CUDA kernel for %s", p->name,
+                          p->name);
     rc = p->eval_cuda(node, node->in, outs);
   } else {
     if (!p->eval_cpu)
-      return mx_set_error(MX_ERR_UNSUPPORTED, "[%s] no CPU kernel for %s",
-                          p->name, p->name);
+      return mx_set_error(MX_ERR_UNSUPPORTED, "[%s] no CPU kernel for %s", p->name,
+                          p->name);
     for (int i = 0; i < node->nin && rc == MX_OK; i++)
       rc = mx_buffer_ensure_host(node->in[i]->buf);
     if (rc == MX_OK) rc = p->eval_cpu(node, node->in, outs);
@@ -177,8 +183,10 @@ static mx_status run_tape(tape *t) {
     for (int o = 0; o < nout; o++) outs[o] = node->out[o];
     /* dead outputs (refs == 0) stay with the node until it is freed */
     for (int o = 0; o < nout; o++) {
-      if (atomic_load(&outs[o]->refs) == 0) outs[o] = NULL;
-      else atomic_store(&outs[o]->status, MX_ST_EVALUATED);
+      if (atomic_load(&outs[o]->refs) == 0)
+        outs[o] = NULL;
+      else
+        atomic_store(&outs[o]->status, MX_ST_EVALUATED);
     }
     for (int o = 0; o < nout; o++)
       if (outs[o]) mx_array_detach(outs[o]);
@@ -247,8 +255,7 @@ static void *async_worker(void *arg) {
        * gets the error in its own thread */
       for (int i = 0; i < tk->nhold; i++) {
         int expect = MX_ST_SCHEDULED;
-        atomic_compare_exchange_strong(&tk->hold[i]->status, &expect,
-                                       MX_ST_UNEVALUATED);
+        atomic_compare_exchange_strong(&tk->hold[i]->status, &expect, MX_ST_UNEVALUATED);
       }
       mx_clear_error();
     }
@@ -315,8 +322,10 @@ mx_status mx_async_eval(mx_array *const *arrays, int n) {
     }
     g_worker_started = true;
   }
-  if (g_q_tail) g_q_tail->next = tk;
-  else g_q_head = tk;
+  if (g_q_tail)
+    g_q_tail->next = tk;
+  else
+    g_q_head = tk;
   g_q_tail = tk;
   g_inflight++;
   pthread_cond_signal(&g_q_cv);

@@ -89,8 +89,10 @@ static void *take_cached(mx_allocator *al, size_t cap, size_t *got) {
   int lo = 0, hi = al->ncache;
   while (lo < hi) {
     int mid = (lo + hi) / 2;
-    if (al->cache[mid].cap < cap) lo = mid + 1;
-    else hi = mid;
+    if (al->cache[mid].cap < cap)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   if (lo >= al->ncache || al->cache[lo].cap > 2 * cap) return NULL;
   cached_block b = al->cache[lo];
@@ -232,7 +234,9 @@ mx_status mx_buffer_ensure_host(mx_buffer *b) {
 }
 
 /* ---- public API ---- */
-static mx_allocator *for_device(mx_device d) { return d.type == MX_GPU ? &g_dev : &g_host; }
+static mx_allocator *for_device(mx_device d) {
+  return d.type == MX_GPU ? &g_dev : &g_host;
+}
 static mx_allocator *for_default(void) { return for_device(mx_default_device()); }
 
 static size_t read_field(mx_allocator *al, size_t *field) {
@@ -254,9 +258,13 @@ size_t mx_get_cache_memory_device(mx_device d) {
   mx_allocator *al = for_device(d);
   return read_field(al, &al->cache_bytes);
 }
-size_t mx_get_active_memory(void) { return mx_get_active_memory_device(mx_default_device()); }
+size_t mx_get_active_memory(void) {
+  return mx_get_active_memory_device(mx_default_device());
+}
 size_t mx_get_peak_memory(void) { return mx_get_peak_memory_device(mx_default_device()); }
-size_t mx_get_cache_memory(void) { return mx_get_cache_memory_device(mx_default_device()); }
+size_t mx_get_cache_memory(void) {
+  return mx_get_cache_memory_device(mx_default_device());
+}
 
 void mx_reset_peak_memory(void) {
   mx_allocator *als[2] = {&g_host, &g_dev};

@@ -109,7 +109,8 @@ static void *worker(void *arg) {
     bool joined = false;
     while ((s & ~ST_COUNT) == want) {
       /* fields are valid: the job is open, so its owner has not returned */
-      if ((int)(s & ST_COUNT) >= atomic_load_explicit(&p->max_join, memory_order_relaxed)) break;
+      if ((int)(s & ST_COUNT) >= atomic_load_explicit(&p->max_join, memory_order_relaxed))
+        break;
       if (atomic_compare_exchange_weak(&p->state, &s, s + 1)) {
         joined = true;
         break;
@@ -172,8 +173,7 @@ void mx_parallel_for(int64_t n, int64_t grain, mx_range_fn fn, void *ctx) {
   pthread_once(&g_once, init_pool);
   pool_t *p = &g_pool;
   int workers = p->nthreads - 1 < p->started ? p->nthreads - 1 : p->started;
-  if (n <= grain || workers <= 0 || g_in_job ||
-      pthread_mutex_trylock(&p->busy) != 0) {
+  if (n <= grain || workers <= 0 || g_in_job || pthread_mutex_trylock(&p->busy) != 0) {
     fn(ctx, 0, n);
     return;
   }

@@ -10,7 +10,8 @@
 mx_array *mx_lm_linear_apply(const mx_lm_linear *l, mx_array *x) {
   mx_array *y;
   if (l->scales) {
-    y = mx_quantized_matmul(x, l->weight, l->scales, l->biases, true, l->group_size, l->bits);
+    y = mx_quantized_matmul(x, l->weight, l->scales, l->biases, true, l->group_size,
+                            l->bits);
   } else {
     // x: (..., in) @ W.T: (in, out) -> (..., out); the transpose is a view
     y = mx_matmul(x, mx_transpose(l->weight, NULL, 0));
@@ -20,7 +21,7 @@ mx_array *mx_lm_linear_apply(const mx_lm_linear *l, mx_array *x) {
 }
 
 mx_array *mx_lm_embed(const mx_lm_linear *e, mx_array *ids) {
-  if (!e->scales) return mx_take(e->weight, ids, 0); // (B, L) -> (B, L, D)
+  if (!e->scales) return mx_take(e->weight, ids, 0);  // (B, L) -> (B, L, D)
   mx_array *w = mx_take(e->weight, ids, 0);
   mx_array *s = mx_take(e->scales, ids, 0);
   mx_array *b = mx_take(e->biases, ids, 0);
@@ -37,7 +38,8 @@ mx_array *mx_lm_rope(mx_lm_model *m, mx_array *x, int offset) {
     int maxp = m->cfg.max_position_embeddings;
     if (seq > maxp) {
       double d = m->rope_dims;
-      base = (float)(r->theta * pow(r->factor * seq / maxp - (r->factor - 1), d / (d - 2)));
+      base =
+          (float)(r->theta * pow(r->factor * seq / maxp - (r->factor - 1), d / (d - 2)));
     }
   }
   return mx_fast_rope(x, m->rope_dims, r->traditional, base, m->rope_scale, offset,
@@ -46,7 +48,8 @@ mx_array *mx_lm_rope(mx_lm_model *m, mx_array *x, int offset) {
 
 /* Rope with per-sequence positions (batched generation with left padding):
  * sequence b's slot pos + l is position pos + l - pad[b]. */
-static mx_array *rope_padded(mx_lm_model *m, mx_array *x, int pos, const int *pad, int B) {
+static mx_array *rope_padded(mx_lm_model *m, mx_array *x, int pos, const int *pad,
+                             int B) {
   int32_t offs[256];
   if (B > 256) {
     mx_set_error(MX_ERR_INVALID, "[attention] batch of %d is too large (max 256)", B);
@@ -55,8 +58,8 @@ static mx_array *rope_padded(mx_lm_model *m, mx_array *x, int pos, const int *pa
   for (int b = 0; b < B; b++) offs[b] = pos - pad[b];
   mx_array *o = mx_array_from_data(offs, &B, 1, MX_INT32);
   const mx_rope_config *r = &m->cfg.rope;
-  return mx_fast_rope_dynamic(x, m->rope_dims, r->traditional, (float)r->theta, m->rope_scale,
-                              o, m->rope_freqs);
+  return mx_fast_rope_dynamic(x, m->rope_dims, r->traditional, (float)r->theta,
+                              m->rope_scale, o, m->rope_freqs);
 }
 
 /* (B, 1, L, T) mask: causal, window, and no padding keys. */
@@ -117,14 +120,14 @@ mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *c
   int B = mx_array_dim(x, 0), L = mx_array_dim(x, 1);
   int H = c->num_heads, Hk = c->num_kv_heads, hd = c->head_dim;
   int qs[4] = {B, L, H, hd}, ks[4] = {B, L, Hk, hd}, perm[4] = {0, 2, 1, 3};
-  mx_array *q = mx_reshape(mx_lm_linear_apply(&l->q, x), qs, 4); // (B, L, H, hd)
+  mx_array *q = mx_reshape(mx_lm_linear_apply(&l->q, x), qs, 4);  // (B, L, H, hd)
   mx_array *k = mx_reshape(mx_lm_linear_apply(&l->k, x), ks, 4);
   mx_array *v = mx_reshape(mx_lm_linear_apply(&l->v, x), ks, 4);
   float eps = (float)c->rms_norm_eps;
   if (l->q_norm) q = mx_fast_rms_norm(q, l->q_norm, eps);
   if (l->k_norm) k = mx_fast_rms_norm(k, l->k_norm, eps);
-  q = mx_transpose(q, perm, 4); // (B, H, L, hd)
-  k = mx_transpose(k, perm, 4); // (B, Hk, L, hd)
+  q = mx_transpose(q, perm, 4);  // (B, H, L, hd)
+  k = mx_transpose(k, perm, 4);  // (B, Hk, L, hd)
   v = mx_transpose(v, perm, 4);
   int pos = cache ? mx_lm_cache_pos(cache) : 0;
   if (m->attn_mscale != 1.0f) {
@@ -134,8 +137,8 @@ mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *c
   int nbatch = 0;
   const int *pad = cache ? mx_lm_cache_left_padding(cache, &nbatch) : NULL;
   if (pad && nbatch != B) {
-    mx_set_error(MX_ERR_INVALID, "[attention] batch %d but the cache has padding for %d", B,
-                 nbatch);
+    mx_set_error(MX_ERR_INVALID, "[attention] batch %d but the cache has padding for %d",
+                 B, nbatch);
     return NULL;
   }
   if (pad) {
@@ -146,7 +149,8 @@ mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *c
     k = mx_lm_rope(m, k, pos);
   }
   mx_array *keys = k, *values = v;
-  if (cache && mx_lm_cache_update(cache, layer, k, v, &keys, &values) != MX_OK) return NULL;
+  if (cache && mx_lm_cache_update(cache, layer, k, v, &keys, &values) != MX_OK)
+    return NULL;
   int T = mx_array_dim(keys, 2);
   float scale = 1.0f / sqrtf((float)hd);
   mx_array *o;
@@ -159,24 +163,25 @@ mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *c
   }
   if (pad) {
     mx_array *mask = padded_mask(B, L, T, pos, window, pad);
-    o = mx_fast_scaled_dot_product_attention(q, keys, values, scale, MX_SDPA_MASK_ARRAY, mask,
-                                             NULL);
+    o = mx_fast_scaled_dot_product_attention(q, keys, values, scale, MX_SDPA_MASK_ARRAY,
+                                             mask, NULL);
   } else if (window > 0 && (L > 1 || T > window)) {
     mx_array *mask = window_mask(L, T, pos, window, keep);
-    o = mx_fast_scaled_dot_product_attention(q, keys, values, scale, MX_SDPA_MASK_ARRAY, mask,
-                                             NULL);
+    o = mx_fast_scaled_dot_product_attention(q, keys, values, scale, MX_SDPA_MASK_ARRAY,
+                                             mask, NULL);
   } else {
     o = mx_fast_scaled_dot_product_attention(
-        q, keys, values, scale, L > 1 ? MX_SDPA_MASK_CAUSAL : MX_SDPA_MASK_NONE, NULL, NULL);
+        q, keys, values, scale, L > 1 ? MX_SDPA_MASK_CAUSAL : MX_SDPA_MASK_NONE, NULL,
+        NULL);
   }
   int os[3] = {B, L, H * hd};
-  o = mx_reshape(mx_transpose(o, perm, 4), os, 3); // (B, L, H*hd)
+  o = mx_reshape(mx_transpose(o, perm, 4), os, 3);  // (B, L, H*hd)
   return mx_lm_linear_apply(&l->o, o);
 }
 
 mx_array *mx_lm_decoder_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache) {
   float eps = (float)m->cfg.rms_norm_eps;
-  mx_array *h = mx_lm_embed(&m->embed, ids); // (B, L, D)
+  mx_array *h = mx_lm_embed(&m->embed, ids);  // (B, L, D)
   for (int i = 0; i < m->cfg.num_layers; i++) {
     const mx_lm_layer *l = &m->layers[i];
     mx_array *r = mx_lm_attention(m, i, mx_fast_rms_norm(h, l->input_norm, eps), cache);
@@ -186,5 +191,5 @@ mx_array *mx_lm_decoder_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cach
   }
   h = mx_fast_rms_norm(h, m->final_norm, eps);
   if (cache && ids) mx_lm_cache_advance(cache, mx_array_dim(ids, 1));
-  return mx_lm_linear_apply(&m->lm_head, h); // (B, L, V)
+  return mx_lm_linear_apply(&m->lm_head, h);  // (B, L, V)
 }

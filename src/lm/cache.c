@@ -30,7 +30,7 @@ struct mx_lm_cache {
   mx_lm_cache_options opts;
   bool quantized; /* storing quantized now */
   layer_cache *layers;
-  int *left_pad;  /* batched generation: pad tokens before each sequence */
+  int *left_pad; /* batched generation: pad tokens before each sequence */
   int batch;
 };
 
@@ -55,7 +55,8 @@ mx_lm_cache *mx_lm_cache_new(const mx_lm_model *m, const mx_lm_cache_options *op
       return NULL;
     }
     if (m->cfg.head_dim % o.kv_group_size) {
-      mx_set_error(MX_ERR_INVALID, "[cache] head_dim %d is not a multiple of kv_group_size %d",
+      mx_set_error(MX_ERR_INVALID,
+                   "[cache] head_dim %d is not a multiple of kv_group_size %d",
                    m->cfg.head_dim, o.kv_group_size);
       return NULL;
     }
@@ -108,9 +109,11 @@ mx_status mx_lm_cache_set_left_padding(mx_lm_cache *c, const int *pad, int batch
   if (!c || batch < 0 || (batch && !pad))
     return mx_set_error(MX_ERR_INVALID, "[cache] bad left padding");
   if (c->offset != 0)
-    return mx_set_error(MX_ERR_INVALID, "[cache] left padding must be set on an empty cache");
+    return mx_set_error(MX_ERR_INVALID,
+                        "[cache] left padding must be set on an empty cache");
   if (c->opts.max_kv_size > 0)
-    return mx_set_error(MX_ERR_UNSUPPORTED, "[cache] batched generation with a rotating cache");
+    return mx_set_error(MX_ERR_UNSUPPORTED,
+                        "[cache] batched generation with a rotating cache");
   free(c->left_pad);
   c->left_pad = NULL;
   c->batch = 0;
@@ -161,8 +164,8 @@ static mx_array *grow(mx_array *buf, mx_array *like, int prev, int need) {
   return mx_concatenate(parts, 2, 2);
 }
 
-static mx_status update_standard(mx_lm_cache *c, layer_cache *lc, mx_array *k, mx_array *v,
-                                 mx_array **keys, mx_array **values) {
+static mx_status update_standard(mx_lm_cache *c, layer_cache *lc, mx_array *k,
+                                 mx_array *v, mx_array **keys, mx_array **values) {
   int prev = c->offset, L = mx_array_dim(k, 2);
   mx_array *kb = grow(lc->keys, k, prev, prev + L);
   mx_array *vb = grow(lc->values, v, prev, prev + L);
@@ -192,12 +195,13 @@ static mx_array *temporal(const layer_cache *lc, mx_array *buf, int keep) {
 static mx_array *trim_front(mx_array *buf, int keep, int n) {
   if (n <= 0) return buf;
   int T = mx_array_dim(buf, 2);
-  mx_array *parts[2] = {mx_slice_axis(buf, 2, 0, keep, 1), mx_slice_axis(buf, 2, keep + n, T, 1)};
+  mx_array *parts[2] = {mx_slice_axis(buf, 2, 0, keep, 1),
+                        mx_slice_axis(buf, 2, keep + n, T, 1)};
   return keep > 0 ? mx_concatenate(parts, 2, 2) : parts[1];
 }
 
-static mx_status update_rotating(mx_lm_cache *c, layer_cache *lc, mx_array *k, mx_array *v,
-                                 mx_array **keys, mx_array **values) {
+static mx_status update_rotating(mx_lm_cache *c, layer_cache *lc, mx_array *k,
+                                 mx_array *v, mx_array **keys, mx_array **values) {
   int max = c->opts.max_kv_size, keep = c->opts.keep, L = mx_array_dim(k, 2);
   mx_array *kb, *vb;
   if (L > 1 || !lc->keys) {
@@ -278,8 +282,8 @@ static mx_status append_quantized(mx_lm_cache *c, mx_array *q[3], mx_array *x) {
   return MX_OK;
 }
 
-static mx_status update_quantized(mx_lm_cache *c, layer_cache *lc, mx_array *k, mx_array *v,
-                                  mx_array **keys, mx_array **values) {
+static mx_status update_quantized(mx_lm_cache *c, layer_cache *lc, mx_array *k,
+                                  mx_array *v, mx_array **keys, mx_array **values) {
   if (lc->keys) { /* first quantized step after a standard phase: convert */
     mx_array *kk = mx_slice_axis(lc->keys, 2, 0, c->offset, 1);
     mx_array *vv = mx_slice_axis(lc->values, 2, 0, c->offset, 1);
@@ -293,9 +297,10 @@ static mx_status update_quantized(mx_lm_cache *c, layer_cache *lc, mx_array *k, 
   if (rc == MX_OK) rc = append_quantized(c, lc->vq, v);
   if (rc != MX_OK) return rc;
   int gs = c->opts.kv_group_size, bits = c->opts.kv_bits;
-  *keys = mx_astype(mx_dequantize(lc->kq[0], lc->kq[1], lc->kq[2], gs, bits), mx_array_dtype(k));
-  *values =
-      mx_astype(mx_dequantize(lc->vq[0], lc->vq[1], lc->vq[2], gs, bits), mx_array_dtype(v));
+  *keys = mx_astype(mx_dequantize(lc->kq[0], lc->kq[1], lc->kq[2], gs, bits),
+                    mx_array_dtype(k));
+  *values = mx_astype(mx_dequantize(lc->vq[0], lc->vq[1], lc->vq[2], gs, bits),
+                      mx_array_dtype(v));
   return (*keys && *values) ? MX_OK : mx_last_status();
 }
 
@@ -367,13 +372,15 @@ mx_status mx_lm_cache_import(mx_lm_cache *c, int layer, const mx_lm_layer_state 
     c->quantized = true;
   } else if (st->keys) {
     if (mx_array_ndim(st->keys) != 4 || mx_array_ndim(st->values) != 4)
-      return mx_set_error(MX_ERR_IO, "[prompt_cache] layer %d: keys/values must be 4-d", layer);
+      return mx_set_error(MX_ERR_IO, "[prompt_cache] layer %d: keys/values must be 4-d",
+                          layer);
     set_kept(&lc->keys, st->keys);
     set_kept(&lc->values, st->values);
     lc->len = mx_array_dim(st->keys, 2);
     lc->idx = c->opts.max_kv_size > 0 ? st->idx : lc->len;
     if (c->opts.max_kv_size == 0 && lc->len != offset)
-      return mx_set_error(MX_ERR_IO, "[prompt_cache] layer %d holds %d positions, offset is %d",
+      return mx_set_error(MX_ERR_IO,
+                          "[prompt_cache] layer %d holds %d positions, offset is %d",
                           layer, lc->len, offset);
   }
   c->offset = offset;

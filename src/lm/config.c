@@ -33,9 +33,11 @@ static mx_status parse_rope(const cJSON *j, mx_lm_config *c, const char *path) {
   const cJSON *scaling = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
   if (cJSON_IsObject(params)) {
     r->theta = num(params, "rope_theta", r->theta);
-    r->partial_rotary_factor = num(params, "partial_rotary_factor", r->partial_rotary_factor);
+    r->partial_rotary_factor =
+        num(params, "partial_rotary_factor", r->partial_rotary_factor);
   }
-  const cJSON *s = cJSON_IsObject(scaling) ? scaling : (cJSON_IsObject(params) ? params : NULL);
+  const cJSON *s =
+      cJSON_IsObject(scaling) ? scaling : (cJSON_IsObject(params) ? params : NULL);
   if (!s) return MX_OK;
   const char *type = str(s, "rope_type");
   if (!type) type = str(s, "type");
@@ -50,14 +52,19 @@ static mx_status parse_rope(const cJSON *j, mx_lm_config *c, const char *path) {
   r->mscale = num(s, "mscale", 1.0);
   r->mscale_all_dim = num(s, "mscale_all_dim", 0.0);
   r->attention_factor = num(s, "attention_factor", 0.0);
-  if (!strcmp(type, "linear")) r->type = MX_ROPE_LINEAR;
-  else if (!strcmp(type, "dynamic")) r->type = MX_ROPE_DYNAMIC;
-  else if (!strcmp(type, "llama3")) r->type = MX_ROPE_LLAMA3;
-  else if (!strcmp(type, "yarn")) r->type = MX_ROPE_YARN;
-  else if (!strcmp(type, "longrope") || !strcmp(type, "su")) r->type = MX_ROPE_LONGROPE;
+  if (!strcmp(type, "linear"))
+    r->type = MX_ROPE_LINEAR;
+  else if (!strcmp(type, "dynamic"))
+    r->type = MX_ROPE_DYNAMIC;
+  else if (!strcmp(type, "llama3"))
+    r->type = MX_ROPE_LLAMA3;
+  else if (!strcmp(type, "yarn"))
+    r->type = MX_ROPE_YARN;
+  else if (!strcmp(type, "longrope") || !strcmp(type, "su"))
+    r->type = MX_ROPE_LONGROPE;
   else
-    return mx_set_error(MX_ERR_UNSUPPORTED, "[lm_load] %s: unsupported rope type '%s'", path,
-                        type);
+    return mx_set_error(MX_ERR_UNSUPPORTED, "[lm_load] %s: unsupported rope type '%s'",
+                        path, type);
   return MX_OK;
 }
 
@@ -97,11 +104,12 @@ mx_status mx_lm_config_parse(const char *text, const char *path, mx_lm_config *c
       c->num_kv_heads <= 0 || c->vocab_size <= 0 || c->num_layers > 256 ||
       c->num_heads % c->num_kv_heads != 0) {
     cJSON_Delete(j);
-    return mx_set_error(MX_ERR_IO,
-                        "[lm_load] %s: invalid sizes (hidden %d, layers %d, heads %d, kv heads "
-                        "%d, vocab %d)",
-                        path, c->hidden_size, c->num_layers, c->num_heads, c->num_kv_heads,
-                        c->vocab_size);
+    return mx_set_error(
+        MX_ERR_IO,
+        "[lm_load] %s: invalid sizes (hidden %d, layers %d, heads %d, kv heads "
+        "%d, vocab %d)",
+        path, c->hidden_size, c->num_layers, c->num_heads, c->num_kv_heads,
+        c->vocab_size);
   }
   c->head_dim = (int)num(j, "head_dim", c->hidden_size / c->num_heads);
   if (c->head_dim <= 0) c->head_dim = c->hidden_size / c->num_heads;
@@ -115,9 +123,9 @@ mx_status mx_lm_config_parse(const char *text, const char *path, mx_lm_config *c
   const cJSON *lt = cJSON_GetObjectItemCaseSensitive(j, "layer_types");
   for (int l = 0; l < c->num_layers; l++) {
     const cJSON *t = cJSON_IsArray(lt) ? cJSON_GetArrayItem(lt, l) : NULL;
-    c->layer_sliding[l] = c->sliding_window > 0 &&
-                          (t ? (cJSON_IsString(t) && !strcmp(t->valuestring, "sliding_attention"))
-                             : true);
+    c->layer_sliding[l] =
+        c->sliding_window > 0 &&
+        (t ? (cJSON_IsString(t) && !strcmp(t->valuestring, "sliding_attention")) : true);
   }
   c->bos_id = (int)num(j, "bos_token_id", -1);
   parse_ids(cJSON_GetObjectItemCaseSensitive(j, "eos_token_id"), c);
@@ -132,7 +140,9 @@ mx_status mx_lm_config_parse(const char *text, const char *path, mx_lm_config *c
     cJSON_Delete(j);
     return rc;
   }
-  if (json_out) *json_out = j;
-  else cJSON_Delete(j);
+  if (json_out)
+    *json_out = j;
+  else
+    cJSON_Delete(j);
   return MX_OK;
 }

@@ -31,4 +31,3 @@ char *mx_lm_read_file(const char *path, size_t *len_out) {
   if (len_out) *len_out = (size_t)n;
   return buf;
 }
-

@@ -22,7 +22,8 @@ static double now_s(void) {
 }
 
 /* Forward ids[0:n] and copy the last position's logits (float32) to out. */
-static mx_status step(mx_lm_model *m, mx_lm_cache *c, const int32_t *ids, int n, float *out) {
+static mx_status step(mx_lm_model *m, mx_lm_cache *c, const int32_t *ids, int n,
+                      float *out) {
   mx_scope_begin();
   int shape[2] = {1, n};
   mx_array *x = mx_array_from_data(ids, shape, 2, MX_INT32);
@@ -30,7 +31,8 @@ static mx_status step(mx_lm_model *m, mx_lm_cache *c, const int32_t *ids, int n,
   mx_status rc = MX_OK;
   if (out) {
     mx_array *last = mx_astype(mx_slice_axis(logits, 1, n - 1, n, 1), MX_FLOAT32);
-    rc = last ? mx_array_read(last, MX_FLOAT32, out, (size_t)m->cfg.vocab_size * sizeof(float))
+    rc = last ? mx_array_read(last, MX_FLOAT32, out,
+                              (size_t)m->cfg.vocab_size * sizeof(float))
               : mx_last_status();
   } else {
     rc = logits ? mx_eval1(logits) : mx_last_status();
@@ -76,14 +78,18 @@ mx_status mx_lm_generate_tokens(mx_lm_model *m, const int32_t *prompt, int n,
   if (!m || (!prompt && n > 0))
     return mx_set_error(MX_ERR_INVALID, "[generate] NULL model or prompt");
   mx_lm_generate_params p;
-  if (pin) p = *pin;
-  else mx_lm_generate_defaults(&p);
+  if (pin)
+    p = *pin;
+  else
+    mx_lm_generate_defaults(&p);
   if (n <= 0) return mx_set_error(MX_ERR_INVALID, "[generate] empty prompt");
   int V = m->cfg.vocab_size;
   for (int i = 0; i < n; i++)
     if (prompt[i] < 0 || prompt[i] >= V)
-      return mx_set_error(MX_ERR_INVALID, "[generate] prompt token %d at position %d is out of "
-                          "range for vocabulary size %d", prompt[i], i, V);
+      return mx_set_error(MX_ERR_INVALID,
+                          "[generate] prompt token %d at position %d is out of "
+                          "range for vocabulary size %d",
+                          prompt[i], i, V);
   if (p.max_tokens < 0) return mx_set_error(MX_ERR_INVALID, "[generate] max_tokens < 0");
   if (p.prefill_step_size <= 0) p.prefill_step_size = 2048;
   if (p.top_logprobs < 0 || p.top_logprobs > 20)
@@ -99,7 +105,8 @@ mx_status mx_lm_generate_tokens(mx_lm_model *m, const int32_t *prompt, int n,
   float *lp = malloc((size_t)V * sizeof *lp);
   int32_t *hist = malloc((size_t)(n + p.max_tokens + 1) * sizeof *hist);
   mx_status rc = MX_OK;
-  if (!logits || !lp || !hist) rc = mx_set_error(MX_ERR_NOMEM, "[generate] out of memory");
+  if (!logits || !lp || !hist)
+    rc = mx_set_error(MX_ERR_NOMEM, "[generate] out of memory");
   if (rc == MX_OK) memcpy(hist, prompt, (size_t)n * sizeof *hist);
   int nh = n, ngen = 0, finish = 1;
   mx_reset_peak_memory();
@@ -168,7 +175,8 @@ static mx_status step_all(mx_lm_model *m, mx_lm_cache *c, const int32_t *ids, in
   mx_status rc = logits ? MX_OK : mx_last_status();
   if (rc == MX_OK && out) {
     mx_array *f = mx_astype(logits, MX_FLOAT32);
-    rc = f ? mx_array_read(f, MX_FLOAT32, out, (size_t)n * m->cfg.vocab_size * sizeof(float))
+    rc = f ? mx_array_read(f, MX_FLOAT32, out,
+                           (size_t)n * m->cfg.vocab_size * sizeof(float))
            : mx_last_status();
   } else if (rc == MX_OK) {
     rc = mx_eval1(logits);
@@ -204,7 +212,8 @@ static void emit(emitter *e, int32_t tok) {
     memset(&ti, 0, sizeof ti);
     ti.token = tok;
     ti.logprob = e->lp ? e->lp[tok] : 0;
-    if (e->p->top_logprobs > 0 && e->lp) fill_top(&ti, e->lp, e->m->cfg.vocab_size, e->p->top_logprobs);
+    if (e->p->top_logprobs > 0 && e->lp)
+      fill_top(&ti, e->lp, e->m->cfg.vocab_size, e->p->top_logprobs);
     if (e->cb(e->ctx, &ti)) {
       e->stop = true;
       e->finish = 0;
@@ -217,33 +226,42 @@ static void emit(emitter *e, int32_t tok) {
   }
 }
 
-mx_status mx_lm_generate_speculative(mx_lm_model *m, mx_lm_model *draft, const int32_t *prompt,
-                                     int n, const mx_lm_generate_params *pin, int num_draft,
+mx_status mx_lm_generate_speculative(mx_lm_model *m, mx_lm_model *draft,
+                                     const int32_t *prompt, int n,
+                                     const mx_lm_generate_params *pin, int num_draft,
                                      mx_lm_token_callback cb, void *ctx,
                                      mx_lm_generate_stats *stats) {
   if (!m || !draft || !prompt || n <= 0)
-    return mx_set_error(MX_ERR_INVALID, "[speculative] NULL model, draft or empty prompt");
-  if (draft->cfg.vocab_size != m->cfg.vocab_size)
     return mx_set_error(MX_ERR_INVALID,
-                        "[speculative] draft vocabulary (%d) differs from the model's (%d)",
-                        draft->cfg.vocab_size, m->cfg.vocab_size);
+                        "[speculative] NULL model, draft or empty prompt");
+  if (draft->cfg.vocab_size != m->cfg.vocab_size)
+    return mx_set_error(
+        MX_ERR_INVALID,
+        "[speculative] draft vocabulary (%d) differs from the model's (%d)",
+        draft->cfg.vocab_size, m->cfg.vocab_size);
   if (num_draft < 1 || num_draft > 64)
-    return mx_set_error(MX_ERR_INVALID, "[speculative] num_draft_tokens must be in [1, 64]");
+    return mx_set_error(MX_ERR_INVALID,
+                        "[speculative] num_draft_tokens must be in [1, 64]");
   mx_lm_generate_params p;
-  if (pin) p = *pin;
-  else mx_lm_generate_defaults(&p);
+  if (pin)
+    p = *pin;
+  else
+    mx_lm_generate_defaults(&p);
   int V = m->cfg.vocab_size;
   for (int i = 0; i < n; i++)
     if (prompt[i] < 0 || prompt[i] >= V)
-      return mx_set_error(MX_ERR_INVALID, "[speculative] prompt token %d out of range", prompt[i]);
+      return mx_set_error(MX_ERR_INVALID, "[speculative] prompt token %d out of range",
+                          prompt[i]);
   mx_lm_sampler *ms = mx_lm_sampler_new(&p.sampler), *ds = mx_lm_sampler_new(&p.sampler);
   mx_lm_cache *mc = mx_lm_cache_new(m, NULL), *dc = mx_lm_cache_new(draft, NULL);
   float *ml = malloc((size_t)(num_draft + 1) * V * sizeof(float));
   float *dl = malloc((size_t)V * sizeof(float)), *lp = malloc((size_t)V * sizeof(float));
   int32_t *hist = malloc((size_t)(n + p.max_tokens + num_draft + 2) * sizeof(int32_t));
   mx_status rc = MX_OK;
-  if (!ms || !ds || !mc || !dc) rc = mx_last_status();
-  else if (!ml || !dl || !lp || !hist) rc = mx_set_error(MX_ERR_NOMEM, "[speculative] out of memory");
+  if (!ms || !ds || !mc || !dc)
+    rc = mx_last_status();
+  else if (!ml || !dl || !lp || !hist)
+    rc = mx_set_error(MX_ERR_NOMEM, "[speculative] out of memory");
   emitter e = {&p, m, cb, ctx, hist, n, 0, false, 1, lp};
   if (hist) memcpy(hist, prompt, (size_t)n * sizeof *hist);
   mx_reset_peak_memory();
@@ -255,8 +273,10 @@ mx_status mx_lm_generate_speculative(mx_lm_model *m, mx_lm_model *draft, const i
   if (rc == MX_OK) {
     tok = mx_lm_sampler_next(ms, ml, V, hist, e.nh, lp);
     t1 = now_s();
-    if (p.max_tokens == 0) e.stop = true;
-    else emit(&e, tok);
+    if (p.max_tokens == 0)
+      e.stop = true;
+    else
+      emit(&e, tok);
   }
   while (rc == MX_OK && !e.stop) {
     int k = num_draft;
@@ -329,34 +349,39 @@ mx_status mx_lm_generate_speculative(mx_lm_model *m, mx_lm_model *draft, const i
 }
 
 /* ---- batched generation ---- */
-mx_status mx_lm_generate_batch(mx_lm_model *m, const int32_t *const *prompts, const int *lens,
-                               int B, const mx_lm_generate_params *pin,
+mx_status mx_lm_generate_batch(mx_lm_model *m, const int32_t *const *prompts,
+                               const int *lens, int B, const mx_lm_generate_params *pin,
                                mx_lm_batch_callback cb, void *ctx) {
   if (!m || !prompts || !lens || B <= 0 || B > 256)
     return mx_set_error(MX_ERR_INVALID, "[batch_generate] need 1..256 prompts");
   mx_lm_generate_params p;
-  if (pin) p = *pin;
-  else mx_lm_generate_defaults(&p);
+  if (pin)
+    p = *pin;
+  else
+    mx_lm_generate_defaults(&p);
   int V = m->cfg.vocab_size, L = 0;
   for (int b = 0; b < B; b++) {
     if (lens[b] <= 0 || !prompts[b])
       return mx_set_error(MX_ERR_INVALID, "[batch_generate] prompt %d is empty", b);
     for (int i = 0; i < lens[b]; i++)
       if (prompts[b][i] < 0 || prompts[b][i] >= V)
-        return mx_set_error(MX_ERR_INVALID, "[batch_generate] prompt %d: token %d out of range",
-                            b, prompts[b][i]);
+        return mx_set_error(MX_ERR_INVALID,
+                            "[batch_generate] prompt %d: token %d out of range", b,
+                            prompts[b][i]);
     if (lens[b] > L) L = lens[b];
   }
   int *pad = malloc((size_t)B * sizeof *pad);
   int32_t *ids = calloc((size_t)B * L, sizeof *ids);
-  float *logits = malloc((size_t)B * V * sizeof *logits), *lp = malloc((size_t)V * sizeof *lp);
+  float *logits = malloc((size_t)B * V * sizeof *logits),
+        *lp = malloc((size_t)V * sizeof *lp);
   int32_t **hist = calloc((size_t)B, sizeof *hist);
   int *nh = calloc((size_t)B, sizeof *nh), *ngen = calloc((size_t)B, sizeof *ngen);
   bool *done = calloc((size_t)B, sizeof *done);
   mx_lm_sampler **smp = calloc((size_t)B, sizeof *smp);
   mx_lm_cache *c = mx_lm_cache_new(m, NULL);
   mx_status rc = c ? MX_OK : mx_last_status();
-  if (rc == MX_OK && (!pad || !ids || !logits || !lp || !hist || !nh || !ngen || !done || !smp))
+  if (rc == MX_OK &&
+      (!pad || !ids || !logits || !lp || !hist || !nh || !ngen || !done || !smp))
     rc = mx_set_error(MX_ERR_NOMEM, "[batch_generate] out of memory");
   for (int b = 0; rc == MX_OK && b < B; b++) {
     pad[b] = L - lens[b];
@@ -365,7 +390,8 @@ mx_status mx_lm_generate_batch(mx_lm_model *m, const int32_t *const *prompts, co
     mx_lm_sampler_params sp = p.sampler;
     sp.seed += (uint64_t)b;
     smp[b] = mx_lm_sampler_new(&sp);
-    if (!hist[b] || !smp[b]) rc = mx_set_error(MX_ERR_NOMEM, "[batch_generate] out of memory");
+    if (!hist[b] || !smp[b])
+      rc = mx_set_error(MX_ERR_NOMEM, "[batch_generate] out of memory");
     else {
       memcpy(hist[b], prompts[b], (size_t)lens[b] * sizeof **hist);
       nh[b] = lens[b];
@@ -375,7 +401,8 @@ mx_status mx_lm_generate_batch(mx_lm_model *m, const int32_t *const *prompts, co
   int cur_len = L;
   const int32_t *cur = ids;
   int32_t *next = malloc((size_t)B * sizeof *next);
-  if (rc == MX_OK && !next) rc = mx_set_error(MX_ERR_NOMEM, "[batch_generate] out of memory");
+  if (rc == MX_OK && !next)
+    rc = mx_set_error(MX_ERR_NOMEM, "[batch_generate] out of memory");
   int active = B;
   while (rc == MX_OK && active > 0) {
     mx_scope_begin();
@@ -390,7 +417,8 @@ mx_status mx_lm_generate_batch(mx_lm_model *m, const int32_t *const *prompts, co
     for (int b = 0; b < B; b++) {
       next[b] = 0;
       if (done[b]) continue;
-      int32_t t = mx_lm_sampler_next(smp[b], logits + (size_t)b * V, V, hist[b], nh[b], lp);
+      int32_t t =
+          mx_lm_sampler_next(smp[b], logits + (size_t)b * V, V, hist[b], nh[b], lp);
       if (is_eos(&p, m, t)) {
         done[b] = true;
         active--;

@@ -41,7 +41,8 @@ static mx_status mkdirs(const char *path) {
     if (*p == '/') {
       *p = 0;
       if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return mx_set_error(MX_ERR_IO, "[hub] cannot create %s: %s", tmp, strerror(errno));
+        return mx_set_error(MX_ERR_IO, "[hub] cannot create %s: %s", tmp,
+                            strerror(errno));
       *p = '/';
     }
   if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
@@ -73,8 +74,8 @@ static bool valid_repo_id(const char *id) {
   const char *slash = strchr(id, '/');
   if (!slash || slash == id || !slash[1] || strchr(slash + 1, '/')) return false;
   for (const char *p = id; *p; p++)
-    if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') ||
-          *p == '-' || *p == '_' || *p == '.' || *p == '/'))
+    if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') ||
+          ('0' <= *p && *p <= '9') || *p == '-' || *p == '_' || *p == '.' || *p == '/'))
       return false;
   return strstr(id, "..") == NULL;
 }
@@ -173,8 +174,11 @@ static struct curl_slist *auth_headers(void) {
   if (!tok || !*tok) {
     const char *home = getenv("HF_HOME");
     char p[4096];
-    if (home && *home) snprintf(p, sizeof p, "%s/token", home);
-    else snprintf(p, sizeof p, "%s/.cache/huggingface/token", getenv("HOME") ? getenv("HOME") : ".");
+    if (home && *home)
+      snprintf(p, sizeof p, "%s/token", home);
+    else
+      snprintf(p, sizeof p, "%s/.cache/huggingface/token",
+               getenv("HOME") ? getenv("HOME") : ".");
     filetok = mx_lm_read_file(p, NULL);
     if (filetok) filetok[strcspn(filetok, " \r\n")] = 0;
     tok = filetok;
@@ -201,10 +205,11 @@ static mx_status http_error(const char *url, CURLcode cc, long code, const char 
                         "Hugging Face cache either)",
                         url, curl_easy_strerror(cc));
   if (code == 401 || code == 403 || code == 404)
-    return mx_set_error(MX_ERR_IO,
-                        "[hub] repository %s not found or not accessible (HTTP %ld); gated "
-                        "or private repositories need HF_TOKEN",
-                        repo, code);
+    return mx_set_error(
+        MX_ERR_IO,
+        "[hub] repository %s not found or not accessible (HTTP %ld); gated "
+        "or private repositories need HF_TOKEN",
+        repo, code);
   return mx_set_error(MX_ERR_IO, "[hub] %s: HTTP %ld", url, code);
 }
 
@@ -306,7 +311,8 @@ static mx_status download_file(const char *repo, const char *commit, const char 
     long long have = stat(part, &st) == 0 ? (long long)st.st_size : 0;
     if (size >= 0 && have > size) have = 0;
     FILE *f = fopen(part, have > 0 ? "ab" : "wb");
-    if (!f) return mx_set_error(MX_ERR_IO, "[hub] cannot write %s: %s", part, strerror(errno));
+    if (!f)
+      return mx_set_error(MX_ERR_IO, "[hub] cannot write %s: %s", part, strerror(errno));
     dl_state s = {f, NULL, have, size, file, isatty(2) != 0, 0};
     c = new_curl(url, h);
     if (!c) {
@@ -328,12 +334,15 @@ static mx_status download_file(const char *repo, const char *commit, const char 
     if (cc == CURLE_OK && have > 0 && code == 200) {
       /* server ignored the range: the file restarted from zero */
       remove(part);
-      return mx_set_error(MX_ERR_IO, "[hub] %s: server ignored the resume range; retry", url);
+      return mx_set_error(MX_ERR_IO, "[hub] %s: server ignored the resume range; retry",
+                          url);
     }
     if (cc != CURLE_OK || (code != 200 && code != 206))
-      return http_error(url, cc, code, repo); /* the .incomplete file stays for a resume */
+      return http_error(url, cc, code,
+                        repo); /* the .incomplete file stays for a resume */
     if (stat(part, &st) != 0 || (size >= 0 && (long long)st.st_size != size))
-      return mx_set_error(MX_ERR_IO, "[hub] %s: got %lld bytes, expected %lld (will resume)", file,
+      return mx_set_error(MX_ERR_IO,
+                          "[hub] %s: got %lld bytes, expected %lld (will resume)", file,
                           stat(part, &st) == 0 ? (long long)st.st_size : -1LL, size);
     if (is_hex64(etag)) {
       char hex[65];
@@ -341,8 +350,10 @@ static mx_status download_file(const char *repo, const char *commit, const char 
       if (rc != MX_OK) return rc;
       if (strcmp(hex, etag) != 0) {
         remove(part);
-        return mx_set_error(MX_ERR_IO, "[hub] %s: sha256 mismatch (got %s, expected %s); "
-                            "the corrupt download was deleted", file, hex, etag);
+        return mx_set_error(MX_ERR_IO,
+                            "[hub] %s: sha256 mismatch (got %s, expected %s); "
+                            "the corrupt download was deleted",
+                            file, hex, etag);
       }
     }
     if (rename(part, blob) != 0)
@@ -368,15 +379,17 @@ static mx_status download_file(const char *repo, const char *commit, const char 
 }
 
 static bool wanted(const char *f) {
-  static const char *pats[] = {"*.json", "model*.safetensors", "tokenizer.model", "*.jinja",
-                               "*.txt", "*.tiktoken"};
+  static const char *pats[] = {"*.json",          "model*.safetensors",
+                               "tokenizer.model", "*.jinja",
+                               "*.txt",           "*.tiktoken"};
   if (strchr(f, '/')) return false; /* top-level files only */
   for (size_t i = 0; i < sizeof pats / sizeof *pats; i++)
     if (fnmatch(pats[i], f, 0) == 0) return true;
   return false;
 }
 
-static mx_status download_repo(const char *repo, const char *repo_dir, char *out, size_t cap) {
+static mx_status download_repo(const char *repo, const char *repo_dir, char *out,
+                               size_t cap) {
   static bool inited = false;
   if (!inited) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -443,12 +456,14 @@ done:
 }
 
 #else
-static mx_status download_repo(const char *repo, const char *repo_dir, char *out, size_t cap) {
+static mx_status download_repo(const char *repo, const char *repo_dir, char *out,
+                               size_t cap) {
   (void)repo_dir;
   (void)out;
   (void)cap;
   return mx_set_error(MX_ERR_UNSUPPORTED,
-                      "[hub] %s is not cached and this mx was built without libcurl", repo);
+                      "[hub] %s is not cached and this mx was built without libcurl",
+                      repo);
 }
 #endif
 
@@ -459,10 +474,11 @@ mx_status mx_hub_resolve(const char *id, bool allow_download, char *out, size_t 
     return MX_OK;
   }
   if (!valid_repo_id(id))
-    return mx_set_error(MX_ERR_IO,
-                        "[hub] '%s' is neither a model directory nor a Hugging Face repo id "
-                        "(org/name)",
-                        id);
+    return mx_set_error(
+        MX_ERR_IO,
+        "[hub] '%s' is neither a model directory nor a Hugging Face repo id "
+        "(org/name)",
+        id);
   char cache[4096], folder[512], repo_dir[8192];
   hub_cache_dir(cache, sizeof cache);
   repo_folder(id, folder, sizeof folder);
@@ -470,7 +486,9 @@ mx_status mx_hub_resolve(const char *id, bool allow_download, char *out, size_t 
   if (cached_snapshot(repo_dir, out, cap)) return MX_OK;
   const char *off = getenv("HF_HUB_OFFLINE");
   if (!allow_download || (off && *off && strcmp(off, "0")))
-    return mx_set_error(MX_ERR_IO, "[hub] %s is not in the Hugging Face cache (%s) and "
-                        "downloading is off", id, cache);
+    return mx_set_error(MX_ERR_IO,
+                        "[hub] %s is not in the Hugging Face cache (%s) and "
+                        "downloading is off",
+                        id, cache);
   return download_repo(id, repo_dir, out, cap);
 }

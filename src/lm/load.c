@@ -22,8 +22,9 @@ static mx_status merge_file(mx_array_map *all, const char *path) {
   for (int i = 0; i < mx_array_map_size(m) && rc == MX_OK; i++) {
     const char *name = mx_array_map_name(m, i);
     if (mx_array_map_get(all, name))
-      rc = mx_set_error(MX_ERR_IO, "[lm_load] tensor %s appears in more than one file (%s)",
-                        name, path);
+      rc = mx_set_error(MX_ERR_IO,
+                        "[lm_load] tensor %s appears in more than one file (%s)", name,
+                        path);
     else
       rc = mx_array_map_set(all, name, mx_array_map_at(m, i));
   }
@@ -76,7 +77,8 @@ static mx_status load_weights(const char *dir, mx_array_map *all) {
     /* every tensor the index names must be present */
     cJSON_ArrayForEach(e, wm) {
       if (rc == MX_OK && !mx_array_map_get(all, e->string))
-        rc = mx_set_error(MX_ERR_IO, "[lm_load] tensor %s listed in the index is missing from %s",
+        rc = mx_set_error(MX_ERR_IO,
+                          "[lm_load] tensor %s listed in the index is missing from %s",
                           e->string, e->valuestring);
     }
     free(files);
@@ -84,7 +86,8 @@ static mx_status load_weights(const char *dir, mx_array_map *all) {
     return rc;
   }
   DIR *d = opendir(dir);
-  if (!d) return mx_set_error(MX_ERR_IO, "[lm_load] cannot open %s: %s", dir, strerror(errno));
+  if (!d)
+    return mx_set_error(MX_ERR_IO, "[lm_load] cannot open %s: %s", dir, strerror(errno));
   char **names = NULL;
   int n = 0, cap = 0;
   struct dirent *de;
@@ -119,7 +122,7 @@ static mx_status load_weights(const char *dir, mx_array_map *all) {
 /* ---- binding ---- */
 typedef struct {
   mx_lm_model *m;
-  bool *used; /* per weights-map index */
+  bool *used;  /* per weights-map index */
   cJSON *qcfg; /* "quantization" block or NULL */
 } binder;
 
@@ -132,19 +135,21 @@ static int map_index(const mx_array_map *map, const char *name) {
 static mx_array *take(binder *b, const char *name, bool required) {
   int i = map_index(b->m->weights, name);
   if (i < 0) {
-    if (required) mx_set_error(MX_ERR_IO, "[lm_load] %s: missing tensor %s", b->m->path, name);
+    if (required)
+      mx_set_error(MX_ERR_IO, "[lm_load] %s: missing tensor %s", b->m->path, name);
     return NULL;
   }
   b->used[i] = true;
   return mx_array_map_at(b->m->weights, i);
 }
 
-static bool check_shape(binder *b, const char *name, mx_array *a, int ndim, const int *shape) {
+static bool check_shape(binder *b, const char *name, mx_array *a, int ndim,
+                        const int *shape) {
   bool ok = mx_array_ndim(a) == ndim;
   for (int i = 0; ok && i < ndim; i++) ok = mx_array_shape(a)[i] == shape[i];
   if (!ok)
-    mx_set_error(MX_ERR_IO, "[lm_load] %s: tensor %s has shape %s, expected %s", b->m->path,
-                 name, mx_shape_str(mx_array_shape(a), mx_array_ndim(a)),
+    mx_set_error(MX_ERR_IO, "[lm_load] %s: tensor %s has shape %s, expected %s",
+                 b->m->path, name, mx_shape_str(mx_array_shape(a), mx_array_ndim(a)),
                  mx_shape_str(shape, ndim));
   return ok;
 }
@@ -187,12 +192,14 @@ static mx_status bind_linear(binder *b, const char *prefix, int out, int in, boo
     int bits, gs;
     quant_params(b, prefix, &bits, &gs);
     if (bits < 2 || bits > 8 || gs <= 0 || in % gs)
-      return mx_set_error(MX_ERR_IO, "[lm_load] %s: bad quantization for %s (bits %d, group %d)",
+      return mx_set_error(MX_ERR_IO,
+                          "[lm_load] %s: bad quantization for %s (bits %d, group %d)",
                           b->m->path, prefix, bits, gs);
     int ws[2] = {out, in * bits / 32}, ss[2] = {out, in / gs};
     snprintf(name, sizeof name, "%s.weight", prefix);
     if (mx_array_dtype(w) != MX_UINT32 || !check_shape(b, name, w, 2, ws))
-      return mx_set_error(MX_ERR_IO, "[lm_load] %s: quantized %s.weight must be uint32 %s",
+      return mx_set_error(MX_ERR_IO,
+                          "[lm_load] %s: quantized %s.weight must be uint32 %s",
                           b->m->path, prefix, mx_shape_str(ws, 2));
     snprintf(name, sizeof name, "%s.scales", prefix);
     if (!check_shape(b, name, s, 2, ss)) return MX_ERR_IO;
@@ -251,10 +258,10 @@ static mx_status bind_common(binder *b, bool qkv_bias, bool qk_norm) {
   for (int i = 0; i < c->num_layers && rc == MX_OK; i++) {
     mx_lm_layer *l = &m->layers[i];
     l->sliding = c->layer_sliding[i];
-#define LIN(field, name, o, in, bias)                                         \
-  if (rc == MX_OK) {                                                          \
-    snprintf(p, sizeof p, "model.layers.%d.%s", i, name);                     \
-    rc = bind_linear(b, p, o, in, bias, &l->field);                           \
+#define LIN(field, name, o, in, bias)                     \
+  if (rc == MX_OK) {                                      \
+    snprintf(p, sizeof p, "model.layers.%d.%s", i, name); \
+    rc = bind_linear(b, p, o, in, bias, &l->field);       \
   }
     LIN(q, "self_attn.q_proj", H * hd, D, qkv_bias || c->attention_bias);
     LIN(k, "self_attn.k_proj", Hk * hd, D, qkv_bias || c->attention_bias);
@@ -302,7 +309,8 @@ static void read_generation_config(mx_lm_model *m) {
   const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "eos_token_id");
   if (cJSON_IsNumber(e) || cJSON_IsArray(e)) {
     m->cfg.n_eos = 0;
-    if (cJSON_IsNumber(e)) m->cfg.eos_ids[m->cfg.n_eos++] = e->valueint;
+    if (cJSON_IsNumber(e))
+      m->cfg.eos_ids[m->cfg.n_eos++] = e->valueint;
     else {
       const cJSON *x;
       cJSON_ArrayForEach(x, e) if (cJSON_IsNumber(x) && m->cfg.n_eos < MX_LM_MAX_EOS)
@@ -345,8 +353,9 @@ mx_lm_model *mx_lm_load(const char *path, const mx_lm_load_options *opts) {
   if (rc != MX_OK) goto fail;
   m->arch = mx_lm_find_arch(m->cfg.model_type);
   if (!m->arch) {
-    rc = mx_set_error(MX_ERR_UNSUPPORTED, "[lm_load] %s: model_type '%s' is not supported",
-                      cpath, m->cfg.model_type);
+    rc =
+        mx_set_error(MX_ERR_UNSUPPORTED, "[lm_load] %s: model_type '%s' is not supported",
+                     cpath, m->cfg.model_type);
     goto fail;
   }
   if (m->arch->configure && (rc = m->arch->configure(&m->cfg, json)) != MX_OK) goto fail;
@@ -365,7 +374,8 @@ mx_lm_model *mx_lm_load(const char *path, const mx_lm_load_options *opts) {
   } else {
     mx_array *e = mx_array_map_get(m->weights, "model.embed_tokens.scales");
     if (!e) e = mx_array_map_get(m->weights, "model.embed_tokens.weight");
-    m->dtype = e && mx_dtype_is_floating(mx_array_dtype(e)) ? mx_array_dtype(e) : MX_FLOAT32;
+    m->dtype =
+        e && mx_dtype_is_floating(mx_array_dtype(e)) ? mx_array_dtype(e) : MX_FLOAT32;
   }
   used = calloc((size_t)mx_array_map_size(m->weights) + 1, 1);
   if (!used) {
@@ -422,7 +432,8 @@ mx_array *mx_lm_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache) {
     return NULL;
   }
   if (mx_array_ndim(ids) != 2 || !mx_dtype_is_integer(mx_array_dtype(ids))) {
-    mx_set_error(MX_ERR_INVALID, "[lm_forward] ids must be a (B, L) integer array, got %s %s",
+    mx_set_error(MX_ERR_INVALID,
+                 "[lm_forward] ids must be a (B, L) integer array, got %s %s",
                  mx_dtype_name(mx_array_dtype(ids)),
                  mx_shape_str(mx_array_shape(ids), mx_array_ndim(ids)));
     return NULL;

@@ -39,11 +39,11 @@ typedef struct {
   int intermediate_size, vocab_size, max_position_embeddings;
   double rms_norm_eps;
   mx_rope_config rope;
-  bool tie_word_embeddings;   /* resolved at load */
-  bool tie_given;             /* config said so explicitly */
+  bool tie_word_embeddings; /* resolved at load */
+  bool tie_given;           /* config said so explicitly */
   bool attention_bias, mlp_bias;
-  int sliding_window;         /* 0 = none */
-  bool layer_sliding[256];    /* per-layer: uses the sliding window */
+  int sliding_window;               /* 0 = none */
+  bool layer_sliding[256];          /* per-layer: uses the sliding window */
   int quant_group_size, quant_bits; /* 0 = not quantized */
   int bos_id;
   int eos_ids[MX_LM_MAX_EOS];
@@ -52,9 +52,9 @@ typedef struct {
 
 /* A linear layer: y = x @ W.T (+ b). Quantized when scales != NULL. */
 typedef struct {
-  mx_array *weight;  /* (out, in) float, or (out, in*bits/32) uint32 */
+  mx_array *weight;          /* (out, in) float, or (out, in*bits/32) uint32 */
   mx_array *scales, *biases; /* (out, in/group) when quantized */
-  mx_array *bias;    /* (out,) or NULL */
+  mx_array *bias;            /* (out,) or NULL */
   int bits, group_size;
 } mx_lm_linear;
 
@@ -76,9 +76,9 @@ struct mx_lm_model {
   mx_lm_linear lm_head;  /* tied: same arrays as embed */
   mx_array *final_norm;
   mx_lm_layer *layers;
-  mx_array *rope_freqs;  /* (dims/2,) float32 or NULL */
-  float rope_scale;      /* position scale for fast.rope */
-  float attn_mscale;     /* yarn: q/k multiplier (1 if none) */
+  mx_array *rope_freqs; /* (dims/2,) float32 or NULL */
+  float rope_scale;     /* position scale for fast.rope */
+  float attn_mscale;    /* yarn: q/k multiplier (1 if none) */
   int rope_dims;
   mx_dtype dtype;
   char path[4096];

@@ -22,7 +22,8 @@ static mx_status set_meta_int(mx_array_map *m, const char *key, long v) {
 mx_status mx_lm_cache_save(const mx_lm_cache *c, int nlayers, const char *path,
                            const char *const *meta_keys, const char *const *meta_values,
                            int nmeta) {
-  if (!c || !path) return mx_set_error(MX_ERR_INVALID, "[prompt_cache] NULL cache or path");
+  if (!c || !path)
+    return mx_set_error(MX_ERR_INVALID, "[prompt_cache] NULL cache or path");
   mx_array_map *m = mx_array_map_new();
   if (!m) return mx_last_status();
   mx_status rc = MX_OK;
@@ -59,7 +60,8 @@ mx_status mx_lm_cache_save(const mx_lm_cache *c, int nlayers, const char *path,
       if (rc == MX_OK) rc = mx_array_map_set(m, k, st.values);
       if (!strcmp(cls, "RotatingKVCache")) {
         /* keep, max_size, step, offset, idx */
-        long vals[5] = {mx_lm_cache_keep(c), mx_lm_cache_max_size(c), 256, offset, st.idx};
+        long vals[5] = {mx_lm_cache_keep(c), mx_lm_cache_max_size(c), 256, offset,
+                        st.idx};
         for (int i = 0; i < 5 && rc == MX_OK; i++) {
           snprintf(k, sizeof k, "0.%d.%d", l, i);
           rc = set_meta_int(m, k, vals[i]);
@@ -96,14 +98,15 @@ mx_lm_cache *mx_lm_cache_load(const mx_lm_model *model, const char *path,
   /* cache kind from layer 0 */
   const char *cls = mx_array_map_meta(m, "2.0");
   if (!cls) {
-    mx_set_error(MX_ERR_IO, "[prompt_cache] %s: not a prompt cache (no class metadata)", path);
+    mx_set_error(MX_ERR_IO, "[prompt_cache] %s: not a prompt cache (no class metadata)",
+                 path);
     mx_array_map_free(m);
     return NULL;
   }
   bool rot = !strcmp(cls, "RotatingKVCache"), quant = !strcmp(cls, "QuantizedKVCache");
   if (!rot && !quant && strcmp(cls, "KVCache")) {
-    mx_set_error(MX_ERR_UNSUPPORTED, "[prompt_cache] %s: cache class %s is not supported", path,
-                 cls);
+    mx_set_error(MX_ERR_UNSUPPORTED, "[prompt_cache] %s: cache class %s is not supported",
+                 path, cls);
     mx_array_map_free(m);
     return NULL;
   }
@@ -125,7 +128,8 @@ mx_lm_cache *mx_lm_cache_load(const mx_lm_model *model, const char *path,
     snprintf(k, sizeof k, "2.%d", l);
     const char *lc = mx_array_map_meta(m, k);
     if (!lc || strcmp(lc, cls)) {
-      rc = mx_set_error(MX_ERR_IO, "[prompt_cache] %s: layer %d missing or of another class", path, l);
+      rc = mx_set_error(
+          MX_ERR_IO, "[prompt_cache] %s: layer %d missing or of another class", path, l);
       break;
     }
     mx_lm_layer_state st;
@@ -137,7 +141,9 @@ mx_lm_cache *mx_lm_cache_load(const mx_lm_model *model, const char *path,
         st.kq[i] = mx_array_map_get(m, k);
         snprintf(k, sizeof k, "%d.1.%d", l, i);
         st.vq[i] = mx_array_map_get(m, k);
-        if (!st.kq[i] || !st.vq[i]) rc = mx_set_error(MX_ERR_IO, "[prompt_cache] %s: layer %d: missing tensor %s", path, l, k);
+        if (!st.kq[i] || !st.vq[i])
+          rc = mx_set_error(MX_ERR_IO, "[prompt_cache] %s: layer %d: missing tensor %s",
+                            path, l, k);
       }
       snprintf(k, sizeof k, "0.%d.0", l);
       offset = (int)meta_int(m, k, 0);
@@ -147,7 +153,8 @@ mx_lm_cache *mx_lm_cache_load(const mx_lm_model *model, const char *path,
       snprintf(k, sizeof k, "%d.1", l);
       st.values = mx_array_map_get(m, k);
       if (!st.keys || !st.values) {
-        rc = mx_set_error(MX_ERR_IO, "[prompt_cache] %s: layer %d: missing keys/values", path, l);
+        rc = mx_set_error(MX_ERR_IO, "[prompt_cache] %s: layer %d: missing keys/values",
+                          path, l);
         break;
       }
       if (rot) {
@@ -171,7 +178,8 @@ mx_lm_cache *mx_lm_cache_load(const mx_lm_model *model, const char *path,
     mx_array_map *md = mx_array_map_new();
     for (int i = 0; md && i < mx_array_map_meta_size(m); i++) {
       const char *key = mx_array_map_meta_key(m, i);
-      if (!strncmp(key, "1.", 2)) mx_array_map_set_meta(md, key + 2, mx_array_map_meta(m, key));
+      if (!strncmp(key, "1.", 2))
+        mx_array_map_set_meta(md, key + 2, mx_array_map_meta(m, key));
     }
     *metadata = md;
   }

@@ -33,8 +33,9 @@ mx_status mx_lm_rope_setup(mx_lm_model *m) {
     return MX_OK;
   }
   if (r->type == MX_ROPE_LONGROPE)
-    return mx_set_error(MX_ERR_UNSUPPORTED,
-                        "[lm_load] rope_type longrope is not supported yet (phi3 family)");
+    return mx_set_error(
+        MX_ERR_UNSUPPORTED,
+        "[lm_load] rope_type longrope is not supported yet (phi3 family)");
   float *f = malloc((size_t)half * sizeof *f);
   if (!f) return mx_set_error(MX_ERR_NOMEM, "[lm_load] out of memory");
   if (r->type == MX_ROPE_LLAMA3) {
@@ -45,8 +46,8 @@ mx_status mx_lm_rope_setup(mx_lm_model *m) {
       double wl = 2 * M_PI * fr;
       double out = wl > low_wl ? fr * r->factor : fr;
       if (wl > high_wl && wl < low_wl) {
-        double smooth = (old / wl - r->low_freq_factor) /
-                        (r->high_freq_factor - r->low_freq_factor);
+        double smooth =
+            (old / wl - r->low_freq_factor) / (r->high_freq_factor - r->low_freq_factor);
         out = fr / ((1 - smooth) / r->factor + smooth);
       }
       f[i] = (float)out;
@@ -67,10 +68,10 @@ mx_status mx_lm_rope_setup(mx_lm_model *m) {
       double mask = 1.0 - ramp;
       f[i] = (float)((inter * extra) / (inter * mask + extra * (1 - mask)));
     }
-    m->attn_mscale = (float)(r->attention_factor > 0
-                                 ? r->attention_factor
-                                 : yarn_mscale(r->factor, r->mscale) /
-                                       yarn_mscale(r->factor, r->mscale_all_dim));
+    m->attn_mscale =
+        (float)(r->attention_factor > 0 ? r->attention_factor
+                                        : yarn_mscale(r->factor, r->mscale) /
+                                              yarn_mscale(r->factor, r->mscale_all_dim));
   }
   mx_scope_begin();
   m->rope_freqs = mx_keep(mx_array_from_data(f, &half, 1, MX_FLOAT32));

@@ -14,8 +14,8 @@
 struct mx_lm_sampler {
   mx_lm_sampler_params p;
   uint64_t s[4];
-  float *work;   /* V */
-  int *order;    /* V */
+  float *work; /* V */
+  int *order;  /* V */
   int cap;
 };
 
@@ -47,7 +47,9 @@ static uint64_t next_u64(mx_lm_sampler *s) {
   return r;
 }
 
-static double next_unit(mx_lm_sampler *s) { return (double)(next_u64(s) >> 11) * 0x1.0p-53; }
+static double next_unit(mx_lm_sampler *s) {
+  return (double)(next_u64(s) >> 11) * 0x1.0p-53;
+}
 
 mx_lm_sampler *mx_lm_sampler_new(const mx_lm_sampler_params *p) {
   mx_lm_sampler *s = calloc(1, sizeof *s);
@@ -55,16 +57,19 @@ mx_lm_sampler *mx_lm_sampler_new(const mx_lm_sampler_params *p) {
     mx_set_error(MX_ERR_NOMEM, "[sampler] out of memory");
     return NULL;
   }
-  if (p) s->p = *p;
-  else mx_lm_sampler_defaults(&s->p);
+  if (p)
+    s->p = *p;
+  else
+    mx_lm_sampler_defaults(&s->p);
   if (s->p.temp < 0 || s->p.top_p < 0 || s->p.top_p > 1 || s->p.top_k < 0 ||
       s->p.min_p < 0 || s->p.min_p > 1 || s->p.xtc_probability < 0 ||
       s->p.xtc_probability > 1 || s->p.xtc_threshold < 0 || s->p.xtc_threshold > 0.5 ||
       s->p.repetition_penalty < 0) {
     free(s);
-    mx_set_error(MX_ERR_INVALID,
-                 "[sampler] invalid parameters (need temp >= 0, top_p and min_p in [0, 1], "
-                 "top_k >= 0, xtc_probability in [0, 1], xtc_threshold in [0, 0.5])");
+    mx_set_error(
+        MX_ERR_INVALID,
+        "[sampler] invalid parameters (need temp >= 0, top_p and min_p in [0, 1], "
+        "top_k >= 0, xtc_probability in [0, 1], xtc_threshold in [0, 0.5])");
     return NULL;
   }
   uint64_t x = s->p.seed;
@@ -192,7 +197,8 @@ int32_t mx_lm_sampler_next(mx_lm_sampler *s, const float *logits, int V,
     for (int r = 0; r < last_above; r++) {
       int id = ord[r];
       bool special = false;
-      for (int k = 0; k < p->n_xtc_special; k++) special |= p->xtc_special_tokens[k] == id;
+      for (int k = 0; k < p->n_xtc_special; k++)
+        special |= p->xtc_special_tokens[k] == id;
       if (!special) x[id] = -INFINITY;
     }
   }
@@ -202,7 +208,8 @@ int32_t mx_lm_sampler_next(mx_lm_sampler *s, const float *logits, int V,
   for (int i = 0; i < V; i++)
     if (x[i] * inv_t > mx) mx = x[i] * inv_t;
   double total = 0;
-  for (int i = 0; i < V; i++) total += x[i] == -INFINITY ? 0 : exp((double)x[i] * inv_t - mx);
+  for (int i = 0; i < V; i++)
+    total += x[i] == -INFINITY ? 0 : exp((double)x[i] * inv_t - mx);
   double u = next_unit(s) * total, acc = 0;
   int last = ord[0];
   for (int r = 0; r < V; r++) {

@@ -14,10 +14,10 @@ typedef struct {
   mx_detokenizer *detok;
   mx_lm_text_callback cb;
   void *ctx;
-  char *text;      /* everything decoded so far */
+  char *text; /* everything decoded so far */
   size_t n, cap;
-  size_t emitted;  /* bytes of text passed to cb */
-  bool stopped;    /* a stop string was found */
+  size_t emitted; /* bytes of text passed to cb */
+  bool stopped;   /* a stop string was found */
   int rc;
 } text_state;
 
@@ -107,12 +107,13 @@ mx_status mx_lm_generate_text(mx_lm_model *m, const struct mx_tokenizer *tok,
   if (p->draft) {
     if (cache) {
       mx_detokenizer_free(s.detok);
-      return mx_set_error(MX_ERR_UNSUPPORTED,
-                          "[generate] speculative decoding with a prompt cache is not supported");
+      return mx_set_error(
+          MX_ERR_UNSUPPORTED,
+          "[generate] speculative decoding with a prompt cache is not supported");
     }
     rc = mx_lm_generate_speculative(m, p->draft, prompt, n, &g,
-                                    p->num_draft_tokens > 0 ? p->num_draft_tokens : 3, on_token,
-                                    &s, &st);
+                                    p->num_draft_tokens > 0 ? p->num_draft_tokens : 3,
+                                    on_token, &s, &st);
   } else {
     rc = mx_lm_generate_tokens(m, prompt, n, &g, cache, on_token, &s, &st);
   }
@@ -120,13 +121,17 @@ mx_status mx_lm_generate_text(mx_lm_model *m, const struct mx_tokenizer *tok,
   if (rc == MX_OK && !s.stopped) {
     size_t len = 0;
     const char *rest = mx_detokenizer_finish(s.detok, &len);
-    if (rest && append(&s, rest, len)) flush(&s, NULL, true);
-    else if (s.n > s.emitted) flush(&s, NULL, true);
+    if (rest && append(&s, rest, len))
+      flush(&s, NULL, true);
+    else if (s.n > s.emitted)
+      flush(&s, NULL, true);
   }
   if (s.stopped) st.finish_reason = 0;
   if (stats) *stats = st;
   mx_detokenizer_free(s.detok);
-  if (out_text) *out_text = s.text;
-  else free(s.text);
+  if (out_text)
+    *out_text = s.text;
+  else
+    free(s.text);
   return rc;
 }

@@ -12,8 +12,8 @@ static bool valid_shape(const char *op, const int *shape, int ndim) {
   }
   for (int i = 0; i < ndim; i++)
     if (shape[i] < 0) {
-      mx_set_error(MX_ERR_INVALID, "[%s] negative dimension %d in shape %s", op,
-                   shape[i], mx_shape_str(shape, ndim));
+      mx_set_error(MX_ERR_INVALID, "[%s] negative dimension %d in shape %s", op, shape[i],
+                   mx_shape_str(shape, ndim));
       return false;
     }
   return true;
@@ -91,9 +91,9 @@ mx_array *mx_arange(double start, double stop, double step, mx_dtype t) {
     return NULL;
   }
   int n = (int)len;
-  mx_arange_params p = {start, step, (int64_t)start, (int64_t)step,
-                        mx_dtype_is_integer(t) && start == floor(start) &&
-                            step == floor(step)};
+  mx_arange_params p = {
+      start, step, (int64_t)start, (int64_t)step,
+      mx_dtype_is_integer(t) && start == floor(start) && step == floor(step)};
   return mx_node_make1(&mx_prim_arange, &p, sizeof p, NULL, 0, t, &n, 1);
 }
 
@@ -119,18 +119,24 @@ static mx_array *eye_kind(const char *op, int n, int m, int k, mx_dtype t, int k
   return mx_node_make1(&mx_prim_eye, &p, sizeof p, NULL, 0, t, s, 2);
 }
 
-mx_array *mx_eye(int n, int m, int k, mx_dtype t) { return eye_kind("eye", n, m, k, t, 0); }
+mx_array *mx_eye(int n, int m, int k, mx_dtype t) {
+  return eye_kind("eye", n, m, k, t, 0);
+}
 mx_array *mx_identity(int n, mx_dtype t) { return eye_kind("identity", n, n, 0, t, 0); }
-mx_array *mx_tri(int n, int m, int k, mx_dtype t) { return eye_kind("tri", n, m, k, t, 1); }
+mx_array *mx_tri(int n, int m, int k, mx_dtype t) {
+  return eye_kind("tri", n, m, k, t, 1);
+}
 
 static mx_array *trimask(const char *op, mx_array *a, int k, bool upper) {
   MX_CHECK_NULL1(a);
   if (a->ndim < 2) {
-    mx_set_error(MX_ERR_INVALID, "[%s] array must be at least 2-d, got %d-d", op, a->ndim);
+    mx_set_error(MX_ERR_INVALID, "[%s] array must be at least 2-d, got %d-d", op,
+                 a->ndim);
     return NULL;
   }
   mx_trimask_params p = {k, upper};
-  return mx_node_make1(&mx_prim_trimask, &p, sizeof p, &a, 1, a->dtype, a->shape, a->ndim);
+  return mx_node_make1(&mx_prim_trimask, &p, sizeof p, &a, 1, a->dtype, a->shape,
+                       a->ndim);
 }
 
 mx_array *mx_tril(mx_array *a, int k) { return trimask("tril", a, k, false); }

@@ -13,14 +13,12 @@ mx_array *mx_astype(mx_array *a, mx_dtype t) {
 
 mx_array *mx_copy(mx_array *a) {
   MX_CHECK_NULL1(a);
-  return mx_node_make1(&mx_prim_copy, NULL, 0, &a, 1, a->dtype, a->shape,
-                       a->ndim);
+  return mx_node_make1(&mx_prim_copy, NULL, 0, &a, 1, a->dtype, a->shape, a->ndim);
 }
 
 mx_array *mx_contiguous(mx_array *a) {
   MX_CHECK_NULL1(a);
-  if (mx_array_is_evaluated(a) && a->row_contiguous)
-    return mx_scope_adopt(mx_keep(a));
+  if (mx_array_is_evaluated(a) && a->row_contiguous) return mx_scope_adopt(mx_keep(a));
   return mx_copy(a);
 }
 

@@ -76,8 +76,7 @@ mx_array *mx_flatten(mx_array *a, int start_axis, int end_axis) {
 
 mx_array *mx_unflatten(mx_array *a, int axis, const int *shape, int ndim) {
   MX_CHECK_NULL1(a);
-  if (!mx_norm_axis(&axis, a->ndim) || ndim < 1 ||
-      a->ndim - 1 + ndim > MX_MAX_NDIM) {
+  if (!mx_norm_axis(&axis, a->ndim) || ndim < 1 || a->ndim - 1 + ndim > MX_MAX_NDIM) {
     mx_set_error(MX_ERR_INVALID, "[unflatten] invalid axis or shape");
     return NULL;
   }
@@ -117,15 +116,17 @@ mx_array *mx_transpose(mx_array *a, const int *axes, int naxes) {
     for (int i = 0; i < nd; i++) p.perm[i] = nd - 1 - i;
   } else {
     if (naxes != nd) {
-      mx_set_error(MX_ERR_INVALID, "[transpose] %d axes given for a %d-d array", naxes, nd);
+      mx_set_error(MX_ERR_INVALID, "[transpose] %d axes given for a %d-d array", naxes,
+                   nd);
       return NULL;
     }
     bool seen[MX_MAX_NDIM] = {0};
     for (int i = 0; i < nd; i++) {
       int ax = axes[i];
       if (!mx_norm_axis(&ax, nd) || seen[ax]) {
-        mx_set_error(MX_ERR_INVALID, "[transpose] invalid or repeated axis %d for %d-d array",
-                     axes[i], nd);
+        mx_set_error(MX_ERR_INVALID,
+                     "[transpose] invalid or repeated axis %d for %d-d array", axes[i],
+                     nd);
         return NULL;
       }
       seen[ax] = true;
@@ -238,9 +239,9 @@ mx_status mx_broadcast_arrays(mx_array *const *arrays, int n, mx_array **out) {
     if (!arrays[i]) return mx_last_status() ? mx_last_status() : MX_ERR_INVALID;
     int tmp[MX_MAX_NDIM], nt;
     if (!mx_broadcast_shapes(shape, nd, arrays[i]->shape, arrays[i]->ndim, tmp, &nt))
-      return mx_set_error(MX_ERR_INVALID, "[broadcast_arrays] shapes %s and %s do not broadcast",
-                          mx_shape_str(shape, nd),
-                          mx_shape_str(arrays[i]->shape, arrays[i]->ndim));
+      return mx_set_error(
+          MX_ERR_INVALID, "[broadcast_arrays] shapes %s and %s do not broadcast",
+          mx_shape_str(shape, nd), mx_shape_str(arrays[i]->shape, arrays[i]->ndim));
     memcpy(shape, tmp, sizeof tmp);
     nd = nt;
   }
@@ -302,7 +303,8 @@ mx_array *mx_slice(mx_array *a, const int *start, const int *stop, const int *st
 mx_array *mx_slice_axis(mx_array *a, int axis, int start, int stop, int step) {
   MX_CHECK_NULL1(a);
   if (!mx_norm_axis(&axis, a->ndim)) {
-    mx_set_error(MX_ERR_INVALID, "[slice] axis %d out of range for %d-d array", axis, a->ndim);
+    mx_set_error(MX_ERR_INVALID, "[slice] axis %d out of range for %d-d array", axis,
+                 a->ndim);
     return NULL;
   }
   int st[MX_MAX_NDIM], sp[MX_MAX_NDIM], stp[MX_MAX_NDIM];
@@ -317,8 +319,8 @@ mx_array *mx_slice_axis(mx_array *a, int axis, int start, int stop, int step) {
   return mx_slice(a, st, sp, stp);
 }
 
-mx_array *mx_as_strided(mx_array *a, const int *shape, const int64_t *strides,
-                        int ndim, int64_t offset) {
+mx_array *mx_as_strided(mx_array *a, const int *shape, const int64_t *strides, int ndim,
+                        int64_t offset) {
   MX_CHECK_NULL1(a);
   if (ndim < 0 || ndim > MX_MAX_NDIM || (ndim && (!shape || !strides))) {
     mx_set_error(MX_ERR_INVALID, "[as_strided] invalid shape or strides");
@@ -336,13 +338,16 @@ mx_array *mx_as_strided(mx_array *a, const int *shape, const int64_t *strides,
       break;
     }
     int64_t span = (int64_t)(shape[d] - 1) * strides[d];
-    if (span < 0) lo += span;
-    else hi += span;
+    if (span < 0)
+      lo += span;
+    else
+      hi += span;
   }
   if (mx_shape_size(shape, ndim) > 0 && (lo < 0 || hi >= a->size)) {
-    mx_set_error(MX_ERR_INVALID,
-                 "[as_strided] view reaches elements [%lld, %lld] outside an array of size %lld",
-                 (long long)lo, (long long)hi, (long long)a->size);
+    mx_set_error(
+        MX_ERR_INVALID,
+        "[as_strided] view reaches elements [%lld, %lld] outside an array of size %lld",
+        (long long)lo, (long long)hi, (long long)a->size);
     return NULL;
   }
   mx_as_strided_params p;

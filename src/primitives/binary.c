@@ -9,14 +9,18 @@ const mx_prim mx_prim_binary = {
     .name = "binary",
     .eval_cpu = mx_cpu_binary,
     .eval_cuda = MX_CUDA_FN(mx_cuda_binary),
-    .vjp = mx_vjp_binary, .jvp = mx_jvp_binary, .vmap = mx_vmap_binary,
+    .vjp = mx_vjp_binary,
+    .jvp = mx_jvp_binary,
+    .vmap = mx_vmap_binary,
 };
 
 const mx_prim mx_prim_select = {
     .name = "select",
     .eval_cpu = mx_cpu_select,
     .eval_cuda = NULL,
-    .vjp = mx_vjp_select, .jvp = mx_jvp_select, .vmap = mx_vmap_select,
+    .vjp = mx_vjp_select,
+    .jvp = mx_jvp_select,
+    .vmap = mx_vmap_select,
 };
 
 const mx_prim mx_prim_all_compare = {

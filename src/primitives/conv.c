@@ -3,5 +3,8 @@
 
 #include "../transforms/rules.h"
 
-const mx_prim mx_prim_conv = {.name = "conv", .eval_cpu = mx_cpu_conv,
-    .vjp = mx_vjp_conv, .jvp = mx_jvp_conv, .vmap = mx_vmap_conv};
+const mx_prim mx_prim_conv = {.name = "conv",
+                              .eval_cpu = mx_cpu_conv,
+                              .vjp = mx_vjp_conv,
+                              .jvp = mx_jvp_conv,
+                              .vmap = mx_vmap_conv};

@@ -8,14 +8,18 @@ const mx_prim mx_prim_unary = {
     .name = "unary",
     .eval_cpu = mx_cpu_unary,
     .eval_cuda = NULL,
-    .vjp = mx_vjp_unary, .jvp = mx_jvp_unary, .vmap = mx_vmap_unary,
+    .vjp = mx_vjp_unary,
+    .jvp = mx_jvp_unary,
+    .vmap = mx_vmap_unary,
 };
 
 const mx_prim mx_prim_stop_gradient = {
     .name = "stop_gradient",
     .eval_cpu = mx_cpu_stop_gradient,
     .eval_cuda = NULL,
-    .vjp = mx_vjp_zero, .jvp = mx_jvp_zero, .vmap = mx_vmap_stop_gradient,
+    .vjp = mx_vjp_zero,
+    .jvp = mx_jvp_zero,
+    .vmap = mx_vmap_stop_gradient,
 };
 
 static const char *const k_names[MX_UOP_COUNT] = {

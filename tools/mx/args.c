@@ -11,10 +11,11 @@ void mx_args_usage(const char *cmd, const char *summary, const mx_arg *opts, int
   printf("usage: mx %s [options]\n\n%s\n\noptions:\n", cmd, summary);
   for (int i = 0; i < nopts; i++) {
     char left[64];
-    const char *meta = opts[i].type == ARG_BOOL ? "" : opts[i].type == ARG_INT ? " N"
-                       : opts[i].type == ARG_FLOAT                             ? " X"
-                       : opts[i].type == ARG_STRLIST                           ? " S [S ...]"
-                                                                               : " S";
+    const char *meta = opts[i].type == ARG_BOOL      ? ""
+                       : opts[i].type == ARG_INT     ? " N"
+                       : opts[i].type == ARG_FLOAT   ? " X"
+                       : opts[i].type == ARG_STRLIST ? " S [S ...]"
+                                                     : " S";
     snprintf(left, sizeof left, "%s%s%s%s", opts[i].alias ? opts[i].alias : "",
              opts[i].alias ? ", " : "", opts[i].name, meta);
     printf("  %-28s %s\n", left, opts[i].help);
@@ -25,7 +26,9 @@ void mx_args_usage(const char *cmd, const char *summary, const mx_arg *opts, int
 static int set_value(const char *cmd, mx_arg *o, const char *v) {
   char *end;
   switch (o->type) {
-    case ARG_STR: *(const char **)o->dst = v; return 0;
+    case ARG_STR:
+      *(const char **)o->dst = v;
+      return 0;
     case ARG_INT: {
       errno = 0;
       long x = strtol(v, &end, 10);
@@ -55,7 +58,8 @@ static int set_value(const char *cmd, mx_arg *o, const char *v) {
       l->items[l->n++] = v;
       return 0;
     }
-    default: return 0;
+    default:
+      return 0;
   }
 }
 

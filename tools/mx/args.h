@@ -14,7 +14,7 @@ typedef struct {
   const char *name;  /* "--max-tokens" */
   const char *alias; /* "-m" or NULL */
   mx_arg_type type;
-  void *dst;         /* const char **, int *, double *, bool *, mx_strlist * */
+  void *dst; /* const char **, int *, double *, bool *, mx_strlist * */
   const char *help;
   bool seen;
 } mx_arg;

@@ -18,15 +18,20 @@ int mx_cli_cache_prompt(int argc, char **argv) {
   mx_arg opts[] = {
       {"--model", NULL, ARG_STR, &model, "model directory or Hugging Face repo"},
       {"--prompt", "-p", ARG_STR, &prompt_arg, "prompt to cache ('-' reads stdin)"},
-      {"--prompt-cache-file", NULL, ARG_STR, &file, "where to save the cache (.safetensors)"},
+      {"--prompt-cache-file", NULL, ARG_STR, &file,
+       "where to save the cache (.safetensors)"},
       {"--ignore-chat-template", NULL, ARG_BOOL, &ignore_tmpl, "use the raw prompt"},
-      {"--chat-template-config", NULL, ARG_STR, &chat_cfg, "JSON object of extra template arguments"},
+      {"--chat-template-config", NULL, ARG_STR, &chat_cfg,
+       "JSON object of extra template arguments"},
       {"--max-kv-size", NULL, ARG_INT, &max_kv, "rotating KV cache size"},
       {"--kv-bits", NULL, ARG_INT, &kv_bits, "quantize the KV cache to this many bits"},
-      {"--kv-group-size", NULL, ARG_INT, &kv_gs, "KV quantization group size (default 64)"},
-      {"--quantized-kv-start", NULL, ARG_INT, &qkv_start, "quantize from this many tokens (default 5000)"},
+      {"--kv-group-size", NULL, ARG_INT, &kv_gs,
+       "KV quantization group size (default 64)"},
+      {"--quantized-kv-start", NULL, ARG_INT, &qkv_start,
+       "quantize from this many tokens (default 5000)"},
   };
-  int prc = mx_args_parse("cache-prompt", "Cache a prompt's KV state to a file (mlx_lm.cache_prompt).",
+  int prc = mx_args_parse("cache-prompt",
+                          "Cache a prompt's KV state to a file (mlx_lm.cache_prompt).",
                           opts, (int)(sizeof opts / sizeof *opts), argc, argv);
   if (prc == 1) return 0;
   if (prc) return 2;
@@ -38,7 +43,9 @@ int mx_cli_cache_prompt(int argc, char **argv) {
   if (mx_cli_resolve_model(model, dir, sizeof dir)) return 1;
   mx_lm_model *m = mx_lm_load(dir, NULL);
   mx_tokenizer *tok = m ? mx_tokenizer_load(dir) : NULL;
-  mx_lm_cache_options co = {.max_kv_size = max_kv, .kv_bits = kv_bits, .kv_group_size = kv_gs,
+  mx_lm_cache_options co = {.max_kv_size = max_kv,
+                            .kv_bits = kv_bits,
+                            .kv_group_size = kv_gs,
                             .quantized_kv_start = qkv_start};
   mx_lm_cache *cache = tok ? mx_lm_cache_new(m, &co) : NULL;
   char *prompt = mx_cli_read_prompt(prompt_arg), *rendered = NULL, *msgs = NULL;
@@ -59,7 +66,8 @@ int mx_cli_cache_prompt(int argc, char **argv) {
     }
   }
   const char *text = tr == 0 ? rendered : prompt;
-  if (mx_tokenizer_encode(tok, text, strlen(text), tr != 0, &ids, &n) != MX_OK || n == 0) {
+  if (mx_tokenizer_encode(tok, text, strlen(text), tr != 0, &ids, &n) != MX_OK ||
+      n == 0) {
     fprintf(stderr, "mx: %s\n", n == 0 ? "the prompt is empty" : mx_last_error());
     goto done;
   }

@@ -14,8 +14,9 @@
 #include "common.h"
 
 static void help(void) {
-  printf("The command list:\n- 'q' to exit\n- 'r' to reset the chat\n- 'h' to display these "
-         "commands\n");
+  printf(
+      "The command list:\n- 'q' to exit\n- 'r' to reset the chat\n- 'h' to display these "
+      "commands\n");
 }
 
 static char *read_line(bool tty) {
@@ -37,7 +38,8 @@ static char *read_line(bool tty) {
   return l;
 }
 
-static int print_text(void *ctx, const char *text, size_t len, const mx_lm_token_info *t) {
+static int print_text(void *ctx, const char *text, size_t len,
+                      const mx_lm_token_info *t) {
   (void)ctx;
   (void)t;
   fwrite(text, 1, len, stdout);
@@ -55,11 +57,12 @@ int mx_cli_chat(int argc, char **argv) {
       {"--top-p", NULL, ARG_FLOAT, &top_p, "nucleus sampling mass (default 1)"},
       {"--seed", NULL, ARG_INT, &seed, "sampler seed"},
       {"--max-kv-size", NULL, ARG_INT, &max_kv, "rotating KV cache size"},
-      {"--max-tokens", "-m", ARG_INT, &max_tokens, "maximum tokens per reply (default 256)"},
+      {"--max-tokens", "-m", ARG_INT, &max_tokens,
+       "maximum tokens per reply (default 256)"},
       {"--system-prompt", NULL, ARG_STR, &system, "system prompt"},
   };
-  int prc = mx_args_parse("chat", "Chat with a language model (mlx_lm.chat).", opts, 7, argc,
-                          argv);
+  int prc = mx_args_parse("chat", "Chat with a language model (mlx_lm.chat).", opts, 7,
+                          argc, argv);
   if (prc == 1) return 0;
   if (prc) return 2;
   char dir[4096];
@@ -100,9 +103,10 @@ int mx_cli_chat(int argc, char **argv) {
     int32_t *ids = NULL;
     int n = 0;
     int tr = mx_cli_render_chat(tok, msgs, NULL, true, NULL, &rendered);
-    mx_status st = tr == 1 ? MX_ERR_INVALID
-                   : tr == 0 ? mx_tokenizer_encode(tok, rendered, strlen(rendered), false, &ids, &n)
-                             : mx_tokenizer_encode(tok, q, strlen(q), first, &ids, &n);
+    mx_status st =
+        tr == 1   ? MX_ERR_INVALID
+        : tr == 0 ? mx_tokenizer_encode(tok, rendered, strlen(rendered), false, &ids, &n)
+                  : mx_tokenizer_encode(tok, q, strlen(q), first, &ids, &n);
     if (st == MX_OK && n > 0) {
       mx_lm_text_params tp;
       memset(&tp, 0, sizeof tp);

@@ -59,41 +59,61 @@ int mx_cli_generate(int argc, char **argv) {
   bool ignore_tmpl = false;
   mx_strlist extra_eos = {0};
   mx_arg opts[] = {
-      {"--model", NULL, ARG_STR, &model, "model directory or Hugging Face repo (default: bundled stories260K)"},
-      {"--adapter-path", NULL, ARG_STR, &adapter, "LoRA adapter directory (not supported yet)"},
-      {"--prompt", "-p", ARG_STR, &prompt_arg, "prompt text ('-' reads stdin; default 'hello')"},
-      {"--prompt-tokens", NULL, ARG_STR, &prompt_tokens, "prompt as comma-separated token ids (no template)"},
+      {"--model", NULL, ARG_STR, &model,
+       "model directory or Hugging Face repo (default: bundled stories260K)"},
+      {"--adapter-path", NULL, ARG_STR, &adapter,
+       "LoRA adapter directory (not supported yet)"},
+      {"--prompt", "-p", ARG_STR, &prompt_arg,
+       "prompt text ('-' reads stdin; default 'hello')"},
+      {"--prompt-tokens", NULL, ARG_STR, &prompt_tokens,
+       "prompt as comma-separated token ids (no template)"},
       {"--system-prompt", NULL, ARG_STR, &system, "system prompt for the chat template"},
       {"--prefill-response", NULL, ARG_STR, &prefill, "start of the assistant's reply"},
-      {"--max-tokens", "-m", ARG_INT, &max_tokens, "maximum tokens to generate (default 100)"},
+      {"--max-tokens", "-m", ARG_INT, &max_tokens,
+       "maximum tokens to generate (default 100)"},
       {"--temp", NULL, ARG_FLOAT, &temp, "sampling temperature (default 0: greedy)"},
       {"--top-p", NULL, ARG_FLOAT, &top_p, "nucleus sampling mass (default 1: off)"},
-      {"--top-k", NULL, ARG_INT, &top_k, "keep the k most likely tokens (default 0: off)"},
+      {"--top-k", NULL, ARG_INT, &top_k,
+       "keep the k most likely tokens (default 0: off)"},
       {"--min-p", NULL, ARG_FLOAT, &min_p, "min-p sampling (default 0: off)"},
-      {"--min-tokens-to-keep", NULL, ARG_INT, &min_keep, "tokens min-p always keeps (default 1)"},
-      {"--xtc-probability", NULL, ARG_FLOAT, &xtc_p, "probability of an XTC step (default 0)"},
-      {"--xtc-threshold", NULL, ARG_FLOAT, &xtc_t, "XTC probability threshold (default 0)"},
-      {"--repetition-penalty", NULL, ARG_FLOAT, &rep_pen, "penalty for repeated tokens (default off)"},
-      {"--repetition-context-size", NULL, ARG_INT, &rep_ctx, "tokens the penalty looks back (default 20)"},
+      {"--min-tokens-to-keep", NULL, ARG_INT, &min_keep,
+       "tokens min-p always keeps (default 1)"},
+      {"--xtc-probability", NULL, ARG_FLOAT, &xtc_p,
+       "probability of an XTC step (default 0)"},
+      {"--xtc-threshold", NULL, ARG_FLOAT, &xtc_t,
+       "XTC probability threshold (default 0)"},
+      {"--repetition-penalty", NULL, ARG_FLOAT, &rep_pen,
+       "penalty for repeated tokens (default off)"},
+      {"--repetition-context-size", NULL, ARG_INT, &rep_ctx,
+       "tokens the penalty looks back (default 20)"},
       {"--seed", NULL, ARG_INT, &seed, "sampler seed"},
       {"--ignore-chat-template", NULL, ARG_BOOL, &ignore_tmpl, "use the raw prompt"},
-      {"--chat-template-config", NULL, ARG_STR, &chat_cfg, "JSON object of extra template arguments"},
-      {"--extra-eos-token", NULL, ARG_STRLIST, &extra_eos, "more tokens that end generation"},
+      {"--chat-template-config", NULL, ARG_STR, &chat_cfg,
+       "JSON object of extra template arguments"},
+      {"--extra-eos-token", NULL, ARG_STRLIST, &extra_eos,
+       "more tokens that end generation"},
       {"--max-kv-size", NULL, ARG_INT, &max_kv, "rotating KV cache size"},
       {"--kv-bits", NULL, ARG_INT, &kv_bits, "quantize the KV cache to this many bits"},
-      {"--kv-group-size", NULL, ARG_INT, &kv_gs, "KV cache quantization group size (default 64)"},
-      {"--quantized-kv-start", NULL, ARG_INT, &qkv_start, "quantize the cache from this step (default 5000)"},
-      {"--prompt-cache-file", NULL, ARG_STR, &prompt_cache, "prompt cache file from 'mx cache-prompt'"},
+      {"--kv-group-size", NULL, ARG_INT, &kv_gs,
+       "KV cache quantization group size (default 64)"},
+      {"--quantized-kv-start", NULL, ARG_INT, &qkv_start,
+       "quantize the cache from this step (default 5000)"},
+      {"--prompt-cache-file", NULL, ARG_STR, &prompt_cache,
+       "prompt cache file from 'mx cache-prompt'"},
       {"--draft-model", NULL, ARG_STR, &draft, "draft model for speculative decoding"},
-      {"--num-draft-tokens", NULL, ARG_INT, &num_draft, "draft tokens per step (default 3)"},
-      {"--verbose", NULL, ARG_STR, &verbose_s, "stream text and print statistics (true/false, default true)"},
+      {"--num-draft-tokens", NULL, ARG_INT, &num_draft,
+       "draft tokens per step (default 3)"},
+      {"--verbose", NULL, ARG_STR, &verbose_s,
+       "stream text and print statistics (true/false, default true)"},
       {"--output", NULL, ARG_STR, &output, "text (default) or json"},
-      {"--top-logprobs", NULL, ARG_INT, &top_logprobs, "with --output json: alternatives per token (0-20)"},
+      {"--top-logprobs", NULL, ARG_INT, &top_logprobs,
+       "with --output json: alternatives per token (0-20)"},
       {"--dtype", NULL, ARG_STR, &dtype_s, "compute dtype: float32, bfloat16 or float16"},
   };
   int nopts = (int)(sizeof opts / sizeof *opts);
-  int prc = mx_args_parse("generate", "Generate text with a language model (mlx_lm.generate).",
-                          opts, nopts, argc, argv);
+  int prc =
+      mx_args_parse("generate", "Generate text with a language model (mlx_lm.generate).",
+                    opts, nopts, argc, argv);
   if (prc == 1) return 0;
   if (prc) return 2;
   bool json = !strcmp(output, "json");
@@ -104,12 +124,14 @@ int mx_cli_generate(int argc, char **argv) {
   bool verbose = !(strcasecmp(verbose_s, "false") == 0 || !strcmp(verbose_s, "0") ||
                    strcasecmp(verbose_s, "no") == 0);
   if (adapter) {
-    fprintf(stderr, "mx generate: --adapter-path needs LoRA support, which this build does not "
-                    "have yet\n");
+    fprintf(stderr,
+            "mx generate: --adapter-path needs LoRA support, which this build does not "
+            "have yet\n");
     return 2;
   }
   if (max_tokens < 0 || top_logprobs < 0 || top_logprobs > 20) {
-    fprintf(stderr, "mx generate: --max-tokens must be >= 0 and --top-logprobs in [0, 20]\n");
+    fprintf(stderr,
+            "mx generate: --max-tokens must be >= 0 and --top-logprobs in [0, 20]\n");
     return 2;
   }
   mx_lm_load_options lo = {.dtype = -1};
@@ -143,7 +165,8 @@ int mx_cli_generate(int argc, char **argv) {
   char *prompt = NULL, *rendered = NULL, *messages = NULL, *text = NULL;
   int32_t eos[72];
   int ne = 0;
-  gen_out o = {.json = json, .verbose = verbose, .top_logprobs = top_logprobs, .tok = tok};
+  gen_out o = {
+      .json = json, .verbose = verbose, .top_logprobs = top_logprobs, .tok = tok};
   o.tokens = cJSON_CreateArray();
   o.logprobs = cJSON_CreateArray();
   if (draft) {
@@ -162,8 +185,10 @@ int mx_cli_generate(int argc, char **argv) {
       goto done;
     }
   } else if (max_kv > 0 || kv_bits > 0) {
-    mx_lm_cache_options co = {.max_kv_size = max_kv, .kv_bits = kv_bits,
-                              .kv_group_size = kv_gs, .quantized_kv_start = qkv_start};
+    mx_lm_cache_options co = {.max_kv_size = max_kv,
+                              .kv_bits = kv_bits,
+                              .kv_group_size = kv_gs,
+                              .quantized_kv_start = qkv_start};
     cache = mx_lm_cache_new(m, &co);
     if (!cache) {
       fprintf(stderr, "mx: %s\n", mx_last_error());
@@ -188,8 +213,8 @@ int mx_cli_generate(int argc, char **argv) {
       size_t off = mx_cli_template_user_offset(tok, chat_cfg);
       text_in = strlen(rendered) >= off ? rendered + off : rendered;
     }
-    mx_status st = mx_tokenizer_encode(tok, text_in, strlen(text_in), tr != 0 && !prompt_cache,
-                                       &ids, &n);
+    mx_status st = mx_tokenizer_encode(tok, text_in, strlen(text_in),
+                                       tr != 0 && !prompt_cache, &ids, &n);
     if (st != MX_OK) {
       fprintf(stderr, "mx: %s\n", mx_last_error());
       goto done;
@@ -224,7 +249,8 @@ int mx_cli_generate(int argc, char **argv) {
   for (int i = 0; i < extra_eos.n && ne < 72; i++) {
     int32_t id = mx_tokenizer_token_to_id(tok, extra_eos.items[i]);
     if (id < 0) {
-      fprintf(stderr, "mx generate: --extra-eos-token '%s' is not a token\n", extra_eos.items[i]);
+      fprintf(stderr, "mx generate: --extra-eos-token '%s' is not a token\n",
+              extra_eos.items[i]);
       rc = 2;
       goto done;
     }
@@ -236,7 +262,8 @@ int mx_cli_generate(int argc, char **argv) {
   mx_lm_generate_stats stats;
   tp.draft = dm;
   tp.num_draft_tokens = num_draft;
-  mx_status st = mx_lm_generate_text(m, tok, ids, n, &tp, cache, on_text, &o, &text, &stats);
+  mx_status st =
+      mx_lm_generate_text(m, tok, ids, n, &tp, cache, on_text, &o, &text, &stats);
   if (st != MX_OK) {
     fprintf(stderr, "\nmx: %s\n", mx_last_error());
     goto done;
@@ -246,7 +273,8 @@ int mx_cli_generate(int argc, char **argv) {
     cJSON_AddItemToObject(r, "tokens", o.tokens);
     o.tokens = NULL;
     cJSON_AddStringToObject(r, "text", text ? text : "");
-    cJSON_AddStringToObject(r, "finish_reason", stats.finish_reason == 1 ? "length" : "stop");
+    cJSON_AddStringToObject(r, "finish_reason",
+                            stats.finish_reason == 1 ? "length" : "stop");
     if (top_logprobs > 0) {
       cJSON_AddItemToObject(r, "logprobs", o.logprobs);
       o.logprobs = NULL;
@@ -259,7 +287,8 @@ int mx_cli_generate(int argc, char **argv) {
     cJSON_Delete(r);
   } else if (verbose) {
     printf("\n==========\n");
-    printf("Prompt: %d tokens, %.3f tokens-per-sec\n", stats.prompt_tokens, stats.prompt_tps);
+    printf("Prompt: %d tokens, %.3f tokens-per-sec\n", stats.prompt_tokens,
+           stats.prompt_tps);
     printf("Generation: %d tokens, %.3f tokens-per-sec\n", stats.generation_tokens,
            stats.generation_tps);
     printf("Peak memory: %.3f GB\n", stats.peak_memory / 1e9);

@@ -34,7 +34,8 @@ static char *read_file(const char *path) {
   long n = ftell(f);
   rewind(f);
   char *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (b && fread(b, 1, (size_t)n, f) == (size_t)n) b[n] = 0;
+  if (b && fread(b, 1, (size_t)n, f) == (size_t)n)
+    b[n] = 0;
   else {
     free(b);
     b = NULL;
@@ -52,8 +53,9 @@ int mx_cli_tokenize(int argc, char **argv) {
       {"--prompt", "-p", ARG_STR, &prompt, "text (default: stdin)"},
       {"--no-special", NULL, ARG_BOOL, &no_special, "add_special_tokens=False"},
   };
-  int prc = mx_args_parse("tokenize", "Print the token ids of a text as {\"ids\": [...]}.", opts,
-                          3, argc, argv);
+  int prc =
+      mx_args_parse("tokenize", "Print the token ids of a text as {\"ids\": [...]}.",
+                    opts, 3, argc, argv);
   if (prc == 1) return 0;
   if (prc) return 2;
   mx_tokenizer *tok = load_tok(model);
@@ -61,7 +63,8 @@ int mx_cli_tokenize(int argc, char **argv) {
   char *text = mx_cli_read_prompt(prompt ? prompt : "-");
   int32_t *ids = NULL;
   int n = 0, rc = 1;
-  if (text && mx_tokenizer_encode(tok, text, strlen(text), !no_special, &ids, &n) == MX_OK) {
+  if (text &&
+      mx_tokenizer_encode(tok, text, strlen(text), !no_special, &ids, &n) == MX_OK) {
     printf("{\"ids\": [");
     for (int i = 0; i < n; i++) printf(i ? ", %d" : "%d", ids[i]);
     printf("]}\n");
@@ -80,10 +83,12 @@ int mx_cli_detokenize(int argc, char **argv) {
   bool keep_special = false;
   mx_arg opts[] = {
       {"--model", NULL, ARG_STR, &model, "model or tokenizer directory"},
-      {"--keep-special", NULL, ARG_BOOL, &keep_special, "keep special tokens in the text"},
+      {"--keep-special", NULL, ARG_BOOL, &keep_special,
+       "keep special tokens in the text"},
   };
-  int prc = mx_args_parse("detokenize", "Read {\"ids\": [...]} on stdin, print {\"text\": ...}.",
-                          opts, 2, argc, argv);
+  int prc = mx_args_parse("detokenize",
+                          "Read {\"ids\": [...]} on stdin, print {\"text\": ...}.", opts,
+                          2, argc, argv);
   if (prc == 1) return 0;
   if (prc) return 2;
   mx_tokenizer *tok = load_tok(model);
@@ -101,8 +106,10 @@ int mx_cli_detokenize(int argc, char **argv) {
     const cJSON *e;
     bool ok = ids != NULL;
     cJSON_ArrayForEach(e, arr) {
-      if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 2147483647.0) ok = false;
-      else if (ids) ids[k++] = e->valueint;
+      if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 2147483647.0)
+        ok = false;
+      else if (ids)
+        ids[k++] = e->valueint;
     }
     char *text = NULL;
     size_t len = 0;
@@ -134,12 +141,14 @@ int mx_cli_template(int argc, char **argv) {
   bool agp = false;
   mx_arg opts[] = {
       {"--model", NULL, ARG_STR, &model, "model or tokenizer directory"},
-      {"--messages", NULL, ARG_STR, &messages, "JSON file with the messages list ('-' = stdin)"},
+      {"--messages", NULL, ARG_STR, &messages,
+       "JSON file with the messages list ('-' = stdin)"},
       {"--tools", NULL, ARG_STR, &tools, "JSON file with the tools list"},
       {"--add-generation-prompt", NULL, ARG_BOOL, &agp, "end with the assistant prompt"},
       {"--extra", NULL, ARG_STR, &extra, "JSON object of extra template variables"},
   };
-  int prc = mx_args_parse("template", "Render the model's chat template.", opts, 5, argc, argv);
+  int prc =
+      mx_args_parse("template", "Render the model's chat template.", opts, 5, argc, argv);
   if (prc == 1) return 0;
   if (prc) return 2;
   if (!messages) {

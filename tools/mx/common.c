@@ -46,8 +46,9 @@ int mx_cli_resolve_model(const char *name, char *out, size_t cap) {
         if (is_dir(out)) return 0;
       }
     }
-    fprintf(stderr, "mx: no --model given and the bundled default model was not found "
-                    "(set MX_DEFAULT_MODEL)\n");
+    fprintf(stderr,
+            "mx: no --model given and the bundled default model was not found "
+            "(set MX_DEFAULT_MODEL)\n");
     return 1;
   }
   if (mx_hub_resolve(name, true, out, cap) != MX_OK) {
@@ -134,13 +135,14 @@ char *mx_cli_messages_json(const char *system, const char *user, const char *pre
   return s;
 }
 
-int mx_cli_render_chat(const mx_tokenizer *tok, const char *messages_json, const char *tools,
-                       bool add_generation_prompt, const char *extra_json, char **out) {
+int mx_cli_render_chat(const mx_tokenizer *tok, const char *messages_json,
+                       const char *tools, bool add_generation_prompt,
+                       const char *extra_json, char **out) {
   const char *tmpl = mx_tokenizer_chat_template(tok, NULL);
   if (!tmpl) return 2; /* no template */
-  if (mx_chat_template_apply(tmpl, messages_json, tools, add_generation_prompt, extra_json,
-                             mx_tokenizer_bos_token(tok), mx_tokenizer_eos_token(tok),
-                             out) != MX_OK) {
+  if (mx_chat_template_apply(tmpl, messages_json, tools, add_generation_prompt,
+                             extra_json, mx_tokenizer_bos_token(tok),
+                             mx_tokenizer_eos_token(tok), out) != MX_OK) {
     fprintf(stderr, "mx: %s\n", mx_last_error());
     return 1;
   }

@@ -18,8 +18,9 @@ char *mx_cli_read_prompt(const char *arg);
 int mx_cli_parse_ids(const char *s, int32_t **ids, int *n);
 char *mx_cli_messages_json(const char *system, const char *user, const char *prefill);
 /* 0 rendered, 1 error (printed), 2 the tokenizer has no chat template */
-int mx_cli_render_chat(const mx_tokenizer *tok, const char *messages_json, const char *tools,
-                       bool add_generation_prompt, const char *extra_json, char **out);
+int mx_cli_render_chat(const mx_tokenizer *tok, const char *messages_json,
+                       const char *tools, bool add_generation_prompt,
+                       const char *extra_json, char **out);
 
 /* Byte offset of the user's content in the rendered template for one user
  * message (mlx_lm's "<query>" rule); 0 without a template. */

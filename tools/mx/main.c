@@ -8,7 +8,8 @@
 static const mx_cli_command k_commands[] = {
     {"generate", "generate text (mlx_lm.generate)", mx_cli_generate},
     {"chat", "chat in the terminal (mlx_lm.chat)", mx_cli_chat},
-    {"cache-prompt", "save a prompt's KV cache (mlx_lm.cache_prompt)", mx_cli_cache_prompt},
+    {"cache-prompt", "save a prompt's KV cache (mlx_lm.cache_prompt)",
+     mx_cli_cache_prompt},
     {"tokenize", "text -> token ids as JSON", mx_cli_tokenize},
     {"detokenize", "token ids (JSON on stdin) -> text", mx_cli_detokenize},
     {"template", "render the model's chat template", mx_cli_template},
@@ -46,8 +47,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(cmd, "--version")) return mx_cli_version(argc - 1, argv + 1);
   for (size_t i = 0; i < sizeof k_commands / sizeof *k_commands; i++)
-    if (!strcmp(cmd, k_commands[i].name))
-      return k_commands[i].run(argc - 1, argv + 1);
+    if (!strcmp(cmd, k_commands[i].name)) return k_commands[i].run(argc - 1, argv + 1);
   fprintf(stderr, "mx: unknown command '%s' (see 'mx --help')\n", cmd);
   return 2;
 }

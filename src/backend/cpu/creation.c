@@ -25,8 +25,10 @@ mx_status mx_cpu_full(mx_node *n, mx_array **in, mx_array **out) {
   /* one element, then broadcast it as a stride-0 view: full is O(1) memory */
   mx_buffer *b = mx_buffer_alloc(mx_dtype_size(o->dtype));
   if (!b) return MX_ERR_NOMEM;
-  if (p->is_int) mx_store_i64(b->host, o->dtype, p->ivalue);
-  else mx_store_f64(b->host, o->dtype, p->value);
+  if (p->is_int)
+    mx_store_i64(b->host, o->dtype, p->ivalue);
+  else
+    mx_store_f64(b->host, o->dtype, p->value);
   if (o->buf) mx_buffer_release(o->buf);
   o->buf = b;
   o->offset = 0;
@@ -53,8 +55,10 @@ mx_status mx_cpu_arange(mx_node *n, mx_array **in, mx_array **out) {
   char *dst = mx_array_ptr(o);
   size_t isz = mx_dtype_size(o->dtype);
   for (int64_t i = 0; i < o->size; i++) {
-    if (p->is_int) mx_store_i64(dst + i * (int64_t)isz, o->dtype, p->istart + i * p->istep);
-    else mx_store_f64(dst + i * (int64_t)isz, o->dtype, p->start + (double)i * p->step);
+    if (p->is_int)
+      mx_store_i64(dst + i * (int64_t)isz, o->dtype, p->istart + i * p->istep);
+    else
+      mx_store_f64(dst + i * (int64_t)isz, o->dtype, p->start + (double)i * p->step);
   }
   return MX_OK;
 }
@@ -107,8 +111,7 @@ mx_status mx_cpu_trimask(mx_node *n, mx_array **in, mx_array **out) {
     for (int i = 0; i < rows; i++)
       for (int j = 0; j < cols; j++) {
         bool keep = p->upper ? j - i >= p->k : j - i <= p->k;
-        if (!keep)
-          memset(dst + ((m * rows + i) * cols + j) * (int64_t)isz, 0, isz);
+        if (!keep) memset(dst + ((m * rows + i) * cols + j) * (int64_t)isz, 0, isz);
       }
   return MX_OK;
 }

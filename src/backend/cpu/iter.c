@@ -41,12 +41,13 @@ void mx_iter_init(mx_iter *it, const int *shape, int ndim, int nops,
   it->ndim = n;
 }
 
-void mx_broadcast_strides(const mx_array *a, const int *shape, int ndim,
-                          int64_t *out) {
+void mx_broadcast_strides(const mx_array *a, const int *shape, int ndim, int64_t *out) {
   int off = ndim - a->ndim;
   for (int d = 0; d < ndim; d++) {
-    if (d < off) out[d] = 0;
-    else out[d] = (a->shape[d - off] == 1 && shape[d] != 1) ? 0 : a->strides[d - off];
+    if (d < off)
+      out[d] = 0;
+    else
+      out[d] = (a->shape[d - off] == 1 && shape[d] != 1) ? 0 : a->strides[d - off];
   }
 }
 
@@ -57,8 +58,8 @@ int64_t mx_iter_num_runs(const mx_iter *it) {
   return r;
 }
 
-void mx_iter_runs(const mx_iter *it, int64_t run_begin, int64_t run_end,
-                  mx_iter_fn fn, void *ctx) {
+void mx_iter_runs(const mx_iter *it, int64_t run_begin, int64_t run_end, mx_iter_fn fn,
+                  void *ctx) {
   int nd = it->ndim;
   int64_t inner = it->shape[nd - 1];
   int64_t inner_strides[MX_ITER_MAX_OPS];
@@ -108,8 +109,7 @@ static void par_inner(void *c, int64_t b, int64_t e) {
   p->fn(p->ctx, e - b, offs, is);
 }
 
-void mx_iter_parallel(const mx_iter *it, int64_t grain_elems, mx_iter_fn fn,
-                      void *ctx) {
+void mx_iter_parallel(const mx_iter *it, int64_t grain_elems, mx_iter_fn fn, void *ctx) {
   int64_t runs = mx_iter_num_runs(it);
   if (runs == 0) return;
   int64_t inner = it->shape[it->ndim - 1];
@@ -147,11 +147,14 @@ static void copy_run(void *c, int64_t n, const int64_t *offs, const int64_t *is)
   for (int64_t i = 0; i < n; i++) {
     const char *sp = s + i * is[0] * (int64_t)p->isz;
     char *dp = d + i * (int64_t)dsz;
-    if (p->st == MX_COMPLEX64 && p->dt == MX_COMPLEX64) memcpy(dp, sp, 8);
+    if (p->st == MX_COMPLEX64 && p->dt == MX_COMPLEX64)
+      memcpy(dp, sp, 8);
     else if (p->st == MX_COMPLEX64 && p->dt == MX_BOOL)
       *(uint8_t *)dp = ((const float *)sp)[0] != 0 || ((const float *)sp)[1] != 0;
-    else if (ints) mx_store_i64(dp, p->dt, mx_load_i64(sp, p->st));
-    else mx_store_f64(dp, p->dt, mx_load_f64(sp, p->st));
+    else if (ints)
+      mx_store_i64(dp, p->dt, mx_load_i64(sp, p->st));
+    else
+      mx_store_f64(dp, p->dt, mx_load_f64(sp, p->st));
   }
 }
 
@@ -161,8 +164,7 @@ void mx_copy_convert(const mx_array *src, void *dst, mx_dtype dst_type) {
   const int64_t *strides[2] = {src->strides, dstr};
   mx_iter it;
   mx_iter_init(&it, src->shape, src->ndim, 2, strides);
-  copy_ctx c = {mx_array_ptr(src), dst, mx_dtype_size(src->dtype), src->dtype,
-                dst_type};
+  copy_ctx c = {mx_array_ptr(src), dst, mx_dtype_size(src->dtype), src->dtype, dst_type};
   mx_iter_parallel(&it, 1 << 16, copy_run, &c);
 }
 

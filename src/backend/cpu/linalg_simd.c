@@ -192,15 +192,18 @@ AVX512 static inline __attribute__((always_inline)) void bf16_rows_body(
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
     __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
-    __m512 xe = _mm512_permutex2var_ps(x0, ie, x1), xo = _mm512_permutex2var_ps(x0, io, x1);
+    __m512 xe = _mm512_permutex2var_ps(x0, ie, x1),
+           xo = _mm512_permutex2var_ps(x0, io, x1);
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++) {
       /* the next block of rows: short rows end before the hardware
        * prefetcher locks on to each */
       _mm_prefetch((const char *)(a + (r + NR) * rs + i), _MM_HINT_T0);
       __m512i w = _mm512_loadu_si512((const void *)(a + r * rs + i));
-      acc[r][0] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w, 16)), xe, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(w, hi)), xo, acc[r][1]);
+      acc[r][0] =
+          _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w, 16)), xe, acc[r][0]);
+      acc[r][1] =
+          _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(w, hi)), xo, acc[r][1]);
     }
   }
 #pragma GCC unroll 4
@@ -295,8 +298,8 @@ void mx_lin_axpy_half(float alpha, const uint16_t *b, bool bf16, float *y, int64
     axpy_half_c(alpha, b, bf16, y, n);
 }
 
-void mx_lin_dot_bf16_rows(const uint16_t *a, int64_t rs, const float *x, int64_t n, int nr,
-                          float *out) {
+void mx_lin_dot_bf16_rows(const uint16_t *a, int64_t rs, const float *x, int64_t n,
+                          int nr, float *out) {
   if (use_avx512()) {
     dot_bf16_rows_avx512(a, rs, x, n, nr, out);
     return;

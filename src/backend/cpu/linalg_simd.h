@@ -24,8 +24,8 @@ void mx_lin_dot_half_multi(const uint16_t *a, bool bf16, const float *x, int64_t
 /* out[r] = sum_i a[r * rs + i] * x[i] for r < nr, a bfloat16 rows: the
  * matrix-vector product of decode. On AVX-512 four rows go through at once
  * and x is read once per four rows. */
-void mx_lin_dot_bf16_rows(const uint16_t *a, int64_t rs, const float *x, int64_t n, int nr,
-                          float *out);
+void mx_lin_dot_bf16_rows(const uint16_t *a, int64_t rs, const float *x, int64_t n,
+                          int nr, float *out);
 /* y[i] += alpha * b[i], b half. */
 void mx_lin_axpy_half(float alpha, const uint16_t *b, bool bf16, float *y, int64_t n);
 

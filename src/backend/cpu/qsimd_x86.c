@@ -187,8 +187,8 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
         t = _mm512_fmadd_ps(_mm512_loadu_ps(br + g), _mm512_loadu_ps(xs + g), t);
       if (g < G) {
         __mmask16 k = (__mmask16)((1u << (G - g)) - 1);
-        t = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, br + g), _mm512_maskz_loadu_ps(k, xs + g),
-                            t);
+        t = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, br + g),
+                            _mm512_maskz_loadu_ps(k, xs + g), t);
       }
       float v = _mm512_reduce_add_ps(t);
       int64_t o = (int64_t)(m0 + m) * a->N + n + r;

@@ -9,8 +9,7 @@
 
 /* Can `in` be viewed with out's shape without a copy? Works for any layout
  * where each group of merged input axes is itself contiguous (MLX's rule). */
-static bool reshape_strides(const mx_array *in, const mx_array *out,
-                            int64_t *strides) {
+static bool reshape_strides(const mx_array *in, const mx_array *out, int64_t *strides) {
   if (in->row_contiguous) {
     mx_row_strides(out->shape, out->ndim, strides);
     return true;

@@ -33,8 +33,7 @@ static void init_once(void) {
 
 mx_status mx_cuda_init(void) {
   pthread_once(&g_once, init_once);
-  if (g_init_status != MX_OK)
-    return mx_set_error(g_init_status, "[cuda] %s", g_init_err);
+  if (g_init_status != MX_OK) return mx_set_error(g_init_status, "[cuda] %s", g_init_err);
   return MX_OK;
 }
 
@@ -117,7 +116,8 @@ mx_status mx_cuda_array_alloc(mx_array *out) {
 
 mx_status mx_cuda_inputs(mx_node *n, mx_array **in) {
   mx_status rc = mx_cuda_init();
-  for (int i = 0; i < n->nin && rc == MX_OK; i++) rc = mx_cuda_buffer_to_device(in[i]->buf);
+  for (int i = 0; i < n->nin && rc == MX_OK; i++)
+    rc = mx_cuda_buffer_to_device(in[i]->buf);
   return rc;
 }
 
@@ -149,10 +149,10 @@ static mx_status convert_into(mx_array *src, mx_array *out, const char *op) {
   mx_status rc = mx_cuda_array_alloc(out);
   if (rc != MX_OK) return rc;
   char err[MX_CUDA_ERR_LEN];
-  return mx_cuda_check(mx_cuda_launch_copy(mx_cuda_ptr(src), src->dtype,
-                                           mx_cuda_layout_of(src), out->buf->dev,
-                                           out->dtype, out->size, err),
-                       op, err);
+  return mx_cuda_check(
+      mx_cuda_launch_copy(mx_cuda_ptr(src), src->dtype, mx_cuda_layout_of(src),
+                          out->buf->dev, out->dtype, out->size, err),
+      op, err);
 }
 
 mx_status mx_cuda_astype(mx_node *n, mx_array **in, mx_array **out) {

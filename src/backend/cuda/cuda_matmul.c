@@ -93,8 +93,8 @@ mx_status mx_cuda_matmul(mx_node *n, mx_array **in, mx_array **out) {
   char err[MX_CUDA_ERR_LEN];
   if (o->size == 0) return MX_OK;
   if (K == 0)
-    return mx_cuda_check(mx_cuda_launch_fill(o->buf->dev, o->dtype, 0, 0, 1, o->size, err),
-                         "matmul", err);
+    return mx_cuda_check(
+        mx_cuda_launch_fill(o->buf->dev, o->dtype, 0, 0, 1, o->size, err), "matmul", err);
   operand pa, pb;
   rc = prepare(a, o->shape, nb, M, K, &pa);
   if (rc != MX_OK) return rc;
@@ -103,8 +103,8 @@ mx_status mx_cuda_matmul(mx_node *n, mx_array **in, mx_array **out) {
     if (pa.tmp) mx_buffer_release(pa.tmp);
     return rc;
   }
-  int lrc = mx_cuda_launch_gemm(o->dtype, (int)batch, M, N, K, pa.ptr, pa.rs, pa.cs, pa.bs,
-                                pb.ptr, pb.rs, pb.cs, pb.bs, o->buf->dev, err);
+  int lrc = mx_cuda_launch_gemm(o->dtype, (int)batch, M, N, K, pa.ptr, pa.rs, pa.cs,
+                                pa.bs, pb.ptr, pb.rs, pb.cs, pb.bs, o->buf->dev, err);
   if (pa.tmp) mx_buffer_release(pa.tmp);
   if (pb.tmp) mx_buffer_release(pb.tmp);
   return mx_cuda_check(lrc, "matmul", err);

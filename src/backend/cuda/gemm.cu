@@ -13,14 +13,14 @@ static cublasLtHandle_t g_lt = nullptr;
 static void *g_workspace = nullptr;
 static const size_t kWorkspace = 32u << 20;
 
-#define LT_CHECK(call)                                                            \
-  do {                                                                            \
-    cublasStatus_t s_ = (call);                                                   \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                            \
+#define LT_CHECK(call)                                                               \
+  do {                                                                               \
+    cublasStatus_t s_ = (call);                                                      \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                               \
       snprintf(err, MX_CUDA_ERR_LEN, "%s failed: cublas status %d", #call, (int)s_); \
-      rc = 1;                                                                     \
-      goto done;                                                                  \
-    }                                                                             \
+      rc = 1;                                                                        \
+      goto done;                                                                     \
+    }                                                                                \
   } while (0)
 
 // operand as a column-major matrix: rows x cols with leading dim ld and op
@@ -49,15 +49,19 @@ static colmajor as_transposed(int r, int c, int64_t rs, int64_t cs) {
   return m;
 }
 
-extern "C" int mx_cuda_launch_gemm(int dtype, int batch, int M, int N, int K, const void *a,
-                                   int64_t a_rs, int64_t a_cs, int64_t a_bs, const void *b,
-                                   int64_t b_rs, int64_t b_cs, int64_t b_bs, void *c,
-                                   char *err) {
+extern "C" int mx_cuda_launch_gemm(int dtype, int batch, int M, int N, int K,
+                                   const void *a, int64_t a_rs, int64_t a_cs,
+                                   int64_t a_bs, const void *b, int64_t b_rs,
+                                   int64_t b_cs, int64_t b_bs, void *c, char *err) {
   cudaDataType_t t;
-  if (dtype == 11) t = CUDA_R_32F;
-  else if (dtype == 10) t = CUDA_R_16BF;
-  else if (dtype == 9) t = CUDA_R_16F;
-  else return 2;
+  if (dtype == 11)
+    t = CUDA_R_32F;
+  else if (dtype == 10)
+    t = CUDA_R_16BF;
+  else if (dtype == 9)
+    t = CUDA_R_16F;
+  else
+    return 2;
   int rc = 0;
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
@@ -83,33 +87,43 @@ extern "C" int mx_cuda_launch_gemm(int dtype, int batch, int M, int N, int K, co
     }
   }
   LT_CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  LT_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &mb.op, sizeof mb.op));
-  LT_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &ma.op, sizeof ma.op));
+  LT_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &mb.op,
+                                          sizeof mb.op));
+  LT_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &ma.op,
+                                          sizeof ma.op));
   LT_CHECK(cublasLtMatrixLayoutCreate(&la, t, mb.rows, mb.cols, mb.ld));
   LT_CHECK(cublasLtMatrixLayoutCreate(&lb, t, ma.rows, ma.cols, ma.ld));
   LT_CHECK(cublasLtMatrixLayoutCreate(&lc, t, N, M, ldc));
   if (batch > 1) {
     int64_t sc = (int64_t)M * N;
-    LT_CHECK(cublasLtMatrixLayoutSetAttribute(la, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
-    LT_CHECK(cublasLtMatrixLayoutSetAttribute(la, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &b_bs, sizeof b_bs));
-    LT_CHECK(cublasLtMatrixLayoutSetAttribute(lb, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
-    LT_CHECK(cublasLtMatrixLayoutSetAttribute(lb, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &a_bs, sizeof a_bs));
-    LT_CHECK(cublasLtMatrixLayoutSetAttribute(lc, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
-    LT_CHECK(cublasLtMatrixLayoutSetAttribute(lc, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sc, sizeof sc));
+    LT_CHECK(cublasLtMatrixLayoutSetAttribute(la, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                              &batch, sizeof batch));
+    LT_CHECK(cublasLtMatrixLayoutSetAttribute(
+        la, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &b_bs, sizeof b_bs));
+    LT_CHECK(cublasLtMatrixLayoutSetAttribute(lb, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                              &batch, sizeof batch));
+    LT_CHECK(cublasLtMatrixLayoutSetAttribute(
+        lb, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &a_bs, sizeof a_bs));
+    LT_CHECK(cublasLtMatrixLayoutSetAttribute(lc, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                              &batch, sizeof batch));
+    LT_CHECK(cublasLtMatrixLayoutSetAttribute(
+        lc, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sc, sizeof sc));
   }
   LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   {
     size_t ws = kWorkspace;
-    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
+        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
   }
-  LT_CHECK(cublasLtMatmulAlgoGetHeuristic(g_lt, desc, la, lb, lc, lc, pref, 1, &heur, &found));
+  LT_CHECK(
+      cublasLtMatmulAlgoGetHeuristic(g_lt, desc, la, lb, lc, lc, pref, 1, &heur, &found));
   if (found == 0) {
     snprintf(err, MX_CUDA_ERR_LEN, "cuBLASLt found no algorithm for %dx%dx%d", M, N, K);
     rc = 1;
     goto done;
   }
-  LT_CHECK(cublasLtMatmul(g_lt, desc, &alpha, b, la, a, lb, &beta, c, lc, c, lc, &heur.algo,
-                          g_workspace, kWorkspace, mx_cuda_stream));
+  LT_CHECK(cublasLtMatmul(g_lt, desc, &alpha, b, la, a, lb, &beta, c, lc, c, lc,
+                          &heur.algo, g_workspace, kWorkspace, mx_cuda_stream));
 done:
   if (pref) cublasLtMatmulPreferenceDestroy(pref);
   if (la) cublasLtMatrixLayoutDestroy(la);
