@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../backend/cpu/dtypes.h"
 #include "core.h"
 
 static atomic_int_fast64_t g_live = 0;
@@ -324,19 +325,16 @@ mx_array *mx_array_from_external(void *data, const int *shape, int ndim, mx_dtyp
   return mx_array_new_evaluated(b, t, shape, ndim, NULL, 0);
 }
 
-/* Store v into one element of dtype t. */
-static void store_f64(void *dst, mx_dtype t, double v);
-static void store_i64(void *dst, mx_dtype t, int64_t v);
 
 mx_array *mx_array_scalar_f64(double v, mx_dtype t) {
   unsigned char tmp[16] = {0};
-  store_f64(tmp, t, v);
+  mx_store_f64(tmp, t, v);
   return mx_array_from_data(tmp, NULL, 0, t);
 }
 
 mx_array *mx_array_scalar_i64(int64_t v, mx_dtype t) {
   unsigned char tmp[16] = {0};
-  store_i64(tmp, t, v);
+  mx_store_i64(tmp, t, v);
   return mx_array_from_data(tmp, NULL, 0, t);
 }
 
@@ -353,69 +351,6 @@ mx_array *mx_array_from_i32(const int32_t *data, const int *shape, int ndim) {
   return mx_array_from_data(data, shape, ndim, MX_INT32);
 }
 
-static void store_f64(void *dst, mx_dtype t, double v) {
-  switch (t) {
-    case MX_BOOL:
-      *(uint8_t *)dst = v != 0;
-      break;
-    case MX_UINT8:
-      *(uint8_t *)dst = (uint8_t)(int64_t)v;
-      break;
-    case MX_UINT16:
-      *(uint16_t *)dst = (uint16_t)(int64_t)v;
-      break;
-    case MX_UINT32:
-      *(uint32_t *)dst = (uint32_t)(int64_t)v;
-      break;
-    case MX_UINT64:
-      *(uint64_t *)dst = v < 0 ? (uint64_t)(int64_t)v : (uint64_t)v;
-      break;
-    case MX_INT8:
-      *(int8_t *)dst = (int8_t)(int64_t)v;
-      break;
-    case MX_INT16:
-      *(int16_t *)dst = (int16_t)(int64_t)v;
-      break;
-    case MX_INT32:
-      *(int32_t *)dst = (int32_t)(int64_t)v;
-      break;
-    case MX_INT64:
-      *(int64_t *)dst = (int64_t)v;
-      break;
-    case MX_FLOAT16:
-      *(uint16_t *)dst = mx_f32_to_f16((float)v);
-      break;
-    case MX_BFLOAT16:
-      *(uint16_t *)dst = mx_f32_to_bf16((float)v);
-      break;
-    case MX_FLOAT32:
-      *(float *)dst = (float)v;
-      break;
-    case MX_FLOAT64:
-      *(double *)dst = v;
-      break;
-    case MX_COMPLEX64:
-      ((float *)dst)[0] = (float)v;
-      ((float *)dst)[1] = 0;
-      break;
-    default:
-      break;
-  }
-}
-
-static void store_i64(void *dst, mx_dtype t, int64_t v) {
-  switch (t) {
-    case MX_UINT64:
-      *(uint64_t *)dst = (uint64_t)v;
-      break;
-    case MX_INT64:
-      *(int64_t *)dst = v;
-      break;
-    default:
-      store_f64(dst, t, (double)v);
-      break;
-  }
-}
 
 /* ---- metadata ---- */
 int mx_array_ndim(const mx_array *a) { return a ? a->ndim : 0; }
