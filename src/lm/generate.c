@@ -21,24 +21,62 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Forward ids[0:n] and copy the last position's logits (float32) to out. */
+/* Forward ids[0:n] through (m, c) and copy the float32 logits of the last
+ * npos positions to out (npos * V floats); npos == 0 only evaluates. */
 static mx_status step(mx_lm_model *m, mx_lm_cache *c, const int32_t *ids, int n,
-                      float *out) {
+                      float *out, int npos) {
   mx_scope_begin();
   int shape[2] = {1, n};
   mx_array *x = mx_array_from_data(ids, shape, 2, MX_INT32);
   mx_array *logits = mx_lm_forward(m, x, c);
-  mx_status rc = MX_OK;
-  if (out) {
-    mx_array *last = mx_astype(mx_slice_axis(logits, 1, n - 1, n, 1), MX_FLOAT32);
+  mx_status rc;
+  if (npos > 0) {
+    mx_array *last = mx_astype(mx_slice_axis(logits, 1, n - npos, n, 1), MX_FLOAT32);
     rc = last ? mx_array_read(last, MX_FLOAT32, out,
-                              (size_t)m->cfg.vocab_size * sizeof(float))
+                              (size_t)npos * m->cfg.vocab_size * sizeof(float))
               : mx_last_status();
   } else {
     rc = logits ? mx_eval1(logits) : mx_last_status();
   }
   mx_scope_end();
   return rc;
+}
+
+/* The prompt in chunks of `chunk` tokens; the last position's logits go to
+ * out (when not NULL). */
+static mx_status prefill(mx_lm_model *m, mx_lm_cache *c, const int32_t *prompt, int n,
+                         int chunk, float *out) {
+  mx_status rc = MX_OK;
+  int done = 0;
+  while (rc == MX_OK && n - done > chunk) {
+    rc = step(m, c, prompt + done, chunk, NULL, 0);
+    done += chunk;
+  }
+  if (rc == MX_OK) rc = step(m, c, prompt + done, n - done, out, out ? 1 : 0);
+  return rc;
+}
+
+static mx_status check_prompt(const char *op, const mx_lm_model *m, const int32_t *prompt,
+                              int n) {
+  if (!prompt || n <= 0) return mx_set_error(MX_ERR_INVALID, "[%s] empty prompt", op);
+  for (int i = 0; i < n; i++)
+    if (prompt[i] < 0 || prompt[i] >= m->cfg.vocab_size)
+      return mx_set_error(MX_ERR_INVALID,
+                          "[%s] prompt token %d at position %d is out of range for "
+                          "vocabulary size %d",
+                          op, prompt[i], i, m->cfg.vocab_size);
+  return MX_OK;
+}
+
+static void fill_stats(mx_lm_generate_stats *st, int n, int ngen, int finish, double t0,
+                       double t1, double t2) {
+  if (!st) return;
+  st->prompt_tokens = n;
+  st->generation_tokens = ngen;
+  st->prompt_tps = t1 > t0 ? n / (t1 - t0) : 0;
+  st->generation_tps = ngen > 1 && t2 > t1 ? (ngen - 1) / (t2 - t1) : 0;
+  st->peak_memory = mx_get_peak_memory();
+  st->finish_reason = finish;
 }
 
 static bool is_eos(const mx_lm_generate_params *p, const mx_lm_model *m, int32_t t) {
@@ -69,120 +107,6 @@ static void fill_top(mx_lm_token_info *ti, const float *lp, int V, int k) {
     ti->top_logprobs[pos] = lp[i];
     if (ti->n_top < k) ti->n_top++;
   }
-}
-
-mx_status mx_lm_generate_tokens(mx_lm_model *m, const int32_t *prompt, int n,
-                                const mx_lm_generate_params *pin, mx_lm_cache *cache,
-                                mx_lm_token_callback cb, void *ctx,
-                                mx_lm_generate_stats *stats) {
-  if (!m || (!prompt && n > 0))
-    return mx_set_error(MX_ERR_INVALID, "[generate] NULL model or prompt");
-  mx_lm_generate_params p;
-  if (pin)
-    p = *pin;
-  else
-    mx_lm_generate_defaults(&p);
-  if (n <= 0) return mx_set_error(MX_ERR_INVALID, "[generate] empty prompt");
-  int V = m->cfg.vocab_size;
-  for (int i = 0; i < n; i++)
-    if (prompt[i] < 0 || prompt[i] >= V)
-      return mx_set_error(MX_ERR_INVALID,
-                          "[generate] prompt token %d at position %d is out of "
-                          "range for vocabulary size %d",
-                          prompt[i], i, V);
-  if (p.max_tokens < 0) return mx_set_error(MX_ERR_INVALID, "[generate] max_tokens < 0");
-  if (p.prefill_step_size <= 0) p.prefill_step_size = 2048;
-  if (p.top_logprobs < 0 || p.top_logprobs > 20)
-    return mx_set_error(MX_ERR_INVALID, "[generate] top_logprobs must be in [0, 20]");
-  mx_lm_sampler *smp = mx_lm_sampler_new(&p.sampler);
-  if (!smp) return mx_last_status();
-  bool own_cache = !cache;
-  if (own_cache && !(cache = mx_lm_cache_new(m, NULL))) {
-    mx_lm_sampler_free(smp);
-    return mx_last_status();
-  }
-  float *logits = malloc((size_t)V * sizeof *logits);
-  float *lp = malloc((size_t)V * sizeof *lp);
-  int32_t *hist = malloc((size_t)(n + p.max_tokens + 1) * sizeof *hist);
-  mx_status rc = MX_OK;
-  if (!logits || !lp || !hist)
-    rc = mx_set_error(MX_ERR_NOMEM, "[generate] out of memory");
-  if (rc == MX_OK) memcpy(hist, prompt, (size_t)n * sizeof *hist);
-  int nh = n, ngen = 0, finish = 1;
-  mx_reset_peak_memory();
-  double t0 = now_s(), t1 = t0;
-  /* prefill all but the last chunk without reading logits */
-  int done = 0;
-  while (rc == MX_OK && n - done > p.prefill_step_size) {
-    rc = step(m, cache, prompt + done, p.prefill_step_size, NULL);
-    done += p.prefill_step_size;
-  }
-  if (rc == MX_OK) rc = step(m, cache, prompt + done, n - done, logits);
-  while (rc == MX_OK && ngen < p.max_tokens) {
-    int32_t tok = mx_lm_sampler_next(smp, logits, V, hist, nh, lp);
-    if (tok < 0) {
-      rc = mx_last_status() ? mx_last_status() : MX_ERR_RUNTIME;
-      break;
-    }
-    if (ngen == 0) t1 = now_s();
-    if (is_eos(&p, m, tok)) {
-      finish = 0;
-      break;
-    }
-    hist[nh++] = tok;
-    ngen++;
-    if (cb) {
-      mx_lm_token_info ti;
-      memset(&ti, 0, sizeof ti);
-      ti.token = tok;
-      ti.logprob = lp[tok];
-      if (p.top_logprobs > 0) fill_top(&ti, lp, V, p.top_logprobs);
-      if (cb(ctx, &ti)) {
-        finish = 0;
-        break;
-      }
-    }
-    if (ngen == p.max_tokens) break;
-    rc = step(m, cache, &tok, 1, logits);
-  }
-  double t2 = now_s();
-  if (stats) {
-    stats->prompt_tokens = n;
-    stats->generation_tokens = ngen;
-    stats->prompt_tps = t1 > t0 ? n / (t1 - t0) : 0;
-    stats->generation_tps = ngen > 1 && t2 > t1 ? (ngen - 1) / (t2 - t1) : 0;
-    stats->peak_memory = mx_get_peak_memory();
-    stats->finish_reason = finish;
-  }
-  free(logits);
-  free(lp);
-  free(hist);
-  mx_lm_sampler_free(smp);
-  if (own_cache) mx_lm_cache_free(cache);
-  return rc;
-}
-
-/* ---- speculative decoding ---- */
-
-/* Forward ids through (m, c); copy all n positions' float32 logits to out
- * (n * V floats) when out is not NULL. */
-static mx_status step_all(mx_lm_model *m, mx_lm_cache *c, const int32_t *ids, int n,
-                          float *out) {
-  mx_scope_begin();
-  int shape[2] = {1, n};
-  mx_array *x = mx_array_from_data(ids, shape, 2, MX_INT32);
-  mx_array *logits = mx_lm_forward(m, x, c);
-  mx_status rc = logits ? MX_OK : mx_last_status();
-  if (rc == MX_OK && out) {
-    mx_array *f = mx_astype(logits, MX_FLOAT32);
-    rc = f ? mx_array_read(f, MX_FLOAT32, out,
-                           (size_t)n * m->cfg.vocab_size * sizeof(float))
-           : mx_last_status();
-  } else if (rc == MX_OK) {
-    rc = mx_eval1(logits);
-  }
-  mx_scope_end();
-  return rc;
 }
 
 typedef struct {
@@ -226,14 +150,66 @@ static void emit(emitter *e, int32_t tok) {
   }
 }
 
+mx_status mx_lm_generate_tokens(mx_lm_model *m, const int32_t *prompt, int n,
+                                const mx_lm_generate_params *pin, mx_lm_cache *cache,
+                                mx_lm_token_callback cb, void *ctx,
+                                mx_lm_generate_stats *stats) {
+  if (!m) return mx_set_error(MX_ERR_INVALID, "[generate] NULL model");
+  mx_lm_generate_params p;
+  if (pin)
+    p = *pin;
+  else
+    mx_lm_generate_defaults(&p);
+  mx_status rc = check_prompt("generate", m, prompt, n);
+  if (rc != MX_OK) return rc;
+  if (p.max_tokens < 0) return mx_set_error(MX_ERR_INVALID, "[generate] max_tokens < 0");
+  if (p.prefill_step_size <= 0) p.prefill_step_size = 2048;
+  if (p.top_logprobs < 0 || p.top_logprobs > 20)
+    return mx_set_error(MX_ERR_INVALID, "[generate] top_logprobs must be in [0, 20]");
+  int V = m->cfg.vocab_size;
+  mx_lm_sampler *smp = mx_lm_sampler_new(&p.sampler);
+  if (!smp) return mx_last_status();
+  bool own_cache = !cache;
+  if (own_cache && !(cache = mx_lm_cache_new(m, NULL))) {
+    mx_lm_sampler_free(smp);
+    return mx_last_status();
+  }
+  float *logits = malloc((size_t)V * sizeof *logits);
+  float *lp = malloc((size_t)V * sizeof *lp);
+  int32_t *hist = malloc((size_t)(n + p.max_tokens + 1) * sizeof *hist);
+  if (!logits || !lp || !hist) rc = mx_set_error(MX_ERR_NOMEM, "[generate] out of memory");
+  if (rc == MX_OK) memcpy(hist, prompt, (size_t)n * sizeof *hist);
+  emitter e = {&p, m, cb, ctx, hist, n, 0, p.max_tokens == 0, 1, lp};
+  mx_reset_peak_memory();
+  double t0 = now_s(), t1 = t0;
+  if (rc == MX_OK) rc = prefill(m, cache, prompt, n, p.prefill_step_size, logits);
+  while (rc == MX_OK && !e.stop) {
+    int32_t tok = mx_lm_sampler_next(smp, logits, V, hist, e.nh, lp);
+    if (tok < 0) {
+      rc = mx_last_status() ? mx_last_status() : MX_ERR_RUNTIME;
+      break;
+    }
+    if (e.ngen == 0) t1 = now_s();
+    emit(&e, tok);
+    if (!e.stop) rc = step(m, cache, &tok, 1, logits, 1);
+  }
+  fill_stats(stats, n, e.ngen, e.finish, t0, t1, now_s());
+  free(logits);
+  free(lp);
+  free(hist);
+  mx_lm_sampler_free(smp);
+  if (own_cache) mx_lm_cache_free(cache);
+  return rc;
+}
+
+/* ---- speculative decoding ---- */
+
 mx_status mx_lm_generate_speculative(mx_lm_model *m, mx_lm_model *draft,
                                      const int32_t *prompt, int n,
                                      const mx_lm_generate_params *pin, int num_draft,
                                      mx_lm_token_callback cb, void *ctx,
                                      mx_lm_generate_stats *stats) {
-  if (!m || !draft || !prompt || n <= 0)
-    return mx_set_error(MX_ERR_INVALID,
-                        "[speculative] NULL model, draft or empty prompt");
+  if (!m || !draft) return mx_set_error(MX_ERR_INVALID, "[speculative] NULL model or draft");
   if (draft->cfg.vocab_size != m->cfg.vocab_size)
     return mx_set_error(
         MX_ERR_INVALID,
@@ -247,18 +223,16 @@ mx_status mx_lm_generate_speculative(mx_lm_model *m, mx_lm_model *draft,
     p = *pin;
   else
     mx_lm_generate_defaults(&p);
+  mx_status rc = check_prompt("speculative", m, prompt, n);
+  if (rc != MX_OK) return rc;
+  if (p.prefill_step_size <= 0) p.prefill_step_size = 2048;
   int V = m->cfg.vocab_size;
-  for (int i = 0; i < n; i++)
-    if (prompt[i] < 0 || prompt[i] >= V)
-      return mx_set_error(MX_ERR_INVALID, "[speculative] prompt token %d out of range",
-                          prompt[i]);
-  mx_lm_sampler *ms = mx_lm_sampler_new(&p.sampler), *ds = mx_lm_sampler_new(&p.sampler);
+  mx_lm_sampler *ms = mx_lm_sampler_new(&p.sampler);
   mx_lm_cache *mc = mx_lm_cache_new(m, NULL), *dc = mx_lm_cache_new(draft, NULL);
   float *ml = malloc((size_t)(num_draft + 1) * V * sizeof(float));
   float *dl = malloc((size_t)V * sizeof(float)), *lp = malloc((size_t)V * sizeof(float));
   int32_t *hist = malloc((size_t)(n + p.max_tokens + num_draft + 2) * sizeof(int32_t));
-  mx_status rc = MX_OK;
-  if (!ms || !ds || !mc || !dc)
+  if (!ms || !mc || !dc)
     rc = mx_last_status();
   else if (!ml || !dl || !lp || !hist)
     rc = mx_set_error(MX_ERR_NOMEM, "[speculative] out of memory");
@@ -266,8 +240,8 @@ mx_status mx_lm_generate_speculative(mx_lm_model *m, mx_lm_model *draft,
   if (hist) memcpy(hist, prompt, (size_t)n * sizeof *hist);
   mx_reset_peak_memory();
   double t0 = now_s(), t1 = t0;
-  if (rc == MX_OK) rc = step(m, mc, prompt, n, ml);
-  if (rc == MX_OK) rc = step_all(draft, dc, prompt, n, NULL);
+  if (rc == MX_OK) rc = prefill(m, mc, prompt, n, p.prefill_step_size, ml);
+  if (rc == MX_OK) rc = prefill(draft, dc, prompt, n, p.prefill_step_size, NULL);
   int32_t tok = -1, pending = -1;
   int32_t dtoks[64], minputs[65];
   if (rc == MX_OK) {
@@ -288,7 +262,7 @@ mx_status mx_lm_generate_speculative(mx_lm_model *m, mx_lm_model *draft,
     if (pending >= 0) din[nd++] = pending;
     din[nd++] = tok;
     for (int i = 0; i < k && rc == MX_OK; i++) {
-      rc = step(draft, dc, i == 0 ? din : &dtoks[i - 1], i == 0 ? nd : 1, dl);
+      rc = step(draft, dc, i == 0 ? din : &dtoks[i - 1], i == 0 ? nd : 1, dl, 1);
       if (rc == MX_OK) {
         /* the draft proposes greedily (its distribution only steers) */
         int best = 0;
@@ -301,7 +275,7 @@ mx_status mx_lm_generate_speculative(mx_lm_model *m, mx_lm_model *draft,
     /* main verifies tok, d0..d_{k-1} in one forward */
     minputs[0] = tok;
     memcpy(minputs + 1, dtoks, (size_t)k * sizeof *dtoks);
-    rc = step_all(m, mc, minputs, k + 1, ml);
+    rc = step(m, mc, minputs, k + 1, ml, k + 1);
     if (rc != MX_OK) break;
     int a = 0;
     int32_t next = -1;
@@ -328,21 +302,12 @@ mx_status mx_lm_generate_speculative(mx_lm_model *m, mx_lm_model *draft,
     tok = next;
     emit(&e, tok);
   }
-  double t2 = now_s();
-  if (stats) {
-    stats->prompt_tokens = n;
-    stats->generation_tokens = e.ngen;
-    stats->prompt_tps = t1 > t0 ? n / (t1 - t0) : 0;
-    stats->generation_tps = e.ngen > 1 && t2 > t1 ? (e.ngen - 1) / (t2 - t1) : 0;
-    stats->peak_memory = mx_get_peak_memory();
-    stats->finish_reason = e.finish;
-  }
+  fill_stats(stats, n, e.ngen, e.finish, t0, t1, now_s());
   free(ml);
   free(dl);
   free(lp);
   free(hist);
   mx_lm_sampler_free(ms);
-  mx_lm_sampler_free(ds);
   mx_lm_cache_free(mc);
   mx_lm_cache_free(dc);
   return rc;
