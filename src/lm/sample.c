@@ -166,11 +166,16 @@ int32_t mx_lm_sampler_next(mx_lm_sampler *s, const float *logits, int V,
       if (x[i] > x[best]) best = i;
     return best;
   }
-  /* sort indices by logprob, descending */
+  /* indices by logprob, descending; only the filters need the order, so a
+   * plain temperature draw skips the O(V log V) sort */
   int *ord = s->order;
   for (int i = 0; i < V; i++) ord[i] = i;
-  t_keys = x;
-  qsort(ord, (size_t)V, sizeof *ord, by_value_desc);
+  bool filters = (p->top_k > 0 && p->top_k < V) || (p->top_p > 0 && p->top_p < 1) ||
+                 p->min_p > 0 || p->xtc_probability > 0;
+  if (filters) {
+    t_keys = x;
+    qsort(ord, (size_t)V, sizeof *ord, by_value_desc);
+  }
   if (p->top_k > 0 && p->top_k < V)
     for (int r = p->top_k; r < V; r++) x[ord[r]] = -INFINITY;
   if (p->top_p > 0 && p->top_p < 1) {
