@@ -114,7 +114,23 @@ static mx_array *window_mask(int L, int T, int pos, int window, int keep) {
   return a;
 }
 
-mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *cache) {
+/* The mask of this forward for `window` (built once, shared by every layer
+ * with that window). */
+static mx_array *memo_mask(mx_lm_masks *mm, int window, bool padded, int B, int L, int T,
+                           int pos, int keep, const int *pad) {
+  for (int i = 0; i < mm->n; i++)
+    if (mm->window[i] == window) return mm->mask[i];
+  mx_array *mask =
+      padded ? padded_mask(B, L, T, pos, window, pad) : window_mask(L, T, pos, window, keep);
+  if (mask && mm->n < 2) {
+    mm->window[mm->n] = window;
+    mm->mask[mm->n++] = mask;
+  }
+  return mask;
+}
+
+mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *cache,
+                          mx_lm_masks *masks) {
   const mx_lm_config *c = &m->cfg;
   const mx_lm_layer *l = &m->layers[layer];
   int B = mx_array_dim(x, 0), L = mx_array_dim(x, 1);
@@ -162,11 +178,11 @@ mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *c
     if (L == 1) window = 0; /* the ring holds exactly what one query may see */
   }
   if (pad) {
-    mx_array *mask = padded_mask(B, L, T, pos, window, pad);
+    mx_array *mask = memo_mask(masks, window, true, B, L, T, pos, keep, pad);
     o = mx_fast_scaled_dot_product_attention(q, keys, values, scale, MX_SDPA_MASK_ARRAY,
                                              mask, NULL);
   } else if (window > 0 && (L > 1 || T > window)) {
-    mx_array *mask = window_mask(L, T, pos, window, keep);
+    mx_array *mask = memo_mask(masks, window, false, B, L, T, pos, keep, pad);
     o = mx_fast_scaled_dot_product_attention(q, keys, values, scale, MX_SDPA_MASK_ARRAY,
                                              mask, NULL);
   } else {
@@ -182,9 +198,11 @@ mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *c
 mx_array *mx_lm_decoder_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache) {
   float eps = (float)m->cfg.rms_norm_eps;
   mx_array *h = mx_lm_embed(&m->embed, ids);  // (B, L, D)
+  mx_lm_masks masks = {0};
   for (int i = 0; i < m->cfg.num_layers; i++) {
     const mx_lm_layer *l = &m->layers[i];
-    mx_array *r = mx_lm_attention(m, i, mx_fast_rms_norm(h, l->input_norm, eps), cache);
+    mx_array *r =
+        mx_lm_attention(m, i, mx_fast_rms_norm(h, l->input_norm, eps), cache, &masks);
     h = mx_add(h, r);
     r = mx_lm_swiglu_mlp(l, mx_fast_rms_norm(h, l->post_attn_norm, eps));
     h = mx_add(h, r);

@@ -110,7 +110,15 @@ mx_array *mx_lm_rope(mx_lm_model *m, mx_array *x, int offset);
 mx_array *mx_lm_silu(mx_array *x);
 mx_array *mx_lm_swiglu_mlp(const mx_lm_layer *l, mx_array *x);
 /* Standard decoder attention with GQA, optional q/k norms, rope and cache. */
-mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *cache);
+/* Masks built during one forward, shared by the layers (at most two
+ * windows: full and sliding). Zero-initialise per forward. */
+typedef struct {
+  int n;
+  int window[2];
+  mx_array *mask[2];
+} mx_lm_masks;
+mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *cache,
+                          mx_lm_masks *masks);
 /* A llama-style decoder (pre-norm, residuals, final norm, head). */
 mx_array *mx_lm_decoder_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache);
 
