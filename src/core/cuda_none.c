@@ -1,4 +1,4 @@
-/* cuda_stub.c: the CUDA hooks of a build without CUDA. Every entry says so
+/* cuda_none.c: the CUDA hooks of a build without CUDA. Every entry says so
  * clearly instead of pretending. */
 #include "core.h"
 
