@@ -185,17 +185,14 @@ mx_status mx_cuda_reshape(mx_node *n, mx_array **in, mx_array **out) {
   return convert_into(in[0], out[0], "reshape");
 }
 
-/* Make a device copy of `a` that is row-contiguous (new buffer) if needed. */
-mx_status mx_cuda_contiguous_copy(mx_array *a, mx_buffer **tmp, const void **ptr) {
-  *tmp = NULL;
-  if (a->row_contiguous) {
-    *ptr = mx_cuda_ptr(a);
-    return MX_OK;
-  }
+/* A new row-major device buffer holding the elements that `src` (dtype t)
+ * addresses through `lay` (n elements). */
+mx_status mx_cuda_gather_copy(const void *src, mx_dtype t, mx_cuda_layout lay, int64_t n,
+                              mx_buffer **out) {
   mx_buffer *b = calloc(1, sizeof *b);
   if (!b) return mx_set_error(MX_ERR_NOMEM, "[cuda] out of memory");
   atomic_init(&b->refs, 1);
-  b->nbytes = (size_t)a->size * mx_dtype_size(a->dtype);
+  b->nbytes = (size_t)n * mx_dtype_size(t);
   mx_status rc = dev_alloc(b);
   if (rc != MX_OK) {
     free(b);
@@ -203,14 +200,11 @@ mx_status mx_cuda_contiguous_copy(mx_array *a, mx_buffer **tmp, const void **ptr
   }
   b->valid = MX_VALID_DEVICE;
   char err[MX_CUDA_ERR_LEN];
-  rc = mx_cuda_check(mx_cuda_launch_copy(mx_cuda_ptr(a), a->dtype, mx_cuda_layout_of(a),
-                                         b->dev, a->dtype, a->size, err),
-                     "copy", err);
+  rc = mx_cuda_check(mx_cuda_launch_copy(src, t, lay, b->dev, t, n, err), "copy", err);
   if (rc != MX_OK) {
     mx_buffer_release(b);
     return rc;
   }
-  *tmp = b;
-  *ptr = b->dev;
+  *out = b;
   return MX_OK;
 }

@@ -20,6 +20,9 @@ mx_cuda_layout mx_cuda_layout_of(const mx_array *a);
 mx_cuda_layout mx_cuda_layout_broadcast(const mx_array *a, const mx_array *out);
 /* device pointer of element 0 */
 const void *mx_cuda_ptr(const mx_array *a);
-mx_status mx_cuda_contiguous_copy(mx_array *a, mx_buffer **tmp, const void **ptr);
+/* A new row-major device buffer with the n elements src addresses through
+ * lay (dtype t). */
+mx_status mx_cuda_gather_copy(const void *src, mx_dtype t, mx_cuda_layout lay, int64_t n,
+                              mx_buffer **out);
 
 #endif

@@ -58,20 +58,21 @@ static mx_status prepare(mx_array *x, const int *bshape, int nb, int rows, int c
     return MX_OK;
   }
   /* materialise x broadcast to bshape + (rows, cols), row-major */
-  mx_array v = *x; /* a layout-only view for the copy kernel */
-  v.ndim = nb + 2;
+  mx_cuda_layout lay;
+  memset(&lay, 0, sizeof lay);
+  lay.ndim = nb + 2;
   for (int d = 0; d < nb; d++) {
-    v.shape[d] = bshape[d];
-    v.strides[d] = st[d];
+    lay.shape[d] = bshape[d];
+    lay.strides[d] = st[d];
   }
-  v.shape[nb] = rows;
-  v.shape[nb + 1] = cols;
-  v.strides[nb] = x->strides[x->ndim - 2];
-  v.strides[nb + 1] = x->strides[x->ndim - 1];
-  v.size = mx_shape_size(v.shape, v.ndim);
-  v.row_contiguous = false;
-  mx_status rc = mx_cuda_contiguous_copy(&v, &o->tmp, &o->ptr);
+  lay.shape[nb] = rows;
+  lay.shape[nb + 1] = cols;
+  lay.strides[nb] = x->strides[x->ndim - 2];
+  lay.strides[nb + 1] = x->strides[x->ndim - 1];
+  int64_t n = mx_shape_size(bshape, nb) * rows * cols;
+  mx_status rc = mx_cuda_gather_copy(mx_cuda_ptr(x), x->dtype, lay, n, &o->tmp);
   if (rc != MX_OK) return rc;
+  o->ptr = o->tmp->dev;
   o->rs = cols;
   o->cs = 1;
   o->bs = (int64_t)rows * cols;
