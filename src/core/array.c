@@ -325,7 +325,6 @@ mx_array *mx_array_from_external(void *data, const int *shape, int ndim, mx_dtyp
   return mx_array_new_evaluated(b, t, shape, ndim, NULL, 0);
 }
 
-
 mx_array *mx_array_scalar_f64(double v, mx_dtype t) {
   unsigned char tmp[16] = {0};
   mx_store_f64(tmp, t, v);
@@ -350,7 +349,6 @@ mx_array *mx_array_from_f32(const float *data, const int *shape, int ndim) {
 mx_array *mx_array_from_i32(const int32_t *data, const int *shape, int ndim) {
   return mx_array_from_data(data, shape, ndim, MX_INT32);
 }
-
 
 /* ---- metadata ---- */
 int mx_array_ndim(const mx_array *a) { return a ? a->ndim : 0; }

@@ -120,8 +120,8 @@ static mx_array *memo_mask(mx_lm_masks *mm, int window, bool padded, int B, int 
                            int pos, int keep, const int *pad) {
   for (int i = 0; i < mm->n; i++)
     if (mm->window[i] == window) return mm->mask[i];
-  mx_array *mask =
-      padded ? padded_mask(B, L, T, pos, window, pad) : window_mask(L, T, pos, window, keep);
+  mx_array *mask = padded ? padded_mask(B, L, T, pos, window, pad)
+                          : window_mask(L, T, pos, window, keep);
   if (mask && mm->n < 2) {
     mm->window[mm->n] = window;
     mm->mask[mm->n++] = mask;

@@ -177,7 +177,8 @@ mx_status mx_lm_generate_tokens(mx_lm_model *m, const int32_t *prompt, int n,
   float *logits = malloc((size_t)V * sizeof *logits);
   float *lp = malloc((size_t)V * sizeof *lp);
   int32_t *hist = malloc((size_t)(n + p.max_tokens + 1) * sizeof *hist);
-  if (!logits || !lp || !hist) rc = mx_set_error(MX_ERR_NOMEM, "[generate] out of memory");
+  if (!logits || !lp || !hist)
+    rc = mx_set_error(MX_ERR_NOMEM, "[generate] out of memory");
   if (rc == MX_OK) memcpy(hist, prompt, (size_t)n * sizeof *hist);
   emitter e = {&p, m, cb, ctx, hist, n, 0, p.max_tokens == 0, 1, lp};
   mx_reset_peak_memory();
@@ -209,7 +210,8 @@ mx_status mx_lm_generate_speculative(mx_lm_model *m, mx_lm_model *draft,
                                      const mx_lm_generate_params *pin, int num_draft,
                                      mx_lm_token_callback cb, void *ctx,
                                      mx_lm_generate_stats *stats) {
-  if (!m || !draft) return mx_set_error(MX_ERR_INVALID, "[speculative] NULL model or draft");
+  if (!m || !draft)
+    return mx_set_error(MX_ERR_INVALID, "[speculative] NULL model or draft");
   if (draft->cfg.vocab_size != m->cfg.vocab_size)
     return mx_set_error(
         MX_ERR_INVALID,

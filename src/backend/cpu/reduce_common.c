@@ -123,21 +123,21 @@ static inline double complex c_of_c64(mx_c64 v) { return CMPLX(crealf(v), cimagf
            : c_of_num)(v)
 
 /* One strided load loop per (source dtype, widening conversion CONV). */
-#define CK_LOAD_CASES(CONV)                                                        \
-  switch (t) {                                                                     \
-    MX_FOR_EACH_DTYPE(CK_LOAD_CASE_##CONV)                                         \
-    default:                                                                       \
-      break;                                                                       \
+#define CK_LOAD_CASES(CONV)                \
+  switch (t) {                             \
+    MX_FOR_EACH_DTYPE(CK_LOAD_CASE_##CONV) \
+    default:                               \
+      break;                               \
   }
-#define CK_LOAD_BODY(E, T, CONV)                                                   \
-  case E:                                                                          \
-    if (stride == 1) { /* blocks of 8: vectorised at -O2 (SLP) */                  \
-      int64_t i = 0;                                                               \
-      for (; i + 8 <= n; i += 8)                                                   \
-        for (int k = 0; k < 8; k++) d[i + k] = CONV(((const T *)p)[i + k]);        \
-      for (; i < n; i++) d[i] = CONV(((const T *)p)[i]);                           \
-    } else                                                                         \
-      for (int64_t i = 0; i < n; i++) d[i] = CONV(((const T *)p)[i * stride]);     \
+#define CK_LOAD_BODY(E, T, CONV)                                               \
+  case E:                                                                      \
+    if (stride == 1) { /* blocks of 8: vectorised at -O2 (SLP) */              \
+      int64_t i = 0;                                                           \
+      for (; i + 8 <= n; i += 8)                                               \
+        for (int k = 0; k < 8; k++) d[i + k] = CONV(((const T *)p)[i + k]);    \
+      for (; i < n; i++) d[i] = CONV(((const T *)p)[i]);                       \
+    } else                                                                     \
+      for (int64_t i = 0; i < n; i++) d[i] = CONV(((const T *)p)[i * stride]); \
     break;
 #define CK_LOAD_CASE_TO_F(E, T, S) CK_LOAD_BODY(E, T, TO_F)
 #define CK_LOAD_CASE_TO_I(E, T, S) CK_LOAD_BODY(E, T, TO_I)
