@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "harness.h"
+#include "lm/model.h"
 #include "mx/lm.h"
 
 static mx_array_map *golden(const char *dir) {
@@ -36,6 +37,25 @@ static double rel_err(mx_array *a, mx_array *b) {
   free(x);
   free(y);
   return md / (mb > 0 ? mb : 1);
+}
+
+/* The model's effective inverse frequencies (1 / period, times the linear
+ * position scale) against transformers' rotary inv_freq buffer. */
+static void check_inv_freq(const char *name, mx_lm_model *m, mx_array *ref) {
+  int half = m->rope_dims / 2;
+  MXT_CHECK(mx_array_size(ref) == half, "%s: inv_freq has %lld entries, rope dims %d",
+            name, (long long)mx_array_size(ref), m->rope_dims);
+  if (mx_array_size(ref) != half) return;
+  double *want = mxt_to_f64(ref), *per = m->rope_freqs ? mxt_to_f64(m->rope_freqs) : NULL;
+  double worst = 0;
+  for (int i = 0; want && i < half; i++) {
+    double period = per ? per[i] : pow(m->cfg.rope.theta, 2.0 * i / m->rope_dims);
+    double got = m->rope_scale / period;
+    worst = fmax(worst, fabs(got - want[i]) / fabs(want[i]));
+  }
+  MXT_CHECK(want && worst <= 1e-6, "%s: inv_freq rel error %.3g", name, worst);
+  free(want);
+  free(per);
 }
 
 static void check_model(const char *name, const char *model_dir) {
@@ -120,7 +140,7 @@ static void check_model(const char *name, const char *model_dir) {
   for (int i = 0; i < mx_array_map_size(g); i++) {
     const char *k = mx_array_map_name(g, i);
     if (strncmp(k, "aux.rope.", 9) != 0) continue;
-    (void)k; /* checked in test_rope_freqs through the model's rope */
+    check_inv_freq(name, m, mx_array_map_at(g, i));
   }
   mx_array_map_free(g);
   mx_lm_free(m);
@@ -152,6 +172,21 @@ static void test_tiny_qwen3(void) {
   check_model("tiny-qwen3", "tests/fixtures/models/tiny-qwen3");
 }
 
+static void test_tiny_phi3(void) {
+  check_model("tiny-phi3", "tests/fixtures/models/tiny-phi3");
+}
+/* longrope: every golden sequence is longer than
+ * original_max_position_embeddings (4), so transformers uses the long
+ * factors (mlx-lm uses them always) and the attention factor
+ * sqrt(1 + ln(256/4) / ln 4) = 2 */
+static void test_tiny_phi3_longrope(void) {
+  check_model("tiny-phi3-longrope", "tests/fixtures/models/tiny-phi3-longrope");
+  mx_lm_model *m = load_f32("tests/fixtures/models/tiny-phi3-longrope");
+  MXT_CHECK(m && fabs(m->attn_mscale - 2.0f) < 1e-6, "longrope attention factor %g",
+            m ? m->attn_mscale : -1.0);
+  mx_lm_free(m);
+}
+
 int main(void) {
   MXT_RUN(test_stories260k);
   MXT_RUN(test_tiny_llama);
@@ -159,5 +194,7 @@ int main(void) {
   MXT_RUN(test_tiny_mistral);
   MXT_RUN(test_tiny_qwen2);
   MXT_RUN(test_tiny_qwen3);
+  MXT_RUN(test_tiny_phi3);
+  MXT_RUN(test_tiny_phi3_longrope);
   return mxt_finish();
 }

@@ -86,8 +86,16 @@ static mx_array *padded_mask(int B, int L, int T, int pos, int window, const int
 mx_array *mx_lm_silu(mx_array *x) { return mx_multiply(x, mx_sigmoid(x)); }
 
 mx_array *mx_lm_swiglu_mlp(const mx_lm_layer *l, mx_array *x) {
-  mx_array *g = mx_lm_linear_apply(&l->gate, x);
-  mx_array *u = mx_lm_linear_apply(&l->up, x);
+  mx_array *g, *u;
+  if (l->gate_up.weight) { /* (..., 2I): gate then up */
+    mx_array *gu = mx_lm_linear_apply(&l->gate_up, x);
+    int I = mx_array_dim(gu, -1) / 2;
+    g = mx_slice_axis(gu, -1, 0, I, 1);
+    u = mx_slice_axis(gu, -1, I, 2 * I, 1);
+  } else {
+    g = mx_lm_linear_apply(&l->gate, x);
+    u = mx_lm_linear_apply(&l->up, x);
+  }
   return mx_lm_linear_apply(&l->down, mx_multiply(mx_lm_silu(g), u));
 }
 
@@ -136,9 +144,20 @@ mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *c
   int B = mx_array_dim(x, 0), L = mx_array_dim(x, 1);
   int H = c->num_heads, Hk = c->num_kv_heads, hd = c->head_dim;
   int qs[4] = {B, L, H, hd}, ks[4] = {B, L, Hk, hd}, perm[4] = {0, 2, 1, 3};
-  mx_array *q = mx_reshape(mx_lm_linear_apply(&l->q, x), qs, 4);  // (B, L, H, hd)
-  mx_array *k = mx_reshape(mx_lm_linear_apply(&l->k, x), ks, 4);
-  mx_array *v = mx_reshape(mx_lm_linear_apply(&l->v, x), ks, 4);
+  mx_array *q, *k, *v;
+  if (l->qkv.weight) {
+    mx_array *y = mx_lm_linear_apply(&l->qkv, x);  // (B, L, (H + 2 Hk) hd)
+    q = mx_slice_axis(y, -1, 0, H * hd, 1);
+    k = mx_slice_axis(y, -1, H * hd, (H + Hk) * hd, 1);
+    v = mx_slice_axis(y, -1, (H + Hk) * hd, (H + 2 * Hk) * hd, 1);
+  } else {
+    q = mx_lm_linear_apply(&l->q, x);
+    k = mx_lm_linear_apply(&l->k, x);
+    v = mx_lm_linear_apply(&l->v, x);
+  }
+  q = mx_reshape(q, qs, 4);  // (B, L, H, hd)
+  k = mx_reshape(k, ks, 4);
+  v = mx_reshape(v, ks, 4);
   float eps = (float)c->rms_norm_eps;
   if (l->q_norm) q = mx_fast_rms_norm(q, l->q_norm, eps);
   if (l->k_norm) k = mx_fast_rms_norm(k, l->k_norm, eps);
@@ -146,7 +165,10 @@ mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *c
   k = mx_transpose(k, perm, 4);  // (B, Hk, L, hd)
   v = mx_transpose(v, perm, 4);
   int pos = cache ? mx_lm_cache_pos(cache) : 0;
-  if (m->attn_mscale != 1.0f) {
+  if (m->attn_mscale_vec) { /* partial rotary: scale the rotated dims only */
+    q = mx_multiply(q, m->attn_mscale_vec);
+    k = mx_multiply(k, m->attn_mscale_vec);
+  } else if (m->attn_mscale != 1.0f) {
     q = mx_multiply(q, mx_scalar_like(q, m->attn_mscale));
     k = mx_multiply(k, mx_scalar_like(k, m->attn_mscale));
   }

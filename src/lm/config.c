@@ -23,6 +23,19 @@ static const char *str(const cJSON *o, const char *k) {
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* A list of positive numbers (longrope's factors); absent is fine. */
+static bool factors(const cJSON *o, const char *k, float *dst, int *n) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k), *e;
+  *n = 0;
+  if (!v) return true;
+  if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > 256) return false;
+  cJSON_ArrayForEach(e, v) {
+    if (!cJSON_IsNumber(e) || !(e->valuedouble > 0)) return false;
+    dst[(*n)++] = (float)e->valuedouble;
+  }
+  return true;
+}
+
 static mx_status parse_rope(const cJSON *j, mx_lm_config *c, const char *path) {
   mx_rope_config *r = &c->rope;
   r->type = MX_ROPE_DEFAULT;
@@ -45,13 +58,21 @@ static mx_status parse_rope(const cJSON *j, mx_lm_config *c, const char *path) {
   r->factor = num(s, "factor", 1.0);
   r->low_freq_factor = num(s, "low_freq_factor", 1.0);
   r->high_freq_factor = num(s, "high_freq_factor", 4.0);
-  r->original_max_position_embeddings =
-      (int)num(s, "original_max_position_embeddings", c->max_position_embeddings);
+  r->original_max_position_embeddings = (int)num(
+      s, "original_max_position_embeddings",
+      num(j, "original_max_position_embeddings", c->max_position_embeddings));
   r->beta_fast = num(s, "beta_fast", 32.0);
   r->beta_slow = num(s, "beta_slow", 1.0);
   r->mscale = num(s, "mscale", 1.0);
   r->mscale_all_dim = num(s, "mscale_all_dim", 0.0);
   r->attention_factor = num(s, "attention_factor", 0.0);
+  r->long_mscale = num(s, "long_mscale", 0.0);
+  if (!factors(s, "long_factor", r->long_factor, &r->n_long_factor) ||
+      !factors(s, "short_factor", r->short_factor, &r->n_short_factor))
+    return mx_set_error(MX_ERR_IO,
+                        "[lm_load] %s: rope long_factor/short_factor must be arrays of "
+                        "at most 256 positive numbers",
+                        path);
   if (!strcmp(type, "linear"))
     r->type = MX_ROPE_LINEAR;
   else if (!strcmp(type, "dynamic"))

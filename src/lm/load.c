@@ -235,7 +235,8 @@ static mx_status bind_vector(binder *b, const char *name, int n, mx_array **out)
   return *out ? MX_OK : mx_last_status();
 }
 
-static mx_status bind_common(binder *b, bool qkv_bias, bool qk_norm) {
+static mx_status bind_common(binder *b, const mx_lm_arch *arch) {
+  const bool qkv_bias = arch->qkv_bias, qk_norm = arch->qk_norm;
   mx_lm_model *m = b->m;
   const mx_lm_config *c = &m->cfg;
   int D = c->hidden_size, H = c->num_heads, Hk = c->num_kv_heads, hd = c->head_dim;
@@ -263,12 +264,21 @@ static mx_status bind_common(binder *b, bool qkv_bias, bool qk_norm) {
     snprintf(p, sizeof p, "model.layers.%d.%s", i, name); \
     rc = bind_linear(b, p, o, in, bias, &l->field);       \
   }
-    LIN(q, "self_attn.q_proj", H * hd, D, qkv_bias || c->attention_bias);
-    LIN(k, "self_attn.k_proj", Hk * hd, D, qkv_bias || c->attention_bias);
-    LIN(v, "self_attn.v_proj", Hk * hd, D, qkv_bias || c->attention_bias);
+    if (arch->fused_qkv) {
+      LIN(qkv, "self_attn.qkv_proj", (H + 2 * Hk) * hd, D,
+          qkv_bias || c->attention_bias);
+    } else {
+      LIN(q, "self_attn.q_proj", H * hd, D, qkv_bias || c->attention_bias);
+      LIN(k, "self_attn.k_proj", Hk * hd, D, qkv_bias || c->attention_bias);
+      LIN(v, "self_attn.v_proj", Hk * hd, D, qkv_bias || c->attention_bias);
+    }
     LIN(o, "self_attn.o_proj", D, H * hd, c->attention_bias);
-    LIN(gate, "mlp.gate_proj", I, D, c->mlp_bias);
-    LIN(up, "mlp.up_proj", I, D, c->mlp_bias);
+    if (arch->fused_gate_up) {
+      LIN(gate_up, "mlp.gate_up_proj", 2 * I, D, c->mlp_bias);
+    } else {
+      LIN(gate, "mlp.gate_proj", I, D, c->mlp_bias);
+      LIN(up, "mlp.up_proj", I, D, c->mlp_bias);
+    }
     LIN(down, "mlp.down_proj", D, I, c->mlp_bias);
 #undef LIN
     if (rc == MX_OK) {
@@ -385,7 +395,7 @@ mx_lm_model *mx_lm_load(const char *path, const mx_lm_load_options *opts) {
   binder b = {m, used, NULL};
   b.qcfg = cJSON_GetObjectItemCaseSensitive(json, "quantization");
   if (!cJSON_IsObject(b.qcfg)) b.qcfg = NULL;
-  rc = bind_common(&b, m->arch->qkv_bias, m->arch->qk_norm);
+  rc = bind_common(&b, m->arch);
   if (rc != MX_OK) goto fail;
   for (int i = 0; i < mx_array_map_size(m->weights); i++)
     if (!used[i] && !ignorable(mx_array_map_name(m->weights, i))) {
@@ -410,6 +420,7 @@ void mx_lm_free(mx_lm_model *m) {
   if (!m) return;
   free(m->layers);
   mx_free(m->rope_freqs);
+  mx_free(m->attn_mscale_vec);
   mx_array_map_free(m->weights);
   free(m);
 }

@@ -29,6 +29,11 @@ typedef struct {
   int original_max_position_embeddings;
   double beta_fast, beta_slow, mscale, mscale_all_dim;
   double attention_factor; /* yarn/longrope; 0 = derive */
+  /* longrope: per-frequency divisors of the inverse frequencies (mlx-lm
+   * uses long_factor at every length) and an optional explicit scale */
+  float long_factor[256], short_factor[256];
+  int n_long_factor, n_short_factor;
+  double long_mscale;
   double partial_rotary_factor;
   bool traditional;
 } mx_rope_config;
@@ -61,8 +66,10 @@ typedef struct {
 typedef struct {
   mx_array *input_norm, *post_attn_norm;
   mx_lm_linear q, k, v, o;
+  mx_lm_linear qkv;          /* phi3: q, k, v as one (H+2Hk)*hd-row linear */
   mx_array *q_norm, *k_norm; /* qwen3: RMSNorm over head_dim */
   mx_lm_linear gate, up, down;
+  mx_lm_linear gate_up; /* phi3: gate then up as one 2I-row linear */
   bool sliding;
 } mx_lm_layer;
 
@@ -78,7 +85,8 @@ struct mx_lm_model {
   mx_lm_layer *layers;
   mx_array *rope_freqs; /* (dims/2,) float32 or NULL */
   float rope_scale;     /* position scale for fast.rope */
-  float attn_mscale;    /* yarn: q/k multiplier (1 if none) */
+  float attn_mscale;    /* yarn/longrope: q/k multiplier (1 if none) */
+  mx_array *attn_mscale_vec; /* (head_dim,): the multiplier on rotated dims only */
   int rope_dims;
   mx_dtype dtype;
   char path[4096];
@@ -91,6 +99,7 @@ struct mx_lm_arch {
   mx_status (*configure)(mx_lm_config *cfg, const cJSON *json);
   bool qkv_bias; /* q/k/v projections always have biases (qwen2) */
   bool qk_norm;  /* RMSNorm on q and k per head before rope (qwen3) */
+  bool fused_qkv, fused_gate_up; /* phi3: self_attn.qkv_proj, mlp.gate_up_proj */
   /* logits for ids (B, L) */
   mx_array *(*forward)(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache);
 };
