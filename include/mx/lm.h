@@ -27,6 +27,9 @@ typedef struct {
   /* Compute dtype for float weights: MX_FLOAT32, MX_BFLOAT16, MX_FLOAT16, or
    * -1 to keep the checkpoint's dtype (default). */
   int dtype;
+  /* An mlx-lm adapter directory (adapter_config.json +
+   * adapters.safetensors: LoRA, DoRA or full fine-tune), or NULL. */
+  const char *adapter_path;
 } mx_lm_load_options;
 
 /* path: a model directory (config.json + safetensors). Errors name the file

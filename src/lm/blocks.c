@@ -16,7 +16,16 @@ mx_array *mx_lm_linear_apply(const mx_lm_linear *l, mx_array *x) {
     // x: (..., in) @ W.T: (in, out) -> (..., out); the transpose is a view
     y = mx_matmul(x, mx_transpose(l->weight, NULL, 0));
   }
-  if (l->bias) y = mx_add(y, l->bias);
+  if (l->bias && !l->dora_scale) y = mx_add(y, l->bias);
+  if (l->lora_a) { /* mlx-lm's LoRALinear / DoRALinear */
+    mx_array *z = mx_matmul(mx_matmul(x, l->lora_a), l->lora_b);  // (..., out)
+    z = mx_astype(mx_multiply(z, mx_scalar_like(z, l->lora_scale)), mx_array_dtype(x));
+    y = mx_add(y, z);
+    if (l->dora_scale) {
+      y = mx_multiply(y, l->dora_scale);
+      if (l->bias) y = mx_add(y, l->bias);
+    }
+  }
   return y;
 }
 

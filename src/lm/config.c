@@ -58,9 +58,9 @@ static mx_status parse_rope(const cJSON *j, mx_lm_config *c, const char *path) {
   r->factor = num(s, "factor", 1.0);
   r->low_freq_factor = num(s, "low_freq_factor", 1.0);
   r->high_freq_factor = num(s, "high_freq_factor", 4.0);
-  r->original_max_position_embeddings = (int)num(
-      s, "original_max_position_embeddings",
-      num(j, "original_max_position_embeddings", c->max_position_embeddings));
+  r->original_max_position_embeddings =
+      (int)num(s, "original_max_position_embeddings",
+               num(j, "original_max_position_embeddings", c->max_position_embeddings));
   r->beta_fast = num(s, "beta_fast", 32.0);
   r->beta_slow = num(s, "beta_slow", 1.0);
   r->mscale = num(s, "mscale", 1.0);

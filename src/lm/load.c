@@ -265,8 +265,7 @@ static mx_status bind_common(binder *b, const mx_lm_arch *arch) {
     rc = bind_linear(b, p, o, in, bias, &l->field);       \
   }
     if (arch->fused_qkv) {
-      LIN(qkv, "self_attn.qkv_proj", (H + 2 * Hk) * hd, D,
-          qkv_bias || c->attention_bias);
+      LIN(qkv, "self_attn.qkv_proj", (H + 2 * Hk) * hd, D, qkv_bias || c->attention_bias);
     } else {
       LIN(q, "self_attn.q_proj", H * hd, D, qkv_bias || c->attention_bias);
       LIN(k, "self_attn.k_proj", Hk * hd, D, qkv_bias || c->attention_bias);
@@ -387,6 +386,9 @@ mx_lm_model *mx_lm_load(const char *path, const mx_lm_load_options *opts) {
     m->dtype =
         e && mx_dtype_is_floating(mx_array_dtype(e)) ? mx_array_dtype(e) : MX_FLOAT32;
   }
+  const char *adapter = opts ? opts->adapter_path : NULL;
+  bool full = false;
+  if (adapter && (rc = mx_lm_adapters_prepare(m, adapter, &full)) != MX_OK) goto fail;
   used = calloc((size_t)mx_array_map_size(m->weights) + 1, 1);
   if (!used) {
     rc = mx_set_error(MX_ERR_NOMEM, "[lm_load] out of memory");
@@ -403,6 +405,7 @@ mx_lm_model *mx_lm_load(const char *path, const mx_lm_load_options *opts) {
                         mx_array_map_name(m->weights, i));
       goto fail;
     }
+  if (adapter && !full && (rc = mx_lm_adapters_attach(m, adapter)) != MX_OK) goto fail;
   rc = mx_lm_rope_setup(m);
   if (rc != MX_OK) goto fail;
   free(used);
@@ -421,6 +424,7 @@ void mx_lm_free(mx_lm_model *m) {
   free(m->layers);
   mx_free(m->rope_freqs);
   mx_free(m->attn_mscale_vec);
+  mx_array_map_free(m->adapters);
   mx_array_map_free(m->weights);
   free(m);
 }

@@ -61,6 +61,10 @@ typedef struct {
   mx_array *scales, *biases; /* (out, in/group) when quantized */
   mx_array *bias;            /* (out,) or NULL */
   int bits, group_size;
+  /* adapter (adapters.c): + scale * (x @ lora_a) @ lora_b; DoRA multiplies
+   * the output before the bias by dora_scale (out,) */
+  mx_array *lora_a, *lora_b, *dora_scale; /* (in, r), (r, out) */
+  float lora_scale;
 } mx_lm_linear;
 
 typedef struct {
@@ -78,14 +82,15 @@ typedef struct mx_lm_arch mx_lm_arch;
 struct mx_lm_model {
   mx_lm_config cfg;
   const mx_lm_arch *arch;
-  mx_array_map *weights; /* owns every tensor */
-  mx_lm_linear embed;    /* (V, D) float or quantized */
-  mx_lm_linear lm_head;  /* tied: same arrays as embed */
+  mx_array_map *weights;  /* owns every tensor */
+  mx_array_map *adapters; /* LoRA/DoRA tensors (adapters.c) or NULL */
+  mx_lm_linear embed;     /* (V, D) float or quantized */
+  mx_lm_linear lm_head;   /* tied: same arrays as embed */
   mx_array *final_norm;
   mx_lm_layer *layers;
-  mx_array *rope_freqs; /* (dims/2,) float32 or NULL */
-  float rope_scale;     /* position scale for fast.rope */
-  float attn_mscale;    /* yarn/longrope: q/k multiplier (1 if none) */
+  mx_array *rope_freqs;      /* (dims/2,) float32 or NULL */
+  float rope_scale;          /* position scale for fast.rope */
+  float attn_mscale;         /* yarn/longrope: q/k multiplier (1 if none) */
   mx_array *attn_mscale_vec; /* (head_dim,): the multiplier on rotated dims only */
   int rope_dims;
   mx_dtype dtype;
@@ -97,14 +102,20 @@ struct mx_lm_arch {
   const char *model_type;
   /* adjust config after generic parsing (defaults of the family) */
   mx_status (*configure)(mx_lm_config *cfg, const cJSON *json);
-  bool qkv_bias; /* q/k/v projections always have biases (qwen2) */
-  bool qk_norm;  /* RMSNorm on q and k per head before rope (qwen3) */
+  bool qkv_bias;                 /* q/k/v projections always have biases (qwen2) */
+  bool qk_norm;                  /* RMSNorm on q and k per head before rope (qwen3) */
   bool fused_qkv, fused_gate_up; /* phi3: self_attn.qkv_proj, mlp.gate_up_proj */
   /* logits for ids (B, L) */
   mx_array *(*forward)(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache);
 };
 
 const mx_lm_arch *mx_lm_find_arch(const char *model_type);
+
+/* adapters.c: an mlx-lm adapter directory. prepare runs before binding
+ * (full fine-tunes replace checkpoint tensors; *full tells which kind),
+ * attach after it (LoRA/DoRA layers). */
+mx_status mx_lm_adapters_prepare(mx_lm_model *m, const char *dir, bool *full);
+mx_status mx_lm_adapters_attach(mx_lm_model *m, const char *dir);
 
 /* config.c */
 mx_status mx_lm_config_parse(const char *json_text, const char *path, mx_lm_config *cfg,

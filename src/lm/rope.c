@@ -63,11 +63,11 @@ mx_status mx_lm_rope_setup(mx_lm_model *m) {
       f[i] = (float)(r->long_factor[i] * pow(base, (2.0 * i) / dims));
     int orig = r->original_max_position_embeddings;
     double factor = orig > 0 ? (double)m->cfg.max_position_embeddings / orig : 1.0;
-    m->attn_mscale = (float)(r->attention_factor > 0 ? r->attention_factor
-                             : r->long_mscale > 0    ? r->long_mscale
-                             : factor <= 1 || orig <= 1
-                                 ? 1.0
-                                 : sqrt(1 + log(factor) / log((double)orig)));
+    m->attn_mscale =
+        (float)(r->attention_factor > 0    ? r->attention_factor
+                : r->long_mscale > 0       ? r->long_mscale
+                : factor <= 1 || orig <= 1 ? 1.0
+                                           : sqrt(1 + log(factor) / log((double)orig)));
   } else { /* yarn */
     int old = r->original_max_position_embeddings;
     double low = floor(yarn_correction_dim(r->beta_fast, dims, base, old));
@@ -105,7 +105,8 @@ mx_status mx_lm_rope_setup(mx_lm_model *m) {
   mx_scope_end();
   free(f);
   if (m->rope_freqs && m->attn_mscale != 1.0f && dims < hd && !m->attn_mscale_vec)
-    return mx_last_status() != MX_OK ? mx_last_status()
-                                     : mx_set_error(MX_ERR_NOMEM, "[lm_load] out of memory");
+    return mx_last_status() != MX_OK
+               ? mx_last_status()
+               : mx_set_error(MX_ERR_NOMEM, "[lm_load] out of memory");
   return m->rope_freqs ? MX_OK : mx_last_status();
 }

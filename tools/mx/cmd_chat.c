@@ -48,11 +48,13 @@ static int print_text(void *ctx, const char *text, size_t len,
 }
 
 int mx_cli_chat(int argc, char **argv) {
-  const char *model = NULL, *system = NULL;
+  const char *model = NULL, *system = NULL, *adapter = NULL;
   int max_tokens = 256, seed = -1, max_kv = 0;
   double temp = 0.0, top_p = 1.0;
   mx_arg opts[] = {
       {"--model", NULL, ARG_STR, &model, "model directory or Hugging Face repo"},
+      {"--adapter-path", NULL, ARG_STR, &adapter,
+       "mlx-lm adapter directory (LoRA, DoRA or full fine-tune)"},
       {"--temp", NULL, ARG_FLOAT, &temp, "sampling temperature (default 0)"},
       {"--top-p", NULL, ARG_FLOAT, &top_p, "nucleus sampling mass (default 1)"},
       {"--seed", NULL, ARG_INT, &seed, "sampler seed"},
@@ -61,13 +63,14 @@ int mx_cli_chat(int argc, char **argv) {
        "maximum tokens per reply (default 256)"},
       {"--system-prompt", NULL, ARG_STR, &system, "system prompt"},
   };
-  int prc = mx_args_parse("chat", "Chat with a language model (mlx_lm.chat).", opts, 7,
-                          argc, argv);
+  int prc = mx_args_parse("chat", "Chat with a language model (mlx_lm.chat).", opts,
+                          (int)(sizeof opts / sizeof *opts), argc, argv);
   if (prc == 1) return 0;
   if (prc) return 2;
   char dir[4096];
   if (mx_cli_resolve_model(model, dir, sizeof dir)) return 1;
-  mx_lm_model *m = mx_lm_load(dir, NULL);
+  mx_lm_load_options lo = {.dtype = -1, .adapter_path = adapter};
+  mx_lm_model *m = mx_lm_load(dir, &lo);
   mx_tokenizer *tok = m ? mx_tokenizer_load(dir) : NULL;
   mx_lm_cache_options co = {.max_kv_size = max_kv};
   mx_lm_cache *cache = tok ? mx_lm_cache_new(m, &co) : NULL;

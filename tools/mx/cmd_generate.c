@@ -62,7 +62,7 @@ int mx_cli_generate(int argc, char **argv) {
       {"--model", NULL, ARG_STR, &model,
        "model directory or Hugging Face repo (default: bundled stories260K)"},
       {"--adapter-path", NULL, ARG_STR, &adapter,
-       "LoRA adapter directory (not supported yet)"},
+       "mlx-lm adapter directory (LoRA, DoRA or full fine-tune)"},
       {"--prompt", "-p", ARG_STR, &prompt_arg,
        "prompt text ('-' reads stdin; default 'hello')"},
       {"--prompt-tokens", NULL, ARG_STR, &prompt_tokens,
@@ -123,18 +123,12 @@ int mx_cli_generate(int argc, char **argv) {
   }
   bool verbose = !(strcasecmp(verbose_s, "false") == 0 || !strcmp(verbose_s, "0") ||
                    strcasecmp(verbose_s, "no") == 0);
-  if (adapter) {
-    fprintf(stderr,
-            "mx generate: --adapter-path needs LoRA support, which this build does not "
-            "have yet\n");
-    return 2;
-  }
   if (max_tokens < 0 || top_logprobs < 0 || top_logprobs > 20) {
     fprintf(stderr,
             "mx generate: --max-tokens must be >= 0 and --top-logprobs in [0, 20]\n");
     return 2;
   }
-  mx_lm_load_options lo = {.dtype = -1};
+  mx_lm_load_options lo = {.dtype = -1, .adapter_path = adapter};
   if (dtype_s) {
     mx_dtype dt;
     if (!mx_dtype_from_name(dtype_s, &dt) || !mx_dtype_is_floating(dt)) {
@@ -172,7 +166,9 @@ int mx_cli_generate(int argc, char **argv) {
   if (draft) {
     char ddir[4096];
     if (mx_cli_resolve_model(draft, ddir, sizeof ddir)) goto done;
-    dm = mx_lm_load(ddir, &lo);
+    mx_lm_load_options dlo = lo;
+    dlo.adapter_path = NULL; /* the adapter belongs to the main model */
+    dm = mx_lm_load(ddir, &dlo);
     if (!dm) {
       fprintf(stderr, "mx: %s\n", mx_last_error());
       goto done;
