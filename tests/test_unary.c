@@ -430,6 +430,9 @@ static void test_half_tables(void) {
       v[i] = ts[d] == MX_BFLOAT16 ? mx_bf16_to_f32(h) : mx_f16_to_f32(h);
     }
     for (int o = 0; o < (int)(sizeof ops / sizeof ops[0]); o++) {
+      /* float16 exp and sigmoid keep their vector path (test_simd_paths) */
+      if (ts[d] == MX_FLOAT16 && (ops[o].fn == mx_exp || ops[o].fn == mx_sigmoid))
+        continue;
       mx_scope_begin();
       mx_array *x = mx_astype(mx_array_from_data(v, &n, 1, MX_FLOAT64), ts[d]);
       mx_eval1(x);
