@@ -86,6 +86,8 @@ static mx_array *op_sum(mx_array *x, void *arg) {
   int *ax = arg;
   return ax ? mx_sum(x, ax, 1, false) : mx_sum(x, NULL, 0, false);
 }
+static mx_array *op_max(mx_array *x, void *arg) { return mx_max(x, arg, 1, false); }
+static mx_array *op_mean(mx_array *x, void *arg) { return mx_mean(x, arg, 1, false); }
 static mx_array *op_softmax(mx_array *x, void *arg) {
   (void)arg;
   int last = -1;
@@ -120,6 +122,10 @@ int main(int argc, char **argv) {
   mx_array *x2 = mx_array_from_data(data, sq, 2, MX_FLOAT32);
   mx_array *xb = mx_astype(x2, MX_BFLOAT16);
   mx_eval1(xb);
+  int cube[3] = {16, 1024, 1024};
+  mx_array *x3 = mx_reshape(x2, cube, 3);
+  mx_array *xh = mx_astype(x2, MX_FLOAT16);
+  mx_eval1(xh);
   int vocab[2] = {64, 151936};
   mx_array *xl = mx_reshape(mx_slice_axis(x1, 0, 0, 64 * 151936, 1), vocab, 2);
   mx_eval1(xl);
@@ -157,9 +163,14 @@ int main(int argc, char **argv) {
       {"sum float32 (4096,4096), all axes", op_sum, x2, NULL, bytes},
       {"sum float32 (4096,4096), last axis", op_sum, x2, &ax1, bytes},
       {"sum float32 (4096,4096), first axis", op_sum, x2, &ax0, bytes},
+      {"max float32 (4096,4096), first axis", op_max, x2, &ax0, bytes},
+      {"sum float32 (16,1024,1024), middle axis", op_sum, x3, &ax1, bytes},
       {"softmax float32 (4096,4096), last axis", op_softmax, x2, NULL, 2 * bytes},
       {"sum bfloat16 (4096,4096), last axis", op_sum, xb, &ax1, bytes / 2},
       {"sum bfloat16 (4096,4096), first axis", op_sum, xb, &ax0, bytes / 2},
+      {"mean bfloat16 (4096,4096), first axis", op_mean, xb, &ax0, bytes / 2},
+      {"max bfloat16 (4096,4096), first axis", op_max, xb, &ax0, bytes / 2},
+      {"sum float16 (4096,4096), first axis", op_sum, xh, &ax0, bytes / 2},
       {"softmax bfloat16 (4096,4096), last axis", op_softmax, xb, NULL, bytes},
       {"logsumexp float32 (64,151936), last axis", op_lse, xl, NULL, 64.0 * 151936 * 4},
       {"argmax float32 (64,151936), last axis", op_argmax, xl, NULL, 64.0 * 151936 * 4},

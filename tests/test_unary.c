@@ -400,6 +400,97 @@ static void test_simd_paths(void) {
         }
 }
 
+/* bfloat16/float16 ops that read their results from a table (built from
+ * the plain C kernel over all 65536 bit patterns once an output has 65536
+ * elements): every bit pattern, first evaluated in chunks of 4096 (below
+ * the size that builds a table) by the plain kernel, must come out with
+ * the same value from the table path: contiguous with a tail, transposed
+ * and strided. Runs before any other test builds a table. */
+static void test_half_tables(void) {
+  struct {
+    mx_array *(*fn)(mx_array *);
+    const char *name;
+  } ops[] = {
+      {mx_sign, "sign"},       {mx_exp, "exp"},         {mx_expm1, "expm1"},
+      {mx_log, "log"},         {mx_log1p, "log1p"},     {mx_log2, "log2"},
+      {mx_log10, "log10"},     {mx_sin, "sin"},         {mx_cos, "cos"},
+      {mx_tan, "tan"},         {mx_arcsin, "arcsin"},   {mx_arccos, "arccos"},
+      {mx_arctan, "arctan"},   {mx_sinh, "sinh"},       {mx_cosh, "cosh"},
+      {mx_tanh, "tanh"},       {mx_arcsinh, "arcsinh"}, {mx_arccosh, "arccosh"},
+      {mx_arctanh, "arctanh"}, {mx_erf, "erf"},         {mx_erfinv, "erfinv"},
+      {mx_sigmoid, "sigmoid"},
+  };
+  const mx_dtype ts[2] = {MX_BFLOAT16, MX_FLOAT16};
+  const int N = 65536, tail = 77, n = N + tail, chunk = 4096;
+  for (int d = 0; d < 2; d++) {
+    /* every bit pattern (as exact doubles), then a tail repeating some */
+    double *v = malloc((size_t)n * sizeof *v);
+    for (int i = 0; i < n; i++) {
+      uint16_t h = (uint16_t)(i < N ? i : i * 7919);
+      v[i] = ts[d] == MX_BFLOAT16 ? mx_bf16_to_f32(h) : mx_f16_to_f32(h);
+    }
+    for (int o = 0; o < (int)(sizeof ops / sizeof ops[0]); o++) {
+      /* float16 exp and sigmoid keep their vector path (test_simd_paths) */
+      if (ts[d] == MX_FLOAT16 && (ops[o].fn == mx_exp || ops[o].fn == mx_sigmoid))
+        continue;
+      mx_scope_begin();
+      mx_array *x = mx_astype(mx_array_from_data(v, &n, 1, MX_FLOAT64), ts[d]);
+      mx_eval1(x);
+      double *xv = mxt_to_f64(x);
+      /* reference: the plain kernel, chunk by chunk */
+      double *ref = malloc((size_t)n * sizeof *ref);
+      mx_simd_set_level(MX_SIMD_NONE);
+      for (int c = 0; c < n; c += chunk) {
+        int e = c + chunk < n ? c + chunk : n;
+        double *r = mxt_to_f64(ops[o].fn(mx_slice_axis(x, 0, c, e, 1)));
+        memcpy(ref + c, r, (size_t)(e - c) * sizeof *r);
+        free(r);
+      }
+      mx_simd_set_level(99);
+      char what[96];
+      /* the same values through the table: contiguous (builds it) */
+      double *got = mxt_to_f64(ops[o].fn(x));
+      int bad = 0;
+      for (int i = 0; i < n && !bad; i++)
+        if (!(got[i] == ref[i] || (isnan(got[i]) && isnan(ref[i])))) {
+          snprintf(what, sizeof what, "%s %s table [%d] x=%g: %.9g vs %.9g", ops[o].name,
+                   mx_dtype_name(ts[d]), i, xv[i], got[i], ref[i]);
+          MXT_CHECK(0, "%s", what);
+          bad = 1;
+        }
+      free(got);
+      /* transposed (256, 256) view of the first N */
+      int sh[2] = {256, 256};
+      mx_array *xt =
+          mx_transpose(mx_reshape(mx_slice_axis(x, 0, 0, N, 1), sh, 2), NULL, 0);
+      got = mxt_to_f64(ops[o].fn(xt));
+      for (int i = 0; i < 256 && !bad; i++)
+        for (int j = 0; j < 256 && !bad; j++) {
+          double g = got[i * 256 + j], r = ref[j * 256 + i];
+          if (!(g == r || (isnan(g) && isnan(r)))) {
+            MXT_CHECK(0, "%s %s transposed [%d,%d]: %.9g vs %.9g", ops[o].name,
+                      mx_dtype_name(ts[d]), i, j, g, r);
+            bad = 1;
+          }
+        }
+      free(got);
+      /* step 3, reversed (small: the table exists now) */
+      got = mxt_to_f64(ops[o].fn(mx_slice_axis(x, 0, n - 1, MX_SLICE_DEFAULT, -3)));
+      for (int i = 0, k = n - 1; k >= 0 && !bad; i++, k -= 3)
+        if (!(got[i] == ref[k] || (isnan(got[i]) && isnan(ref[k])))) {
+          MXT_CHECK(0, "%s %s strided [%d]: %.9g vs %.9g", ops[o].name,
+                    mx_dtype_name(ts[d]), i, got[i], ref[k]);
+          bad = 1;
+        }
+      free(got);
+      free(ref);
+      free(xv);
+      mx_scope_end();
+    }
+    free(v);
+  }
+}
+
 /* The vector exp over the whole float32 range, dense: <= 2 ulp; sigmoid
  * and tanh <= 3 ulp. */
 static void test_exp_accuracy(void) {
@@ -783,6 +874,7 @@ static void test_no_leak_without_scope(void) {
 
 int main(void) {
   mxt_seed(12345);
+  MXT_RUN(test_half_tables); /* first: before any op builds its table */
   MXT_RUN(test_math_ops);
   MXT_RUN(test_special_values);
   MXT_RUN(test_keep_dtype_ops);

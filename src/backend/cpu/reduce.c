@@ -315,18 +315,23 @@ static void fold_col(const pass_t *j, char *acc, const char *const *rows, int nr
 }
 
 /* SIMD column kernels accumulate in float32; fold those into the float64
- * accumulators and reset them. */
+ * accumulators and reset them (one loop per op, so each vectorises). */
 static void flush_f32(int k, double *acc, float *f, int64_t n) {
-  for (int64_t i = 0; i < n; i++) {
-    double v = f[i];
-    if (k == K_SUM) {
-      acc[i] += v;
-    } else if (k == K_MAX) {
+  if (k == K_SUM) {
+    for (int64_t i = 0; i < n; i++) acc[i] += (double)f[i];
+    memset(f, 0, (size_t)n * sizeof *f);
+  } else if (k == K_MAX) {
+    for (int64_t i = 0; i < n; i++) {
+      double v = f[i];
       ST_MAXF(acc[i], v, 0);
-    } else {
-      ST_MINF(acc[i], v, 0);
+      f[i] = -INFINITY;
     }
-    f[i] = k == K_SUM ? 0.0f : k == K_MAX ? -INFINITY : INFINITY;
+  } else {
+    for (int64_t i = 0; i < n; i++) {
+      double v = f[i];
+      ST_MINF(acc[i], v, 0);
+      f[i] = INFINITY;
+    }
   }
 }
 
@@ -402,7 +407,7 @@ static void col_task(void *c, int64_t b, int64_t e) {
     bool fast = j->slot >= 0 && j->acc_kind == MX_CK_F &&
                 (j->k == K_SUM || j->k == K_MAX || j->k == K_MIN);
     const char *rows[8];
-    int nrows = 0, group = fast ? 4 : 8;
+    int nrows = 0, group = 8;
     if (fast) {
       float id = j->k == K_SUM ? 0.0f : j->k == K_MAX ? -INFINITY : INFINITY;
       for (int64_t i = 0; i < n; i++) facc[i] = id;
@@ -414,9 +419,11 @@ static void col_task(void *c, int64_t b, int64_t e) {
       if (!fast) {
         fold_col(j, acc, rows, nrows, n, center);
       } else {
-        /* groups of 4 rows are combined in registers, then added to the
-         * float32 row of accumulators; flushed to float64 every 32 rows
-         * (float32 partial sums of 32 values keep ~1e-6 relative error) */
+        /* groups of 8 rows are combined in registers, then folded into the
+         * float32 row of accumulators (facc, at most 16 KiB: stays in L1
+         * while the rows stream through); sums are flushed to float64
+         * every 32 rows (float32 partial sums of 32 values keep ~1e-6
+         * relative error), max/min (exact in float32) only at the end */
         const mx_simd_table *sd = j->simd;
         if (j->k == K_SUM)
           sd->col_sum[j->slot](facc, rows, nrows, n);
@@ -425,7 +432,7 @@ static void col_task(void *c, int64_t b, int64_t e) {
         else
           sd->col_min[j->slot](facc, rows, nrows, n);
         since_flush += nrows;
-        if (since_flush >= 32 || r + 1 == re) {
+        if ((since_flush >= 32 && j->k == K_SUM) || r + 1 == re) {
           flush_f32(j->k, (double *)acc, facc, n);
           since_flush = 0;
         }

@@ -4,6 +4,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h> /* the AVX-512 variant widens halves with intrinsics */
+#endif
 
 #pragma GCC diagnostic ignored "-Wpsabi"
 /* ISO C mode turns off FMA contraction; these kernels want it (the exp

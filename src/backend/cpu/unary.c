@@ -3,7 +3,14 @@
  * One plain C body (unary_impl.inc) is instantiated for every dtype; strided
  * inputs go through mx_iter (dimensions merged, runs split across the
  * pool). Contiguous float32/bfloat16/float16 runs of the common ops take the
- * vector path (simd.h) when the CPU has one. */
+ * vector path (simd.h) when the CPU has one.
+ *
+ * bfloat16 and float16 have only 65536 values, so the ops that cost more
+ * than a few vector instructions (libm calls: log, sin, erf, ...; exp,
+ * sigmoid and tanh, whose vector path is compute-bound on the half
+ * conversions) read the result from a 128 KiB table: the plain C kernel run
+ * once over every bit pattern, built the first time a large enough array
+ * needs it. Results are bit-identical to the plain C kernel, any layout. */
 /* Let GCC vectorise the plain C loops (the build's -O2 uses the cheapest
  * cost model, which leaves loops with a remainder scalar). */
 #pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
@@ -12,6 +19,8 @@
 
 #include <complex.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dtypes.h"
@@ -142,10 +151,114 @@ typedef bool (*unary_fn)(int op, int dec, int64_t n, const char *x, int64_t sx, 
 
 static const unary_fn k_unary[MX_NUM_DTYPES] = EW_TABLE(unary_);
 
+/* ---- half-precision tables ---- */
+
+/* Ops whose half results come from a table (float results of the same
+ * dtype; round only with decimals == 0). The cheap ops with exact vector
+ * paths (abs, sqrt, floor, ...) stay on those. */
+static bool htab_op(int op, mx_dtype t) {
+  switch (op) {
+    case MX_UOP_EXP:
+    case MX_UOP_SIGMOID:
+      /* float16 widens and narrows in one instruction each (F16C): its
+       * vector path measured faster than the table */
+      return t == MX_BFLOAT16 || mx_simd_level() == MX_SIMD_NONE;
+    case MX_UOP_SIGN:
+    case MX_UOP_EXPM1:
+    case MX_UOP_LOG:
+    case MX_UOP_LOG1P:
+    case MX_UOP_LOG2:
+    case MX_UOP_LOG10:
+    case MX_UOP_SIN:
+    case MX_UOP_COS:
+    case MX_UOP_TAN:
+    case MX_UOP_ARCSIN:
+    case MX_UOP_ARCCOS:
+    case MX_UOP_ARCTAN:
+    case MX_UOP_SINH:
+    case MX_UOP_COSH:
+    case MX_UOP_TANH:
+    case MX_UOP_ARCSINH:
+    case MX_UOP_ARCCOSH:
+    case MX_UOP_ARCTANH:
+    case MX_UOP_ERF:
+    case MX_UOP_ERFINV:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/* [float16, bfloat16][op]: 65536 results, built once, never freed */
+static _Atomic(uint16_t *) g_htab[2][MX_UOP_COUNT];
+
+/* Elements from which building a missing table pays off: a table costs
+ * 65536 evaluations of the plain kernel. */
+#define HTAB_MIN_ELEMS (1 << 16)
+
+/* MX_HALF_TABLES=0 turns the tables off (benchmarks, tests of the other
+ * paths). */
+static bool htab_enabled(void) {
+  static atomic_int on = -1;
+  int v = atomic_load_explicit(&on, memory_order_relaxed);
+  if (v < 0) {
+    const char *e = getenv("MX_HALF_TABLES");
+    v = !(e && e[0] == '0');
+    atomic_store(&on, v);
+  }
+  return v;
+}
+
+/* The table of op for half dtype t, built if needed (NULL: no memory). */
+static const uint16_t *htab_get(int op, mx_dtype t) {
+  _Atomic(uint16_t *) *slot = &g_htab[t == MX_BFLOAT16][op];
+  uint16_t *tab = atomic_load_explicit(slot, memory_order_acquire);
+  if (tab) return tab;
+  uint16_t *x = malloc(65536 * sizeof *x);
+  tab = malloc(65536 * sizeof *tab);
+  if (!x || !tab) {
+    free(x);
+    free(tab);
+    return NULL;
+  }
+  for (int i = 0; i < 65536; i++) x[i] = (uint16_t)i;
+  k_unary[t](op, 0, 65536, (const char *)x, 1, (char *)tab, 1);
+  free(x);
+  uint16_t *prev = NULL;
+  if (!atomic_compare_exchange_strong(slot, &prev, tab)) {
+    free(tab); /* another thread built it first */
+    return prev;
+  }
+  return tab;
+}
+
+/* y[i * sy] = tab[x[i * sx]]. The contiguous loop moves four elements per
+ * 64-bit load and store: one table load per element, and tables of
+ * typical activations stay in L1/L2. */
+static void htab_run(const uint16_t *tab, int64_t n, const char *xp, int64_t sx, char *yp,
+                     int64_t sy) {
+  const uint16_t *x = (const uint16_t *)(const void *)xp;
+  uint16_t *y = (uint16_t *)(void *)yp;
+  int64_t i = 0;
+  if (sx == 1 && sy == 1) {
+    for (; i + 4 <= n; i += 4) {
+      uint64_t v, r;
+      memcpy(&v, x + i, 8);
+      r = (uint64_t)tab[v & 0xffff] | (uint64_t)tab[(v >> 16) & 0xffff] << 16 |
+          (uint64_t)tab[(v >> 32) & 0xffff] << 32 | (uint64_t)tab[v >> 48] << 48;
+      memcpy(y + i, &r, 8);
+    }
+    for (; i < n; i++) y[i] = tab[x[i]];
+    return;
+  }
+  for (; i < n; i++) y[i * sy] = tab[x[i * sx]];
+}
+
 /* ---- eval ---- */
 
 typedef struct {
   unary_fn fn;
+  const uint16_t *tab; /* half lookup table, or NULL */
   int op, dec;
   mx_dtype t;
   const char *x;
@@ -158,6 +271,10 @@ static void unary_run(void *c, int64_t n, const int64_t *offs, const int64_t *is
   const uctx *k = c;
   const char *x = k->x + offs[0] * k->xsz;
   char *y = k->y + offs[1] * k->ysz;
+  if (k->tab) {
+    htab_run(k->tab, n, x, is[0], y, is[1]);
+    return;
+  }
   if (k->simd && is[0] == 1 && is[1] == 1 &&
       mx_simd_unary(k->op, k->t, n, x, y, k->stream))
     return;
@@ -205,7 +322,15 @@ mx_status mx_cpu_unary(mx_node *nd, mx_array **in, mx_array **out) {
   const int64_t *strides[2] = {a->strides, o->strides};
   mx_iter it;
   mx_ew_iter_init(&it, o, 2, strides);
+  const uint16_t *tab = NULL;
+  if ((a->dtype == MX_FLOAT16 || a->dtype == MX_BFLOAT16) && o->dtype == a->dtype &&
+      htab_op(p->op, a->dtype) && htab_enabled() &&
+      (o->size >= HTAB_MIN_ELEMS ||
+       atomic_load_explicit(&g_htab[a->dtype == MX_BFLOAT16][p->op],
+                            memory_order_acquire)))
+    tab = htab_get(p->op, a->dtype);
   uctx k = {fn,
+            tab,
             p->op,
             p->decimals,
             a->dtype,
@@ -216,7 +341,7 @@ mx_status mx_cpu_unary(mx_node *nd, mx_array **in, mx_array **out) {
             mx_simd_level() > MX_SIMD_NONE && a->dtype == o->dtype &&
                 (p->op != MX_UOP_ROUND || p->decimals == 0),
             o->size * (int64_t)mx_dtype_size(o->dtype) >= mx_simd_stream_bytes()};
-  mx_ew_iter_parallel(&it, unary_grain(p->op), unary_run, &k);
+  mx_ew_iter_parallel(&it, tab ? 1 << 15 : unary_grain(p->op), unary_run, &k);
   return MX_OK;
 }
 
