@@ -166,7 +166,8 @@ TGT static inline __attribute__((always_inline)) void ukern(
   }
 #define UK_ROW(R) UK(R, 1) UK(R, 2) UK(R, 3) UK(R, 4)
 UK_ROW(1)
-UK_ROW(2) UK_ROW(3) UK_ROW(4) UK_ROW(5) UK_ROW(6)
+UK_ROW(2)
+UK_ROW(3) UK_ROW(4) UK_ROW(5) UK_ROW(6)
 
     typedef void (*uk_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int,
                           float *, int64_t, bool);
@@ -175,22 +176,17 @@ UK_ROW(2) UK_ROW(3) UK_ROW(4) UK_ROW(5) UK_ROW(6)
 static const uk_fn g_uk[MR][NVMAX] = {UKR(1), UKR(2), UKR(3), UKR(4), UKR(5), UKR(6)};
 
 /* Quantized W: the same product over codes, one group (gp pairs) at a
- * time into its own accumulators, then acc += scale * group + bias * xsum
- * (float32 FMAs). 2 x MQ x NV accumulators: MQ = 3 rows. */
-#define MQ 3
+ * time into MQ x NV accumulators, then c += scale * group + bias * xsum
+ * (float32 FMAs on the tile in memory: keeping both sets of accumulators
+ * in registers made GCC spill). */
+#define MQ 6
 TGT static inline __attribute__((always_inline)) void ukern_q(
     const int mr, const int nv, const uint16_t *w, int64_t ldw, const uint32_t *xp,
     int64_t xjs, int gp, int ng, const float *sc, const float *bs, int64_t lds,
     const float *xs, int64_t xss, float *c, int64_t ldc, bool first) {
-  __m512 acc[MQ][NVMAX];
-#pragma GCC unroll 3
-  for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-    for (int v = 0; v < nv; v++)
-      acc[r][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc + v * 16);
   for (int g = 0; g < ng; g++) {
     __m512 ag[MQ][NVMAX];
-#pragma GCC unroll 3
+#pragma GCC unroll 6
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
       for (int v = 0; v < nv; v++) ag[r][v] = _mm512_setzero_ps();
@@ -199,7 +195,7 @@ TGT static inline __attribute__((always_inline)) void ukern_q(
 #pragma GCC unroll 4
       for (int v = 0; v < nv; v++)
         xv[v] = (__m512bh)_mm512_loadu_si512(xp + v * xjs + (int64_t)p * 16);
-#pragma GCC unroll 3
+#pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
         int32_t t;
         memcpy(&t, w + r * ldw + 2 * p, 4);
@@ -208,19 +204,19 @@ TGT static inline __attribute__((always_inline)) void ukern_q(
         for (int v = 0; v < nv; v++) ag[r][v] = _mm512_dpbf16_ps(ag[r][v], wb, xv[v]);
       }
     }
-#pragma GCC unroll 3
+    const bool init = first && g == 0;
+#pragma GCC unroll 6
     for (int r = 0; r < mr; r++) {
       __m512 sv = _mm512_set1_ps(sc[r * lds + g]), bv = _mm512_set1_ps(bs[r * lds + g]);
 #pragma GCC unroll 4
-      for (int v = 0; v < nv; v++)
-        acc[r][v] = _mm512_fmadd_ps(bv, _mm512_loadu_ps(xs + g * xss + v * 16),
-                                    _mm512_fmadd_ps(sv, ag[r][v], acc[r][v]));
+      for (int v = 0; v < nv; v++) {
+        float *cp = c + r * ldc + v * 16;
+        __m512 t = _mm512_fmadd_ps(bv, _mm512_loadu_ps(xs + g * xss + v * 16),
+                                   init ? _mm512_setzero_ps() : _mm512_loadu_ps(cp));
+        _mm512_storeu_ps(cp, _mm512_fmadd_ps(sv, ag[r][v], t));
+      }
     }
   }
-#pragma GCC unroll 3
-  for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-    for (int v = 0; v < nv; v++) _mm512_storeu_ps(c + r * ldc + v * 16, acc[r][v]);
 }
 
 #define UKQ(R, V)                                                                   \
@@ -232,14 +228,16 @@ TGT static inline __attribute__((always_inline)) void ukern_q(
   }
 #define UKQ_ROW(R) UKQ(R, 1) UKQ(R, 2) UKQ(R, 3) UKQ(R, 4)
 UKQ_ROW(1)
-UKQ_ROW(2) UKQ_ROW(3)
+UKQ_ROW(2)
+UKQ_ROW(3) UKQ_ROW(4) UKQ_ROW(5) UKQ_ROW(6)
 
     typedef void (*ukq_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int, int,
                            const float *, const float *, int64_t, const float *, int64_t,
                            float *, int64_t, bool);
 #define UKQR(R) \
   { ukq_##R##_1, ukq_##R##_2, ukq_##R##_3, ukq_##R##_4 }
-static const ukq_fn g_ukq[MQ][NVMAX] = {UKQR(1), UKQR(2), UKQR(3)};
+static const ukq_fn g_ukq[MQ][NVMAX] = {UKQR(1), UKQR(2), UKQR(3),
+                                        UKQR(4), UKQR(5), UKQR(6)};
 
 /* ---- output: float32 tile -> O ---- */
 
@@ -335,9 +333,11 @@ TGT static void store_tile(const mx_gemm_bf16_args *a, const float *ct, int64_t 
 /* 16 codes of `bits` bits starting at byte q (2 * bits bytes) -> float:
  * each 128-bit lane holds the 16 bytes; a byte shuffle puts the two bytes
  * holding code l into lane l, a variable shift and a mask extract it. */
-TGT static inline __m512 codes16(const uint8_t *q, int bits, __m512i sel, __m512i sh,
-                                 __m512i mask) {
-  __m128i raw = _mm_maskz_loadu_epi8((__mmask16)((1u << (2 * bits)) - 1), q);
+TGT static inline __m512 codes16(const uint8_t *q, bool tail, int bits, __m512i sel,
+                                 __m512i sh, __m512i mask) {
+  /* a masked byte load is slow: only near the end of the codes */
+  __m128i raw = tail ? _mm_maskz_loadu_epi8((__mmask16)((1u << (2 * bits)) - 1), q)
+                     : _mm_loadu_si128((const __m128i *)q);
   __m512i b = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(raw), sel);
   return _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srlv_epi32(b, sh), mask));
 }
@@ -368,13 +368,20 @@ TGT static void fill_q(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int k
   }
   const __m512i sel = _mm512_loadu_si512(selv), sh = _mm512_loadu_si512(shv),
                 mask = _mm512_set1_epi32((1 << bits) - 1);
+  const int64_t cb = (int64_t)kc * bits / 8; /* bytes of one row's block */
+  const uint8_t *wend = q->w + (int64_t)a->P * rb;
   for (int r = 0; r < nr; r++) {
     const int64_t n = n0 + r;
     const uint8_t *codes = q->w + n * rb + (int64_t)k0 * bits / 8;
     uint16_t *d = dst + r * ld;
+    /* rows are rb bytes apart: fetch a few rows ahead */
+    if (r + 4 < nr)
+      for (int64_t o = 0; o < cb; o += 64)
+        _mm_prefetch((const char *)codes + 4 * rb + o, _MM_HINT_T0);
     for (int k = 0; k < kc; k += 16) {
       /* a code below 256 as float is exact in bfloat16: the top half */
-      __m512 c = codes16(codes + (int64_t)k * bits / 8, bits, sel, sh, mask);
+      const uint8_t *cp = codes + (int64_t)k * bits / 8;
+      __m512 c = codes16(cp, cp + 16 > wend, bits, sel, sh, mask);
       _mm256_storeu_si256((__m256i *)(d + k), _mm512_cvtepi32_epi16(_mm512_srli_epi32(
                                                   _mm512_castps_si512(c), 16)));
     }

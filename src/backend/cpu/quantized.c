@@ -401,9 +401,11 @@ static void xprep_range(void *c, int64_t r0, int64_t r1) {
 
 /* ---- quantized matmul, many rows: bfloat16 GEMM on dequantized panels ---- */
 
-/* Rows of x from which dequantizing a panel of w to bfloat16 once and
- * running the vdpbf16ps GEMM (gemm_bf16.c) beats the per-row kernels. */
-#define QMM_GEMM_MIN_M 8
+/* Rows of x from which decoding a panel of w to bfloat16 once and running
+ * the vdpbf16ps GEMM (gemm_bf16.c) beats the per-row kernels (measured on
+ * 4864x896 and 896x4864: 4-bit, which has its own bfloat16 kernel, wins
+ * from 32 rows; the other widths from 16). */
+#define QMM_GEMM_MIN_M(bits) ((bits) == 4 ? 32 : 16)
 
 /* x (M, K) @ dequantize(w).T with bfloat16 x: the codes are exact in
  * bfloat16, so the GEMM over codes has exact products; each group's sum is
@@ -411,7 +413,7 @@ static void xprep_range(void *c, int64_t r0, int64_t r1) {
  * Each panel of w is decoded once and reused for all M rows. */
 static bool qmm_gemm_ok(const mx_qmm_params *p, const mx_array *x, const mx_array *wq,
                         const mx_array *o, int64_t M) {
-  return p->transpose && wq->ndim == 2 && M >= QMM_GEMM_MIN_M && M <= INT_MAX &&
+  return p->transpose && wq->ndim == 2 && M >= QMM_GEMM_MIN_M(p->bits) && M <= INT_MAX &&
          x->dtype == MX_BFLOAT16 && (o->dtype == MX_BFLOAT16 || o->dtype == MX_FLOAT32) &&
          x->row_contiguous && MX_GEMM_BF16_KC % p->group_size == 0 &&
          mx_gemm_bf16_available();
