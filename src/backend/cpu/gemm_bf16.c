@@ -167,7 +167,8 @@ TGT static inline __attribute__((always_inline)) void ukern(
 #define UK_ROW(R) UK(R, 1) UK(R, 2) UK(R, 3) UK(R, 4)
 UK_ROW(1)
 UK_ROW(2)
-UK_ROW(3) UK_ROW(4) UK_ROW(5) UK_ROW(6)
+UK_ROW(3)
+UK_ROW(4) UK_ROW(5) UK_ROW(6)
 
     typedef void (*uk_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int,
                           float *, int64_t, bool);
@@ -229,7 +230,8 @@ TGT static inline __attribute__((always_inline)) void ukern_q(
 #define UKQ_ROW(R) UKQ(R, 1) UKQ(R, 2) UKQ(R, 3) UKQ(R, 4)
 UKQ_ROW(1)
 UKQ_ROW(2)
-UKQ_ROW(3) UKQ_ROW(4) UKQ_ROW(5) UKQ_ROW(6)
+UKQ_ROW(3)
+UKQ_ROW(4) UKQ_ROW(5) UKQ_ROW(6)
 
     typedef void (*ukq_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int, int,
                            const float *, const float *, int64_t, const float *, int64_t,
@@ -363,7 +365,8 @@ TGT static void fill_q(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int k
   int32_t selv[16], shv[16];
   for (int l = 0; l < 16; l++) {
     int o = l * bits / 8;
-    selv[l] = o | (o + 1 < 16 ? o + 1 : 0x80) << 8 | 0x8080 << 16;
+    selv[l] =
+        (int32_t)((uint32_t)o | (uint32_t)(o + 1 < 16 ? o + 1 : 0x80) << 8 | 0x80800000u);
     shv[l] = l * bits % 8;
   }
   const __m512i sel = _mm512_loadu_si512(selv), sh = _mm512_loadu_si512(shv),
