@@ -4,11 +4,15 @@
  *   float32 square GEMM n = 512, 1024, 2048, 4096 (peer: cblas_sgemm)
  *   float32 4096x4096 @ 4096 matvec                (peer: cblas_sgemv)
  *   bfloat16 square GEMM                           (peer: float32 cblas_sgemm
- *     of the same size: the ratio is the cost of the conversions)
+ *     of the same size)
+ *   bfloat16 x @ w.T at the 0.4B LM's prefill shapes (128 tokens; peer:
+ *     float32 sgemm of the same shape), with the machine's bfloat16 peak:
+ *     a loop of independent vdpbf16ps on every pool thread (AVX512-BF16)
  * mx and BLAS calls alternate and each side keeps its best time, so both
  * see the same machine load (mx: op construction, eval and output
  * allocation included). Usage: bench_matmul [max_n]. */
 #include <cblas.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -92,11 +96,103 @@ static void report(const char *name, double flops, double t_mx, double t_blas,
   printf("\n");
 }
 
+/* ---- bfloat16 peak: 12 independent vdpbf16ps chains (64 FLOP each) ---- */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define PEAK_ITERS 20000000L
+__attribute__((target("avx512f,avx512bf16"))) static void *peak_loop(void *arg) {
+  long it = PEAK_ITERS;
+  __asm__ volatile(
+      "vpbroadcastd %1, %%zmm20\n vpbroadcastd %1, %%zmm21\n"
+      "vpxord %%zmm0,%%zmm0,%%zmm0\n vpxord %%zmm1,%%zmm1,%%zmm1\n"
+      "vpxord %%zmm2,%%zmm2,%%zmm2\n vpxord %%zmm3,%%zmm3,%%zmm3\n"
+      "vpxord %%zmm4,%%zmm4,%%zmm4\n vpxord %%zmm5,%%zmm5,%%zmm5\n"
+      "vpxord %%zmm6,%%zmm6,%%zmm6\n vpxord %%zmm7,%%zmm7,%%zmm7\n"
+      "vpxord %%zmm8,%%zmm8,%%zmm8\n vpxord %%zmm9,%%zmm9,%%zmm9\n"
+      "vpxord %%zmm10,%%zmm10,%%zmm10\n vpxord %%zmm11,%%zmm11,%%zmm11\n"
+      "1:\n"
+      "vdpbf16ps %%zmm20,%%zmm21,%%zmm0\n vdpbf16ps %%zmm20,%%zmm21,%%zmm1\n"
+      "vdpbf16ps %%zmm20,%%zmm21,%%zmm2\n vdpbf16ps %%zmm20,%%zmm21,%%zmm3\n"
+      "vdpbf16ps %%zmm20,%%zmm21,%%zmm4\n vdpbf16ps %%zmm20,%%zmm21,%%zmm5\n"
+      "vdpbf16ps %%zmm20,%%zmm21,%%zmm6\n vdpbf16ps %%zmm20,%%zmm21,%%zmm7\n"
+      "vdpbf16ps %%zmm20,%%zmm21,%%zmm8\n vdpbf16ps %%zmm20,%%zmm21,%%zmm9\n"
+      "vdpbf16ps %%zmm20,%%zmm21,%%zmm10\n vdpbf16ps %%zmm20,%%zmm21,%%zmm11\n"
+      "dec %0\n jnz 1b\n"
+      : "+r"(it)
+      : "r"(0x3f803f80)
+      : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9",
+        "zmm10", "zmm11", "zmm20", "zmm21", "cc");
+  return arg;
+}
+
+/* GFLOP/s of nt threads running the loop at once (best of 3); 0 without
+ * AVX512-BF16 */
+static double bf16_peak(int nt) {
+  if (!__builtin_cpu_supports("avx512bf16")) return 0;
+  double best = 0;
+  for (int r = 0; r < 3; r++) {
+    pthread_t t[64];
+    double t0 = now();
+    for (int i = 0; i < nt; i++) pthread_create(&t[i], NULL, peak_loop, NULL);
+    for (int i = 0; i < nt; i++) pthread_join(t[i], NULL);
+    double g = nt * (double)PEAK_ITERS * 12 * 64 / (now() - t0) * 1e-9;
+    best = g > best ? g : best;
+  }
+  return best;
+}
+#else
+static double bf16_peak(int nt) { return 0 * nt; }
+#endif
+
+/* bfloat16 x (M, K) @ w.T, w (N, K): the linear layers of prefill */
+static void bench_linear(int M, int N, int K, double peak) {
+  float *x = rand_buf((int64_t)M * K), *w = rand_buf((int64_t)N * K),
+        *c = malloc(sizeof(float) * (size_t)M * N);
+  int xs[2] = {M, K}, ws[2] = {N, K};
+  mx_array *mx = mx_astype(mx_array_from_data(x, xs, 2, MX_FLOAT32), MX_BFLOAT16);
+  mx_array *mw = mx_astype(mx_array_from_data(w, ws, 2, MX_FLOAT32), MX_BFLOAT16);
+  mx_eval1(mx);
+  mx_eval1(mw);
+  mx_array *wt = mx_transpose(mw, NULL, 0);
+  /* peer: float32 sgemm of the same shape (x @ w.T as CblasTrans) */
+  double flops = 2.0 * M * N * K, tm = 1e30, tb = 1e30;
+  for (int i = 0; i < 21; i++) {
+    double t0 = now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w, K, 0.0f,
+                c, N);
+    double t = now() - t0;
+    pair_t p = {mx, wt, M, N, K, NULL, NULL, NULL};
+    double u = run_mx(&p);
+    if (i == 0) continue;
+    tb = t < tb ? t : tb;
+    tm = u < tm ? u : tm;
+  }
+  char name[64];
+  snprintf(name, sizeof name, "bf16 x @ w.T %dx%dx%d", M, N, K);
+  printf("%-30s %10.1f %10.1f %8.3f", name, flops / tm * 1e-9, flops / tb * 1e-9,
+         tb / tm);
+  if (peak > 0) printf("   (%.0f%% of bf16 peak)", 100 * flops / tm * 1e-9 / peak);
+  printf("\n");
+  mx_free(mx);
+  mx_free(mw);
+  mx_free(wt);
+  free(x);
+  free(w);
+  free(c);
+}
+
 int main(int argc, char **argv) {
   int max_n = argc > 1 ? atoi(argv[1]) : 4096;
   printf("threads: mx pool %d, OpenBLAS %d\n", mx_num_threads(),
          openblas_get_num_threads());
+  double peak = bf16_peak(mx_num_threads());
+  printf("bf16 peak (vdpbf16ps loop, %d threads): %.1f GFLOP/s\n", mx_num_threads(),
+         peak);
   printf("%-30s %10s %10s %8s\n", "case", "mx GF/s", "BLAS GF/s", "mx/BLAS");
+  /* prefill of the 0.4B llama shape: q/o, gate/up, down, lm head */
+  bench_linear(128, 896, 896, peak);
+  bench_linear(128, 4864, 896, peak);
+  bench_linear(128, 896, 4864, peak);
+  bench_linear(128, 32000, 896, peak);
   for (int n = 512; n <= max_n; n *= 2) {
     int64_t nn = (int64_t)n * n;
     float *a = rand_buf(nn), *b = rand_buf(nn), *c = malloc((size_t)nn * sizeof(float));

@@ -7,6 +7,7 @@
 #include "harness.h"
 
 #include "backend/cpu/linalg_simd.h"
+#include "backend/cpu/qsimd.h"
 
 /* ---- reference ---- */
 
@@ -680,6 +681,82 @@ static void test_conversions(void) {
   free(h);
 }
 
+/* bfloat16 @ bfloat16 (gemm_bf16.c on AVX512-BF16; the capped run takes the
+ * float32 BLAS path): stricter than check_mm: each result within half a
+ * bfloat16 ulp of the float64 value plus float32 accumulation error. */
+static void check_bf16(mx_array *a, mx_array *b, float alpha, const char *what) {
+  mx_array *r = alpha == 1
+                    ? mx_matmul(a, b)
+                    : mx_addmm(mx_zeros((int[]){1}, 1, MX_BFLOAT16), a, b, alpha, 0);
+  MXT_OK(r);
+  if (!r) return;
+  ref_t ref = ref_addmm(NULL, a, b, alpha, 0);
+  ref_t mag = ref_addmm(NULL, mx_abs(a), mx_abs(b), fabs(alpha), 0);
+  int K = mx_array_shape(a)[mx_array_ndim(a) - 1];
+  if (same_shape(r, &ref, what)) {
+    double *d = mxt_to_f64(r);
+    int64_t n = prod(ref.shape, ref.ndim);
+    for (int64_t i = 0; i < n; i++) {
+      double tol = 0x1p-8 * fabs(ref.v[i]) + 1.2e-7 * K * mag.v[i] + 1e-30;
+      if (!(fabs(d[i] - ref.v[i]) <= tol)) {
+        MXT_CHECK(0, "%s: element %lld got %.8g want %.8g (tol %.3g)", what, (long long)i,
+                  d[i], ref.v[i], tol);
+        break;
+      }
+    }
+    free(d);
+  }
+  free(ref.v);
+  free(mag.v);
+}
+
+static void test_bf16_gemm(void) {
+  const mx_dtype t = MX_BFLOAT16;
+  for (int pass = 0; pass < 2; pass++) {
+    /* pass 0: the bfloat16 kernel where the CPU has it; 1: capped (BLAS) */
+    mx_cpu_isa_cap(pass ? MX_ISA_AVX512 : MX_ISA_AVX512BF16);
+    char w[96];
+    const char *tag = pass ? "capped" : "bf16";
+#define BCASE(A, B, ALPHA, NAME)                \
+  do {                                          \
+    snprintf(w, sizeof w, "%s: %s", tag, NAME); \
+    check_bf16(A, B, ALPHA, w);                 \
+  } while (0)
+    /* odd sizes: row tails of 6, column tails of 16 and 64, odd K */
+    BCASE(rnd(t, 2, 37, 29), rnd(t, 2, 29, 53), 1, "37x29 @ 29x53");
+    BCASE(rnd(t, 2, 17, 1), rnd(t, 2, 1, 19), 1, "K = 1");
+    BCASE(rnd(t, 2, 130, 256), rnd(t, 2, 256, 70), 1, "130x256 @ 256x70");
+    /* K over several blocks of 256 with a tail */
+    BCASE(rnd(t, 2, 40, 601), rnd(t, 2, 601, 50), 1, "K = 601");
+    /* x @ w.T, the linear layer: w read in place (K even) or copied (odd) */
+    BCASE(rnd(t, 2, 33, 300), mx_transpose(rnd(t, 2, 97, 300), NULL, 0), 1, "x @ w.T");
+    BCASE(rnd(t, 2, 21, 301), mx_transpose(rnd(t, 2, 70, 301), NULL, 0), 1,
+          "x @ w.T, K odd");
+    /* a.T @ b: neither operand has unit stride along K */
+    BCASE(mx_transpose(rnd(t, 2, 45, 31), NULL, 0), rnd(t, 2, 45, 40), 1, "a.T @ b");
+    BCASE(mx_transpose(rnd(t, 2, 64, 20), NULL, 0),
+          mx_transpose(rnd(t, 2, 23, 64), NULL, 0), 1, "a.T @ b.T");
+    /* steps on both axes */
+    mx_array *big = rnd(t, 2, 80, 90);
+    mx_array *sa = mx_slice(big, (int[]){1, 0}, (int[]){80, 90}, (int[]){2, 3});
+    BCASE(sa, rnd(t, 2, 30, 26), 1, "stepped a (40x30)");
+    BCASE(rnd(t, 2, 26, 40), sa, 1, "stepped b (40x30)");
+    BCASE(mxt_noncontig(rnd(t, 2, 50, 66)), mxt_noncontig(rnd(t, 2, 66, 34)), 1,
+          "noncontig");
+    /* batches: separate products, broadcast b, folded rows */
+    BCASE(rnd(t, 3, 3, 33, 40), rnd(t, 3, 3, 40, 20), 1, "3 batches");
+    BCASE(rnd(t, 4, 2, 1, 17, 24), rnd(t, 3, 3, 24, 19), 1, "broadcast batches");
+    BCASE(rnd(t, 3, 4, 32, 64), mx_transpose(rnd(t, 2, 48, 64), NULL, 0), 1,
+          "folded batch @ w.T");
+    /* more than 1024 rows of X: the float32 tile's row blocks */
+    BCASE(rnd(t, 2, 30, 64), rnd(t, 2, 64, 1100), 1, "30x64 @ 64x1100");
+    /* alpha (addmm with beta 0) */
+    BCASE(rnd(t, 2, 19, 40), rnd(t, 2, 40, 18), 0.5f, "alpha 0.5");
+#undef BCASE
+  }
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+}
+
 int main(void) {
   MXT_RUN(test_shapes);
   MXT_RUN(test_batch_broadcast);
@@ -693,5 +770,6 @@ int main(void) {
   MXT_RUN(test_tensordot);
   MXT_RUN(test_half_gemv);
   MXT_RUN(test_conversions);
+  MXT_RUN(test_bf16_gemm);
   return mxt_finish();
 }

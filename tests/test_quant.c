@@ -437,6 +437,23 @@ static void test_qmm_4bit_half_x(void) {
   mx_cpu_isa_cap(MX_ISA_AVX512BF16);
 }
 
+/* Many rows (quantized.c's large-M branch: codes decoded into bfloat16
+ * panels and the vdpbf16ps GEMM, gemm_bf16.c): bfloat16 x, every bit width
+ * and group size, bfloat16 / float16 / float32 scales, K with and without a
+ * partial block of 256, row tails. */
+static void test_qmm_large_m(void) {
+  for (int bi = 0; bi < 6; bi++)
+    for (int gi = 0; gi < 3; gi++) {
+      run_qmm_case(33, 19, 384, GSS[gi], BITS[bi], true, MX_BFLOAT16, MX_BFLOAT16,
+                   "large M");
+      run_qmm_case(BITS[bi] == 4 ? 32 : 16, 23, 256, GSS[gi], BITS[bi], true, MX_BFLOAT16,
+                   FDT[(bi + gi) % 2], "large M");
+    }
+  run_qmm_case(130, 100, 768, 64, 4, true, MX_BFLOAT16, MX_BFLOAT16, "large M");
+  run_qmm_case(70, 37, 640, 128, 8, true, MX_BFLOAT16, MX_BFLOAT16, "large M");
+  run_qmm_case(40, 64, 512, 32, 3, true, MX_BFLOAT16, MX_FLOAT32, "large M");
+}
+
 /* x with more dims, non-contiguous x, batched w with broadcasting */
 static void test_qmm_shapes_and_layouts(void) {
   int K = 128, N = 6, gs = 64, bits = 4;
@@ -645,6 +662,7 @@ int main(void) {
   MXT_RUN(test_qmm_dtypes);
   MXT_RUN(test_qmm_larger);
   MXT_RUN(test_qmm_4bit_half_x);
+  MXT_RUN(test_qmm_large_m);
   MXT_RUN(test_qmm_shapes_and_layouts);
   MXT_RUN(test_qmm_no_overread);
   MXT_RUN(test_empty);

@@ -36,6 +36,7 @@
 
 #include "../../primitives/linalg.h"
 #include "dtypes.h"
+#include "gemm_bf16.h"
 #include "linalg_simd.h"
 
 /* Work per batch element below which OpenBLAS stays on the calling thread
@@ -238,6 +239,7 @@ typedef struct {
   int64_t a_rs, a_cs, b_rs, b_cs, c_rs, c_cs;
   bool pack_a, pack_b; /* operands BLAS cannot read in place */
   int half_gemv;       /* 0, or 1: A is the matrix (N <= HALF_FEW), 2: B is (M <= ..) */
+  bool bf16_gemm;      /* bfloat16 operands: gemm_bf16.c instead of BLAS */
   int kb;              /* K block when packing */
   atomic_int failed;
 } mm_ctx;
@@ -459,8 +461,58 @@ static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
   }
 }
 
+/* ---- bfloat16 @ bfloat16: the vdpbf16ps GEMM ---- */
+
+/* gemm_bf16.c computes O = W @ X^T with W's rows read along K in place:
+ * W is the operand whose K axis has unit stride (the larger one when both
+ * do, as in x @ w.T), X gets packed. Neither: W is copied panel by panel. */
+static void run_batch_bf16(mm_ctx *x, int64_t bi) {
+  int M = x->M, N = x->N, K = x->K;
+  int64_t ao, bo, co;
+  batch_offsets(x, bi, &ao, &bo, &co);
+  const uint16_t *A = (const uint16_t *)mx_array_ptr(x->a) + ao,
+                 *B = (const uint16_t *)mx_array_ptr(x->b) + bo;
+  uint16_t *O = (uint16_t *)mx_array_ptr(x->out) + bi * (int64_t)M * N;
+  bool a_k = x->a_cs == 1 || K == 1, b_k = x->b_rs == 1 || K == 1;
+  bool w_is_b = b_k ? (!a_k || N >= M) : (!a_k && N >= M);
+  mx_gemm_bf16_args g;
+  if (w_is_b) /* out^T (N, M) = b^T (N, K) @ a (M, K)^T */
+    g = (mx_gemm_bf16_args){.P = N,
+                            .Q = M,
+                            .K = K,
+                            .w = B,
+                            .w_rs = x->b_cs,
+                            .w_ks = x->b_rs,
+                            .x = A,
+                            .x_rs = x->a_rs,
+                            .x_cs = x->a_cs,
+                            .o = O,
+                            .o_is = 1,
+                            .o_js = N};
+  else /* out (M, N) = a (M, K) @ b^T (N, K)^T */
+    g = (mx_gemm_bf16_args){.P = M,
+                            .Q = N,
+                            .K = K,
+                            .w = A,
+                            .w_rs = x->a_rs,
+                            .w_ks = x->a_cs,
+                            .x = B,
+                            .x_rs = x->b_cs,
+                            .x_cs = x->b_rs,
+                            .o = O,
+                            .o_is = N,
+                            .o_js = 1};
+  g.odt = MX_BFLOAT16;
+  g.alpha = x->alpha;
+  if (mx_gemm_bf16(&g) != MX_OK) atomic_store(&x->failed, 1);
+}
+
 static void batch_range(void *ctx, int64_t b, int64_t e) {
   mm_ctx *x = ctx;
+  if (x->bf16_gemm) {
+    for (int64_t i = b; i < e; i++) run_batch_bf16(x, i);
+    return;
+  }
   mm_scratch s;
   if (!scratch_alloc(x, &s)) {
     scratch_free(&s);
@@ -626,13 +678,17 @@ mx_status mx_cpu_matmul(mx_node *n, mx_array **in, mx_array **out) {
     else if (x->N <= HALF_FEW && a_dot) /* the axpy form needs contiguous outputs */
       x->half_gemv = 1;
   }
+  /* bfloat16 products (addmm only without c's term): gemm_bf16.c */
+  x->bf16_gemm = dt == MX_BFLOAT16 && a->dtype == MX_BFLOAT16 &&
+                 b->dtype == MX_BFLOAT16 && !x->half_gemv && x->K > 0 &&
+                 (!c || x->beta == 0) && mx_gemm_bf16_available();
   bool t;
   int ld;
   x->pack_a =
-      x->K > 0 && !x->half_gemv &&
+      x->K > 0 && !x->half_gemv && !x->bf16_gemm &&
       (a->dtype != compute || !blas_layout(x->M, x->K, x->a_rs, x->a_cs, &t, &ld));
   x->pack_b =
-      x->K > 0 && !x->half_gemv &&
+      x->K > 0 && !x->half_gemv && !x->bf16_gemm &&
       (b->dtype != compute || !blas_layout(x->K, x->N, x->b_rs, x->b_cs, &t, &ld));
   x->kb = x->K > 0 ? x->K : 1;
   int64_t packed_rows = (x->pack_a ? x->M : 0) + (x->pack_b ? x->N : 0);

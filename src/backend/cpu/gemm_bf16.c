@@ -1,0 +1,549 @@
+/* gemm_bf16.c: bfloat16 GEMM on AVX512-BF16 (see gemm_bf16.h).
+ *
+ * O (P, Q) = alpha * W (P, K) @ X (Q, K)^T. vdpbf16ps multiplies 16 lanes
+ * of bfloat16 pairs and adds both products into a float32 lane: with X
+ * packed so that one 64-byte vector holds the pair (X[j][2p], X[j][2p+1])
+ * of 16 consecutive rows j, and the pair (W[i][2p], W[i][2p+1]) broadcast
+ * from memory (32 bits), one instruction does 16 outputs x 2 k.
+ *
+ * Micro-kernel: MR = 6 rows of W x NV <= 4 vectors (64 rows of X): 24
+ * float32 accumulators, per k pair 4 vector loads + 6 broadcast loads for
+ * 24 vdpbf16ps (Zen 5 issues two per cycle, four loads). Blocking: X is
+ * packed once per call as [Q/16][K/2][16] pairs (zero padded); a K block
+ * of KC = 256 of four such blocks is 32 KB and stays in L1 while the
+ * kernel walks a panel of MC <= 96 rows of W (48 KB, L2). Partial sums live
+ * in a float32 tile (MC x Q block) that is rounded and stored into O, in
+ * O's layout, once the last K block is done. Threads split the rows of W
+ * (panels of MC), so a dequantized panel is made once and used for all Q.
+ *
+ * Numerics: every product of two bfloat16 values is exact in float32 and
+ * the sums are float32, as the float32 path; only the order differs. Like
+ * every vdpbf16ps user, bfloat16 denormal inputs count as zero. */
+#include "gemm_bf16.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qsimd.h"
+
+#define KC MX_GEMM_BF16_KC
+#define MR 6
+#define NVMAX 4
+#define MC_MAX 96
+/* rows of X per float32 tile: the tile is MC x QB floats (384 KB at most) */
+#define QB 1024
+
+bool mx_gemm_bf16_available(void) { return mx_cpu_isa() >= MX_ISA_AVX512BF16; }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
+/* ---- X packing: xp[jb][p][l] = (X[16 jb + l][2p], X[16 jb + l][2p + 1]) ---- */
+
+typedef struct {
+  const mx_gemm_bf16_args *a;
+  uint32_t *xp;
+  int np; /* pairs: ceil(K / 2) */
+} xpack_ctx;
+
+static inline uint16_t xat(const mx_gemm_bf16_args *a, int j, int k) {
+  return a->x[(int64_t)j * a->x_rs + (int64_t)k * a->x_cs];
+}
+
+TGT static void xpack_range(void *c, int64_t jb0, int64_t jb1) {
+  const xpack_ctx *x = c;
+  const mx_gemm_bf16_args *a = x->a;
+  const int Q = a->Q, K = a->K, np = x->np;
+  for (int64_t jb = jb0; jb < jb1; jb++) {
+    uint32_t *d = x->xp + jb * (int64_t)np * 16;
+    int j0 = (int)jb * 16, nj = Q - j0 < 16 ? Q - j0 : 16;
+    if (a->x_rs == 1 && nj == 16) {
+      /* rows j contiguous: interleave two k rows of 16 elements */
+      const __m512i idx =
+          _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8,
+                           39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+      for (int p = 0; p < np; p++) {
+        const uint16_t *r0 = a->x + j0 + (int64_t)(2 * p) * a->x_cs;
+        __m512i lo = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)r0));
+        __m512i hi = 2 * p + 1 < K ? _mm512_castsi256_si512(_mm256_loadu_si256(
+                                         (const __m256i *)(r0 + a->x_cs)))
+                                   : _mm512_setzero_si512();
+        _mm512_storeu_si512(d + (int64_t)p * 16, _mm512_permutex2var_epi16(lo, idx, hi));
+      }
+      continue;
+    }
+    for (int l = 0; l < 16; l++) {
+      if (l >= nj) {
+        for (int p = 0; p < np; p++) d[(int64_t)p * 16 + l] = 0;
+        continue;
+      }
+      int j = j0 + l;
+      if (a->x_cs == 1) {
+        const uint16_t *r = a->x + (int64_t)j * a->x_rs;
+        int p = 0;
+        for (; 2 * p + 1 < K; p++) {
+          uint32_t v;
+          memcpy(&v, r + 2 * p, 4);
+          d[(int64_t)p * 16 + l] = v;
+        }
+        if (p < np) d[(int64_t)p * 16 + l] = r[2 * p];
+      } else {
+        for (int p = 0; p < np; p++) {
+          uint32_t lo = xat(a, j, 2 * p), hi = 2 * p + 1 < K ? xat(a, j, 2 * p + 1) : 0;
+          d[(int64_t)p * 16 + l] = lo | hi << 16;
+        }
+      }
+    }
+  }
+}
+
+/* xsum[g][16 jb + l] = sum over group g of X[16 jb + l][k], eight chains */
+typedef struct {
+  const uint32_t *xp;
+  float *xsum;
+  int np, gs, G, njb;
+} xsum_ctx;
+
+TGT static void xsum_range(void *c, int64_t jb0, int64_t jb1) {
+  const xsum_ctx *x = c;
+  const __m512i hi = _mm512_set1_epi32((int)0xffff0000);
+  for (int64_t jb = jb0; jb < jb1; jb++) {
+    const uint32_t *d = x->xp + jb * (int64_t)x->np * 16;
+    for (int g = 0; g < x->G; g++) {
+      __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+      for (int p = g * x->gs / 2; p < (g + 1) * x->gs / 2; p++) {
+        __m512i v = _mm512_loadu_si512(d + (int64_t)p * 16);
+        s0 = _mm512_add_ps(s0, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+        s1 = _mm512_add_ps(s1, _mm512_castsi512_ps(_mm512_and_si512(v, hi)));
+      }
+      _mm512_storeu_ps(x->xsum + (int64_t)g * 16 * x->njb + jb * 16,
+                       _mm512_add_ps(s0, s1));
+    }
+  }
+}
+
+/* ---- micro-kernel ---- */
+
+/* c (mr, 16 nv) (+)= w (mr rows, ldw apart, np pairs) . x panel (nv blocks
+ * xjs words apart). Inlined with constant mr, nv: the accumulators stay in
+ * registers. */
+TGT static inline __attribute__((always_inline)) void ukern(
+    const int mr, const int nv, const uint16_t *w, int64_t ldw, const uint32_t *xp,
+    int64_t xjs, int np, float *c, int64_t ldc, bool first) {
+  __m512 acc[MR][NVMAX];
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++)
+      acc[r][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc + v * 16);
+  for (int p = 0; p < np; p++) {
+    __m512bh xv[NVMAX];
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++)
+      xv[v] = (__m512bh)_mm512_loadu_si512(xp + v * xjs + (int64_t)p * 16);
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++) {
+      int32_t t;
+      memcpy(&t, w + r * ldw + 2 * p, 4);
+      __m512bh wb = (__m512bh)_mm512_set1_epi32(t);
+#pragma GCC unroll 4
+      for (int v = 0; v < nv; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], wb, xv[v]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) _mm512_storeu_ps(c + r * ldc + v * 16, acc[r][v]);
+}
+
+#define UK(R, V)                                                                         \
+  TGT static void uk_##R##_##V(const uint16_t *w, int64_t ldw, const uint32_t *xp,       \
+                               int64_t xjs, int np, float *c, int64_t ldc, bool first) { \
+    ukern(R, V, w, ldw, xp, xjs, np, c, ldc, first);                                     \
+  }
+#define UK_ROW(R) UK(R, 1) UK(R, 2) UK(R, 3) UK(R, 4)
+UK_ROW(1)
+UK_ROW(2)
+UK_ROW(3)
+UK_ROW(4) UK_ROW(5) UK_ROW(6)
+
+    typedef void (*uk_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int,
+                          float *, int64_t, bool);
+#define UKR(R) \
+  { uk_##R##_1, uk_##R##_2, uk_##R##_3, uk_##R##_4 }
+static const uk_fn g_uk[MR][NVMAX] = {UKR(1), UKR(2), UKR(3), UKR(4), UKR(5), UKR(6)};
+
+/* Quantized W: the same product over codes, one group (gp pairs) at a
+ * time into MQ x NV accumulators, then c += scale * group + bias * xsum
+ * (float32 FMAs on the tile in memory: keeping both sets of accumulators
+ * in registers made GCC spill). */
+#define MQ 6
+TGT static inline __attribute__((always_inline)) void ukern_q(
+    const int mr, const int nv, const uint16_t *w, int64_t ldw, const uint32_t *xp,
+    int64_t xjs, int gp, int ng, const float *sc, const float *bs, int64_t lds,
+    const float *xs, int64_t xss, float *c, int64_t ldc, bool first) {
+  for (int g = 0; g < ng; g++) {
+    __m512 ag[MQ][NVMAX];
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+      for (int v = 0; v < nv; v++) ag[r][v] = _mm512_setzero_ps();
+    for (int p = g * gp; p < (g + 1) * gp; p++) {
+      __m512bh xv[NVMAX];
+#pragma GCC unroll 4
+      for (int v = 0; v < nv; v++)
+        xv[v] = (__m512bh)_mm512_loadu_si512(xp + v * xjs + (int64_t)p * 16);
+#pragma GCC unroll 6
+      for (int r = 0; r < mr; r++) {
+        int32_t t;
+        memcpy(&t, w + r * ldw + 2 * p, 4);
+        __m512bh wb = (__m512bh)_mm512_set1_epi32(t);
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) ag[r][v] = _mm512_dpbf16_ps(ag[r][v], wb, xv[v]);
+      }
+    }
+    const bool init = first && g == 0;
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++) {
+      __m512 sv = _mm512_set1_ps(sc[r * lds + g]), bv = _mm512_set1_ps(bs[r * lds + g]);
+#pragma GCC unroll 4
+      for (int v = 0; v < nv; v++) {
+        float *cp = c + r * ldc + v * 16;
+        __m512 t = _mm512_fmadd_ps(bv, _mm512_loadu_ps(xs + g * xss + v * 16),
+                                   init ? _mm512_setzero_ps() : _mm512_loadu_ps(cp));
+        _mm512_storeu_ps(cp, _mm512_fmadd_ps(sv, ag[r][v], t));
+      }
+    }
+  }
+}
+
+#define UKQ(R, V)                                                                   \
+  TGT static void ukq_##R##_##V(const uint16_t *w, int64_t ldw, const uint32_t *xp, \
+                                int64_t xjs, int gp, int ng, const float *sc,       \
+                                const float *bs, int64_t lds, const float *xs,      \
+                                int64_t xss, float *c, int64_t ldc, bool first) {   \
+    ukern_q(R, V, w, ldw, xp, xjs, gp, ng, sc, bs, lds, xs, xss, c, ldc, first);    \
+  }
+#define UKQ_ROW(R) UKQ(R, 1) UKQ(R, 2) UKQ(R, 3) UKQ(R, 4)
+UKQ_ROW(1)
+UKQ_ROW(2)
+UKQ_ROW(3)
+UKQ_ROW(4) UKQ_ROW(5) UKQ_ROW(6)
+
+    typedef void (*ukq_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int, int,
+                           const float *, const float *, int64_t, const float *, int64_t,
+                           float *, int64_t, bool);
+#define UKQR(R) \
+  { ukq_##R##_1, ukq_##R##_2, ukq_##R##_3, ukq_##R##_4 }
+static const ukq_fn g_ukq[MQ][NVMAX] = {UKQR(1), UKQR(2), UKQR(3),
+                                        UKQR(4), UKQR(5), UKQR(6)};
+
+/* ---- output: float32 tile -> O ---- */
+
+/* float -> bfloat16 bits in the low half of each lane, round to nearest
+ * even (NaN stays NaN, quiet), as mx_f32_to_bf16. */
+TGT static inline __m512i bf16_rne(__m512 v) {
+  __m512i u = _mm512_castps_si512(v);
+  __m512i r = _mm512_add_epi32(
+      u,
+      _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                       _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))));
+  __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  r = _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x400000));
+  return _mm512_srli_epi32(r, 16);
+}
+
+TGT static inline void store16(const mx_gemm_bf16_args *a, int64_t off, __m512 v,
+                               __mmask16 m) {
+  if (a->odt == MX_BFLOAT16)
+    _mm256_mask_storeu_epi16((uint16_t *)a->o + off, m,
+                             _mm512_cvtepi32_epi16(bf16_rne(v)));
+  else
+    _mm512_mask_storeu_ps((float *)a->o + off, m, v);
+}
+
+/* r[t][u] <- r[u][t] (a 16 x 16 float transpose: 64 shuffles) */
+TGT static inline void transpose16(__m512 *r) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  /* u[4i + k], 128-bit lane L: column 4L + k of rows 4i..4i+3 */
+  for (int i = 0; i < 4; i++) {
+    u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int k = 0; k < 4; k++) {
+    __m512 v0 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x88);
+    __m512 v1 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xDD);
+    __m512 v2 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x88);
+    __m512 v3 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xDD);
+    r[k] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+    r[8 + k] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+    r[4 + k] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+    r[12 + k] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+  }
+}
+
+/* O[i0 + i][j0 + j] = alpha * ct[i * ldc + j] for i < ni, j < nj */
+TGT static void store_tile(const mx_gemm_bf16_args *a, const float *ct, int64_t ldc,
+                           int i0, int ni, int j0, int nj) {
+  const __m512 al = _mm512_set1_ps(a->alpha);
+  if (a->o_js == 1) {
+    for (int i = 0; i < ni; i++)
+      for (int j = 0; j < nj; j += 16) {
+        __mmask16 m = nj - j >= 16 ? 0xffff : (__mmask16)((1u << (nj - j)) - 1);
+        __m512 v = _mm512_mul_ps(al, _mm512_maskz_loadu_ps(m, ct + i * ldc + j));
+        store16(a, (int64_t)(i0 + i) * a->o_is + j0 + j, v, m);
+      }
+  } else if (a->o_is == 1) {
+    /* transposed: 16 x 16 blocks through registers (the tile has rows up to
+     * a multiple of 16 and columns up to ldc, so full blocks are readable) */
+    for (int i = 0; i < ni; i += 16) {
+      __mmask16 m = ni - i >= 16 ? 0xffff : (__mmask16)((1u << (ni - i)) - 1);
+      for (int j = 0; j < nj; j += 16) {
+        __m512 r[16];
+        for (int t = 0; t < 16; t++) r[t] = _mm512_loadu_ps(ct + (i + t) * ldc + j);
+        transpose16(r);
+        int nt = nj - j < 16 ? nj - j : 16;
+        for (int t = 0; t < nt; t++)
+          store16(a, (int64_t)(j0 + j + t) * a->o_js + i0 + i, _mm512_mul_ps(al, r[t]),
+                  m);
+      }
+    }
+  } else {
+    for (int i = 0; i < ni; i++)
+      for (int j = 0; j < nj; j++) {
+        float v = a->alpha * ct[i * ldc + j];
+        int64_t off = (int64_t)(i0 + i) * a->o_is + (int64_t)(j0 + j) * a->o_js;
+        if (a->odt == MX_BFLOAT16)
+          ((uint16_t *)a->o)[off] = mx_f32_to_bf16(v);
+        else
+          ((float *)a->o)[off] = v;
+      }
+  }
+}
+
+/* ---- quantized panels ---- */
+
+/* 16 codes of `bits` bits starting at byte q (2 * bits bytes) -> float:
+ * each 128-bit lane holds the 16 bytes; a byte shuffle puts the two bytes
+ * holding code l into lane l, a variable shift and a mask extract it. */
+TGT static inline __m512 codes16(const uint8_t *q, bool tail, int bits, __m512i sel,
+                                 __m512i sh, __m512i mask) {
+  /* a masked byte load is slow: only near the end of the codes */
+  __m128i raw = tail ? _mm_maskz_loadu_epi8((__mmask16)((1u << (2 * bits)) - 1), q)
+                     : _mm_loadu_si128((const __m128i *)q);
+  __m512i b = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(raw), sel);
+  return _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srlv_epi32(b, sh), mask));
+}
+
+static float load_f(const void *p, mx_dtype t, int64_t i) {
+  switch (t) {
+    case MX_FLOAT16:
+      return mx_f16_to_f32(((const uint16_t *)p)[i]);
+    case MX_BFLOAT16:
+      return mx_bf16_to_f32(((const uint16_t *)p)[i]);
+    default:
+      return ((const float *)p)[i];
+  }
+}
+
+/* Codes of rows [n0, n0 + nr), k in [k0, k0 + kc) as bfloat16 integers into
+ * dst (ld apart); their scales and biases as float into sc, bs (nr x kc/gs). */
+TGT static void fill_q(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int kc,
+                       uint16_t *dst, int64_t ld, float *sc, float *bs) {
+  const mx_gemm_bf16_qw *q = a->q;
+  const int bits = q->bits, gs = q->gs, G = a->K / gs, ng = kc / gs;
+  const int64_t rb = (int64_t)a->K * bits / 8;
+  int32_t selv[16], shv[16];
+  for (int l = 0; l < 16; l++) {
+    int o = l * bits / 8;
+    selv[l] =
+        (int32_t)((uint32_t)o | (uint32_t)(o + 1 < 16 ? o + 1 : 0x80) << 8 | 0x80800000u);
+    shv[l] = l * bits % 8;
+  }
+  const __m512i sel = _mm512_loadu_si512(selv), sh = _mm512_loadu_si512(shv),
+                mask = _mm512_set1_epi32((1 << bits) - 1);
+  const int64_t cb = (int64_t)kc * bits / 8; /* bytes of one row's block */
+  const uint8_t *wend = q->w + (int64_t)a->P * rb;
+  for (int r = 0; r < nr; r++) {
+    const int64_t n = n0 + r;
+    const uint8_t *codes = q->w + n * rb + (int64_t)k0 * bits / 8;
+    uint16_t *d = dst + r * ld;
+    /* rows are rb bytes apart: fetch a few rows ahead */
+    if (r + 4 < nr)
+      for (int64_t o = 0; o < cb; o += 64)
+        _mm_prefetch((const char *)codes + 4 * rb + o, _MM_HINT_T0);
+    for (int k = 0; k < kc; k += 16) {
+      /* a code below 256 as float is exact in bfloat16: the top half */
+      const uint8_t *cp = codes + (int64_t)k * bits / 8;
+      __m512 c = codes16(cp, cp + 16 > wend, bits, sel, sh, mask);
+      _mm256_storeu_si256((__m256i *)(d + k), _mm512_cvtepi32_epi16(_mm512_srli_epi32(
+                                                  _mm512_castps_si512(c), 16)));
+    }
+    for (int g = 0; g < ng; g++) {
+      sc[r * ng + g] = load_f(q->scales, q->sdt, n * G + k0 / gs + g);
+      bs[r * ng + g] = load_f(q->biases, q->bdt, n * G + k0 / gs + g);
+    }
+  }
+}
+
+/* ---- driver ---- */
+
+typedef struct {
+  const mx_gemm_bf16_args *a;
+  const uint32_t *xp;
+  const float *xsum; /* quantized W: [K / gs][16 ceil(Q / 16)] group sums of X */
+  int np;
+  atomic_int failed;
+} drv_ctx;
+
+/* W[n0 + r][k0 + k] from a strided bfloat16 W, zero past K */
+static void fill_strided(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int kcp,
+                         uint16_t *dst, int64_t ld) {
+  for (int r = 0; r < nr; r++) {
+    const uint16_t *s = a->w + (int64_t)(n0 + r) * a->w_rs;
+    uint16_t *d = dst + r * ld;
+    int kc = a->K - k0 < kcp ? a->K - k0 : kcp;
+    if (a->w_ks == 1)
+      memcpy(d, s + k0, sizeof(uint16_t) * (size_t)kc);
+    else
+      for (int k = 0; k < kc; k++) d[k] = s[(int64_t)(k0 + k) * a->w_ks];
+    for (int k = kc; k < kcp; k++) d[k] = 0;
+  }
+}
+
+TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
+  drv_ctx *x = c;
+  const mx_gemm_bf16_args *a = x->a;
+  const int Q = a->Q, K = a->K, mc = MC_MAX;
+  /* rows [r0, P) of W, in panels of mc */
+  const int r0 = (int)u0 * MR, P = (int)u1 * MR < a->P ? (int)u1 * MR : a->P;
+  const int64_t xjs = (int64_t)x->np * 16;
+  const bool direct = a->w && a->w_ks == 1 && K % 2 == 0;
+  const int qb = Q < QB ? Q : QB, ldc = (qb + 15) & ~15;
+  /* rows up to a multiple of 16, zeroed: the transposed store reads whole
+   * 16 x 16 blocks */
+  float *ct = calloc((size_t)((mc + 15) & ~15) * ldc, sizeof(float));
+  uint16_t *panel = direct ? NULL : malloc(sizeof(uint16_t) * (size_t)mc * KC);
+  /* quantized: scales and biases of the panel (mc x KC / gs) */
+  float *qsb = a->q ? malloc(sizeof(float) * 2 * (size_t)mc * (KC / a->q->gs)) : NULL;
+  if (!ct || (!direct && !panel) || (a->q && !qsb)) {
+    atomic_store(&x->failed, 1);
+    free(ct);
+    free(panel);
+    free(qsb);
+    return;
+  }
+  const int64_t qpad = (int64_t)(Q + 15) / 16 * 16;
+  for (int i0 = r0; i0 < P; i0 += mc) {
+    const int ni = P - i0 < mc ? P - i0 : mc;
+    for (int q0 = 0; q0 < Q; q0 += QB) {
+      const int nq = Q - q0 < QB ? Q - q0 : QB, njb = (nq + 15) / 16;
+      for (int k0 = 0; k0 < K; k0 += KC) {
+        const int kc = K - k0 < KC ? K - k0 : KC, np = (kc + 1) / 2;
+        const uint16_t *wp;
+        int64_t ldw;
+        if (direct) {
+          wp = a->w + (int64_t)i0 * a->w_rs + k0;
+          ldw = a->w_rs;
+          /* W comes from memory once per panel: fetch the next K block
+           * (or the next panel's first) into L2 while this one computes */
+          if (q0 == 0) {
+            int pk = k0 + KC, pi = i0, pn = ni;
+            if (pk >= K) pk = 0, pi = i0 + ni, pn = P - pi < mc ? P - pi : mc;
+            int pc = K - pk < KC ? K - pk : KC;
+            for (int r = 0; r < pn; r++) {
+              const char *rp = (const char *)(a->w + (int64_t)(pi + r) * a->w_rs + pk);
+              for (int b = 0; b < 2 * pc; b += 64) _mm_prefetch(rp + b, _MM_HINT_T1);
+            }
+          }
+        } else {
+          if (a->w)
+            fill_strided(a, i0, ni, k0, 2 * np, panel, KC);
+          else
+            fill_q(a, i0, ni, k0, kc, panel, KC, qsb, qsb + mc * (KC / a->q->gs));
+          wp = panel;
+          ldw = KC;
+        }
+        for (int jb = 0; jb < njb; jb += NVMAX) {
+          const int nv = njb - jb < NVMAX ? njb - jb : NVMAX;
+          const uint32_t *xb =
+              x->xp + (int64_t)(q0 / 16 + jb) * xjs + (int64_t)(k0 / 2) * 16;
+          if (a->q) {
+            const int gs = a->q->gs, ng = kc / gs;
+            const float *xs = x->xsum + (int64_t)(k0 / gs) * qpad + q0 + jb * 16;
+            const float *qs = qsb, *qbs = qsb + mc * (KC / gs);
+            for (int ir = 0; ir < ni; ir += MQ) {
+              const int mr = ni - ir < MQ ? ni - ir : MQ;
+              g_ukq[mr - 1][nv - 1](wp + ir * ldw, ldw, xb, xjs, gs / 2, ng, qs + ir * ng,
+                                    qbs + ir * ng, ng, xs, qpad, ct + ir * ldc + jb * 16,
+                                    ldc, k0 == 0);
+            }
+            continue;
+          }
+          for (int ir = 0; ir < ni; ir += MR) {
+            const int mr = ni - ir < MR ? ni - ir : MR;
+            g_uk[mr - 1][nv - 1](wp + ir * ldw, ldw, xb, xjs, np, ct + ir * ldc + jb * 16,
+                                 ldc, k0 == 0);
+          }
+        }
+      }
+      store_tile(a, ct, ldc, i0, ni, q0, nq);
+    }
+  }
+  free(ct);
+  free(panel);
+  free(qsb);
+}
+
+mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
+  const int P = a->P, Q = a->Q, K = a->K;
+  if (P <= 0 || Q <= 0) return MX_OK;
+  if (K <= 0) return MX_ERR_INVALID;
+  const int np = (K + 1) / 2, njb = (Q + 15) / 16;
+  mx_buffer *xb = mx_buffer_alloc(sizeof(uint32_t) * 16 * (size_t)np * (size_t)njb);
+  if (!xb) return MX_ERR_NOMEM;
+  uint32_t *xp = xb->host;
+  xpack_ctx xc = {a, xp, np};
+  int64_t grain = (1 << 14) / ((int64_t)np * 16) + 1;
+  mx_parallel_for(njb, grain, xpack_range, &xc);
+  /* panels of W: MC_MAX rows, fewer when there are too few rows to give
+   * each thread several (k and v projections have P = 128) */
+  /* the pool gets units of MR rows: it cuts them into equal chunks (up to
+   * four per thread), and each chunk runs in panels of up to MC_MAX rows */
+  drv_ctx d = {a, xp, NULL, np, 0};
+  mx_buffer *sb = NULL;
+  if (a->q) {
+    /* group sums of X, [g][j], zero past Q: from the packed pairs */
+    const int gs = a->q->gs, G = K / gs;
+    sb = mx_buffer_alloc(sizeof(float) * (size_t)G * 16 * (size_t)njb);
+    if (!sb) {
+      mx_buffer_release(xb);
+      return MX_ERR_NOMEM;
+    }
+    xsum_ctx sc = {xp, sb->host, np, gs, G, njb};
+    mx_parallel_for(njb, 1, xsum_range, &sc);
+    d.xsum = sb->host;
+  }
+  mx_parallel_for((P + MR - 1) / MR, 1, drv_range, &d);
+  mx_buffer_release(xb);
+  if (sb) mx_buffer_release(sb);
+  return atomic_load(&d.failed) ? MX_ERR_NOMEM : MX_OK;
+}
+
+#else /* not x86-64: never available */
+
+mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
+  (void)a;
+  return MX_ERR_INVALID;
+}
+
+#endif
