@@ -1072,6 +1072,114 @@ static void test_simd_conversions(void) {
   mx_simd_select(orig);
 }
 
+/* The column (first / middle axis) kernels: COL mode takes reductions whose
+ * innermost kept dim is contiguous (>= 16 columns); float32/float16/
+ * bfloat16 sum, mean, max and min go through the SIMD col_* kernels (8 rows
+ * per call, float32 accumulators flushed to float64), everything else
+ * through the generic column fold. Row counts not a multiple of 8 (and
+ * above the 32-row flush, and above the count that splits rows over
+ * threads), column counts with vector tails and one above the 4096-column
+ * block, NaN and +-Inf placed in some columns, every ISA variant,
+ * contiguous / transposed / row-stepped inputs, keepdims, several axes. */
+static mx_array *with_specials(mx_array *a) {
+  int nd = mx_array_ndim(a);
+  int64_t n = mx_array_size(a);
+  const int *s = mx_array_shape(a);
+  int cols = s[nd - 1];
+  double *d = mxt_to_f64(a);
+  /* column 3: a NaN in the middle; column 5: +inf; column 6: -inf; column 7:
+   * +inf and -inf (sum NaN); last column: NaN in the last row */
+  int64_t rows = n / cols;
+  int64_t mid = rows / 2;
+  d[mid * cols + 3] = NAN;
+  d[(rows - 1) * cols + 5] = INFINITY;
+  d[0 * cols + 6] = -INFINITY;
+  d[mid * cols + 7] = INFINITY;
+  if (rows > 1) d[(rows - 2) * cols + 7] = -INFINITY;
+  d[(rows - 1) * cols + cols - 1] = NAN;
+  mx_array *r = mx_astype(mx_array_from_data(d, s, nd, MX_FLOAT64), mx_array_dtype(a));
+  free(d);
+  return r;
+}
+
+/* a (shape) with the last dim contiguous, rows stepped by 2 and columns
+ * offset by 1 inside a bigger array */
+static mx_array *row_stepped(const int *shape, int nd, mx_dtype t, double lo, double hi) {
+  int big[4], st[4], sp[4], step[4];
+  for (int d = 0; d < nd; d++) {
+    bool last = d == nd - 1;
+    big[d] = last ? shape[d] + 3 : 2 * shape[d] + 1;
+    st[d] = 1;
+    sp[d] = last ? shape[d] + 1 : 2 * shape[d] + 1;
+    step[d] = last ? 1 : 2;
+  }
+  return mx_slice(mxt_rand(big, nd, t, lo, hi), st, sp, step);
+}
+
+static void test_column_kernels(void) {
+  const char *orig = mx_simd()->isa;
+  const char *isas[3] = {"base", "avx2", "avx512"};
+  const mx_dtype ts[7] = {MX_FLOAT32, MX_BFLOAT16, MX_FLOAT16, MX_FLOAT64,
+                          MX_INT32,   MX_UINT8,    MX_INT64};
+  const int ops[5] = {R_SUM, R_MEAN, R_MAX, R_MIN, R_PROD};
+  /* (rows, cols) for the first axis */
+  const int shapes2[][2] = {{1, 16},   {3, 17},  {13, 31},   {67, 45},
+                            {203, 40}, {9, 129}, {11, 4099}, {1003, 24}};
+  const int ns2 = (int)(sizeof shapes2 / sizeof shapes2[0]);
+  for (int k = 0; k < 3; k++) {
+    if (!mx_simd_select(isas[k])) continue;
+    for (int ti = 0; ti < 7; ti++) {
+      mx_dtype t = ts[ti];
+      for (int oi = 0; oi < 5; oi++) {
+        int op = ops[oi];
+        double lo, hi;
+        range_for(op, t, &lo, &hi);
+        char ln[96];
+        for (int si = 0; si < ns2; si++) {
+          mx_scope_begin();
+          const int *sh = shapes2[si];
+          /* products of many rows leave the float range: few rows only */
+          if (op == R_PROD && sh[0] > 13) {
+            mx_scope_end();
+            continue;
+          }
+          mx_array *a = mxt_rand(sh, 2, t, lo, hi);
+          snprintf(ln, sizeof ln, "cols %dx%d %s", sh[0], sh[1], isas[k]);
+          for (int kd = 0; kd < 2; kd++) check_reduce(a, op, 1, false, kd, 0, ln);
+          /* transposed: reducing the last axis reads columns */
+          snprintf(ln, sizeof ln, "cols %dx%d transposed %s", sh[0], sh[1], isas[k]);
+          check_reduce(mxt_noncontig(mx_transpose(a, NULL, 0)), op, 2, false, false, 0,
+                       ln);
+          snprintf(ln, sizeof ln, "cols %dx%d row-stepped %s", sh[0], sh[1], isas[k]);
+          check_reduce(row_stepped(sh, 2, t, lo, hi), op, 1, false, false, 0, ln);
+          if (is_float(t) && op != R_PROD && sh[1] >= 16) {
+            snprintf(ln, sizeof ln, "cols %dx%d nan/inf %s", sh[0], sh[1], isas[k]);
+            check_reduce(with_specials(a), op, 1, false, true, 0, ln);
+          }
+          mx_scope_end();
+        }
+        /* middle axis, and two reduced axes around a kept one */
+        mx_scope_begin();
+        int s3[3] = {3, 37, 33}, s4[4] = {5, 3, 7, 37};
+        if (op == R_PROD) s3[1] = 11, s4[0] = 2, s4[2] = 3;
+        mx_array *b = mxt_rand(s3, 3, t, lo, hi);
+        snprintf(ln, sizeof ln, "middle axis %s", isas[k]);
+        for (int kd = 0; kd < 2; kd++) check_reduce(b, op, 2, false, kd, 0, ln);
+        check_reduce(row_stepped(s3, 3, t, lo, hi), op, 2, false, false, 0, ln);
+        if (is_float(t) && op != R_PROD)
+          check_reduce(with_specials(b), op, 2, false, false, 0, "middle nan/inf");
+        mx_array *c = mxt_rand(s4, 4, t, lo, hi);
+        snprintf(ln, sizeof ln, "axes 0,2 %s", isas[k]);
+        for (int kd = 0; kd < 2; kd++) check_reduce(c, op, 5, false, kd, 0, ln);
+        check_reduce(c, op, 7, false, false, 0, ln);
+        check_reduce(row_stepped(s4, 4, t, lo, hi), op, 5, false, false, 0, ln);
+        mx_scope_end();
+      }
+    }
+  }
+  mx_simd_select(orig);
+}
+
 int main(void) {
   MXT_RUN(test_all_dtypes_axes);
   MXT_RUN(test_4d_merging);
@@ -1088,5 +1196,6 @@ int main(void) {
   MXT_RUN(test_softmax);
   MXT_RUN(test_isa_variants);
   MXT_RUN(test_simd_conversions);
+  MXT_RUN(test_column_kernels);
   return mxt_finish();
 }

@@ -22,8 +22,12 @@
  * result aside). Where the unfused kernels use libm for these (operands
  * they cannot walk with unit stride) they differ from the polynomial in
  * the last 1-2 ulp; on CPUs without the vector kernels both use libm.
- * float64 and the other transcendental ops call the same libm functions
- * as the plain kernels. The source is
+ * float32 log*, expm1, trig, inverse trig, hyperbolic and erf call the
+ * glibc libmvec variant the vector kernels call (on a broadcast value,
+ * lane 0) when the library is built with it (MX_HAVE_LIBMVEC) and the CPU
+ * has the vector kernels; float64, the half types and the other
+ * transcendental ops call the same libm functions as the plain kernels.
+ * The source is
  * built with -fno-math-errno (as the library) and -ffp-contract=off, so no
  * a*b+c is contracted to an fma the unfused kernels do not do.
  * Differences: a signalling NaN moved through where/astype to a half type
@@ -357,8 +361,26 @@ static const char k_preamble[] =
     "  q = fmaf(q, x2, 0.1333151012659073f);\n"
     "  q = fmaf(q, x2, -0.3333328366279602f);\n"
     "  float small = fmaf(x * x2, q, x);\n"
-    "  return ax < 0.625f ? small : big;\n"
+    "  return ax < 0x1p-12f ? x : ax < 0.625f ? small : big;\n"
     "}\n"
+#ifdef MX_HAVE_LIBMVEC
+    /* simd_impl.inc's float32 libmvec calls, one lane at a time: mx_mv16_f
+     * (AVX-512 variant) or mx_mv8_f (AVX2), the one the unfused kernels use
+     * at this mx_simd_level() */
+    "#include <immintrin.h>\n"
+    "#define MX_MV(f) MX_MV16(f) MX_MV8(f)\n"
+    "#ifdef __AVX512F__\n"
+    "#define MX_MV16(f) __m512 _ZGVeN16v_##f(__m512); MXI float mx_mv16_##f(float x) "
+    "{ return _mm512_cvtss_f32(_ZGVeN16v_##f(_mm512_set1_ps(x))); }\n"
+    "#else\n#define MX_MV16(f)\n#endif\n"
+    "#ifdef __AVX2__\n"
+    "#define MX_MV8(f) __m256 _ZGVdN8v_##f(__m256); MXI float mx_mv8_##f(float x) "
+    "{ return _mm256_cvtss_f32(_ZGVdN8v_##f(_mm256_set1_ps(x))); }\n"
+    "#else\n#define MX_MV8(f)\n#endif\n"
+    "MX_MV(logf) MX_MV(log2f) MX_MV(log10f) MX_MV(log1pf) MX_MV(expm1f) MX_MV(sinf)\n"
+    "MX_MV(cosf) MX_MV(tanf) MX_MV(asinf) MX_MV(acosf) MX_MV(atanf) MX_MV(sinhf)\n"
+    "MX_MV(coshf) MX_MV(asinhf) MX_MV(acoshf) MX_MV(atanhf) MX_MV(erff)\n"
+#endif
     "MXI float mx_psig(float x) {\n"
     "  float e = mx_pexp(-fabsf(x));\n"
     "  return (x < 0 ? e : 1.0f) / (1.0f + e);\n"
@@ -470,6 +492,14 @@ static void unary_expr(sb *b, int op, mx_dtype t, const char *x, bool poly) {
       default:
         break;
     }
+#ifdef MX_HAVE_LIBMVEC
+    /* float32 transcendentals: the vector kernels call libmvec */
+    if (fn && poly && t == MX_FLOAT32 && op != MX_UOP_ABS && op != MX_UOP_SQRT &&
+        op != MX_UOP_FLOOR && op != MX_UOP_CEIL && op != MX_UOP_ROUND) {
+      sb_printf(b, "mx_mv%d_%sf(%s)", mx_simd_level() >= MX_SIMD_AVX512 ? 16 : 8, fn, x);
+      return;
+    }
+#endif
     if (fn) {
       sb_printf(b, "%s%s(%s)", fn, F, x);
       return;

@@ -90,6 +90,8 @@ AI void v_stream_f16(uint16_t *p, vf v) {
 }
 AI void v_sfence(void) { _mm_sfence(); }
 
+/* glibc libmvec, AVX2 variants (8 lanes) */
+#define MVEC(name) _ZGVdN8v_##name
 #define SIMD_FN(name) name##_avx2
 #include "simd_impl.inc"
 

@@ -91,6 +91,8 @@ AI void v_stream_f16(uint16_t *p, vf v) {
 }
 AI void v_sfence(void) { _mm_sfence(); }
 
+/* glibc libmvec, AVX-512 variants (16 lanes) */
+#define MVEC(name) _ZGVeN16v_##name
 #define SIMD_FN(name) name##_avx512
 #include "simd_impl.inc"
 
