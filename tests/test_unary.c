@@ -983,6 +983,44 @@ static void test_vector_math_ulp(void) {
   free(got);
 }
 
+/* float32 inputs that are not contiguous (transposed, reversed with a
+ * step, broadcast) take the vector kernels in gathered chunks: the same
+ * bits as the contiguous input, for every op with a vector path and for
+ * ops without one (plain kernel), at every SIMD level. */
+static void test_strided_same_bits(void) {
+  mx_array *(*fns[])(mx_array *) = {mx_exp,   mx_log,     mx_log1p,  mx_sin,    mx_cos,
+                                    mx_tanh,  mx_sigmoid, mx_erf,    mx_arctan, mx_sqrt,
+                                    mx_expm1, mx_sinh,    mx_erfinv, mx_sign};
+  for (int level = 0; level <= mx_simd_detected(); level++) {
+    mx_simd_set_level(level);
+    for (int f = 0; f < (int)(sizeof fns / sizeof fns[0]); f++) {
+      mx_scope_begin();
+      int sh[2] = {37, 1030}, n = 3001;
+      mx_array *a = mxt_rand(sh, 2, MX_FLOAT32, 0.05, 0.95);
+      mx_array *views[3] = {mx_transpose(a, NULL, 0),
+                            mx_slice_axis(mxt_rand(&n, 1, MX_FLOAT32, 0.05, 0.95), 0,
+                                          n - 1, MX_SLICE_DEFAULT, -3),
+                            mx_broadcast_to(mx_slice_axis(a, 0, 0, 1, 1), sh, 2)};
+      for (int v = 0; v < 3; v++) {
+        mx_array *x = views[v];
+        int64_t m = mx_array_size(x);
+        float *got = malloc((size_t)m * sizeof *got),
+              *want = malloc((size_t)m * sizeof *want);
+        mx_array_read(fns[f](x), MX_FLOAT32, got, (size_t)m * sizeof *got);
+        mx_array_read(fns[f](mx_contiguous(x)), MX_FLOAT32, want,
+                      (size_t)m * sizeof *want);
+        MXT_CHECK(memcmp(got, want, (size_t)m * sizeof *got) == 0,
+                  "op %d view %d (simd %s): strided differs from contiguous", f, v,
+                  mx_simd_name(level));
+        free(got);
+        free(want);
+      }
+      mx_scope_end();
+    }
+  }
+  mx_simd_set_level(99);
+}
+
 int main(void) {
   mxt_seed(12345);
   MXT_RUN(test_half_tables); /* first: before any op builds its table */
@@ -993,6 +1031,7 @@ int main(void) {
   MXT_RUN(test_round_decimals);
   MXT_RUN(test_simd_paths);
   MXT_RUN(test_vector_math_ulp);
+  MXT_RUN(test_strided_same_bits);
   MXT_RUN(test_exp_accuracy);
   MXT_RUN(test_streaming_stores);
   MXT_RUN(test_erfinv);

@@ -19,9 +19,11 @@
  * float32/float16/bfloat16 use the vector kernels' polynomials (simd_impl.
  * inc) written in scalar C, when this CPU has those vector kernels: the
  * unfused contiguous path then gives the same bits (the sign of a NaN
- * result aside). Where the unfused kernels use libm for these (operands
- * they cannot walk with unit stride) they differ from the polynomial in
- * the last 1-2 ulp; on CPUs without the vector kernels both use libm.
+ * result aside; float32 operands with other strides are gathered into
+ * the vector kernels too). Where the unfused kernels use libm for these
+ * (half-type operands they cannot walk with unit stride) they differ from
+ * the polynomial in the last 1-2 ulp; on CPUs without the vector kernels
+ * both use libm.
  * float32 log*, expm1, trig, inverse trig, hyperbolic and erf call the
  * glibc libmvec variant the vector kernels call (on a broadcast value,
  * lane 0) when the library is built with it (MX_HAVE_LIBMVEC) and the CPU

@@ -3,7 +3,9 @@
  * One plain C body (unary_impl.inc) is instantiated for every dtype; strided
  * inputs go through mx_iter (dimensions merged, runs split across the
  * pool). Contiguous float32/bfloat16/float16 runs of the common ops take the
- * vector path (simd.h) when the CPU has one.
+ * vector path (simd.h) when the CPU has one; float32 runs with other
+ * strides are gathered into it in chunks (same bits in every layout). With
+ * glibc's libmvec that path covers the float32 transcendentals too.
  *
  * bfloat16 and float16 have only 65536 values, so the ops that cost more
  * than a few vector instructions (libm calls: log, sin, erf, ...; exp,
@@ -278,6 +280,29 @@ static void unary_run(void *c, int64_t n, const int64_t *offs, const int64_t *is
   if (k->simd && is[0] == 1 && is[1] == 1 &&
       mx_simd_unary(k->op, k->t, n, x, y, k->stream))
     return;
+  /* float32 runs with other strides go through the vector path in chunks
+   * (gather, compute, scatter): same bits as a contiguous input (the
+   * vector exp/tanh/sigmoid/libmvec results differ from libm in the last
+   * ulps), and the transcendentals stay vectorised */
+  if (k->simd && k->t == MX_FLOAT32) {
+    enum { CH = 512 };
+    float bx[CH], by[CH];
+    const float *xf = (const float *)(const void *)x;
+    float *yf = (float *)(void *)y;
+    int64_t sx = is[0], sy = is[1];
+    for (int64_t i = 0; i < n; i += CH) {
+      int64_t m = n - i < CH ? n - i : CH;
+      for (int64_t q = 0; q < m; q++) bx[q] = xf[(i + q) * sx];
+      if (!mx_simd_unary(k->op, MX_FLOAT32, m, bx, by, false)) {
+        /* no vector path for this op: the plain kernel for the rest */
+        k->fn(k->op, k->dec, n - i, (const char *)(xf + i * sx), sx,
+              (char *)(yf + i * sy), sy);
+        return;
+      }
+      for (int64_t q = 0; q < m; q++) yf[(i + q) * sy] = by[q];
+    }
+    return;
+  }
   k->fn(k->op, k->dec, n, x, is[0], y, is[1]);
 }
 
