@@ -24,7 +24,8 @@
  * (half-type operands they cannot walk with unit stride) they differ from
  * the polynomial in the last 1-2 ulp; on CPUs without the vector kernels
  * both use libm.
- * float32 log*, expm1, trig, inverse trig, hyperbolic and erf call the
+ * float32 erf uses the vector kernel's polynomial the same way (mx_perf);
+ * float32 log*, expm1, trig, inverse trig and hyperbolic ops call the
  * glibc libmvec variant the vector kernels call (on a broadcast value,
  * lane 0) when the library is built with it (MX_HAVE_LIBMVEC) and the CPU
  * has the vector kernels; float64, the half types and the other
@@ -381,8 +382,34 @@ static const char k_preamble[] =
     "#else\n#define MX_MV8(f)\n#endif\n"
     "MX_MV(logf) MX_MV(log2f) MX_MV(log10f) MX_MV(log1pf) MX_MV(expm1f) MX_MV(sinf)\n"
     "MX_MV(cosf) MX_MV(tanf) MX_MV(asinf) MX_MV(acosf) MX_MV(atanf) MX_MV(sinhf)\n"
-    "MX_MV(coshf) MX_MV(asinhf) MX_MV(acoshf) MX_MV(atanhf) MX_MV(erff)\n"
+    "MX_MV(coshf) MX_MV(asinhf) MX_MV(acoshf) MX_MV(atanhf)\n"
 #endif
+    "MXI float mx_perf(float x) {\n"
+    "  float ax = fabsf(x), t = x * x, p = 8.387074556861946e-05f;\n"
+    "  p = fmaf(p, t, -0.0008147081117456024f);\n"
+    "  p = fmaf(p, t, 0.005201456326433703f);\n"
+    "  p = fmaf(p, t, -0.026859588116109587f);\n"
+    "  p = fmaf(p, t, 0.1128369935115317f);\n"
+    "  p = fmaf(p, t, -0.3761263402339505f);\n"
+    "  p = fmaf(p, t, 1.1283791666726832f);\n"
+    "  float small = x * p;\n"
+    "  float xc = 3.92f < ax ? 3.92f : ax, u = xc - 2.42f, g = 2.235537371700848e-08f;\n"
+    "  g = fmaf(g, u, -5.9508956941531635e-08f);\n"
+    "  g = fmaf(g, u, -1.6127131294780272e-07f);\n"
+    "  g = fmaf(g, u, 1.9712683410561413e-06f);\n"
+    "  g = fmaf(g, u, -1.3899844074133027e-05f);\n"
+    "  g = fmaf(g, u, 8.4384925155318223e-05f);\n"
+    "  g = fmaf(g, u, -0.00045968550795014981f);\n"
+    "  g = fmaf(g, u, 0.00234153869305821f);\n"
+    "  g = fmaf(g, u, -0.011578770070577626f);\n"
+    "  g = fmaf(g, u, 0.058797549990539294f);\n"
+    "  g = fmaf(g, u, -0.36187075133506585f);\n"
+    "  g = fmaf(g, u, -1.5282360827475709f);\n"
+    "  float h = xc * xc, l = fmaf(xc, xc, -h);\n"
+    "  float big = 1.0f - mx_pexp((g - l) - h);\n"
+    "  big = x < 0 ? -big : big;\n"
+    "  return ax < 0.92f ? small : big;\n"
+    "}\n"
     "MXI float mx_psig(float x) {\n"
     "  float e = mx_pexp(-fabsf(x));\n"
     "  return (x < 0 ? e : 1.0f) / (1.0f + e);\n"
@@ -493,6 +520,11 @@ static void unary_expr(sb *b, int op, mx_dtype t, const char *x, bool poly) {
         break;
       default:
         break;
+    }
+    /* float32 erf: the vector kernels' polynomial (simd_impl.inc v_erf) */
+    if (op == MX_UOP_ERF && poly && t == MX_FLOAT32) {
+      sb_printf(b, "mx_perf(%s)", x);
+      return;
     }
 #ifdef MX_HAVE_LIBMVEC
     /* float32 transcendentals: the vector kernels call libmvec */
