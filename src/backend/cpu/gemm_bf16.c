@@ -168,7 +168,8 @@ TGT static inline __attribute__((always_inline)) void ukern(
 UK_ROW(1)
 UK_ROW(2)
 UK_ROW(3)
-UK_ROW(4) UK_ROW(5) UK_ROW(6)
+UK_ROW(4)
+UK_ROW(5) UK_ROW(6)
 
     typedef void (*uk_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int,
                           float *, int64_t, bool);
@@ -231,7 +232,8 @@ TGT static inline __attribute__((always_inline)) void ukern_q(
 UKQ_ROW(1)
 UKQ_ROW(2)
 UKQ_ROW(3)
-UKQ_ROW(4) UKQ_ROW(5) UKQ_ROW(6)
+UKQ_ROW(4)
+UKQ_ROW(5) UKQ_ROW(6)
 
     typedef void (*ukq_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int, int,
                            const float *, const float *, int64_t, const float *, int64_t,
@@ -355,6 +357,61 @@ static float load_f(const void *p, mx_dtype t, int64_t i) {
   }
 }
 
+/* bfloat16 bits of the integers 0..15 (vpermw table: a 4-bit code is its
+ * own index) */
+#define BF16_INT_TABLE                                                             \
+  _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x4170, 0x4160, \
+                   0x4150, 0x4140, 0x4130, 0x4120, 0x4110, 0x4100, 0x40e0, 0x40c0, \
+                   0x40a0, 0x4080, 0x4040, 0x4000, 0x3f80, 0)
+
+/* 4- and 8-bit codes, kc a multiple of 32: 32 codes per step.
+ *   4-bit: 16 bytes zero-extended to dwords; byte b holds codes 2b (low
+ *   nibble) and 2b+1 (high): (b & 0xf) | (b >> 4) << 16 is the pair in K
+ *   order, and vpermw maps each 4-bit word to its bfloat16 bits (6 uops
+ *   per 32 codes instead of 2 x 9 with the generic shuffle/shift path).
+ *   8-bit: two x 16 bytes -> dwords -> float, vcvtne2ps2bf16 (exact: the
+ *   integers below 256 are bfloat16 values).
+ * The codes of the panel's next K block (or the next panel) are prefetched
+ * into L2 row by row while this block decodes, so the decode loads hit
+ * L2 instead of waiting on memory (rows are K * bits / 8 bytes apart). */
+TGT static void fill_q48(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int kc,
+                         uint16_t *dst, int64_t ld) {
+  const mx_gemm_bf16_qw *q = a->q;
+  const int bits = q->bits;
+  const int64_t rb = (int64_t)a->K * bits / 8, cb = (int64_t)kc * bits / 8;
+  /* next block: same rows, k0 + KC; else the next rows' first block */
+  int pk = k0 + KC, pn0 = n0;
+  if (pk >= a->K) pk = 0, pn0 = n0 + nr;
+  const int pnr = a->P - pn0 < nr ? a->P - pn0 : nr;
+  const int64_t pcb = (int64_t)(a->K - pk < KC ? a->K - pk : KC) * bits / 8;
+  const __m512i tab = BF16_INT_TABLE, m4 = _mm512_set1_epi32(0x000f000f);
+  for (int r = 0; r < nr; r++) {
+    const uint8_t *codes = q->w + (int64_t)(n0 + r) * rb + (int64_t)k0 * bits / 8;
+    uint16_t *d = dst + r * ld;
+    if (r < pnr) {
+      const char *pp =
+          (const char *)(q->w + (int64_t)(pn0 + r) * rb + (int64_t)pk * bits / 8);
+      for (int64_t o = 0; o < pcb; o += 64) _mm_prefetch(pp + o, _MM_HINT_T1);
+    }
+    if (bits == 4) {
+      for (int64_t b = 0; b < cb; b += 16) {
+        __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + b)));
+        /* (v | v << 12) & 0x000f000f */
+        __m512i u = _mm512_ternarylogic_epi32(v, _mm512_slli_epi32(v, 12), m4, 0xa8);
+        _mm512_storeu_si512(d + 2 * b, _mm512_permutexvar_epi16(u, tab));
+      }
+    } else {
+      for (int64_t b = 0; b < cb; b += 32) {
+        __m512 lo = _mm512_cvtepi32_ps(
+            _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + b))));
+        __m512 hi = _mm512_cvtepi32_ps(
+            _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + b + 16))));
+        _mm512_storeu_si512(d + b, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+      }
+    }
+  }
+}
+
 /* Codes of rows [n0, n0 + nr), k in [k0, k0 + kc) as bfloat16 integers into
  * dst (ld apart); their scales and biases as float into sc, bs (nr x kc/gs). */
 TGT static void fill_q(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int kc,
@@ -373,6 +430,16 @@ TGT static void fill_q(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int k
                 mask = _mm512_set1_epi32((1 << bits) - 1);
   const int64_t cb = (int64_t)kc * bits / 8; /* bytes of one row's block */
   const uint8_t *wend = q->w + (int64_t)a->P * rb;
+  if ((bits == 4 || bits == 8) && kc % 32 == 0) {
+    fill_q48(a, n0, nr, k0, kc, dst, ld);
+    for (int r = 0; r < nr; r++)
+      for (int g = 0; g < ng; g++) {
+        const int64_t n = n0 + r;
+        sc[r * ng + g] = load_f(q->scales, q->sdt, n * G + k0 / gs + g);
+        bs[r * ng + g] = load_f(q->biases, q->bdt, n * G + k0 / gs + g);
+      }
+    return;
+  }
   for (int r = 0; r < nr; r++) {
     const int64_t n = n0 + r;
     const uint8_t *codes = q->w + n * rb + (int64_t)k0 * bits / 8;
