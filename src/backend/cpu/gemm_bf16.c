@@ -169,10 +169,11 @@ UK_ROW(1)
 UK_ROW(2)
 UK_ROW(3)
 UK_ROW(4)
-UK_ROW(5) UK_ROW(6)
+UK_ROW(5)
+UK_ROW(6)
 
-    typedef void (*uk_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int,
-                          float *, int64_t, bool);
+typedef void (*uk_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int, float *,
+                      int64_t, bool);
 #define UKR(R) \
   { uk_##R##_1, uk_##R##_2, uk_##R##_3, uk_##R##_4 }
 static const uk_fn g_uk[MR][NVMAX] = {UKR(1), UKR(2), UKR(3), UKR(4), UKR(5), UKR(6)};
@@ -233,11 +234,12 @@ UKQ_ROW(1)
 UKQ_ROW(2)
 UKQ_ROW(3)
 UKQ_ROW(4)
-UKQ_ROW(5) UKQ_ROW(6)
+UKQ_ROW(5)
+UKQ_ROW(6)
 
-    typedef void (*ukq_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int, int,
-                           const float *, const float *, int64_t, const float *, int64_t,
-                           float *, int64_t, bool);
+typedef void (*ukq_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int, int,
+                       const float *, const float *, int64_t, const float *, int64_t,
+                       float *, int64_t, bool);
 #define UKQR(R) \
   { ukq_##R##_1, ukq_##R##_2, ukq_##R##_3, ukq_##R##_4 }
 static const ukq_fn g_ukq[MQ][NVMAX] = {UKQR(1), UKQR(2), UKQR(3),
@@ -346,17 +348,6 @@ TGT static inline __m512 codes16(const uint8_t *q, bool tail, int bits, __m512i 
   return _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srlv_epi32(b, sh), mask));
 }
 
-static float load_f(const void *p, mx_dtype t, int64_t i) {
-  switch (t) {
-    case MX_FLOAT16:
-      return mx_f16_to_f32(((const uint16_t *)p)[i]);
-    case MX_BFLOAT16:
-      return mx_bf16_to_f32(((const uint16_t *)p)[i]);
-    default:
-      return ((const float *)p)[i];
-  }
-}
-
 /* bfloat16 bits of the integers 0..15 (vpermw table: a 4-bit code is its
  * own index) */
 #define BF16_INT_TABLE                                                             \
@@ -371,28 +362,17 @@ static float load_f(const void *p, mx_dtype t, int64_t i) {
  *   per 32 codes instead of 2 x 9 with the generic shuffle/shift path).
  *   8-bit: two x 16 bytes -> dwords -> float, vcvtne2ps2bf16 (exact: the
  *   integers below 256 are bfloat16 values).
- * The codes of the panel's next K block (or the next panel) are prefetched
- * into L2 row by row while this block decodes, so the decode loads hit
- * L2 instead of waiting on memory (rows are K * bits / 8 bytes apart). */
+ * The codes come from L2: prefetch_q_next fetched them while the previous
+ * block computed. */
 TGT static void fill_q48(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int kc,
                          uint16_t *dst, int64_t ld) {
   const mx_gemm_bf16_qw *q = a->q;
   const int bits = q->bits;
   const int64_t rb = (int64_t)a->K * bits / 8, cb = (int64_t)kc * bits / 8;
-  /* next block: same rows, k0 + KC; else the next rows' first block */
-  int pk = k0 + KC, pn0 = n0;
-  if (pk >= a->K) pk = 0, pn0 = n0 + nr;
-  const int pnr = a->P - pn0 < nr ? a->P - pn0 : nr;
-  const int64_t pcb = (int64_t)(a->K - pk < KC ? a->K - pk : KC) * bits / 8;
   const __m512i tab = BF16_INT_TABLE, m4 = _mm512_set1_epi32(0x000f000f);
   for (int r = 0; r < nr; r++) {
     const uint8_t *codes = q->w + (int64_t)(n0 + r) * rb + (int64_t)k0 * bits / 8;
     uint16_t *d = dst + r * ld;
-    if (r < pnr) {
-      const char *pp =
-          (const char *)(q->w + (int64_t)(pn0 + r) * rb + (int64_t)pk * bits / 8);
-      for (int64_t o = 0; o < pcb; o += 64) _mm_prefetch(pp + o, _MM_HINT_T1);
-    }
     if (bits == 4) {
       for (int64_t b = 0; b < cb; b += 16) {
         __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + b)));
@@ -409,6 +389,46 @@ TGT static void fill_q48(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int
         _mm512_storeu_si512(d + b, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
       }
     }
+  }
+}
+
+/* d[0:n] = p[i:i + n] as float, n <= 16 (a row's scales or biases of one
+ * K block): inline conversions instead of a call per value */
+TGT static inline void load_fv(const void *p, mx_dtype t, int64_t i, int n, float *d) {
+  const __mmask16 m = (__mmask16)((1u << n) - 1);
+  __m512 v;
+  if (t == MX_BFLOAT16)
+    v = _mm512_castsi512_ps(_mm512_slli_epi32(
+        _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i)), 16));
+  else if (t == MX_FLOAT16)
+    v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
+  else
+    v = _mm512_maskz_loadu_ps(m, (const float *)p + i);
+  _mm512_mask_storeu_ps(d, m, v);
+}
+
+/* Prefetch into L2 the codes, scales and biases that the panel (rows
+ * [i0, i0 + ni), block k0) decodes next, for its rows [ir, ir + mr): the
+ * same rows' next K block, or the next panel's first. Spread over the
+ * micro-kernel calls of the current block (a burst of a whole panel's
+ * lines at once left the decode waiting on memory: rows are K * bits / 8
+ * bytes apart, so the hardware prefetchers do not follow them). */
+TGT static inline void prefetch_q_next(const mx_gemm_bf16_args *a, int i0, int ni,
+                                       int pend, int k0, int ir, int mr) {
+  const mx_gemm_bf16_qw *q = a->q;
+  const int bits = q->bits, G = a->K / q->gs;
+  int pk = k0 + KC, n0 = i0 + ir;
+  if (pk >= a->K) pk = 0, n0 += ni;
+  const int64_t rb = (int64_t)a->K * bits / 8,
+                cb = (int64_t)(a->K - pk < KC ? a->K - pk : KC) * bits / 8;
+  const int ssz = q->sdt == MX_FLOAT32 ? 4 : 2, bsz = q->bdt == MX_FLOAT32 ? 4 : 2;
+  for (int r = n0; r < n0 + mr && r < pend; r++) {
+    const char *pp = (const char *)(q->w + (int64_t)r * rb + (int64_t)pk * bits / 8);
+    for (int64_t o = 0; o < cb; o += 64) _mm_prefetch(pp + o, _MM_HINT_T1);
+    _mm_prefetch((const char *)q->scales + ((int64_t)r * G + pk / q->gs) * ssz,
+                 _MM_HINT_T1);
+    _mm_prefetch((const char *)q->biases + ((int64_t)r * G + pk / q->gs) * bsz,
+                 _MM_HINT_T1);
   }
 }
 
@@ -432,12 +452,11 @@ TGT static void fill_q(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int k
   const uint8_t *wend = q->w + (int64_t)a->P * rb;
   if ((bits == 4 || bits == 8) && kc % 32 == 0) {
     fill_q48(a, n0, nr, k0, kc, dst, ld);
-    for (int r = 0; r < nr; r++)
-      for (int g = 0; g < ng; g++) {
-        const int64_t n = n0 + r;
-        sc[r * ng + g] = load_f(q->scales, q->sdt, n * G + k0 / gs + g);
-        bs[r * ng + g] = load_f(q->biases, q->bdt, n * G + k0 / gs + g);
-      }
+    for (int r = 0; r < nr; r++) {
+      const int64_t o = (int64_t)(n0 + r) * G + k0 / gs;
+      load_fv(q->scales, q->sdt, o, ng, sc + r * ng);
+      load_fv(q->biases, q->bdt, o, ng, bs + r * ng);
+    }
     return;
   }
   for (int r = 0; r < nr; r++) {
@@ -455,10 +474,8 @@ TGT static void fill_q(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int k
       _mm256_storeu_si256((__m256i *)(d + k), _mm512_cvtepi32_epi16(_mm512_srli_epi32(
                                                   _mm512_castps_si512(c), 16)));
     }
-    for (int g = 0; g < ng; g++) {
-      sc[r * ng + g] = load_f(q->scales, q->sdt, n * G + k0 / gs + g);
-      bs[r * ng + g] = load_f(q->biases, q->bdt, n * G + k0 / gs + g);
-    }
+    load_fv(q->scales, q->sdt, n * G + k0 / gs, ng, sc + r * ng);
+    load_fv(q->biases, q->bdt, n * G + k0 / gs, ng, bs + r * ng);
   }
 }
 
@@ -550,6 +567,7 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
             const float *qs = qsb, *qbs = qsb + mc * (KC / gs);
             for (int ir = 0; ir < ni; ir += MQ) {
               const int mr = ni - ir < MQ ? ni - ir : MQ;
+              if (jb == 0 && q0 == 0) prefetch_q_next(a, i0, ni, P, k0, ir, mr);
               g_ukq[mr - 1][nv - 1](wp + ir * ldw, ldw, xb, xjs, gs / 2, ng, qs + ir * ng,
                                     qbs + ir * ng, ng, xs, qpad, ct + ir * ldc + jb * 16,
                                     ldc, k0 == 0);
