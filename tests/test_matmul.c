@@ -732,6 +732,11 @@ static void test_bf16_gemm(void) {
     BCASE(rnd(t, 2, 33, 300), mx_transpose(rnd(t, 2, 97, 300), NULL, 0), 1, "x @ w.T");
     BCASE(rnd(t, 2, 21, 301), mx_transpose(rnd(t, 2, 70, 301), NULL, 0), 1,
           "x @ w.T, K odd");
+    /* rows of x apart by more than K (a column slice): the packing's 16 x 16
+     * pair transposes read them in place; K = 70 leaves a tail of 3 pairs */
+    mx_array *wide = rnd(t, 2, 40, 100);
+    mx_array *xs = mx_slice(wide, (int[]){0, 3}, (int[]){40, 73}, (int[]){1, 1});
+    BCASE(xs, mx_transpose(rnd(t, 2, 50, 70), NULL, 0), 1, "row-strided x @ w.T");
     /* a.T @ b: neither operand has unit stride along K */
     BCASE(mx_transpose(rnd(t, 2, 45, 31), NULL, 0), rnd(t, 2, 45, 40), 1, "a.T @ b");
     BCASE(mx_transpose(rnd(t, 2, 64, 20), NULL, 0),
