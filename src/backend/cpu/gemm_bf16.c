@@ -530,9 +530,13 @@ static void fill_strided(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int
 TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
   drv_ctx *x = c;
   const mx_gemm_bf16_args *a = x->a;
-  const int Q = a->Q, K = a->K, mc = MC_MAX;
-  /* rows [r0, P) of W, in panels of mc */
+  const int Q = a->Q, K = a->K;
+  /* rows [r0, P) of W, in panels of mc: equal panels of at most MC_MAX
+   * rows (a chunk of 114 rows ran as 96 + 18, and the 18-row panel used
+   * each X block in L1 for only three micro-kernel calls) */
   const int r0 = (int)u0 * MR, P = (int)u1 * MR < a->P ? (int)u1 * MR : a->P;
+  const int npan = (P - r0 + MC_MAX - 1) / MC_MAX,
+            mc = npan > 0 ? ((P - r0 + npan - 1) / npan + MR - 1) / MR * MR : MC_MAX;
   const int64_t xjs = (int64_t)x->np * 16;
   const bool direct = a->w && a->w_ks == 1 && K % 2 == 0;
   const int qb = Q < QB ? Q : QB, ldc = (qb + 15) & ~15;
@@ -641,7 +645,12 @@ mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
     mx_parallel_for(njb, 1, xsum_range, &sc);
     d.xsum = sb->host;
   }
-  mx_parallel_for((P + MR - 1) / MR, 1, drv_range, &d);
+  /* few rows of W (the k and v projections, 128 rows): one chunk per
+   * thread, so each packed X block in L1 serves as many rows as possible
+   * (eight chunks of 18 rows ran at half the speed of the large shapes) */
+  const int64_t units = (P + MR - 1) / MR,
+                nt = mx_num_threads() > 0 ? mx_num_threads() : 1;
+  mx_parallel_for(units, units < 16 * nt ? (units + nt - 1) / nt : 1, drv_range, &d);
   mx_buffer_release(xb);
   if (sb) mx_buffer_release(sb);
   return atomic_load(&d.failed) ? MX_ERR_NOMEM : MX_OK;
