@@ -298,16 +298,25 @@ TGT static inline __m512i bf16_rne(__m512 v) {
   return _mm512_srli_epi32(r, 16);
 }
 
-/* The 16 bfloat16 results go to the low 256 bits by a word permute and a
- * plain (or masked) 256-bit store: the truncating store vpmovdw m256 it
- * replaces is slow on Zen (a quarter of store_tile's samples sat on it). */
+/* 16 floats -> bfloat16, round to nearest even, as mx_f32_to_bf16:
+ * vcvtneps2bf16 does exactly that except that it flushes float32 denormals
+ * to zero, so a vector holding one (rare: |sum| < 2^-126) takes the
+ * integer path. */
+TGT static inline __m256i bf16x16(__m512 v) {
+  if (_mm512_fpclass_ps_mask(v, 0x20) == 0) return (__m256i)_mm512_cvtneps_pbh(v);
+  const __m512i even =
+      _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 30, 28, 26, 24, 22,
+                       20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  return _mm512_castsi512_si256(_mm512_permutexvar_epi16(even, bf16_rne(v)));
+}
+
+/* A plain (or masked) 256-bit store of the 16 results: the truncating
+ * store vpmovdw m256 it replaces is slow on Zen (a quarter of store_tile's
+ * samples sat on it). */
 TGT static inline void store16(const mx_gemm_bf16_args *a, int64_t off, __m512 v,
                                __mmask16 m) {
   if (a->odt == MX_BFLOAT16) {
-    const __m512i even =
-        _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 30, 28, 26, 24,
-                         22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    __m256i h = _mm512_castsi512_si256(_mm512_permutexvar_epi16(even, bf16_rne(v)));
+    __m256i h = bf16x16(v);
     if (m == 0xffff)
       _mm256_storeu_si256((__m256i *)((uint16_t *)a->o + off), h);
     else
@@ -332,7 +341,28 @@ TGT static void store_tile(const mx_gemm_bf16_args *a, const float *ct, int64_t 
   } else if (a->o_is == 1) {
     /* transposed: 16 x 16 blocks through registers (the tile has rows up to
      * a multiple of 16 and columns up to ldc, so full blocks are readable) */
-    for (int i = 0; i < ni; i += 16) {
+    int i = 0;
+    if (a->odt == MX_BFLOAT16 && a->alpha == 1.0f)
+      /* 32 rows at a time: two transposed blocks rounded into one 64-byte
+       * store per output row (half the stores; whole cache lines where the
+       * row is aligned) */
+      for (; i + 32 <= ni; i += 32)
+        for (int j = 0; j < nj; j += 16) {
+          __m512 r[16], s[16];
+          for (int t = 0; t < 16; t++) {
+            r[t] = _mm512_loadu_ps(ct + (i + t) * ldc + j);
+            s[t] = _mm512_loadu_ps(ct + (i + 16 + t) * ldc + j);
+          }
+          transpose16(r);
+          transpose16(s);
+          int nt = nj - j < 16 ? nj - j : 16;
+          for (int t = 0; t < nt; t++)
+            _mm512_storeu_si512(
+                (uint16_t *)a->o + (int64_t)(j0 + j + t) * a->o_js + i0 + i,
+                _mm512_inserti64x4(_mm512_castsi256_si512(bf16x16(r[t])), bf16x16(s[t]),
+                                   1));
+        }
+    for (; i < ni; i += 16) {
       __mmask16 m = ni - i >= 16 ? 0xffff : (__mmask16)((1u << (ni - i)) - 1);
       for (int j = 0; j < nj; j += 16) {
         __m512 r[16];
