@@ -69,10 +69,36 @@ TGT static inline void transpose16(__m512 *r) {
 
 /* ---- X packing: xp[jb][p][l] = (X[16 jb + l][2p], X[16 jb + l][2p + 1]) ---- */
 
+/* xsum[g][16 jb + l] = sum over group g of X[16 jb + l][k], eight chains */
+typedef struct {
+  const uint32_t *xp;
+  float *xsum;
+  int np, gs, G, njb;
+} xsum_ctx;
+
+TGT static void xsum_range(void *c, int64_t jb0, int64_t jb1) {
+  const xsum_ctx *x = c;
+  const __m512i hi = _mm512_set1_epi32((int)0xffff0000);
+  for (int64_t jb = jb0; jb < jb1; jb++) {
+    const uint32_t *d = x->xp + jb * (int64_t)x->np * 16;
+    for (int g = 0; g < x->G; g++) {
+      __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+      for (int p = g * x->gs / 2; p < (g + 1) * x->gs / 2; p++) {
+        __m512i v = _mm512_loadu_si512(d + (int64_t)p * 16);
+        s0 = _mm512_add_ps(s0, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+        s1 = _mm512_add_ps(s1, _mm512_castsi512_ps(_mm512_and_si512(v, hi)));
+      }
+      _mm512_storeu_ps(x->xsum + (int64_t)g * 16 * x->njb + jb * 16,
+                       _mm512_add_ps(s0, s1));
+    }
+  }
+}
+
 typedef struct {
   const mx_gemm_bf16_args *a;
   uint32_t *xp;
-  int np; /* pairs: ceil(K / 2) */
+  int np;         /* pairs: ceil(K / 2) */
+  xsum_ctx *sums; /* quantized W: X's group sums, per block once packed */
 } xpack_ctx;
 
 static inline uint16_t xat(const mx_gemm_bf16_args *a, int j, int k) {
@@ -136,31 +162,8 @@ TGT static void xpack_range(void *c, int64_t jb0, int64_t jb1) {
       }
     }
   }
-}
-
-/* xsum[g][16 jb + l] = sum over group g of X[16 jb + l][k], eight chains */
-typedef struct {
-  const uint32_t *xp;
-  float *xsum;
-  int np, gs, G, njb;
-} xsum_ctx;
-
-TGT static void xsum_range(void *c, int64_t jb0, int64_t jb1) {
-  const xsum_ctx *x = c;
-  const __m512i hi = _mm512_set1_epi32((int)0xffff0000);
-  for (int64_t jb = jb0; jb < jb1; jb++) {
-    const uint32_t *d = x->xp + jb * (int64_t)x->np * 16;
-    for (int g = 0; g < x->G; g++) {
-      __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-      for (int p = g * x->gs / 2; p < (g + 1) * x->gs / 2; p++) {
-        __m512i v = _mm512_loadu_si512(d + (int64_t)p * 16);
-        s0 = _mm512_add_ps(s0, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
-        s1 = _mm512_add_ps(s1, _mm512_castsi512_ps(_mm512_and_si512(v, hi)));
-      }
-      _mm512_storeu_ps(x->xsum + (int64_t)g * 16 * x->njb + jb * 16,
-                       _mm512_add_ps(s0, s1));
-    }
-  }
+  /* while the blocks are in L1/L2: saves a pool job per call */
+  if (x->sums) xsum_range(x->sums, jb0, jb1);
 }
 
 /* ---- micro-kernel ---- */
@@ -654,15 +657,9 @@ mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
   mx_buffer *xb = mx_buffer_alloc(sizeof(uint32_t) * 16 * (size_t)np * (size_t)njb);
   if (!xb) return MX_ERR_NOMEM;
   uint32_t *xp = xb->host;
-  xpack_ctx xc = {a, xp, np};
-  int64_t grain = (1 << 14) / ((int64_t)np * 16) + 1;
-  mx_parallel_for(njb, grain, xpack_range, &xc);
-  /* panels of W: MC_MAX rows, fewer when there are too few rows to give
-   * each thread several (k and v projections have P = 128) */
-  /* the pool gets units of MR rows: it cuts them into equal chunks (up to
-   * four per thread), and each chunk runs in panels of up to MC_MAX rows */
   drv_ctx d = {a, xp, NULL, np, 0};
   mx_buffer *sb = NULL;
+  xsum_ctx sc;
   if (a->q) {
     /* group sums of X, [g][j], zero past Q: from the packed pairs */
     const int gs = a->q->gs, G = K / gs;
@@ -671,11 +668,15 @@ mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
       mx_buffer_release(xb);
       return MX_ERR_NOMEM;
     }
-    xsum_ctx sc = {xp, sb->host, np, gs, G, njb};
-    mx_parallel_for(njb, 1, xsum_range, &sc);
+    sc = (xsum_ctx){xp, sb->host, np, gs, G, njb};
     d.xsum = sb->host;
   }
-  /* few rows of W (the k and v projections, 128 rows): one chunk per
+  xpack_ctx xc = {a, xp, np, a->q ? &sc : NULL};
+  int64_t grain = (1 << 14) / ((int64_t)np * 16) + 1;
+  mx_parallel_for(njb, grain, xpack_range, &xc);
+  /* the pool gets units of MR rows: it cuts them into chunks (up to four
+   * per thread), and each chunk runs in equal panels of up to MC_MAX rows;
+   * few rows of W (the k and v projections, 128 rows): one chunk per
    * thread, so each packed X block in L1 serves as many rows as possible
    * (eight chunks of 18 rows ran at half the speed of the large shapes) */
   const int64_t units = (P + MR - 1) / MR,
