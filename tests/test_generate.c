@@ -260,6 +260,42 @@ static void test_batch_equals_single(void) {
   mx_lm_free(m);
 }
 
+/* mx_lm_forward_last: the head over the last rows only equals those rows of
+ * the full forward (with and without a cache, batch of 2) */
+static void forward_last_case(mx_lm_model *m) {
+  int V = mx_lm_vocab_size(m);
+  int32_t ids[2][9] = {{5, 17, 99, 3, 44, 45, 46, 120, 7},
+                       {8, 9, 10, 11, 12, 13, 1, 2, 3}};
+  int shape[2] = {2, 9};
+  int lasts[4] = {1, 3, 0, 9};
+  for (int c = 0; c < 4; c++) {
+    mx_scope_begin();
+    mx_array *x = mx_array_from_data(ids, shape, 2, MX_INT32);
+    mx_array *full = mx_lm_forward(m, x, NULL);
+    mx_lm_cache *cache = mx_lm_cache_new(m, NULL);
+    mx_array *part = mx_lm_forward_last(m, x, cache, lasts[c]);
+    int k = lasts[c] > 0 ? lasts[c] : 9;
+    MXT_CHECK(mx_array_dim(part, 1) == k, "last %d: %d rows", lasts[c],
+              mx_array_dim(part, 1));
+    double *ref = mxt_to_f64(mx_slice_axis(full, 1, 9 - k, 9, 1));
+    MXT_CHECK(mxt_close(part, ref, (int64_t)2 * k * V, 1e-2, 1e-2, "forward_last"),
+              "last %d", lasts[c]);
+    free(ref);
+    mx_lm_cache_free(cache);
+    mx_scope_end();
+  }
+}
+
+static void test_forward_last(void) {
+  for (int mi = 0; mi < 2; mi++) {
+    mx_lm_model *m = mx_lm_load(
+        mi ? stories() : mxt_src_path("tests/fixtures/models/tiny-qwen2"), NULL);
+    MXT_OK(m);
+    if (m) forward_last_case(m);
+    mx_lm_free(m);
+  }
+}
+
 /* last-position logits of ids through a fresh cache */
 static double *logits_of(mx_lm_model *m, const int32_t *ids, int n, int V) {
   int shape[2] = {1, n};
@@ -663,6 +699,7 @@ int main(void) {
   MXT_RUN(test_samplers);
   MXT_RUN(test_stop_strings);
   MXT_RUN(test_batch_equals_single);
+  MXT_RUN(test_forward_last);
   MXT_RUN(test_rotating_cache_window);
   MXT_RUN(test_quantized_cache_and_files);
   MXT_RUN(test_load_errors);

@@ -710,6 +710,43 @@ static void check_bf16(mx_array *a, mx_array *b, float alpha, const char *what) 
   free(mag.v);
 }
 
+/* Rounding of the bfloat16 GEMM's results is mx_f32_to_bf16's, bit for bit,
+ * float32 denormals included (vcvtneps2bf16 would flush them: the kernel
+ * checks each vector): small integer products scaled by alpha = 2^-140 are
+ * exact float32 denormals. Both output layouts (x @ w.T and a @ b). */
+static void test_bf16_gemm_rounding(void) {
+  for (int layout = 0; layout < 2; layout++) {
+    int M = 37, K = 3, N = 40;
+    float av[37 * 3], bv[40 * 3];
+    for (int i = 0; i < M * K; i++) av[i] = (float)((i * 7) % 17 - 8);
+    for (int i = 0; i < N * K; i++) bv[i] = (float)((i * 5) % 13 - 6);
+    mx_array *a =
+        mx_astype(mx_array_from_data(av, (int[]){M, K}, 2, MX_FLOAT32), MX_BFLOAT16);
+    mx_array *b =
+        mx_astype(mx_array_from_data(bv, (int[]){N, K}, 2, MX_FLOAT32), MX_BFLOAT16);
+    /* layout 0: b transposed view (x @ w.T); 1: b contiguous (K, N) */
+    mx_array *bb =
+        layout ? mx_contiguous(mx_transpose(b, NULL, 0)) : mx_transpose(b, NULL, 0);
+    mx_array *r =
+        mx_addmm(mx_zeros((int[]){1}, 1, MX_BFLOAT16), a, bb, ldexpf(1, -140), 0);
+    uint16_t got[37 * 40];
+    MXT_CHECK(r && mx_array_read(r, MX_BFLOAT16, got, sizeof got) == MX_OK, "read");
+    int bad = 0;
+    for (int i = 0; i < M && !bad; i++)
+      for (int j = 0; j < N; j++) {
+        float s = 0;
+        for (int k = 0; k < K; k++) s += av[i * K + k] * bv[j * K + k];
+        uint16_t want = mx_f32_to_bf16(ldexpf(s, -140));
+        if (got[i * N + j] != want) {
+          MXT_CHECK(0, "layout %d: [%d][%d] %04x want %04x", layout, i, j, got[i * N + j],
+                    want);
+          bad = 1;
+          break;
+        }
+      }
+  }
+}
+
 static void test_bf16_gemm(void) {
   const mx_dtype t = MX_BFLOAT16;
   for (int pass = 0; pass < 2; pass++) {
@@ -732,6 +769,11 @@ static void test_bf16_gemm(void) {
     BCASE(rnd(t, 2, 33, 300), mx_transpose(rnd(t, 2, 97, 300), NULL, 0), 1, "x @ w.T");
     BCASE(rnd(t, 2, 21, 301), mx_transpose(rnd(t, 2, 70, 301), NULL, 0), 1,
           "x @ w.T, K odd");
+    /* rows of x apart by more than K (a column slice): the packing's 16 x 16
+     * pair transposes read them in place; K = 70 leaves a tail of 3 pairs */
+    mx_array *wide = rnd(t, 2, 40, 100);
+    mx_array *xs = mx_slice(wide, (int[]){0, 3}, (int[]){40, 73}, (int[]){1, 1});
+    BCASE(xs, mx_transpose(rnd(t, 2, 50, 70), NULL, 0), 1, "row-strided x @ w.T");
     /* a.T @ b: neither operand has unit stride along K */
     BCASE(mx_transpose(rnd(t, 2, 45, 31), NULL, 0), rnd(t, 2, 45, 40), 1, "a.T @ b");
     BCASE(mx_transpose(rnd(t, 2, 64, 20), NULL, 0),
@@ -771,5 +813,6 @@ int main(void) {
   MXT_RUN(test_half_gemv);
   MXT_RUN(test_conversions);
   MXT_RUN(test_bf16_gemm);
+  MXT_RUN(test_bf16_gemm_rounding);
   return mxt_finish();
 }

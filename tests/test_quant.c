@@ -452,6 +452,14 @@ static void test_qmm_large_m(void) {
   run_qmm_case(130, 100, 768, 64, 4, true, MX_BFLOAT16, MX_BFLOAT16, "large M");
   run_qmm_case(70, 37, 640, 128, 8, true, MX_BFLOAT16, MX_BFLOAT16, "large M");
   run_qmm_case(40, 64, 512, 32, 3, true, MX_BFLOAT16, MX_FLOAT32, "large M");
+  /* 4- and 8-bit decoders with the next block's prefetch: several panels of
+   * 96 rows per thread, K = 896 (blocks of 256 and a last one of 128) */
+  run_qmm_case(48, 401, 896, 64, 4, true, MX_BFLOAT16, MX_FLOAT32, "large M");
+  run_qmm_case(37, 389, 896, 32, 8, true, MX_BFLOAT16, MX_FLOAT16, "large M");
+  run_qmm_case(17, 211, 1152, 128, 8, true, MX_BFLOAT16, MX_BFLOAT16, "large M");
+  /* several equal panels per thread chunk (and the next panel's prefetch) */
+  run_qmm_case(33, 1703, 256, 64, 4, true, MX_BFLOAT16, MX_BFLOAT16, "large M");
+  run_qmm_case(20, 1301, 896, 64, 8, true, MX_BFLOAT16, MX_FLOAT32, "large M");
 }
 
 /* x with more dims, non-contiguous x, batched w with broadcasting */

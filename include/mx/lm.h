@@ -78,6 +78,10 @@ mx_status mx_lm_cache_set_left_padding(mx_lm_cache *c, const int *pad, int batch
  * logits to commit it). cache may be NULL (full recompute from position 0).
  * The result belongs to the current scope. */
 mx_array *mx_lm_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache);
+/* As mx_lm_forward, but the logits of the last `last` positions only
+ * (B, last, V) when 0 < last < L (the head and final norm skip the other
+ * rows; generation needs the last one). last <= 0 or >= L: all positions. */
+mx_array *mx_lm_forward_last(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache, int last);
 
 /* Prompt cache files (mlx-lm's layout): save the cache with user metadata
  * (key/value strings), load it for a model. *metadata (if not NULL) gets a

@@ -442,6 +442,11 @@ mx_dtype mx_lm_dtype(const mx_lm_model *m) { return m ? m->dtype : MX_FLOAT32; }
 const char *mx_lm_path(const mx_lm_model *m) { return m ? m->path : ""; }
 
 mx_array *mx_lm_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache) {
+  return mx_lm_forward_last(m, ids, cache, 0);
+}
+
+mx_array *mx_lm_forward_last(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache,
+                             int last) {
   if (!m || !ids) {
     if (!mx_last_status()) mx_set_error(MX_ERR_INVALID, "[lm_forward] NULL model or ids");
     return NULL;
@@ -453,5 +458,5 @@ mx_array *mx_lm_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache) {
                  mx_shape_str(mx_array_shape(ids), mx_array_ndim(ids)));
     return NULL;
   }
-  return m->arch->forward(m, ids, cache);
+  return m->arch->forward(m, ids, cache, last);
 }

@@ -105,8 +105,9 @@ struct mx_lm_arch {
   bool qkv_bias;                 /* q/k/v projections always have biases (qwen2) */
   bool qk_norm;                  /* RMSNorm on q and k per head before rope (qwen3) */
   bool fused_qkv, fused_gate_up; /* phi3: self_attn.qkv_proj, mlp.gate_up_proj */
-  /* logits for ids (B, L) */
-  mx_array *(*forward)(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache);
+  /* logits for ids (B, L): (B, L, V), or (B, last, V) for the last `last`
+   * positions only when 0 < last < L */
+  mx_array *(*forward)(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache, int last);
 };
 
 const mx_lm_arch *mx_lm_find_arch(const char *model_type);
@@ -140,7 +141,8 @@ typedef struct {
 mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *cache,
                           mx_lm_masks *masks);
 /* A llama-style decoder (pre-norm, residuals, final norm, head). */
-mx_array *mx_lm_decoder_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache);
+mx_array *mx_lm_decoder_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cache,
+                                int last);
 
 /* cache.c internals */
 /* Append k, v (B, Hkv, L, D) to layer's cache; returns the full keys and

@@ -41,12 +41,64 @@ bool mx_gemm_bf16_available(void) { return mx_cpu_isa() >= MX_ISA_AVX512BF16; }
 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
+/* r[t][u] <- r[u][t] (a 16 x 16 float transpose: 64 shuffles) */
+TGT static inline void transpose16(__m512 *r) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  /* u[4i + k], 128-bit lane L: column 4L + k of rows 4i..4i+3 */
+  for (int i = 0; i < 4; i++) {
+    u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int k = 0; k < 4; k++) {
+    __m512 v0 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x88);
+    __m512 v1 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xDD);
+    __m512 v2 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x88);
+    __m512 v3 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xDD);
+    r[k] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+    r[8 + k] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+    r[4 + k] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+    r[12 + k] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+  }
+}
+
 /* ---- X packing: xp[jb][p][l] = (X[16 jb + l][2p], X[16 jb + l][2p + 1]) ---- */
+
+/* xsum[g][16 jb + l] = sum over group g of X[16 jb + l][k], eight chains */
+typedef struct {
+  const uint32_t *xp;
+  float *xsum;
+  int np, gs, G, njb;
+} xsum_ctx;
+
+TGT static void xsum_range(void *c, int64_t jb0, int64_t jb1) {
+  const xsum_ctx *x = c;
+  const __m512i hi = _mm512_set1_epi32((int)0xffff0000);
+  for (int64_t jb = jb0; jb < jb1; jb++) {
+    const uint32_t *d = x->xp + jb * (int64_t)x->np * 16;
+    for (int g = 0; g < x->G; g++) {
+      __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+      for (int p = g * x->gs / 2; p < (g + 1) * x->gs / 2; p++) {
+        __m512i v = _mm512_loadu_si512(d + (int64_t)p * 16);
+        s0 = _mm512_add_ps(s0, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+        s1 = _mm512_add_ps(s1, _mm512_castsi512_ps(_mm512_and_si512(v, hi)));
+      }
+      _mm512_storeu_ps(x->xsum + (int64_t)g * 16 * x->njb + jb * 16,
+                       _mm512_add_ps(s0, s1));
+    }
+  }
+}
 
 typedef struct {
   const mx_gemm_bf16_args *a;
   uint32_t *xp;
-  int np; /* pairs: ceil(K / 2) */
+  int np;         /* pairs: ceil(K / 2) */
+  xsum_ctx *sums; /* quantized W: X's group sums, per block once packed */
 } xpack_ctx;
 
 static inline uint16_t xat(const mx_gemm_bf16_args *a, int j, int k) {
@@ -75,6 +127,18 @@ TGT static void xpack_range(void *c, int64_t jb0, int64_t jb1) {
       }
       continue;
     }
+    int pv = 0; /* pairs done by the vector path below */
+    if (a->x_cs == 1 && nj == 16) {
+      /* rows j contiguous in k (x @ w.T's activations): 16 rows x 16 pairs
+       * is a 16 x 16 transpose of 32-bit pairs, in registers */
+      for (; pv + 16 <= K / 2; pv += 16) {
+        __m512 r[16];
+        for (int l = 0; l < 16; l++)
+          r[l] = _mm512_loadu_ps(a->x + (int64_t)(j0 + l) * a->x_rs + 2 * pv);
+        transpose16(r);
+        for (int t = 0; t < 16; t++) _mm512_storeu_ps(d + (int64_t)(pv + t) * 16, r[t]);
+      }
+    }
     for (int l = 0; l < 16; l++) {
       if (l >= nj) {
         for (int p = 0; p < np; p++) d[(int64_t)p * 16 + l] = 0;
@@ -83,7 +147,7 @@ TGT static void xpack_range(void *c, int64_t jb0, int64_t jb1) {
       int j = j0 + l;
       if (a->x_cs == 1) {
         const uint16_t *r = a->x + (int64_t)j * a->x_rs;
-        int p = 0;
+        int p = pv;
         for (; 2 * p + 1 < K; p++) {
           uint32_t v;
           memcpy(&v, r + 2 * p, 4);
@@ -98,31 +162,8 @@ TGT static void xpack_range(void *c, int64_t jb0, int64_t jb1) {
       }
     }
   }
-}
-
-/* xsum[g][16 jb + l] = sum over group g of X[16 jb + l][k], eight chains */
-typedef struct {
-  const uint32_t *xp;
-  float *xsum;
-  int np, gs, G, njb;
-} xsum_ctx;
-
-TGT static void xsum_range(void *c, int64_t jb0, int64_t jb1) {
-  const xsum_ctx *x = c;
-  const __m512i hi = _mm512_set1_epi32((int)0xffff0000);
-  for (int64_t jb = jb0; jb < jb1; jb++) {
-    const uint32_t *d = x->xp + jb * (int64_t)x->np * 16;
-    for (int g = 0; g < x->G; g++) {
-      __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-      for (int p = g * x->gs / 2; p < (g + 1) * x->gs / 2; p++) {
-        __m512i v = _mm512_loadu_si512(d + (int64_t)p * 16);
-        s0 = _mm512_add_ps(s0, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
-        s1 = _mm512_add_ps(s1, _mm512_castsi512_ps(_mm512_and_si512(v, hi)));
-      }
-      _mm512_storeu_ps(x->xsum + (int64_t)g * 16 * x->njb + jb * 16,
-                       _mm512_add_ps(s0, s1));
-    }
-  }
+  /* while the blocks are in L1/L2: saves a pool job per call */
+  if (x->sums) xsum_range(x->sums, jb0, jb1);
 }
 
 /* ---- micro-kernel ---- */
@@ -168,10 +209,12 @@ TGT static inline __attribute__((always_inline)) void ukern(
 UK_ROW(1)
 UK_ROW(2)
 UK_ROW(3)
-UK_ROW(4) UK_ROW(5) UK_ROW(6)
+UK_ROW(4)
+UK_ROW(5)
+UK_ROW(6)
 
-    typedef void (*uk_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int,
-                          float *, int64_t, bool);
+typedef void (*uk_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int, float *,
+                      int64_t, bool);
 #define UKR(R) \
   { uk_##R##_1, uk_##R##_2, uk_##R##_3, uk_##R##_4 }
 static const uk_fn g_uk[MR][NVMAX] = {UKR(1), UKR(2), UKR(3), UKR(4), UKR(5), UKR(6)};
@@ -231,11 +274,13 @@ TGT static inline __attribute__((always_inline)) void ukern_q(
 UKQ_ROW(1)
 UKQ_ROW(2)
 UKQ_ROW(3)
-UKQ_ROW(4) UKQ_ROW(5) UKQ_ROW(6)
+UKQ_ROW(4)
+UKQ_ROW(5)
+UKQ_ROW(6)
 
-    typedef void (*ukq_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int, int,
-                           const float *, const float *, int64_t, const float *, int64_t,
-                           float *, int64_t, bool);
+typedef void (*ukq_fn)(const uint16_t *, int64_t, const uint32_t *, int64_t, int, int,
+                       const float *, const float *, int64_t, const float *, int64_t,
+                       float *, int64_t, bool);
 #define UKQR(R) \
   { ukq_##R##_1, ukq_##R##_2, ukq_##R##_3, ukq_##R##_4 }
 static const ukq_fn g_ukq[MQ][NVMAX] = {UKQR(1), UKQR(2), UKQR(3),
@@ -256,38 +301,31 @@ TGT static inline __m512i bf16_rne(__m512 v) {
   return _mm512_srli_epi32(r, 16);
 }
 
-TGT static inline void store16(const mx_gemm_bf16_args *a, int64_t off, __m512 v,
-                               __mmask16 m) {
-  if (a->odt == MX_BFLOAT16)
-    _mm256_mask_storeu_epi16((uint16_t *)a->o + off, m,
-                             _mm512_cvtepi32_epi16(bf16_rne(v)));
-  else
-    _mm512_mask_storeu_ps((float *)a->o + off, m, v);
+/* 16 floats -> bfloat16, round to nearest even, as mx_f32_to_bf16:
+ * vcvtneps2bf16 does exactly that except that it flushes float32 denormals
+ * to zero, so a vector holding one (rare: |sum| < 2^-126) takes the
+ * integer path. */
+TGT static inline __m256i bf16x16(__m512 v) {
+  if (_mm512_fpclass_ps_mask(v, 0x20) == 0) return (__m256i)_mm512_cvtneps_pbh(v);
+  const __m512i even =
+      _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 30, 28, 26, 24, 22,
+                       20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  return _mm512_castsi512_si256(_mm512_permutexvar_epi16(even, bf16_rne(v)));
 }
 
-/* r[t][u] <- r[u][t] (a 16 x 16 float transpose: 64 shuffles) */
-TGT static inline void transpose16(__m512 *r) {
-  __m512 t[16], u[16];
-  for (int i = 0; i < 8; i++) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  /* u[4i + k], 128-bit lane L: column 4L + k of rows 4i..4i+3 */
-  for (int i = 0; i < 4; i++) {
-    u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-  }
-  for (int k = 0; k < 4; k++) {
-    __m512 v0 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x88);
-    __m512 v1 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xDD);
-    __m512 v2 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x88);
-    __m512 v3 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xDD);
-    r[k] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-    r[8 + k] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
-    r[4 + k] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-    r[12 + k] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+/* A plain (or masked) 256-bit store of the 16 results: the truncating
+ * store vpmovdw m256 it replaces is slow on Zen (a quarter of store_tile's
+ * samples sat on it). */
+TGT static inline void store16(const mx_gemm_bf16_args *a, int64_t off, __m512 v,
+                               __mmask16 m) {
+  if (a->odt == MX_BFLOAT16) {
+    __m256i h = bf16x16(v);
+    if (m == 0xffff)
+      _mm256_storeu_si256((__m256i *)((uint16_t *)a->o + off), h);
+    else
+      _mm256_mask_storeu_epi16((uint16_t *)a->o + off, m, h);
+  } else {
+    _mm512_mask_storeu_ps((float *)a->o + off, m, v);
   }
 }
 
@@ -299,13 +337,35 @@ TGT static void store_tile(const mx_gemm_bf16_args *a, const float *ct, int64_t 
     for (int i = 0; i < ni; i++)
       for (int j = 0; j < nj; j += 16) {
         __mmask16 m = nj - j >= 16 ? 0xffff : (__mmask16)((1u << (nj - j)) - 1);
-        __m512 v = _mm512_mul_ps(al, _mm512_maskz_loadu_ps(m, ct + i * ldc + j));
+        __m512 v = _mm512_maskz_loadu_ps(m, ct + i * ldc + j);
+        if (a->alpha != 1.0f) v = _mm512_mul_ps(al, v);
         store16(a, (int64_t)(i0 + i) * a->o_is + j0 + j, v, m);
       }
   } else if (a->o_is == 1) {
     /* transposed: 16 x 16 blocks through registers (the tile has rows up to
      * a multiple of 16 and columns up to ldc, so full blocks are readable) */
-    for (int i = 0; i < ni; i += 16) {
+    int i = 0;
+    if (a->odt == MX_BFLOAT16 && a->alpha == 1.0f)
+      /* 32 rows at a time: two transposed blocks rounded into one 64-byte
+       * store per output row (half the stores; whole cache lines where the
+       * row is aligned) */
+      for (; i + 32 <= ni; i += 32)
+        for (int j = 0; j < nj; j += 16) {
+          __m512 r[16], s[16];
+          for (int t = 0; t < 16; t++) {
+            r[t] = _mm512_loadu_ps(ct + (i + t) * ldc + j);
+            s[t] = _mm512_loadu_ps(ct + (i + 16 + t) * ldc + j);
+          }
+          transpose16(r);
+          transpose16(s);
+          int nt = nj - j < 16 ? nj - j : 16;
+          for (int t = 0; t < nt; t++)
+            _mm512_storeu_si512(
+                (uint16_t *)a->o + (int64_t)(j0 + j + t) * a->o_js + i0 + i,
+                _mm512_inserti64x4(_mm512_castsi256_si512(bf16x16(r[t])), bf16x16(s[t]),
+                                   1));
+        }
+    for (; i < ni; i += 16) {
       __mmask16 m = ni - i >= 16 ? 0xffff : (__mmask16)((1u << (ni - i)) - 1);
       for (int j = 0; j < nj; j += 16) {
         __m512 r[16];
@@ -313,8 +373,8 @@ TGT static void store_tile(const mx_gemm_bf16_args *a, const float *ct, int64_t 
         transpose16(r);
         int nt = nj - j < 16 ? nj - j : 16;
         for (int t = 0; t < nt; t++)
-          store16(a, (int64_t)(j0 + j + t) * a->o_js + i0 + i, _mm512_mul_ps(al, r[t]),
-                  m);
+          store16(a, (int64_t)(j0 + j + t) * a->o_js + i0 + i,
+                  a->alpha == 1.0f ? r[t] : _mm512_mul_ps(al, r[t]), m);
       }
     }
   } else {
@@ -344,14 +404,87 @@ TGT static inline __m512 codes16(const uint8_t *q, bool tail, int bits, __m512i 
   return _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srlv_epi32(b, sh), mask));
 }
 
-static float load_f(const void *p, mx_dtype t, int64_t i) {
-  switch (t) {
-    case MX_FLOAT16:
-      return mx_f16_to_f32(((const uint16_t *)p)[i]);
-    case MX_BFLOAT16:
-      return mx_bf16_to_f32(((const uint16_t *)p)[i]);
-    default:
-      return ((const float *)p)[i];
+/* bfloat16 bits of the integers 0..15 (vpermw table: a 4-bit code is its
+ * own index) */
+#define BF16_INT_TABLE                                                             \
+  _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x4170, 0x4160, \
+                   0x4150, 0x4140, 0x4130, 0x4120, 0x4110, 0x4100, 0x40e0, 0x40c0, \
+                   0x40a0, 0x4080, 0x4040, 0x4000, 0x3f80, 0)
+
+/* 4- and 8-bit codes, kc a multiple of 32: 32 codes per step.
+ *   4-bit: 16 bytes zero-extended to dwords; byte b holds codes 2b (low
+ *   nibble) and 2b+1 (high): (b & 0xf) | (b >> 4) << 16 is the pair in K
+ *   order, and vpermw maps each 4-bit word to its bfloat16 bits (6 uops
+ *   per 32 codes instead of 2 x 9 with the generic shuffle/shift path).
+ *   8-bit: two x 16 bytes -> dwords -> float, vcvtne2ps2bf16 (exact: the
+ *   integers below 256 are bfloat16 values).
+ * The codes come from L2: prefetch_q_next fetched them while the previous
+ * block computed. */
+TGT static void fill_q48(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int kc,
+                         uint16_t *dst, int64_t ld) {
+  const mx_gemm_bf16_qw *q = a->q;
+  const int bits = q->bits;
+  const int64_t rb = (int64_t)a->K * bits / 8, cb = (int64_t)kc * bits / 8;
+  const __m512i tab = BF16_INT_TABLE, m4 = _mm512_set1_epi32(0x000f000f);
+  for (int r = 0; r < nr; r++) {
+    const uint8_t *codes = q->w + (int64_t)(n0 + r) * rb + (int64_t)k0 * bits / 8;
+    uint16_t *d = dst + r * ld;
+    if (bits == 4) {
+      for (int64_t b = 0; b < cb; b += 16) {
+        __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + b)));
+        /* (v | v << 12) & 0x000f000f */
+        __m512i u = _mm512_ternarylogic_epi32(v, _mm512_slli_epi32(v, 12), m4, 0xa8);
+        _mm512_storeu_si512(d + 2 * b, _mm512_permutexvar_epi16(u, tab));
+      }
+    } else {
+      for (int64_t b = 0; b < cb; b += 32) {
+        __m512 lo = _mm512_cvtepi32_ps(
+            _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + b))));
+        __m512 hi = _mm512_cvtepi32_ps(
+            _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + b + 16))));
+        _mm512_storeu_si512(d + b, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+      }
+    }
+  }
+}
+
+/* d[0:n] = p[i:i + n] as float, n <= 16 (a row's scales or biases of one
+ * K block): inline conversions instead of a call per value */
+TGT static inline void load_fv(const void *p, mx_dtype t, int64_t i, int n, float *d) {
+  const __mmask16 m = (__mmask16)((1u << n) - 1);
+  __m512 v;
+  if (t == MX_BFLOAT16)
+    v = _mm512_castsi512_ps(_mm512_slli_epi32(
+        _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i)), 16));
+  else if (t == MX_FLOAT16)
+    v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
+  else
+    v = _mm512_maskz_loadu_ps(m, (const float *)p + i);
+  _mm512_mask_storeu_ps(d, m, v);
+}
+
+/* Prefetch into L2 the codes, scales and biases that the panel (rows
+ * [i0, i0 + ni), block k0) decodes next, for its rows [ir, ir + mr): the
+ * same rows' next K block, or the next panel's first. Spread over the
+ * micro-kernel calls of the current block (a burst of a whole panel's
+ * lines at once left the decode waiting on memory: rows are K * bits / 8
+ * bytes apart, so the hardware prefetchers do not follow them). */
+TGT static inline void prefetch_q_next(const mx_gemm_bf16_args *a, int i0, int ni,
+                                       int pend, int k0, int ir, int mr) {
+  const mx_gemm_bf16_qw *q = a->q;
+  const int bits = q->bits, G = a->K / q->gs;
+  int pk = k0 + KC, n0 = i0 + ir;
+  if (pk >= a->K) pk = 0, n0 += ni;
+  const int64_t rb = (int64_t)a->K * bits / 8,
+                cb = (int64_t)(a->K - pk < KC ? a->K - pk : KC) * bits / 8;
+  const int ssz = q->sdt == MX_FLOAT32 ? 4 : 2, bsz = q->bdt == MX_FLOAT32 ? 4 : 2;
+  for (int r = n0; r < n0 + mr && r < pend; r++) {
+    const char *pp = (const char *)(q->w + (int64_t)r * rb + (int64_t)pk * bits / 8);
+    for (int64_t o = 0; o < cb; o += 64) _mm_prefetch(pp + o, _MM_HINT_T1);
+    _mm_prefetch((const char *)q->scales + ((int64_t)r * G + pk / q->gs) * ssz,
+                 _MM_HINT_T1);
+    _mm_prefetch((const char *)q->biases + ((int64_t)r * G + pk / q->gs) * bsz,
+                 _MM_HINT_T1);
   }
 }
 
@@ -373,6 +506,15 @@ TGT static void fill_q(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int k
                 mask = _mm512_set1_epi32((1 << bits) - 1);
   const int64_t cb = (int64_t)kc * bits / 8; /* bytes of one row's block */
   const uint8_t *wend = q->w + (int64_t)a->P * rb;
+  if ((bits == 4 || bits == 8) && kc % 32 == 0) {
+    fill_q48(a, n0, nr, k0, kc, dst, ld);
+    for (int r = 0; r < nr; r++) {
+      const int64_t o = (int64_t)(n0 + r) * G + k0 / gs;
+      load_fv(q->scales, q->sdt, o, ng, sc + r * ng);
+      load_fv(q->biases, q->bdt, o, ng, bs + r * ng);
+    }
+    return;
+  }
   for (int r = 0; r < nr; r++) {
     const int64_t n = n0 + r;
     const uint8_t *codes = q->w + n * rb + (int64_t)k0 * bits / 8;
@@ -388,10 +530,8 @@ TGT static void fill_q(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int k
       _mm256_storeu_si256((__m256i *)(d + k), _mm512_cvtepi32_epi16(_mm512_srli_epi32(
                                                   _mm512_castps_si512(c), 16)));
     }
-    for (int g = 0; g < ng; g++) {
-      sc[r * ng + g] = load_f(q->scales, q->sdt, n * G + k0 / gs + g);
-      bs[r * ng + g] = load_f(q->biases, q->bdt, n * G + k0 / gs + g);
-    }
+    load_fv(q->scales, q->sdt, n * G + k0 / gs, ng, sc + r * ng);
+    load_fv(q->biases, q->bdt, n * G + k0 / gs, ng, bs + r * ng);
   }
 }
 
@@ -423,9 +563,13 @@ static void fill_strided(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int
 TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
   drv_ctx *x = c;
   const mx_gemm_bf16_args *a = x->a;
-  const int Q = a->Q, K = a->K, mc = MC_MAX;
-  /* rows [r0, P) of W, in panels of mc */
+  const int Q = a->Q, K = a->K;
+  /* rows [r0, P) of W, in panels of mc: equal panels of at most MC_MAX
+   * rows (a chunk of 114 rows ran as 96 + 18, and the 18-row panel used
+   * each X block in L1 for only three micro-kernel calls) */
   const int r0 = (int)u0 * MR, P = (int)u1 * MR < a->P ? (int)u1 * MR : a->P;
+  const int npan = (P - r0 + MC_MAX - 1) / MC_MAX,
+            mc = npan > 0 ? ((P - r0 + npan - 1) / npan + MR - 1) / MR * MR : MC_MAX;
   const int64_t xjs = (int64_t)x->np * 16;
   const bool direct = a->w && a->w_ks == 1 && K % 2 == 0;
   const int qb = Q < QB ? Q : QB, ldc = (qb + 15) & ~15;
@@ -483,6 +627,7 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
             const float *qs = qsb, *qbs = qsb + mc * (KC / gs);
             for (int ir = 0; ir < ni; ir += MQ) {
               const int mr = ni - ir < MQ ? ni - ir : MQ;
+              if (jb == 0 && q0 == 0) prefetch_q_next(a, i0, ni, P, k0, ir, mr);
               g_ukq[mr - 1][nv - 1](wp + ir * ldw, ldw, xb, xjs, gs / 2, ng, qs + ir * ng,
                                     qbs + ir * ng, ng, xs, qpad, ct + ir * ldc + jb * 16,
                                     ldc, k0 == 0);
@@ -512,15 +657,9 @@ mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
   mx_buffer *xb = mx_buffer_alloc(sizeof(uint32_t) * 16 * (size_t)np * (size_t)njb);
   if (!xb) return MX_ERR_NOMEM;
   uint32_t *xp = xb->host;
-  xpack_ctx xc = {a, xp, np};
-  int64_t grain = (1 << 14) / ((int64_t)np * 16) + 1;
-  mx_parallel_for(njb, grain, xpack_range, &xc);
-  /* panels of W: MC_MAX rows, fewer when there are too few rows to give
-   * each thread several (k and v projections have P = 128) */
-  /* the pool gets units of MR rows: it cuts them into equal chunks (up to
-   * four per thread), and each chunk runs in panels of up to MC_MAX rows */
   drv_ctx d = {a, xp, NULL, np, 0};
   mx_buffer *sb = NULL;
+  xsum_ctx sc;
   if (a->q) {
     /* group sums of X, [g][j], zero past Q: from the packed pairs */
     const int gs = a->q->gs, G = K / gs;
@@ -529,11 +668,20 @@ mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
       mx_buffer_release(xb);
       return MX_ERR_NOMEM;
     }
-    xsum_ctx sc = {xp, sb->host, np, gs, G, njb};
-    mx_parallel_for(njb, 1, xsum_range, &sc);
+    sc = (xsum_ctx){xp, sb->host, np, gs, G, njb};
     d.xsum = sb->host;
   }
-  mx_parallel_for((P + MR - 1) / MR, 1, drv_range, &d);
+  xpack_ctx xc = {a, xp, np, a->q ? &sc : NULL};
+  int64_t grain = (1 << 14) / ((int64_t)np * 16) + 1;
+  mx_parallel_for(njb, grain, xpack_range, &xc);
+  /* the pool gets units of MR rows: it cuts them into chunks (up to four
+   * per thread), and each chunk runs in equal panels of up to MC_MAX rows;
+   * few rows of W (the k and v projections, 128 rows): one chunk per
+   * thread, so each packed X block in L1 serves as many rows as possible
+   * (eight chunks of 18 rows ran at half the speed of the large shapes) */
+  const int64_t units = (P + MR - 1) / MR,
+                nt = mx_num_threads() > 0 ? mx_num_threads() : 1;
+  mx_parallel_for(units, units < 16 * nt ? (units + nt - 1) / nt : 1, drv_range, &d);
   mx_buffer_release(xb);
   if (sb) mx_buffer_release(sb);
   return atomic_load(&d.failed) ? MX_ERR_NOMEM : MX_OK;
