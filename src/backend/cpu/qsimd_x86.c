@@ -21,7 +21,8 @@ static inline void qmm_prefetch_params(const mx_qmm_args *a, int r, int n) {
   if (r >= a->N) return;
   if (n > a->N - r) n = a->N - r;
   const int64_t G = a->K / a->gs;
-  const int64_t ss = (int64_t)mx_dtype_size(a->sdt), bs = (int64_t)mx_dtype_size(a->bdt);
+  /* float16, bfloat16 or float32 (no call: this runs once per tile) */
+  const int64_t ss = a->sdt == MX_FLOAT32 ? 4 : 2, bs = a->bdt == MX_FLOAT32 ? 4 : 2;
   const char *sp = (const char *)a->scales + r * G * ss,
              *bp = (const char *)a->biases + r * G * bs;
   for (int64_t o = 0; o < n * G * ss; o += 64) _mm_prefetch(sp + o, _MM_HINT_T0);
@@ -104,16 +105,31 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
 
 #include "qmm_body.inc"
 
-/* ---- 4-bit codes as bfloat16, dotted with bfloat16 x (AVX512-BF16) ----
- * 64 bytes of codes are 32 16-bit lanes of four codes each. Each nibble is
- * OR-ed into the mantissa of bfloat16 1.0, giving 1 + code/16 exactly, and
- * vdpbf16ps multiplies pairs of lanes with x (exact products, float32 sums).
- * Per group: sum x*code = 16 * (sum x*(1 + code/16)) - 16 * sum x, so the
- * scale is applied as 16*scale and the bias as (bias - 16*scale) * sum x.
- * A block of 128 codes covers 128/gs groups: float32 lane i of the dot holds
- * codes 8i..8i+7, so a per-lane scale vector (a permute of the row's
- * scales) applies each group's scale. float16 x is split into bfloat16 hi +
- * lo, which is exact. */
+/* ---- 4- and 8-bit codes as bfloat16, dotted with bfloat16 x (AVX512-BF16) ----
+ * 64 bytes of codes are 32 16-bit lanes of four nibbles each. Each nibble is
+ * moved to bits 3..6 and OR-ed into bfloat16 1.0, giving 1 + nibble/16
+ * exactly, and vdpbf16ps multiplies pairs of lanes with x (exact products,
+ * float32 sums). Nibble plane k of a block of 128 nibbles holds nibble
+ * 4j + k of the block in lane j; x is stored in that order
+ * (mx_qmm_bf16_slot).
+ *   4-bit: nibble = code. Per group sum x*code = 16 * sum x*(1 + code/16)
+ *          - 16 * sum x: the scale is applied as 16*scale and the bias as
+ *          (bias - 16*scale) * sum x.
+ *   8-bit: code = lo + 16*hi, two nibbles; x' holds x for the low nibble and
+ *          16*x (exact) for the high one, so sum x'*(1 + nibble/16) =
+ *          17 * sum x + sum x*code / 16: scale 16*scale, bias
+ *          (bias - 272*scale). The 8-bit product is the 4-bit kernel on
+ *          2K nibbles.
+ * A block of 128 nibbles covers bc = 128 (4-bit) or 64 (8-bit) codes;
+ * float32 lane i of the dot holds codes (bc/16)*i.. of the block, so a
+ * per-lane scale vector (a permute of the row's scales) applies each
+ * group's scale. float16 x is split into bfloat16 hi + lo, which is exact.
+ *
+ * Per block and row of w: one load, 4 shifts, 4 ternary-logic ops, 4
+ * vdpbf16ps per row of x, a scale permute and an FMA. The x planes of a
+ * block are loaded once for all rows of the tile (registers), and the load
+ * of w is kept in a register (folding it into each shift would load it four
+ * times). */
 #define TGTB __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
 /* software prefetch distance in tiles: short rows (K = 896 is 448 bytes of
  * codes) end before the hardware prefetcher locks on to them */
@@ -121,191 +137,253 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
 #define MX_QPF 4
 #endif
 
+/* s[i] = sum of the 16 lanes of v[i], i < 4 (one transpose-and-add tree
+ * instead of four horizontal sums) */
+TGTB static inline void hsum4_bf(__m512 v0, __m512 v1, __m512 v2, __m512 v3, float *s) {
+  /* 128-bit chunks: x = (v0.c0 + v0.c2, v0.c1 + v0.c3, v1.c0 + v1.c2, ...) */
+  __m512 x = _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, 0x44),
+                           _mm512_shuffle_f32x4(v0, v1, 0xEE));
+  __m512 y = _mm512_add_ps(_mm512_shuffle_f32x4(v2, v3, 0x44),
+                           _mm512_shuffle_f32x4(v2, v3, 0xEE));
+  /* chunk k: the four partial sums of row k */
+  __m512 z =
+      _mm512_add_ps(_mm512_shuffle_f32x4(x, y, 0x88), _mm512_shuffle_f32x4(x, y, 0xDD));
+  z = _mm512_add_ps(z, _mm512_permute_ps(z, 0x4E));
+  z = _mm512_add_ps(z, _mm512_permute_ps(z, 0xB1));
+  float t[16];
+  _mm512_storeu_ps(t, z);
+  s[0] = t[0], s[1] = t[4], s[2] = t[8], s[3] = t[12];
+}
+
+TGTB static inline void qmm_store_out(const mx_qmm_args *a, int64_t o, float v) {
+  switch (a->odt) {
+    case MX_FLOAT16:
+      ((uint16_t *)a->out)[o] = mx_f32_to_f16(v);
+      break;
+    case MX_BFLOAT16: { /* round to nearest even, inline (mx_f32_to_bf16) */
+      uint32_t u;
+      memcpy(&u, &v, 4);
+      ((uint16_t *)a->out)[o] = (u & 0x7fffffffu) > 0x7f800000u
+                                    ? (uint16_t)((u >> 16) | 0x40)
+                                    : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+      break;
+    }
+    default:
+      ((float *)a->out)[o] = v;
+      break;
+  }
+}
+
+/* 16 float32 values of a row of scales or biases (dtype dt) from element
+ * i on, the first n (<= 16) of them loaded, the rest 0 */
+TGTB static inline __m512 qmm_param16(const void *p, mx_dtype dt, int64_t i, int n) {
+  const __mmask16 k = (__mmask16)((1u << n) - 1);
+  if (dt == MX_FLOAT32) return _mm512_maskz_loadu_ps(k, (const float *)p + i);
+  __m256i h = _mm256_maskz_loadu_epi16(k, (const uint16_t *)p + i);
+  if (dt == MX_FLOAT16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* The per-lane scales of a block whose first group is so: lane i gets the
+ * scale of group so + gi[i], gi[i] < n. bfloat16: one permute of words
+ * into the high halves of the lanes (the low halves zeroed). */
+TGTB static inline __m512 qmm_block_scales(const void *p, mx_dtype dt, int64_t so, int n,
+                                           __m512i gi, __m512i gw) {
+  const __mmask16 k = (__mmask16)((1u << n) - 1);
+  if (dt == MX_FLOAT32)
+    return _mm512_permutexvar_ps(gi, _mm512_maskz_loadu_ps(k, (const float *)p + so));
+  __m512i h =
+      _mm512_castsi256_si512(_mm256_maskz_loadu_epi16(k, (const uint16_t *)p + so));
+  if (dt == MX_FLOAT16) /* gw: word i = gi[i] */
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(gw, h)));
+  /* gw: word 2i+1 = gi[i] */
+  return _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, gw, h));
+}
+
+/* One tile: rows n..n+NR of w times rows m0..m0+MB of x, scales and
+ * biases read as they are (no conversion pass). */
 TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
-    const mx_qmm_args *a, const int NR, const int MB, const bool two, int m0, int n,
-    const uint8_t *const *wrow, const float *sb, const float *bb, int64_t sstride) {
-  const int K = a->K, gs = a->gs, G = K / gs, nblk = K / 128, gpb = 128 / gs;
-  const int64_t rb = K / 2;
-  const __m512i idx = _mm512_srli_epi32(
-      _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120),
-      gs == 32   ? 5
-      : gs == 64 ? 6
-                 : 7); /* lane i -> group (8i)/gs of the block */
+    const mx_qmm_args *a, const int NR, const int MB, const bool two, const bool sbf,
+    int m0, int n, const uint8_t *const *wrow) {
+  const int K = a->K, gs = a->gs, G = K / gs;
+  const int KN = mx_qmm_bf16_xlen(a->bits, K);             /* nibbles per row */
+  const int nblk = KN / 128, bc = a->bits == 8 ? 64 : 128; /* codes per block */
+  const int64_t rb = (int64_t)K * a->bits / 8;
+  const int lg = gs == 32 ? 5 : gs == 64 ? 6 : 7;
+  const int gpb = bc >> lg ? bc >> lg : 1; /* groups per block (at least one) */
+  /* sbf: bfloat16 scales and biases (the usual case), known at compile time */
+  const mx_dtype sdt = sbf ? MX_BFLOAT16 : a->sdt, bdt = sbf ? MX_BFLOAT16 : a->bdt;
+  const int64_t ssz = sdt == MX_FLOAT32 ? 4 : 2, bsz = bdt == MX_FLOAT32 ? 4 : 2;
+  /* lane i -> group (bc/16 * i) / gs of the block */
+  const __m512i lane =
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i gi = _mm512_srl_epi32(
+      _mm512_mullo_epi32(lane, _mm512_set1_epi32(bc / 16)), _mm_cvtsi32_si128(lg));
+  /* word forms of gi: f16 word i = gi[i]; bf16 word 2i+1 = gi[i] */
+  const __m512i gwf = _mm512_castsi256_si512(_mm512_cvtepi32_epi16(gi));
+  const __m512i gwb = _mm512_slli_epi32(gi, 16);
+  const __m512i gws = sdt == MX_FLOAT16 ? gwf : gwb;
   const __m512i c78 = _mm512_set1_epi16(0x0078), c3f80 = _mm512_set1_epi16(0x3F80);
   const char *pf = (const char *)a->w + (int64_t)(n + NR * MX_QPF) * rb;
+  const char *srow = (const char *)a->scales + (int64_t)n * G * ssz;
   __m512 acc[4][4];
   const uint16_t *xh[4], *xl[4];
 #pragma GCC unroll 4
   for (int m = 0; m < MB; m++) {
-    xh[m] = a->xh + (int64_t)(m0 + m) * K;
-    xl[m] = two ? a->xl + (int64_t)(m0 + m) * K : NULL;
+    xh[m] = a->xh + (int64_t)(m0 + m) * KN;
+    xl[m] = two ? a->xl + (int64_t)(m0 + m) * KN : NULL;
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++) acc[m][r] = _mm512_setzero_ps();
   }
   for (int b = 0; b < nblk; b++) {
+    /* the x planes of this block, shared by the NR rows */
+    __m512bh xv[4][4], lv[4][4];
 #pragma GCC unroll 4
-    for (int r = 0; r < NR; r++)
-      _mm_prefetch(pf + ((int64_t)b * NR + r) * 64, _MM_HINT_T0);
+    for (int m = 0; m < MB; m++)
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; k++) {
+        xv[m][k] = (__m512bh)_mm512_loadu_si512((const void *)(xh[m] + b * 128 + k * 32));
+        if (two)
+          lv[m][k] =
+              (__m512bh)_mm512_loadu_si512((const void *)(xl[m] + b * 128 + k * 32));
+      }
+    /* the block's first group */
+    const int64_t so = ((int64_t)b * bc) >> lg;
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++) {
+      _mm_prefetch(pf + ((int64_t)b * NR + r) * 64, _MM_HINT_T0);
       __m512i w = _mm512_loadu_si512((const void *)(wrow[r] + (int64_t)b * 64));
+      __asm__("" : "+v"(w)); /* one load, not one per shift */
       __m512i q[4];
       q[0] = _mm512_ternarylogic_epi32(_mm512_slli_epi16(w, 3), c78, c3f80, 0xEA);
       q[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 1), c78, c3f80, 0xEA);
       q[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 5), c78, c3f80, 0xEA);
       q[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 9), c78, c3f80, 0xEA);
-      __m512 sv = _mm512_permutexvar_ps(
-          idx, _mm512_loadu_ps(sb + r * sstride + (int64_t)b * gpb));
+      __m512 sv = qmm_block_scales(srow + (int64_t)r * G * ssz, sdt, so, gpb, gi, gws);
 #pragma GCC unroll 4
       for (int m = 0; m < MB; m++) {
-        /* two short chains: vdpbf16ps has a long latency */
-        __m512 d[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+        /* one chain per part: the next block's chains overlap this one */
+        __m512 d = _mm512_setzero_ps(), e = _mm512_setzero_ps();
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-          const void *xp = xh[m] + (int64_t)b * 128 + k * 32;
-          d[k & 1] = _mm512_dpbf16_ps(d[k & 1], (__m512bh)q[k],
-                                      (__m512bh)_mm512_loadu_si512(xp));
-          if (two) {
-            const void *lp = xl[m] + (int64_t)b * 128 + k * 32;
-            d[k & 1] = _mm512_dpbf16_ps(d[k & 1], (__m512bh)q[k],
-                                        (__m512bh)_mm512_loadu_si512(lp));
-          }
+          d = _mm512_dpbf16_ps(d, (__m512bh)q[k], xv[m][k]);
+          if (two) e = _mm512_dpbf16_ps(e, (__m512bh)q[k], lv[m][k]);
         }
-        acc[m][r] = _mm512_fmadd_ps(_mm512_add_ps(d[0], d[1]), sv, acc[m][r]);
+        if (two) d = _mm512_add_ps(d, e);
+        acc[m][r] = _mm512_fmadd_ps(d, sv, acc[m][r]);
       }
     }
   }
-  /* the bias term, sum_g bias'[g] * xsum[g], goes into the same vector
-   * before the one horizontal sum (no call, no second reduction) */
+  /* out = 16 * acc + sum_g (bias[g] - off * scale[g]) * xsum[g], in the
+   * same vector before the horizontal sum */
+  const __m512 c16 = _mm512_set1_ps(16), coff = _mm512_set1_ps(a->bits == 8 ? 272 : 16);
+#pragma GCC unroll 4
   for (int m = 0; m < MB; m++) {
     const float *xs = a->xsum + (int64_t)(m0 + m) * G;
+#pragma GCC unroll 4
     for (int r = 0; r < NR; r++) {
-      const float *br = bb + r * sstride;
-      __m512 t = acc[m][r];
-      int g = 0;
-      for (; g + 16 <= G; g += 16)
-        t = _mm512_fmadd_ps(_mm512_loadu_ps(br + g), _mm512_loadu_ps(xs + g), t);
-      if (g < G) {
-        __mmask16 k = (__mmask16)((1u << (G - g)) - 1);
-        t = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, br + g),
-                            _mm512_maskz_loadu_ps(k, xs + g), t);
+      const char *sr = srow + (int64_t)r * G * ssz;
+      const char *br = (const char *)a->biases + (int64_t)(n + r) * G * bsz;
+      __m512 tb = _mm512_setzero_ps(), ts = _mm512_setzero_ps();
+      for (int g = 0; g < G; g += 16) {
+        const int c = G - g < 16 ? G - g : 16;
+        __m512 xv = _mm512_maskz_loadu_ps((__mmask16)((1u << c) - 1), xs + g);
+        tb = _mm512_fmadd_ps(qmm_param16(br, bdt, g, c), xv, tb);
+        ts = _mm512_fmadd_ps(qmm_param16(sr, sdt, g, c), xv, ts);
       }
-      float v = _mm512_reduce_add_ps(t);
-      int64_t o = (int64_t)(m0 + m) * a->N + n + r;
-      switch (a->odt) {
-        case MX_FLOAT16:
-          ((uint16_t *)a->out)[o] = mx_f32_to_f16(v);
-          break;
-        case MX_BFLOAT16: { /* round to nearest even, inline (mx_f32_to_bf16) */
-          uint32_t u;
-          memcpy(&u, &v, 4);
-          ((uint16_t *)a->out)[o] =
-              (u & 0x7fffffffu) > 0x7f800000u
-                  ? (uint16_t)((u >> 16) | 0x40)
-                  : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
-          break;
-        }
-        default:
-          ((float *)a->out)[o] = v;
-          break;
-      }
+      acc[m][r] = _mm512_fnmadd_ps(coff, ts, _mm512_fmadd_ps(c16, acc[m][r], tb));
+    }
+    const int64_t o = (int64_t)(m0 + m) * a->N + n;
+    if (NR == 4) {
+      float s[4];
+      hsum4_bf(acc[m][0], acc[m][1], acc[m][2], acc[m][3], s);
+      for (int r = 0; r < 4; r++) qmm_store_out(a, o + r, s[r]);
+    } else {
+#pragma GCC unroll 4
+      for (int r = 0; r < NR; r++)
+        qmm_store_out(a, o + r, _mm512_reduce_add_ps(acc[m][r]));
     }
   }
 }
 
-#define BF16_INST(NR, MB, TWO)                                                          \
-  TGTB static void qmm_bf16_##NR##_##MB##_##TWO(                                        \
-      const mx_qmm_args *a, int m0, int n, const uint8_t *const *wrow, const float *sb, \
-      const float *bb, int64_t ss) {                                                    \
-    qmm_tile_bf16(a, NR, MB, TWO, m0, n, wrow, sb, bb, ss);                             \
+#define BF16_INST1(NR, MB, TWO, SBF)                                     \
+  TGTB static void qmm_bf16_##NR##_##MB##_##TWO##_##SBF(                 \
+      const mx_qmm_args *a, int m0, int n, const uint8_t *const *wrow) { \
+    qmm_tile_bf16(a, NR, MB, TWO, SBF, m0, n, wrow);                     \
   }
+#define BF16_INST(NR, MB, TWO) BF16_INST1(NR, MB, TWO, 0) BF16_INST1(NR, MB, TWO, 1)
+/* (rows of w, rows of x): 4x1 for decode, 4x2, 2x3 and 2x4 for a few rows
+ * of x (the x planes and accumulators stay in registers), 1xMB for the
+ * row tail; float16 x (two parts) has twice the x planes. Each for
+ * bfloat16 scales and biases and for any other dtypes. */
 BF16_INST(4, 1, 0)
-BF16_INST(1, 1, 0)
+BF16_INST(4, 2, 0)
+BF16_INST(2, 3, 0)
 BF16_INST(2, 4, 0)
+BF16_INST(1, 1, 0)
+BF16_INST(1, 2, 0)
+BF16_INST(1, 3, 0)
 BF16_INST(1, 4, 0)
 BF16_INST(4, 1, 1)
-BF16_INST(1, 1, 1)
 BF16_INST(2, 2, 1)
+BF16_INST(1, 1, 1)
 BF16_INST(1, 2, 1)
 
-TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
-  const int K = a->K, G = K / a->gs, M = a->M;
-  const int64_t rb = K / 2, ss = G; /* tiles read 16 scales: pad the end */
-  const bool two = a->xl != NULL;
-  float *sb = malloc(sizeof(float) * (2 * QMM_NCH * (size_t)G + 32));
-  if (!sb) {
-    atomic_store(a->err, 1);
-    return;
+typedef void (*qmm_bf16_fn)(const mx_qmm_args *, int, int, const uint8_t *const *);
+
+/* The widest tile for `left` rows of x: mb rows of x, nr rows of w, and
+ * the one-row tile for the tail of the rows of w. */
+typedef struct {
+  int mb, nr;
+  qmm_bf16_fn big, one;
+} qmm_bf16_pick;
+
+#define PICK(NR, MB, TWO, SBF)                                                    \
+  (qmm_bf16_pick) {                                                               \
+    MB, NR, qmm_bf16_##NR##_##MB##_##TWO##_##SBF, qmm_bf16_1_##MB##_##TWO##_##SBF \
   }
-  float *bb = sb + (size_t)QMM_NCH * G + 16;
-  memset(sb, 0, sizeof(float) * (2 * QMM_NCH * (size_t)G + 32)); /* pads stay defined */
+#define PICK_ALL(SBF)                                                  \
+  if (two) return left >= 2 ? PICK(2, 2, 1, SBF) : PICK(4, 1, 1, SBF); \
+  switch (left) {                                                      \
+    case 1:                                                            \
+      return PICK(4, 1, 0, SBF);                                       \
+    case 2:                                                            \
+      return PICK(4, 2, 0, SBF);                                       \
+    case 3:                                                            \
+      return PICK(2, 3, 0, SBF);                                       \
+    default:                                                           \
+      return PICK(2, 4, 0, SBF);                                       \
+  }
+
+static qmm_bf16_pick qmm_bf16_tile(bool two, bool sbf, int left) {
+  if (sbf) {
+    PICK_ALL(1)
+  }
+  PICK_ALL(0)
+}
+#undef PICK_ALL
+#undef PICK
+
+TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
+  const int M = a->M;
+  const int64_t rb = (int64_t)a->K * a->bits / 8;
+  const bool two = a->xl != NULL;
+  const bool sbf = a->sdt == MX_BFLOAT16 && a->bdt == MX_BFLOAT16;
   for (int c0 = n0; c0 < n1; c0 += QMM_NCH) {
     int c1 = c0 + QMM_NCH < n1 ? c0 + QMM_NCH : n1;
-    const int64_t ng = (int64_t)(c1 - c0) * G;
     const uint8_t *rows[QMM_NCH];
-    /* the chunk's rows of scales and biases are contiguous */
-    mx_cvt_to_f32_avx512(
-        (const char *)a->scales + (int64_t)c0 * G * mx_dtype_size(a->sdt), a->sdt, sb,
-        ng);
-    mx_cvt_to_f32_avx512(
-        (const char *)a->biases + (int64_t)c0 * G * mx_dtype_size(a->bdt), a->bdt, bb,
-        ng);
-    const __m512 c16 = _mm512_set1_ps(16);
-    int64_t i = 0;
-    for (; i + 16 <= ng; i += 16) { /* bias - 16*scale, 16*scale */
-      __m512 sv = _mm512_loadu_ps(sb + i);
-      _mm512_storeu_ps(bb + i, _mm512_fnmadd_ps(c16, sv, _mm512_loadu_ps(bb + i)));
-      _mm512_storeu_ps(sb + i, _mm512_mul_ps(c16, sv));
-    }
-    for (; i < ng; i++) {
-      bb[i] -= 16 * sb[i];
-      sb[i] *= 16;
-    }
     for (int r = c0; r < c1; r++) rows[r - c0] = a->w + (int64_t)r * rb;
-    int m = 0;
-    const int mb = two ? 2 : 4;
-    for (; m + mb <= M; m += mb) {
+    for (int m = 0; m < M;) {
+      qmm_bf16_pick t = qmm_bf16_tile(two, sbf, M - m);
       int r = c0;
-      for (; r + 2 <= c1; r += 2) {
-        if (m == 0) qmm_prefetch_params(a, r + QMM_NCH, 2);
-        const uint8_t *const *w = rows + (r - c0);
-        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
-        if (two)
-          qmm_bf16_2_2_1(a, m, r, w, s, b, ss);
-        else
-          qmm_bf16_2_4_0(a, m, r, w, s, b, ss);
+      for (; r + t.nr <= c1; r += t.nr) {
+        if (m == 0) qmm_prefetch_params(a, r + QMM_NCH, t.nr);
+        t.big(a, m, r, rows + (r - c0));
       }
-      for (; r < c1; r++) {
-        const uint8_t *const *w = rows + (r - c0);
-        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
-        if (two)
-          qmm_bf16_1_2_1(a, m, r, w, s, b, ss);
-        else
-          qmm_bf16_1_4_0(a, m, r, w, s, b, ss);
-      }
-    }
-    for (; m < M; m++) {
-      int r = c0;
-      for (; r + 4 <= c1; r += 4) {
-        if (m == 0) qmm_prefetch_params(a, r + QMM_NCH, 4);
-        const uint8_t *const *w = rows + (r - c0);
-        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
-        if (two)
-          qmm_bf16_4_1_1(a, m, r, w, s, b, ss);
-        else
-          qmm_bf16_4_1_0(a, m, r, w, s, b, ss);
-      }
-      for (; r < c1; r++) {
-        const uint8_t *const *w = rows + (r - c0);
-        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
-        if (two)
-          qmm_bf16_1_1_1(a, m, r, w, s, b, ss);
-        else
-          qmm_bf16_1_1_0(a, m, r, w, s, b, ss);
-      }
+      for (; r < c1; r++) t.one(a, m, r, rows + (r - c0));
+      m += t.mb;
     }
   }
-  free(sb);
 }
 
 #undef ISA
