@@ -7,6 +7,7 @@
  * a shared machine does not count.
  *
  *   bench_qkern [NxK,...]   (default 512x4096,1024x896,224x4864) */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,10 @@
 #include "backend/cpu/linalg_simd.h"
 #include "backend/cpu/qsimd.h"
 #include "core/core.h"
+
+/* 64-byte aligned, as the library allocates arrays (malloc's 16-byte
+ * offset would split every vector load of a row across two lines) */
+static void *amalloc(size_t n) { return aligned_alloc(64, (n + 63) / 64 * 64); }
 
 static double cpu_now(void) {
   struct timespec ts;
@@ -28,14 +33,37 @@ static uint32_t rnd(void) {
   return (uint32_t)(g_st >> 32);
 }
 
+/* QK_COLD=1: evict the caches before each call (a pass over 64 MiB, not
+ * timed), as in decode where each weight comes from DRAM once per token */
+static float *g_flush;
+static const int64_t g_flush_n = 16 << 20;
+static void flush_caches(void) {
+  float s = 0;
+  for (int64_t i = 0; i < g_flush_n; i += 16) s += g_flush[i];
+  g_flush[0] = s * 0; /* keep the loop */
+}
+
 /* best seconds per call of fn(ctx) over rounds of `reps` calls */
 typedef void (*call_fn)(void *);
 static double best_time(call_fn fn, void *ctx, int reps) {
   double best = 1e30;
+  const bool cold = g_flush != NULL;
+  if (cold) reps = reps < 20 ? reps : 20;
   for (int r = 0; r < 7; r++) {
-    double t0 = cpu_now();
-    for (int i = 0; i < reps; i++) fn(ctx);
-    double t = (cpu_now() - t0) / reps;
+    double t = 0;
+    if (cold) {
+      for (int i = 0; i < reps; i++) {
+        flush_caches();
+        double t0 = cpu_now();
+        fn(ctx);
+        t += cpu_now() - t0;
+      }
+    } else {
+      double t0 = cpu_now();
+      for (int i = 0; i < reps; i++) fn(ctx);
+      t = cpu_now() - t0;
+    }
+    t /= reps;
     best = t < best ? t : best;
   }
   return best;
@@ -43,7 +71,10 @@ static double best_time(call_fn fn, void *ctx, int reps) {
 
 static void call_qmm(void *c) {
   mx_qmm_args *a = c;
-  mx_qmm_t_rows(a, 0, a->N);
+  /* in chunks of rows, as the thread pool hands them out */
+  const char *e = getenv("QK_CHUNK");
+  int ch = e ? atoi(e) : a->N;
+  for (int n = 0; n < a->N; n += ch) mx_qmm_t_rows(a, n, n + ch < a->N ? n + ch : a->N);
 }
 
 typedef struct {
@@ -73,6 +104,10 @@ int main(int argc, char **argv) {
     }
   }
   mx_isa isa = mx_cpu_isa();
+  if (getenv("QK_COLD")) {
+    g_flush = malloc(sizeof(float) * (size_t)g_flush_n);
+    for (int64_t i = 0; i < g_flush_n; i++) g_flush[i] = 1;
+  }
   printf("one thread, L2-resident weights, GB/s of weight bytes (CPU time)\n");
   printf("%-24s %6s %9s %8s\n", "case", "KiB", "us/call", "GB/s");
   for (int si = 0; si < ns; si++) {
@@ -93,8 +128,8 @@ int main(int argc, char **argv) {
         const char *only = getenv("QK_ONLY"); /* run only the cases with this prefix */
         if (only && strncmp(name, only, strlen(only)) != 0) continue;
         if (bits == 16) {
-          uint16_t *w = malloc(2 * (size_t)N * K);
-          float *x = malloc(4 * (size_t)K), *out = malloc(4 * (size_t)N);
+          uint16_t *w = amalloc(2 * (size_t)N * K);
+          float *x = amalloc(4 * (size_t)K), *out = amalloc(4 * (size_t)N);
           for (int64_t i = 0; i < (int64_t)N * K; i++)
             w[i] = (uint16_t)(0x3c00 + (rnd() & 0x3ff));
           for (int k = 0; k < K; k++) x[k] = (float)(rnd() % 100) / 50 - 1;
@@ -103,17 +138,17 @@ int main(int argc, char **argv) {
           free(w), free(x), free(out);
         } else {
           int64_t wb = (int64_t)N * K * bits / 8;
-          uint8_t *w = malloc((size_t)wb + 64);
+          uint8_t *w = amalloc((size_t)wb + 64);
           for (int64_t i = 0; i < wb + 64; i++) w[i] = (uint8_t)rnd();
-          uint16_t *sc = malloc(2 * (size_t)N * G), *bs = malloc(2 * (size_t)N * G);
+          uint16_t *sc = amalloc(2 * (size_t)N * G), *bs = amalloc(2 * (size_t)N * G);
           for (int64_t i = 0; i < (int64_t)N * G; i++) {
             sc[i] = mx_f32_to_bf16(0.01f + 0.001f * (float)(rnd() % 7));
             bs[i] = mx_f32_to_bf16(-0.1f);
           }
-          float *x = malloc(4 * (size_t)M * K), *xs = malloc(4 * (size_t)M * G);
+          float *x = amalloc(4 * (size_t)M * K), *xs = amalloc(4 * (size_t)M * G);
           const int KN = mx_qmm_bf16_xlen(bits, K);
-          uint16_t *xh = malloc(2 * (size_t)M * KN);
-          void *out = malloc(4 * (size_t)M * N);
+          uint16_t *xh = amalloc(2 * (size_t)M * KN);
+          void *out = amalloc(4 * (size_t)M * N);
           for (int64_t i = 0; i < (int64_t)M * K; i++) {
             x[i] = (float)(rnd() % 100) / 50 - 1;
           }

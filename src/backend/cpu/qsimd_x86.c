@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
+#include <x86intrin.h>
 
 #include "dtypes.h"
 
@@ -25,8 +26,11 @@ static inline void qmm_prefetch_params(const mx_qmm_args *a, int r, int n) {
   const int64_t ss = a->sdt == MX_FLOAT32 ? 4 : 2, bs = a->bdt == MX_FLOAT32 ? 4 : 2;
   const char *sp = (const char *)a->scales + r * G * ss,
              *bp = (const char *)a->biases + r * G * bs;
-  for (int64_t o = 0; o < n * G * ss; o += 64) _mm_prefetch(sp + o, _MM_HINT_T0);
-  for (int64_t o = 0; o < n * G * bs; o += 64) _mm_prefetch(bp + o, _MM_HINT_T0);
+  /* every line the span touches (it need not start on a line) */
+  for (int64_t o = -((uintptr_t)sp & 63); o < n * G * ss; o += 64)
+    _mm_prefetch(sp + o, _MM_HINT_T0);
+  for (int64_t o = -((uintptr_t)bp & 63); o < n * G * bs; o += 64)
+    _mm_prefetch(bp + o, _MM_HINT_T0);
 }
 
 #define MX_CAT2(a, b) a##_##b
@@ -174,58 +178,40 @@ TGTB static inline void qmm_store_out(const mx_qmm_args *a, int64_t o, float v) 
   }
 }
 
-/* 16 float32 values of a row of scales or biases (dtype dt) from element
- * i on, the first n (<= 16) of them loaded, the rest 0 */
-TGTB static inline __m512 qmm_param16(const void *p, mx_dtype dt, int64_t i, int n) {
-  const __mmask16 k = (__mmask16)((1u << n) - 1);
-  if (dt == MX_FLOAT32) return _mm512_maskz_loadu_ps(k, (const float *)p + i);
-  __m256i h = _mm256_maskz_loadu_epi16(k, (const uint16_t *)p + i);
-  if (dt == MX_FLOAT16) return _mm512_cvtph_ps(h);
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+/* The first n (1..16) floats at p, the rest zero. A masked load whose
+ * masked-off lanes reach into a page that is not mapped (or, it seems, not
+ * in the TLB) takes a microcode assist on this CPU: ~150 ns each, measured
+ * on Zen 5, against 0.5 ns. A span that would cross a 4 KB boundary that
+ * its valid elements do not goes through a copy. */
+TGTB static inline __m512 qmm_load_part(const float *p, int n) {
+  if (n < 16 && ((uintptr_t)p & 4095) + 64 > 4096) {
+    float t[16] = {0};
+    memcpy(t, p, sizeof(float) * (size_t)n);
+    return _mm512_loadu_ps(t);
+  }
+  return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
 }
 
-/* The per-lane scales of a block whose first group is so: lane i gets the
- * scale of group so + gi[i], gi[i] < n. bfloat16: one permute of words
- * into the high halves of the lanes (the low halves zeroed). */
-TGTB static inline __m512 qmm_block_scales(const void *p, mx_dtype dt, int64_t so, int n,
-                                           __m512i gi, __m512i gw) {
-  const __mmask16 k = (__mmask16)((1u << n) - 1);
-  if (dt == MX_FLOAT32)
-    return _mm512_permutexvar_ps(gi, _mm512_maskz_loadu_ps(k, (const float *)p + so));
-  __m512i h =
-      _mm512_castsi256_si512(_mm256_maskz_loadu_epi16(k, (const uint16_t *)p + so));
-  if (dt == MX_FLOAT16) /* gw: word i = gi[i] */
-    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(gw, h)));
-  /* gw: word 2i+1 = gi[i] */
-  return _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, gw, h));
-}
-
-/* One tile: rows n..n+NR of w times rows m0..m0+MB of x, scales and
- * biases read as they are (no conversion pass). */
+/* One tile: rows n..n+NR of w times rows m0..m0+MB of x. sb/bb: the
+ * folded scales and biases (float32, see mx_qmm_t_rows_bf16) of the tile's
+ * first row, row stride sstride; 16 floats past a row's scales are
+ * readable. */
 TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
-    const mx_qmm_args *a, const int NR, const int MB, const bool two, const bool sbf,
-    int m0, int n, const uint8_t *const *wrow) {
+    const mx_qmm_args *a, const int NR, const int MB, const bool two, int m0, int n,
+    const uint8_t *const *wrow, const float *sb, const float *bb, int64_t sstride) {
   const int K = a->K, gs = a->gs, G = K / gs;
   const int KN = mx_qmm_bf16_xlen(a->bits, K);             /* nibbles per row */
   const int nblk = KN / 128, bc = a->bits == 8 ? 64 : 128; /* codes per block */
   const int64_t rb = (int64_t)K * a->bits / 8;
   const int lg = gs == 32 ? 5 : gs == 64 ? 6 : 7;
-  const int gpb = bc >> lg ? bc >> lg : 1; /* groups per block (at least one) */
-  /* sbf: bfloat16 scales and biases (the usual case), known at compile time */
-  const mx_dtype sdt = sbf ? MX_BFLOAT16 : a->sdt, bdt = sbf ? MX_BFLOAT16 : a->bdt;
-  const int64_t ssz = sdt == MX_FLOAT32 ? 4 : 2, bsz = bdt == MX_FLOAT32 ? 4 : 2;
   /* lane i -> group (bc/16 * i) / gs of the block */
-  const __m512i lane =
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i gi = _mm512_srl_epi32(
-      _mm512_mullo_epi32(lane, _mm512_set1_epi32(bc / 16)), _mm_cvtsi32_si128(lg));
-  /* word forms of gi: f16 word i = gi[i]; bf16 word 2i+1 = gi[i] */
-  const __m512i gwf = _mm512_castsi256_si512(_mm512_cvtepi32_epi16(gi));
-  const __m512i gwb = _mm512_slli_epi32(gi, 16);
-  const __m512i gws = sdt == MX_FLOAT16 ? gwf : gwb;
+  const __m512i idx = _mm512_srl_epi32(
+      _mm512_mullo_epi32(
+          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+          _mm512_set1_epi32(bc / 16)),
+      _mm_cvtsi32_si128(lg));
   const __m512i c78 = _mm512_set1_epi16(0x0078), c3f80 = _mm512_set1_epi16(0x3F80);
   const char *pf = (const char *)a->w + (int64_t)(n + NR * MX_QPF) * rb;
-  const char *srow = (const char *)a->scales + (int64_t)n * G * ssz;
   __m512 acc[4][4];
   const uint16_t *xh[4], *xl[4];
 #pragma GCC unroll 4
@@ -259,7 +245,7 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
       q[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 1), c78, c3f80, 0xEA);
       q[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 5), c78, c3f80, 0xEA);
       q[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 9), c78, c3f80, 0xEA);
-      __m512 sv = qmm_block_scales(srow + (int64_t)r * G * ssz, sdt, so, gpb, gi, gws);
+      __m512 sv = _mm512_permutexvar_ps(idx, _mm512_loadu_ps(sb + r * sstride + so));
 #pragma GCC unroll 4
       for (int m = 0; m < MB; m++) {
         /* one chain per part: the next block's chains overlap this one */
@@ -274,24 +260,23 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
       }
     }
   }
-  /* out = 16 * acc + sum_g (bias[g] - off * scale[g]) * xsum[g], in the
-   * same vector before the horizontal sum */
-  const __m512 c16 = _mm512_set1_ps(16), coff = _mm512_set1_ps(a->bits == 8 ? 272 : 16);
+  /* the bias term, sum_g bias'[g] * xsum[g], goes into the same vector
+   * before the horizontal sum */
 #pragma GCC unroll 4
   for (int m = 0; m < MB; m++) {
     const float *xs = a->xsum + (int64_t)(m0 + m) * G;
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++) {
-      const char *sr = srow + (int64_t)r * G * ssz;
-      const char *br = (const char *)a->biases + (int64_t)(n + r) * G * bsz;
-      __m512 tb = _mm512_setzero_ps(), ts = _mm512_setzero_ps();
-      for (int g = 0; g < G; g += 16) {
-        const int c = G - g < 16 ? G - g : 16;
-        __m512 xv = _mm512_maskz_loadu_ps((__mmask16)((1u << c) - 1), xs + g);
-        tb = _mm512_fmadd_ps(qmm_param16(br, bdt, g, c), xv, tb);
-        ts = _mm512_fmadd_ps(qmm_param16(sr, sdt, g, c), xv, ts);
-      }
-      acc[m][r] = _mm512_fnmadd_ps(coff, ts, _mm512_fmadd_ps(c16, acc[m][r], tb));
+      const float *br = bb + r * sstride;
+      __m512 t = acc[m][r];
+      int g = 0;
+      for (; g + 16 <= G; g += 16)
+        t = _mm512_fmadd_ps(_mm512_loadu_ps(br + g), _mm512_loadu_ps(xs + g), t);
+      if (g < G) /* br is padded; xs is not */
+        t = _mm512_fmadd_ps(
+            _mm512_maskz_loadu_ps((__mmask16)((1u << (G - g)) - 1), br + g),
+            qmm_load_part(xs + g, G - g), t);
+      acc[m][r] = t;
     }
     const int64_t o = (int64_t)(m0 + m) * a->N + n;
     if (NR == 4) {
@@ -306,16 +291,15 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
   }
 }
 
-#define BF16_INST1(NR, MB, TWO, SBF)                                     \
-  TGTB static void qmm_bf16_##NR##_##MB##_##TWO##_##SBF(                 \
-      const mx_qmm_args *a, int m0, int n, const uint8_t *const *wrow) { \
-    qmm_tile_bf16(a, NR, MB, TWO, SBF, m0, n, wrow);                     \
+#define BF16_INST(NR, MB, TWO)                                                          \
+  TGTB static void qmm_bf16_##NR##_##MB##_##TWO(                                        \
+      const mx_qmm_args *a, int m0, int n, const uint8_t *const *wrow, const float *sb, \
+      const float *bb, int64_t ss) {                                                    \
+    qmm_tile_bf16(a, NR, MB, TWO, m0, n, wrow, sb, bb, ss);                             \
   }
-#define BF16_INST(NR, MB, TWO) BF16_INST1(NR, MB, TWO, 0) BF16_INST1(NR, MB, TWO, 1)
 /* (rows of w, rows of x): 4x1 for decode, 4x2, 2x3 and 2x4 for a few rows
  * of x (the x planes and accumulators stay in registers), 1xMB for the
- * row tail; float16 x (two parts) has twice the x planes. Each for
- * bfloat16 scales and biases and for any other dtypes. */
+ * row tail; float16 x (two parts) has twice the x planes */
 BF16_INST(4, 1, 0)
 BF16_INST(4, 2, 0)
 BF16_INST(2, 3, 0)
@@ -329,7 +313,8 @@ BF16_INST(2, 2, 1)
 BF16_INST(1, 1, 1)
 BF16_INST(1, 2, 1)
 
-typedef void (*qmm_bf16_fn)(const mx_qmm_args *, int, int, const uint8_t *const *);
+typedef void (*qmm_bf16_fn)(const mx_qmm_args *, int, int, const uint8_t *const *,
+                            const float *, const float *, int64_t);
 
 /* The widest tile for `left` rows of x: mb rows of x, nr rows of w, and
  * the one-row tile for the tail of the rows of w. */
@@ -338,52 +323,85 @@ typedef struct {
   qmm_bf16_fn big, one;
 } qmm_bf16_pick;
 
-#define PICK(NR, MB, TWO, SBF)                                                    \
-  (qmm_bf16_pick) {                                                               \
-    MB, NR, qmm_bf16_##NR##_##MB##_##TWO##_##SBF, qmm_bf16_1_##MB##_##TWO##_##SBF \
-  }
-#define PICK_ALL(SBF)                                                  \
-  if (two) return left >= 2 ? PICK(2, 2, 1, SBF) : PICK(4, 1, 1, SBF); \
-  switch (left) {                                                      \
-    case 1:                                                            \
-      return PICK(4, 1, 0, SBF);                                       \
-    case 2:                                                            \
-      return PICK(4, 2, 0, SBF);                                       \
-    case 3:                                                            \
-      return PICK(2, 3, 0, SBF);                                       \
-    default:                                                           \
-      return PICK(2, 4, 0, SBF);                                       \
-  }
+#define PICK(NR, MB, TWO) \
+  (qmm_bf16_pick) { MB, NR, qmm_bf16_##NR##_##MB##_##TWO, qmm_bf16_1_##MB##_##TWO }
 
-static qmm_bf16_pick qmm_bf16_tile(bool two, bool sbf, int left) {
-  if (sbf) {
-    PICK_ALL(1)
+static qmm_bf16_pick qmm_bf16_tile(bool two, int left) {
+  if (two) return left >= 2 ? PICK(2, 2, 1) : PICK(4, 1, 1);
+  switch (left) {
+    case 1:
+      return PICK(4, 1, 0);
+    case 2:
+      return PICK(4, 2, 0);
+    case 3:
+      return PICK(2, 3, 0);
+    default:
+      return PICK(2, 4, 0);
   }
-  PICK_ALL(0)
 }
-#undef PICK_ALL
 #undef PICK
 
 TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
-  const int M = a->M;
-  const int64_t rb = (int64_t)a->K * a->bits / 8;
+  const int K = a->K, G = K / a->gs, M = a->M;
+  const int64_t rb = (int64_t)K * a->bits / 8, ss = G;
   const bool two = a->xl != NULL;
-  const bool sbf = a->sdt == MX_BFLOAT16 && a->bdt == MX_BFLOAT16;
+  /* scale' = 16 * scale, bias' = bias - off * scale (see above) */
+  const float off = a->bits == 8 ? 272.0f : 16.0f;
+  /* A chunk's scales and biases are converted first, in one sequential
+   * pass each, into float32 rows (the tiles read 16 scales from a block's
+   * first group on: 16 floats of padding after each array). Reading them
+   * raw inside the tiles instead (no pass) was 10-25% slower with K = 896
+   * and cold caches: the prefetches of the parameters then did not land. */
+  const size_t nf = 2 * QMM_NCH * (size_t)G + 32;
+  float *sb = malloc(sizeof(float) * nf);
+  if (!sb) {
+    atomic_store(a->err, 1);
+    return;
+  }
+  float *bb = sb + (size_t)QMM_NCH * G + 16;
+  memset(sb + (size_t)QMM_NCH * G, 0, sizeof(float) * 16); /* pads stay defined */
+  memset(bb + (size_t)QMM_NCH * G, 0, sizeof(float) * 16);
   for (int c0 = n0; c0 < n1; c0 += QMM_NCH) {
     int c1 = c0 + QMM_NCH < n1 ? c0 + QMM_NCH : n1;
+    const int64_t ng = (int64_t)(c1 - c0) * G;
+    /* the chunk's rows of scales and biases are contiguous */
+    mx_cvt_to_f32_avx512(
+        (const char *)a->scales + (int64_t)c0 * G * mx_dtype_size(a->sdt), a->sdt, sb,
+        ng);
+    mx_cvt_to_f32_avx512(
+        (const char *)a->biases + (int64_t)c0 * G * mx_dtype_size(a->bdt), a->bdt, bb,
+        ng);
+    const __m512 c16 = _mm512_set1_ps(16), coff = _mm512_set1_ps(off);
+    int64_t i = 0;
+    for (; i + 16 <= ng; i += 16) {
+      __m512 sv = _mm512_loadu_ps(sb + i);
+      _mm512_storeu_ps(bb + i, _mm512_fnmadd_ps(coff, sv, _mm512_loadu_ps(bb + i)));
+      _mm512_storeu_ps(sb + i, _mm512_mul_ps(c16, sv));
+    }
+    for (; i < ng; i++) {
+      bb[i] -= off * sb[i];
+      sb[i] *= 16;
+    }
+    /* a short last chunk: its padding, too */
+    if (c1 - c0 < QMM_NCH) {
+      memset(sb + ng, 0, sizeof(float) * 16);
+      memset(bb + ng, 0, sizeof(float) * 16);
+    }
     const uint8_t *rows[QMM_NCH];
     for (int r = c0; r < c1; r++) rows[r - c0] = a->w + (int64_t)r * rb;
     for (int m = 0; m < M;) {
-      qmm_bf16_pick t = qmm_bf16_tile(two, sbf, M - m);
+      qmm_bf16_pick t = qmm_bf16_tile(two, M - m);
       int r = c0;
       for (; r + t.nr <= c1; r += t.nr) {
         if (m == 0) qmm_prefetch_params(a, r + QMM_NCH, t.nr);
-        t.big(a, m, r, rows + (r - c0));
+        t.big(a, m, r, rows + (r - c0), sb + (r - c0) * ss, bb + (r - c0) * ss, ss);
       }
-      for (; r < c1; r++) t.one(a, m, r, rows + (r - c0));
+      for (; r < c1; r++)
+        t.one(a, m, r, rows + (r - c0), sb + (r - c0) * ss, bb + (r - c0) * ss, ss);
       m += t.mb;
     }
   }
+  free(sb);
 }
 
 #undef ISA
