@@ -135,10 +135,12 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
  * of w is kept in a register (folding it into each shift would load it four
  * times). */
 #define TGTB __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
-/* software prefetch distance in tiles: short rows (K = 896 is 448 bytes of
- * codes) end before the hardware prefetcher locks on to them */
-#ifndef MX_QPF
-#define MX_QPF 4
+/* software prefetch distance: whole tiles, at least MX_QPF_BYTES ahead.
+ * Short rows (K = 896 is 448 bytes of 4-bit codes) end before the hardware
+ * prefetcher locks on to them; a distance in tiles alone would put long
+ * rows (8-bit K = 4096: 16 KB a tile) past what L1 holds. */
+#ifndef MX_QPF_BYTES
+#define MX_QPF_BYTES 16384
 #endif
 
 /* s[i] = sum of the 16 lanes of v[i], i < 4 (one transpose-and-add tree
@@ -211,7 +213,8 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
           _mm512_set1_epi32(bc / 16)),
       _mm_cvtsi32_si128(lg));
   const __m512i c78 = _mm512_set1_epi16(0x0078), c3f80 = _mm512_set1_epi16(0x3F80);
-  const char *pf = (const char *)a->w + (int64_t)(n + NR * MX_QPF) * rb;
+  const int64_t tb = NR * rb, pft = (MX_QPF_BYTES + tb - 1) / tb; /* tiles ahead */
+  const char *pf = (const char *)a->w + (int64_t)n * rb + pft * tb;
   __m512 acc[4][4];
   const uint16_t *xh[4], *xl[4];
 #pragma GCC unroll 4
