@@ -319,6 +319,74 @@ BF16_INST(1, 2, 1)
 typedef void (*qmm_bf16_fn)(const mx_qmm_args *, int, int, const uint8_t *const *,
                             const float *, const float *, int64_t);
 
+/* A row of x (K floats, exactly bfloat16 or float16 values) in the
+ * bfloat16 path's layout (mx_qmm_bf16_slot): h = bfloat16(x) (for 8-bit
+ * codes x and 16x per element), l = bfloat16(x - h) when l != NULL. Per
+ * block of 128 nibbles: 4 conversions and 8 word permutes (4-bit), or 4
+ * conversions and 4 permutes (8-bit), instead of 128 scalar steps. */
+TGTB static inline __m512i qmm_cvt_bf16(__m512 lo16, __m512 hi16) {
+  return (__m512i)_mm512_cvtne2ps_pbh(hi16, lo16); /* lanes 0..15 <- lo16 */
+}
+TGTB static void qmm_xrow_part(const float *x, int K, int bits, bool low, uint16_t *out) {
+  /* v -> its bfloat16 hi part, or the bfloat16 of what hi leaves */
+#define PART(v)                                                                         \
+  (low ? _mm512_sub_ps(v,                                                               \
+                       _mm512_castsi512_ps(_mm512_slli_epi32(                           \
+                           _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v)), 16))) \
+       : (v))
+  if (bits == 8) {
+    /* nibble planes of 64 elements: x[2j], 16x[2j], x[2j+1], 16x[2j+1] */
+    const __m512i ie =
+        _mm512_set_epi16(62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32,
+                         30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i io = _mm512_add_epi16(ie, _mm512_set1_epi16(1));
+    const __m512 c16 = _mm512_set1_ps(16);
+    for (int k0 = 0; k0 < K; k0 += 64, out += 128) {
+      __m512 v[4];
+      for (int i = 0; i < 4; i++) v[i] = PART(_mm512_loadu_ps(x + k0 + 16 * i));
+      __m512i a = qmm_cvt_bf16(v[0], v[1]), b = qmm_cvt_bf16(v[2], v[3]);
+      __m512i a16 = qmm_cvt_bf16(_mm512_mul_ps(c16, v[0]), _mm512_mul_ps(c16, v[1]));
+      __m512i b16 = qmm_cvt_bf16(_mm512_mul_ps(c16, v[2]), _mm512_mul_ps(c16, v[3]));
+      _mm512_storeu_si512(out, _mm512_permutex2var_epi16(a, ie, b));
+      _mm512_storeu_si512(out + 32, _mm512_permutex2var_epi16(a16, ie, b16));
+      _mm512_storeu_si512(out + 64, _mm512_permutex2var_epi16(a, io, b));
+      _mm512_storeu_si512(out + 96, _mm512_permutex2var_epi16(a16, io, b16));
+    }
+    return;
+  }
+  /* 4-bit: plane k holds element 4j + k. First, per pair of vectors of 32
+   * elements, planes k and k+1 for j < 16 (lanes 0..15 and 16..31) */
+  __m512i pk[2];
+  for (int h = 0; h < 2; h++) {
+    int16_t t[32];
+    for (int i = 0; i < 32; i++) /* lane i: plane 2h + i / 16, j = i % 16 */
+      t[i] = (int16_t)((i % 16 < 8 ? 0 : 32) + 4 * (i % 8) + 2 * h + i / 16);
+    pk[h] = _mm512_loadu_si512(t);
+  }
+  const __m512i lo = _mm512_set_epi16(47, 46, 45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35,
+                                      34, 33, 32, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5,
+                                      4, 3, 2, 1, 0),
+                hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+  for (int k0 = 0; k0 < K; k0 += 128, out += 128) {
+    __m512i z[4];
+    for (int i = 0; i < 4; i++)
+      z[i] = qmm_cvt_bf16(PART(_mm512_loadu_ps(x + k0 + 32 * i)),
+                          PART(_mm512_loadu_ps(x + k0 + 32 * i + 16)));
+    for (int h = 0; h < 2; h++) {
+      __m512i pa = _mm512_permutex2var_epi16(z[0], pk[h], z[1]); /* j < 16 */
+      __m512i pb = _mm512_permutex2var_epi16(z[2], pk[h], z[3]); /* j >= 16 */
+      _mm512_storeu_si512(out + 64 * h, _mm512_permutex2var_epi16(pa, lo, pb));
+      _mm512_storeu_si512(out + 64 * h + 32, _mm512_permutex2var_epi16(pa, hi, pb));
+    }
+  }
+#undef PART
+}
+
+TGTB void mx_qmm_bf16_xrow(const float *x, int K, int bits, uint16_t *h, uint16_t *l) {
+  qmm_xrow_part(x, K, bits, false, h);
+  if (l) qmm_xrow_part(x, K, bits, true, l);
+}
+
 /* The widest tile for `left` rows of x: mb rows of x, nr rows of w, and
  * the one-row tile for the tail of the rows of w. */
 typedef struct {

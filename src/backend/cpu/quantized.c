@@ -375,15 +375,17 @@ static void xprep_range(void *c, int64_t r0, int64_t r1) {
       }
     }
     if (p->xh) { /* bfloat16 hi (+ lo: exact for float16 x), bf16 layout */
-      const int KN = mx_qmm_bf16_xlen(p->bits, K), sh = p->bits == 8 ? 1 : 0;
+      const int KN = mx_qmm_bf16_xlen(p->bits, K);
       uint16_t *h = p->xh + r * KN, *l = p->xl ? p->xl + r * KN : NULL;
-      const uint16_t *s16 =
-          ks == 1 && x->dtype == MX_BFLOAT16 ? (const uint16_t *)src : NULL;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+      mx_qmm_bf16_xrow(dst, K, p->bits, h, l); /* the path needs AVX512-BF16 */
+#else
+      const int sh = p->bits == 8 ? 1 : 0;
       for (int k0 = 0; k0 < KN; k0 += 128)
         for (int e = 0; e < 128; e++) {
           int64_t sl = k0 + (e % 4) * 32 + e / 4; /* mx_qmm_bf16_slot */
           int k = (k0 + e) >> sh;                 /* element of x */
-          uint16_t hb = s16 ? s16[k] : bf16_rne(dst[k]), lb = 0;
+          uint16_t hb = bf16_rne(dst[k]), lb = 0;
           if (l) lb = bf16_rne(dst[k] - mx_bf16_to_f32(hb));
           if (sh && (e & 1)) { /* high nibble of an 8-bit code: 16x, exact */
             hb = mx_f32_to_bf16(16 * mx_bf16_to_f32(hb));
@@ -392,6 +394,7 @@ static void xprep_range(void *c, int64_t r0, int64_t r1) {
           h[sl] = hb;
           if (l) l[sl] = lb;
         }
+#endif
       continue;
     }
     if (P > 1) /* even elements first, then odd, per block of P */
