@@ -146,7 +146,7 @@ int main(int argc, char **argv) {
             bs[i] = mx_f32_to_bf16(-0.1f);
           }
           float *x = amalloc(4 * (size_t)M * K), *xs = amalloc(4 * (size_t)M * G);
-          const int KN = mx_qmm_bf16_xlen(bits, K);
+          const int KN = K;
           uint16_t *xh = amalloc(2 * (size_t)M * KN);
           void *out = amalloc(4 * (size_t)M * N);
           for (int64_t i = 0; i < (int64_t)M * K; i++) {

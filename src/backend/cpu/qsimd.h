@@ -55,8 +55,7 @@ typedef struct {
                         mx_qmm_perm_block */
   const float *xsum; /* transpose: (M, K/gs) sums of x over each group */
   /* bfloat16 path (mx_qmm_use_bf16): x as bfloat16 hi (+ lo, or NULL when
-   * hi is exact), (M, mx_qmm_bf16_xlen) in the order of mx_qmm_bf16_slot;
-   * x above unused */
+   * hi is exact), (M, K) permuted per mx_qmm_bf16_perm; x above unused */
   const uint16_t *xh, *xl;
   const uint8_t *w;     /* packed codes, rows of (cols*bits/8) bytes */
   const uint8_t *w_end; /* first byte past the readable memory of w */
@@ -71,18 +70,12 @@ typedef struct {
  * identity): within a block, the first P/2 slots hold the even elements and
  * the last P/2 the odd ones, the order in which 4-bit codes unpack. */
 int mx_qmm_perm_block(mx_isa isa, int bits);
-/* Whether the transposed 4- or 8-bit product takes the bfloat16 path:
- * AVX512-BF16, K a multiple of 128 (4-bit) or 64 (8-bit), x bfloat16
- * (exact) or float16 (exact as hi + lo). */
+/* Whether the transposed 4-bit product takes the bfloat16 path: AVX512-BF16,
+ * K a multiple of 128, x bfloat16 (exact) or float16 (exact as hi + lo). */
 bool mx_qmm_use_bf16(mx_isa isa, int bits, int K, mx_dtype xdt);
-/* Length of a row of x in the bfloat16 path: one value per nibble of a row
- * of w, so 2K for 8-bit codes (x for the low nibble, 16x for the high). */
-static inline int mx_qmm_bf16_xlen(int bits, int K) { return bits == 8 ? 2 * K : K; }
-/* Slot of nibble k of a row in the bfloat16 path's layout: blocks of 128
- * nibbles, slot k4*32 + j holds nibble 4*j + k4 (the order in which 16-bit
- * lanes of packed codes unpack). For 4-bit codes nibble k is element k of
- * x; for 8-bit codes nibbles 2k and 2k+1 are the low and high halves of
- * element k. */
+/* Slot of element k of x in the bfloat16 path's layout: blocks of 128
+ * codes, slot k4*32 + j holds element 4*j + k4 (the order in which 16-bit
+ * lanes of packed 4-bit codes unpack). */
 static inline int64_t mx_qmm_bf16_slot(int64_t k) {
   int64_t b = k / 128, e = k % 128;
   return b * 128 + (e % 4) * 32 + e / 4;
@@ -97,7 +90,7 @@ void mx_qmm_t_rows_avx512(const mx_qmm_args *a, int n0, int n1);
 void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1);
 /* A row of x (K floats, bfloat16 or float16 values) in the bfloat16 path's
  * layout: h the bfloat16 values, l (if not NULL) what they leave. */
-void mx_qmm_bf16_xrow(const float *x, int K, int bits, uint16_t *h, uint16_t *l);
+void mx_qmm_bf16_xrow(const float *x, int K, uint16_t *h, uint16_t *l);
 void mx_qmm_t_rows_avx2(const mx_qmm_args *a, int n0, int n1);
 void mx_qmm_n_groups_avx512(const mx_qmm_args *a, int g0, int g1);
 void mx_qmm_n_groups_avx2(const mx_qmm_args *a, int g0, int g1);

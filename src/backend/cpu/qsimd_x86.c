@@ -11,7 +11,6 @@
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
-#include <x86intrin.h>
 
 #include "dtypes.h"
 
@@ -22,15 +21,11 @@ static inline void qmm_prefetch_params(const mx_qmm_args *a, int r, int n) {
   if (r >= a->N) return;
   if (n > a->N - r) n = a->N - r;
   const int64_t G = a->K / a->gs;
-  /* float16, bfloat16 or float32 (no call: this runs once per tile) */
-  const int64_t ss = a->sdt == MX_FLOAT32 ? 4 : 2, bs = a->bdt == MX_FLOAT32 ? 4 : 2;
+  const int64_t ss = (int64_t)mx_dtype_size(a->sdt), bs = (int64_t)mx_dtype_size(a->bdt);
   const char *sp = (const char *)a->scales + r * G * ss,
              *bp = (const char *)a->biases + r * G * bs;
-  /* every line the span touches (it need not start on a line) */
-  for (int64_t o = -((uintptr_t)sp & 63); o < n * G * ss; o += 64)
-    _mm_prefetch(sp + o, _MM_HINT_T0);
-  for (int64_t o = -((uintptr_t)bp & 63); o < n * G * bs; o += 64)
-    _mm_prefetch(bp + o, _MM_HINT_T0);
+  for (int64_t o = 0; o < n * G * ss; o += 64) _mm_prefetch(sp + o, _MM_HINT_T0);
+  for (int64_t o = 0; o < n * G * bs; o += 64) _mm_prefetch(bp + o, _MM_HINT_T0);
 }
 
 #define MX_CAT2(a, b) a##_##b
@@ -109,123 +104,49 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
 
 #include "qmm_body.inc"
 
-/* ---- 4- and 8-bit codes as bfloat16, dotted with bfloat16 x (AVX512-BF16) ----
- * 64 bytes of codes are 32 16-bit lanes of four nibbles each. Each nibble is
- * moved to bits 3..6 and OR-ed into bfloat16 1.0, giving 1 + nibble/16
- * exactly, and vdpbf16ps multiplies pairs of lanes with x (exact products,
- * float32 sums). Nibble plane k of a block of 128 nibbles holds nibble
- * 4j + k of the block in lane j; x is stored in that order
- * (mx_qmm_bf16_slot).
- *   4-bit: nibble = code. Per group sum x*code = 16 * sum x*(1 + code/16)
- *          - 16 * sum x: the scale is applied as 16*scale and the bias as
- *          (bias - 16*scale) * sum x.
- *   8-bit: code = lo + 16*hi, two nibbles; x' holds x for the low nibble and
- *          16*x (exact) for the high one, so sum x'*(1 + nibble/16) =
- *          17 * sum x + sum x*code / 16: scale 16*scale, bias
- *          (bias - 272*scale). The 8-bit product is the 4-bit kernel on
- *          2K nibbles.
- * A block of 128 nibbles covers bc = 128 (4-bit) or 64 (8-bit) codes;
- * float32 lane i of the dot holds codes (bc/16)*i.. of the block, so a
- * per-lane scale vector (a permute of the row's scales) applies each
- * group's scale. float16 x is split into bfloat16 hi + lo, which is exact.
- *
- * Per block and row of w: one load, 4 shifts, 4 ternary-logic ops, 4
- * vdpbf16ps per row of x, a scale permute and an FMA. The x planes of a
- * block are loaded once for all rows of the tile (registers), and the load
- * of w is kept in a register (folding it into each shift would load it four
- * times). */
+/* ---- 4-bit codes as bfloat16, dotted with bfloat16 x (AVX512-BF16) ----
+ * 64 bytes of codes are 32 16-bit lanes of four codes each. Each nibble is
+ * OR-ed into the mantissa of bfloat16 1.0, giving 1 + code/16 exactly, and
+ * vdpbf16ps multiplies pairs of lanes with x (exact products, float32 sums).
+ * Per group: sum x*code = 16 * (sum x*(1 + code/16)) - 16 * sum x, so the
+ * scale is applied as 16*scale and the bias as (bias - 16*scale) * sum x.
+ * A block of 128 codes covers 128/gs groups: float32 lane i of the dot holds
+ * codes 8i..8i+7, so a per-lane scale vector (a permute of the row's
+ * scales) applies each group's scale. float16 x is split into bfloat16 hi +
+ * lo, which is exact.
+ * The x planes of a block are loaded once for all rows of the tile, and
+ * the load of the codes stays in a register (GCC folded it into each of
+ * the four shifts: four loads of the same line). */
 #define TGTB __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
-/* software prefetch distance: whole tiles, at least MX_QPF_BYTES ahead.
- * Short rows (K = 896 is 448 bytes of 4-bit codes) end before the hardware
- * prefetcher locks on to them; a distance in tiles alone would put long
- * rows (8-bit K = 4096: 16 KB a tile) past what L1 holds. */
-#ifndef MX_QPF_BYTES
-#define MX_QPF_BYTES 16384
+/* software prefetch distance in tiles: short rows (K = 896 is 448 bytes of
+ * codes) end before the hardware prefetcher locks on to them */
+#ifndef MX_QPF
+#define MX_QPF 4
 #endif
 
-/* s[i] = sum of the 16 lanes of v[i], i < 4 (one transpose-and-add tree
- * instead of four horizontal sums) */
-TGTB static inline void hsum4_bf(__m512 v0, __m512 v1, __m512 v2, __m512 v3, float *s) {
-  /* 128-bit chunks: x = (v0.c0 + v0.c2, v0.c1 + v0.c3, v1.c0 + v1.c2, ...) */
-  __m512 x = _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, 0x44),
-                           _mm512_shuffle_f32x4(v0, v1, 0xEE));
-  __m512 y = _mm512_add_ps(_mm512_shuffle_f32x4(v2, v3, 0x44),
-                           _mm512_shuffle_f32x4(v2, v3, 0xEE));
-  /* chunk k: the four partial sums of row k */
-  __m512 z =
-      _mm512_add_ps(_mm512_shuffle_f32x4(x, y, 0x88), _mm512_shuffle_f32x4(x, y, 0xDD));
-  z = _mm512_add_ps(z, _mm512_permute_ps(z, 0x4E));
-  z = _mm512_add_ps(z, _mm512_permute_ps(z, 0xB1));
-  float t[16];
-  _mm512_storeu_ps(t, z);
-  s[0] = t[0], s[1] = t[4], s[2] = t[8], s[3] = t[12];
-}
-
-TGTB static inline void qmm_store_out(const mx_qmm_args *a, int64_t o, float v) {
-  switch (a->odt) {
-    case MX_FLOAT16:
-      ((uint16_t *)a->out)[o] = mx_f32_to_f16(v);
-      break;
-    case MX_BFLOAT16: { /* round to nearest even, inline (mx_f32_to_bf16) */
-      uint32_t u;
-      memcpy(&u, &v, 4);
-      ((uint16_t *)a->out)[o] = (u & 0x7fffffffu) > 0x7f800000u
-                                    ? (uint16_t)((u >> 16) | 0x40)
-                                    : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
-      break;
-    }
-    default:
-      ((float *)a->out)[o] = v;
-      break;
-  }
-}
-
-/* The first n (1..16) floats at p, the rest zero. A masked load whose
- * masked-off lanes reach into a page that is not mapped (or, it seems, not
- * in the TLB) takes a microcode assist on this CPU: ~150 ns each, measured
- * on Zen 5, against 0.5 ns. A span that would cross a 4 KB boundary that
- * its valid elements do not goes through a copy. */
-TGTB static inline __m512 qmm_load_part(const float *p, int n) {
-  if (n < 16 && ((uintptr_t)p & 4095) + 64 > 4096) {
-    float t[16] = {0};
-    memcpy(t, p, sizeof(float) * (size_t)n);
-    return _mm512_loadu_ps(t);
-  }
-  return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
-}
-
-/* One tile: rows n..n+NR of w times rows m0..m0+MB of x. sb/bb: the
- * folded scales and biases (float32, see mx_qmm_t_rows_bf16) of the tile's
- * first row, row stride sstride; 16 floats past a row's scales are
- * readable. */
 TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
     const mx_qmm_args *a, const int NR, const int MB, const bool two, int m0, int n,
     const uint8_t *const *wrow, const float *sb, const float *bb, int64_t sstride) {
-  const int K = a->K, gs = a->gs, G = K / gs;
-  const int KN = mx_qmm_bf16_xlen(a->bits, K);             /* nibbles per row */
-  const int nblk = KN / 128, bc = a->bits == 8 ? 64 : 128; /* codes per block */
-  const int64_t rb = (int64_t)K * a->bits / 8;
-  const int lg = gs == 32 ? 5 : gs == 64 ? 6 : 7;
-  /* lane i -> group (bc/16 * i) / gs of the block */
-  const __m512i idx = _mm512_srl_epi32(
-      _mm512_mullo_epi32(
-          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-          _mm512_set1_epi32(bc / 16)),
-      _mm_cvtsi32_si128(lg));
+  const int K = a->K, gs = a->gs, G = K / gs, nblk = K / 128, gpb = 128 / gs;
+  const int64_t rb = K / 2;
+  const __m512i idx = _mm512_srli_epi32(
+      _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120),
+      gs == 32   ? 5
+      : gs == 64 ? 6
+                 : 7); /* lane i -> group (8i)/gs of the block */
   const __m512i c78 = _mm512_set1_epi16(0x0078), c3f80 = _mm512_set1_epi16(0x3F80);
-  const int64_t tb = NR * rb, pft = (MX_QPF_BYTES + tb - 1) / tb; /* tiles ahead */
-  const char *pf = (const char *)a->w + (int64_t)n * rb + pft * tb;
+  const char *pf = (const char *)a->w + (int64_t)(n + NR * MX_QPF) * rb;
   __m512 acc[4][4];
   const uint16_t *xh[4], *xl[4];
 #pragma GCC unroll 4
   for (int m = 0; m < MB; m++) {
-    xh[m] = a->xh + (int64_t)(m0 + m) * KN;
-    xl[m] = two ? a->xl + (int64_t)(m0 + m) * KN : NULL;
+    xh[m] = a->xh + (int64_t)(m0 + m) * K;
+    xl[m] = two ? a->xl + (int64_t)(m0 + m) * K : NULL;
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++) acc[m][r] = _mm512_setzero_ps();
   }
   for (int b = 0; b < nblk; b++) {
-    /* the x planes of this block, shared by the NR rows */
+    /* the x planes of this block, loaded once for the NR rows */
     __m512bh xv[4][4], lv[4][4];
 #pragma GCC unroll 4
     for (int m = 0; m < MB; m++)
@@ -236,8 +157,6 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
           lv[m][k] =
               (__m512bh)_mm512_loadu_si512((const void *)(xl[m] + b * 128 + k * 32));
       }
-    /* the block's first group */
-    const int64_t so = ((int64_t)b * bc) >> lg;
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++) {
       _mm_prefetch(pf + ((int64_t)b * NR + r) * 64, _MM_HINT_T0);
@@ -248,7 +167,8 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
       q[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 1), c78, c3f80, 0xEA);
       q[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 5), c78, c3f80, 0xEA);
       q[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 9), c78, c3f80, 0xEA);
-      __m512 sv = _mm512_permutexvar_ps(idx, _mm512_loadu_ps(sb + r * sstride + so));
+      __m512 sv = _mm512_permutexvar_ps(
+          idx, _mm512_loadu_ps(sb + r * sstride + (int64_t)b * gpb));
 #pragma GCC unroll 4
       for (int m = 0; m < MB; m++) {
         /* one chain per part: the next block's chains overlap this one */
@@ -264,32 +184,39 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
     }
   }
   /* the bias term, sum_g bias'[g] * xsum[g], goes into the same vector
-   * before the horizontal sum */
-#pragma GCC unroll 4
+   * before the one horizontal sum (no call, no second reduction) */
   for (int m = 0; m < MB; m++) {
     const float *xs = a->xsum + (int64_t)(m0 + m) * G;
-#pragma GCC unroll 4
     for (int r = 0; r < NR; r++) {
       const float *br = bb + r * sstride;
       __m512 t = acc[m][r];
       int g = 0;
       for (; g + 16 <= G; g += 16)
         t = _mm512_fmadd_ps(_mm512_loadu_ps(br + g), _mm512_loadu_ps(xs + g), t);
-      if (g < G) /* br is padded; xs is not */
-        t = _mm512_fmadd_ps(
-            _mm512_maskz_loadu_ps((__mmask16)((1u << (G - g)) - 1), br + g),
-            qmm_load_part(xs + g, G - g), t);
-      acc[m][r] = t;
-    }
-    const int64_t o = (int64_t)(m0 + m) * a->N + n;
-    if (NR == 4) {
-      float s[4];
-      hsum4_bf(acc[m][0], acc[m][1], acc[m][2], acc[m][3], s);
-      for (int r = 0; r < 4; r++) qmm_store_out(a, o + r, s[r]);
-    } else {
-#pragma GCC unroll 4
-      for (int r = 0; r < NR; r++)
-        qmm_store_out(a, o + r, _mm512_reduce_add_ps(acc[m][r]));
+      if (g < G) {
+        __mmask16 k = (__mmask16)((1u << (G - g)) - 1);
+        t = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, br + g),
+                            _mm512_maskz_loadu_ps(k, xs + g), t);
+      }
+      float v = _mm512_reduce_add_ps(t);
+      int64_t o = (int64_t)(m0 + m) * a->N + n + r;
+      switch (a->odt) {
+        case MX_FLOAT16:
+          ((uint16_t *)a->out)[o] = mx_f32_to_f16(v);
+          break;
+        case MX_BFLOAT16: { /* round to nearest even, inline (mx_f32_to_bf16) */
+          uint32_t u;
+          memcpy(&u, &v, 4);
+          ((uint16_t *)a->out)[o] =
+              (u & 0x7fffffffu) > 0x7f800000u
+                  ? (uint16_t)((u >> 16) | 0x40)
+                  : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+          break;
+        }
+        default:
+          ((float *)a->out)[o] = v;
+          break;
+      }
     }
   }
 }
@@ -300,61 +227,30 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
       const float *bb, int64_t ss) {                                                    \
     qmm_tile_bf16(a, NR, MB, TWO, m0, n, wrow, sb, bb, ss);                             \
   }
-/* (rows of w, rows of x): 4x1 for decode, 4x2, 2x3 and 2x4 for a few rows
- * of x (the x planes and accumulators stay in registers), 1xMB for the
- * row tail; float16 x (two parts) has twice the x planes */
 BF16_INST(4, 1, 0)
-BF16_INST(4, 2, 0)
-BF16_INST(2, 3, 0)
-BF16_INST(2, 4, 0)
 BF16_INST(1, 1, 0)
-BF16_INST(1, 2, 0)
-BF16_INST(1, 3, 0)
+BF16_INST(2, 4, 0)
 BF16_INST(1, 4, 0)
 BF16_INST(4, 1, 1)
-BF16_INST(2, 2, 1)
 BF16_INST(1, 1, 1)
+BF16_INST(2, 2, 1)
 BF16_INST(1, 2, 1)
 
-typedef void (*qmm_bf16_fn)(const mx_qmm_args *, int, int, const uint8_t *const *,
-                            const float *, const float *, int64_t);
-
 /* A row of x (K floats, exactly bfloat16 or float16 values) in the
- * bfloat16 path's layout (mx_qmm_bf16_slot): h = bfloat16(x) (for 8-bit
- * codes x and 16x per element), l = bfloat16(x - h) when l != NULL. Per
- * block of 128 nibbles: 4 conversions and 8 word permutes (4-bit), or 4
- * conversions and 4 permutes (8-bit), instead of 128 scalar steps. */
+ * bfloat16 path's layout (mx_qmm_bf16_slot): h = bfloat16(x), l =
+ * bfloat16(x - h) when l != NULL. Per block of 128: 4 conversions and 8
+ * word permutes instead of 128 scalar steps. */
 TGTB static inline __m512i qmm_cvt_bf16(__m512 lo16, __m512 hi16) {
   return (__m512i)_mm512_cvtne2ps_pbh(hi16, lo16); /* lanes 0..15 <- lo16 */
 }
-TGTB static void qmm_xrow_part(const float *x, int K, int bits, bool low, uint16_t *out) {
+TGTB static void qmm_xrow_part(const float *x, int K, bool low, uint16_t *out) {
   /* v -> its bfloat16 hi part, or the bfloat16 of what hi leaves */
 #define PART(v)                                                                         \
   (low ? _mm512_sub_ps(v,                                                               \
                        _mm512_castsi512_ps(_mm512_slli_epi32(                           \
                            _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v)), 16))) \
        : (v))
-  if (bits == 8) {
-    /* nibble planes of 64 elements: x[2j], 16x[2j], x[2j+1], 16x[2j+1] */
-    const __m512i ie =
-        _mm512_set_epi16(62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32,
-                         30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i io = _mm512_add_epi16(ie, _mm512_set1_epi16(1));
-    const __m512 c16 = _mm512_set1_ps(16);
-    for (int k0 = 0; k0 < K; k0 += 64, out += 128) {
-      __m512 v[4];
-      for (int i = 0; i < 4; i++) v[i] = PART(_mm512_loadu_ps(x + k0 + 16 * i));
-      __m512i a = qmm_cvt_bf16(v[0], v[1]), b = qmm_cvt_bf16(v[2], v[3]);
-      __m512i a16 = qmm_cvt_bf16(_mm512_mul_ps(c16, v[0]), _mm512_mul_ps(c16, v[1]));
-      __m512i b16 = qmm_cvt_bf16(_mm512_mul_ps(c16, v[2]), _mm512_mul_ps(c16, v[3]));
-      _mm512_storeu_si512(out, _mm512_permutex2var_epi16(a, ie, b));
-      _mm512_storeu_si512(out + 32, _mm512_permutex2var_epi16(a16, ie, b16));
-      _mm512_storeu_si512(out + 64, _mm512_permutex2var_epi16(a, io, b));
-      _mm512_storeu_si512(out + 96, _mm512_permutex2var_epi16(a16, io, b16));
-    }
-    return;
-  }
-  /* 4-bit: plane k holds element 4j + k. First, per pair of vectors of 32
+  /* plane k holds element 4j + k. First, per pair of vectors of 32
    * elements, planes k and k+1 for j < 16 (lanes 0..15 and 16..31) */
   __m512i pk[2];
   for (int h = 0; h < 2; h++) {
@@ -382,59 +278,26 @@ TGTB static void qmm_xrow_part(const float *x, int K, int bits, bool low, uint16
 #undef PART
 }
 
-TGTB void mx_qmm_bf16_xrow(const float *x, int K, int bits, uint16_t *h, uint16_t *l) {
-  qmm_xrow_part(x, K, bits, false, h);
-  if (l) qmm_xrow_part(x, K, bits, true, l);
+TGTB void mx_qmm_bf16_xrow(const float *x, int K, uint16_t *h, uint16_t *l) {
+  qmm_xrow_part(x, K, false, h);
+  if (l) qmm_xrow_part(x, K, true, l);
 }
-
-/* The widest tile for `left` rows of x: mb rows of x, nr rows of w, and
- * the one-row tile for the tail of the rows of w. */
-typedef struct {
-  int mb, nr;
-  qmm_bf16_fn big, one;
-} qmm_bf16_pick;
-
-#define PICK(NR, MB, TWO) \
-  (qmm_bf16_pick) { MB, NR, qmm_bf16_##NR##_##MB##_##TWO, qmm_bf16_1_##MB##_##TWO }
-
-static qmm_bf16_pick qmm_bf16_tile(bool two, int left) {
-  if (two) return left >= 2 ? PICK(2, 2, 1) : PICK(4, 1, 1);
-  switch (left) {
-    case 1:
-      return PICK(4, 1, 0);
-    case 2:
-      return PICK(4, 2, 0);
-    case 3:
-      return PICK(2, 3, 0);
-    default:
-      return PICK(2, 4, 0);
-  }
-}
-#undef PICK
 
 TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
   const int K = a->K, G = K / a->gs, M = a->M;
-  const int64_t rb = (int64_t)K * a->bits / 8, ss = G;
+  const int64_t rb = K / 2, ss = G; /* tiles read 16 scales: pad the end */
   const bool two = a->xl != NULL;
-  /* scale' = 16 * scale, bias' = bias - off * scale (see above) */
-  const float off = a->bits == 8 ? 272.0f : 16.0f;
-  /* A chunk's scales and biases are converted first, in one sequential
-   * pass each, into float32 rows (the tiles read 16 scales from a block's
-   * first group on: 16 floats of padding after each array). Reading them
-   * raw inside the tiles instead (no pass) was 10-25% slower with K = 896
-   * and cold caches: the prefetches of the parameters then did not land. */
-  const size_t nf = 2 * QMM_NCH * (size_t)G + 32;
-  float *sb = malloc(sizeof(float) * nf);
+  float *sb = malloc(sizeof(float) * (2 * QMM_NCH * (size_t)G + 32));
   if (!sb) {
     atomic_store(a->err, 1);
     return;
   }
   float *bb = sb + (size_t)QMM_NCH * G + 16;
-  memset(sb + (size_t)QMM_NCH * G, 0, sizeof(float) * 16); /* pads stay defined */
-  memset(bb + (size_t)QMM_NCH * G, 0, sizeof(float) * 16);
+  memset(sb, 0, sizeof(float) * (2 * QMM_NCH * (size_t)G + 32)); /* pads stay defined */
   for (int c0 = n0; c0 < n1; c0 += QMM_NCH) {
     int c1 = c0 + QMM_NCH < n1 ? c0 + QMM_NCH : n1;
     const int64_t ng = (int64_t)(c1 - c0) * G;
+    const uint8_t *rows[QMM_NCH];
     /* the chunk's rows of scales and biases are contiguous */
     mx_cvt_to_f32_avx512(
         (const char *)a->scales + (int64_t)c0 * G * mx_dtype_size(a->sdt), a->sdt, sb,
@@ -442,34 +305,59 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
     mx_cvt_to_f32_avx512(
         (const char *)a->biases + (int64_t)c0 * G * mx_dtype_size(a->bdt), a->bdt, bb,
         ng);
-    const __m512 c16 = _mm512_set1_ps(16), coff = _mm512_set1_ps(off);
+    const __m512 c16 = _mm512_set1_ps(16);
     int64_t i = 0;
-    for (; i + 16 <= ng; i += 16) {
+    for (; i + 16 <= ng; i += 16) { /* bias - 16*scale, 16*scale */
       __m512 sv = _mm512_loadu_ps(sb + i);
-      _mm512_storeu_ps(bb + i, _mm512_fnmadd_ps(coff, sv, _mm512_loadu_ps(bb + i)));
+      _mm512_storeu_ps(bb + i, _mm512_fnmadd_ps(c16, sv, _mm512_loadu_ps(bb + i)));
       _mm512_storeu_ps(sb + i, _mm512_mul_ps(c16, sv));
     }
     for (; i < ng; i++) {
-      bb[i] -= off * sb[i];
+      bb[i] -= 16 * sb[i];
       sb[i] *= 16;
     }
-    /* a short last chunk: its padding, too */
-    if (c1 - c0 < QMM_NCH) {
-      memset(sb + ng, 0, sizeof(float) * 16);
-      memset(bb + ng, 0, sizeof(float) * 16);
-    }
-    const uint8_t *rows[QMM_NCH];
     for (int r = c0; r < c1; r++) rows[r - c0] = a->w + (int64_t)r * rb;
-    for (int m = 0; m < M;) {
-      qmm_bf16_pick t = qmm_bf16_tile(two, M - m);
+    int m = 0;
+    const int mb = two ? 2 : 4;
+    for (; m + mb <= M; m += mb) {
       int r = c0;
-      for (; r + t.nr <= c1; r += t.nr) {
-        if (m == 0) qmm_prefetch_params(a, r + QMM_NCH, t.nr);
-        t.big(a, m, r, rows + (r - c0), sb + (r - c0) * ss, bb + (r - c0) * ss, ss);
+      for (; r + 2 <= c1; r += 2) {
+        if (m == 0) qmm_prefetch_params(a, r + QMM_NCH, 2);
+        const uint8_t *const *w = rows + (r - c0);
+        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
+        if (two)
+          qmm_bf16_2_2_1(a, m, r, w, s, b, ss);
+        else
+          qmm_bf16_2_4_0(a, m, r, w, s, b, ss);
       }
-      for (; r < c1; r++)
-        t.one(a, m, r, rows + (r - c0), sb + (r - c0) * ss, bb + (r - c0) * ss, ss);
-      m += t.mb;
+      for (; r < c1; r++) {
+        const uint8_t *const *w = rows + (r - c0);
+        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
+        if (two)
+          qmm_bf16_1_2_1(a, m, r, w, s, b, ss);
+        else
+          qmm_bf16_1_4_0(a, m, r, w, s, b, ss);
+      }
+    }
+    for (; m < M; m++) {
+      int r = c0;
+      for (; r + 4 <= c1; r += 4) {
+        if (m == 0) qmm_prefetch_params(a, r + QMM_NCH, 4);
+        const uint8_t *const *w = rows + (r - c0);
+        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
+        if (two)
+          qmm_bf16_4_1_1(a, m, r, w, s, b, ss);
+        else
+          qmm_bf16_4_1_0(a, m, r, w, s, b, ss);
+      }
+      for (; r < c1; r++) {
+        const uint8_t *const *w = rows + (r - c0);
+        const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
+        if (two)
+          qmm_bf16_1_1_1(a, m, r, w, s, b, ss);
+        else
+          qmm_bf16_1_1_0(a, m, r, w, s, b, ss);
+      }
     }
   }
   free(sb);

@@ -290,8 +290,7 @@ int mx_qmm_perm_block(mx_isa isa, int bits) {
 }
 
 bool mx_qmm_use_bf16(mx_isa isa, int bits, int K, mx_dtype xdt) {
-  return isa >= MX_ISA_AVX512BF16 && (bits == 4 || bits == 8) &&
-         mx_qmm_bf16_xlen(bits, K) % 128 == 0 &&
+  return isa >= MX_ISA_AVX512BF16 && bits == 4 && K % 128 == 0 &&
          (xdt == MX_BFLOAT16 || xdt == MX_FLOAT16);
 }
 
@@ -319,7 +318,7 @@ typedef struct {
   const char *xbase;  /* element (batch, row 0, col 0) */
   int64_t row_stride; /* per row of the batch entry (batched case) */
   bool flat_rows;     /* 2-d w: rows enumerate x.shape[:-1] */
-  int K, gs, perm, bits;
+  int K, gs, perm;
   bool want_sum;
   float *xf, *xsum;
   uint16_t *xh, *xl; /* bfloat16 path: hi (and lo) parts, else NULL */
@@ -375,24 +374,16 @@ static void xprep_range(void *c, int64_t r0, int64_t r1) {
       }
     }
     if (p->xh) { /* bfloat16 hi (+ lo: exact for float16 x), bf16 layout */
-      const int KN = mx_qmm_bf16_xlen(p->bits, K);
-      uint16_t *h = p->xh + r * KN, *l = p->xl ? p->xl + r * KN : NULL;
+      uint16_t *h = p->xh + r * K, *l = p->xl ? p->xl + r * K : NULL;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-      mx_qmm_bf16_xrow(dst, K, p->bits, h, l); /* the path needs AVX512-BF16 */
+      mx_qmm_bf16_xrow(dst, K, h, l); /* the path needs AVX512-BF16 */
 #else
-      const int sh = p->bits == 8 ? 1 : 0;
-      for (int k0 = 0; k0 < KN; k0 += 128)
+      for (int k0 = 0; k0 < K; k0 += 128)
         for (int e = 0; e < 128; e++) {
           int64_t sl = k0 + (e % 4) * 32 + e / 4; /* mx_qmm_bf16_slot */
-          int k = (k0 + e) >> sh;                 /* element of x */
-          uint16_t hb = bf16_rne(dst[k]), lb = 0;
-          if (l) lb = bf16_rne(dst[k] - mx_bf16_to_f32(hb));
-          if (sh && (e & 1)) { /* high nibble of an 8-bit code: 16x, exact */
-            hb = mx_f32_to_bf16(16 * mx_bf16_to_f32(hb));
-            lb = mx_f32_to_bf16(16 * mx_bf16_to_f32(lb));
-          }
+          uint16_t hb = bf16_rne(dst[k0 + e]);
           h[sl] = hb;
-          if (l) l[sl] = lb;
+          if (l) l[sl] = bf16_rne(dst[k0 + e] - mx_bf16_to_f32(hb));
         }
 #endif
       continue;
@@ -458,9 +449,8 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
   mx_isa isa = mx_cpu_isa();
   const int G = K / gs;
   bool bf16 = p->transpose && mx_qmm_use_bf16(isa, bits, K, x->dtype);
-  const int KN = mx_qmm_bf16_xlen(bits, K); /* bfloat16 path's row of x */
   size_t xbytes = sizeof(float) * ((size_t)M * K + (p->transpose ? (size_t)M * G : 0)) +
-                  (bf16 ? sizeof(uint16_t) * 2 * (size_t)M * KN : 0);
+                  (bf16 ? sizeof(uint16_t) * 2 * (size_t)M * K : 0);
   xf = malloc(xbytes ? xbytes : 1);
   if (!xf) {
     st = mx_set_error(MX_ERR_NOMEM, "[quantized_matmul] out of memory");
@@ -491,7 +481,6 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
                     K,
                     gs,
                     p->transpose ? mx_qmm_perm_block(isa, bits) : 1,
-                    bits,
                     p->transpose,
                     xf,
                     xf + (size_t)M * K,
@@ -500,7 +489,7 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
     uint16_t *xh = (uint16_t *)(xf + (size_t)M * K + (size_t)M * G);
     if (bf16) {
       xc.xh = xh;
-      xc.xl = x->dtype == MX_BFLOAT16 ? NULL : xh + (size_t)M * KN;
+      xc.xl = x->dtype == MX_BFLOAT16 ? NULL : xh + (size_t)M * K;
     }
     mx_parallel_for(M, 8, xprep_range, &xc);
     mx_qmm_args a = {.isa = isa,
