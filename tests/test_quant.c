@@ -462,6 +462,20 @@ static void test_qmm_large_m(void) {
   run_qmm_case(20, 1301, 896, 64, 8, true, MX_BFLOAT16, MX_FLOAT32, "large M");
 }
 
+/* The decode tiles of the bfloat16 path (4- and 8-bit codes): M = 1..4
+ * and 7 (a block of four and a block of three rows of x), an odd N (row
+ * tails), K = 896 (the 0.4B model's rows, 7 blocks of 128), every group
+ * size and scale dtype, bfloat16 and float16 x. */
+static void test_qmm_decode_tiles(void) {
+  const int Ms[5] = {1, 2, 3, 4, 7};
+  for (int bi = 0; bi < 2; bi++)
+    for (int gi = 0; gi < 3; gi++)
+      for (int xi = 1; xi < 3; xi++)
+        for (int mi = 0; mi < 5; mi++)
+          run_qmm_case(Ms[mi], 13, 896, GSS[gi], bi ? 8 : 4, true, FDT[xi],
+                       FDT[(xi + mi + gi) % 3], "bf16 path");
+}
+
 /* x with more dims, non-contiguous x, batched w with broadcasting */
 static void test_qmm_shapes_and_layouts(void) {
   int K = 128, N = 6, gs = 64, bits = 4;
@@ -671,6 +685,7 @@ int main(void) {
   MXT_RUN(test_qmm_larger);
   MXT_RUN(test_qmm_4bit_half_x);
   MXT_RUN(test_qmm_large_m);
+  MXT_RUN(test_qmm_decode_tiles);
   MXT_RUN(test_qmm_shapes_and_layouts);
   MXT_RUN(test_qmm_no_overread);
   MXT_RUN(test_empty);

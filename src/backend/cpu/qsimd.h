@@ -88,6 +88,9 @@ void mx_qmm_n_groups(const mx_qmm_args *a, int g0, int g1);
 /* x86 bodies (qsimd_x86.c); only called when the ISA is supported. */
 void mx_qmm_t_rows_avx512(const mx_qmm_args *a, int n0, int n1);
 void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1);
+/* A row of x (K floats, bfloat16 or float16 values) in the bfloat16 path's
+ * layout: h the bfloat16 values, l (if not NULL) what they leave. */
+void mx_qmm_bf16_xrow(const float *x, int K, uint16_t *h, uint16_t *l);
 void mx_qmm_t_rows_avx2(const mx_qmm_args *a, int n0, int n1);
 void mx_qmm_n_groups_avx512(const mx_qmm_args *a, int g0, int g1);
 void mx_qmm_n_groups_avx2(const mx_qmm_args *a, int g0, int g1);

@@ -113,7 +113,10 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
  * A block of 128 codes covers 128/gs groups: float32 lane i of the dot holds
  * codes 8i..8i+7, so a per-lane scale vector (a permute of the row's
  * scales) applies each group's scale. float16 x is split into bfloat16 hi +
- * lo, which is exact. */
+ * lo, which is exact.
+ * The x planes of a block are loaded once for all rows of the tile, and
+ * the load of the codes stays in a register (GCC folded it into each of
+ * the four shifts: four loads of the same line). */
 #define TGTB __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
 /* software prefetch distance in tiles: short rows (K = 896 is 448 bytes of
  * codes) end before the hardware prefetcher locks on to them */
@@ -143,12 +146,22 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
     for (int r = 0; r < NR; r++) acc[m][r] = _mm512_setzero_ps();
   }
   for (int b = 0; b < nblk; b++) {
+    /* the x planes of this block, loaded once for the NR rows */
+    __m512bh xv[4][4], lv[4][4];
 #pragma GCC unroll 4
-    for (int r = 0; r < NR; r++)
-      _mm_prefetch(pf + ((int64_t)b * NR + r) * 64, _MM_HINT_T0);
+    for (int m = 0; m < MB; m++)
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; k++) {
+        xv[m][k] = (__m512bh)_mm512_loadu_si512((const void *)(xh[m] + b * 128 + k * 32));
+        if (two)
+          lv[m][k] =
+              (__m512bh)_mm512_loadu_si512((const void *)(xl[m] + b * 128 + k * 32));
+      }
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++) {
+      _mm_prefetch(pf + ((int64_t)b * NR + r) * 64, _MM_HINT_T0);
       __m512i w = _mm512_loadu_si512((const void *)(wrow[r] + (int64_t)b * 64));
+      __asm__("" : "+v"(w)); /* one load, not one per shift */
       __m512i q[4];
       q[0] = _mm512_ternarylogic_epi32(_mm512_slli_epi16(w, 3), c78, c3f80, 0xEA);
       q[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 1), c78, c3f80, 0xEA);
@@ -158,20 +171,15 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
           idx, _mm512_loadu_ps(sb + r * sstride + (int64_t)b * gpb));
 #pragma GCC unroll 4
       for (int m = 0; m < MB; m++) {
-        /* two short chains: vdpbf16ps has a long latency */
-        __m512 d[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+        /* one chain per part: the next block's chains overlap this one */
+        __m512 d = _mm512_setzero_ps(), e = _mm512_setzero_ps();
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-          const void *xp = xh[m] + (int64_t)b * 128 + k * 32;
-          d[k & 1] = _mm512_dpbf16_ps(d[k & 1], (__m512bh)q[k],
-                                      (__m512bh)_mm512_loadu_si512(xp));
-          if (two) {
-            const void *lp = xl[m] + (int64_t)b * 128 + k * 32;
-            d[k & 1] = _mm512_dpbf16_ps(d[k & 1], (__m512bh)q[k],
-                                        (__m512bh)_mm512_loadu_si512(lp));
-          }
+          d = _mm512_dpbf16_ps(d, (__m512bh)q[k], xv[m][k]);
+          if (two) e = _mm512_dpbf16_ps(e, (__m512bh)q[k], lv[m][k]);
         }
-        acc[m][r] = _mm512_fmadd_ps(_mm512_add_ps(d[0], d[1]), sv, acc[m][r]);
+        if (two) d = _mm512_add_ps(d, e);
+        acc[m][r] = _mm512_fmadd_ps(d, sv, acc[m][r]);
       }
     }
   }
@@ -227,6 +235,53 @@ BF16_INST(4, 1, 1)
 BF16_INST(1, 1, 1)
 BF16_INST(2, 2, 1)
 BF16_INST(1, 2, 1)
+
+/* A row of x (K floats, exactly bfloat16 or float16 values) in the
+ * bfloat16 path's layout (mx_qmm_bf16_slot): h = bfloat16(x), l =
+ * bfloat16(x - h) when l != NULL. Per block of 128: 4 conversions and 8
+ * word permutes instead of 128 scalar steps. */
+TGTB static inline __m512i qmm_cvt_bf16(__m512 lo16, __m512 hi16) {
+  return (__m512i)_mm512_cvtne2ps_pbh(hi16, lo16); /* lanes 0..15 <- lo16 */
+}
+TGTB static void qmm_xrow_part(const float *x, int K, bool low, uint16_t *out) {
+  /* v -> its bfloat16 hi part, or the bfloat16 of what hi leaves */
+#define PART(v)                                                                         \
+  (low ? _mm512_sub_ps(v,                                                               \
+                       _mm512_castsi512_ps(_mm512_slli_epi32(                           \
+                           _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v)), 16))) \
+       : (v))
+  /* plane k holds element 4j + k. First, per pair of vectors of 32
+   * elements, planes k and k+1 for j < 16 (lanes 0..15 and 16..31) */
+  __m512i pk[2];
+  for (int h = 0; h < 2; h++) {
+    int16_t t[32];
+    for (int i = 0; i < 32; i++) /* lane i: plane 2h + i / 16, j = i % 16 */
+      t[i] = (int16_t)((i % 16 < 8 ? 0 : 32) + 4 * (i % 8) + 2 * h + i / 16);
+    pk[h] = _mm512_loadu_si512(t);
+  }
+  const __m512i lo = _mm512_set_epi16(47, 46, 45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35,
+                                      34, 33, 32, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5,
+                                      4, 3, 2, 1, 0),
+                hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+  for (int k0 = 0; k0 < K; k0 += 128, out += 128) {
+    __m512i z[4];
+    for (int i = 0; i < 4; i++)
+      z[i] = qmm_cvt_bf16(PART(_mm512_loadu_ps(x + k0 + 32 * i)),
+                          PART(_mm512_loadu_ps(x + k0 + 32 * i + 16)));
+    for (int h = 0; h < 2; h++) {
+      __m512i pa = _mm512_permutex2var_epi16(z[0], pk[h], z[1]); /* j < 16 */
+      __m512i pb = _mm512_permutex2var_epi16(z[2], pk[h], z[3]); /* j >= 16 */
+      _mm512_storeu_si512(out + 64 * h, _mm512_permutex2var_epi16(pa, lo, pb));
+      _mm512_storeu_si512(out + 64 * h + 32, _mm512_permutex2var_epi16(pa, hi, pb));
+    }
+  }
+#undef PART
+}
+
+TGTB void mx_qmm_bf16_xrow(const float *x, int K, uint16_t *h, uint16_t *l) {
+  qmm_xrow_part(x, K, false, h);
+  if (l) qmm_xrow_part(x, K, true, l);
+}
 
 TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
   const int K = a->K, G = K / a->gs, M = a->M;

@@ -377,15 +377,17 @@ static void xprep_range(void *c, int64_t r0, int64_t r1) {
     }
     if (p->xh) { /* bfloat16 hi (+ lo: exact for float16 x), bf16 layout */
       uint16_t *h = p->xh + r * K, *l = p->xl ? p->xl + r * K : NULL;
-      const uint16_t *s16 =
-          ks == 1 && x->dtype == MX_BFLOAT16 ? (const uint16_t *)src : NULL;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+      mx_qmm_bf16_xrow(dst, K, h, l); /* the path needs AVX512-BF16 */
+#else
       for (int k0 = 0; k0 < K; k0 += 128)
         for (int e = 0; e < 128; e++) {
           int64_t sl = k0 + (e % 4) * 32 + e / 4; /* mx_qmm_bf16_slot */
-          uint16_t hb = s16 ? s16[k0 + e] : bf16_rne(dst[k0 + e]);
+          uint16_t hb = bf16_rne(dst[k0 + e]);
           h[sl] = hb;
           if (l) l[sl] = bf16_rne(dst[k0 + e] - mx_bf16_to_f32(hb));
         }
+#endif
       continue;
     }
     if (P > 1) /* even elements first, then odd, per block of P */
