@@ -465,7 +465,9 @@ static void sdpa_range(void *cv, int64_t t0, int64_t t1) {
   sdpa_ctx *c = cv;
   size_t n = (size_t)SDPA_BQ * c->D + (size_t)SDPA_BK * c->D + (size_t)SDPA_BK * c->Dv +
              (size_t)SDPA_BQ * c->Dv + (size_t)SDPA_BQ * SDPA_BK + SDPA_BK + (size_t)c->D;
-  float *buf = malloc(sizeof(float) * n);
+  /* ~66 KB for D = 64: malloc would return it to the system and fault it
+   * in again on every call (24 layers x 2 threads per decoded token) */
+  float *buf = mx_thread_scratch(MX_SCRATCH_SDPA, sizeof(float) * n);
   if (!buf) {
     atomic_store(&c->err, 1);
     return;
@@ -478,7 +480,6 @@ static void sdpa_range(void *cv, int64_t t0, int64_t t1) {
     int r0 = qb * SDPA_BQ, nt = rows - r0 < SDPA_BQ ? rows - r0 : SDPA_BQ;
     sdpa_task(c, b, hk, r0, nt, buf);
   }
-  free(buf);
 }
 
 mx_status mx_cpu_sdpa(mx_node *n, mx_array **in, mx_array **out) {
