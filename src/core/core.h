@@ -34,20 +34,23 @@ struct mx_buffer {
 
 enum { MX_ST_UNEVALUATED = 0, MX_ST_SCHEDULED = 1, MX_ST_EVALUATED = 2 };
 
+/* The fields that graph building, evaluation and release touch for every
+ * array come first, in one cache line: a decoded token streams the weights
+ * through every cache level, so each array's metadata is a memory miss. */
 struct mx_array {
   atomic_int refs;
   atomic_int status;
   mx_dtype dtype;
   int ndim;
-  int shape[MX_MAX_NDIM];
-  int64_t strides[MX_MAX_NDIM];
+  mx_buffer *buf; /* NULL until evaluated */
+  mx_node *node;  /* producing node while unevaluated, else NULL */
   int64_t size;
   int64_t offset;
-  bool row_contiguous; /* valid after evaluation */
-  mx_buffer *buf;      /* NULL until evaluated */
-  mx_node *node;       /* producing node while unevaluated, else NULL */
   int out_index;       /* which output of node */
+  bool row_contiguous; /* valid after evaluation */
   mx_stream stream;
+  int shape[MX_MAX_NDIM];
+  int64_t strides[MX_MAX_NDIM];
 };
 
 /* Primitive vtable: one entry per primitive kind. Transforms and backends are

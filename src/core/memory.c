@@ -276,7 +276,11 @@ void *mx_small_alloc(size_t n) {
   if (!SMALL_CACHE || k >= SMALL_CLASSES) return calloc(1, n ? n : 1);
   small_cache *c = &g_small;
   small_block *b = c->head[k];
-  if (!b) return calloc(1, (k + 1) * SMALL_STEP); /* the whole class: reusable */
+  if (!b) { /* the whole class (reusable for any size in it), line-aligned */
+    void *p = aligned_alloc(SMALL_STEP, (k + 1) * SMALL_STEP);
+    if (p) memset(p, 0, n);
+    return p;
+  }
   c->head[k] = b->next;
   c->n[k]--;
   memset(b, 0, n);
