@@ -76,6 +76,40 @@ static void test_half(void) {
   MXT_CHECK(mx_f32_to_bf16(1.00390625f) == 0x3f80, "bf16 tie to even");
   MXT_CHECK(isnan(mx_bf16_to_f32(mx_f32_to_bf16(NAN))), "bf16 nan");
   MXT_CHECK(isnan(mx_f16_to_f32(mx_f32_to_f16(NAN))), "f16 nan");
+  /* reading every f16 / bf16 pattern back as float32 (the vector conversion
+   * path of contiguous reads), from offset 3 so the start is unaligned, and
+   * from a strided view (the per-element path) */
+  static uint16_t bits[65536 + 3];
+  static float got[65536];
+  for (int t = 0; t < 2; t++) {
+    mx_dtype dt = t ? MX_BFLOAT16 : MX_FLOAT16;
+    for (uint32_t h = 0; h < 65536; h++) bits[h + 3] = (uint16_t)h;
+    int n = 65536 + 3;
+    mx_array *a = mx_array_from_data(bits, &n, 1, dt);
+    mx_array *c = mx_slice_axis(a, 0, 3, n, 1);
+    MXT_CHECK(mx_array_read(c, MX_FLOAT32, got, sizeof got) == MX_OK, "read");
+    bool ok = true;
+    for (uint32_t h = 0; h < 65536 && ok; h++) {
+      float want = t ? mx_bf16_to_f32((uint16_t)h) : mx_f16_to_f32((uint16_t)h);
+      ok = isnan(want) ? isnan(got[h]) : memcmp(&want, &got[h], 4) == 0;
+      MXT_CHECK(ok, "%s %04x -> float32", t ? "bf16" : "f16", h);
+    }
+    mx_array *sv = mx_slice_axis(a, 0, 3, n, 2); /* every other pattern */
+    MXT_CHECK(mx_array_read(sv, MX_FLOAT32, got, sizeof got) == MX_OK, "strided read");
+    for (uint32_t i = 0; i < 32768 && ok; i++) {
+      uint16_t h = (uint16_t)(2 * i);
+      float want = t ? mx_bf16_to_f32(h) : mx_f16_to_f32(h);
+      ok = isnan(want) ? isnan(got[i]) : memcmp(&want, &got[i], 4) == 0;
+      MXT_CHECK(ok, "strided %s %04x -> float32", t ? "bf16" : "f16", h);
+    }
+    mx_array *f = mx_astype(c, MX_FLOAT32);
+    const float *fp = mx_array_data(f);
+    for (uint32_t h = 0; fp && h < 65536 && ok; h++) {
+      float want = t ? mx_bf16_to_f32((uint16_t)h) : mx_f16_to_f32((uint16_t)h);
+      ok = isnan(want) ? isnan(fp[h]) : memcmp(&want, &fp[h], 4) == 0;
+      MXT_CHECK(ok, "astype %s %04x -> float32", t ? "bf16" : "f16", h);
+    }
+  }
 }
 
 static void test_views(void) {
