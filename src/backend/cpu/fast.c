@@ -376,7 +376,9 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
     bool vblock = v->strides[3] == 1 && v->strides[2] == Dv;
     if (few && kblock) load_f32(kp0, k->dtype, 1, kt, (int64_t)nk * D);
     if (vblock) load_f32(vp0, v->dtype, 1, vt, (int64_t)nk * Dv);
-    for (int j = 0; j < nk; j++) {
+    /* per key row: only when a block load above did not cover it (decode
+     * with the usual cache layout skips this loop) */
+    for (int j = 0; j < nk && !(few && kblock && vblock); j++) {
       const char *kp = kp0 + (int64_t)j * k->strides[2] * (int64_t)ksz;
       if (few) { /* few rows (decode): dot products on key rows */
         if (!kblock) load_f32(kp, k->dtype, k->strides[3], kt + j * D, D);
