@@ -1,8 +1,11 @@
 /* test_core.c: array core: creation, metadata, scopes and leaks, eval and
  * async eval, errors, dtype promotion and half conversions, views, memory
- * API and limits, threads. */
+ * API and limits, the host allocator's bins, small-block and scratch caches,
+ * threads. */
 #include <pthread.h>
+#include <stdint.h>
 
+#include "core/core.h"
 #include "harness.h"
 
 static void test_from_data_and_read(void) {
@@ -73,6 +76,40 @@ static void test_half(void) {
   MXT_CHECK(mx_f32_to_bf16(1.00390625f) == 0x3f80, "bf16 tie to even");
   MXT_CHECK(isnan(mx_bf16_to_f32(mx_f32_to_bf16(NAN))), "bf16 nan");
   MXT_CHECK(isnan(mx_f16_to_f32(mx_f32_to_f16(NAN))), "f16 nan");
+  /* reading every f16 / bf16 pattern back as float32 (the vector conversion
+   * path of contiguous reads), from offset 3 so the start is unaligned, and
+   * from a strided view (the per-element path) */
+  static uint16_t bits[65536 + 3];
+  static float got[65536];
+  for (int t = 0; t < 2; t++) {
+    mx_dtype dt = t ? MX_BFLOAT16 : MX_FLOAT16;
+    for (uint32_t h = 0; h < 65536; h++) bits[h + 3] = (uint16_t)h;
+    int n = 65536 + 3;
+    mx_array *a = mx_array_from_data(bits, &n, 1, dt);
+    mx_array *c = mx_slice_axis(a, 0, 3, n, 1);
+    MXT_CHECK(mx_array_read(c, MX_FLOAT32, got, sizeof got) == MX_OK, "read");
+    bool ok = true;
+    for (uint32_t h = 0; h < 65536 && ok; h++) {
+      float want = t ? mx_bf16_to_f32((uint16_t)h) : mx_f16_to_f32((uint16_t)h);
+      ok = isnan(want) ? isnan(got[h]) : memcmp(&want, &got[h], 4) == 0;
+      MXT_CHECK(ok, "%s %04x -> float32", t ? "bf16" : "f16", h);
+    }
+    mx_array *sv = mx_slice_axis(a, 0, 3, n, 2); /* every other pattern */
+    MXT_CHECK(mx_array_read(sv, MX_FLOAT32, got, sizeof got) == MX_OK, "strided read");
+    for (uint32_t i = 0; i < 32768 && ok; i++) {
+      uint16_t h = (uint16_t)(2 * i);
+      float want = t ? mx_bf16_to_f32(h) : mx_f16_to_f32(h);
+      ok = isnan(want) ? isnan(got[i]) : memcmp(&want, &got[i], 4) == 0;
+      MXT_CHECK(ok, "strided %s %04x -> float32", t ? "bf16" : "f16", h);
+    }
+    mx_array *f = mx_astype(c, MX_FLOAT32);
+    const float *fp = mx_array_data(f);
+    for (uint32_t h = 0; fp && h < 65536 && ok; h++) {
+      float want = t ? mx_bf16_to_f32((uint16_t)h) : mx_f16_to_f32((uint16_t)h);
+      ok = isnan(want) ? isnan(fp[h]) : memcmp(&want, &fp[h], 4) == 0;
+      MXT_CHECK(ok, "astype %s %04x -> float32", t ? "bf16" : "f16", h);
+    }
+  }
 }
 
 static void test_views(void) {
@@ -338,6 +375,111 @@ static void test_memory_api(void) {
   mx_scope_end();
 }
 
+/* Host allocator: a freed block is reused for requests between half its
+ * capacity and its capacity, the smallest fitting capacity first, the most
+ * recently freed block of a capacity first. */
+static void test_allocator_bins(void) {
+  mx_clear_cache();
+  mx_allocator *al = mx_allocator_host();
+  size_t c8, c16, c64, c16b, got;
+  void *p8 = mx_allocator_alloc(al, 8192, &c8);
+  void *p16 = mx_allocator_alloc(al, 16384, &c16);
+  void *p16b = mx_allocator_alloc(al, 16000, &c16b);
+  void *p64 = mx_allocator_alloc(al, 65536, &c64);
+  MXT_CHECK(p8 && p16 && p16b && p64, "allocated");
+  MXT_CHECK(c8 == 8192 && c16 == 16384 && c16b == 16384 && c64 == 65536, "caps");
+  MXT_CHECK(((uintptr_t)p8 & 63) == 0 && ((uintptr_t)p64 & 63) == 0, "aligned");
+  mx_allocator_free(al, p64, c64);
+  mx_allocator_free(al, p8, c8);
+  mx_allocator_free(al, p16, c16);
+  mx_allocator_free(al, p16b, c16b);
+  MXT_CHECK(mx_get_cache_memory() == 8192 + 2 * 16384 + 65536, "all cached");
+  /* 12000 -> a 16 KiB block, the one freed last */
+  void *q = mx_allocator_alloc(al, 12000, &got);
+  MXT_CHECK(q == p16b && got == 16384, "smallest fitting, last freed (%zu)", got);
+  void *q2 = mx_allocator_alloc(al, 12000, &got);
+  MXT_CHECK(q2 == p16 && got == 16384, "then the other one");
+  /* 40000 -> the 64 KiB block (within 2x); 20000 -> nothing cached fits:
+   * 64 KiB is gone and 8 KiB is too small */
+  void *q3 = mx_allocator_alloc(al, 40000, &got);
+  MXT_CHECK(q3 == p64 && got == 65536, "64 KiB for 40000");
+  void *q4 = mx_allocator_alloc(al, 20000, &got);
+  MXT_CHECK(q4 && q4 != p8 && got == 20480, "fresh block (%zu)", got);
+  /* 3000 -> a 3008-byte block: the 8 KiB one is more than twice that */
+  void *q5 = mx_allocator_alloc(al, 3000, &got);
+  MXT_CHECK(q5 != p8 && got == 3008, "2x rule (%zu)", got);
+  /* 5000 -> the 8 KiB block */
+  void *q6 = mx_allocator_alloc(al, 5000, &got);
+  MXT_CHECK(q6 == p8 && got == 8192, "8 KiB for 5000");
+  mx_allocator_free(al, q, 16384);
+  mx_allocator_free(al, q2, 16384);
+  mx_allocator_free(al, q3, 65536);
+  mx_allocator_free(al, q4, 20480);
+  mx_allocator_free(al, q5, 3008);
+  mx_allocator_free(al, q6, 8192);
+  mx_clear_cache();
+  MXT_CHECK(mx_get_cache_memory() == 0, "cleared");
+}
+
+typedef struct {
+  void *blocks[64];
+  int n;
+  bool ok;
+} small_arg;
+
+/* frees blocks made on another thread, makes its own, and exits (its cache
+ * is freed by the thread-exit destructor) */
+static void *small_thread(void *arg) {
+  small_arg *a = arg;
+  for (int i = 0; i < a->n; i++) mx_small_free(a->blocks[i], (size_t)(i * 9 + 1));
+  a->ok = true;
+  for (int i = 0; i < a->n; i++) {
+    unsigned char *p = mx_small_alloc((size_t)(i * 9 + 1));
+    for (int j = 0; j < i * 9 + 1; j++) a->ok &= p[j] == 0;
+    memset(p, 0xab, (size_t)(i * 9 + 1));
+    mx_small_free(p, (size_t)(i * 9 + 1));
+  }
+  float *s = mx_thread_scratch(MX_SCRATCH_SDPA, 1000);
+  a->ok &= s != NULL;
+  if (s) s[999] = 1;
+  return NULL;
+}
+
+/* Small blocks come back zeroed whatever was written before, for every size
+ * (cached classes and the malloc fallback above them); blocks may be freed on
+ * another thread. The scratch buffer is kept and grows. */
+static void test_small_blocks_and_scratch(void) {
+  for (int round = 0; round < 3; round++)
+    for (size_t n = 1; n <= 700; n += 7) {
+      unsigned char *p = mx_small_alloc(n);
+      MXT_CHECK(p != NULL, "alloc %zu", n);
+      bool zero = true;
+      for (size_t j = 0; j < n; j++) zero &= p[j] == 0;
+      MXT_CHECK(zero, "zeroed %zu (round %d)", n, round);
+      MXT_CHECK(((uintptr_t)p & 15) == 0, "16-aligned %zu", n);
+      memset(p, 0xcd, n);
+      mx_small_free(p, n);
+    }
+  small_arg a = {.n = 64};
+  for (int i = 0; i < a.n; i++) {
+    a.blocks[i] = mx_small_alloc((size_t)(i * 9 + 1));
+    memset(a.blocks[i], 0x5a, (size_t)(i * 9 + 1));
+  }
+  pthread_t t;
+  MXT_CHECK(pthread_create(&t, NULL, small_thread, &a) == 0, "thread");
+  pthread_join(t, NULL);
+  MXT_CHECK(a.ok, "blocks freed and reused on another thread");
+  float *s1 = mx_thread_scratch(MX_SCRATCH_SDPA, 100);
+  MXT_CHECK(s1 && ((uintptr_t)s1 & 63) == 0, "scratch aligned");
+  s1[99] = 3;
+  float *s2 = mx_thread_scratch(MX_SCRATCH_SDPA, 64);
+  MXT_CHECK(s2 == s1 && s2[99] == 3, "scratch kept for a smaller request");
+  float *s3 = mx_thread_scratch(MX_SCRATCH_SDPA, 1 << 20);
+  MXT_CHECK(s3 != NULL, "scratch grows");
+  s3[(1 << 20) / sizeof(float) - 1] = 1;
+  MXT_CHECK(mx_thread_scratch(MX_SCRATCH_COUNT, 8) == NULL, "bad slot");
+}
+
 static void test_print(void) {
   int32_t d[4] = {1, -2, 3, 4};
   int s[2] = {2, 2};
@@ -370,6 +512,8 @@ int main(void) {
   MXT_RUN(test_async_eval);
   MXT_RUN(test_threads);
   MXT_RUN(test_memory_api);
+  MXT_RUN(test_allocator_bins);
+  MXT_RUN(test_small_blocks_and_scratch);
   MXT_RUN(test_print);
   MXT_RUN(test_view_dtype);
   return mxt_finish();

@@ -80,7 +80,7 @@ void mx_free(mx_array *a) {
 
 /* ---- lifetime ---- */
 static mx_array *array_new(mx_dtype t, const int *shape, int ndim) {
-  mx_array *a = calloc(1, sizeof *a);
+  mx_array *a = mx_small_alloc(sizeof *a);
   if (!a) {
     mx_set_error(MX_ERR_NOMEM, "[array] out of memory");
     return NULL;
@@ -102,7 +102,7 @@ void mx_array_retain(mx_array *a) {
 
 static void array_free_struct(mx_array *x) {
   if (x->buf) mx_buffer_release(x->buf);
-  free(x);
+  mx_small_free(x, sizeof *x);
   atomic_fetch_sub(&g_live, 1);
 }
 
@@ -133,10 +133,7 @@ static void node_destroy(mx_node *node, rel_stack *st) {
   for (int o = 0; o < node->nout; o++)
     if (node->out[o]) array_free_struct(node->out[o]); /* dead outputs */
   for (int i = 0; i < node->nin; i++) rel_push(st, node->in[i]);
-  free(node->in);
-  free(node->out);
-  free(node->params);
-  free(node);
+  mx_small_free(node, node->block_size);
 }
 
 static void release_all(rel_stack *st) {
@@ -190,37 +187,31 @@ mx_status mx_node_make(const mx_prim *p, const void *params, size_t params_size,
     if (ndims[o] < 0 || ndims[o] > MX_MAX_NDIM)
       return mx_set_error(MX_ERR_INVALID, "[%s] result has %d dimensions (max %d)",
                           p->name, ndims[o], MX_MAX_NDIM);
-  mx_node *n = calloc(1, sizeof *n);
+  /* one block: node | in[nin] | out[nout] | params, each part 16-aligned */
+  size_t off_in = (sizeof(mx_node) + 15) & ~(size_t)15;
+  size_t off_out = off_in + (((size_t)nin * sizeof(mx_array *) + 15) & ~(size_t)15);
+  size_t off_par = off_out + (((size_t)nout * sizeof(mx_array *) + 15) & ~(size_t)15);
+  size_t total = off_par + params_size;
+  mx_node *n = mx_small_alloc(total);
   if (!n) return mx_set_error(MX_ERR_NOMEM, "[%s] out of memory", p->name);
+  n->block_size = total;
   n->prim = p;
   n->nin = nin;
   n->nout = nout;
   n->stream = mx_current_stream();
-  n->in = calloc((size_t)(nin ? nin : 1), sizeof *n->in);
-  n->out = calloc((size_t)nout, sizeof *n->out);
+  n->in = (mx_array **)((char *)n + off_in);
+  n->out = (mx_array **)((char *)n + off_out);
   if (params_size) {
-    n->params = malloc(params_size);
-    if (n->params) memcpy(n->params, params, params_size);
+    n->params = (char *)n + off_par;
+    memcpy(n->params, params, params_size);
   }
   n->params_size = params_size;
-  if (!n->in || !n->out || (params_size && !n->params)) {
-    free(n->in);
-    free(n->out);
-    free(n->params);
-    free(n);
-    return mx_set_error(MX_ERR_NOMEM, "[%s] out of memory", p->name);
-  }
   for (int o = 0; o < nout; o++) {
     mx_array *a = array_new(dtypes[o], shapes[o], ndims[o]);
     if (!a) {
       for (int j = 0; j < o; j++) mx_array_release(n->out[j]);
       /* node freed through the outputs' release; if none, free here */
-      if (o == 0) {
-        free(n->in);
-        free(n->out);
-        free(n->params);
-        free(n);
-      }
+      if (o == 0) mx_small_free(n, n->block_size);
       return MX_ERR_NOMEM;
     }
     a->node = n;

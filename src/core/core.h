@@ -27,26 +27,30 @@ struct mx_buffer {
   void *dev;           /* device copy (CUDA) or NULL */
   size_t dev_capacity; /* bytes held by the device allocator */
   int valid;           /* MX_VALID_HOST | MX_VALID_DEVICE */
+  bool small;          /* struct from mx_small_alloc (else calloc) */
 };
 #define MX_VALID_HOST 1
 #define MX_VALID_DEVICE 2
 
 enum { MX_ST_UNEVALUATED = 0, MX_ST_SCHEDULED = 1, MX_ST_EVALUATED = 2 };
 
+/* The fields that graph building, evaluation and release touch for every
+ * array come first, in one cache line: a decoded token streams the weights
+ * through every cache level, so each array's metadata is a memory miss. */
 struct mx_array {
   atomic_int refs;
   atomic_int status;
   mx_dtype dtype;
   int ndim;
-  int shape[MX_MAX_NDIM];
-  int64_t strides[MX_MAX_NDIM];
+  mx_buffer *buf; /* NULL until evaluated */
+  mx_node *node;  /* producing node while unevaluated, else NULL */
   int64_t size;
   int64_t offset;
-  bool row_contiguous; /* valid after evaluation */
-  mx_buffer *buf;      /* NULL until evaluated */
-  mx_node *node;       /* producing node while unevaluated, else NULL */
   int out_index;       /* which output of node */
+  bool row_contiguous; /* valid after evaluation */
   mx_stream stream;
+  int shape[MX_MAX_NDIM];
+  int64_t strides[MX_MAX_NDIM];
 };
 
 /* Primitive vtable: one entry per primitive kind. Transforms and backends are
@@ -77,13 +81,14 @@ struct mx_prim {
 struct mx_node {
   atomic_int refs; /* one per attached output */
   const mx_prim *prim;
-  void *params; /* malloc'd copy, plain data */
+  void *params; /* copy, plain data, 16-byte aligned, in the node's block */
   size_t params_size;
   int nin;
-  mx_array **in;
+  mx_array **in; /* in the node's block */
   int nout;
-  mx_array **out;
+  mx_array **out; /* in the node's block */
   mx_stream stream;
+  size_t block_size; /* node, in, out and params: one mx_small_alloc block */
 };
 
 /* ---- array internals ---- */
@@ -134,6 +139,22 @@ mx_status mx_buffer_ensure_host(mx_buffer *b);
 
 /* Caching allocators: the host one, and the device one whose raw functions
  * the CUDA backend registers (limit 0 keeps the default). */
+/* Small fixed-size blocks (array, node and buffer structs): a per-thread cache
+ * of freed blocks in front of malloc, because graph building allocates and
+ * frees several hundred of them per decoded token and glibc's calloc and
+ * free for 100-300 byte blocks cost more than the ops they describe. The
+ * caller passes the same size to free as to alloc. mx_small_alloc zeroes. */
+void *mx_small_alloc(size_t n);
+void mx_small_free(void *p, size_t n);
+/* A per-thread scratch buffer of at least n bytes (64-byte aligned), kept
+ * for the thread's next call with the same slot; contents are undefined.
+ * Kernels use it for per-call temporaries of tens of KB, which malloc
+ * would otherwise hand back to the system and fault in again on every
+ * call. One slot per call site, never held across a call that may use
+ * the same slot. NULL when out of memory. */
+enum { MX_SCRATCH_SDPA, MX_SCRATCH_COUNT };
+void *mx_thread_scratch(int slot, size_t n);
+
 typedef struct mx_allocator mx_allocator;
 mx_allocator *mx_allocator_host(void);
 mx_allocator *mx_allocator_device(void);

@@ -19,7 +19,9 @@ typedef struct {
   pthread_mutex_t busy; /* held by the thread that owns the current job */
   int nthreads;         /* including the caller */
   int started;          /* worker threads alive */
-  int sleepers;         /* workers blocked on cv_work (under mu) */
+  /* workers blocked on cv_work or about to be (changed under mu; read
+   * without it by the owner after publishing a job, see wait_job) */
+  atomic_int sleepers;
   /* current job: written by the owner before it publishes the generation;
    * a worker reads them only after joining (see state) */
   mx_range_fn fn;
@@ -89,10 +91,13 @@ static uint64_t wait_job(pool_t *p, uint64_t seen) {
       sched_yield();
     }
   }
+  /* sleepers++ then reading gen, against the owner's storing gen then
+   * reading sleepers (all sequentially consistent): either this thread sees
+   * the new job or the owner sees a sleeper and broadcasts under mu */
   pthread_mutex_lock(&p->mu);
-  p->sleepers++;
+  atomic_fetch_add(&p->sleepers, 1);
   while ((g = atomic_load(&p->gen)) == seen) pthread_cond_wait(&p->cv_work, &p->mu);
-  p->sleepers--;
+  atomic_fetch_sub(&p->sleepers, 1);
   pthread_mutex_unlock(&p->mu);
   return g;
 }
@@ -194,9 +199,11 @@ void mx_parallel_for(int64_t n, int64_t grain, mx_range_fn fn, void *ctx) {
   uint64_t g = atomic_load(&p->gen) + 1;
   atomic_store(&p->state, (uint64_t)(uint32_t)g << 32); /* open, nobody joined */
   atomic_store(&p->gen, g);
-  pthread_mutex_lock(&p->mu);
-  if (p->sleepers > 0) pthread_cond_broadcast(&p->cv_work);
-  pthread_mutex_unlock(&p->mu);
+  if (atomic_load(&p->sleepers) > 0) { /* no lock while the workers poll */
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->cv_work);
+    pthread_mutex_unlock(&p->mu);
+  }
   g_in_job = 1;
   run_chunks(p);
   g_in_job = 0;

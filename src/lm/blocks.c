@@ -153,6 +153,15 @@ mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *c
   int B = mx_array_dim(x, 0), L = mx_array_dim(x, 1);
   int H = c->num_heads, Hk = c->num_kv_heads, hd = c->head_dim;
   int qs[4] = {B, L, H, hd}, ks[4] = {B, L, Hk, hd}, perm[4] = {0, 2, 1, 3};
+  if (L == 1) {
+    /* one position: (B, 1, H, hd) and (B, H, 1, hd) have the same element
+     * order, so reshape straight to the head-major shape and skip three
+     * transpose nodes (the same values reach rope and attention) */
+    qs[1] = H;
+    qs[2] = 1;
+    ks[1] = Hk;
+    ks[2] = 1;
+  }
   mx_array *q, *k, *v;
   if (l->qkv.weight) {
     mx_array *y = mx_lm_linear_apply(&l->qkv, x);  // (B, L, (H + 2 Hk) hd)
@@ -168,11 +177,13 @@ mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *c
   k = mx_reshape(k, ks, 4);
   v = mx_reshape(v, ks, 4);
   float eps = (float)c->rms_norm_eps;
-  if (l->q_norm) q = mx_fast_rms_norm(q, l->q_norm, eps);
+  if (l->q_norm) q = mx_fast_rms_norm(q, l->q_norm, eps);  // over hd: either layout
   if (l->k_norm) k = mx_fast_rms_norm(k, l->k_norm, eps);
-  q = mx_transpose(q, perm, 4);  // (B, H, L, hd)
-  k = mx_transpose(k, perm, 4);  // (B, Hk, L, hd)
-  v = mx_transpose(v, perm, 4);
+  if (L > 1) {
+    q = mx_transpose(q, perm, 4);  // (B, H, L, hd)
+    k = mx_transpose(k, perm, 4);  // (B, Hk, L, hd)
+    v = mx_transpose(v, perm, 4);
+  }
   int pos = cache ? mx_lm_cache_pos(cache) : 0;
   if (m->attn_mscale_vec) { /* partial rotary: scale the rotated dims only */
     q = mx_multiply(q, m->attn_mscale_vec);
@@ -222,7 +233,7 @@ mx_array *mx_lm_attention(mx_lm_model *m, int layer, mx_array *x, mx_lm_cache *c
         NULL);
   }
   int os[3] = {B, L, H * hd};
-  o = mx_reshape(mx_transpose(o, perm, 4), os, 3);  // (B, L, H*hd)
+  o = mx_reshape(L == 1 ? o : mx_transpose(o, perm, 4), os, 3);  // (B, L, H*hd)
   return mx_lm_linear_apply(&l->o, o);
 }
 

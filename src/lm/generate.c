@@ -32,7 +32,9 @@ static mx_status step(mx_lm_model *m, mx_lm_cache *c, const int32_t *ids, int n,
   mx_array *logits = mx_lm_forward_last(m, x, c, npos > 0 ? npos : 1);
   mx_status rc;
   if (npos > 0) {
-    mx_array *last = mx_astype(logits, MX_FLOAT32);
+    /* read converts to float32 while copying (exact from the half types), so
+     * no astype node and buffer per token */
+    mx_array *last = logits;
     rc = last ? mx_array_read(last, MX_FLOAT32, out,
                               (size_t)npos * m->cfg.vocab_size * sizeof(float))
               : mx_last_status();
@@ -376,8 +378,7 @@ mx_status mx_lm_generate_batch(mx_lm_model *m, const int32_t *const *prompts,
     mx_scope_begin();
     int shape[2] = {B, cur_len};
     mx_array *x = mx_array_from_data(cur, shape, 2, MX_INT32);
-    mx_array *lg = mx_lm_forward_last(m, x, c, 1);  // (B, 1, V)
-    mx_array *last = mx_astype(lg, MX_FLOAT32);
+    mx_array *last = mx_lm_forward_last(m, x, c, 1);  // (B, 1, V)
     rc = last ? mx_array_read(last, MX_FLOAT32, logits, (size_t)B * V * sizeof *logits)
               : mx_last_status();
     mx_scope_end();

@@ -150,13 +150,15 @@ mx_array *mx_fast_scaled_dot_product_attention(mx_array *q, mx_array *k, mx_arra
     mx_set_error(MX_ERR_INVALID, "[%s] q, k and v must be 4-d (B, H, L, D)", op);
     return NULL;
   }
-  char sq[128], sk[128];
-  snprintf(sq, sizeof sq, "%s", mx_shape_str(q->shape, 4));
-  snprintf(sk, sizeof sk, "%s", mx_shape_str(k->shape, 4));
-  const char *sv = mx_shape_str(v->shape, 4);
   if (k->shape[0] != q->shape[0] || v->shape[0] != q->shape[0] ||
       q->shape[3] != k->shape[3] || k->shape[1] != v->shape[1] ||
       k->shape[2] != v->shape[2]) {
+    /* shapes as text only here: formatting them costs more than the op
+     * (mx_shape_str has one static buffer, hence the copies) */
+    char sq[128], sk[128];
+    snprintf(sq, sizeof sq, "%s", mx_shape_str(q->shape, 4));
+    snprintf(sk, sizeof sk, "%s", mx_shape_str(k->shape, 4));
+    const char *sv = mx_shape_str(v->shape, 4);
     mx_set_error(
         MX_ERR_INVALID,
         "[%s] shapes q %s, k %s, v %s do not match (same batch, q/k head dim, k/v "

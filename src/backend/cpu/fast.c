@@ -331,6 +331,7 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
   float *sc = o + SDPA_BQ * Dv;       /* (BQ, BK) scores */
   float *pr = sc + SDPA_BQ * SDPA_BK; /* (BK) probabilities of one row */
   float *kr = pr + SDPA_BK;           /* (D) one key row */
+  float *kb = kr + D;                 /* (BK, D) a block of key rows */
   float m[SDPA_BQ], l[SDPA_BQ];
   int lim[SDPA_BQ]; /* keys j < lim[t] are visible (causal) */
   const mx_array *q = c->q, *k = c->k, *v = c->v;
@@ -371,18 +372,25 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
         (b * v->strides[0] + hk * v->strides[1] + (int64_t)j0 * v->strides[2]) *
             (int64_t)vsz;
     /* rows of the block one after another (the usual cache layout): one
-     * conversion for the whole block */
+     * conversion for the whole block, keys straight into kt for the
+     * dot-product kernel, else into kb to be transposed */
     bool kblock = k->strides[3] == 1 && k->strides[2] == D;
     bool vblock = v->strides[3] == 1 && v->strides[2] == Dv;
-    if (few && kblock) load_f32(kp0, k->dtype, 1, kt, (int64_t)nk * D);
+    if (kblock) load_f32(kp0, k->dtype, 1, few ? kt : kb, (int64_t)nk * D);
     if (vblock) load_f32(vp0, v->dtype, 1, vt, (int64_t)nk * Dv);
-    for (int j = 0; j < nk; j++) {
+    /* per key row: only when a block load above did not cover it (decode
+     * with the usual cache layout skips this loop) */
+    for (int j = 0; j < nk && !(few && kblock && vblock); j++) {
       const char *kp = kp0 + (int64_t)j * k->strides[2] * (int64_t)ksz;
       if (few) { /* few rows (decode): dot products on key rows */
         if (!kblock) load_f32(kp, k->dtype, k->strides[3], kt + j * D, D);
       } else { /* transposed for the register-blocked score kernel */
-        load_f32(kp, k->dtype, k->strides[3], kr, D);
-        for (int d = 0; d < D; d++) kt[d * SDPA_BK + j] = kr[d];
+        const float *row = kb + (int64_t)j * D;
+        if (!kblock) {
+          load_f32(kp, k->dtype, k->strides[3], kr, D);
+          row = kr;
+        }
+        for (int d = 0; d < D; d++) kt[d * SDPA_BK + j] = row[d];
       }
       if (!vblock)
         load_f32(vp0 + (int64_t)j * v->strides[2] * (int64_t)vsz, v->dtype, v->strides[3],
@@ -464,8 +472,11 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
 static void sdpa_range(void *cv, int64_t t0, int64_t t1) {
   sdpa_ctx *c = cv;
   size_t n = (size_t)SDPA_BQ * c->D + (size_t)SDPA_BK * c->D + (size_t)SDPA_BK * c->Dv +
-             (size_t)SDPA_BQ * c->Dv + (size_t)SDPA_BQ * SDPA_BK + SDPA_BK + (size_t)c->D;
-  float *buf = malloc(sizeof(float) * n);
+             (size_t)SDPA_BQ * c->Dv + (size_t)SDPA_BQ * SDPA_BK + SDPA_BK +
+             (size_t)c->D + (size_t)SDPA_BK * c->D;
+  /* ~82 KB for D = 64: malloc would return it to the system and fault it
+   * in again on every call (24 layers x 2 threads per decoded token) */
+  float *buf = mx_thread_scratch(MX_SCRATCH_SDPA, sizeof(float) * n);
   if (!buf) {
     atomic_store(&c->err, 1);
     return;
@@ -478,7 +489,6 @@ static void sdpa_range(void *cv, int64_t t0, int64_t t1) {
     int r0 = qb * SDPA_BQ, nt = rows - r0 < SDPA_BQ ? rows - r0 : SDPA_BQ;
     sdpa_task(c, b, hk, r0, nt, buf);
   }
-  free(buf);
 }
 
 mx_status mx_cpu_sdpa(mx_node *n, mx_array **in, mx_array **out) {

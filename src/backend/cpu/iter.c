@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dtypes.h"
+#include "qsimd.h"
 
 void mx_iter_init(mx_iter *it, const int *shape, int ndim, int nops,
                   const int64_t *const *strides) {
@@ -140,6 +141,13 @@ static void copy_run(void *c, int64_t n, const int64_t *offs, const int64_t *is)
     }
     for (int64_t i = 0; i < n; i++)
       memcpy(d + i * (int64_t)p->isz, s + i * is[0] * (int64_t)p->isz, p->isz);
+    return;
+  }
+  if (p->dt == MX_FLOAT32 && is[0] == 1 &&
+      (p->st == MX_BFLOAT16 || p->st == MX_FLOAT16)) {
+    /* exact either way; the vector conversion instead of a per-element
+     * float64 round trip (logits read back every decoded token) */
+    mx_cvt_to_f32(s, p->st, (float *)d, n);
     return;
   }
   size_t dsz = mx_dtype_size(p->dt);
