@@ -400,25 +400,35 @@ static void test_simd_paths(void) {
         }
 }
 
-/* bfloat16/float16 ops that read their results from a table (built from
- * the plain C kernel over all 65536 bit patterns once an output has 65536
- * elements): every bit pattern, first evaluated in chunks of 4096 (below
- * the size that builds a table) by the plain kernel, must come out with
- * the same value from the table path: contiguous with a tail, transposed
- * and strided. Runs before any other test builds a table. */
+static double sigmoid64(double x) { return 1 / (1 + exp(-x)); }
+
+/* Every bit pattern of bfloat16/float16 through each transcendental op,
+ * first evaluated in chunks of 4096 (below the size that builds a table),
+ * then contiguous with a tail (builds the table), transposed and strided.
+ * Ops that read a table (built from the plain C kernel over all 65536
+ * patterns) must equal the plain kernel bit for bit. exp and sigmoid take
+ * the vector path at every size and layout: they must equal the float32
+ * vector kernel's result rounded to nearest even (astype), at every SIMD
+ * level (AVX-512 narrows bfloat16 with vcvtneps2bf16 where the CPU has it,
+ * AVX2 with integer steps), and be within one half-type ulp of float64
+ * libm rounded to the type. Runs before any other test builds a table. */
 static void test_half_tables(void) {
   struct {
     mx_array *(*fn)(mx_array *);
     const char *name;
+    double (*f64)(double); /* vector-path ops: float64 reference */
   } ops[] = {
-      {mx_sign, "sign"},       {mx_exp, "exp"},         {mx_expm1, "expm1"},
-      {mx_log, "log"},         {mx_log1p, "log1p"},     {mx_log2, "log2"},
-      {mx_log10, "log10"},     {mx_sin, "sin"},         {mx_cos, "cos"},
-      {mx_tan, "tan"},         {mx_arcsin, "arcsin"},   {mx_arccos, "arccos"},
-      {mx_arctan, "arctan"},   {mx_sinh, "sinh"},       {mx_cosh, "cosh"},
-      {mx_tanh, "tanh"},       {mx_arcsinh, "arcsinh"}, {mx_arccosh, "arccosh"},
-      {mx_arctanh, "arctanh"}, {mx_erf, "erf"},         {mx_erfinv, "erfinv"},
-      {mx_sigmoid, "sigmoid"},
+      {mx_sign, "sign", NULL},       {mx_exp, "exp", exp},
+      {mx_expm1, "expm1", NULL},     {mx_log, "log", NULL},
+      {mx_log1p, "log1p", NULL},     {mx_log2, "log2", NULL},
+      {mx_log10, "log10", NULL},     {mx_sin, "sin", NULL},
+      {mx_cos, "cos", NULL},         {mx_tan, "tan", NULL},
+      {mx_arcsin, "arcsin", NULL},   {mx_arccos, "arccos", NULL},
+      {mx_arctan, "arctan", NULL},   {mx_sinh, "sinh", NULL},
+      {mx_cosh, "cosh", NULL},       {mx_tanh, "tanh", NULL},
+      {mx_arcsinh, "arcsinh", NULL}, {mx_arccosh, "arccosh", NULL},
+      {mx_arctanh, "arctanh", NULL}, {mx_erf, "erf", NULL},
+      {mx_erfinv, "erfinv", NULL},   {mx_sigmoid, "sigmoid", sigmoid64},
   };
   const mx_dtype ts[2] = {MX_BFLOAT16, MX_FLOAT16};
   const int N = 65536, tail = 77, n = N + tail, chunk = 4096;
@@ -430,62 +440,105 @@ static void test_half_tables(void) {
       v[i] = ts[d] == MX_BFLOAT16 ? mx_bf16_to_f32(h) : mx_f16_to_f32(h);
     }
     for (int o = 0; o < (int)(sizeof ops / sizeof ops[0]); o++) {
-      /* float16 exp and sigmoid keep their vector path (test_simd_paths) */
-      if (ts[d] == MX_FLOAT16 && (ops[o].fn == mx_exp || ops[o].fn == mx_sigmoid))
-        continue;
-      mx_scope_begin();
-      mx_array *x = mx_astype(mx_array_from_data(v, &n, 1, MX_FLOAT64), ts[d]);
-      mx_eval1(x);
-      double *xv = mxt_to_f64(x);
-      /* reference: the plain kernel, chunk by chunk */
-      double *ref = malloc((size_t)n * sizeof *ref);
-      mx_simd_set_level(MX_SIMD_NONE);
-      for (int c = 0; c < n; c += chunk) {
-        int e = c + chunk < n ? c + chunk : n;
-        double *r = mxt_to_f64(ops[o].fn(mx_slice_axis(x, 0, c, e, 1)));
-        memcpy(ref + c, r, (size_t)(e - c) * sizeof *r);
-        free(r);
-      }
-      mx_simd_set_level(99);
-      char what[96];
-      /* the same values through the table: contiguous (builds it) */
-      double *got = mxt_to_f64(ops[o].fn(x));
-      int bad = 0;
-      for (int i = 0; i < n && !bad; i++)
-        if (!(got[i] == ref[i] || (isnan(got[i]) && isnan(ref[i])))) {
-          snprintf(what, sizeof what, "%s %s table [%d] x=%g: %.9g vs %.9g", ops[o].name,
-                   mx_dtype_name(ts[d]), i, xv[i], got[i], ref[i]);
-          MXT_CHECK(0, "%s", what);
-          bad = 1;
+      bool vec = ops[o].f64 != NULL;
+      int lo = vec ? 1 : 99; /* SIMD levels to check */
+      for (int level = lo; level <= (vec ? mx_simd_detected() : 99); level++) {
+        mx_scope_begin();
+        mx_array *x = mx_astype(mx_array_from_data(v, &n, 1, MX_FLOAT64), ts[d]);
+        mx_eval1(x);
+        double *xv = mxt_to_f64(x);
+        double *ref = malloc((size_t)n * sizeof *ref);
+        if (vec) {
+          /* reference: rne(float32 vector kernel) */
+          mx_simd_set_level(level);
+          double *r = mxt_to_f64(mx_astype(ops[o].fn(mx_astype(x, MX_FLOAT32)), ts[d]));
+          memcpy(ref, r, (size_t)n * sizeof *r);
+          free(r);
+          /* and float64 libm rounded to the type, within one ulp of it */
+          double *e = malloc((size_t)n * sizeof *e);
+          for (int i = 0; i < n; i++) e[i] = ops[o].f64(xv[i]);
+          double *eh =
+              mxt_to_f64(mx_astype(mx_array_from_data(e, &n, 1, MX_FLOAT64), ts[d]));
+          for (int i = 0; i < n; i++) {
+            double g = ref[i], r64 = eh[i];
+            /* one ulp, or the smallest subnormal step of the type */
+            double atol = ldexp(1, ts[d] == MX_BFLOAT16 ? -133 : -24);
+            bool ok = g == r64 || (isnan(g) && isnan(r64)) ||
+                      (isfinite(r64) &&
+                       fabs(g - r64) <= atol + 2 * ew_half_ulp(ts[d]) * fabs(r64));
+            if (!ok) {
+              MXT_CHECK(0, "%s %s simd %s [%d] x=%g: %.9g vs float64 %.9g", ops[o].name,
+                        mx_dtype_name(ts[d]), mx_simd_name(level), i, xv[i], g, r64);
+              break;
+            }
+          }
+          free(e);
+          free(eh);
+        } else {
+          /* reference: the plain kernel, chunk by chunk */
+          mx_simd_set_level(MX_SIMD_NONE);
+          for (int c = 0; c < n; c += chunk) {
+            int e = c + chunk < n ? c + chunk : n;
+            double *r = mxt_to_f64(ops[o].fn(mx_slice_axis(x, 0, c, e, 1)));
+            memcpy(ref + c, r, (size_t)(e - c) * sizeof *r);
+            free(r);
+          }
+          mx_simd_set_level(99);
         }
-      free(got);
-      /* transposed (256, 256) view of the first N */
-      int sh[2] = {256, 256};
-      mx_array *xt =
-          mx_transpose(mx_reshape(mx_slice_axis(x, 0, 0, N, 1), sh, 2), NULL, 0);
-      got = mxt_to_f64(ops[o].fn(xt));
-      for (int i = 0; i < 256 && !bad; i++)
-        for (int j = 0; j < 256 && !bad; j++) {
-          double g = got[i * 256 + j], r = ref[j * 256 + i];
-          if (!(g == r || (isnan(g) && isnan(r)))) {
-            MXT_CHECK(0, "%s %s transposed [%d,%d]: %.9g vs %.9g", ops[o].name,
-                      mx_dtype_name(ts[d]), i, j, g, r);
+        char what[128];
+        /* the same values: contiguous (builds a table) */
+        double *got = mxt_to_f64(ops[o].fn(x));
+        int bad = 0;
+        for (int i = 0; i < n && !bad; i++)
+          if (!(got[i] == ref[i] || (isnan(got[i]) && isnan(ref[i])))) {
+            snprintf(what, sizeof what, "%s %s simd %s [%d] x=%g: %.9g vs %.9g",
+                     ops[o].name, mx_dtype_name(ts[d]), mx_simd_name(mx_simd_level()), i,
+                     xv[i], got[i], ref[i]);
+            MXT_CHECK(0, "%s", what);
             bad = 1;
           }
+        free(got);
+        /* in chunks below the table size */
+        for (int c = 0; c < n && !bad; c += chunk) {
+          int e = c + chunk < n ? c + chunk : n;
+          got = mxt_to_f64(ops[o].fn(mx_slice_axis(x, 0, c, e, 1)));
+          for (int i = c; i < e && !bad; i++)
+            if (!(got[i - c] == ref[i] || (isnan(got[i - c]) && isnan(ref[i])))) {
+              MXT_CHECK(0, "%s %s chunk [%d]: %.9g vs %.9g", ops[o].name,
+                        mx_dtype_name(ts[d]), i, got[i - c], ref[i]);
+              bad = 1;
+            }
+          free(got);
         }
-      free(got);
-      /* step 3, reversed (small: the table exists now) */
-      got = mxt_to_f64(ops[o].fn(mx_slice_axis(x, 0, n - 1, MX_SLICE_DEFAULT, -3)));
-      for (int i = 0, k = n - 1; k >= 0 && !bad; i++, k -= 3)
-        if (!(got[i] == ref[k] || (isnan(got[i]) && isnan(ref[k])))) {
-          MXT_CHECK(0, "%s %s strided [%d]: %.9g vs %.9g", ops[o].name,
-                    mx_dtype_name(ts[d]), i, got[i], ref[k]);
-          bad = 1;
-        }
-      free(got);
-      free(ref);
-      free(xv);
-      mx_scope_end();
+        /* transposed (256, 256) view of the first N */
+        int sh[2] = {256, 256};
+        mx_array *xt =
+            mx_transpose(mx_reshape(mx_slice_axis(x, 0, 0, N, 1), sh, 2), NULL, 0);
+        got = mxt_to_f64(ops[o].fn(xt));
+        for (int i = 0; i < 256 && !bad; i++)
+          for (int j = 0; j < 256 && !bad; j++) {
+            double g = got[i * 256 + j], r = ref[j * 256 + i];
+            if (!(g == r || (isnan(g) && isnan(r)))) {
+              MXT_CHECK(0, "%s %s transposed [%d,%d]: %.9g vs %.9g", ops[o].name,
+                        mx_dtype_name(ts[d]), i, j, g, r);
+              bad = 1;
+            }
+          }
+        free(got);
+        /* step 3, reversed (small: the table exists now) */
+        got = mxt_to_f64(ops[o].fn(mx_slice_axis(x, 0, n - 1, MX_SLICE_DEFAULT, -3)));
+        for (int i = 0, k = n - 1; k >= 0 && !bad; i++, k -= 3)
+          if (!(got[i] == ref[k] || (isnan(got[i]) && isnan(ref[k])))) {
+            MXT_CHECK(0, "%s %s strided [%d]: %.9g vs %.9g", ops[o].name,
+                      mx_dtype_name(ts[d]), i, got[i], ref[k]);
+            bad = 1;
+          }
+        free(got);
+        free(ref);
+        free(xv);
+        mx_simd_set_level(99);
+        mx_scope_end();
+      }
     }
     free(v);
   }

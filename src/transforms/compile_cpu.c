@@ -18,12 +18,12 @@
  * binary_impl.inc, mx_copy_convert for astype). exp, tanh and sigmoid of
  * float32/float16/bfloat16 use the vector kernels' polynomials (simd_impl.
  * inc) written in scalar C, when this CPU has those vector kernels: the
- * unfused contiguous path then gives the same bits (the sign of a NaN
- * result aside; float32 operands with other strides are gathered into
- * the vector kernels too). Where the unfused kernels use libm for these
- * (half-type operands they cannot walk with unit stride) they differ from
- * the polynomial in the last 1-2 ulp; on CPUs without the vector kernels
- * both use libm.
+ * unfused path then gives the same bits (the sign of a NaN result aside;
+ * operands with other strides are gathered into the vector kernels too,
+ * and bfloat16/float16 exp and sigmoid use them at every size). Where the
+ * unfused kernels use libm for these (half-type tanh reads a table built
+ * from the plain kernel) they differ from the polynomial in the last 1-2
+ * ulp; on CPUs without the vector kernels both use libm.
  * float32 erf uses the vector kernel's polynomial the same way (mx_perf);
  * float32 log*, expm1, trig, inverse trig and hyperbolic ops call the
  * glibc libmvec variant the vector kernels call (on a broadcast value,

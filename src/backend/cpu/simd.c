@@ -70,9 +70,27 @@ const char *mx_simd_name(int level) {
 }
 
 #if defined(__x86_64__) || defined(__i386__)
+/* AVX512-BF16 (with DQ, for the subnormal guard's vfpclassps): bfloat16
+ * work at the AVX-512 level goes to simd_avx512bf16.c. MX_BF16_HW=0 turns
+ * it off (tests and benchmarks of the integer narrowing). */
+static bool bf16_hw(void) {
+  static atomic_int hw = -1;
+  int v = atomic_load_explicit(&hw, memory_order_relaxed);
+  if (v < 0) {
+    __builtin_cpu_init();
+    const char *e = getenv("MX_BF16_HW");
+    v = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl") && !(e && e[0] == '0');
+    atomic_store(&hw, v);
+  }
+  return v;
+}
+
 bool mx_simd_unary(int op, mx_dtype t, int64_t n, const void *x, void *y, bool stream) {
   switch (mx_simd_level()) {
     case MX_SIMD_AVX512:
+      if (t == MX_BFLOAT16 && bf16_hw())
+        return mx_simd_unary_avx512bf16(op, t, n, x, y, stream);
       return mx_simd_unary_avx512(op, t, n, x, y, stream);
     case MX_SIMD_AVX2:
       return mx_simd_unary_avx2(op, t, n, x, y, stream);
@@ -86,6 +104,8 @@ bool mx_simd_binary(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
   if ((sa != 0 && sa != 1) || (sb != 0 && sb != 1) || (sa == 0 && sb == 0)) return false;
   switch (mx_simd_level()) {
     case MX_SIMD_AVX512:
+      if (t == MX_BFLOAT16 && bf16_hw())
+        return mx_simd_binary_avx512bf16(op, t, n, a, sa, b, sb, o, stream);
       return mx_simd_binary_avx512(op, t, n, a, sa, b, sb, o, stream);
     case MX_SIMD_AVX2:
       return mx_simd_binary_avx2(op, t, n, a, sa, b, sb, o, stream);

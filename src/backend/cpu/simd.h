@@ -51,5 +51,10 @@ bool mx_simd_unary_avx512(int op, mx_dtype t, int64_t n, const void *x, void *y,
                           bool stream);
 bool mx_simd_binary_avx512(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
                            const void *b, int64_t sb, void *o, bool stream);
+/* Same, for CPUs with AVX512-BF16 + DQ (hardware bfloat16 narrowing). */
+bool mx_simd_unary_avx512bf16(int op, mx_dtype t, int64_t n, const void *x, void *y,
+                              bool stream);
+bool mx_simd_binary_avx512bf16(int op, mx_dtype t, int64_t n, const void *a, int64_t sa,
+                               const void *b, int64_t sb, void *o, bool stream);
 
 #endif

@@ -8,11 +8,14 @@
  * glibc's libmvec that path covers the float32 transcendentals too.
  *
  * bfloat16 and float16 have only 65536 values, so the ops that cost more
- * than a few vector instructions (libm calls: log, sin, erf, ...; exp,
- * sigmoid and tanh, whose vector path is compute-bound on the half
- * conversions) read the result from a 128 KiB table: the plain C kernel run
- * once over every bit pattern, built the first time a large enough array
- * needs it. Results are bit-identical to the plain C kernel, any layout. */
+ * than a few vector instructions (libm calls: log, sin, erf, ...; tanh)
+ * read the result from a 128 KiB table: the plain C kernel run once over
+ * every bit pattern, built the first time a large enough array needs it.
+ * Results are bit-identical to the plain C kernel, any layout. exp and
+ * sigmoid take the vector path instead (faster than the table with the
+ * hardware half conversions), strided runs gathered into it like
+ * float32's: the float32 vector kernel's result rounded to nearest even,
+ * any size and layout. */
 /* Let GCC vectorise the plain C loops (the build's -O2 uses the cheapest
  * cost model, which leaves loops with a remainder scalar). */
 #pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
@@ -162,9 +165,13 @@ static bool htab_op(int op, mx_dtype t) {
   switch (op) {
     case MX_UOP_EXP:
     case MX_UOP_SIGMOID:
-      /* float16 widens and narrows in one instruction each (F16C): its
-       * vector path measured faster than the table */
-      return t == MX_BFLOAT16 || mx_simd_level() == MX_SIMD_NONE;
+      /* the vector polynomials, fused with the conversions (vcvtph2ps /
+       * vcvtps2ph for float16, vpmovzxwd + shift / vcvtneps2bf16 for
+       * bfloat16), measured faster than the table (one core, in L2:
+       * bf16 exp 7.1 vs 4.3 G elements/s): every size and layout takes
+       * them (same bits), the table only without vector paths. tanh's
+       * vector kernel (4.5 G/s in float32) is slower than the table. */
+      return mx_simd_level() == MX_SIMD_NONE;
     case MX_UOP_SIGN:
     case MX_UOP_EXPM1:
     case MX_UOP_LOG:
@@ -269,6 +276,16 @@ typedef struct {
   bool simd, stream;
 } uctx;
 
+/* d[q * sd] = s[q * ss] for m elements of es (2 or 4) bytes; strides in
+ * bytes */
+static void gather(int64_t es, int64_t m, const char *s, int64_t ss, char *d,
+                   int64_t sd) {
+  if (es == 4)
+    for (int64_t q = 0; q < m; q++) memcpy(d + q * sd, s + q * ss, 4);
+  else
+    for (int64_t q = 0; q < m; q++) memcpy(d + q * sd, s + q * ss, 2);
+}
+
 static void unary_run(void *c, int64_t n, const int64_t *offs, const int64_t *is) {
   const uctx *k = c;
   const char *x = k->x + offs[0] * k->xsz;
@@ -280,26 +297,23 @@ static void unary_run(void *c, int64_t n, const int64_t *offs, const int64_t *is
   if (k->simd && is[0] == 1 && is[1] == 1 &&
       mx_simd_unary(k->op, k->t, n, x, y, k->stream))
     return;
-  /* float32 runs with other strides go through the vector path in chunks
-   * (gather, compute, scatter): same bits as a contiguous input (the
-   * vector exp/tanh/sigmoid/libmvec results differ from libm in the last
-   * ulps), and the transcendentals stay vectorised */
-  if (k->simd && k->t == MX_FLOAT32) {
+  /* float32 and half runs with other strides go through the vector path
+   * in chunks (gather, compute, scatter): same bits as a contiguous input
+   * (the vector exp/tanh/sigmoid/libmvec results differ from libm in the
+   * last ulps), and the transcendentals stay vectorised */
+  if (k->simd && (k->t == MX_FLOAT32 || k->t == MX_BFLOAT16 || k->t == MX_FLOAT16)) {
     enum { CH = 512 };
-    float bx[CH], by[CH];
-    const float *xf = (const float *)(const void *)x;
-    float *yf = (float *)(void *)y;
-    int64_t sx = is[0], sy = is[1];
+    _Alignas(64) char bx[CH * 4], by[CH * 4];
+    const int64_t es = k->xsz, sx = is[0] * es, sy = is[1] * es;
     for (int64_t i = 0; i < n; i += CH) {
       int64_t m = n - i < CH ? n - i : CH;
-      for (int64_t q = 0; q < m; q++) bx[q] = xf[(i + q) * sx];
-      if (!mx_simd_unary(k->op, MX_FLOAT32, m, bx, by, false)) {
+      gather(es, m, x + i * sx, sx, bx, es);
+      if (!mx_simd_unary(k->op, k->t, m, bx, by, false)) {
         /* no vector path for this op: the plain kernel for the rest */
-        k->fn(k->op, k->dec, n - i, (const char *)(xf + i * sx), sx,
-              (char *)(yf + i * sy), sy);
+        k->fn(k->op, k->dec, n - i, x + i * sx, is[0], y + i * sy, is[1]);
         return;
       }
-      for (int64_t q = 0; q < m; q++) yf[(i + q) * sy] = by[q];
+      gather(es, m, by, es, y + i * sy, sy);
     }
     return;
   }
