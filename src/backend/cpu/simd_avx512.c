@@ -93,6 +93,23 @@ AI __m256i v_to_bf16(vf v) {
   if (__builtin_expect(_mm512_fpclass_ps_mask(v, 0x20) != 0, 0)) return v_to_bf16_sw(v);
   return (__m256i)_mm512_cvtneps_pbh(v);
 }
+/* Two vectors (p[0..15] from a, p[16..31] from b) with one vcvtne2ps2bf16
+ * and one 64-byte store; nt: p is 32-byte aligned (two streamed halves). */
+#define V_STORE2_BF16 1
+AI void v_store2_bf16(uint16_t *p, vf a, vf b, int nt) {
+  __m512i r;
+  if (__builtin_expect(
+          (_mm512_fpclass_ps_mask(a, 0x20) | _mm512_fpclass_ps_mask(b, 0x20)) != 0, 0))
+    r = _mm512_inserti64x4(_mm512_castsi256_si512(v_to_bf16_sw(a)), v_to_bf16_sw(b), 1);
+  else
+    r = (__m512i)_mm512_cvtne2ps_pbh(b, a);
+  if (nt) {
+    _mm256_stream_si256((__m256i *)p, _mm512_castsi512_si256(r));
+    _mm256_stream_si256((__m256i *)p + 1, _mm512_extracti64x4_epi64(r, 1));
+  } else {
+    _mm512_storeu_si512(p, r);
+  }
+}
 #else
 AI __m256i v_to_bf16(vf v) { return v_to_bf16_sw(v); }
 #endif
