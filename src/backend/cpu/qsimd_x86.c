@@ -287,6 +287,15 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
   const int K = a->K, G = K / a->gs, M = a->M;
   const int64_t rb = K / 2, ss = G; /* tiles read 16 scales: pad the end */
   const bool two = a->xl != NULL;
+  { /* a chunk's first 4 * MX_QPF rows are behind the tiles' software
+     * prefetch, and its first scales behind the one of the previous chunk
+     * of 32 rows: fetch both now (the schedule hands out up to ~10 chunks
+     * per call) */
+    int nr = n1 - n0 < 4 * MX_QPF ? n1 - n0 : 4 * MX_QPF;
+    const char *w0 = (const char *)a->w + (int64_t)n0 * rb;
+    for (int64_t o = 0; o < (int64_t)nr * rb; o += 64) _mm_prefetch(w0 + o, _MM_HINT_T0);
+    qmm_prefetch_params(a, n0, n1 - n0 < QMM_NCH ? n1 - n0 : QMM_NCH);
+  }
   /* per-thread scratch: the driver calls this once per chunk of rows, and
    * a malloc/memset/free per call showed in decode profiles */
   float *sb =

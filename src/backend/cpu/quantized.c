@@ -452,12 +452,16 @@ static mx_status qmm_gemm(const mx_qmm_params *p, mx_array *x, const uint8_t *wd
 #define QMM_T_PAR_MIN (1 << 16)
 
 /* Guided schedule of the transposed product: each participant takes
- * ceil(rest / (2 * threads)) rows (rounded up to the unit) until none are
- * left, so chunks start large (few atomics) and end at one unit: both
- * threads finish within one unit of each other instead of one equal chunk
- * (up to ~13 µs for the 0.4B model's 4864-row matvecs) while the caller
- * waits at the job's end. A worker that joins late finds smaller chunks;
- * one that never joins leaves everything to the caller. */
+ * ceil(rest / threads) rows (rounded up to the unit) until none are left:
+ * half the rows, then a quarter, ..., the last chunks one unit. Both
+ * threads finish within about one unit of each other (the old equal
+ * chunks, up to ~13 µs each for the 0.4B model's 4864-row matvecs, left
+ * the caller waiting at the job's end), and a call sees only ~log2(N/32)
+ * chunk starts: each start costs cache misses (prefetch ramp, scale
+ * conversion), and ceil(rest / (2 * threads)) measured slower than
+ * ceil(rest / threads), 3 * threads slower still. A worker that joins late
+ * finds smaller chunks; one that never joins leaves everything to the
+ * caller. */
 typedef struct {
   const mx_qmm_args *a;
   atomic_int next; /* first row not yet taken */
@@ -599,7 +603,7 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
       if (nt < 2 || N <= QMM_T_UNIT || work * N < QMM_T_PAR_MIN) {
         mx_qmm_t_rows(&a, 0, N);
       } else {
-        qmm_sched qs = {.a = &a, .N = N, .div = 2 * nt};
+        qmm_sched qs = {.a = &a, .N = N, .div = nt};
         atomic_init(&qs.next, 0);
         mx_parallel_for(nt, 1, qmm_t_sched, &qs); /* one part per thread */
       }
