@@ -476,6 +476,43 @@ static void test_qmm_decode_tiles(void) {
                        FDT[(xi + mi + gi) % 3], "bf16 path");
 }
 
+/* The transposed product splits rows across the pool in a guided schedule
+ * (chunks of multiples of 32 rows, sizes depending on timing): each output
+ * must not depend on the split. One thread vs two and three, bit for bit,
+ * on row counts with a tail of units and of tiles, plus the reference. */
+static void test_qmm_thread_split(void) {
+  const int Ns[3] = {1000, 131, 4099};
+  int nt0 = mx_num_threads();
+  for (int isa = 0; isa < n_isas(); isa++) {
+    mx_cpu_isa_cap((mx_isa)isa);
+    for (int bi = 0; bi < 2; bi++)
+      for (int ni = 0; ni < 3; ni++)
+        for (int M = 1; M <= 3; M += 2) {
+          int N = Ns[ni], K = 896, bits = bi ? 8 : 4;
+          mx_dtype xt = (ni + M) % 2 ? MX_BFLOAT16 : MX_FLOAT16;
+          qmat q = make_qmat(N, K, 64, bits, MX_BFLOAT16);
+          int xs[2] = {M, K};
+          mx_array *x = mxt_rand(xs, 2, xt, -1, 1);
+          double *got[3] = {NULL, NULL, NULL};
+          for (int t = 0; t < 3; t++) {
+            mx_set_num_threads(t + 1);
+            got[t] = mxt_to_f64(mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, bits));
+          }
+          mx_set_num_threads(nt0);
+          bool same = got[0] && got[1] && got[2];
+          for (int64_t i = 0; same && i < (int64_t)M * N; i++)
+            same = !memcmp(&got[0][i], &got[1][i], sizeof(double)) &&
+                   !memcmp(&got[0][i], &got[2][i], sizeof(double));
+          MXT_CHECK(same, "%s qmm split M=%d N=%d bits=%d: threads change the result",
+                    isa_name(isa), M, N, bits);
+          for (int t = 0; t < 3; t++) free(got[t]);
+          free_qmat(&q);
+          run_qmm_case(M, N, K, 64, bits, true, xt, MX_BFLOAT16, isa_name(isa));
+        }
+  }
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+}
+
 /* x with more dims, non-contiguous x, batched w with broadcasting */
 static void test_qmm_shapes_and_layouts(void) {
   int K = 128, N = 6, gs = 64, bits = 4;
@@ -686,6 +723,7 @@ int main(void) {
   MXT_RUN(test_qmm_4bit_half_x);
   MXT_RUN(test_qmm_large_m);
   MXT_RUN(test_qmm_decode_tiles);
+  MXT_RUN(test_qmm_thread_split);
   MXT_RUN(test_qmm_shapes_and_layouts);
   MXT_RUN(test_qmm_no_overread);
   MXT_RUN(test_empty);

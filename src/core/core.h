@@ -152,7 +152,7 @@ void mx_small_free(void *p, size_t n);
  * would otherwise hand back to the system and fault in again on every
  * call. One slot per call site, never held across a call that may use
  * the same slot. NULL when out of memory. */
-enum { MX_SCRATCH_SDPA, MX_SCRATCH_COUNT };
+enum { MX_SCRATCH_SDPA, MX_SCRATCH_QMM, MX_SCRATCH_COUNT };
 void *mx_thread_scratch(int slot, size_t n);
 
 typedef struct mx_allocator mx_allocator;

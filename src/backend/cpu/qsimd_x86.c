@@ -287,13 +287,24 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
   const int K = a->K, G = K / a->gs, M = a->M;
   const int64_t rb = K / 2, ss = G; /* tiles read 16 scales: pad the end */
   const bool two = a->xl != NULL;
-  float *sb = malloc(sizeof(float) * (2 * QMM_NCH * (size_t)G + 32));
+  { /* a chunk's first 4 * MX_QPF rows are behind the tiles' software
+     * prefetch, and its first scales behind the one of the previous chunk
+     * of 32 rows: fetch both now (the schedule hands out up to ~10 chunks
+     * per call) */
+    int nr = n1 - n0 < 4 * MX_QPF ? n1 - n0 : 4 * MX_QPF;
+    const char *w0 = (const char *)a->w + (int64_t)n0 * rb;
+    for (int64_t o = 0; o < (int64_t)nr * rb; o += 64) _mm_prefetch(w0 + o, _MM_HINT_T0);
+    qmm_prefetch_params(a, n0, n1 - n0 < QMM_NCH ? n1 - n0 : QMM_NCH);
+  }
+  /* per-thread scratch: the driver calls this once per chunk of rows, and
+   * a malloc/memset/free per call showed in decode profiles */
+  float *sb =
+      mx_thread_scratch(MX_SCRATCH_QMM, sizeof(float) * (2 * QMM_NCH * (size_t)G + 32));
   if (!sb) {
     atomic_store(a->err, 1);
     return;
   }
   float *bb = sb + (size_t)QMM_NCH * G + 16;
-  memset(sb, 0, sizeof(float) * (2 * QMM_NCH * (size_t)G + 32)); /* pads stay defined */
   for (int c0 = n0; c0 < n1; c0 += QMM_NCH) {
     int c1 = c0 + QMM_NCH < n1 ? c0 + QMM_NCH : n1;
     const int64_t ng = (int64_t)(c1 - c0) * G;
@@ -305,6 +316,10 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
     mx_cvt_to_f32_avx512(
         (const char *)a->biases + (int64_t)c0 * G * mx_dtype_size(a->bdt), a->bdt, bb,
         ng);
+    /* the tiles load 16 scales from the last row's last block: the 16
+     * floats after the chunk's entries stay defined (and unused) */
+    memset(sb + ng, 0, 16 * sizeof(float));
+    memset(bb + ng, 0, 16 * sizeof(float));
     const __m512 c16 = _mm512_set1_ps(16);
     int64_t i = 0;
     for (; i + 16 <= ng; i += 16) { /* bias - 16*scale, 16*scale */
@@ -360,7 +375,6 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
       }
     }
   }
-  free(sb);
 }
 
 #undef ISA

@@ -442,8 +442,47 @@ static mx_status qmm_gemm(const mx_qmm_params *p, mx_array *x, const uint8_t *wd
   return MX_OK;
 }
 
-static void qmm_t_range(void *c, int64_t n0, int64_t n1) {
-  mx_qmm_t_rows(c, (int)n0, (int)n1);
+/* Rows of w per unit of the transposed product's schedule: the kernels
+ * convert scales QMM_NCH = 32 rows at a time and run 4-row tiles, so chunk
+ * boundaries on multiples of 32 keep every row in the tile it had before
+ * (each output is computed by the same code whatever the split). */
+#define QMM_T_UNIT 32
+/* Multiply-adds below which the transposed product runs on the calling
+ * thread alone (a pool job costs a few µs; 2^16 is ~30 KB of 4-bit w). */
+#define QMM_T_PAR_MIN (1 << 16)
+
+/* Guided schedule of the transposed product: each participant takes
+ * ceil(rest / threads) rows (rounded up to the unit) until none are left:
+ * half the rows, then a quarter, ..., the last chunks one unit. Both
+ * threads finish within about one unit of each other (the old equal
+ * chunks, up to ~13 µs each for the 0.4B model's 4864-row matvecs, left
+ * the caller waiting at the job's end), and a call sees only ~log2(N/32)
+ * chunk starts: each start costs cache misses (prefetch ramp, scale
+ * conversion), and ceil(rest / (2 * threads)) measured slower than
+ * ceil(rest / threads), 3 * threads slower still. A worker that joins late
+ * finds smaller chunks; one that never joins leaves everything to the
+ * caller. */
+typedef struct {
+  const mx_qmm_args *a;
+  atomic_int next; /* first row not yet taken */
+  int N, div;
+} qmm_sched;
+
+static void qmm_t_sched(void *c, int64_t p0, int64_t p1) {
+  (void)p0;
+  (void)p1;
+  qmm_sched *s = c;
+  int n0 = atomic_load_explicit(&s->next, memory_order_relaxed);
+  while (n0 < s->N) {
+    int rest = s->N - n0, take = (rest + s->div - 1) / s->div;
+    take = (take + QMM_T_UNIT - 1) / QMM_T_UNIT * QMM_T_UNIT;
+    if (take > rest) take = rest;
+    if (atomic_compare_exchange_weak_explicit(
+            &s->next, &n0, n0 + take, memory_order_relaxed, memory_order_relaxed)) {
+      mx_qmm_t_rows(s->a, n0, n0 + take);
+      n0 = atomic_load_explicit(&s->next, memory_order_relaxed);
+    }
+  }
 }
 static void qmm_n_range(void *c, int64_t g0, int64_t g1) {
   mx_qmm_n_groups(c, (int)g0, (int)g1);
@@ -560,8 +599,14 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
                      .err = &err};
     int64_t work = (int64_t)M * K; /* multiply-adds per output column */
     if (p->transpose) {
-      int64_t grain = (1 << 18) / (work ? work : 1);
-      mx_parallel_for(N, grain < 4 ? 4 : grain, qmm_t_range, &a);
+      int nt = mx_num_threads();
+      if (nt < 2 || N <= QMM_T_UNIT || work * N < QMM_T_PAR_MIN) {
+        mx_qmm_t_rows(&a, 0, N);
+      } else {
+        qmm_sched qs = {.a = &a, .N = N, .div = nt};
+        atomic_init(&qs.next, 0);
+        mx_parallel_for(nt, 1, qmm_t_sched, &qs); /* one part per thread */
+      }
     } else {
       int64_t wg = work * gs, grain = (1 << 18) / (wg > 0 ? wg : 1);
       mx_parallel_for(N / gs, grain < 1 ? 1 : grain, qmm_n_range, &a);
