@@ -2,8 +2,10 @@
  * roofline measured in the same run.
  *
  *   decode roofline  = read bandwidth / bytes read per token (every weight
- *                      once, the tied/untied head included, plus the KV cache)
+ *                      once, the tied/untied head included; the KV cache,
+ *                      under 2 MB at these lengths, is not counted)
  *   prefill          = tokens/s for a 128-token prompt (compute-bound)
+ * Each model runs three times (prefill + decode); the best of each is shown.
  *
  * Models: the bundled stories260K, and random-weight models written to a
  * temp directory in the mlx-community layout: a 0.4B Llama shape (hidden 896,
@@ -28,23 +30,31 @@ static double now(void) {
   return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-/* read bandwidth: sum a 1 GiB float array with the worker pool (mx_sum) */
-static double read_bandwidth(void) {
-  mx_scope_begin();
+/* read bandwidth: sum a 1 GiB float array with the worker pool (mx_sum),
+ * best of `reps`. The host's memory bandwidth changes from minute to minute
+ * (other tenants), so each model's roofline uses a measurement taken right
+ * after its own decode runs. */
+static mx_array *g_bw_array;
+static double read_bandwidth(int reps) {
   int n = 1 << 28;
-  mx_array *x =
-      mx_contiguous(mx_random_uniform(0, 1, &n, 1, MX_FLOAT32, mx_random_key(1)));
-  mx_eval1(x);
+  if (!g_bw_array) {
+    mx_scope_begin();
+    g_bw_array = mx_keep(
+        mx_contiguous(mx_random_uniform(0, 1, &n, 1, MX_FLOAT32, mx_random_key(1))));
+    mx_eval1(g_bw_array);
+    mx_scope_end();
+  }
   double best = 0;
-  for (int r = 0; r < 5; r++) {
+  for (int r = 0; r < reps; r++) {
+    mx_scope_begin();
     double t0 = now();
-    mx_array *s = mx_sum(x, NULL, 0, false);
+    mx_array *s = mx_sum(g_bw_array, NULL, 0, false);
     mx_eval1(s);
     double dt = now() - t0;
+    mx_scope_end();
     double bw = (double)n * 4 / dt;
     if (bw > best) best = bw;
   }
-  mx_scope_end();
   return best;
 }
 
@@ -162,8 +172,8 @@ static int count_tok(void *ctx, const mx_lm_token_info *t) {
   return 0;
 }
 
-static void run(const char *label, const char *dir, double bw, int decode_tokens,
-                bool tied, int vocab, int hidden, int bits) {
+static void run(const char *label, const char *dir, int decode_tokens, bool tied,
+                int vocab, int hidden, int bits) {
   mx_lm_model *m = mx_lm_load(dir, NULL);
   if (!m) {
     printf("%-28s load failed: %s\n", label, mx_last_error());
@@ -187,29 +197,37 @@ static void run(const char *label, const char *dir, double bw, int decode_tokens
   p.max_tokens = 4;
   int n = 0;
   mx_lm_generate_tokens(m, prompt, 16, &p, NULL, count_tok, &n, NULL);
-  mx_lm_generate_stats st;
-  p.max_tokens = decode_tokens;
-  n = 0;
-  mx_lm_generate_tokens(m, prompt, 128, &p, NULL, count_tok, &n, &st);
+  /* best of three runs: the machine is shared, and one run is one prefill */
+  double best_pp = 0, best_tg = 0;
+  for (int rep = 0; rep < 3; rep++) {
+    mx_lm_generate_stats st;
+    p.max_tokens = decode_tokens;
+    n = 0;
+    mx_lm_generate_tokens(m, prompt, 128, &p, NULL, count_tok, &n, &st);
+    if (st.prompt_tps > best_pp) best_pp = st.prompt_tps;
+    if (st.generation_tps > best_tg) best_tg = st.generation_tps;
+  }
+  double bw = read_bandwidth(3);
   double roof = bw / (double)wbytes;
   printf(
       "%-28s prefill(128) %8.1f tok/s   decode %7.1f tok/s   roofline %7.1f tok/s  "
-      "(%3.0f%%)  %.0f MB/token\n",
-      label, st.prompt_tps, st.generation_tps, roof, 100 * st.generation_tps / roof,
-      wbytes / 1e6);
+      "(%3.0f%%)  %.0f MB/token  (read %.1f GB/s)\n",
+      label, best_pp, best_tg, roof, 100 * best_tg / roof, wbytes / 1e6, bw / 1e9);
   mx_lm_free(m);
 }
 
 int main(int argc, char **argv) {
   bool quick = argc > 1 && !strcmp(argv[1], "--quick");
   const char *which = getenv("MX_BENCH_MODELS");
-  double bw = read_bandwidth();
-  printf("machine read bandwidth (mx_sum over 1 GiB, %d threads): %.1f GB/s\n",
-         mx_num_threads(), bw / 1e9);
+  double bw = read_bandwidth(5);
+  printf(
+      "machine read bandwidth (mx_sum over 1 GiB, %d threads): %.1f GB/s at the start; "
+      "each row's roofline uses a reading taken right after its decode\n",
+      mx_num_threads(), bw / 1e9);
   const char *src = getenv("MX_SOURCE_DIR");
   char dir[1024];
   snprintf(dir, sizeof dir, "%s/models/stories260K", src ? src : ".");
-  run("stories260K f32", dir, bw, 200, true, 512, 64, 0);
+  run("stories260K f32", dir, 200, true, 512, 64, 0);
   shape shapes[2] = {
       {"llama-0.4B", 896, 24, 14, 2, 4864, 32000, false, false, "llama"},
       {"qwen2.5-0.5B", 896, 24, 14, 2, 4864, 151936, true, true, "qwen2"},
@@ -229,9 +247,10 @@ int main(int argc, char **argv) {
                : bitsv[bi] == 8 ? "q8"
                                 : "q4");
       if (dir_weight_bytes(d) == 0 && make_model(&shapes[si], bitsv[bi], d)) continue;
-      run(label, d, bw, quick ? 16 : 64, shapes[si].tied, shapes[si].vocab,
-          shapes[si].hidden, bitsv[bi]);
+      run(label, d, quick ? 16 : 64, shapes[si].tied, shapes[si].vocab, shapes[si].hidden,
+          bitsv[bi]);
     }
   }
+  mx_free(g_bw_array);
   return 0;
 }
