@@ -12,6 +12,7 @@
  *    fuzz loop truncating and corrupting valid files never crashes (run
  *    under ASan in the sanitizer build). */
 #include <dirent.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -554,7 +555,7 @@ static void write_st(const char *path, const char *json, const void *data, size_
 
 /* Is the file at path mapped into this process? */
 static bool is_mapped(const char *path) {
-  char real[512];
+  char real[PATH_MAX]; /* realpath writes up to PATH_MAX bytes */
   if (!realpath(path, real)) return false;
   FILE *f = fopen("/proc/self/maps", "r");
   if (!f) return false;

@@ -81,7 +81,7 @@ static void test_concatenate_all_dtypes(void) {
     int64_t *map = concat_map(cfg[c].shapes, cfg[c].n, nd, axis, oshape, &nmap);
     for (int ti = 0; ti < N_DTYPES; ti++) {
       mx_scope_begin();
-      mx_array *x[3], *lx[3];
+      mx_array *x[3] = {NULL, NULL, NULL}, *lx[3];
       for (int j = 0; j < cfg[c].n; j++)
         x[j] = rand_any(cfg[c].shapes[j], nd, k_dtypes[ti]);
       mx_array *all = join_raw(x, cfg[c].n);
