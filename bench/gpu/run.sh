@@ -9,6 +9,11 @@
 #   libopenblas0 libopenblas0-pthread libopenblas-pthread-dev libcjson-dev
 #   libcjson1 libpcre2-dev libpcre2-8-0 libutf8proc-dev libutf8proc2
 #   libcurl4-openssl-dev libedit-dev libedit2 libgfortran5 libbsd0 libmd0
+#   libcurl4 libpsl5 libssh2-1 libnghttp2-14 librtmp1 libidn2-0 libunistring2
+#   libbrotli1 libldap-2.5-0 libsasl2-2 libsasl2-modules-db libdb5.3 libgcrypt20
+#   libgpg-error0 libgnutls30 libhogweed6 libnettle8 libgmp10 libtasn1-6
+#   libp11-kit0 libffi8 zstd libzstd1   (libcurl's runtime closure, and zstd
+#   for the compressed tokenizer fixtures)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/mx-gpu}
@@ -24,6 +29,7 @@ if ls .deps/*.deb >/dev/null 2>&1; then
   export PKG_CONFIG_PATH=$root/usr/lib/x86_64-linux-gnu/pkgconfig:$root/usr/lib/x86_64-linux-gnu/openblas-pthread/pkgconfig:$root/usr/share/pkgconfig
   export LD_LIBRARY_PATH=$root/usr/lib/x86_64-linux-gnu:$root/usr/lib/x86_64-linux-gnu/openblas-pthread:${LD_LIBRARY_PATH:-}
   export LIBRARY_PATH=$LD_LIBRARY_PATH
+  export PATH=$root/usr/bin:$PATH
 fi
 gen=""
 command -v ninja >/dev/null && gen="-G Ninja"
