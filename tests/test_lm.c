@@ -4,6 +4,7 @@
  * margin exceeds 1e-3), KV-cached decoding equal to full recompute, rope
  * inverse frequencies equal to transformers' (aux.rope.*), and load errors
  * naming the bad tensor. */
+#include <cjson/cJSON.h>
 #include <sys/stat.h>
 
 #include "harness.h"
@@ -187,6 +188,87 @@ static void test_tiny_phi3_longrope(void) {
   mx_lm_free(m);
 }
 
+/* longrope with partial rotary: a copy of tiny-phi3-longrope rotating half
+ * of each head (8 of 16 dims, 4 factors): the attention factor multiplies
+ * the rotated dims only; factor lists of the wrong length are an error. */
+static mx_lm_model *phi3_variant(char *dir, int nfactors, double partial) {
+  if (!mkdtemp(dir)) return NULL;
+  const char *src = mxt_src_path("tests/fixtures/models/tiny-phi3-longrope");
+  char p[1024], cmd[2200];
+  snprintf(cmd, sizeof cmd, "ln -s %s/model.safetensors %s/model.safetensors", src, dir);
+  if (system(cmd) != 0) return NULL;
+  snprintf(p, sizeof p, "%s/config.json", src);
+  FILE *f = fopen(p, "rb");
+  char buf[8192];
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f) fclose(f);
+  buf[n] = 0;
+  cJSON *j = cJSON_Parse(buf);
+  if (!j) return NULL;
+  const char *blocks[2] = {"rope_parameters", "rope_scaling"};
+  for (int b = 0; b < 2; b++) {
+    cJSON *r = cJSON_GetObjectItemCaseSensitive(j, blocks[b]);
+    float lf[8] = {1, 2, 4, 8, 16, 32, 64, 128};
+    cJSON_ReplaceItemInObject(r, "long_factor", cJSON_CreateFloatArray(lf, nfactors));
+    cJSON_ReplaceItemInObject(r, "short_factor", cJSON_CreateFloatArray(lf, nfactors));
+    if (b == 0)
+      cJSON_ReplaceItemInObject(r, "partial_rotary_factor", cJSON_CreateNumber(partial));
+  }
+  cJSON_AddNumberToObject(j, "partial_rotary_factor", partial);
+  char *txt = cJSON_Print(j);
+  snprintf(p, sizeof p, "%s/config.json", dir);
+  f = fopen(p, "w");
+  if (f) {
+    fputs(txt, f);
+    fclose(f);
+  }
+  free(txt);
+  cJSON_Delete(j);
+  mx_lm_load_options o = {.dtype = MX_FLOAT32};
+  return mx_lm_load(dir, &o);
+}
+
+static void test_longrope_partial(void) {
+  char d1[] = "/tmp/mx_lr_aXXXXXX", d2[] = "/tmp/mx_lr_bXXXXXX";
+  mx_lm_model *m = phi3_variant(d1, 4, 0.5);
+  MXT_CHECK(m != NULL, "load: %s", mx_last_error());
+  if (m) {
+    MXT_CHECK(m->rope_dims == 8 && fabs(m->attn_mscale - 2.0f) < 1e-6,
+              "rope dims %d, attention factor %g", m->rope_dims, m->attn_mscale);
+    double *v = m->attn_mscale_vec ? mxt_to_f64(m->attn_mscale_vec) : NULL;
+    bool ok = v && mx_array_size(m->attn_mscale_vec) == 16;
+    for (int i = 0; ok && i < 16; i++) ok = v[i] == (i < 8 ? 2.0 : 1.0);
+    MXT_CHECK(ok, "the attention factor must scale dims 0..7 only");
+    free(v);
+    /* periods: long_factor[i] * base^(2i/8) */
+    double *per = mxt_to_f64(m->rope_freqs);
+    double worst = 0;
+    for (int i = 0; per && i < 4; i++)
+      worst = fmax(worst, fabs(per[i] / ((1 << i) * pow(10000.0, 2.0 * i / 8)) - 1));
+    MXT_CHECK(per && worst < 1e-6, "longrope periods off by %.3g", worst);
+    free(per);
+    int shape[2] = {1, 6};
+    int32_t ids[6] = {1, 5, 9, 17, 33, 65};
+    mx_array *lg = mx_lm_forward(m, mx_array_from_data(ids, shape, 2, MX_INT32), NULL);
+    double *l = lg ? mxt_to_f64(lg) : NULL;
+    bool finite = l != NULL;
+    for (int64_t i = 0; finite && i < mx_array_size(lg); i++) finite = isfinite(l[i]);
+    MXT_CHECK(finite, "forward: %s", mx_last_error());
+    free(l);
+    mx_lm_free(m);
+  }
+  mx_clear_error();
+  m = phi3_variant(d2, 3, 0.5);
+  const char *e = mx_last_error();
+  MXT_CHECK(!m && e && strstr(e, "long_factor has 3 entries, expected 4"),
+            "wrong factor count: %s", m ? "(loaded)" : e);
+  mx_lm_free(m);
+  mx_clear_error();
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s %s", d1, d2);
+  MXT_CHECK(system(cmd) == 0, "cleanup");
+}
+
 int main(void) {
   MXT_RUN(test_stories260k);
   MXT_RUN(test_tiny_llama);
@@ -196,5 +278,6 @@ int main(void) {
   MXT_RUN(test_tiny_qwen3);
   MXT_RUN(test_tiny_phi3);
   MXT_RUN(test_tiny_phi3_longrope);
+  MXT_RUN(test_longrope_partial);
   return mxt_finish();
 }
