@@ -315,6 +315,34 @@ static void test_cli(void) {
     MXT_CHECK(la != lc || strncmp(ta, tc, la), "the adapter changed nothing: %.*s",
               (int)la, ta);
   }
+  /* cache-prompt with the adapter, then generate from that cache: the same
+   * tokens as the fused model's cache and generation */
+  char pa[1100], pf[1100];
+  snprintf(pa, sizeof pa, "%s/prompt_a.safetensors", adir);
+  snprintf(pf, sizeof pf, "%s/prompt_f.safetensors", fdir);
+  snprintf(
+      cmd, sizeof cmd,
+      "%s cache-prompt --model %s --adapter-path %s -p 'Once upon a time' "
+      "--prompt-cache-file %s >/dev/null 2>&1 && %s cache-prompt --model %s -p 'Once "
+      "upon a time' --prompt-cache-file %s >/dev/null 2>&1",
+      bin, bdir, adir, pa, bin, fdir, pf);
+  MXT_CHECK(system(cmd) == 0, "cache-prompt runs");
+  const char *gargs = "-p ' there was' -m 16 --temp 0 --output json 2>/dev/null";
+  snprintf(cmd, sizeof cmd,
+           "%s generate --model %s --adapter-path %s --prompt-cache-file %s %s", bin,
+           bdir, adir, pa, gargs);
+  r1 = run(cmd, a, sizeof a);
+  snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt-cache-file %s %s", bin, fdir,
+           pf, gargs);
+  r2 = run(cmd, b, sizeof b);
+  ta = strstr(a, "\"tokens\"");
+  tb = strstr(b, "\"tokens\"");
+  MXT_CHECK(r1 == 0 && r2 == 0 && ta && tb, "cached runs: %d %d", r1, r2);
+  if (ta && tb) {
+    size_t la = strcspn(ta, "]"), lb = strcspn(tb, "]");
+    MXT_CHECK(la == lb && !strncmp(ta, tb, la), "cached: adapted %.*s vs fused %.*s",
+              (int)la, ta, (int)lb, tb);
+  }
   snprintf(cmd, sizeof cmd, "%s generate --model %s --adapter-path /nonexistent %s", bin,
            bdir, "--prompt-tokens 1 -m 1 2>&1");
   int r4 = run(cmd, c, sizeof c);

@@ -12,11 +12,14 @@
 #include "common.h"
 
 int mx_cli_cache_prompt(int argc, char **argv) {
-  const char *model = NULL, *prompt_arg = NULL, *file = NULL, *chat_cfg = NULL;
+  const char *model = NULL, *prompt_arg = NULL, *file = NULL, *chat_cfg = NULL,
+             *adapter = NULL;
   int max_kv = 0, kv_bits = 0, kv_gs = 64, qkv_start = 5000;
   bool ignore_tmpl = false;
   mx_arg opts[] = {
       {"--model", NULL, ARG_STR, &model, "model directory or Hugging Face repo"},
+      {"--adapter-path", NULL, ARG_STR, &adapter,
+       "mlx-lm adapter directory (LoRA, DoRA or full fine-tune)"},
       {"--prompt", "-p", ARG_STR, &prompt_arg, "prompt to cache ('-' reads stdin)"},
       {"--prompt-cache-file", NULL, ARG_STR, &file,
        "where to save the cache (.safetensors)"},
@@ -41,7 +44,8 @@ int mx_cli_cache_prompt(int argc, char **argv) {
   }
   char dir[4096];
   if (mx_cli_resolve_model(model, dir, sizeof dir)) return 1;
-  mx_lm_model *m = mx_lm_load(dir, NULL);
+  mx_lm_load_options lo = {.dtype = -1, .adapter_path = adapter};
+  mx_lm_model *m = mx_lm_load(dir, &lo);
   mx_tokenizer *tok = m ? mx_tokenizer_load(dir) : NULL;
   mx_lm_cache_options co = {.max_kv_size = max_kv,
                             .kv_bits = kv_bits,
