@@ -168,19 +168,14 @@ TGT static void xpack_range(void *c, int64_t jb0, int64_t jb1) {
 
 /* ---- micro-kernel ---- */
 
-/* c (mr, 16 nv) (+)= w (mr rows, ldw apart, np pairs) . x panel (nv blocks
- * xjs words apart). Inlined with constant mr, nv: the accumulators stay in
- * registers. */
-TGT static inline __attribute__((always_inline)) void ukern(
+/* acc (mr, nv vectors) += pairs [p0, p1) of w's rows . the x panel: one
+ * vdpbf16ps per row and 16 columns per pair (w's pair broadcast). Shared by
+ * the float and the quantized micro-kernels; inlined with constant mr, nv so
+ * acc stays in registers. */
+TGT static inline __attribute__((always_inline)) void pair_steps(
     const int mr, const int nv, const uint16_t *w, int64_t ldw, const uint32_t *xp,
-    int64_t xjs, int np, float *c, int64_t ldc, bool first) {
-  __m512 acc[MR][NVMAX];
-#pragma GCC unroll 6
-  for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-    for (int v = 0; v < nv; v++)
-      acc[r][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc + v * 16);
-  for (int p = 0; p < np; p++) {
+    int64_t xjs, int p0, int p1, __m512 acc[][NVMAX]) {
+  for (int p = p0; p < p1; p++) {
     __m512bh xv[NVMAX];
 #pragma GCC unroll 4
     for (int v = 0; v < nv; v++)
@@ -194,6 +189,21 @@ TGT static inline __attribute__((always_inline)) void ukern(
       for (int v = 0; v < nv; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], wb, xv[v]);
     }
   }
+}
+
+/* c (mr, 16 nv) (+)= w (mr rows, ldw apart, np pairs) . x panel (nv blocks
+ * xjs words apart). Inlined with constant mr, nv: the accumulators stay in
+ * registers. */
+TGT static inline __attribute__((always_inline)) void ukern(
+    const int mr, const int nv, const uint16_t *w, int64_t ldw, const uint32_t *xp,
+    int64_t xjs, int np, float *c, int64_t ldc, bool first) {
+  __m512 acc[MR][NVMAX];
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++)
+      acc[r][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + r * ldc + v * 16);
+  pair_steps(mr, nv, w, ldw, xp, xjs, 0, np, acc);
 #pragma GCC unroll 6
   for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
@@ -234,20 +244,7 @@ TGT static inline __attribute__((always_inline)) void ukern_q(
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
       for (int v = 0; v < nv; v++) ag[r][v] = _mm512_setzero_ps();
-    for (int p = g * gp; p < (g + 1) * gp; p++) {
-      __m512bh xv[NVMAX];
-#pragma GCC unroll 4
-      for (int v = 0; v < nv; v++)
-        xv[v] = (__m512bh)_mm512_loadu_si512(xp + v * xjs + (int64_t)p * 16);
-#pragma GCC unroll 6
-      for (int r = 0; r < mr; r++) {
-        int32_t t;
-        memcpy(&t, w + r * ldw + 2 * p, 4);
-        __m512bh wb = (__m512bh)_mm512_set1_epi32(t);
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) ag[r][v] = _mm512_dpbf16_ps(ag[r][v], wb, xv[v]);
-      }
-    }
+    pair_steps(mr, nv, w, ldw, xp, xjs, g * gp, (g + 1) * gp, ag);
     const bool init = first && g == 0;
 #pragma GCC unroll 6
     for (int r = 0; r < mr; r++) {
