@@ -1,4 +1,6 @@
 /* harness.c: see harness.h. */
+#include <cjson/cJSON.h>
+
 #include "harness.h"
 
 #include <stdint.h>
@@ -207,6 +209,36 @@ bool mxt_numpy(const char *code, const mxt_named *inputs, int nin, const char *r
 const char *mxt_python(void) {
   const char *p = getenv("MX_PYTHON");
   return p && *p ? p : "/usr/bin/python3";
+}
+
+struct cJSON *mxt_read_json(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 1 << 16, n = 0, got;
+  char *buf = malloc(cap);
+  while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+    n += got;
+    if (n + 1 == cap) {
+      char *nb = realloc(buf, cap *= 2);
+      if (!nb) free(buf);
+      buf = nb;
+    }
+  }
+  fclose(f);
+  if (!buf) return NULL;
+  buf[n] = 0;
+  cJSON *j = cJSON_Parse(buf);
+  free(buf);
+  return j;
+}
+
+bool mxt_write_json(const char *path, const struct cJSON *j) {
+  char *txt = j ? cJSON_Print(j) : NULL;
+  FILE *f = txt ? fopen(path, "w") : NULL;
+  bool ok = f && fputs(txt, f) >= 0;
+  if (f && fclose(f) != 0) ok = false;
+  free(txt);
+  return ok;
 }
 
 const char *mxt_src_path(const char *rel) {

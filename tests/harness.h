@@ -78,5 +78,10 @@ const char *mxt_python(void);
 
 /* Path of a file under the source tree (static buffer). */
 const char *mxt_src_path(const char *rel);
+/* A JSON file parsed with cJSON (NULL if unreadable or malformed), and a
+ * cJSON tree written out (false on error). */
+struct cJSON;
+struct cJSON *mxt_read_json(const char *path);
+bool mxt_write_json(const char *path, const struct cJSON *j);
 
 #endif

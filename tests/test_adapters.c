@@ -30,32 +30,19 @@ static bool write_text(const char *dir, const char *name, const char *text) {
 
 static const char *g_base = BASE; /* the model the adapters are made for */
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  char *buf = malloc(1 << 16);
-  size_t n = buf ? fread(buf, 1, (1 << 16) - 1, f) : 0;
-  fclose(f);
-  if (buf) buf[n] = 0;
-  return buf;
-}
-
 /* config.json of the base, optionally with a "quantization" block */
 static bool write_config(const char *dir, bool quantized) {
-  char p[1024];
+  char p[1024], out[1024];
   snprintf(p, sizeof p, "%s/config.json", g_base);
-  char *txt = read_text(mxt_src_path(p));
-  cJSON *j = txt ? cJSON_Parse(txt) : NULL;
-  free(txt);
+  cJSON *j = mxt_read_json(mxt_src_path(p));
   if (!j) return false;
   if (quantized) {
     cJSON *q = cJSON_AddObjectToObject(j, "quantization");
     cJSON_AddNumberToObject(q, "group_size", 32);
     cJSON_AddNumberToObject(q, "bits", 4);
   }
-  char *s = cJSON_Print(j);
-  bool ok = write_text(dir, "config.json", s);
-  free(s);
+  snprintf(out, sizeof out, "%s/config.json", dir);
+  bool ok = mxt_write_json(out, j);
   cJSON_Delete(j);
   return ok;
 }

@@ -315,23 +315,15 @@ static mx_lm_model *windowed_copy(char *dir, int window) {
            dir);
   if (system(cmd) != 0) return NULL;
   snprintf(p, sizeof p, "%s/config.json", stories());
-  FILE *f = fopen(p, "rb");
-  char buf[4096];
-  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-  if (f) fclose(f);
-  buf[n] = 0;
-  cJSON *j = cJSON_Parse(buf);
+  cJSON *j = mxt_read_json(p);
+  if (!j) return NULL;
   cJSON_ReplaceItemInObject(j, "model_type", cJSON_CreateString("mistral"));
   cJSON_DeleteItemFromObject(j, "sliding_window");
   cJSON_AddNumberToObject(j, "sliding_window", window);
   snprintf(p, sizeof p, "%s/config.json", dir);
-  f = fopen(p, "w");
-  char *s = cJSON_Print(j);
-  fputs(s, f);
-  fclose(f);
-  free(s);
+  bool ok = mxt_write_json(p, j);
   cJSON_Delete(j);
-  return mx_lm_load(dir, NULL);
+  return ok ? mx_lm_load(dir, NULL) : NULL;
 }
 
 static void test_rotating_cache_window(void) {
@@ -621,18 +613,9 @@ static void test_quantized_checkpoint(void) {
   MXT_CHECK(mx_save_safetensors(p, fm) == MX_OK, "save f");
   /* configs: the float copy as is, the quantized one with the block */
   snprintf(p, sizeof p, "%s/config.json", src);
-  FILE *f = fopen(p, "rb");
-  char buf[8192];
-  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-  if (f) fclose(f);
-  buf[n] = 0;
-  cJSON *cfg = cJSON_Parse(buf);
+  cJSON *cfg = mxt_read_json(p);
   snprintf(p, sizeof p, "%s/config.json", fdir);
-  f = fopen(p, "w");
-  char *txt = cJSON_Print(cfg);
-  fputs(txt, f);
-  fclose(f);
-  free(txt);
+  MXT_CHECK(mxt_write_json(p, cfg), "write %s", p);
   cJSON *q = cJSON_AddObjectToObject(cfg, "quantization");
   cJSON_AddNumberToObject(q, "group_size", 32);
   cJSON_AddNumberToObject(q, "bits", 4);
@@ -640,11 +623,7 @@ static void test_quantized_checkpoint(void) {
   cJSON_AddNumberToObject(ov, "group_size", 32);
   cJSON_AddNumberToObject(ov, "bits", 8);
   snprintf(p, sizeof p, "%s/config.json", qdir);
-  f = fopen(p, "w");
-  txt = cJSON_Print(cfg);
-  fputs(txt, f);
-  fclose(f);
-  free(txt);
+  MXT_CHECK(mxt_write_json(p, cfg), "write %s", p);
   cJSON_Delete(cfg);
   mx_lm_model *mq = mx_lm_load(qdir, NULL), *mf = mx_lm_load(fdir, NULL);
   MXT_CHECK(mq && mf, "load: %s", mx_last_error());
@@ -668,18 +647,10 @@ static void test_quantized_checkpoint(void) {
   mx_lm_free(mf);
   /* a wrong override (bits that do not match the packed width) is refused */
   snprintf(p, sizeof p, "%s/config.json", qdir);
-  f = fopen(p, "rb");
-  n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-  if (f) fclose(f);
-  buf[n] = 0;
-  cfg = cJSON_Parse(buf);
+  cfg = mxt_read_json(p);
   cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cfg, "quantization"),
                              "model.layers.1.mlp.down_proj");
-  f = fopen(p, "w");
-  txt = cJSON_Print(cfg);
-  fputs(txt, f);
-  fclose(f);
-  free(txt);
+  MXT_CHECK(mxt_write_json(p, cfg), "write %s", p);
   cJSON_Delete(cfg);
   mq = mx_lm_load(qdir, NULL);
   MXT_CHECK(mq == NULL && strstr(mx_last_error(), "down_proj"), "bad bits named: %s",

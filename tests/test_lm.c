@@ -198,12 +198,7 @@ static mx_lm_model *phi3_variant(char *dir, int nfactors, double partial) {
   snprintf(cmd, sizeof cmd, "ln -s %s/model.safetensors %s/model.safetensors", src, dir);
   if (system(cmd) != 0) return NULL;
   snprintf(p, sizeof p, "%s/config.json", src);
-  FILE *f = fopen(p, "rb");
-  char buf[8192];
-  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-  if (f) fclose(f);
-  buf[n] = 0;
-  cJSON *j = cJSON_Parse(buf);
+  cJSON *j = mxt_read_json(p);
   if (!j) return NULL;
   const char *blocks[2] = {"rope_parameters", "rope_scaling"};
   for (int b = 0; b < 2; b++) {
@@ -215,15 +210,10 @@ static mx_lm_model *phi3_variant(char *dir, int nfactors, double partial) {
       cJSON_ReplaceItemInObject(r, "partial_rotary_factor", cJSON_CreateNumber(partial));
   }
   cJSON_AddNumberToObject(j, "partial_rotary_factor", partial);
-  char *txt = cJSON_Print(j);
   snprintf(p, sizeof p, "%s/config.json", dir);
-  f = fopen(p, "w");
-  if (f) {
-    fputs(txt, f);
-    fclose(f);
-  }
-  free(txt);
+  bool written = mxt_write_json(p, j);
   cJSON_Delete(j);
+  if (!written) return NULL;
   mx_lm_load_options o = {.dtype = MX_FLOAT32};
   return mx_lm_load(dir, &o);
 }
