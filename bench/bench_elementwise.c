@@ -123,6 +123,23 @@ static double time_op(bench_op op, mx_array *a, mx_array *b, int reps) {
   return best;
 }
 
+/* The memcpy peer: best time to copy `bytes` with the pool, split into one
+ * part per thread or into 64 parts, whichever is faster. */
+static double copy_time(char *dst, const char *src, size_t bytes, int reps) {
+  double best = 1e30;
+  const int parts[2] = {mx_num_threads(), 64};
+  for (int k = 0; k < 2; k++) {
+    copy_job cj = {dst, src, bytes, parts[k]};
+    for (int r = 0; r < reps + 1; r++) {
+      double t0 = now();
+      mx_parallel_for(parts[k], 1, copy_range, &cj);
+      double t = now() - t0;
+      if (r && t < best) best = t;
+    }
+  }
+  return best;
+}
+
 static void run_table(int threads, int64_t n, int reps) {
   mx_set_num_threads(threads);
   size_t fbytes = (size_t)n * 4;
@@ -130,17 +147,7 @@ static void run_table(int threads, int64_t n, int reps) {
   if (!src || !dst) exit(1);
   memset(src, 1, fbytes);
   memset(dst, 2, fbytes);
-  double tcopy = 1e30, tread = 1e30;
-  const int parts[2] = {threads, 64};
-  for (int k = 0; k < 2; k++) {
-    copy_job cj = {dst, src, fbytes, parts[k]};
-    for (int r = 0; r < reps + 1; r++) {
-      double t0 = now();
-      mx_parallel_for(parts[k], 1, copy_range, &cj);
-      double t = now() - t0;
-      if (r && t < tcopy) tcopy = t;
-    }
-  }
+  double tcopy = copy_time(dst, src, fbytes, reps), tread = 1e30;
   sum_job sj = {(const float *)src, n, {0}};
   volatile double sink = 0;
   for (int r = 0; r < reps + 1; r++) {
@@ -248,17 +255,7 @@ static void run_unary(int64_t n, int reps, const char *list) {
   if (!src || !dst) exit(1);
   memset(src, 1, fbytes);
   memset(dst, 2, fbytes);
-  double tcopy = 1e30;
-  const int parts[2] = {mx_num_threads(), 64};
-  for (int k = 0; k < 2; k++) {
-    copy_job cj = {dst, src, fbytes, parts[k]};
-    for (int r = 0; r < reps + 1; r++) {
-      double t0 = now();
-      mx_parallel_for(parts[k], 1, copy_range, &cj);
-      double t = now() - t0;
-      if (r && t < tcopy) tcopy = t;
-    }
-  }
+  double tcopy = copy_time(dst, src, fbytes, reps);
   free(src);
   free(dst);
   double copy_gbs = 2.0 * (double)fbytes / tcopy / 1e9;
