@@ -152,7 +152,7 @@ void mx_small_free(void *p, size_t n);
  * would otherwise hand back to the system and fault in again on every
  * call. One slot per call site, never held across a call that may use
  * the same slot. NULL when out of memory. */
-enum { MX_SCRATCH_SDPA, MX_SCRATCH_QMM, MX_SCRATCH_COUNT };
+enum { MX_SCRATCH_SDPA, MX_SCRATCH_QMM, MX_SCRATCH_QX, MX_SCRATCH_COUNT };
 void *mx_thread_scratch(int slot, size_t n);
 
 typedef struct mx_allocator mx_allocator;
@@ -170,7 +170,8 @@ typedef void (*mx_range_fn)(void *ctx, int64_t begin, int64_t end);
  * returns when all are done. Nested calls run inline. */
 void mx_parallel_for(int64_t n, int64_t grain, mx_range_fn fn, void *ctx);
 
-/* ---- CUDA hooks (implemented by the CUDA backend, or stubs) ---- */
+/* ---- CUDA hooks (the CUDA backend; in a build without CUDA, cuda_none.c
+ * answers "no GPU" / a clear error) ---- */
 bool mx_cuda_compiled(void);
 int mx_cuda_device_count(void);
 mx_status mx_cuda_synchronize(void);

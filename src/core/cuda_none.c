@@ -13,5 +13,5 @@ mx_status mx_cuda_buffer_to_host(mx_buffer *b) {
 }
 void mx_cuda_buffer_free(mx_buffer *b) { (void)b; }
 #else
-typedef int mx_cuda_stub_unused;
+typedef int mx_cuda_none_unused; /* ISO C: no empty translation unit */
 #endif

@@ -8,7 +8,9 @@
  *                     that runs one region as one kernel, and its rules
  *  compile_cpu.c      C source for a region, the system compiler, the cache
  *                     directory, dlopen, and the CPU kernel of `compiled`
- *  compile_cuda.c     the hook where CUDA fusion (NVRTC) will go: a stub
+ *  compile_cuda.c     CUDA fusion (NVRTC) is not written yet: the hook reports
+ *                     "[compile] no CUDA fusion yet" and GPU regions stay
+ *                     unfused (CUDA backend issue)
  *
  * A compiled graph (mx_cgraph) is plain data detached from any mx_node:
  * values (the function's inputs, retained constant arrays, node outputs)

@@ -488,6 +488,9 @@ static void qmm_n_range(void *c, int64_t g0, int64_t g1) {
   mx_qmm_n_groups(c, (int)g0, (int)g1);
 }
 
+/* activations prepared in the thread scratch up to this size (bytes) */
+#define QMM_X_SCRATCH_MAX ((size_t)1 << 20)
+
 mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
   const mx_qmm_params *p = MX_PARAMS(mx_qmm_params, n);
   mx_array *x = in[0], *wq = in[1], *sc = in[2], *bi = in[3], *o = out[0];
@@ -508,6 +511,7 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
   const void *sd = contig_data(sc, &t1);
   const void *bd = contig_data(bi, &t2);
   float *xf = NULL;
+  bool scratch = false;
   mx_status st = MX_OK;
   if (!wd || !sd || !bd) {
     st = mx_set_error(MX_ERR_NOMEM, "[quantized_matmul] out of memory");
@@ -537,7 +541,11 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
   bool bf16 = p->transpose && mx_qmm_use_bf16(isa, bits, K, x->dtype);
   size_t xbytes = sizeof(float) * ((size_t)M * K + (p->transpose ? (size_t)M * G : 0)) +
                   (bf16 ? sizeof(uint16_t) * 2 * (size_t)M * K : 0);
-  xf = malloc(xbytes ? xbytes : 1);
+  /* decode-sized activations (a few KB, every matmul of every token) come
+   * from the thread's scratch; large ones are allocated and freed */
+  scratch = xbytes <= QMM_X_SCRATCH_MAX;
+  xf = scratch ? mx_thread_scratch(MX_SCRATCH_QX, xbytes ? xbytes : 1)
+               : malloc(xbytes ? xbytes : 1);
   if (!xf) {
     st = mx_set_error(MX_ERR_NOMEM, "[quantized_matmul] out of memory");
     goto done;
@@ -617,7 +625,7 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
     }
   }
 done:
-  free(xf);
+  if (!scratch) free(xf);
   free(t0);
   free(t1);
   free(t2);
