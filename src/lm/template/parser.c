@@ -227,33 +227,24 @@ static jt_node *parse_expression(ps *P, bool with_condexpr) {
 }
 
 static jt_node *parse_not(ps *P);
-static jt_node *parse_and(ps *P) {
+/* left-associative `operand (word operand)*` for the boolean keywords */
+static jt_node *parse_logic(ps *P, const char *word, int kind,
+                            jt_node *(*operand)(ps *)) {
   int line = cur(P)->line;
-  jt_node *l = parse_not(P);
-  while (is_name(cur(P), "and")) {
+  jt_node *l = operand(P);
+  while (is_name(cur(P), word)) {
     next(P);
-    jt_node *n = mk(P, E_AND, line);
+    jt_node *n = mk(P, kind, line);
     n->a = l;
-    n->b = parse_not(P);
+    n->b = operand(P);
     l = n;
     line = cur(P)->line;
   }
   return l;
 }
 
-static jt_node *parse_or(ps *P) {
-  int line = cur(P)->line;
-  jt_node *l = parse_and(P);
-  while (is_name(cur(P), "or")) {
-    next(P);
-    jt_node *n = mk(P, E_OR, line);
-    n->a = l;
-    n->b = parse_and(P);
-    l = n;
-    line = cur(P)->line;
-  }
-  return l;
-}
+static jt_node *parse_and(ps *P) { return parse_logic(P, "and", E_AND, parse_not); }
+static jt_node *parse_or(ps *P) { return parse_logic(P, "or", E_OR, parse_and); }
 
 static jt_node *parse_compare(ps *P);
 static jt_node *parse_not(ps *P) {
