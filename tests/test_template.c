@@ -912,30 +912,17 @@ static const ocase ERRORS[] = {
     {.tmpl = "{% set a, b = 1 %}", NULL, O_ERR},
 };
 
-static void test_python_values(void) {
-  check_oracle(VALUES, (int)(sizeof VALUES / sizeof *VALUES));
-}
-static void test_python_arith(void) {
-  check_oracle(ARITH, (int)(sizeof ARITH / sizeof *ARITH));
-}
-static void test_python_strings(void) {
-  check_oracle(STRINGS, (int)(sizeof STRINGS / sizeof *STRINGS));
-}
-static void test_python_filters(void) {
-  check_oracle(FILTERS, (int)(sizeof FILTERS / sizeof *FILTERS));
-}
-static void test_python_tests(void) {
-  check_oracle(TESTS, (int)(sizeof TESTS / sizeof *TESTS));
-}
-static void test_python_statements(void) {
-  check_oracle(STATEMENTS, (int)(sizeof STATEMENTS / sizeof *STATEMENTS));
-}
-static void test_python_whitespace(void) {
-  check_oracle(WHITESPACE, (int)(sizeof WHITESPACE / sizeof *WHITESPACE));
-}
-static void test_python_errors(void) {
-  check_oracle(ERRORS, (int)(sizeof ERRORS / sizeof *ERRORS));
-}
+/* one test case per table of Python-jinja2-checked vectors */
+#define ORACLE_TEST(fn, table) \
+  static void fn(void) { check_oracle(table, (int)(sizeof table / sizeof *table)); }
+ORACLE_TEST(test_python_values, VALUES)
+ORACLE_TEST(test_python_arith, ARITH)
+ORACLE_TEST(test_python_strings, STRINGS)
+ORACLE_TEST(test_python_filters, FILTERS)
+ORACLE_TEST(test_python_tests, TESTS)
+ORACLE_TEST(test_python_statements, STATEMENTS)
+ORACLE_TEST(test_python_whitespace, WHITESPACE)
+ORACLE_TEST(test_python_errors, ERRORS)
 
 /* features met in published templates (Gemma, Nemotron, Mistral Small, Command R7B,
  * Seed-OSS, MiniMax), condensed into snippets and checked against Python */
@@ -1121,9 +1108,7 @@ static const ocase REAL_WORLD[] = {
          "endfor %}",
      REAL_CTX},
 };
-static void test_python_real_world(void) {
-  check_oracle(REAL_WORLD, (int)(sizeof REAL_WORLD / sizeof *REAL_WORLD));
-}
+ORACLE_TEST(test_python_real_world, REAL_WORLD)
 
 /* ---- random whitespace-control templates against Python (the lexer's
  * '-' / '+' markers, trim_blocks, lstrip_blocks, raw, comments, CRLF,
