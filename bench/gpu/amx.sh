@@ -17,14 +17,15 @@ command -v ninja >/dev/null && gen="-G Ninja"
 cmake -S . -B build-amx $gen -DMX_CUDA=OFF -DCMAKE_BUILD_TYPE=Release > "$out/cmake.log" 2>&1 || { tail -30 "$out/cmake.log"; exit 1; }
 cmake --build build-amx -j "$(nproc)" > "$out/build.log" 2>&1 || { grep -E "error|undefined" "$out/build.log" | head -30; exit 1; }
 rc=0
-for t in ${MX_AMX_TESTS:-test_matmul test_quant test_lm test_generate}; do
-  echo "== $t"
-  (cd build-amx && ./$t > "$out/$t.log" 2>&1) || rc=1
-  tail -4 "$out/$t.log"
-done
+echo "== tests (every ISA level the CPU has, AMX first)"
+(cd build-amx && ctest --output-on-failure -j 8 -R "${MX_AMX_TESTS:-test_matmul|test_quant|test_lm|test_generate|test_adapters}" > "$out/ctest.log" 2>&1) || rc=1
+tail -8 "$out/ctest.log"
 pin="taskset -c 0,1"
-echo "== bench_matmul, 2 cores: amx, then avx512bf16"
-MX_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $pin ./build-amx/bench_matmul 1024 | tee "$out/matmul_amx.txt" | head -8
+for ks in ${MX_AMX_KSUBS:-4}; do
+  echo "== bench_matmul, 2 cores, amx, MX_AMX_KSUB=$ks"
+  MX_AMX_KSUB=$ks MX_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $pin ./build-amx/bench_matmul 512 | tee "$out/matmul_amx_$ks.txt" | head -7
+done
+echo "== bench_matmul, 2 cores, avx512bf16"
 MX_CPU_ISA=avx512bf16 MX_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $pin ./build-amx/bench_matmul 512 | tee "$out/matmul_bf16.txt" | head -7
 if [ "${MX_AMX_LM:-1}" = 1 ]; then
   for isa in amx avx512bf16; do

@@ -580,6 +580,18 @@ TGTA static void amx_begin(void) {
 
 TGTA static void amx_end(void) { _tile_release(); }
 
+/* Steps of 32 k per pass over the block's tiles: 4 steps (k = 128) keep a
+ * pass's operands in L1 (32 rows of W: 8 KB; 128 rows of X: 32 KB) */
+static int amx_ksub(void) {
+  static int v = 0;
+  if (!v) {
+    const char *e = getenv("MX_AMX_KSUB");
+    int t = e ? atoi(e) : 4;
+    v = t >= 1 && t <= 8 ? t : 4;
+  }
+  return v;
+}
+
 /* c (ni x 16 njb floats, ldc apart) (+)= A . B over ks steps of 32 k, where
  * A is w (ni rows, ldw elements apart) and, when w2 is not NULL, also w2
  * (the lo part of a split weight: both products go into the same sums),
@@ -589,29 +601,34 @@ TGTA static void amx_block(const uint16_t *w, const uint16_t *w2, int64_t ldw, i
                            const uint32_t *xb, int64_t xjs, int njb, int ks, float *c,
                            int64_t ldc, bool first) {
   const size_t sa = (size_t)ldw * 2, sc = (size_t)ldc * 4;
-  for (int i = 0; i < ni; i += 32) {
-    /* 32 rows of W (16 KB of a K block) stay in L1 while the X blocks pass */
-    const bool i2 = i + 16 < ni;
-    for (int jb = 0; jb < njb; jb += 2) {
-      const bool j2 = jb + 1 < njb;
-      float *c00 = c + (int64_t)i * ldc + jb * 16, *c01 = c00 + 16, *c10 = c00 + 16 * ldc,
-            *c11 = c10 + 16;
-      const uint32_t *b0 = xb + (int64_t)jb * xjs, *b1 = b0 + xjs;
-      if (first) {
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-      } else {
-        _tile_loadd(0, c00, sc);
-        if (j2) _tile_loadd(1, c01, sc);
-        if (i2) _tile_loadd(2, c10, sc);
-        if (i2 && j2) _tile_loadd(3, c11, sc);
-      }
-      for (int part = 0; part < (w2 ? 2 : 1); part++) {
-        const uint16_t *a0 = (part ? w2 : w) + (int64_t)i * ldw, *a1 = a0 + 16 * ldw;
-        for (int s = 0; s < ks; s++) {
-          /* B row p = pair p of 16 rows of X: 16 pairs per step, 64 bytes apart */
+  const int ksub = amx_ksub();
+  for (int s0 = 0; s0 < ks; s0 += ksub) {
+    const int s1 = s0 + ksub < ks ? s0 + ksub : ks;
+    const bool zero = first && s0 == 0;
+    for (int i = 0; i < ni; i += 32) {
+      const bool i2 = i + 16 < ni;
+      const uint16_t *a0 = w + (int64_t)i * ldw, *a1 = a0 + 16 * ldw;
+      const uint16_t *l0 = w2 ? w2 + (int64_t)i * ldw : NULL,
+                     *l1 = l0 ? l0 + 16 * ldw : NULL;
+      for (int jb = 0; jb < njb; jb += 2) {
+        const bool j2 = jb + 1 < njb;
+        float *c00 = c + (int64_t)i * ldc + jb * 16, *c01 = c00 + 16,
+              *c10 = c00 + 16 * ldc, *c11 = c10 + 16;
+        const uint32_t *b0 = xb + (int64_t)jb * xjs, *b1 = b0 + xjs;
+        if (zero) {
+          _tile_zero(0);
+          _tile_zero(1);
+          _tile_zero(2);
+          _tile_zero(3);
+        } else {
+          _tile_loadd(0, c00, sc);
+          if (j2) _tile_loadd(1, c01, sc);
+          if (i2) _tile_loadd(2, c10, sc);
+          if (i2 && j2) _tile_loadd(3, c11, sc);
+        }
+        for (int s = s0; s < s1; s++) {
+          /* B row p = pair p of 16 rows of X: 16 pairs per step, 64 bytes
+           * apart; loaded once for the hi and the lo part of A */
           _tile_loadd(6, b0 + s * 256, 64);
           if (j2) _tile_loadd(7, b1 + s * 256, 64);
           _tile_loadd(4, a0 + s * 32, sa);
@@ -622,12 +639,22 @@ TGTA static void amx_block(const uint16_t *w, const uint16_t *w2, int64_t ldw, i
             _tile_dpbf16ps(2, 5, 6);
             if (j2) _tile_dpbf16ps(3, 5, 7);
           }
+          if (l0) {
+            _tile_loadd(4, l0 + s * 32, sa);
+            _tile_dpbf16ps(0, 4, 6);
+            if (j2) _tile_dpbf16ps(1, 4, 7);
+            if (i2) {
+              _tile_loadd(5, l1 + s * 32, sa);
+              _tile_dpbf16ps(2, 5, 6);
+              if (j2) _tile_dpbf16ps(3, 5, 7);
+            }
+          }
         }
+        _tile_stored(0, c00, sc);
+        if (j2) _tile_stored(1, c01, sc);
+        if (i2) _tile_stored(2, c10, sc);
+        if (i2 && j2) _tile_stored(3, c11, sc);
       }
-      _tile_stored(0, c00, sc);
-      if (j2) _tile_stored(1, c01, sc);
-      if (i2) _tile_stored(2, c10, sc);
-      if (i2 && j2) _tile_stored(3, c11, sc);
     }
   }
 }
