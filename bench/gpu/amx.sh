@@ -21,9 +21,12 @@ echo "== tests (every ISA level the CPU has, AMX first)"
 (cd build-amx && ctest --output-on-failure -j 8 -R "${MX_AMX_TESTS:-test_matmul|test_quant|test_lm|test_generate|test_adapters}" > "$out/ctest.log" 2>&1) || rc=1
 tail -8 "$out/ctest.log"
 pin="taskset -c 0,1"
-for ks in ${MX_AMX_KSUBS:-4}; do
-  echo "== bench_matmul, 2 cores, amx, MX_AMX_KSUB=$ks"
-  MX_AMX_KSUB=$ks MX_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $pin ./build-amx/bench_matmul 512 | tee "$out/matmul_amx_$ks.txt" | head -7
+echo "== bench_amx (one thread)"
+$pin ./build-amx/bench_amx | tee "$out/amx_micro.txt"
+# variants: MX_AMX_ORDER (1: pipelined tile loads) : MX_AMX_KSUB (k-steps per pass)
+for v in ${MX_AMX_VARIANTS:-1:4}; do
+  echo "== bench_matmul, 2 cores, amx, order:ksub $v"
+  MX_AMX_ORDER=${v%%:*} MX_AMX_KSUB=${v##*:} MX_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $pin ./build-amx/bench_matmul 512 | tee "$out/matmul_amx_${v/:/_}.txt" | sed -n 2,7p
 done
 echo "== bench_matmul, 2 cores, avx512bf16"
 MX_CPU_ISA=avx512bf16 MX_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $pin ./build-amx/bench_matmul 512 | tee "$out/matmul_bf16.txt" | head -7

@@ -592,6 +592,15 @@ static int amx_ksub(void) {
   return v;
 }
 
+static int amx_order(void) {
+  static int v = -1;
+  if (v < 0) {
+    const char *e = getenv("MX_AMX_ORDER");
+    v = e ? atoi(e) != 0 : 1;
+  }
+  return v;
+}
+
 /* c (ni x 16 njb floats, ldc apart) (+)= A . B over ks steps of 32 k, where
  * A is w (ni rows, ldw elements apart) and, when w2 is not NULL, also w2
  * (the lo part of a split weight: both products go into the same sums),
@@ -626,30 +635,60 @@ TGTA static void amx_block(const uint16_t *w, const uint16_t *w2, int64_t ldw, i
           if (i2) _tile_loadd(2, c10, sc);
           if (i2 && j2) _tile_loadd(3, c11, sc);
         }
-        for (int s = s0; s < s1; s++) {
-          /* B row p = pair p of 16 rows of X: 16 pairs per step, 64 bytes
-           * apart; loaded once for the hi and the lo part of A */
-          _tile_loadd(6, b0 + s * 256, 64);
-          if (j2) _tile_loadd(7, b1 + s * 256, 64);
-          _tile_loadd(4, a0 + s * 32, sa);
-          _tile_dpbf16ps(0, 4, 6);
-          if (j2) _tile_dpbf16ps(1, 4, 7);
-          if (i2) {
-            _tile_loadd(5, a1 + s * 32, sa);
-            _tile_dpbf16ps(2, 5, 6);
-            if (j2) _tile_dpbf16ps(3, 5, 7);
+        if (amx_order()) {
+          /* software pipelined: each operand tile is reloaded for the next
+           * step right after its last reader of this step has issued, so
+           * the loads overlap the remaining products */
+          _tile_loadd(4, a0 + s0 * 32, sa);
+          _tile_loadd(6, b0 + s0 * 256, 64);
+          if (j2) _tile_loadd(7, b1 + s0 * 256, 64);
+          if (i2) _tile_loadd(5, a1 + s0 * 32, sa);
+          for (int s = s0; s < s1; s++) {
+            const bool more = s + 1 < s1;
+            if (l0) {
+              _tile_dpbf16ps(0, 4, 6);
+              if (j2) _tile_dpbf16ps(1, 4, 7);
+              _tile_loadd(4, l0 + s * 32, sa);
+              if (i2) {
+                _tile_dpbf16ps(2, 5, 6);
+                if (j2) _tile_dpbf16ps(3, 5, 7);
+                _tile_loadd(5, l1 + s * 32, sa);
+              }
+            }
+            _tile_dpbf16ps(0, 4, 6);
+            if (j2) _tile_dpbf16ps(1, 4, 7);
+            if (more) _tile_loadd(4, a0 + (s + 1) * 32, sa);
+            if (i2) _tile_dpbf16ps(2, 5, 6);
+            if (more) _tile_loadd(6, b0 + (s + 1) * 256, 64);
+            if (i2 && j2) _tile_dpbf16ps(3, 5, 7);
+            if (more && i2) _tile_loadd(5, a1 + (s + 1) * 32, sa);
+            if (more && j2) _tile_loadd(7, b1 + (s + 1) * 256, 64);
           }
-          if (l0) {
-            _tile_loadd(4, l0 + s * 32, sa);
+        } else
+          for (int s = s0; s < s1; s++) {
+            /* B row p = pair p of 16 rows of X: 16 pairs per step, 64 bytes
+             * apart; loaded once for the hi and the lo part of A */
+            _tile_loadd(6, b0 + s * 256, 64);
+            if (j2) _tile_loadd(7, b1 + s * 256, 64);
+            _tile_loadd(4, a0 + s * 32, sa);
             _tile_dpbf16ps(0, 4, 6);
             if (j2) _tile_dpbf16ps(1, 4, 7);
             if (i2) {
-              _tile_loadd(5, l1 + s * 32, sa);
+              _tile_loadd(5, a1 + s * 32, sa);
               _tile_dpbf16ps(2, 5, 6);
               if (j2) _tile_dpbf16ps(3, 5, 7);
             }
+            if (l0) {
+              _tile_loadd(4, l0 + s * 32, sa);
+              _tile_dpbf16ps(0, 4, 6);
+              if (j2) _tile_dpbf16ps(1, 4, 7);
+              if (i2) {
+                _tile_loadd(5, l1 + s * 32, sa);
+                _tile_dpbf16ps(2, 5, 6);
+                if (j2) _tile_dpbf16ps(3, 5, 7);
+              }
+            }
           }
-        }
         _tile_stored(0, c00, sc);
         if (j2) _tile_stored(1, c01, sc);
         if (i2) _tile_stored(2, c10, sc);
