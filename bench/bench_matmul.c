@@ -21,6 +21,7 @@
 #include <immintrin.h>
 #endif
 
+#include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/qsimd.h"
 #include "mx/mx.h"
 
@@ -206,7 +207,8 @@ static void bench_linear(int M, int N, int K, double peak) {
   mx_eval1(mw);
   mx_array *wt = mx_transpose(mw, NULL, 0);
   /* peer: float32 sgemm of the same shape (x @ w.T as CblasTrans) */
-  double flops = 2.0 * M * N * K, tm = 1e30, tb = 1e30;
+  double flops = 2.0 * M * N * K, tm = 1e30, tb = 1e30, ph[5];
+  mx_gemm_bf16_phases(ph, true);
   for (int i = 0; i < 21; i++) {
     double t0 = now();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w, K, 0.0f,
@@ -224,6 +226,13 @@ static void bench_linear(int M, int N, int K, double peak) {
          tb / tm);
   if (peak > 0) printf("   (%.0f%% of bf16 peak)", 100 * flops / tm * 1e-9 / peak);
   printf("\n");
+  if (getenv("MX_GEMM_PROF")) { /* MX_GEMM_PROF: where a call's time goes (per call) */
+    mx_gemm_bf16_phases(ph, true);
+    printf(
+        "   Mcycles/call: xpack %.3f  fill %.3f  kernel %.3f  store %.3f (thread sums)  "
+        "job %.3f (wall)\n",
+        ph[0] / 21e6, ph[1] / 21e6, ph[2] / 21e6, ph[3] / 21e6, ph[4] / 21e6);
+  }
   mx_free(mx);
   mx_free(mw);
   mx_free(wt);

@@ -739,6 +739,28 @@ TGT static void split_q(uint16_t *hi, uint16_t *lo, int64_t ld, int nr, int nrp,
   }
 }
 
+/* ---- phase timing (MX_GEMM_PROF=1; bench_matmul prints it) ---- */
+
+enum { PH_XPACK, PH_FILL, PH_KERN, PH_STORE, PH_DRV, PH_N };
+static _Atomic uint64_t g_ph[PH_N];
+static int g_prof = -1;
+static inline bool prof_on(void) {
+  if (g_prof < 0) g_prof = getenv("MX_GEMM_PROF") != NULL;
+  return g_prof;
+}
+static inline uint64_t ph_t(void) { return prof_on() ? __rdtsc() : 0; }
+static inline void ph_add(int ph, uint64_t t0) {
+  if (prof_on())
+    atomic_fetch_add_explicit(&g_ph[ph], __rdtsc() - t0, memory_order_relaxed);
+}
+
+void mx_gemm_bf16_phases(double out[5], bool reset) {
+  for (int i = 0; i < PH_N; i++) {
+    out[i] = (double)atomic_load(&g_ph[i]);
+    if (reset) atomic_store(&g_ph[i], 0);
+  }
+}
+
 /* ---- driver ---- */
 
 typedef struct {
@@ -828,11 +850,13 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
           }
         } else {
           const int kp = amx ? 32 * ks : 2 * np; /* zeros up to the step */
+          const uint64_t tf = ph_t();
           float *qs = qsb, *qbs = qsb ? qsb + mc * (KC / a->q->gs) : NULL;
           if (a->w)
             fill_strided(a, i0, ni, k0, kp, panel, KC);
           else
             fill_q(a, i0, ni, k0, kc, panel, KC, qs, qbs);
+          ph_add(PH_FILL, tf);
           if (amx && a->w) {
             if (nip > ni) memset(panel + ni * KC, 0, sizeof(uint16_t) * KC * (nip - ni));
           } else if (amx) {
@@ -844,7 +868,9 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
         }
         const uint32_t *xb0 = x->xp + (int64_t)(q0 / 16) * xjs + (int64_t)(k0 / 2) * 16;
         if (amx) {
+          const uint64_t tk = ph_t();
           amx_block(wp, wlo, ldw, nip, xb0, xjs, njb, ks, ct, ldc, k0 == 0);
+          ph_add(PH_KERN, tk);
           continue;
         }
         for (int jb = 0; jb < njb; jb += NVMAX) {
@@ -870,7 +896,9 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
           }
         }
       }
+      const uint64_t ts = ph_t();
       store_tile(a, ct, ldc, i0, ni, q0, nq);
+      ph_add(PH_STORE, ts);
     }
   }
   if (amx) amx_end();
@@ -907,7 +935,10 @@ mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
   }
   xpack_ctx xc = {a, xp, np, ns, sb ? &sc : NULL};
   int64_t grain = (1 << 14) / ((int64_t)np * 16) + 1;
+  uint64_t t0 = ph_t();
   mx_parallel_for(njb, grain, xpack_range, &xc);
+  ph_add(PH_XPACK, t0);
+  t0 = ph_t();
   /* the pool gets units of MR rows: it cuts them into chunks (up to four
    * per thread), and each chunk runs in equal panels of up to MC_MAX rows;
    * few rows of W (the k and v projections, 128 rows): one chunk per
@@ -916,12 +947,18 @@ mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
   const int64_t units = (P + (amx ? AUR : MR) - 1) / (amx ? AUR : MR),
                 nt = mx_num_threads() > 0 ? mx_num_threads() : 1;
   mx_parallel_for(units, units < 16 * nt ? (units + nt - 1) / nt : 1, drv_range, &d);
+  ph_add(PH_DRV, t0);
   mx_buffer_release(xb);
   if (sb) mx_buffer_release(sb);
   return atomic_load(&d.failed) ? MX_ERR_NOMEM : MX_OK;
 }
 
 #else /* not x86-64: never available */
+
+void mx_gemm_bf16_phases(double out[5], bool reset) {
+  (void)reset;
+  for (int i = 0; i < 5; i++) out[i] = 0;
+}
 
 mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
   (void)a;
