@@ -592,6 +592,23 @@ static int amx_ksub(void) {
   return v;
 }
 
+/* a block of W rows to bring into L2 while the kernel runs */
+typedef struct {
+  const char *base;
+  int64_t stride; /* bytes between rows */
+  int rows, bytes;
+} amx_pf_t;
+
+/* MX_AMX_PF: 0 no software prefetch of W, 1 a burst per block, 2 spread */
+static int amx_pf(void) {
+  static int v = -1;
+  if (v < 0) {
+    const char *e = getenv("MX_AMX_PF");
+    v = e ? atoi(e) : 2;
+  }
+  return v;
+}
+
 static int amx_order(void) {
   static int v = -1;
   if (v < 0) {
@@ -608,9 +625,15 @@ static int amx_order(void) {
  * of 16; the rows of c up to ni and columns up to 16 njb are written. */
 TGTA static void amx_block(const uint16_t *w, const uint16_t *w2, int64_t ldw, int ni,
                            const uint32_t *xb, int64_t xjs, int njb, int ks, float *c,
-                           int64_t ldc, bool first) {
+                           int64_t ldc, bool first, const amx_pf_t *pf) {
   const size_t sa = (size_t)ldw * 2, sc = (size_t)ldc * 4;
   const int ksub = amx_ksub();
+  /* the next block's lines, a share per tile block */
+  const int lpr = (pf->bytes + 63) / 64;
+  const int64_t nl = (int64_t)pf->rows * lpr;
+  const int64_t nit =
+      (int64_t)((ks + ksub - 1) / ksub) * ((ni + 31) / 32) * ((njb + 1) / 2);
+  int64_t it = 0, l = 0;
   for (int s0 = 0; s0 < ks; s0 += ksub) {
     const int s1 = s0 + ksub < ks ? s0 + ksub : ks;
     const bool zero = first && s0 == 0;
@@ -624,6 +647,8 @@ TGTA static void amx_block(const uint16_t *w, const uint16_t *w2, int64_t ldw, i
         float *c00 = c + (int64_t)i * ldc + jb * 16, *c01 = c00 + 16,
               *c10 = c00 + 16 * ldc, *c11 = c10 + 16;
         const uint32_t *b0 = xb + (int64_t)jb * xjs, *b1 = b0 + xjs;
+        for (int64_t le = nl * ++it / nit; l < le; l++)
+          _mm_prefetch(pf->base + (l / lpr) * pf->stride + (l % lpr) * 64, _MM_HINT_T1);
         if (zero) {
           _tile_zero(0);
           _tile_zero(1);
@@ -834,6 +859,7 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
         const bool dir = direct && (!amx || (kc % 32 == 0 && ni % 16 == 0));
         const uint16_t *wp, *wlo = NULL;
         int64_t ldw;
+        amx_pf_t pf = {NULL, 0, 0, 0};
         if (dir) {
           wp = a->w + (int64_t)i0 * a->w_rs + k0;
           ldw = a->w_rs;
@@ -843,6 +869,14 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
             int pk = k0 + KC, pi = i0, pn = ni;
             if (pk >= K) pk = 0, pi = i0 + ni, pn = P - pi < mc ? P - pi : mc;
             int pc = K - pk < KC ? K - pk : KC;
+            if (amx && amx_pf() != 1) {
+              /* AMX: spread over the kernel's tile blocks (a burst of a
+               * whole block's lines stalls the core until they arrive) */
+              if (amx_pf() == 2 && pn > 0)
+                pf = (amx_pf_t){(const char *)(a->w + (int64_t)pi * a->w_rs + pk),
+                                a->w_rs * 2, pn, 2 * pc};
+              pn = 0;
+            }
             for (int r = 0; r < pn; r++) {
               const char *rp = (const char *)(a->w + (int64_t)(pi + r) * a->w_rs + pk);
               for (int b = 0; b < 2 * pc; b += 64) _mm_prefetch(rp + b, _MM_HINT_T1);
@@ -869,7 +903,7 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
         const uint32_t *xb0 = x->xp + (int64_t)(q0 / 16) * xjs + (int64_t)(k0 / 2) * 16;
         if (amx) {
           const uint64_t tk = ph_t();
-          amx_block(wp, wlo, ldw, nip, xb0, xjs, njb, ks, ct, ldc, k0 == 0);
+          amx_block(wp, wlo, ldw, nip, xb0, xjs, njb, ks, ct, ldc, k0 == 0, &pf);
           ph_add(PH_KERN, tk);
           continue;
         }
