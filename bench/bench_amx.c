@@ -87,6 +87,55 @@ TGTA static double run(int mode, const char *buf, size_t span, long steps) {
   return (double)steps * 4 * 16 * 16 * 32 * 2 / dt * 1e-9;
 }
 
+/* The GEMM's block loop (gemm_bf16.c amx_block, loads-first order) on
+ * synthetic buffers: W (rows x 896 bfloat16, rows lda_e elements apart),
+ * packed X (128 rows: 8 blocks of 448 pairs), C tiles loaded and stored
+ * around every 8 steps when cio (else kept in the tiles). */
+TGTA static double gemm_like(const uint16_t *w, int64_t lda_e, int rows,
+                             const uint32_t *xp, float *ct, bool cio, int reps) {
+  cfg();
+  const int64_t xjs = 448 * 16;
+  const size_t sa = (size_t)lda_e * 2;
+  double t0 = now();
+  long tdp = 0;
+  for (int r = 0; r < reps; r++)
+    for (int k0 = 0; k0 < 896; k0 += 256) {
+      const int ks = (896 - k0 < 256 ? 896 - k0 : 256) / 32;
+      for (int i = 0; i < rows; i += 32)
+        for (int jb = 0; jb < 8; jb += 2) {
+          float *c00 = ct + (int64_t)(i % 128) * 128 + jb * 16;
+          const uint32_t *b0 = xp + jb * xjs + k0 / 2 * 16, *b1 = b0 + xjs;
+          const uint16_t *a0 = w + (int64_t)i * lda_e + k0, *a1 = a0 + 16 * lda_e;
+          if (cio) {
+            _tile_loadd(0, c00, 512);
+            _tile_loadd(1, c00 + 16, 512);
+            _tile_loadd(2, c00 + 16 * 128, 512);
+            _tile_loadd(3, c00 + 16 * 128 + 16, 512);
+          }
+          for (int s = 0; s < ks; s++) {
+            _tile_loadd(6, b0 + s * 256, 64);
+            _tile_loadd(7, b1 + s * 256, 64);
+            _tile_loadd(4, a0 + s * 32, sa);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_loadd(5, a1 + s * 32, sa);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+          }
+          tdp += 4 * ks;
+          if (cio) {
+            _tile_stored(0, c00, 512);
+            _tile_stored(1, c00 + 16, 512);
+            _tile_stored(2, c00 + 16 * 128, 512);
+            _tile_stored(3, c00 + 16 * 128 + 16, 512);
+          }
+        }
+    }
+  double dt = now() - t0;
+  _tile_release();
+  return (double)tdp * 16 * 16 * 32 * 2 / dt * 1e-9;
+}
+
 int main(void) {
   if (mx_cpu_isa() < MX_ISA_AMX) {
     printf("bench_amx: no AMX on this CPU\n");
@@ -111,6 +160,26 @@ int main(void) {
           printf("%-20s %-9s %8.1f GFLOP/s  %5.1f%%\n", names[mode],
                  mode ? (l2 ? "L2" : "L1") : "", best, 100 * best / peak);
       }
+  /* the GEMM's loop: W 128 rows (224 KB, L2) or 896 rows (1.6 MB) */
+  uint16_t *w = aligned_alloc(64, (size_t)896 * 896 * 2);
+  uint32_t *xp = aligned_alloc(64, (size_t)8 * 448 * 16 * 4);
+  float *ct = aligned_alloc(64, (size_t)128 * 128 * 4);
+  memset(w, 0, (size_t)896 * 896 * 2);
+  memset(xp, 0, (size_t)8 * 448 * 16 * 4);
+  memset(ct, 0, (size_t)128 * 128 * 4);
+  for (int rows = 128; rows <= 896; rows += 768)
+    for (int cio = 0; cio < 2; cio++) {
+      double best = 0;
+      for (int r = 0; r < 5; r++) {
+        double g = gemm_like(w, 896, rows, xp, ct, cio, rows == 128 ? 40 : 6);
+        best = g > best ? g : best;
+      }
+      printf("gemm loop W %4dx896  C %-6s %8.1f GFLOP/s  %5.1f%%\n", rows,
+             cio ? "ld/st" : "kept", best, 100 * best / peak);
+    }
+  free(w);
+  free(xp);
+  free(ct);
   free(buf);
   return 0;
 }
