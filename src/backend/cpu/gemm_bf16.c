@@ -580,14 +580,15 @@ TGTA static void amx_begin(void) {
 
 TGTA static void amx_end(void) { _tile_release(); }
 
-/* Steps of 32 k per pass over the block's tiles: 4 steps (k = 128) keep a
- * pass's operands in L1 (32 rows of W: 8 KB; 128 rows of X: 32 KB) */
+/* Steps of 32 k per pass over a K block's tiles (MX_AMX_KSUB, default 8:
+ * the whole block; passes of 4 keep a pass's operands in L1 but load and
+ * store the accumulators twice as often) */
 static int amx_ksub(void) {
   static int v = 0;
   if (!v) {
     const char *e = getenv("MX_AMX_KSUB");
-    int t = e ? atoi(e) : 4;
-    v = t >= 1 && t <= 8 ? t : 4;
+    int t = e ? atoi(e) : 8;
+    v = t >= 1 && t <= 8 ? t : 8;
   }
   return v;
 }
@@ -625,9 +626,8 @@ static int amx_order(void) {
  * of 16; the rows of c up to ni and columns up to 16 njb are written. */
 TGTA static void amx_block(const uint16_t *w, const uint16_t *w2, int64_t ldw, int ni,
                            const uint32_t *xb, int64_t xjs, int njb, int ks, float *c,
-                           int64_t ldc, bool first, const amx_pf_t *pf) {
+                           int64_t ldc, bool first, const amx_pf_t *pf, int ksub) {
   const size_t sa = (size_t)ldw * 2, sc = (size_t)ldc * 4;
-  const int ksub = amx_ksub();
   /* the next block's lines, a share per tile block */
   const int lpr = (pf->bytes + 63) / 64;
   const int64_t nl = (int64_t)pf->rows * lpr;
@@ -853,6 +853,26 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
     const int ni = P - i0 < mc ? P - i0 : mc, nip = (ni + 15) & ~15;
     for (int q0 = 0; q0 < Q; q0 += QB) {
       const int nq = Q - q0 < QB ? Q - q0 : QB, njb = (nq + 15) / 16;
+      if (amx && direct && K % 32 == 0 && ni % 16 == 0) {
+        /* W in place, whole tiles: each 2 x 2 block of accumulators stays
+         * in the tiles for all of K (loading and storing them around
+         * every K block cost a quarter of the unit's rate, bench_amx);
+         * the next panel's rows come into L2 meanwhile */
+        const int pi = i0 + ni, pn = P - pi < mc ? P - pi : mc;
+        amx_pf_t pf = {NULL, 0, 0, 0};
+        if (q0 == 0 && pn > 0 && amx_pf())
+          pf = (amx_pf_t){(const char *)(a->w + (int64_t)pi * a->w_rs), a->w_rs * 2, pn,
+                          2 * K};
+        const uint64_t tk = ph_t();
+        amx_block(a->w + (int64_t)i0 * a->w_rs, NULL, a->w_rs, ni,
+                  x->xp + (int64_t)(q0 / 16) * xjs, xjs, njb, K / 32, ct, ldc, true, &pf,
+                  K / 32);
+        ph_add(PH_KERN, tk);
+        const uint64_t ts = ph_t();
+        store_tile(a, ct, ldc, i0, ni, q0, nq);
+        ph_add(PH_STORE, ts);
+        continue;
+      }
       for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = K - k0 < KC ? K - k0 : KC, np = (kc + 1) / 2, ks = (kc + 31) / 32;
         /* the tile unit reads W in place only as whole tiles */
@@ -903,7 +923,8 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
         const uint32_t *xb0 = x->xp + (int64_t)(q0 / 16) * xjs + (int64_t)(k0 / 2) * 16;
         if (amx) {
           const uint64_t tk = ph_t();
-          amx_block(wp, wlo, ldw, nip, xb0, xjs, njb, ks, ct, ldc, k0 == 0, &pf);
+          amx_block(wp, wlo, ldw, nip, xb0, xjs, njb, ks, ct, ldc, k0 == 0, &pf,
+                    amx_ksub());
           ph_add(PH_KERN, tk);
           continue;
         }
