@@ -4,7 +4,9 @@
 # quantized-matmul tests (which run every ISA level the CPU has, AMX
 # first), then bench_matmul and bench_lm's prefill on two pinned cores
 # (the issue's reference machine has 2 vCPUs), AMX against the vdpbf16ps
-# kernel (MX_CPU_ISA=avx512bf16) in the same run. Logs under $OUT.
+# kernel (MX_CPU_ISA=avx512bf16) in the same run, and bench_amx (the tile
+# unit's own rate). Logs under $OUT. MX_AMX_TESTS (a ctest regex),
+# MX_AMX_LM=0 (no bench_lm) and MX_BENCH_MODELS narrow it.
 # `run(carry=[".deps"], command="bash bench/gpu/amx.sh")`.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,11 +25,8 @@ tail -8 "$out/ctest.log"
 pin="taskset -c 0,1"
 echo "== bench_amx (one thread)"
 $pin ./build-amx/bench_amx | tee "$out/amx_micro.txt"
-# variants: MX_AMX_ORDER (1: pipelined tile loads) : MX_AMX_KSUB (k-steps per pass)
-for v in ${MX_AMX_VARIANTS:-1:4}; do
-  echo "== bench_matmul, 2 cores, amx, order:ksub $v"
-  MX_AMX_ORDER=${v%%:*} MX_AMX_KSUB=${v##*:} MX_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $pin ./build-amx/bench_matmul 512 | tee "$out/matmul_amx_${v/:/_}.txt" | sed -n 2,7p
-done
+echo "== bench_matmul, 2 cores, amx (MX_GEMM_PROF: cycles per phase)"
+MX_GEMM_PROF=1 MX_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $pin ./build-amx/bench_matmul 512 | tee "$out/matmul_amx.txt" | sed -n 2,11p
 echo "== bench_matmul, 2 cores, avx512bf16"
 MX_CPU_ISA=avx512bf16 MX_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $pin ./build-amx/bench_matmul 512 | tee "$out/matmul_bf16.txt" | head -7
 if [ "${MX_AMX_LM:-1}" = 1 ]; then

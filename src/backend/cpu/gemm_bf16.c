@@ -580,44 +580,12 @@ TGTA static void amx_begin(void) {
 
 TGTA static void amx_end(void) { _tile_release(); }
 
-/* Steps of 32 k per pass over a K block's tiles (MX_AMX_KSUB, default 8:
- * the whole block; passes of 4 keep a pass's operands in L1 but load and
- * store the accumulators twice as often) */
-static int amx_ksub(void) {
-  static int v = 0;
-  if (!v) {
-    const char *e = getenv("MX_AMX_KSUB");
-    int t = e ? atoi(e) : 8;
-    v = t >= 1 && t <= 8 ? t : 8;
-  }
-  return v;
-}
-
 /* a block of W rows to bring into L2 while the kernel runs */
 typedef struct {
   const char *base;
   int64_t stride; /* bytes between rows */
   int rows, bytes;
 } amx_pf_t;
-
-/* MX_AMX_PF: 0 no software prefetch of W, 1 a burst per block, 2 spread */
-static int amx_pf(void) {
-  static int v = -1;
-  if (v < 0) {
-    const char *e = getenv("MX_AMX_PF");
-    v = e ? atoi(e) : 2;
-  }
-  return v;
-}
-
-static int amx_order(void) {
-  static int v = -1;
-  if (v < 0) {
-    const char *e = getenv("MX_AMX_ORDER");
-    v = e ? atoi(e) != 0 : 1;
-  }
-  return v;
-}
 
 /* c (ni x 16 njb floats, ldc apart) (+)= A . B over ks steps of 32 k, where
  * A is w (ni rows, ldw elements apart) and, when w2 is not NULL, also w2
@@ -626,99 +594,66 @@ static int amx_order(void) {
  * of 16; the rows of c up to ni and columns up to 16 njb are written. */
 TGTA static void amx_block(const uint16_t *w, const uint16_t *w2, int64_t ldw, int ni,
                            const uint32_t *xb, int64_t xjs, int njb, int ks, float *c,
-                           int64_t ldc, bool first, const amx_pf_t *pf, int ksub) {
+                           int64_t ldc, bool first, const amx_pf_t *pf) {
   const size_t sa = (size_t)ldw * 2, sc = (size_t)ldc * 4;
   /* the next block's lines, a share per tile block */
   const int lpr = (pf->bytes + 63) / 64;
-  const int64_t nl = (int64_t)pf->rows * lpr;
-  const int64_t nit =
-      (int64_t)((ks + ksub - 1) / ksub) * ((ni + 31) / 32) * ((njb + 1) / 2);
+  const int64_t nl = (int64_t)pf->rows * lpr,
+                nit = (int64_t)((ni + 31) / 32) * ((njb + 1) / 2);
   int64_t it = 0, l = 0;
-  for (int s0 = 0; s0 < ks; s0 += ksub) {
-    const int s1 = s0 + ksub < ks ? s0 + ksub : ks;
-    const bool zero = first && s0 == 0;
-    for (int i = 0; i < ni; i += 32) {
-      const bool i2 = i + 16 < ni;
-      const uint16_t *a0 = w + (int64_t)i * ldw, *a1 = a0 + 16 * ldw;
-      const uint16_t *l0 = w2 ? w2 + (int64_t)i * ldw : NULL,
-                     *l1 = l0 ? l0 + 16 * ldw : NULL;
-      for (int jb = 0; jb < njb; jb += 2) {
-        const bool j2 = jb + 1 < njb;
-        float *c00 = c + (int64_t)i * ldc + jb * 16, *c01 = c00 + 16,
-              *c10 = c00 + 16 * ldc, *c11 = c10 + 16;
-        const uint32_t *b0 = xb + (int64_t)jb * xjs, *b1 = b0 + xjs;
-        for (int64_t le = nl * ++it / nit; l < le; l++)
-          _mm_prefetch(pf->base + (l / lpr) * pf->stride + (l % lpr) * 64, _MM_HINT_T1);
-        if (zero) {
-          _tile_zero(0);
-          _tile_zero(1);
-          _tile_zero(2);
-          _tile_zero(3);
-        } else {
-          _tile_loadd(0, c00, sc);
-          if (j2) _tile_loadd(1, c01, sc);
-          if (i2) _tile_loadd(2, c10, sc);
-          if (i2 && j2) _tile_loadd(3, c11, sc);
-        }
-        if (amx_order()) {
-          /* software pipelined: each operand tile is reloaded for the next
-           * step right after its last reader of this step has issued, so
-           * the loads overlap the remaining products */
-          _tile_loadd(4, a0 + s0 * 32, sa);
-          _tile_loadd(6, b0 + s0 * 256, 64);
-          if (j2) _tile_loadd(7, b1 + s0 * 256, 64);
-          if (i2) _tile_loadd(5, a1 + s0 * 32, sa);
-          for (int s = s0; s < s1; s++) {
-            const bool more = s + 1 < s1;
-            if (l0) {
-              _tile_dpbf16ps(0, 4, 6);
-              if (j2) _tile_dpbf16ps(1, 4, 7);
-              _tile_loadd(4, l0 + s * 32, sa);
-              if (i2) {
-                _tile_dpbf16ps(2, 5, 6);
-                if (j2) _tile_dpbf16ps(3, 5, 7);
-                _tile_loadd(5, l1 + s * 32, sa);
-              }
-            }
-            _tile_dpbf16ps(0, 4, 6);
-            if (j2) _tile_dpbf16ps(1, 4, 7);
-            if (more) _tile_loadd(4, a0 + (s + 1) * 32, sa);
-            if (i2) _tile_dpbf16ps(2, 5, 6);
-            if (more) _tile_loadd(6, b0 + (s + 1) * 256, 64);
-            if (i2 && j2) _tile_dpbf16ps(3, 5, 7);
-            if (more && i2) _tile_loadd(5, a1 + (s + 1) * 32, sa);
-            if (more && j2) _tile_loadd(7, b1 + (s + 1) * 256, 64);
-          }
-        } else
-          for (int s = s0; s < s1; s++) {
-            /* B row p = pair p of 16 rows of X: 16 pairs per step, 64 bytes
-             * apart; loaded once for the hi and the lo part of A */
-            _tile_loadd(6, b0 + s * 256, 64);
-            if (j2) _tile_loadd(7, b1 + s * 256, 64);
-            _tile_loadd(4, a0 + s * 32, sa);
-            _tile_dpbf16ps(0, 4, 6);
-            if (j2) _tile_dpbf16ps(1, 4, 7);
-            if (i2) {
-              _tile_loadd(5, a1 + s * 32, sa);
-              _tile_dpbf16ps(2, 5, 6);
-              if (j2) _tile_dpbf16ps(3, 5, 7);
-            }
-            if (l0) {
-              _tile_loadd(4, l0 + s * 32, sa);
-              _tile_dpbf16ps(0, 4, 6);
-              if (j2) _tile_dpbf16ps(1, 4, 7);
-              if (i2) {
-                _tile_loadd(5, l1 + s * 32, sa);
-                _tile_dpbf16ps(2, 5, 6);
-                if (j2) _tile_dpbf16ps(3, 5, 7);
-              }
-            }
-          }
-        _tile_stored(0, c00, sc);
-        if (j2) _tile_stored(1, c01, sc);
-        if (i2) _tile_stored(2, c10, sc);
-        if (i2 && j2) _tile_stored(3, c11, sc);
+  for (int i = 0; i < ni; i += 32) {
+    const bool i2 = i + 16 < ni;
+    const uint16_t *a0 = w + (int64_t)i * ldw, *a1 = a0 + 16 * ldw;
+    const uint16_t *l0 = w2 ? w2 + (int64_t)i * ldw : NULL,
+                   *l1 = l0 ? l0 + 16 * ldw : NULL;
+    for (int jb = 0; jb < njb; jb += 2) {
+      const bool j2 = jb + 1 < njb;
+      float *c00 = c + (int64_t)i * ldc + jb * 16, *c01 = c00 + 16, *c10 = c00 + 16 * ldc,
+            *c11 = c10 + 16;
+      const uint32_t *b0 = xb + (int64_t)jb * xjs, *b1 = b0 + xjs;
+      for (int64_t le = nl * ++it / nit; l < le; l++)
+        _mm_prefetch(pf->base + (l / lpr) * pf->stride + (l % lpr) * 64, _MM_HINT_T1);
+      if (first) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+      } else {
+        _tile_loadd(0, c00, sc);
+        if (j2) _tile_loadd(1, c01, sc);
+        if (i2) _tile_loadd(2, c10, sc);
+        if (i2 && j2) _tile_loadd(3, c11, sc);
       }
+      for (int s = 0; s < ks; s++) {
+        /* B row p = pair p of 16 rows of X: 16 pairs per step, 64 bytes
+         * apart; loaded once for the hi and the lo part of A. (Reloading
+         * each operand right after its last reader instead measured the
+         * same: bench_amx.) */
+        _tile_loadd(6, b0 + s * 256, 64);
+        if (j2) _tile_loadd(7, b1 + s * 256, 64);
+        _tile_loadd(4, a0 + s * 32, sa);
+        _tile_dpbf16ps(0, 4, 6);
+        if (j2) _tile_dpbf16ps(1, 4, 7);
+        if (i2) {
+          _tile_loadd(5, a1 + s * 32, sa);
+          _tile_dpbf16ps(2, 5, 6);
+          if (j2) _tile_dpbf16ps(3, 5, 7);
+        }
+        if (l0) {
+          _tile_loadd(4, l0 + s * 32, sa);
+          _tile_dpbf16ps(0, 4, 6);
+          if (j2) _tile_dpbf16ps(1, 4, 7);
+          if (i2) {
+            _tile_loadd(5, l1 + s * 32, sa);
+            _tile_dpbf16ps(2, 5, 6);
+            if (j2) _tile_dpbf16ps(3, 5, 7);
+          }
+        }
+      }
+      _tile_stored(0, c00, sc);
+      if (j2) _tile_stored(1, c01, sc);
+      if (i2) _tile_stored(2, c10, sc);
+      if (i2 && j2) _tile_stored(3, c11, sc);
     }
   }
 }
@@ -860,13 +795,12 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
          * the next panel's rows come into L2 meanwhile */
         const int pi = i0 + ni, pn = P - pi < mc ? P - pi : mc;
         amx_pf_t pf = {NULL, 0, 0, 0};
-        if (q0 == 0 && pn > 0 && amx_pf())
+        if (q0 == 0 && pn > 0)
           pf = (amx_pf_t){(const char *)(a->w + (int64_t)pi * a->w_rs), a->w_rs * 2, pn,
                           2 * K};
         const uint64_t tk = ph_t();
         amx_block(a->w + (int64_t)i0 * a->w_rs, NULL, a->w_rs, ni,
-                  x->xp + (int64_t)(q0 / 16) * xjs, xjs, njb, K / 32, ct, ldc, true, &pf,
-                  K / 32);
+                  x->xp + (int64_t)(q0 / 16) * xjs, xjs, njb, K / 32, ct, ldc, true, &pf);
         ph_add(PH_KERN, tk);
         const uint64_t ts = ph_t();
         store_tile(a, ct, ldc, i0, ni, q0, nq);
@@ -889,12 +823,10 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
             int pk = k0 + KC, pi = i0, pn = ni;
             if (pk >= K) pk = 0, pi = i0 + ni, pn = P - pi < mc ? P - pi : mc;
             int pc = K - pk < KC ? K - pk : KC;
-            if (amx && amx_pf() != 1) {
-              /* AMX: spread over the kernel's tile blocks (a burst of a
-               * whole block's lines stalls the core until they arrive) */
-              if (amx_pf() == 2 && pn > 0)
-                pf = (amx_pf_t){(const char *)(a->w + (int64_t)pi * a->w_rs + pk),
-                                a->w_rs * 2, pn, 2 * pc};
+            if (amx && pn > 0) {
+              /* AMX: spread over the kernel's tile blocks */
+              pf = (amx_pf_t){(const char *)(a->w + (int64_t)pi * a->w_rs + pk),
+                              a->w_rs * 2, pn, 2 * pc};
               pn = 0;
             }
             for (int r = 0; r < pn; r++) {
@@ -923,8 +855,7 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
         const uint32_t *xb0 = x->xp + (int64_t)(q0 / 16) * xjs + (int64_t)(k0 / 2) * 16;
         if (amx) {
           const uint64_t tk = ph_t();
-          amx_block(wp, wlo, ldw, nip, xb0, xjs, njb, ks, ct, ldc, k0 == 0, &pf,
-                    amx_ksub());
+          amx_block(wp, wlo, ldw, nip, xb0, xjs, njb, ks, ct, ldc, k0 == 0, &pf);
           ph_add(PH_KERN, tk);
           continue;
         }
