@@ -7,7 +7,8 @@
  *     of the same size)
  *   bfloat16 x @ w.T at the 0.4B LM's prefill shapes (128 tokens; peer:
  *     float32 sgemm of the same shape), with the machine's bfloat16 peak:
- *     a loop of independent vdpbf16ps on every pool thread (AVX512-BF16)
+ *     a loop of independent vdpbf16ps on every pool thread (AVX512-BF16),
+ *     or of tdpbf16ps on four accumulator tiles where the GEMM runs on AMX
  * mx and BLAS calls alternate and each side keeps its best time, so both
  * see the same machine load (mx: op construction, eval and output
  * allocation included). Usage: bench_matmul [max_n]. */
@@ -16,7 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 
+#include "backend/cpu/gemm_bf16.h"
+#include "backend/cpu/qsimd.h"
 #include "mx/mx.h"
 
 static double now(void) {
@@ -139,8 +145,55 @@ static double bf16_peak(int nt) {
   }
   return best;
 }
+
+/* ---- AMX peak: tdpbf16ps into four independent accumulator tiles ---- */
+#define AMX_ITERS 4000000L
+typedef struct {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+} amx_cfg;
+__attribute__((target("amx-tile,amx-bf16"))) static void *amx_loop(void *arg) {
+  static const uint16_t ab[16 * 32]; /* zeros: the unit's speed does not depend on data */
+  amx_cfg c = {.palette = 1};
+  for (int t = 0; t < 8; t++) c.colsb[t] = 64, c.rows[t] = 16;
+  _tile_loadconfig(&c);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_loadd(4, ab, 64);
+  _tile_loadd(5, ab, 64);
+  _tile_loadd(6, ab, 64);
+  _tile_loadd(7, ab, 64);
+  for (long i = 0; i < AMX_ITERS; i++) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  _tile_release();
+  return arg;
+}
+
+/* GFLOP/s of nt threads on the tile unit at once (best of 3; 16 x 16 x 32
+ * products per instruction); the library has already asked Linux for the
+ * tile state when mx_cpu_isa() reports AMX */
+static double amx_peak(int nt) {
+  double best = 0;
+  for (int r = 0; r < 3; r++) {
+    pthread_t t[64];
+    double t0 = now();
+    for (int i = 0; i < nt; i++) pthread_create(&t[i], NULL, amx_loop, NULL);
+    for (int i = 0; i < nt; i++) pthread_join(t[i], NULL);
+    double g = nt * (double)AMX_ITERS * 4 * 16 * 16 * 32 * 2 / (now() - t0) * 1e-9;
+    best = g > best ? g : best;
+  }
+  return best;
+}
 #else
 static double bf16_peak(int nt) { return 0 * nt; }
+static double amx_peak(int nt) { return 0 * nt; }
 #endif
 
 /* bfloat16 x (M, K) @ w.T, w (N, K): the linear layers of prefill */
@@ -154,7 +207,8 @@ static void bench_linear(int M, int N, int K, double peak) {
   mx_eval1(mw);
   mx_array *wt = mx_transpose(mw, NULL, 0);
   /* peer: float32 sgemm of the same shape (x @ w.T as CblasTrans) */
-  double flops = 2.0 * M * N * K, tm = 1e30, tb = 1e30;
+  double flops = 2.0 * M * N * K, tm = 1e30, tb = 1e30, ph[5];
+  mx_gemm_bf16_phases(ph, true);
   for (int i = 0; i < 21; i++) {
     double t0 = now();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w, K, 0.0f,
@@ -172,6 +226,13 @@ static void bench_linear(int M, int N, int K, double peak) {
          tb / tm);
   if (peak > 0) printf("   (%.0f%% of bf16 peak)", 100 * flops / tm * 1e-9 / peak);
   printf("\n");
+  if (getenv("MX_GEMM_PROF")) { /* MX_GEMM_PROF: where a call's time goes (per call) */
+    mx_gemm_bf16_phases(ph, true);
+    printf(
+        "   Mcycles/call: xpack %.3f  fill %.3f  kernel %.3f  store %.3f (thread sums)  "
+        "job %.3f (wall)\n",
+        ph[0] / 21e6, ph[1] / 21e6, ph[2] / 21e6, ph[3] / 21e6, ph[4] / 21e6);
+  }
   mx_free(mx);
   mx_free(mw);
   mx_free(wt);
@@ -184,9 +245,10 @@ int main(int argc, char **argv) {
   int max_n = argc > 1 ? atoi(argv[1]) : 4096;
   printf("threads: mx pool %d, OpenBLAS %d\n", mx_num_threads(),
          openblas_get_num_threads());
-  double peak = bf16_peak(mx_num_threads());
-  printf("bf16 peak (vdpbf16ps loop, %d threads): %.1f GFLOP/s\n", mx_num_threads(),
-         peak);
+  const bool amx = mx_cpu_isa() >= MX_ISA_AMX;
+  double peak = amx ? amx_peak(mx_num_threads()) : bf16_peak(mx_num_threads());
+  printf("bf16 peak (%s loop, %d threads): %.1f GFLOP/s\n",
+         amx ? "AMX tdpbf16ps" : "vdpbf16ps", mx_num_threads(), peak);
   printf("%-30s %10s %10s %8s\n", "case", "mx GF/s", "BLAS GF/s", "mx/BLAS");
   /* prefill of the 0.4B llama shape: q/o, gate/up, down, lm head */
   bench_linear(128, 896, 896, peak);

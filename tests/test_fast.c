@@ -116,7 +116,7 @@ static void test_norms(void) {
     run_norm_case(true, s2, 2, MX_FLOAT32, MX_FLOAT16, false, true,
                   false); /* bias only */
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+  mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
 static void test_norm_errors(void) {
@@ -243,7 +243,7 @@ static void test_rope(void) {
         run_rope_case(s5, 5, t, 6, trad, 100, 2, 4, 2, false, false);
       }
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+  mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
 #define EXPECT_ERR(expr, op, needle)                                                  \
@@ -442,7 +442,7 @@ static void test_sdpa(void) {
       run_sdpa_case(pre, t, 2, mp, 4, false, false, "prefill additive");
     }
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+  mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
 static void test_sdpa_edges(void) {
@@ -554,7 +554,7 @@ static void test_vexp(void) {
     double got = mx_exp_shift_f32(tmp, 0, tp, 100);
     MXT_CHECK(fabs(got - want) <= 1e-6 * want, "sum %g vs %g", got, want);
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+  mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
 int main(void) {

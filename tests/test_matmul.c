@@ -749,11 +749,15 @@ static void test_bf16_gemm_rounding(void) {
 
 static void test_bf16_gemm(void) {
   const mx_dtype t = MX_BFLOAT16;
-  for (int pass = 0; pass < 2; pass++) {
-    /* pass 0: the bfloat16 kernel where the CPU has it; 1: capped (BLAS) */
-    mx_cpu_isa_cap(pass ? MX_ISA_AVX512 : MX_ISA_AVX512BF16);
+  for (int pass = 0; pass < 3; pass++) {
+    /* pass 0: the AMX tiles where the CPU has them; 1: the vdpbf16ps
+     * kernel where it has it; 2: capped (BLAS) */
+    if (pass == 0 && mx_cpu_isa_hw() < MX_ISA_AMX) continue;
+    mx_cpu_isa_cap(pass == 0   ? MX_ISA_AMX
+                   : pass == 1 ? MX_ISA_AVX512BF16
+                               : MX_ISA_AVX512);
     char w[96];
-    const char *tag = pass ? "capped" : "bf16";
+    const char *tag = pass == 0 ? "amx" : pass == 1 ? "bf16" : "capped";
 #define BCASE(A, B, ALPHA, NAME)                \
   do {                                          \
     snprintf(w, sizeof w, "%s: %s", tag, NAME); \
@@ -796,7 +800,7 @@ static void test_bf16_gemm(void) {
     BCASE(rnd(t, 2, 19, 40), rnd(t, 2, 40, 18), 0.5f, "alpha 0.5");
 #undef BCASE
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+  mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
 int main(void) {

@@ -68,10 +68,11 @@ static void mlx_group_ref(const float *w, int gs, int bits, uint32_t *codes, flo
 
 static int n_isas(void) { return (int)mx_cpu_isa_hw() + 1; }
 static const char *isa_name(int i) {
-  return i == MX_ISA_AVX512BF16 ? "avx512bf16"
-         : i == MX_ISA_AVX512   ? "avx512"
-         : i == MX_ISA_AVX2     ? "avx2"
-                                : "generic";
+  return i == MX_ISA_AMX          ? "amx"
+         : i == MX_ISA_AVX512BF16 ? "avx512bf16"
+         : i == MX_ISA_AVX512     ? "avx512"
+         : i == MX_ISA_AVX2       ? "avx2"
+                                  : "generic";
 }
 
 /* ---- quantize ---- */
@@ -389,7 +390,7 @@ static void test_qmm_all_formats(void) {
             run_qmm_case(6, N, K, gs, bits, tr, t, t, isa_name(isa));
           }
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+  mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
 static void test_qmm_dtypes(void) {
@@ -404,7 +405,7 @@ static void test_qmm_dtypes(void) {
                        isa_name(isa));
         }
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+  mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
 /* Bigger shapes: several column blocks and row chunks, many threads' worth */
@@ -417,7 +418,7 @@ static void test_qmm_larger(void) {
     run_qmm_case(5, 640, 96, 64, 4, false, MX_FLOAT32, MX_BFLOAT16, isa_name(isa));
     run_qmm_case(2, 576, 64, 32, 5, false, MX_FLOAT32, MX_FLOAT32, isa_name(isa));
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+  mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
 /* The 4-bit bfloat16 path (bf16 x exact, f16 x as hi + lo): every group
@@ -434,32 +435,44 @@ static void test_qmm_4bit_half_x(void) {
                        isa_name(isa));
       }
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+  mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
 /* Many rows (quantized.c's large-M branch: codes decoded into bfloat16
- * panels and the vdpbf16ps GEMM, gemm_bf16.c): bfloat16 x, every bit width
+ * panels and the AMX or vdpbf16ps GEMM, gemm_bf16.c): bfloat16 x, every bit width
  * and group size, bfloat16 / float16 / float32 scales, K with and without a
  * partial block of 256, row tails. */
-static void test_qmm_large_m(void) {
+static void qmm_large_m_cases(const char *tag) {
   for (int bi = 0; bi < 6; bi++)
     for (int gi = 0; gi < 3; gi++) {
-      run_qmm_case(33, 19, 384, GSS[gi], BITS[bi], true, MX_BFLOAT16, MX_BFLOAT16,
-                   "large M");
+      run_qmm_case(33, 19, 384, GSS[gi], BITS[bi], true, MX_BFLOAT16, MX_BFLOAT16, tag);
       run_qmm_case(BITS[bi] == 4 ? 32 : 16, 23, 256, GSS[gi], BITS[bi], true, MX_BFLOAT16,
-                   FDT[(bi + gi) % 2], "large M");
+                   FDT[(bi + gi) % 2], tag);
     }
-  run_qmm_case(130, 100, 768, 64, 4, true, MX_BFLOAT16, MX_BFLOAT16, "large M");
-  run_qmm_case(70, 37, 640, 128, 8, true, MX_BFLOAT16, MX_BFLOAT16, "large M");
-  run_qmm_case(40, 64, 512, 32, 3, true, MX_BFLOAT16, MX_FLOAT32, "large M");
+  run_qmm_case(130, 100, 768, 64, 4, true, MX_BFLOAT16, MX_BFLOAT16, tag);
+  run_qmm_case(70, 37, 640, 128, 8, true, MX_BFLOAT16, MX_BFLOAT16, tag);
+  run_qmm_case(40, 64, 512, 32, 3, true, MX_BFLOAT16, MX_FLOAT32, tag);
   /* 4- and 8-bit decoders with the next block's prefetch: several panels of
    * 96 rows per thread, K = 896 (blocks of 256 and a last one of 128) */
-  run_qmm_case(48, 401, 896, 64, 4, true, MX_BFLOAT16, MX_FLOAT32, "large M");
-  run_qmm_case(37, 389, 896, 32, 8, true, MX_BFLOAT16, MX_FLOAT16, "large M");
-  run_qmm_case(17, 211, 1152, 128, 8, true, MX_BFLOAT16, MX_BFLOAT16, "large M");
+  run_qmm_case(48, 401, 896, 64, 4, true, MX_BFLOAT16, MX_FLOAT32, tag);
+  run_qmm_case(37, 389, 896, 32, 8, true, MX_BFLOAT16, MX_FLOAT16, tag);
+  run_qmm_case(17, 211, 1152, 128, 8, true, MX_BFLOAT16, MX_BFLOAT16, tag);
   /* several equal panels per thread chunk (and the next panel's prefetch) */
-  run_qmm_case(33, 1703, 256, 64, 4, true, MX_BFLOAT16, MX_BFLOAT16, "large M");
-  run_qmm_case(20, 1301, 896, 64, 8, true, MX_BFLOAT16, MX_FLOAT32, "large M");
+  run_qmm_case(33, 1703, 256, 64, 4, true, MX_BFLOAT16, MX_BFLOAT16, tag);
+  run_qmm_case(20, 1301, 896, 64, 8, true, MX_BFLOAT16, MX_FLOAT32, tag);
+}
+
+static void test_qmm_large_m(void) {
+  /* the AMX tiles where the CPU has them, then the vdpbf16ps kernel (or,
+   * without AVX512-BF16, the row kernels) */
+  const int top = n_isas() - 1;
+  for (int isa = top; isa == top || isa >= MX_ISA_AVX512BF16; isa--) {
+    char tag[48];
+    snprintf(tag, sizeof tag, "large M, %s", isa_name(isa));
+    mx_cpu_isa_cap((mx_isa)isa);
+    qmm_large_m_cases(tag);
+  }
+  mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
 /* The decode tiles of the bfloat16 path (4- and 8-bit codes): M = 1..4
@@ -510,7 +523,7 @@ static void test_qmm_thread_split(void) {
           run_qmm_case(M, N, K, 64, bits, true, xt, MX_BFLOAT16, isa_name(isa));
         }
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+  mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
 /* x with more dims, non-contiguous x, batched w with broadcasting */
@@ -619,7 +632,7 @@ static void test_qmm_no_overread(void) {
         free_qmat(&q);
       }
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+  mx_cpu_isa_cap(MX_ISA_BEST);
   mx_scope_end(); /* release the arrays that view the page before unmapping */
   mx_scope_begin();
   munmap(mem, (size_t)pg * 2);

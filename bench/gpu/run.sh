@@ -19,18 +19,7 @@ cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/mx-gpu}
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
-root=/tmp/mx-sysroot
-if ls .deps/*.deb >/dev/null 2>&1; then
-  mkdir -p "$root"
-  for d in .deps/*.deb; do dpkg -x "$d" "$root"; done
-  # .so symlinks in -dev packages are absolute: repoint them into the sysroot
-  find "$root" -type l -lname '/*' | while read -r l; do ln -sf "$root$(readlink "$l")" "$l"; done
-  export PKG_CONFIG_SYSROOT_DIR=$root
-  export PKG_CONFIG_PATH=$root/usr/lib/x86_64-linux-gnu/pkgconfig:$root/usr/lib/x86_64-linux-gnu/openblas-pthread/pkgconfig:$root/usr/share/pkgconfig
-  export LD_LIBRARY_PATH=$root/usr/lib/x86_64-linux-gnu:$root/usr/lib/x86_64-linux-gnu/openblas-pthread:${LD_LIBRARY_PATH:-}
-  export LIBRARY_PATH=$LD_LIBRARY_PATH
-  export PATH=$root/usr/bin:$PATH
-fi
+. bench/gpu/sysroot.sh
 gen=""
 command -v ninja >/dev/null && gen="-G Ninja"
 cmake -S . -B build-gpu $gen -DMX_CUDA=ON -DCMAKE_BUILD_TYPE=Release > "$out/cmake.log" 2>&1 || { tail -30 "$out/cmake.log"; exit 1; }

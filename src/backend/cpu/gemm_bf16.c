@@ -16,9 +16,23 @@
  * O's layout, once the last K block is done. Threads split the rows of W
  * (panels of MC), so a dequantized panel is made once and used for all Q.
  *
+ * AMX (Intel Sapphire Rapids and later, MX_ISA_AMX): the same driver, X
+ * packing, panels and float32 tile, but the K block runs on the tile unit:
+ * tdpbf16ps does a 16 x 16 x 32 product per instruction (512 products per
+ * cycle per core against 64 for vdpbf16ps). X's packed pairs are already
+ * the B operand's layout (row p = pair p of 16 rows of X); W rows are the A
+ * operand, read in place (bfloat16 W with K blocks a multiple of 32 and
+ * whole tiles of 16 rows) or from a zero-padded panel. A 2 x 2 block of
+ * accumulator tiles covers 32 rows of W x 32 rows of X. Quantized W: the
+ * tile unit cannot scale per group inside a product, so the panel holds
+ * the dequantized weight scale * q + bias (float32 FMA) split into two
+ * bfloat16 parts, hi = bf16(w) and lo = bf16(w - hi) (16 bits of w's
+ * mantissa, relative error <= 2^-17), and each step runs both.
+ *
  * Numerics: every product of two bfloat16 values is exact in float32 and
  * the sums are float32, as the float32 path; only the order differs. Like
- * every vdpbf16ps user, bfloat16 denormal inputs count as zero. */
+ * every vdpbf16ps or tdpbf16ps user, bfloat16 denormal inputs count as
+ * zero. */
 #include "gemm_bf16.h"
 
 #include <stdatomic.h>
@@ -33,6 +47,10 @@
 #define MC_MAX 96
 /* rows of X per float32 tile: the tile is MC x QB floats (384 KB at most) */
 #define QB 1024
+
+/* AMX: rows of W per pool unit (two A tiles) and per panel at most */
+#define AUR 32
+#define AMC_MAX 128
 
 bool mx_gemm_bf16_available(void) { return mx_cpu_isa() >= MX_ISA_AVX512BF16; }
 
@@ -73,14 +91,14 @@ TGT static inline void transpose16(__m512 *r) {
 typedef struct {
   const uint32_t *xp;
   float *xsum;
-  int np, gs, G, njb;
+  int ns, gs, G, njb; /* ns: pairs per packed block (its stride) */
 } xsum_ctx;
 
 TGT static void xsum_range(void *c, int64_t jb0, int64_t jb1) {
   const xsum_ctx *x = c;
   const __m512i hi = _mm512_set1_epi32((int)0xffff0000);
   for (int64_t jb = jb0; jb < jb1; jb++) {
-    const uint32_t *d = x->xp + jb * (int64_t)x->np * 16;
+    const uint32_t *d = x->xp + jb * (int64_t)x->ns * 16;
     for (int g = 0; g < x->G; g++) {
       __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
       for (int p = g * x->gs / 2; p < (g + 1) * x->gs / 2; p++) {
@@ -98,6 +116,7 @@ typedef struct {
   const mx_gemm_bf16_args *a;
   uint32_t *xp;
   int np;         /* pairs: ceil(K / 2) */
+  int ns;         /* pairs per block (np, or for AMX np up to a multiple of 16, zeros) */
   xsum_ctx *sums; /* quantized W: X's group sums, per block once packed */
 } xpack_ctx;
 
@@ -110,7 +129,9 @@ TGT static void xpack_range(void *c, int64_t jb0, int64_t jb1) {
   const mx_gemm_bf16_args *a = x->a;
   const int Q = a->Q, K = a->K, np = x->np;
   for (int64_t jb = jb0; jb < jb1; jb++) {
-    uint32_t *d = x->xp + jb * (int64_t)np * 16;
+    uint32_t *d = x->xp + jb * (int64_t)x->ns * 16;
+    /* the tile unit reads whole steps of 16 pairs: zeros past K */
+    memset(d + (int64_t)np * 16, 0, sizeof(uint32_t) * 16 * (size_t)(x->ns - np));
     int j0 = (int)jb * 16, nj = Q - j0 < 16 ? Q - j0 : 16;
     if (a->x_rs == 1 && nj == 16) {
       /* rows j contiguous: interleave two k rows of 16 elements */
@@ -532,13 +553,182 @@ TGT static void fill_q(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int k
   }
 }
 
+/* ---- AMX tiles ---- */
+
+#define TGTA      \
+  __attribute__(( \
+      target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
+/* Palette 1; tiles 0..7 all 16 rows x 64 bytes: 0-3 the accumulators
+ * (C), 4-5 rows of W (A), 6-7 pairs of X (B). The configuration belongs to
+ * the thread: each drv_range call loads it and releases the tiles at the
+ * end (an idle thread holding tile state makes every context switch save
+ * 8 KB). */
+typedef struct {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+} amx_cfg;
+
+TGTA static void amx_begin(void) {
+  amx_cfg c;
+  memset(&c, 0, sizeof c);
+  c.palette = 1;
+  for (int t = 0; t < 8; t++) c.colsb[t] = 64, c.rows[t] = 16;
+  _tile_loadconfig(&c);
+}
+
+TGTA static void amx_end(void) { _tile_release(); }
+
+/* a block of W rows to bring into L2 while the kernel runs */
+typedef struct {
+  const char *base;
+  int64_t stride; /* bytes between rows */
+  int rows, bytes;
+} amx_pf_t;
+
+/* c (ni x 16 njb floats, ldc apart) (+)= A . B over ks steps of 32 k, where
+ * A is w (ni rows, ldw elements apart) and, when w2 is not NULL, also w2
+ * (the lo part of a split weight: both products go into the same sums),
+ * and B the njb packed X blocks at xb (xjs words apart). ni is a multiple
+ * of 16; the rows of c up to ni and columns up to 16 njb are written. */
+TGTA static void amx_block(const uint16_t *w, const uint16_t *w2, int64_t ldw, int ni,
+                           const uint32_t *xb, int64_t xjs, int njb, int ks, float *c,
+                           int64_t ldc, bool first, const amx_pf_t *pf) {
+  const size_t sa = (size_t)ldw * 2, sc = (size_t)ldc * 4;
+  /* the next block's lines, a share per tile block */
+  const int lpr = (pf->bytes + 63) / 64;
+  const int64_t nl = (int64_t)pf->rows * lpr,
+                nit = (int64_t)((ni + 31) / 32) * ((njb + 1) / 2);
+  int64_t it = 0, l = 0;
+  for (int i = 0; i < ni; i += 32) {
+    const bool i2 = i + 16 < ni;
+    const uint16_t *a0 = w + (int64_t)i * ldw, *a1 = a0 + 16 * ldw;
+    const uint16_t *l0 = w2 ? w2 + (int64_t)i * ldw : NULL,
+                   *l1 = l0 ? l0 + 16 * ldw : NULL;
+    for (int jb = 0; jb < njb; jb += 2) {
+      const bool j2 = jb + 1 < njb;
+      float *c00 = c + (int64_t)i * ldc + jb * 16, *c01 = c00 + 16, *c10 = c00 + 16 * ldc,
+            *c11 = c10 + 16;
+      const uint32_t *b0 = xb + (int64_t)jb * xjs, *b1 = b0 + xjs;
+      for (int64_t le = nl * ++it / nit; l < le; l++)
+        _mm_prefetch(pf->base + (l / lpr) * pf->stride + (l % lpr) * 64, _MM_HINT_T1);
+      if (first) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+      } else {
+        _tile_loadd(0, c00, sc);
+        if (j2) _tile_loadd(1, c01, sc);
+        if (i2) _tile_loadd(2, c10, sc);
+        if (i2 && j2) _tile_loadd(3, c11, sc);
+      }
+      for (int s = 0; s < ks; s++) {
+        /* B row p = pair p of 16 rows of X: 16 pairs per step, 64 bytes
+         * apart; loaded once for the hi and the lo part of A. (Reloading
+         * each operand right after its last reader instead measured the
+         * same: bench_amx.) */
+        _tile_loadd(6, b0 + s * 256, 64);
+        if (j2) _tile_loadd(7, b1 + s * 256, 64);
+        _tile_loadd(4, a0 + s * 32, sa);
+        _tile_dpbf16ps(0, 4, 6);
+        if (j2) _tile_dpbf16ps(1, 4, 7);
+        if (i2) {
+          _tile_loadd(5, a1 + s * 32, sa);
+          _tile_dpbf16ps(2, 5, 6);
+          if (j2) _tile_dpbf16ps(3, 5, 7);
+        }
+        if (l0) {
+          _tile_loadd(4, l0 + s * 32, sa);
+          _tile_dpbf16ps(0, 4, 6);
+          if (j2) _tile_dpbf16ps(1, 4, 7);
+          if (i2) {
+            _tile_loadd(5, l1 + s * 32, sa);
+            _tile_dpbf16ps(2, 5, 6);
+            if (j2) _tile_dpbf16ps(3, 5, 7);
+          }
+        }
+      }
+      _tile_stored(0, c00, sc);
+      if (j2) _tile_stored(1, c01, sc);
+      if (i2) _tile_stored(2, c10, sc);
+      if (i2 && j2) _tile_stored(3, c11, sc);
+    }
+  }
+}
+
+/* The panel of codes (as bfloat16 integers, ld apart, nr rows of kc) with
+ * the scales sc and biases bs of its groups (nr x kc / gs) -> the weight
+ * w = scale * q + bias (one float32 FMA) as hi = bf16(w) in place and lo =
+ * bf16(w - hi). Rows [nr, nrp) of both are zeroed (whole A tiles). */
+TGT static void split_q(uint16_t *hi, uint16_t *lo, int64_t ld, int nr, int nrp, int kc,
+                        int gs, const float *sc, const float *bs) {
+  const int ng = kc / gs;
+  for (int r = 0; r < nr; r++)
+    for (int g = 0; g < ng; g++) {
+      const __m512 sv = _mm512_set1_ps(sc[r * ng + g]),
+                   bv = _mm512_set1_ps(bs[r * ng + g]);
+      for (int k = g * gs; k < (g + 1) * gs; k += 32) {
+        uint16_t *h = hi + r * ld + k;
+        __m512i q = _mm512_loadu_si512(h);
+        __m512 w0 =
+            _mm512_fmadd_ps(sv,
+                            _mm512_castsi512_ps(_mm512_slli_epi32(
+                                _mm512_cvtepu16_epi32(_mm512_castsi512_si256(q)), 16)),
+                            bv);
+        __m512 w1 = _mm512_fmadd_ps(
+            sv,
+            _mm512_castsi512_ps(_mm512_slli_epi32(
+                _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(q, 1)), 16)),
+            bv);
+        __m512i t = (__m512i)_mm512_cvtne2ps_pbh(w1, w0); /* lanes 0..15 <- w0 */
+        __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(
+                   _mm512_cvtepu16_epi32(_mm512_castsi512_si256(t)), 16)),
+               h1 = _mm512_castsi512_ps(_mm512_slli_epi32(
+                   _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(t, 1)), 16));
+        _mm512_storeu_si512(h, t);
+        _mm512_storeu_si512(
+            lo + r * ld + k,
+            (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(w1, h1), _mm512_sub_ps(w0, h0)));
+      }
+    }
+  for (int r = nr; r < nrp; r++) {
+    memset(hi + r * ld, 0, sizeof(uint16_t) * (size_t)kc);
+    memset(lo + r * ld, 0, sizeof(uint16_t) * (size_t)kc);
+  }
+}
+
+/* ---- phase timing (MX_GEMM_PROF=1; bench_matmul prints it) ---- */
+
+enum { PH_XPACK, PH_FILL, PH_KERN, PH_STORE, PH_DRV, PH_N };
+static _Atomic uint64_t g_ph[PH_N];
+static int g_prof = -1;
+static inline bool prof_on(void) {
+  if (g_prof < 0) g_prof = getenv("MX_GEMM_PROF") != NULL;
+  return g_prof;
+}
+static inline uint64_t ph_t(void) { return prof_on() ? __rdtsc() : 0; }
+static inline void ph_add(int ph, uint64_t t0) {
+  if (prof_on())
+    atomic_fetch_add_explicit(&g_ph[ph], __rdtsc() - t0, memory_order_relaxed);
+}
+
+void mx_gemm_bf16_phases(double out[5], bool reset) {
+  for (int i = 0; i < PH_N; i++) {
+    out[i] = (double)atomic_load(&g_ph[i]);
+    if (reset) atomic_store(&g_ph[i], 0);
+  }
+}
+
 /* ---- driver ---- */
 
 typedef struct {
   const mx_gemm_bf16_args *a;
   const uint32_t *xp;
   const float *xsum; /* quantized W: [K / gs][16 ceil(Q / 16)] group sums of X */
-  int np;
+  int np, ns;        /* pairs of K; pairs per packed block of X */
+  bool amx;          /* the K blocks run on the tile unit */
   atomic_int failed;
 } drv_ctx;
 
@@ -561,38 +751,70 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
   drv_ctx *x = c;
   const mx_gemm_bf16_args *a = x->a;
   const int Q = a->Q, K = a->K;
+  const bool amx = x->amx;
   /* rows [r0, P) of W, in panels of mc: equal panels of at most MC_MAX
    * rows (a chunk of 114 rows ran as 96 + 18, and the 18-row panel used
-   * each X block in L1 for only three micro-kernel calls) */
-  const int r0 = (int)u0 * MR, P = (int)u1 * MR < a->P ? (int)u1 * MR : a->P;
-  const int npan = (P - r0 + MC_MAX - 1) / MC_MAX,
-            mc = npan > 0 ? ((P - r0 + npan - 1) / npan + MR - 1) / MR * MR : MC_MAX;
-  const int64_t xjs = (int64_t)x->np * 16;
+   * each X block in L1 for only three micro-kernel calls); AMX: units and
+   * panels of whole pairs of A tiles */
+  const int ur = amx ? AUR : MR, mcmax = amx ? AMC_MAX : MC_MAX;
+  const int r0 = (int)u0 * ur, P = (int)u1 * ur < a->P ? (int)u1 * ur : a->P;
+  const int npan = (P - r0 + mcmax - 1) / mcmax,
+            mc = npan > 0 ? ((P - r0 + npan - 1) / npan + ur - 1) / ur * ur : mcmax;
+  const int64_t xjs = (int64_t)x->ns * 16;
   const bool direct = a->w && a->w_ks == 1 && K % 2 == 0;
   const int qb = Q < QB ? Q : QB, ldc = (qb + 15) & ~15;
   /* rows up to a multiple of 16, zeroed: the transposed store reads whole
    * 16 x 16 blocks */
-  float *ct = calloc((size_t)((mc + 15) & ~15) * ldc, sizeof(float));
-  uint16_t *panel = direct ? NULL : malloc(sizeof(uint16_t) * (size_t)mc * KC);
+  const int mcp = (mc + 15) & ~15;
+  float *ct = calloc((size_t)mcp * ldc, sizeof(float));
+  /* AMX: a panel for W's tails (rows or K blocks not filling whole tiles)
+   * and, quantized, a second one for the lo parts */
+  const bool need_panel = !direct || amx;
+  uint16_t *panel =
+      need_panel ? malloc(sizeof(uint16_t) * (size_t)mcp * KC * (amx && a->q ? 2 : 1))
+                 : NULL;
   /* quantized: scales and biases of the panel (mc x KC / gs) */
   float *qsb = a->q ? malloc(sizeof(float) * 2 * (size_t)mc * (KC / a->q->gs)) : NULL;
-  if (!ct || (!direct && !panel) || (a->q && !qsb)) {
+  if (!ct || (need_panel && !panel) || (a->q && !qsb)) {
     atomic_store(&x->failed, 1);
     free(ct);
     free(panel);
     free(qsb);
     return;
   }
+  if (amx) amx_begin();
   const int64_t qpad = (int64_t)(Q + 15) / 16 * 16;
   for (int i0 = r0; i0 < P; i0 += mc) {
-    const int ni = P - i0 < mc ? P - i0 : mc;
+    const int ni = P - i0 < mc ? P - i0 : mc, nip = (ni + 15) & ~15;
     for (int q0 = 0; q0 < Q; q0 += QB) {
       const int nq = Q - q0 < QB ? Q - q0 : QB, njb = (nq + 15) / 16;
+      if (amx && direct && K % 32 == 0 && ni % 16 == 0) {
+        /* W in place, whole tiles: each 2 x 2 block of accumulators stays
+         * in the tiles for all of K (loading and storing them around
+         * every K block cost a quarter of the unit's rate, bench_amx);
+         * the next panel's rows come into L2 meanwhile */
+        const int pi = i0 + ni, pn = P - pi < mc ? P - pi : mc;
+        amx_pf_t pf = {NULL, 0, 0, 0};
+        if (q0 == 0 && pn > 0)
+          pf = (amx_pf_t){(const char *)(a->w + (int64_t)pi * a->w_rs), a->w_rs * 2, pn,
+                          2 * K};
+        const uint64_t tk = ph_t();
+        amx_block(a->w + (int64_t)i0 * a->w_rs, NULL, a->w_rs, ni,
+                  x->xp + (int64_t)(q0 / 16) * xjs, xjs, njb, K / 32, ct, ldc, true, &pf);
+        ph_add(PH_KERN, tk);
+        const uint64_t ts = ph_t();
+        store_tile(a, ct, ldc, i0, ni, q0, nq);
+        ph_add(PH_STORE, ts);
+        continue;
+      }
       for (int k0 = 0; k0 < K; k0 += KC) {
-        const int kc = K - k0 < KC ? K - k0 : KC, np = (kc + 1) / 2;
-        const uint16_t *wp;
+        const int kc = K - k0 < KC ? K - k0 : KC, np = (kc + 1) / 2, ks = (kc + 31) / 32;
+        /* the tile unit reads W in place only as whole tiles */
+        const bool dir = direct && (!amx || (kc % 32 == 0 && ni % 16 == 0));
+        const uint16_t *wp, *wlo = NULL;
         int64_t ldw;
-        if (direct) {
+        amx_pf_t pf = {NULL, 0, 0, 0};
+        if (dir) {
           wp = a->w + (int64_t)i0 * a->w_rs + k0;
           ldw = a->w_rs;
           /* W comes from memory once per panel: fetch the next K block
@@ -601,23 +823,45 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
             int pk = k0 + KC, pi = i0, pn = ni;
             if (pk >= K) pk = 0, pi = i0 + ni, pn = P - pi < mc ? P - pi : mc;
             int pc = K - pk < KC ? K - pk : KC;
+            if (amx && pn > 0) {
+              /* AMX: spread over the kernel's tile blocks */
+              pf = (amx_pf_t){(const char *)(a->w + (int64_t)pi * a->w_rs + pk),
+                              a->w_rs * 2, pn, 2 * pc};
+              pn = 0;
+            }
             for (int r = 0; r < pn; r++) {
               const char *rp = (const char *)(a->w + (int64_t)(pi + r) * a->w_rs + pk);
               for (int b = 0; b < 2 * pc; b += 64) _mm_prefetch(rp + b, _MM_HINT_T1);
             }
           }
         } else {
+          const int kp = amx ? 32 * ks : 2 * np; /* zeros up to the step */
+          const uint64_t tf = ph_t();
+          float *qs = qsb, *qbs = qsb ? qsb + mc * (KC / a->q->gs) : NULL;
           if (a->w)
-            fill_strided(a, i0, ni, k0, 2 * np, panel, KC);
+            fill_strided(a, i0, ni, k0, kp, panel, KC);
           else
-            fill_q(a, i0, ni, k0, kc, panel, KC, qsb, qsb + mc * (KC / a->q->gs));
+            fill_q(a, i0, ni, k0, kc, panel, KC, qs, qbs);
+          ph_add(PH_FILL, tf);
+          if (amx && a->w) {
+            if (nip > ni) memset(panel + ni * KC, 0, sizeof(uint16_t) * KC * (nip - ni));
+          } else if (amx) {
+            wlo = panel + (size_t)mcp * KC;
+            split_q(panel, (uint16_t *)wlo, KC, ni, nip, kc, a->q->gs, qs, qbs);
+          }
           wp = panel;
           ldw = KC;
         }
+        const uint32_t *xb0 = x->xp + (int64_t)(q0 / 16) * xjs + (int64_t)(k0 / 2) * 16;
+        if (amx) {
+          const uint64_t tk = ph_t();
+          amx_block(wp, wlo, ldw, nip, xb0, xjs, njb, ks, ct, ldc, k0 == 0, &pf);
+          ph_add(PH_KERN, tk);
+          continue;
+        }
         for (int jb = 0; jb < njb; jb += NVMAX) {
           const int nv = njb - jb < NVMAX ? njb - jb : NVMAX;
-          const uint32_t *xb =
-              x->xp + (int64_t)(q0 / 16 + jb) * xjs + (int64_t)(k0 / 2) * 16;
+          const uint32_t *xb = xb0 + (int64_t)jb * xjs;
           if (a->q) {
             const int gs = a->q->gs, ng = kc / gs;
             const float *xs = x->xsum + (int64_t)(k0 / gs) * qpad + q0 + jb * 16;
@@ -638,9 +882,12 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
           }
         }
       }
+      const uint64_t ts = ph_t();
       store_tile(a, ct, ldc, i0, ni, q0, nq);
+      ph_add(PH_STORE, ts);
     }
   }
+  if (amx) amx_end();
   free(ct);
   free(panel);
   free(qsb);
@@ -650,14 +897,18 @@ mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
   const int P = a->P, Q = a->Q, K = a->K;
   if (P <= 0 || Q <= 0) return MX_OK;
   if (K <= 0) return MX_ERR_INVALID;
-  const int np = (K + 1) / 2, njb = (Q + 15) / 16;
-  mx_buffer *xb = mx_buffer_alloc(sizeof(uint32_t) * 16 * (size_t)np * (size_t)njb);
+  const bool amx = mx_cpu_isa() >= MX_ISA_AMX;
+  /* AMX reads X in steps of 16 pairs: blocks padded with zeros */
+  const int np = (K + 1) / 2, ns = amx ? (np + 15) / 16 * 16 : np, njb = (Q + 15) / 16;
+  mx_buffer *xb = mx_buffer_alloc(sizeof(uint32_t) * 16 * (size_t)ns * (size_t)njb);
   if (!xb) return MX_ERR_NOMEM;
   uint32_t *xp = xb->host;
-  drv_ctx d = {a, xp, NULL, np, 0};
+  drv_ctx d = {a, xp, NULL, np, ns, amx, 0};
   mx_buffer *sb = NULL;
   xsum_ctx sc;
-  if (a->q) {
+  /* X's group sums serve the vdpbf16ps kernels' bias term; the AMX panels
+   * hold the whole weight */
+  if (a->q && !amx) {
     /* group sums of X, [g][j], zero past Q: from the packed pairs */
     const int gs = a->q->gs, G = K / gs;
     sb = mx_buffer_alloc(sizeof(float) * (size_t)G * 16 * (size_t)njb);
@@ -665,26 +916,35 @@ mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
       mx_buffer_release(xb);
       return MX_ERR_NOMEM;
     }
-    sc = (xsum_ctx){xp, sb->host, np, gs, G, njb};
+    sc = (xsum_ctx){xp, sb->host, ns, gs, G, njb};
     d.xsum = sb->host;
   }
-  xpack_ctx xc = {a, xp, np, a->q ? &sc : NULL};
+  xpack_ctx xc = {a, xp, np, ns, sb ? &sc : NULL};
   int64_t grain = (1 << 14) / ((int64_t)np * 16) + 1;
+  uint64_t t0 = ph_t();
   mx_parallel_for(njb, grain, xpack_range, &xc);
+  ph_add(PH_XPACK, t0);
+  t0 = ph_t();
   /* the pool gets units of MR rows: it cuts them into chunks (up to four
    * per thread), and each chunk runs in equal panels of up to MC_MAX rows;
    * few rows of W (the k and v projections, 128 rows): one chunk per
    * thread, so each packed X block in L1 serves as many rows as possible
    * (eight chunks of 18 rows ran at half the speed of the large shapes) */
-  const int64_t units = (P + MR - 1) / MR,
+  const int64_t units = (P + (amx ? AUR : MR) - 1) / (amx ? AUR : MR),
                 nt = mx_num_threads() > 0 ? mx_num_threads() : 1;
   mx_parallel_for(units, units < 16 * nt ? (units + nt - 1) / nt : 1, drv_range, &d);
+  ph_add(PH_DRV, t0);
   mx_buffer_release(xb);
   if (sb) mx_buffer_release(sb);
   return atomic_load(&d.failed) ? MX_ERR_NOMEM : MX_OK;
 }
 
 #else /* not x86-64: never available */
+
+void mx_gemm_bf16_phases(double out[5], bool reset) {
+  (void)reset;
+  for (int i = 0; i < 5; i++) out[i] = 0;
+}
 
 mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
   (void)a;

@@ -54,4 +54,9 @@ bool mx_gemm_bf16_available(void);
  * fails. */
 mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a);
 
+/* With MX_GEMM_PROF set in the environment: time-stamp counts summed over
+ * the calls (and threads) so far: X packing (wall), panel fills, the tile
+ * or vector kernels, output stores, the pool job (wall); reset = zero them. */
+void mx_gemm_bf16_phases(double out[5], bool reset);
+
 #endif

@@ -10,6 +10,34 @@
 
 #include "dtypes.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+/* AMX-TILE and AMX-BF16 (CPUID 7.0 EDX bits 24, 22), the OS saving the tile
+ * state (XCR0 bits 17, 18), and Linux's per-process permission for it
+ * (ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA; without it the first tile
+ * instruction faults). */
+static bool amx_usable(void) {
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  if (!(d & (1u << 24)) || !(d & (1u << 22))) return false;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false; /* OSXSAVE */
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & (3u << 17)) != (3u << 17)) return false;
+#if defined(__linux__) && defined(SYS_arch_prctl)
+  /* ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 */
+  return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+  return false;
+#endif
+}
+#endif
+
 static atomic_int g_hw = -1;  /* detected ISA */
 static atomic_int g_cap = -1; /* cap from the environment or the test hook */
 
@@ -24,6 +52,7 @@ mx_isa mx_cpu_isa_hw(void) {
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
     hw = MX_ISA_AVX512;
   if (hw == MX_ISA_AVX512 && __builtin_cpu_supports("avx512bf16")) hw = MX_ISA_AVX512BF16;
+  if (hw == MX_ISA_AVX512BF16 && amx_usable()) hw = MX_ISA_AMX;
 #endif
   atomic_store(&g_hw, hw);
   return (mx_isa)hw;
@@ -31,11 +60,12 @@ mx_isa mx_cpu_isa_hw(void) {
 
 static int env_cap(void) {
   const char *s = getenv("MX_CPU_ISA");
-  if (!s) return MX_ISA_AVX512BF16;
+  if (!s) return MX_ISA_BEST;
   if (!strcmp(s, "generic")) return MX_ISA_GENERIC;
   if (!strcmp(s, "avx2")) return MX_ISA_AVX2;
   if (!strcmp(s, "avx512")) return MX_ISA_AVX512;
-  return MX_ISA_AVX512BF16;
+  if (!strcmp(s, "avx512bf16")) return MX_ISA_AVX512BF16;
+  return MX_ISA_BEST;
 }
 
 mx_isa mx_cpu_isa(void) {

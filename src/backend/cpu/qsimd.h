@@ -9,19 +9,24 @@
 #include "../../core/core.h"
 
 /* Ordered: each level implies the ones below. AVX512BF16 adds the 4-bit
- * kernel that dots bfloat16 codes with bfloat16 activations. */
+ * kernel that dots bfloat16 codes with bfloat16 activations; AMX adds the
+ * tile unit (AMX-TILE + AMX-BF16, Intel Sapphire Rapids and later) to the
+ * bfloat16 GEMM (gemm_bf16.c). AMX counts as present only once Linux has
+ * granted the process the tile state (arch_prctl ARCH_REQ_XCOMP_PERM). */
 typedef enum {
   MX_ISA_GENERIC = 0,
   MX_ISA_AVX2 = 1,
   MX_ISA_AVX512 = 2,
-  MX_ISA_AVX512BF16 = 3
+  MX_ISA_AVX512BF16 = 3,
+  MX_ISA_AMX = 4,
+  MX_ISA_BEST = MX_ISA_AMX /* as a cap: no cap */
 } mx_isa;
 
 /* The ISA the kernels use: the best the CPU supports, capped by
- * MX_CPU_ISA=generic|avx2|avx512|avx512bf16 in the environment or by
+ * MX_CPU_ISA=generic|avx2|avx512|avx512bf16|amx in the environment or by
  * mx_cpu_isa_cap. */
 mx_isa mx_cpu_isa(void);
-/* Test hook: cap the ISA (MX_ISA_AVX512BF16 = no cap); returns the
+/* Test hook: cap the ISA (MX_ISA_BEST = no cap); returns the
  * effective one. */
 mx_isa mx_cpu_isa_cap(mx_isa cap);
 /* What the hardware supports (ignores caps). */
