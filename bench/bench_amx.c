@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/qsimd.h"
 #include "mx/mx.h"
 
@@ -25,24 +26,10 @@ static double now(void) {
   return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-typedef struct {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-} amx_cfg;
-
-TGTA static void cfg(void) {
-  amx_cfg c;
-  memset(&c, 0, sizeof c);
-  c.palette = 1;
-  for (int t = 0; t < 8; t++) c.colsb[t] = 64, c.rows[t] = 16;
-  _tile_loadconfig(&c);
-}
-
 /* mode 0: tdpbf16ps only; 1: loads first; 2: loads interleaved.
  * A rows lda bytes apart; span: bytes the operands walk through */
 TGTA static double run(int mode, const char *buf, size_t span, long steps) {
-  cfg();
+  mx_amx_begin();
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
@@ -83,7 +70,7 @@ TGTA static double run(int mode, const char *buf, size_t span, long steps) {
     }
   }
   double dt = now() - t0;
-  _tile_release();
+  mx_amx_end();
   return (double)steps * 4 * 16 * 16 * 32 * 2 / dt * 1e-9;
 }
 
@@ -93,7 +80,7 @@ TGTA static double run(int mode, const char *buf, size_t span, long steps) {
  * around every 8 steps when cio (else kept in the tiles). */
 TGTA static double gemm_like(const uint16_t *w, int64_t lda_e, int rows,
                              const uint32_t *xp, float *ct, bool cio, int reps) {
-  cfg();
+  mx_amx_begin();
   const int64_t xjs = 448 * 16;
   const size_t sa = (size_t)lda_e * 2;
   double t0 = now();
@@ -132,7 +119,7 @@ TGTA static double gemm_like(const uint16_t *w, int64_t lda_e, int rows,
         }
     }
   double dt = now() - t0;
-  _tile_release();
+  mx_amx_end();
   return (double)tdp * 16 * 16 * 32 * 2 / dt * 1e-9;
 }
 

@@ -148,16 +148,9 @@ static double bf16_peak(int nt) {
 
 /* ---- AMX peak: tdpbf16ps into four independent accumulator tiles ---- */
 #define AMX_ITERS 4000000L
-typedef struct {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-} amx_cfg;
 __attribute__((target("amx-tile,amx-bf16"))) static void *amx_loop(void *arg) {
   static const uint16_t ab[16 * 32]; /* zeros: the unit's speed does not depend on data */
-  amx_cfg c = {.palette = 1};
-  for (int t = 0; t < 8; t++) c.colsb[t] = 64, c.rows[t] = 16;
-  _tile_loadconfig(&c);
+  mx_amx_begin();
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
@@ -172,7 +165,7 @@ __attribute__((target("amx-tile,amx-bf16"))) static void *amx_loop(void *arg) {
     _tile_dpbf16ps(2, 5, 6);
     _tile_dpbf16ps(3, 5, 7);
   }
-  _tile_release();
+  mx_amx_end();
   return arg;
 }
 

@@ -570,7 +570,7 @@ typedef struct {
   uint8_t rows[16];
 } amx_cfg;
 
-TGTA static void amx_begin(void) {
+TGTA void mx_amx_begin(void) {
   amx_cfg c;
   memset(&c, 0, sizeof c);
   c.palette = 1;
@@ -578,7 +578,7 @@ TGTA static void amx_begin(void) {
   _tile_loadconfig(&c);
 }
 
-TGTA static void amx_end(void) { _tile_release(); }
+TGTA void mx_amx_end(void) { _tile_release(); }
 
 /* a block of W rows to bring into L2 while the kernel runs */
 typedef struct {
@@ -631,20 +631,13 @@ TGTA static void amx_block(const uint16_t *w, const uint16_t *w2, int64_t ldw, i
          * same: bench_amx.) */
         _tile_loadd(6, b0 + s * 256, 64);
         if (j2) _tile_loadd(7, b1 + s * 256, 64);
-        _tile_loadd(4, a0 + s * 32, sa);
-        _tile_dpbf16ps(0, 4, 6);
-        if (j2) _tile_dpbf16ps(1, 4, 7);
-        if (i2) {
-          _tile_loadd(5, a1 + s * 32, sa);
-          _tile_dpbf16ps(2, 5, 6);
-          if (j2) _tile_dpbf16ps(3, 5, 7);
-        }
-        if (l0) {
-          _tile_loadd(4, l0 + s * 32, sa);
+        for (int part = 0; part < (l0 ? 2 : 1); part++) {
+          const uint16_t *p0 = part ? l0 : a0, *p1 = part ? l1 : a1;
+          _tile_loadd(4, p0 + s * 32, sa);
           _tile_dpbf16ps(0, 4, 6);
           if (j2) _tile_dpbf16ps(1, 4, 7);
           if (i2) {
-            _tile_loadd(5, l1 + s * 32, sa);
+            _tile_loadd(5, p1 + s * 32, sa);
             _tile_dpbf16ps(2, 5, 6);
             if (j2) _tile_dpbf16ps(3, 5, 7);
           }
@@ -782,7 +775,7 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
     free(qsb);
     return;
   }
-  if (amx) amx_begin();
+  if (amx) mx_amx_begin();
   const int64_t qpad = (int64_t)(Q + 15) / 16 * 16;
   for (int i0 = r0; i0 < P; i0 += mc) {
     const int ni = P - i0 < mc ? P - i0 : mc, nip = (ni + 15) & ~15;
@@ -887,7 +880,7 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
       ph_add(PH_STORE, ts);
     }
   }
-  if (amx) amx_end();
+  if (amx) mx_amx_end();
   free(ct);
   free(panel);
   free(qsb);
@@ -940,6 +933,9 @@ mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
 }
 
 #else /* not x86-64: never available */
+
+void mx_amx_begin(void) {}
+void mx_amx_end(void) {}
 
 void mx_gemm_bf16_phases(double out[5], bool reset) {
   (void)reset;

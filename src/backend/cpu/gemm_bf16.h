@@ -54,6 +54,12 @@ bool mx_gemm_bf16_available(void);
  * fails. */
 mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a);
 
+/* The calling thread's tile configuration (all eight tiles 16 rows x 64
+ * bytes: 0-3 accumulators, 4-5 A, 6-7 B) and its release. Only where
+ * mx_cpu_isa() >= MX_ISA_AMX (the benches use them too). */
+void mx_amx_begin(void);
+void mx_amx_end(void);
+
 /* With MX_GEMM_PROF set in the environment: time-stamp counts summed over
  * the calls (and threads) so far: X packing (wall), panel fills, the tile
  * or vector kernels, output stores, the pool job (wall); reset = zero them. */
