@@ -4,7 +4,8 @@
  * four tile loads per step in two orders (all loads first, or each operand
  * reloaded as soon as its last reader has issued), operands in L1 (one
  * 16 KB block) or streaming through L2 (a 1 MB buffer). Prints GFLOP/s and
- * the share of the tdpbf16ps-only rate. Exits quietly without AMX. */
+ * the share of the tdpbf16ps-only rate. Operands hold random bfloat16
+ * values (BENCH_AMX_ZEROS=1: zeros). Exits quietly without AMX. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,18 @@ TGTA static double gemm_like(const uint16_t *w, int64_t lda_e, int rows,
   return (double)tdp * 16 * 16 * 32 * 2 / dt * 1e-9;
 }
 
+/* n bytes of bfloat16 values in [-1, 1) (random data: the unit may draw
+ * less power, and clock higher, on zeros), or zeros */
+static void fill(void *p, size_t n, bool zeros) {
+  uint16_t *h = p;
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (size_t i = 0; i < n / 2; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    uint16_t e = (uint16_t)(0x3c00 + (x >> 40) % 0x380); /* 2^-8 .. 2^-1 */
+    h[i] = zeros ? 0 : (uint16_t)(e | ((x >> 20) & 0x8000));
+  }
+}
+
 int main(void) {
   if (mx_cpu_isa() < MX_ISA_AMX) {
     printf("bench_amx: no AMX on this CPU\n");
@@ -130,7 +143,7 @@ int main(void) {
   }
   size_t big = (size_t)1 << 20;
   char *buf = aligned_alloc(64, big);
-  memset(buf, 0, big);
+  fill(buf, big, getenv("BENCH_AMX_ZEROS") != NULL);
   const long steps = 2000000;
   const char *names[3] = {"tdpbf16ps only", "loads first", "loads interleaved"};
   double peak = 0;
@@ -151,8 +164,8 @@ int main(void) {
   uint16_t *w = aligned_alloc(64, (size_t)896 * 896 * 2);
   uint32_t *xp = aligned_alloc(64, (size_t)8 * 448 * 16 * 4);
   float *ct = aligned_alloc(64, (size_t)128 * 128 * 4);
-  memset(w, 0, (size_t)896 * 896 * 2);
-  memset(xp, 0, (size_t)8 * 448 * 16 * 4);
+  fill(w, (size_t)896 * 896 * 2, getenv("BENCH_AMX_ZEROS") != NULL);
+  fill(xp, (size_t)8 * 448 * 16 * 4, getenv("BENCH_AMX_ZEROS") != NULL);
   memset(ct, 0, (size_t)128 * 128 * 4);
   for (int rows = 128; rows <= 896; rows += 768)
     for (int cio = 0; cio < 2; cio++) {
