@@ -752,7 +752,11 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
    * rows (a chunk of 114 rows ran as 96 + 18, and the 18-row panel used
    * each X block in L1 for only three micro-kernel calls); AMX: units and
    * panels of whole pairs of A tiles */
-  const int ur = amx ? AUR : MR, mcmax = amx ? AMC_MAX : MC_MAX;
+  /* AMX with quantized W: panels of whole K rows (hi and lo parts,
+   * decoded once per panel), so the accumulators stay in the tiles for all
+   * of K; 32 rows (for K = 4864, 620 KB: L2) */
+  const bool qwhole = amx && a->q;
+  const int ur = amx ? AUR : MR, mcmax = qwhole ? AUR : amx ? AMC_MAX : MC_MAX;
   const int r0 = (int)u0 * ur, P = (int)u1 * ur < a->P ? (int)u1 * ur : a->P;
   const int npan = (P - r0 + mcmax - 1) / mcmax,
             mc = npan > 0 ? ((P - r0 + npan - 1) / npan + ur - 1) / ur * ur : mcmax;
@@ -766,9 +770,9 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
   /* AMX: a panel for W's tails (rows or K blocks not filling whole tiles)
    * and, quantized, a second one for the lo parts */
   const bool need_panel = !direct || amx;
+  const int64_t pld = qwhole ? K : KC; /* elements between a panel's rows */
   uint16_t *panel =
-      need_panel ? malloc(sizeof(uint16_t) * (size_t)mcp * KC * (amx && a->q ? 2 : 1))
-                 : NULL;
+      need_panel ? malloc(sizeof(uint16_t) * (size_t)mcp * pld * (qwhole ? 2 : 1)) : NULL;
   /* quantized: scales and biases of the panel (mc x KC / gs) */
   float *qsb = a->q ? malloc(sizeof(float) * 2 * (size_t)mc * (KC / a->q->gs)) : NULL;
   if (!ct || (need_panel && !panel) || (a->q && !qsb)) {
@@ -784,6 +788,28 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
     const int ni = P - i0 < mc ? P - i0 : mc, nip = (ni + 15) & ~15;
     for (int q0 = 0; q0 < Q; q0 += QB) {
       const int nq = Q - q0 < QB ? Q - q0 : QB, njb = (nq + 15) / 16;
+      if (qwhole) {
+        uint16_t *lo = panel + (size_t)mcp * pld;
+        float *qs = qsb, *qbs = qsb + mc * (KC / a->q->gs);
+        if (q0 == 0) { /* the panel depends on i0 only */
+          const uint64_t tf = ph_t();
+          for (int k0 = 0; k0 < K; k0 += KC) {
+            const int kc = K - k0 < KC ? K - k0 : KC;
+            fill_q(a, i0, ni, k0, kc, panel + k0, pld, qs, qbs);
+            split_q(panel + k0, lo + k0, pld, ni, nip, kc, a->q->gs, qs, qbs);
+          }
+          ph_add(PH_FILL, tf);
+        }
+        const amx_pf_t pf = {NULL, 0, 0, 0};
+        const uint64_t tk = ph_t();
+        amx_block(panel, lo, pld, nip, x->xp + (int64_t)(q0 / 16) * xjs, xjs, njb, K / 32,
+                  ct, ldc, true, &pf);
+        ph_add(PH_KERN, tk);
+        const uint64_t ts = ph_t();
+        store_tile(a, ct, ldc, i0, ni, q0, nq);
+        ph_add(PH_STORE, ts);
+        continue;
+      }
       if (amx && direct && K % 32 == 0 && ni % 16 == 0) {
         /* W in place, whole tiles: each 2 x 2 block of accumulators stays
          * in the tiles for all of K (loading and storing them around
