@@ -699,10 +699,14 @@ TGT static void split_q(uint16_t *hi, uint16_t *lo, int64_t ld, int nr, int nrp,
 
 enum { PH_XPACK, PH_FILL, PH_KERN, PH_STORE, PH_DRV, PH_N };
 static _Atomic uint64_t g_ph[PH_N];
-static int g_prof = -1;
+static atomic_int g_prof = -1; /* read by every pool thread */
 static inline bool prof_on(void) {
-  if (g_prof < 0) g_prof = getenv("MX_GEMM_PROF") != NULL;
-  return g_prof;
+  int v = atomic_load_explicit(&g_prof, memory_order_relaxed);
+  if (v < 0) {
+    v = getenv("MX_GEMM_PROF") != NULL;
+    atomic_store_explicit(&g_prof, v, memory_order_relaxed);
+  }
+  return v;
 }
 static inline uint64_t ph_t(void) { return prof_on() ? __rdtsc() : 0; }
 static inline void ph_add(int ph, uint64_t t0) {
