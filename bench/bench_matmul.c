@@ -6,7 +6,8 @@
  *   bfloat16 square GEMM                           (peer: float32 cblas_sgemm
  *     of the same size)
  *   bfloat16 x @ w.T at the 0.4B LM's prefill shapes (128 tokens; peer:
- *     float32 sgemm of the same shape), with the machine's bfloat16 peak:
+ *     float32 sgemm of the same shape), also with w quantized to 4 and 8
+ *     bits (quantized_matmul), with the machine's bfloat16 peak:
  *     a loop of independent vdpbf16ps on every pool thread (AVX512-BF16),
  *     or of tdpbf16ps on four accumulator tiles where the GEMM runs on AMX
  * mx and BLAS calls alternate and each side keeps its best time, so both
@@ -195,8 +196,23 @@ static double bf16_peak(int nt) { return 0 * nt; }
 static double amx_peak(int nt) { return 0 * nt; }
 #endif
 
-/* bfloat16 x (M, K) @ w.T, w (N, K): the linear layers of prefill */
-static void bench_linear(int M, int N, int K, double peak) {
+/* quantized_matmul(x, w) with w quantized (group 64), as in prefill */
+static double run_qmm(mx_array *x, mx_array *const q[3], int bits) {
+  mx_scope_begin();
+  double t0 = now();
+  mx_array *c = mx_quantized_matmul(x, q[0], q[1], q[2], true, 64, bits);
+  if (!c || mx_eval1(c) != MX_OK) {
+    fprintf(stderr, "mx_quantized_matmul failed: %s\n", mx_last_error());
+    exit(1);
+  }
+  double t = now() - t0;
+  mx_scope_end();
+  return t;
+}
+
+/* bfloat16 x (M, K) @ w.T, w (N, K): the linear layers of prefill; bits
+ * 4 or 8: w quantized (mlx-community layout, group 64, bfloat16 scales) */
+static void bench_linear(int M, int N, int K, int bits, double peak) {
   float *x = rand_buf((int64_t)M * K), *w = rand_buf((int64_t)N * K),
         *c = malloc(sizeof(float) * (size_t)M * N);
   int xs[2] = {M, K}, ws[2] = {N, K};
@@ -204,7 +220,12 @@ static void bench_linear(int M, int N, int K, double peak) {
   mx_array *mw = mx_astype(mx_array_from_data(w, ws, 2, MX_FLOAT32), MX_BFLOAT16);
   mx_eval1(mx);
   mx_eval1(mw);
-  mx_array *wt = mx_transpose(mw, NULL, 0);
+  mx_array *wt = mx_transpose(mw, NULL, 0), *q[3] = {NULL, NULL, NULL};
+  if (bits && mx_quantize(mw, 64, bits, &q[0], &q[1], &q[2]) != MX_OK) {
+    fprintf(stderr, "mx_quantize failed: %s\n", mx_last_error());
+    exit(1);
+  }
+  for (int i = 0; bits && i < 3; i++) mx_eval1(q[i]);
   /* peer: float32 sgemm of the same shape (x @ w.T as CblasTrans) */
   double flops = 2.0 * M * N * K, tm = 1e30, tb = 1e30, ph[5];
   mx_gemm_bf16_phases(ph, true);
@@ -214,13 +235,16 @@ static void bench_linear(int M, int N, int K, double peak) {
                 c, N);
     double t = now() - t0;
     pair_t p = {mx, wt, M, N, K, NULL, NULL, NULL};
-    double u = run_mx(&p);
+    double u = bits ? run_qmm(mx, q, bits) : run_mx(&p);
     if (i == 0) continue;
     tb = t < tb ? t : tb;
     tm = u < tm ? u : tm;
   }
   char name[64];
-  snprintf(name, sizeof name, "bf16 x @ w.T %dx%dx%d", M, N, K);
+  if (bits)
+    snprintf(name, sizeof name, "q%d x @ w.T %dx%dx%d", bits, M, N, K);
+  else
+    snprintf(name, sizeof name, "bf16 x @ w.T %dx%dx%d", M, N, K);
   printf("%-30s %10.1f %10.1f %8.3f", name, flops / tm * 1e-9, flops / tb * 1e-9,
          tb / tm);
   if (peak > 0) printf("   (%.0f%% of bf16 peak)", 100 * flops / tm * 1e-9 / peak);
@@ -235,6 +259,7 @@ static void bench_linear(int M, int N, int K, double peak) {
   mx_free(mx);
   mx_free(mw);
   mx_free(wt);
+  for (int i = 0; i < 3; i++) mx_free(q[i]);
   free(x);
   free(w);
   free(c);
@@ -250,10 +275,14 @@ int main(int argc, char **argv) {
          amx ? "AMX tdpbf16ps" : "vdpbf16ps", mx_num_threads(), peak);
   printf("%-30s %10s %10s %8s\n", "case", "mx GF/s", "BLAS GF/s", "mx/BLAS");
   /* prefill of the 0.4B llama shape: q/o, gate/up, down, lm head */
-  bench_linear(128, 896, 896, peak);
-  bench_linear(128, 4864, 896, peak);
-  bench_linear(128, 896, 4864, peak);
-  bench_linear(128, 32000, 896, peak);
+  bench_linear(128, 896, 896, 0, peak);
+  bench_linear(128, 4864, 896, 0, peak);
+  bench_linear(128, 896, 4864, 0, peak);
+  bench_linear(128, 32000, 896, 0, peak);
+  /* the same layers quantized (prefill of q4 / q8 models) */
+  bench_linear(128, 4864, 896, 4, peak);
+  bench_linear(128, 896, 4864, 4, peak);
+  bench_linear(128, 4864, 896, 8, peak);
   for (int n = 512; n <= max_n; n *= 2) {
     int64_t nn = (int64_t)n * n;
     float *a = rand_buf(nn), *b = rand_buf(nn), *c = malloc((size_t)nn * sizeof(float));
