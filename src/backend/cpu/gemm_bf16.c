@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dtypes.h"
 #include "qsimd.h"
 
 #define KC MX_GEMM_BF16_KC
@@ -695,6 +696,70 @@ TGT static void split_q(uint16_t *hi, uint16_t *lo, int64_t ld, int nr, int nrp,
   }
 }
 
+/* 4- and 8-bit codes of rows [n0, n0 + nr), all of K, straight to the
+ * hi and lo parts of scale * q + bias (fill_q + split_q in one pass: the
+ * integer codes do not go through memory; the same values). Rows [nr, nrp)
+ * are zeroed. 4-bit: 16 bytes -> dwords, the low nibbles are the even
+ * codes and the high ones the odd codes; a word permute interleaves the
+ * two halves of each result back into K order. */
+TGT static void fill_split_q48(const mx_gemm_bf16_args *a, int n0, int nr, int nrp,
+                               uint16_t *hi, uint16_t *lo, int64_t ld) {
+  const mx_gemm_bf16_qw *q = a->q;
+  const int bits = q->bits, gs = q->gs, K = a->K, G = K / gs;
+  const int64_t rb = (int64_t)K * bits / 8;
+  int16_t iv[32];
+  for (int i = 0; i < 16; i++) iv[2 * i] = (int16_t)i, iv[2 * i + 1] = (int16_t)(16 + i);
+  const __m512i ilv = _mm512_loadu_si512(iv), m4 = _mm512_set1_epi32(0xf);
+  for (int r = 0; r < nr; r++) {
+    const uint8_t *codes = q->w + (int64_t)(n0 + r) * rb;
+    uint16_t *h = hi + r * ld, *l = lo + r * ld;
+    for (int g = 0; g < G; g++) {
+      const int64_t gi = (int64_t)(n0 + r) * G + g;
+      const __m512 sv = _mm512_set1_ps((float)mx_load_f64(
+                       (const char *)q->scales + gi * (int64_t)mx_dtype_size(q->sdt),
+                       q->sdt)),
+                   bv = _mm512_set1_ps((float)mx_load_f64(
+                       (const char *)q->biases + gi * (int64_t)mx_dtype_size(q->bdt),
+                       q->bdt));
+      for (int k = g * gs; k < (g + 1) * gs; k += 32) {
+        __m512 w0, w1;
+        if (bits == 4) {
+          __m512i v =
+              _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + k / 2)));
+          w0 = _mm512_fmadd_ps(sv, _mm512_cvtepi32_ps(_mm512_and_si512(v, m4)), bv);
+          w1 = _mm512_fmadd_ps(sv, _mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4)), bv);
+        } else {
+          w0 = _mm512_fmadd_ps(sv,
+                               _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                                   _mm_loadu_si128((const __m128i *)(codes + k)))),
+                               bv);
+          w1 = _mm512_fmadd_ps(sv,
+                               _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                                   _mm_loadu_si128((const __m128i *)(codes + k + 16)))),
+                               bv);
+        }
+        __m512i t = (__m512i)_mm512_cvtne2ps_pbh(w1, w0); /* lanes 0..15 <- w0 */
+        __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(
+                   _mm512_cvtepu16_epi32(_mm512_castsi512_si256(t)), 16)),
+               h1 = _mm512_castsi512_ps(_mm512_slli_epi32(
+                   _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(t, 1)), 16));
+        __m512i u =
+            (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(w1, h1), _mm512_sub_ps(w0, h0));
+        if (bits == 4) { /* (even codes | odd codes) -> K order */
+          t = _mm512_permutexvar_epi16(ilv, t);
+          u = _mm512_permutexvar_epi16(ilv, u);
+        }
+        _mm512_storeu_si512(h + k, t);
+        _mm512_storeu_si512(l + k, u);
+      }
+    }
+  }
+  for (int r = nr; r < nrp; r++) {
+    memset(hi + r * ld, 0, sizeof(uint16_t) * (size_t)K);
+    memset(lo + r * ld, 0, sizeof(uint16_t) * (size_t)K);
+  }
+}
+
 /* ---- phase timing (MX_GEMM_PROF=1; bench_matmul prints it) ---- */
 
 enum { PH_XPACK, PH_FILL, PH_KERN, PH_STORE, PH_DRV, PH_N };
@@ -781,8 +846,9 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
    * and, quantized, a second one for the lo parts */
   const bool need_panel = !direct || amx;
   const int64_t pld = qwhole ? K : KC; /* elements between a panel's rows */
-  uint16_t *panel =
-      need_panel ? alloc64(sizeof(uint16_t) * (size_t)mcp * pld * (qwhole ? 2 : 1)) : NULL;
+  uint16_t *panel = need_panel
+                        ? alloc64(sizeof(uint16_t) * (size_t)mcp * pld * (qwhole ? 2 : 1))
+                        : NULL;
   /* quantized: scales and biases of the panel (mc x KC / gs) */
   float *qsb = a->q ? malloc(sizeof(float) * 2 * (size_t)mc * (KC / a->q->gs)) : NULL;
   if (!ct || (need_panel && !panel) || (a->q && !qsb)) {
@@ -803,14 +869,22 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
         float *qs = qsb, *qbs = qsb + mc * (KC / a->q->gs);
         if (q0 == 0) { /* the panel depends on i0 only */
           const uint64_t tf = ph_t();
-          for (int k0 = 0; k0 < K; k0 += KC) {
-            const int kc = K - k0 < KC ? K - k0 : KC;
-            fill_q(a, i0, ni, k0, kc, panel + k0, pld, qs, qbs);
-            split_q(panel + k0, lo + k0, pld, ni, nip, kc, a->q->gs, qs, qbs);
-          }
+          if (a->q->bits == 4 || a->q->bits == 8)
+            fill_split_q48(a, i0, ni, nip, panel, lo, pld);
+          else
+            for (int k0 = 0; k0 < K; k0 += KC) {
+              const int kc = K - k0 < KC ? K - k0 : KC;
+              fill_q(a, i0, ni, k0, kc, panel + k0, pld, qs, qbs);
+              split_q(panel + k0, lo + k0, pld, ni, nip, kc, a->q->gs, qs, qbs);
+            }
           ph_add(PH_FILL, tf);
         }
-        const amx_pf_t pf = {NULL, 0, 0, 0};
+        /* the next panel's codes come into L2 while this one computes */
+        const int pi = i0 + ni, pn = P - pi < mc ? P - pi : mc;
+        const int64_t rbq = (int64_t)K * a->q->bits / 8;
+        amx_pf_t pf = {NULL, 0, 0, 0};
+        if (q0 == 0 && pn > 0)
+          pf = (amx_pf_t){(const char *)(a->q->w + (int64_t)pi * rbq), rbq, pn, (int)rbq};
         const uint64_t tk = ph_t();
         amx_block(panel, lo, pld, nip, x->xp + (int64_t)(q0 / 16) * xjs, xjs, njb, K / 32,
                   ct, ldc, true, &pf);
