@@ -572,8 +572,9 @@ static void test_vexp(void) {
 }
 
 /* The attention block kernels against plain loops, bit for bit: the key
- * transpose (a conversion: exact) and the in-place multi-row P.V (each
- * output the same FMA chain as mx_sdpa_pv on float32 rows), for every
+ * transpose (a conversion: exact), the few-rows scores and the multi-row
+ * P.V reading half-precision rows in place (each output the same FMA chain
+ * as on float32 rows), for every
  * dtype, odd sizes, a row stride wider than the row, 1..11 rows. */
 static void test_sdpa_kernels(void) {
   enum { NK = 64, DM = 83, LD = 91 };
@@ -614,6 +615,17 @@ static void test_sdpa_kernels(void) {
                 MXT_CHECK(0, "kt isa %d %s D %d nk %d: [%d][%d] %g want %g", isa,
                           mx_dtype_name(t), D, nk, d, j, kt[d * 64 + j], want);
             }
+          /* few-rows scores from the rows in place == from float32 rows */
+          static float q4[4 * DM], s1[4 * 64], s2[4 * 64];
+          for (int i = 0; i < 4 * DM; i++) q4[i] = (float)((i * 29) % 61 - 30) / 31.0f;
+          for (int nt = 1; nt <= 4; nt++) {
+            memset(s1, 0, sizeof s1), memset(s2, 0, sizeof s2);
+            mx_sdpa_scores_rows(q4, nt, D, src, t, LD, nk, s1);
+            mx_sdpa_scores_rows(q4, nt, D, vf, MX_FLOAT32, D, nk, s2);
+            MXT_CHECK(memcmp(s1, s2, sizeof s1) == 0,
+                      "scores_rows isa %d %s D %d nk %d nt %d", isa, mx_dtype_name(t), D,
+                      nk, nt);
+          }
           int rows[11] = {3, 0, 10, 1, 7, 2, 9, 4, 8, 5, 6};
           for (int nr = 1; nr <= 11; nr += 3) {
             for (int i = 0; i < 16 * DM; i++) o1[i] = o2[i] = (float)(i % 13) / 13.0f;

@@ -373,27 +373,26 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
         (const char *)mx_array_ptr(v) +
         (b * v->strides[0] + hk * v->strides[1] + (int64_t)j0 * v->strides[2]) *
             (int64_t)vsz;
-    /* rows of the block one after another (the usual cache layout): one
-     * conversion for the whole block, keys straight into kt for the
-     * dot-product kernel; keys whose elements are contiguous (any row
-     * stride) converted and transposed in one pass for the score kernel */
-    bool kblock = k->strides[3] == 1 && k->strides[2] == D;
     bool vblock = v->strides[3] == 1 && v->strides[2] == Dv;
-    bool ktr = !few && k->strides[3] == 1 && is_hf(k->dtype);
-    if (few && kblock) load_f32(kp0, k->dtype, 1, kt, (int64_t)nk * D);
+    /* keys whose elements are contiguous (any row stride): read in place
+     * by the few-rows score kernel, or converted and transposed in one pass
+     * for the register-blocked one */
+    bool kdirect = k->strides[3] == 1 && is_hf(k->dtype);
+    bool ktr = !few && kdirect;
     if (ktr) mx_sdpa_kt(kp0, k->dtype, k->strides[2], nk, D, kt);
     /* values whose elements are contiguous are read in place by the P.V
      * kernel, shared by all rows of the task */
     bool vdirect = v->strides[3] == 1 && is_hf(v->dtype);
+    /* other dtypes, rows one after another: one conversion per block */
     if (vblock && !vdirect) load_f32(vp0, v->dtype, 1, vt, (int64_t)nk * Dv);
-    bool kdone = few ? kblock : ktr;
+    bool kdone = kdirect;
     /* per key row: only when a block load above did not cover it (decode
      * with the usual cache layout skips this loop) */
     for (int j = 0; j < nk && !(kdone && (vblock || vdirect)); j++) {
       const char *kp = kp0 + (int64_t)j * k->strides[2] * (int64_t)ksz;
       if (few) { /* few rows (decode): dot products on key rows */
-        if (!kblock) load_f32(kp, k->dtype, k->strides[3], kt + j * D, D);
-      } else if (!ktr) { /* transposed for the register-blocked score kernel */
+        if (!kdirect) load_f32(kp, k->dtype, k->strides[3], kt + j * D, D);
+      } else if (!kdirect) { /* transposed for the register-blocked score kernel */
         load_f32(kp, k->dtype, k->strides[3], kr, D);
         for (int d = 0; d < D; d++) kt[d * SDPA_BK + j] = kr[d];
       }
@@ -402,7 +401,10 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
                  vt + j * Dv, Dv);
     }
     if (few) {
-      mx_sdpa_scores_rows(qs, nt, D, kt, nk, sc);
+      if (kdirect)
+        mx_sdpa_scores_rows(qs, nt, D, kp0, k->dtype, k->strides[2], nk, sc);
+      else
+        mx_sdpa_scores_rows(qs, nt, D, kt, MX_FLOAT32, D, nk, sc);
     } else {
       if (nk < SDPA_BK && !ktr) /* zero columns: the score kernel always makes 64 */
         for (int d = 0; d < D; d++)

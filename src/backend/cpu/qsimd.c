@@ -229,14 +229,30 @@ float mx_exp_shift_f32(const float *s, float m, float *p, int64_t n) {
   return sum;
 }
 
-void mx_sdpa_scores_rows(const float *q, int nt, int D, const float *k, int nk,
-                         float *s) {
+void mx_sdpa_scores_rows(const float *q, int nt, int D, const void *k, mx_dtype kt,
+                         int64_t ldk, int nk, float *s) {
 #if MX_HAVE_X86
   mx_isa isa = mx_cpu_isa();
-  if (isa >= MX_ISA_AVX512) return mx_sdpa_scores_rows_avx512(q, nt, D, k, nk, s);
-  if (isa == MX_ISA_AVX2) return mx_sdpa_scores_rows_avx2(q, nt, D, k, nk, s);
+  if (isa >= MX_ISA_AVX512)
+    return mx_sdpa_scores_rows_avx512(q, nt, D, k, kt, ldk, nk, s);
+  if (isa == MX_ISA_AVX2) return mx_sdpa_scores_rows_avx2(q, nt, D, k, kt, ldk, nk, s);
 #endif
+  const int64_t es = kt == MX_FLOAT32 ? 4 : 2;
   for (int t = 0; t < nt; t++)
-    for (int j = 0; j < nk; j++)
-      s[t * 64 + j] = mx_dot_f32(q + (int64_t)t * D, k + (int64_t)j * D, D);
+    for (int j = 0; j < nk; j++) {
+      /* mx_dot_f32's plain C order: four partial sums */
+      const float *a = q + (int64_t)t * D;
+      const char *b = (const char *)k + (int64_t)j * ldk * es;
+#define KV(i)                                                                 \
+  (kt == MX_FLOAT32   ? ((const float *)(const void *)b)[i]                   \
+   : kt == MX_FLOAT16 ? mx_f16_to_f32(((const uint16_t *)(const void *)b)[i]) \
+                      : mx_bf16_to_f32(((const uint16_t *)(const void *)b)[i]))
+      float ps[4] = {0, 0, 0, 0};
+      int i = 0;
+      for (; i + 4 <= D; i += 4)
+        for (int u = 0; u < 4; u++) ps[u] += a[i + u] * KV(i + u);
+      for (; i < D; i++) ps[0] += a[i] * KV(i);
+#undef KV
+      s[t * 64 + j] = (ps[0] + ps[1]) + (ps[2] + ps[3]);
+    }
 }
