@@ -481,14 +481,15 @@ static void test_qmm_decode_tiles(void) {
  * must not depend on the split. One thread vs two and three, bit for bit,
  * on row counts with a tail of units and of tiles, plus the reference. */
 static void test_qmm_thread_split(void) {
-  const int Ns[3] = {1000, 131, 4099};
+  /* the last case has long rows (K = 4864) */
+  const int Ns[4] = {1000, 131, 4099, 650};
   int nt0 = mx_num_threads();
   for (int isa = 0; isa < n_isas(); isa++) {
     mx_cpu_isa_cap((mx_isa)isa);
     for (int bi = 0; bi < 2; bi++)
-      for (int ni = 0; ni < 3; ni++)
+      for (int ni = 0; ni < 4; ni++)
         for (int M = 1; M <= 3; M += 2) {
-          int N = Ns[ni], K = 896, bits = bi ? 8 : 4;
+          int N = Ns[ni], K = ni == 3 ? 4864 : 896, bits = bi ? 8 : 4;
           mx_dtype xt = (ni + M) % 2 ? MX_BFLOAT16 : MX_FLOAT16;
           qmat q = make_qmat(N, K, 64, bits, MX_BFLOAT16);
           int xs[2] = {M, K};
