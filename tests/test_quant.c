@@ -516,7 +516,7 @@ static void test_qmm_thread_split(void) {
 
 /* Transposed products of one x evaluated together run as one group (one
  * preparation of x, one schedule over all rows): each output bit for bit
- * what its product gives evaluated alone, on every ISA, for 4 and 8 bits,
+ * what its product gives evaluated alone, on every ISA, for 3, 4, 6 and 8 bits,
  * row counts under, at and off the 32-row unit, scale dtypes that differ
  * between the weights, 1..4 rows of x; a product whose weight is still
  * lazy when the group forms, and one of another x, stay out of it and are
@@ -526,9 +526,10 @@ static void test_qmm_group(void) {
   const mx_dtype xts[3] = {MX_BFLOAT16, MX_FLOAT16, MX_FLOAT32};
   for (int isa = 0; isa < n_isas(); isa++) {
     mx_cpu_isa_cap((mx_isa)isa);
-    for (int bi = 0; bi < 2; bi++)
+    for (int bi = 0; bi < 4; bi++)
       for (int M = 1; M <= 4; M += 3) {
-        int K = 256, bits = bi ? 8 : 4;
+        const int BS[4] = {4, 8, 3, 6}; /* 3 and 6: the generic unpacker */
+        int K = 256, bits = BS[bi];
         mx_dtype xt = xts[(M + bi + isa) % 3];
         int xs[2] = {M, K};
         mx_array *x = mxt_rand(xs, 2, xt, -1, 1), *x2 = mxt_rand(xs, 2, xt, -1, 1);
