@@ -5,6 +5,11 @@
  *                      once, the tied/untied head included; the KV cache,
  *                      under 2 MB at these lengths, is not counted)
  *   prefill          = tokens/s for a 128-token prompt (compute-bound)
+ *   MX_BENCH_CTX=N   decode after an N-token prompt instead of 128 (prefill
+ *                    is then over N tokens); the roofline then also counts
+ *                    the bfloat16 KV cache read per token (at the mean
+ *                    context of the decode), and stories260K (512
+ *                    positions) is skipped for N > 256
  * Each model runs three times (prefill + decode); the best of each is shown.
  *
  * Models: the bundled stories260K, and random-weight models written to a
@@ -172,8 +177,11 @@ static int count_tok(void *ctx, const mx_lm_token_info *t) {
   return 0;
 }
 
+static int g_ctx = 128; /* prompt length before the decode (MX_BENCH_CTX) */
+
+/* kv_row: bytes of K and V per position over all layers (0: not counted) */
 static void run(const char *label, const char *dir, int decode_tokens, bool tied,
-                int vocab, int hidden, int bits) {
+                int vocab, int hidden, int bits, double kv_row) {
   mx_lm_model *m = mx_lm_load(dir, NULL);
   if (!m) {
     printf("%-28s load failed: %s\n", label, mx_last_error());
@@ -186,8 +194,10 @@ static void run(const char *label, const char *dir, int decode_tokens, bool tied
     double row = bits ? hidden * bits / 8.0 + hidden / 64 * 4.0 : hidden * 2.0;
     wbytes -= (size_t)(vocab * row) - (size_t)row;
   }
-  int32_t prompt[128];
-  for (int i = 0; i < 128; i++) prompt[i] = 1 + (i * 7919) % (vocab - 1);
+  int np = g_ctx;
+  int32_t *prompt = malloc(sizeof(int32_t) * (size_t)np);
+  if (!prompt) return;
+  for (int i = 0; i < np; i++) prompt[i] = 1 + (int)(((int64_t)i * 7919) % (vocab - 1));
   mx_lm_generate_params p;
   mx_lm_generate_defaults(&p);
   int32_t noeos = -1;
@@ -203,22 +213,26 @@ static void run(const char *label, const char *dir, int decode_tokens, bool tied
     mx_lm_generate_stats st;
     p.max_tokens = decode_tokens;
     n = 0;
-    mx_lm_generate_tokens(m, prompt, 128, &p, NULL, count_tok, &n, &st);
+    mx_lm_generate_tokens(m, prompt, np, &p, NULL, count_tok, &n, &st);
     if (st.prompt_tps > best_pp) best_pp = st.prompt_tps;
     if (st.generation_tps > best_tg) best_tg = st.generation_tps;
   }
   double bw = read_bandwidth(3);
-  double roof = bw / (double)wbytes;
+  double tbytes = (double)wbytes + kv_row * (np + decode_tokens / 2.0);
+  double roof = bw / tbytes;
   printf(
-      "%-28s prefill(128) %8.1f tok/s   decode %7.1f tok/s   roofline %7.1f tok/s  "
+      "%-28s prefill(%d) %8.1f tok/s   decode %7.1f tok/s   roofline %7.1f tok/s  "
       "(%3.0f%%)  %.0f MB/token  (read %.1f GB/s)\n",
-      label, best_pp, best_tg, roof, 100 * best_tg / roof, wbytes / 1e6, bw / 1e9);
+      label, np, best_pp, best_tg, roof, 100 * best_tg / roof, tbytes / 1e6, bw / 1e9);
+  free(prompt);
   mx_lm_free(m);
 }
 
 int main(int argc, char **argv) {
   bool quick = argc > 1 && !strcmp(argv[1], "--quick");
   const char *which = getenv("MX_BENCH_MODELS");
+  const char *cs = getenv("MX_BENCH_CTX");
+  if (cs && atoi(cs) > 0) g_ctx = atoi(cs);
   double bw = read_bandwidth(5);
   printf(
       "machine read bandwidth (mx_sum over 1 GiB, %d threads): %.1f GB/s at the start; "
@@ -227,7 +241,7 @@ int main(int argc, char **argv) {
   const char *src = getenv("MX_SOURCE_DIR");
   char dir[1024];
   snprintf(dir, sizeof dir, "%s/models/stories260K", src ? src : ".");
-  run("stories260K f32", dir, 200, true, 512, 64, 0);
+  if (g_ctx <= 256) run("stories260K f32", dir, 200, true, 512, 64, 0, 0);
   shape shapes[2] = {
       {"llama-0.4B", 896, 24, 14, 2, 4864, 32000, false, false, "llama"},
       {"qwen2.5-0.5B", 896, 24, 14, 2, 4864, 151936, true, true, "qwen2"},
@@ -247,8 +261,11 @@ int main(int argc, char **argv) {
                : bitsv[bi] == 8 ? "q8"
                                 : "q4");
       if (dir_weight_bytes(d) == 0 && make_model(&shapes[si], bitsv[bi], d)) continue;
-      run(label, d, quick ? 16 : 64, shapes[si].tied, shapes[si].vocab, shapes[si].hidden,
-          bitsv[bi]);
+      const shape *sh = &shapes[si];
+      /* bfloat16 K and V rows of every layer (counted only with MX_BENCH_CTX) */
+      double kv_row =
+          cs ? 2.0 * sh->layers * sh->kv_heads * (sh->hidden / sh->heads) * 2 : 0;
+      run(label, d, quick ? 16 : 64, sh->tied, sh->vocab, sh->hidden, bitsv[bi], kv_row);
     }
   }
   mx_free(g_bw_array);

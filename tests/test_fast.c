@@ -435,6 +435,20 @@ static void test_sdpa(void) {
       run_sdpa_case(dec2, t, 0, NULL, 0, true, true, "decode gqa2 views sinks");
       int md[4] = {2, 1, 1, 150};
       run_sdpa_case(dec2, t, 1, md, 4, false, true, "decode gqa2 bool views");
+      /* more than four query rows per kv head (Qwen2.5: 7): keys transposed
+       * in tiles (odd D: partial tiles), values read in place by the
+       * multi-row P.V kernel (Dv not a multiple of the vector width) */
+      sdpa_shape dec7 = {1, 14, 2, 1, 203, 64, 64};
+      run_sdpa_case(dec7, t, 0, NULL, 0, false, false, "decode gqa7");
+      run_sdpa_case(dec7, t, 3, NULL, 0, true, true, "decode gqa7 views sinks");
+      sdpa_shape dec7o = {2, 7, 1, 1, 77, 40, 20};
+      run_sdpa_case(dec7o, t, 0, NULL, 0, false, true, "decode gqa7 odd D views");
+      int md7[4] = {2, 1, 1, 77};
+      run_sdpa_case(dec7o, t, 1, md7, 4, false, false, "decode gqa7 odd D bool");
+      sdpa_shape dec9 = {1, 9, 1, 1, 130, 24, 72};
+      run_sdpa_case(dec9, t, 0, NULL, 0, true, true, "decode 9 rows Dv 72");
+      sdpa_shape pre7 = {1, 14, 2, 33, 150, 40, 24};
+      run_sdpa_case(pre7, t, 3, NULL, 0, false, true, "prefill gqa7 causal");
       /* prefill: several query blocks and key blocks */
       sdpa_shape pre = {1, 4, 2, 40, 70, 16, 8};
       run_sdpa_case(pre, t, 3, NULL, 0, false, true, "prefill causal");
@@ -557,6 +571,77 @@ static void test_vexp(void) {
   mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
+/* The attention block kernels against plain loops, bit for bit: the key
+ * transpose (a conversion: exact), the few-rows scores and the multi-row
+ * P.V reading half-precision rows in place (each output the same FMA chain
+ * as on float32 rows), for every
+ * dtype, odd sizes, a row stride wider than the row, 1..11 rows. */
+static void test_sdpa_kernels(void) {
+  enum { NK = 64, DM = 83, LD = 91 };
+  static uint16_t h[NK * LD];
+  static float f[NK * LD], kt[DM * 64], vf[NK * DM], p[16 * 64], o1[16 * DM], o2[16 * DM];
+  uint64_t seed = 7;
+  for (int i = 0; i < NK * LD; i++) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    f[i] = (float)((int)(seed >> 40) % 2001 - 1000) / 997.0f;
+  }
+  for (int i = 0; i < 16 * 64; i++) p[i] = (float)((i * 37) % 101) / 101.0f;
+  for (int isa = 0; isa < n_isas(); isa++) {
+    mx_cpu_isa_cap((mx_isa)isa);
+    for (int di = 0; di < 3; di++) {
+      mx_dtype t = FDT[di];
+      const void *src = f;
+      if (t != MX_FLOAT32) {
+        for (int i = 0; i < NK * LD; i++)
+          h[i] = t == MX_FLOAT16 ? mx_f32_to_f16(f[i]) : mx_f32_to_bf16(f[i]);
+        src = h;
+      }
+      int Ds[] = {8, 16, 40, 64, 83}, nks[] = {1, 17, 64};
+      for (int a = 0; a < 5; a++)
+        for (int b = 0; b < 3; b++) {
+          int D = Ds[a], nk = nks[b];
+          /* float32 copy of the rows: the reference's input */
+          for (int j = 0; j < nk; j++)
+            mx_cvt_to_f32((const char *)src + (int64_t)j * LD * (t == MX_FLOAT32 ? 4 : 2),
+                          t, vf + j * D, D);
+          for (int i = 0; i < DM * 64; i++) kt[i] = NAN;
+          mx_sdpa_kt(src, t, LD, nk, D, kt);
+          bool ok = true;
+          for (int d = 0; d < D && ok; d++)
+            for (int j = 0; j < 64 && ok; j++) {
+              float want = j < nk ? vf[j * D + d] : 0.0f;
+              ok = memcmp(&kt[d * 64 + j], &want, sizeof want) == 0;
+              if (!ok)
+                MXT_CHECK(0, "kt isa %d %s D %d nk %d: [%d][%d] %g want %g", isa,
+                          mx_dtype_name(t), D, nk, d, j, kt[d * 64 + j], want);
+            }
+          /* few-rows scores from the rows in place == from float32 rows */
+          static float q4[4 * DM], s1[4 * 64], s2[4 * 64];
+          for (int i = 0; i < 4 * DM; i++) q4[i] = (float)((i * 29) % 61 - 30) / 31.0f;
+          for (int nt = 1; nt <= 4; nt++) {
+            memset(s1, 0, sizeof s1), memset(s2, 0, sizeof s2);
+            mx_sdpa_scores_rows(q4, nt, D, src, t, LD, nk, s1);
+            mx_sdpa_scores_rows(q4, nt, D, vf, MX_FLOAT32, D, nk, s2);
+            MXT_CHECK(memcmp(s1, s2, sizeof s1) == 0,
+                      "scores_rows isa %d %s D %d nk %d nt %d", isa, mx_dtype_name(t), D,
+                      nk, nt);
+          }
+          int rows[11] = {3, 0, 10, 1, 7, 2, 9, 4, 8, 5, 6};
+          for (int nr = 1; nr <= 11; nr += 3) {
+            for (int i = 0; i < 16 * DM; i++) o1[i] = o2[i] = (float)(i % 13) / 13.0f;
+            mx_sdpa_pv_rows(p, rows, nr, nk, src, t, LD, D, o1);
+            for (int r = 0; r < nr; r++)
+              mx_sdpa_pv(p + rows[r] * 64, nk, vf, D, o2 + rows[r] * D);
+            MXT_CHECK(memcmp(o1, o2, sizeof o1) == 0,
+                      "pv_rows isa %d %s Dv %d nk %d nr %d", isa, mx_dtype_name(t), D, nk,
+                      nr);
+          }
+        }
+    }
+  }
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+}
+
 int main(void) {
   MXT_RUN(test_norms);
   MXT_RUN(test_norm_errors);
@@ -564,6 +649,7 @@ int main(void) {
   MXT_RUN(test_rope_errors);
   MXT_RUN(test_vexp);
   MXT_RUN(test_sdpa);
+  MXT_RUN(test_sdpa_kernels);
   MXT_RUN(test_sdpa_edges);
   MXT_RUN(test_sdpa_errors);
   return mxt_finish();

@@ -165,6 +165,45 @@ static void test_samplers(void) {
   mx_clear_error();
 }
 
+/* Greedy over a large odd-sized vocabulary (the vector max, search and
+ * double sum of the sampler): the token is the first largest logprob as a
+ * plain loop finds it (ties: the first), a NaN logit or an all -inf row
+ * gives 0, and the logprobs match a float64 log-softmax. */
+static void test_greedy_large(void) {
+  enum { V = 100003 };
+  static float logits[V], lp[V];
+  static double q[V];
+  uint64_t seed = 5;
+  for (int i = 0; i < V; i++) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    logits[i] = (float)((int64_t)(seed >> 33) % 20000) / 1000.0f - 10.0f;
+  }
+  mx_lm_sampler_params sp;
+  mx_lm_sampler_defaults(&sp);
+  mx_lm_sampler *s = mx_lm_sampler_new(&sp);
+  for (int c = 0; c < 5; c++) {
+    if (c == 1) logits[50007] = logits[90001] = 30;         /* a tie: the first wins */
+    if (c == 2) logits[77] = -INFINITY, logits[99999] = 31; /* the last entry */
+    if (c == 3) logits[0] = NAN; /* NaN: every logprob NaN, token 0 */
+    if (c == 4)
+      for (int i = 0; i < V; i++) logits[i] = -INFINITY;
+    int tok = mx_lm_sampler_next(s, logits, V, NULL, 0, lp);
+    int want = 0;
+    for (int i = 1; i < V; i++)
+      if (lp[i] > lp[want]) want = i;
+    MXT_CHECK(tok == want, "greedy case %d: %d want %d", c, tok, want);
+    if (c == 0 || c == 1) {
+      softmax64(logits, V, 1.0, q);
+      bool ok = true;
+      for (int i = 0; i < V; i++) ok &= fabs(lp[i] - log(q[i])) < 1e-4;
+      MXT_CHECK(ok, "log-softmax case %d", c);
+    }
+    if (c == 1) MXT_CHECK(tok == 50007, "tie: %d", tok);
+    if (c == 2) MXT_CHECK(tok == 99999, "last: %d", tok);
+  }
+  mx_lm_sampler_free(s);
+}
+
 /* ---- text level ---- */
 typedef struct {
   int32_t toks[512];
@@ -668,6 +707,7 @@ static void test_quantized_checkpoint(void) {
 int main(void) {
   MXT_RUN(test_quantized_checkpoint);
   MXT_RUN(test_samplers);
+  MXT_RUN(test_greedy_large);
   MXT_RUN(test_stop_strings);
   MXT_RUN(test_batch_equals_single);
   MXT_RUN(test_forward_last);

@@ -494,14 +494,15 @@ static void test_qmm_decode_tiles(void) {
  * must not depend on the split. One thread vs two and three, bit for bit,
  * on row counts with a tail of units and of tiles, plus the reference. */
 static void test_qmm_thread_split(void) {
-  const int Ns[3] = {1000, 131, 4099};
+  /* the last case has long rows (K = 4864) */
+  const int Ns[4] = {1000, 131, 4099, 650};
   int nt0 = mx_num_threads();
   for (int isa = 0; isa < n_isas(); isa++) {
     mx_cpu_isa_cap((mx_isa)isa);
     for (int bi = 0; bi < 2; bi++)
-      for (int ni = 0; ni < 3; ni++)
+      for (int ni = 0; ni < 4; ni++)
         for (int M = 1; M <= 3; M += 2) {
-          int N = Ns[ni], K = 896, bits = bi ? 8 : 4;
+          int N = Ns[ni], K = ni == 3 ? 4864 : 896, bits = bi ? 8 : 4;
           mx_dtype xt = (ni + M) % 2 ? MX_BFLOAT16 : MX_FLOAT16;
           qmat q = make_qmat(N, K, 64, bits, MX_BFLOAT16);
           int xs[2] = {M, K};
@@ -524,6 +525,66 @@ static void test_qmm_thread_split(void) {
         }
   }
   mx_cpu_isa_cap(MX_ISA_BEST);
+}
+
+/* Transposed products of one x evaluated together run as one group (one
+ * preparation of x, one schedule over all rows): each output bit for bit
+ * what its product gives evaluated alone, on every ISA, for 3, 4, 6 and 8 bits,
+ * row counts under, at and off the 32-row unit, scale dtypes that differ
+ * between the weights, 1..4 rows of x; a product whose weight is still
+ * lazy when the group forms, and one of another x, stay out of it and are
+ * right too. */
+static void test_qmm_group(void) {
+  const int Ns[4] = {896, 128, 13, 4099};
+  const mx_dtype xts[3] = {MX_BFLOAT16, MX_FLOAT16, MX_FLOAT32};
+  for (int isa = 0; isa < n_isas(); isa++) {
+    mx_cpu_isa_cap((mx_isa)isa);
+    for (int bi = 0; bi < 4; bi++)
+      for (int M = 1; M <= 4; M += 3) {
+        const int BS[4] = {4, 8, 3, 6}; /* 3 and 6: the generic unpacker */
+        int K = 256, bits = BS[bi];
+        mx_dtype xt = xts[(M + bi + isa) % 3];
+        int xs[2] = {M, K};
+        mx_array *x = mxt_rand(xs, 2, xt, -1, 1), *x2 = mxt_rand(xs, 2, xt, -1, 1);
+        qmat q[4];
+        for (int i = 0; i < 4; i++)
+          q[i] = make_qmat(Ns[i], K, 64, bits, FDT[(i + bi) % 3]);
+        /* alone: one product per eval */
+        double *alone[5];
+        for (int i = 0; i < 4; i++)
+          alone[i] = mxt_to_f64(
+              mx_quantized_matmul(x, q[i].wq, q[i].sa, q[i].ba, true, 64, bits));
+        alone[4] = mxt_to_f64(
+            mx_quantized_matmul(x2, q[0].wq, q[0].sa, q[0].ba, true, 64, bits));
+        /* together: products 0, 1 and 3 group; the scales of product 2 are
+         * a lazy copy (not ready when the group forms), product 4 has
+         * another x */
+        mx_array *y[5];
+        for (int i = 0; i < 4; i++) {
+          mx_array *sa =
+              i == 2
+                  ? mx_contiguous(mx_transpose(mx_transpose(q[i].sa, NULL, 0), NULL, 0))
+                  : q[i].sa;
+          y[i] = mx_quantized_matmul(x, q[i].wq, sa, q[i].ba, true, 64, bits);
+        }
+        y[4] = mx_quantized_matmul(x2, q[0].wq, q[0].sa, q[0].ba, true, 64, bits);
+        MXT_CHECK(mx_eval(y, 5) == MX_OK, "eval: %s", mx_last_error());
+        for (int i = 0; i < 5; i++) {
+          double *got = mxt_to_f64(y[i]);
+          int64_t n = (int64_t)M * Ns[i < 4 ? i : 0];
+          bool same = got && alone[i];
+          for (int64_t e = 0; same && e < n; e++)
+            same = !memcmp(&got[e], &alone[i][e], sizeof(double));
+          MXT_CHECK(same, "%s qmm group M=%d bits=%d product %d differs from alone",
+                    isa_name(isa), M, bits, i);
+          free(got);
+          free(alone[i]);
+        }
+        for (int i = 0; i < 4; i++) free_qmat(&q[i]);
+        run_qmm_case(M, 896, K, 64, bits, true, xt, MX_BFLOAT16, isa_name(isa));
+      }
+  }
+  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
 }
 
 /* x with more dims, non-contiguous x, batched w with broadcasting */
@@ -735,6 +796,7 @@ int main(void) {
   MXT_RUN(test_qmm_larger);
   MXT_RUN(test_qmm_4bit_half_x);
   MXT_RUN(test_qmm_large_m);
+  MXT_RUN(test_qmm_group);
   MXT_RUN(test_qmm_decode_tiles);
   MXT_RUN(test_qmm_thread_split);
   MXT_RUN(test_qmm_shapes_and_layouts);

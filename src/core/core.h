@@ -74,6 +74,14 @@ struct mx_prim {
                     int *out_axes);
   /* compile: same computation? NULL means compare params bytewise. */
   bool (*is_equivalent)(const mx_node *a, const mx_node *b);
+  /* CPU, optional: several ready nodes of this primitive run as one call
+   * (eval_cpu_group(nodes, n), n >= 2) when cpu_group_ok(nodes[0], other)
+   * says `other` may join nodes[0]; each node's outputs must be what
+   * eval_cpu gives. The tape groups nodes that follow the first closely
+   * (decode: the q/k/v and gate/up products of one input share one
+   * preparation of it and one pool job). */
+  bool (*cpu_group_ok)(const mx_node *first, const mx_node *other);
+  mx_status (*eval_cpu_group)(mx_node *const *nodes, int n);
 };
 
 /* A computation: a primitive with plain-data params, its inputs (strong

@@ -174,27 +174,80 @@ static mx_status run_node(mx_node *node) {
   return rc;
 }
 
+/* Mark a run node's live outputs evaluated and detach them (which may free
+ * the node). */
+static mx_status finish_node(mx_node *node) {
+  int nout = node->nout;
+  mx_array *outs_local[8], **outs = outs_local;
+  if (nout > 8) outs = malloc((size_t)nout * sizeof *outs);
+  if (!outs) return mx_set_error(MX_ERR_NOMEM, "[eval] out of memory");
+  for (int o = 0; o < nout; o++) outs[o] = node->out[o];
+  /* dead outputs (refs == 0) stay with the node until it is freed */
+  for (int o = 0; o < nout; o++) {
+    if (atomic_load(&outs[o]->refs) == 0)
+      outs[o] = NULL;
+    else
+      atomic_store(&outs[o]->status, MX_ST_EVALUATED);
+  }
+  for (int o = 0; o < nout; o++)
+    if (outs[o]) mx_array_detach(outs[o]);
+  if (outs != outs_local) free(outs);
+  return MX_OK;
+}
+
+/* Tape positions after a groupable node that are searched for partners,
+ * and the largest group (a layer's q/k/v products are within a few nodes
+ * of each other, as are gate and up). */
+#define GROUP_WINDOW 16
+#define GROUP_MAX 4
+
+static bool node_ready(const mx_node *m) {
+  for (int k = 0; k < m->nin; k++) {
+    const mx_array *x = m->in[k];
+    if (x->node && atomic_load(&x->status) != MX_ST_EVALUATED) return false;
+  }
+  return true;
+}
+
+/* Nodes at positions after i that can run with nodes[i] as one group; they
+ * are removed from the tape (set to NULL). Returns the group size. */
+static int find_group(tape *t, int i, mx_node **g) {
+  mx_node *first = t->nodes[i];
+  const mx_prim *p = first->prim;
+  g[0] = first;
+  if (!p->eval_cpu_group || first->stream.device.type != MX_CPU) return 1;
+  int ng = 1, pos[GROUP_MAX];
+  for (int j = i + 1; j < t->n && j <= i + GROUP_WINDOW && ng < GROUP_MAX; j++) {
+    mx_node *m = t->nodes[j];
+    if (!m || m->prim != p || m->stream.device.type != MX_CPU) continue;
+    if (!p->cpu_group_ok(first, m) || !node_ready(m)) continue;
+    pos[ng] = j;
+    g[ng++] = m;
+  }
+  for (int k = 1; k < ng; k++) t->nodes[pos[k]] = NULL;
+  return ng;
+}
+
 static mx_status run_tape(tape *t) {
   for (int i = 0; i < t->n; i++) {
-    mx_node *node = t->nodes[i];
-    mx_status rc = run_node(node);
-    if (rc != MX_OK) return rc;
-    /* mark first, then detach (detaching may free the node) */
-    int nout = node->nout;
-    mx_array *outs_local[8], **outs = outs_local;
-    if (nout > 8) outs = malloc((size_t)nout * sizeof *outs);
-    if (!outs) return mx_set_error(MX_ERR_NOMEM, "[eval] out of memory");
-    for (int o = 0; o < nout; o++) outs[o] = node->out[o];
-    /* dead outputs (refs == 0) stay with the node until it is freed */
-    for (int o = 0; o < nout; o++) {
-      if (atomic_load(&outs[o]->refs) == 0)
-        outs[o] = NULL;
-      else
-        atomic_store(&outs[o]->status, MX_ST_EVALUATED);
+    mx_node *g[GROUP_MAX];
+    if (!t->nodes[i]) continue; /* ran with an earlier node's group */
+    int ng = find_group(t, i, g);
+    mx_status rc = MX_OK;
+    if (ng > 1) {
+#ifdef MX_WITH_CUDA
+      for (int k = 0; k < ng && rc == MX_OK; k++)
+        for (int j = 0; j < g[k]->nin && rc == MX_OK; j++)
+          rc = mx_buffer_ensure_host(g[k]->in[j]->buf);
+#endif
+      if (rc == MX_OK) rc = g[0]->prim->eval_cpu_group(g, ng);
+      if (rc != MX_OK && mx_last_status() == MX_OK)
+        mx_set_error(rc, "[%s] kernel failed", g[0]->prim->name);
+    } else {
+      rc = run_node(g[0]);
     }
-    for (int o = 0; o < nout; o++)
-      if (outs[o]) mx_array_detach(outs[o]);
-    if (outs != outs_local) free(outs);
+    for (int k = 0; k < ng && rc == MX_OK; k++) rc = finish_node(g[k]);
+    if (rc != MX_OK) return rc;
   }
   return MX_OK;
 }

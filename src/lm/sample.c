@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../backend/cpu/qsimd.h"
 #include "../backend/cpu/simd.h"
 #include "../primitives/unary.h"
 #include "model.h"
@@ -95,9 +96,21 @@ static int by_value_desc(const void *a, const void *b) {
   return *(const int *)a - *(const int *)b;
 }
 
+/* sum of t[0..n) in double, in 8 interleaved partial sums (independent
+ * chains the compiler vectorizes; one serial chain cost ~4 cycles per entry
+ * over a 152K vocabulary) added in a fixed order: the same on every ISA */
+static double sum_f64(const float *t, int n) {
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; j++) s[j] += (double)t[i + j];
+  for (; i < n; i++) s[i % 8] += (double)t[i];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 static void log_softmax(float *x, int V) {
-  float mx = -INFINITY;
-  for (int i = 0; i < V; i++) mx = x[i] > mx ? x[i] : mx;
+  /* vector max (exact; NaN entries skipped as in `x > m ? x : m`) */
+  float mx = mx_max_f32(x, V, -INFINITY);
   if (mx == -INFINITY) return;
   /* sum of exp(x - max): the vector float32 exp over L1-sized chunks,
    * summed in double (a serial libm exp per entry cost ~0.9 ms per token
@@ -109,10 +122,28 @@ static void log_softmax(float *x, int V) {
     for (int i = 0; i < n; i++) t[i] = x[i0 + i] - mx;
     if (!mx_simd_unary(MX_UOP_EXP, MX_FLOAT32, n, t, t, false))
       for (int i = 0; i < n; i++) t[i] = expf(t[i]);
-    for (int i = 0; i < n; i++) sum += t[i];
+    sum += sum_f64(t, n);
   }
   float lse = mx + (float)log(sum);
   for (int i = 0; i < V; i++) x[i] -= lse;
+}
+
+/* The first index of the largest entry, NaN entries skipped, and 0 when
+ * x[0] is NaN or nothing is above -inf: what `if (x[i] > x[best]) best = i`
+ * returns, found with a vector max and a vector search for its first
+ * occurrence. */
+static int argmax_first(const float *x, int V) {
+  if (isnan(x[0])) return 0;
+  float m = mx_max_f32(x, V, -INFINITY);
+  if (m == -INFINITY) return 0;
+  for (int i0 = 0; i0 < V; i0 += 256) {
+    int n = V - i0 < 256 ? V - i0 : 256, hit = 0;
+    for (int i = 0; i < n; i++) hit |= x[i0 + i] == m;
+    if (!hit) continue;
+    for (int i = 0; i < n; i++)
+      if (x[i0 + i] == m) return i0 + i;
+  }
+  return 0; /* not reached: m is one of the entries */
 }
 
 static void penalties(mx_lm_sampler *s, float *x, int V, const int32_t *h, int nh) {
@@ -172,12 +203,7 @@ int32_t mx_lm_sampler_next(mx_lm_sampler *s, const float *logits, int V,
   log_softmax(x, V);
   if (logprobs) memcpy(logprobs, x, (size_t)V * sizeof *x);
   const mx_lm_sampler_params *p = &s->p;
-  if (p->temp == 0) {
-    int best = 0;
-    for (int i = 1; i < V; i++)
-      if (x[i] > x[best]) best = i;
-    return best;
-  }
+  if (p->temp == 0) return argmax_first(x, V);
   /* indices by logprob, descending; only the filters need the order, so a
    * plain temperature draw skips the O(V log V) sort */
   int *ord = s->order;

@@ -21,4 +21,6 @@ const mx_prim mx_prim_quantized_matmul = {
     .vjp = mx_vjp_quantized_matmul,
     .jvp = mx_jvp_quantized_matmul,
     .vmap = mx_vmap_quantized_matmul,
+    .cpu_group_ok = mx_cpu_qmm_group_ok,
+    .eval_cpu_group = mx_cpu_quantized_matmul_group,
 };

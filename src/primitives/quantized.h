@@ -25,5 +25,9 @@ extern const mx_prim mx_prim_quantized_matmul;
 mx_status mx_cpu_quantize(mx_node *n, mx_array **in, mx_array **out);
 mx_status mx_cpu_dequantize(mx_node *n, mx_array **in, mx_array **out);
 mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out);
+/* Transposed products of one x by several 2-d weights (decode), run as one
+ * call: the tape's grouping hooks (mx_prim.cpu_group_ok, eval_cpu_group). */
+bool mx_cpu_qmm_group_ok(const mx_node *first, const mx_node *other);
+mx_status mx_cpu_quantized_matmul_group(mx_node *const *nodes, int n);
 
 #endif

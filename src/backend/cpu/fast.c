@@ -302,8 +302,11 @@ mx_status mx_cpu_rope(mx_node *n, mx_array **in, mx_array **out) {
 /* ---- scaled dot product attention ----
  * Per task: query rows of one (batch, kv head), ordered query-major with
  * the kv head's n_rep query heads innermost, in blocks of SDPA_BQ rows.
- * Keys and values stream in blocks of SDPA_BK, converted to float once per
- * task and block. Per row: running max m, sum l and output o (online
+ * Keys and values stream in blocks of SDPA_BK, read once per task and
+ * block: keys converted and transposed into float32 in one pass (or, for
+ * few rows, converted as rows), values read in place by the P.V kernel
+ * (widened to float32 in registers); other layouts and dtypes go through a
+ * float32 copy of each row. Per row: running max m, sum l and output o (online
  * softmax); a sink starts the row with m = sink, l = 1. Masking as MLX's
  * reference: a false boolean entry (and the causal mask) scores -FLT_MAX,
  * so a row with every key masked averages all values; an additive -inf
@@ -329,9 +332,8 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
   float *vt = kt + SDPA_BK * D;       /* (BK, Dv) */
   float *o = vt + SDPA_BK * Dv;       /* (BQ, Dv) */
   float *sc = o + SDPA_BQ * Dv;       /* (BQ, BK) scores */
-  float *pr = sc + SDPA_BQ * SDPA_BK; /* (BK) probabilities of one row */
-  float *kr = pr + SDPA_BK;           /* (D) one key row */
-  float *kb = kr + D;                 /* (BK, D) a block of key rows */
+  float *pr = sc + SDPA_BQ * SDPA_BK; /* (BQ, BK) probabilities */
+  float *kr = pr + SDPA_BQ * SDPA_BK; /* (D) one key row */
   float m[SDPA_BQ], l[SDPA_BQ];
   int lim[SDPA_BQ]; /* keys j < lim[t] are visible (causal) */
   const mx_array *q = c->q, *k = c->k, *v = c->v;
@@ -371,39 +373,45 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
         (const char *)mx_array_ptr(v) +
         (b * v->strides[0] + hk * v->strides[1] + (int64_t)j0 * v->strides[2]) *
             (int64_t)vsz;
-    /* rows of the block one after another (the usual cache layout): one
-     * conversion for the whole block, keys straight into kt for the
-     * dot-product kernel, else into kb to be transposed */
-    bool kblock = k->strides[3] == 1 && k->strides[2] == D;
     bool vblock = v->strides[3] == 1 && v->strides[2] == Dv;
-    if (kblock) load_f32(kp0, k->dtype, 1, few ? kt : kb, (int64_t)nk * D);
-    if (vblock) load_f32(vp0, v->dtype, 1, vt, (int64_t)nk * Dv);
+    /* keys whose elements are contiguous (any row stride): read in place
+     * by the few-rows score kernel, or converted and transposed in one pass
+     * for the register-blocked one */
+    bool kdirect = k->strides[3] == 1 && is_hf(k->dtype);
+    bool ktr = !few && kdirect;
+    if (ktr) mx_sdpa_kt(kp0, k->dtype, k->strides[2], nk, D, kt);
+    /* values whose elements are contiguous are read in place by the P.V
+     * kernel, shared by all rows of the task */
+    bool vdirect = v->strides[3] == 1 && is_hf(v->dtype);
+    /* other dtypes, rows one after another: one conversion per block */
+    if (vblock && !vdirect) load_f32(vp0, v->dtype, 1, vt, (int64_t)nk * Dv);
+    bool kdone = kdirect;
     /* per key row: only when a block load above did not cover it (decode
      * with the usual cache layout skips this loop) */
-    for (int j = 0; j < nk && !(few && kblock && vblock); j++) {
+    for (int j = 0; j < nk && !(kdone && (vblock || vdirect)); j++) {
       const char *kp = kp0 + (int64_t)j * k->strides[2] * (int64_t)ksz;
       if (few) { /* few rows (decode): dot products on key rows */
-        if (!kblock) load_f32(kp, k->dtype, k->strides[3], kt + j * D, D);
-      } else { /* transposed for the register-blocked score kernel */
-        const float *row = kb + (int64_t)j * D;
-        if (!kblock) {
-          load_f32(kp, k->dtype, k->strides[3], kr, D);
-          row = kr;
-        }
-        for (int d = 0; d < D; d++) kt[d * SDPA_BK + j] = row[d];
+        if (!kdirect) load_f32(kp, k->dtype, k->strides[3], kt + j * D, D);
+      } else if (!kdirect) { /* transposed for the register-blocked score kernel */
+        load_f32(kp, k->dtype, k->strides[3], kr, D);
+        for (int d = 0; d < D; d++) kt[d * SDPA_BK + j] = kr[d];
       }
-      if (!vblock)
+      if (!vblock && !vdirect)
         load_f32(vp0 + (int64_t)j * v->strides[2] * (int64_t)vsz, v->dtype, v->strides[3],
                  vt + j * Dv, Dv);
     }
     if (few) {
-      mx_sdpa_scores_rows(qs, nt, D, kt, nk, sc);
+      if (kdirect)
+        mx_sdpa_scores_rows(qs, nt, D, kp0, k->dtype, k->strides[2], nk, sc);
+      else
+        mx_sdpa_scores_rows(qs, nt, D, kt, MX_FLOAT32, D, nk, sc);
     } else {
-      if (nk < SDPA_BK) /* zero columns: the score kernel always makes 64 */
+      if (nk < SDPA_BK && !ktr) /* zero columns: the score kernel always makes 64 */
         for (int d = 0; d < D; d++)
           memset(kt + d * SDPA_BK + nk, 0, sizeof(float) * (size_t)(SDPA_BK - nk));
       mx_sdpa_scores(qs, nt, D, kt, sc);
     }
+    int act[SDPA_BQ], nact = 0; /* rows that see the whole block */
     for (int t = 0; t < nt; t++) {
       int n = lim[t] - j0 < nk ? lim[t] - j0 : nk; /* visible keys of this block */
       if (n <= 0) continue;
@@ -424,17 +432,24 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
           for (int j = 0; j < n; j++) s[j] += (float)mx_load_f64(mp + j * ms, mk->dtype);
         }
       }
-      for (int j = 0; j < n; j++) bm = s[j] > bm ? s[j] : bm;
+      bm = mx_max_f32(s, n, bm);
       float mn = bm > m[t] ? bm : m[t];
       if (mn == -INFINITY) continue; /* everything so far is -inf: nothing to add */
       float corr = m[t] == -INFINITY ? 0 : expf(m[t] - mn);
       float *ot = o + t * Dv;
       if (corr != 1) mx_scal_f32(corr, ot, Dv);
-      float lsum = mx_exp_shift_f32(s, mn, pr, n);
-      mx_sdpa_pv(pr, n, vt, Dv, ot);
+      float *pt = pr + t * SDPA_BK;
+      float lsum = mx_exp_shift_f32(s, mn, pt, n);
+      if (!vdirect)
+        mx_sdpa_pv(pt, n, vt, Dv, ot);
+      else if (n == nk)
+        act[nact++] = t;
+      else
+        mx_sdpa_pv_rows(pr, &t, 1, n, vp0, v->dtype, v->strides[2], Dv, o);
       l[t] = l[t] * corr + lsum;
       m[t] = mn;
     }
+    if (nact) mx_sdpa_pv_rows(pr, act, nact, nk, vp0, v->dtype, v->strides[2], Dv, o);
   }
   /* rows with no visible key at all (causal with Lq > Lk): every score is
    * masked, so (as MLX's reference) all values get equal weight, or the
@@ -472,9 +487,8 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
 static void sdpa_range(void *cv, int64_t t0, int64_t t1) {
   sdpa_ctx *c = cv;
   size_t n = (size_t)SDPA_BQ * c->D + (size_t)SDPA_BK * c->D + (size_t)SDPA_BK * c->Dv +
-             (size_t)SDPA_BQ * c->Dv + (size_t)SDPA_BQ * SDPA_BK + SDPA_BK +
-             (size_t)c->D + (size_t)SDPA_BK * c->D;
-  /* ~82 KB for D = 64: malloc would return it to the system and fault it
+             (size_t)SDPA_BQ * c->Dv + (size_t)2 * SDPA_BQ * SDPA_BK + (size_t)c->D;
+  /* ~98 KB for D = 64: malloc would return it to the system and fault it
    * in again on every call (24 layers x 2 threads per decoded token) */
   float *buf = mx_thread_scratch(MX_SCRATCH_SDPA, sizeof(float) * n);
   if (!buf) {

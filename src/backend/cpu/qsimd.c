@@ -190,6 +190,61 @@ void mx_sdpa_pv(const float *p, int nk, const float *v, int Dv, float *o) {
     for (int e = 0; e < Dv; e++) o[e] += p[j] * v[(int64_t)j * Dv + e];
 }
 
+void mx_sdpa_kt(const void *k, mx_dtype t, int64_t ld, int nk, int D, float *kt) {
+#if MX_HAVE_X86
+  if (mx_cpu_isa() >= MX_ISA_AVX512) return mx_sdpa_kt_avx512(k, t, ld, nk, D, kt);
+#endif
+  const int64_t es = t == MX_FLOAT32 ? 4 : 2;
+  for (int j = 0; j < 64; j++) {
+    if (j >= nk) {
+      for (int d = 0; d < D; d++) kt[(int64_t)d * 64 + j] = 0;
+      continue;
+    }
+    const char *row = (const char *)k + (int64_t)j * ld * es;
+    for (int d = 0; d < D; d++) {
+      const char *p = row + (int64_t)d * es;
+      kt[(int64_t)d * 64 + j] = t == MX_FLOAT32   ? *(const float *)p
+                                : t == MX_FLOAT16 ? mx_f16_to_f32(*(const uint16_t *)p)
+                                                  : mx_bf16_to_f32(*(const uint16_t *)p);
+    }
+  }
+}
+
+void mx_sdpa_pv_rows(const float *p, const int *rows, int nr, int nk, const void *v,
+                     mx_dtype t, int64_t ldv, int Dv, float *o) {
+#if MX_HAVE_X86
+  mx_isa isa = mx_cpu_isa();
+  if (isa >= MX_ISA_AVX512)
+    return mx_sdpa_pv_rows_avx512(p, rows, nr, nk, v, t, ldv, Dv, o);
+  if (isa == MX_ISA_AVX2) return mx_sdpa_pv_rows_avx2(p, rows, nr, nk, v, t, ldv, Dv, o);
+#endif
+  const int64_t es = t == MX_FLOAT32 ? 4 : 2;
+  for (int r = 0; r < nr; r++) {
+    const float *pr = p + (int64_t)rows[r] * 64;
+    float *orow = o + (int64_t)rows[r] * Dv;
+    for (int j = 0; j < nk; j++) {
+      const char *vr = (const char *)v + (int64_t)j * ldv * es;
+      for (int e = 0; e < Dv; e++) {
+        const char *q = vr + (int64_t)e * es;
+        float x = t == MX_FLOAT32   ? *(const float *)q
+                  : t == MX_FLOAT16 ? mx_f16_to_f32(*(const uint16_t *)q)
+                                    : mx_bf16_to_f32(*(const uint16_t *)q);
+        orow[e] += pr[j] * x;
+      }
+    }
+  }
+}
+
+float mx_max_f32(const float *s, int64_t n, float m) {
+#if MX_HAVE_X86
+  mx_isa isa = mx_cpu_isa();
+  if (isa >= MX_ISA_AVX512) return mx_max_f32_avx512(s, n, m);
+  if (isa == MX_ISA_AVX2) return mx_max_f32_avx2(s, n, m);
+#endif
+  for (int64_t j = 0; j < n; j++) m = s[j] > m ? s[j] : m;
+  return m;
+}
+
 float mx_exp_shift_f32(const float *s, float m, float *p, int64_t n) {
 #if MX_HAVE_X86
   mx_isa isa = mx_cpu_isa();
@@ -204,14 +259,30 @@ float mx_exp_shift_f32(const float *s, float m, float *p, int64_t n) {
   return sum;
 }
 
-void mx_sdpa_scores_rows(const float *q, int nt, int D, const float *k, int nk,
-                         float *s) {
+void mx_sdpa_scores_rows(const float *q, int nt, int D, const void *k, mx_dtype kt,
+                         int64_t ldk, int nk, float *s) {
 #if MX_HAVE_X86
   mx_isa isa = mx_cpu_isa();
-  if (isa >= MX_ISA_AVX512) return mx_sdpa_scores_rows_avx512(q, nt, D, k, nk, s);
-  if (isa == MX_ISA_AVX2) return mx_sdpa_scores_rows_avx2(q, nt, D, k, nk, s);
+  if (isa >= MX_ISA_AVX512)
+    return mx_sdpa_scores_rows_avx512(q, nt, D, k, kt, ldk, nk, s);
+  if (isa == MX_ISA_AVX2) return mx_sdpa_scores_rows_avx2(q, nt, D, k, kt, ldk, nk, s);
 #endif
+  const int64_t es = kt == MX_FLOAT32 ? 4 : 2;
   for (int t = 0; t < nt; t++)
-    for (int j = 0; j < nk; j++)
-      s[t * 64 + j] = mx_dot_f32(q + (int64_t)t * D, k + (int64_t)j * D, D);
+    for (int j = 0; j < nk; j++) {
+      /* mx_dot_f32's plain C order: four partial sums */
+      const float *a = q + (int64_t)t * D;
+      const char *b = (const char *)k + (int64_t)j * ldk * es;
+#define KV(i)                                                                 \
+  (kt == MX_FLOAT32   ? ((const float *)(const void *)b)[i]                   \
+   : kt == MX_FLOAT16 ? mx_f16_to_f32(((const uint16_t *)(const void *)b)[i]) \
+                      : mx_bf16_to_f32(((const uint16_t *)(const void *)b)[i]))
+      float ps[4] = {0, 0, 0, 0};
+      int i = 0;
+      for (; i + 4 <= D; i += 4)
+        for (int u = 0; u < 4; u++) ps[u] += a[i + u] * KV(i + u);
+      for (; i < D; i++) ps[0] += a[i] * KV(i);
+#undef KV
+      s[t * 64 + j] = (ps[0] + ps[1]) + (ps[2] + ps[3]);
+    }
 }

@@ -44,8 +44,23 @@ void mx_scal_f32(float alpha, float *y, int64_t n);
  * p[j] * v[j, :] over nk rows of v (nk, Dv). */
 void mx_sdpa_scores(const float *q, int nt, int D, const float *kt, float *s);
 void mx_sdpa_pv(const float *p, int nk, const float *v, int Dv, float *o);
-/* s[t*64 + j] = q[t, :] . k[j, :] for t < nt <= 4 and j < nk (k (nk, D)). */
-void mx_sdpa_scores_rows(const float *q, int nt, int D, const float *k, int nk, float *s);
+/* s[t*64 + j] = q[t, :] . k[j, :] for t < nt <= 4 and j < nk (k: nk rows of
+ * D float32/float16/bfloat16 values, element stride 1, row stride ldk, read
+ * in place). */
+void mx_sdpa_scores_rows(const float *q, int nt, int D, const void *k, mx_dtype kt,
+                         int64_t ldk, int nk, float *s);
+/* kt (D, 64): kt[d*64 + j] = k[j*ld + d] for j < nk <= 64, d < D (k: rows of
+ * float32/float16/bfloat16, element stride 1, row stride ld), converted to
+ * float32 exactly; columns nk..63 are zero (the score kernel's padding). */
+void mx_sdpa_kt(const void *k, mx_dtype t, int64_t ld, int nk, int D, float *kt);
+/* For the nr rows r in rows: o[r*Dv + :] += sum_{j < nk} p[r*64 + j] *
+ * v[j*ldv + :], v float32/float16/bfloat16 (element stride 1, row stride
+ * ldv) read in place; per element the same FMA chain as mx_sdpa_pv on
+ * converted rows. */
+void mx_sdpa_pv_rows(const float *p, const int *rows, int nr, int nk, const void *v,
+                     mx_dtype t, int64_t ldv, int Dv, float *o);
+/* max(m, s[j] for j < n), NaN entries skipped */
+float mx_max_f32(const float *s, int64_t n, float m);
 /* p[j] = exp(s[j] - m) for j < n (vector exp, ~2e-7 relative; below -87
  * gives 0); returns sum p. */
 float mx_exp_shift_f32(const float *s, float m, float *p, int64_t n);
@@ -109,12 +124,19 @@ void mx_axpy_f32_avx512(float alpha, const float *x, float *y, int64_t n);
 void mx_axpy_f32_avx2(float alpha, const float *x, float *y, int64_t n);
 void mx_sdpa_scores_avx512(const float *q, int nt, int D, const float *kt, float *s);
 void mx_sdpa_scores_avx2(const float *q, int nt, int D, const float *kt, float *s);
-void mx_sdpa_scores_rows_avx512(const float *q, int nt, int D, const float *k, int nk,
-                                float *s);
-void mx_sdpa_scores_rows_avx2(const float *q, int nt, int D, const float *k, int nk,
-                              float *s);
+void mx_sdpa_scores_rows_avx512(const float *q, int nt, int D, const void *k, mx_dtype kt,
+                                int64_t ldk, int nk, float *s);
+void mx_sdpa_scores_rows_avx2(const float *q, int nt, int D, const void *k, mx_dtype kt,
+                              int64_t ldk, int nk, float *s);
+void mx_sdpa_kt_avx512(const void *k, mx_dtype t, int64_t ld, int nk, int D, float *kt);
 void mx_sdpa_pv_avx512(const float *p, int nk, const float *v, int Dv, float *o);
 void mx_sdpa_pv_avx2(const float *p, int nk, const float *v, int Dv, float *o);
+void mx_sdpa_pv_rows_avx512(const float *p, const int *rows, int nr, int nk,
+                            const void *v, mx_dtype t, int64_t ldv, int Dv, float *o);
+void mx_sdpa_pv_rows_avx2(const float *p, const int *rows, int nr, int nk, const void *v,
+                          mx_dtype t, int64_t ldv, int Dv, float *o);
+float mx_max_f32_avx512(const float *s, int64_t n, float m);
+float mx_max_f32_avx2(const float *s, int64_t n, float m);
 float mx_exp_shift_f32_avx512(const float *s, float m, float *p, int64_t n);
 float mx_exp_shift_f32_avx2(const float *s, float m, float *p, int64_t n);
 

@@ -417,6 +417,73 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
 #undef vblend_zero
 #undef vblend
 
+/* ---- attention: a block of keys, converted and transposed ----
+ * kt (D, 64) from up to 64 key rows of float32/float16/bfloat16 (row stride
+ * ld elements), in 16x16 tiles: 16 masked row loads widened to float32 in
+ * registers, an in-register transpose (unpack, shuffle, two 128-bit lane
+ * shuffles), 16 stores. Replaces a conversion pass into a float32 buffer
+ * followed by a scalar transpose (4096 loads and stores per 64x64 block). */
+#define TGTK __attribute__((target("avx512f,avx512bw,avx512vl,f16c")))
+TGTK static inline __m512 kt_load16(const void *p, mx_dtype t, __mmask16 m) {
+  if (t == MX_FLOAT32) return _mm512_maskz_loadu_ps(m, p);
+  __m256i h = _mm256_maskz_loadu_epi16(m, p);
+  if (t == MX_FLOAT16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+TGTK static inline void kt_transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  /* r[4i+k], 128-bit lane L: element k+4L of rows 4i..4i+3 */
+  for (int i = 0; i < 4; i++) {
+    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int k = 0; k < 4; k++) {
+    t[k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
+    t[k + 4] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);
+    t[k + 8] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
+    t[k + 12] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xDD);
+  }
+  for (int k = 0; k < 4; k++) {
+    r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
+    r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xDD);
+    r[k + 4] = _mm512_shuffle_f32x4(t[k + 4], t[k + 12], 0x88);
+    r[k + 12] = _mm512_shuffle_f32x4(t[k + 4], t[k + 12], 0xDD);
+  }
+}
+
+TGTK void mx_sdpa_kt_avx512(const void *k, mx_dtype t, int64_t ld, int nk, int D,
+                            float *kt) {
+  const int64_t es = t == MX_FLOAT32 ? 4 : 2;
+  for (int j0 = 0; j0 < 64; j0 += 16) {
+    if (j0 >= nk) { /* padding columns */
+      for (int d = 0; d < D; d++)
+        _mm512_storeu_ps(kt + (int64_t)d * 64 + j0, _mm512_setzero_ps());
+      continue;
+    }
+    for (int d0 = 0; d0 < D; d0 += 16) {
+      int nd = D - d0 < 16 ? D - d0 : 16;
+      __mmask16 m = (__mmask16)((1u << nd) - 1);
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; i++)
+        r[i] = j0 + i < nk
+                   ? kt_load16((const char *)k + ((int64_t)(j0 + i) * ld + d0) * es, t, m)
+                   : _mm512_setzero_ps();
+      kt_transpose16(r);
+      for (int e = 0; e < nd; e++)
+        _mm512_storeu_ps(kt + (int64_t)(d0 + e) * 64 + j0, r[e]);
+    }
+  }
+}
+#undef TGTK
+
 /* ================= AVX2 + FMA + F16C ================= */
 #define ISA avx2
 #define TGT __attribute__((target("avx2,fma,f16c")))

@@ -631,3 +631,152 @@ done:
   free(t2);
   return st;
 }
+
+/* ---- several transposed products of one x (decode) ----
+ * The q/k/v projections of a layer, and gate/up, multiply the same x by
+ * different weights. Run as a group, x is prepared once and the rows of all
+ * the products are one guided schedule (chunks never cross from one weight
+ * to the next and start at multiples of QMM_T_UNIT within each, so every
+ * output row is computed by the same tile as in a single call): one pool
+ * job instead of two or three, each with its end-of-job wait. */
+#define QMM_GROUP_MAX 4
+
+/* Only the decode regime: 2-d weights, few rows of x (below the GEMM path),
+ * same parameters and the same x. */
+bool mx_cpu_qmm_group_ok(const mx_node *first, const mx_node *other) {
+  const mx_qmm_params *p = MX_PARAMS(mx_qmm_params, first),
+                      *q = MX_PARAMS(mx_qmm_params, other);
+  if (first->in[0] != other->in[0] || p->group_size != q->group_size ||
+      p->bits != q->bits || !p->transpose || !q->transpose)
+    return false;
+  const mx_array *x = first->in[0];
+  for (int i = 0; i < 2; i++) {
+    const mx_node *n = i ? other : first;
+    const mx_array *o = n->out[0];
+    if (!o || n->in[1]->ndim != 2) return false;
+    if (o->shape[o->ndim - 1] < 1) return false;
+  }
+  int K = x->ndim ? x->shape[x->ndim - 1] : 0;
+  if (K < 1 || x->size < 1) return false;
+  int64_t M = x->size / K;
+  return M < QMM_GEMM_MIN_M(p->bits) && M * K <= (1 << 16);
+}
+
+typedef struct {
+  const mx_qmm_args *a;
+  int n, start[QMM_GROUP_MAX + 1]; /* rows of product k: [start[k], start[k+1]) */
+  atomic_int next;
+  int div;
+} qmm_gsched;
+
+static void qmm_t_gsched(void *c, int64_t p0, int64_t p1) {
+  (void)p0;
+  (void)p1;
+  qmm_gsched *s = c;
+  const int total = s->start[s->n];
+  int g0 = atomic_load_explicit(&s->next, memory_order_relaxed);
+  while (g0 < total) {
+    int k = 0;
+    while (g0 >= s->start[k + 1]) k++;
+    int rest = total - g0, take = (rest + s->div - 1) / s->div;
+    take = (take + QMM_T_UNIT - 1) / QMM_T_UNIT * QMM_T_UNIT;
+    if (take > s->start[k + 1] - g0) take = s->start[k + 1] - g0;
+    if (atomic_compare_exchange_weak_explicit(
+            &s->next, &g0, g0 + take, memory_order_relaxed, memory_order_relaxed)) {
+      mx_qmm_t_rows(&s->a[k], g0 - s->start[k], g0 - s->start[k] + take);
+      g0 = atomic_load_explicit(&s->next, memory_order_relaxed);
+    }
+  }
+}
+
+mx_status mx_cpu_quantized_matmul_group(mx_node *const *nodes, int n) {
+  if (n > QMM_GROUP_MAX) { /* not from the tape (GROUP_MAX there) */
+    for (int i = 0; i < n; i++) {
+      mx_status rc = mx_cpu_quantized_matmul(nodes[i], nodes[i]->in, nodes[i]->out);
+      if (rc != MX_OK) return rc;
+    }
+    return MX_OK;
+  }
+  const mx_qmm_params *p = MX_PARAMS(mx_qmm_params, nodes[0]);
+  mx_array *x = nodes[0]->in[0];
+  const int K = x->shape[x->ndim - 1], gs = p->group_size, bits = p->bits, G = K / gs;
+  const int M = (int)(x->size / K);
+  void *tmp[QMM_GROUP_MAX][3] = {{NULL}};
+  mx_qmm_args a[QMM_GROUP_MAX];
+  mx_status st = MX_OK;
+  atomic_int err = 0;
+  mx_isa isa = mx_cpu_isa();
+  bool bf16 = mx_qmm_use_bf16(isa, bits, K, x->dtype);
+  size_t xbytes = sizeof(float) * ((size_t)M * K + (size_t)M * G) +
+                  (bf16 ? sizeof(uint16_t) * 2 * (size_t)M * K : 0);
+  float *xf = mx_thread_scratch(MX_SCRATCH_QX, xbytes); /* M * K <= 2^16 */
+  if (!xf) return mx_set_error(MX_ERR_NOMEM, "[quantized_matmul] out of memory");
+  /* x as the single call prepares it */
+  xprep_ctx xc = {x,
+                  (const char *)mx_array_ptr(x),
+                  x->ndim >= 2 ? x->strides[x->ndim - 2] : 0,
+                  true,
+                  K,
+                  gs,
+                  mx_qmm_perm_block(isa, bits),
+                  true,
+                  xf,
+                  xf + (size_t)M * K,
+                  NULL,
+                  NULL};
+  if (bf16) {
+    xc.xh = (uint16_t *)(xf + (size_t)M * K + (size_t)M * G);
+    xc.xl = x->dtype == MX_BFLOAT16 ? NULL : xc.xh + (size_t)M * K;
+  }
+  mx_parallel_for(M, 8, xprep_range, &xc);
+  qmm_gsched gsch = {.a = a, .n = n, .div = mx_num_threads()};
+  gsch.start[0] = 0;
+  int64_t work = 0;
+  for (int i = 0; i < n && st == MX_OK; i++) {
+    mx_array *wq = nodes[i]->in[1], *sc = nodes[i]->in[2], *bi = nodes[i]->in[3],
+             *o = nodes[i]->out[0];
+    if ((st = mx_array_alloc(o)) != MX_OK) break;
+    const uint8_t *wd = contig_data(wq, &tmp[i][0]);
+    const void *sd = contig_data(sc, &tmp[i][1]);
+    const void *bd = contig_data(bi, &tmp[i][2]);
+    if (!wd || !sd || !bd) {
+      st = mx_set_error(MX_ERR_NOMEM, "[quantized_matmul] out of memory");
+      break;
+    }
+    const int N = o->shape[o->ndim - 1];
+    a[i] = (mx_qmm_args){.isa = isa,
+                         .M = M,
+                         .N = N,
+                         .K = K,
+                         .gs = gs,
+                         .bits = bits,
+                         .x = xf,
+                         .xsum = xf + (size_t)M * K,
+                         .xh = xc.xh,
+                         .xl = xc.xl,
+                         .w = wd,
+                         .w_end = wd + wq->size * 4,
+                         .scales = sd,
+                         .biases = bd,
+                         .sdt = sc->dtype,
+                         .bdt = bi->dtype,
+                         .out = mx_array_ptr(o),
+                         .odt = o->dtype,
+                         .err = &err};
+    gsch.start[i + 1] = gsch.start[i] + N;
+    work += (int64_t)M * K * N;
+  }
+  if (st == MX_OK) {
+    if (gsch.div < 2 || work < QMM_T_PAR_MIN) {
+      for (int i = 0; i < n; i++) mx_qmm_t_rows(&a[i], 0, a[i].N);
+    } else {
+      atomic_init(&gsch.next, 0);
+      mx_parallel_for(gsch.div, 1, qmm_t_gsched, &gsch); /* one part per thread */
+    }
+    if (atomic_load(&err))
+      st = mx_set_error(MX_ERR_NOMEM, "[quantized_matmul] out of memory");
+  }
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < 3; j++) free(tmp[i][j]);
+  return st;
+}
