@@ -639,7 +639,7 @@ static void test_sdpa_kernels(void) {
         }
     }
   }
-  mx_cpu_isa_cap(MX_ISA_AVX512BF16);
+  mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
 int main(void) {
