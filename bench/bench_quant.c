@@ -126,10 +126,11 @@ int main(int argc, char **argv) {
   int rounds = argc > 1 ? atoi(argv[1]) : 15;
   g_cpu_clock = argc > 2 && strcmp(argv[2], "cpu") == 0;
   mx_isa isa = mx_cpu_isa();
-  const char *isan = isa == MX_ISA_AVX512BF16 ? "avx512+bf16"
-                     : isa == MX_ISA_AVX512   ? "avx512"
-                     : isa == MX_ISA_AVX2     ? "avx2"
-                                              : "generic";
+  const char *isan = isa == MX_ISA_AMX          ? "avx512+bf16+amx"
+                     : isa == MX_ISA_AVX512BF16 ? "avx512+bf16"
+                     : isa == MX_ISA_AVX512     ? "avx512"
+                     : isa == MX_ISA_AVX2       ? "avx2"
+                                                : "generic";
   g_peer = malloc(sizeof(float) * (size_t)g_peer_n);
   for (int64_t i = 0; i < g_peer_n; i++) g_peer[i] = (float)(i & 7);
   printf("threads %d, kernels %s, best of %d rounds, load average %.2f\n",
