@@ -20,7 +20,7 @@ cmake -S . -B build-amx $gen -DMX_CUDA=OFF -DCMAKE_BUILD_TYPE=Release > "$out/cm
 cmake --build build-amx -j "$(nproc)" > "$out/build.log" 2>&1 || { grep -E "error|undefined" "$out/build.log" | head -30; exit 1; }
 rc=0
 echo "== tests (every ISA level the CPU has, AMX first)"
-(cd build-amx && ctest --output-on-failure -j 8 -R "${MX_AMX_TESTS:-test_matmul|test_quant|test_lm|test_generate|test_adapters}" > "$out/ctest.log" 2>&1) || rc=1
+(cd build-amx && MX_PYTHON=python3 ctest --output-on-failure -j 8 -R "${MX_AMX_TESTS:-test_matmul|test_quant|test_lm|test_generate|test_adapters}" > "$out/ctest.log" 2>&1) || rc=1
 tail -8 "$out/ctest.log"
 pin="taskset -c 0,1"
 echo "== bench_amx (one thread)"
