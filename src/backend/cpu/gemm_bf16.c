@@ -601,7 +601,11 @@ TGTA static void amx_block(const uint16_t *w, const uint16_t *w2, int64_t ldw, i
   const int lpr = (pf->bytes + 63) / 64;
   const int64_t nl = (int64_t)pf->rows * lpr,
                 nit = (int64_t)((ni + 31) / 32) * ((njb + 1) / 2) * (ks > 0 ? ks : 1);
-  int64_t it = 0, l = 0;
+  /* lines per step, and a cursor (row, line) advanced without divisions:
+   * a division per prefetched line cost more than the step's products */
+  const int lps = (int)((nl + nit - 1) / nit);
+  const char *prow = pf->base;
+  int pline = 0, prow_i = 0;
   for (int i = 0; i < ni; i += 32) {
     const bool i2 = i + 16 < ni;
     const uint16_t *a0 = w + (int64_t)i * ldw, *a1 = a0 + 16 * ldw;
@@ -627,8 +631,10 @@ TGTA static void amx_block(const uint16_t *w, const uint16_t *w2, int64_t ldw, i
         /* a few lines of the next block per step: a burst per tile block
          * (hundreds of lines) held the core until they arrived (kernel
          * cycles 8-20% higher in the same run) */
-        for (int64_t le = nl * ++it / nit; l < le; l++)
-          _mm_prefetch(pf->base + (l / lpr) * pf->stride + (l % lpr) * 64, _MM_HINT_T1);
+        for (int t = 0; t < lps && prow_i < pf->rows; t++) {
+          _mm_prefetch(prow + pline * 64, _MM_HINT_T1);
+          if (++pline == lpr) pline = 0, prow += pf->stride, prow_i++;
+        }
         /* B row p = pair p of 16 rows of X: 16 pairs per step, 64 bytes
          * apart; loaded once for the hi and the lo part of A. (Reloading
          * each operand right after its last reader instead measured the
