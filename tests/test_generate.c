@@ -4,6 +4,7 @@
  * rotating caches equal to recomputing the window (rope is
  * shift-invariant), quantized caches close to float ones, prompt cache files
  * that continue exactly, and load errors that name the bad tensor. */
+#include <limits.h>
 #include <sys/stat.h>
 
 #include <cjson/cJSON.h>
@@ -349,9 +350,10 @@ static double *logits_of(mx_lm_model *m, const int32_t *ids, int n, int V) {
  * rotating cache is exactly a sliding window over every layer. */
 static mx_lm_model *windowed_copy(char *dir, int window) {
   if (!mkdtemp(dir)) return NULL;
-  char p[512], cmd[1024];
-  snprintf(cmd, sizeof cmd, "ln -s %s/model.safetensors %s/model.safetensors", stories(),
-           dir);
+  char p[512], cmd[1024 + PATH_MAX], src[PATH_MAX];
+  /* an absolute target: the source path may be relative to the cwd */
+  if (!realpath(stories(), src)) return NULL;
+  snprintf(cmd, sizeof cmd, "ln -s %s/model.safetensors %s/model.safetensors", src, dir);
   if (system(cmd) != 0) return NULL;
   snprintf(p, sizeof p, "%s/config.json", stories());
   cJSON *j = mxt_read_json(p);
@@ -372,7 +374,11 @@ static void test_rotating_cache_window(void) {
   mx_lm_model *ref = windowed_copy(wdir, W);
   MXT_OK(m);
   MXT_OK(ref);
-  if (!m || !ref) return;
+  if (!m || !ref) {
+    mx_lm_free(m);
+    mx_lm_free(ref);
+    return;
+  }
   int32_t ids[64];
   for (int i = 0; i < T; i++) ids[i] = 3 + (i * 37) % (V - 3);
   mx_lm_cache_options co = {.max_kv_size = W};
