@@ -41,6 +41,7 @@
 
 #include "dtypes.h"
 #include "qsimd.h"
+#include "transpose16.h"
 
 #define KC MX_GEMM_BF16_KC
 #define MR 6
@@ -59,32 +60,6 @@ bool mx_gemm_bf16_available(void) { return mx_cpu_isa() >= MX_ISA_AVX512BF16; }
 #include <immintrin.h>
 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
-
-/* r[t][u] <- r[u][t] (a 16 x 16 float transpose: 64 shuffles) */
-TGT static inline void transpose16(__m512 *r) {
-  __m512 t[16], u[16];
-  for (int i = 0; i < 8; i++) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  /* u[4i + k], 128-bit lane L: column 4L + k of rows 4i..4i+3 */
-  for (int i = 0; i < 4; i++) {
-    u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-  }
-  for (int k = 0; k < 4; k++) {
-    __m512 v0 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x88);
-    __m512 v1 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xDD);
-    __m512 v2 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x88);
-    __m512 v3 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xDD);
-    r[k] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-    r[8 + k] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
-    r[4 + k] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-    r[12 + k] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
-  }
-}
 
 /* ---- X packing: xp[jb][p][l] = (X[16 jb + l][2p], X[16 jb + l][2p + 1]) ---- */
 
@@ -157,7 +132,7 @@ TGT static void xpack_range(void *c, int64_t jb0, int64_t jb1) {
         __m512 r[16];
         for (int l = 0; l < 16; l++)
           r[l] = _mm512_loadu_ps(a->x + (int64_t)(j0 + l) * a->x_rs + 2 * pv);
-        transpose16(r);
+        mx_transpose16_ps(r);
         for (int t = 0; t < 16; t++) _mm512_storeu_ps(d + (int64_t)(pv + t) * 16, r[t]);
       }
     }
@@ -375,8 +350,8 @@ TGT static void store_tile(const mx_gemm_bf16_args *a, const float *ct, int64_t 
             r[t] = _mm512_loadu_ps(ct + (i + t) * ldc + j);
             s[t] = _mm512_loadu_ps(ct + (i + 16 + t) * ldc + j);
           }
-          transpose16(r);
-          transpose16(s);
+          mx_transpose16_ps(r);
+          mx_transpose16_ps(s);
           int nt = nj - j < 16 ? nj - j : 16;
           for (int t = 0; t < nt; t++)
             _mm512_storeu_si512(
@@ -389,7 +364,7 @@ TGT static void store_tile(const mx_gemm_bf16_args *a, const float *ct, int64_t 
       for (int j = 0; j < nj; j += 16) {
         __m512 r[16];
         for (int t = 0; t < 16; t++) r[t] = _mm512_loadu_ps(ct + (i + t) * ldc + j);
-        transpose16(r);
+        mx_transpose16_ps(r);
         int nt = nj - j < 16 ? nj - j : 16;
         for (int t = 0; t < nt; t++)
           store16(a, (int64_t)(j0 + j + t) * a->o_js + i0 + i,
@@ -661,6 +636,24 @@ TGTA static void amx_block(const uint16_t *w, const uint16_t *w2, int64_t ldw, i
   }
 }
 
+/* The 32 bfloat16 values of v (lanes 0..15 and 16..31) as floats */
+TGT static inline __m512 bf16_lo16(__m512i v) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(v)), 16));
+}
+TGT static inline __m512 bf16_hi16(__m512i v) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(v, 1)), 16));
+}
+
+/* w0, w1 (16 floats each) -> *hi = bf16(w) and *lo = bf16(w - hi), lanes
+ * 0..15 from w0 and 16..31 from w1 */
+TGT static inline void split_hi_lo(__m512 w0, __m512 w1, __m512i *hi, __m512i *lo) {
+  *hi = (__m512i)_mm512_cvtne2ps_pbh(w1, w0);
+  *lo = (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(w1, bf16_hi16(*hi)),
+                                     _mm512_sub_ps(w0, bf16_lo16(*hi)));
+}
+
 /* The panel of codes (as bfloat16 integers, ld apart, nr rows of kc) with
  * the scales sc and biases bs of its groups (nr x kc / gs) -> the weight
  * w = scale * q + bias (one float32 FMA) as hi = bf16(w) in place and lo =
@@ -674,26 +667,11 @@ TGT static void split_q(uint16_t *hi, uint16_t *lo, int64_t ld, int nr, int nrp,
                    bv = _mm512_set1_ps(bs[r * ng + g]);
       for (int k = g * gs; k < (g + 1) * gs; k += 32) {
         uint16_t *h = hi + r * ld + k;
-        __m512i q = _mm512_loadu_si512(h);
-        __m512 w0 =
-            _mm512_fmadd_ps(sv,
-                            _mm512_castsi512_ps(_mm512_slli_epi32(
-                                _mm512_cvtepu16_epi32(_mm512_castsi512_si256(q)), 16)),
-                            bv);
-        __m512 w1 = _mm512_fmadd_ps(
-            sv,
-            _mm512_castsi512_ps(_mm512_slli_epi32(
-                _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(q, 1)), 16)),
-            bv);
-        __m512i t = (__m512i)_mm512_cvtne2ps_pbh(w1, w0); /* lanes 0..15 <- w0 */
-        __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(
-                   _mm512_cvtepu16_epi32(_mm512_castsi512_si256(t)), 16)),
-               h1 = _mm512_castsi512_ps(_mm512_slli_epi32(
-                   _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(t, 1)), 16));
+        __m512i q = _mm512_loadu_si512(h), t, u;
+        split_hi_lo(_mm512_fmadd_ps(sv, bf16_lo16(q), bv),
+                    _mm512_fmadd_ps(sv, bf16_hi16(q), bv), &t, &u);
         _mm512_storeu_si512(h, t);
-        _mm512_storeu_si512(
-            lo + r * ld + k,
-            (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(w1, h1), _mm512_sub_ps(w0, h0)));
+        _mm512_storeu_si512(lo + r * ld + k, u);
       }
     }
   for (int r = nr; r < nrp; r++) {
@@ -744,13 +722,8 @@ TGT static void fill_split_q48(const mx_gemm_bf16_args *a, int n0, int nr, int n
                                    _mm_loadu_si128((const __m128i *)(codes + k + 16)))),
                                bv);
         }
-        __m512i t = (__m512i)_mm512_cvtne2ps_pbh(w1, w0); /* lanes 0..15 <- w0 */
-        __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(
-                   _mm512_cvtepu16_epi32(_mm512_castsi512_si256(t)), 16)),
-               h1 = _mm512_castsi512_ps(_mm512_slli_epi32(
-                   _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(t, 1)), 16));
-        __m512i u =
-            (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(w1, h1), _mm512_sub_ps(w0, h0));
+        __m512i t, u;
+        split_hi_lo(w0, w1, &t, &u);
         if (bits == 4) { /* (even codes | odd codes) -> K order */
           t = _mm512_permutexvar_epi16(ilv, t);
           u = _mm512_permutexvar_epi16(ilv, u);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dtypes.h"
+#include "transpose16.h"
 
 /* Prefetch the scales and biases of rows [r, r + n) of the transposed
  * product: the drivers convert them a chunk of rows at a time, and without
@@ -431,33 +432,6 @@ TGTK static inline __m512 kt_load16(const void *p, mx_dtype t, __mmask16 m) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-TGTK static inline void kt_transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; i++) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  /* r[4i+k], 128-bit lane L: element k+4L of rows 4i..4i+3 */
-  for (int i = 0; i < 4; i++) {
-    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-  }
-  for (int k = 0; k < 4; k++) {
-    t[k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
-    t[k + 4] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);
-    t[k + 8] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
-    t[k + 12] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xDD);
-  }
-  for (int k = 0; k < 4; k++) {
-    r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
-    r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xDD);
-    r[k + 4] = _mm512_shuffle_f32x4(t[k + 4], t[k + 12], 0x88);
-    r[k + 12] = _mm512_shuffle_f32x4(t[k + 4], t[k + 12], 0xDD);
-  }
-}
-
 TGTK void mx_sdpa_kt_avx512(const void *k, mx_dtype t, int64_t ld, int nk, int D,
                             float *kt) {
   const int64_t es = t == MX_FLOAT32 ? 4 : 2;
@@ -476,7 +450,7 @@ TGTK void mx_sdpa_kt_avx512(const void *k, mx_dtype t, int64_t ld, int nk, int D
         r[i] = j0 + i < nk
                    ? kt_load16((const char *)k + ((int64_t)(j0 + i) * ld + d0) * es, t, m)
                    : _mm512_setzero_ps();
-      kt_transpose16(r);
+      mx_transpose16_ps(r);
       for (int e = 0; e < nd; e++)
         _mm512_storeu_ps(kt + (int64_t)(d0 + e) * 64 + j0, r[e]);
     }
