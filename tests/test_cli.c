@@ -57,6 +57,9 @@ static void test_help_and_usage_errors(void) {
   snprintf(cmd, sizeof cmd, "%s --help", mx_bin());
   MXT_CHECK(run(cmd, &out) == 0 && strstr(out, "generate") && strstr(out, "cache-prompt"),
             "help lists commands");
+  MXT_CHECK(out && strstr(out, "MX_NUM_THREADS") && strstr(out, "MX_CPU_ISA") &&
+                strstr(out, "HF_HOME"),
+            "help lists the environment variables");
   free(out);
   snprintf(cmd, sizeof cmd, "%s bogus 2>&1", mx_bin());
   MXT_CHECK(run(cmd, &out) == 2 && strstr(out, "unknown command"), "unknown command: %s",

@@ -32,6 +32,17 @@ static void usage(FILE *f) {
           "  -h, --help     show this help\n"
           "  --version      print the version\n"
           "\n"
+          "environment:\n"
+          "  MX_NUM_THREADS     CPU worker threads (default: all cores)\n"
+          "  MX_CPU_ISA         cap the matmul/quantized kernels: generic, avx2, avx512,\n"
+          "                     avx512bf16, amx (default: the best the CPU has)\n"
+          "  MX_SIMD            cap the element-wise kernels: none, avx2, avx512\n"
+          "  MX_DEFAULT_MODEL   model used when --model is not given\n"
+          "  HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE\n"
+          "                     Hugging Face cache and download settings, as huggingface_hub\n"
+          "  MX_COMPILE_DISABLE=1, MX_CC\n"
+          "                     compile: no generated kernels; the C compiler to use\n"
+          "\n"
           "Run 'mx <command> --help' for a command's options.\n");
 }
 
