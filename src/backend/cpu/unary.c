@@ -27,6 +27,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <emmintrin.h>
+#endif
 
 #include "dtypes.h"
 #include "ew_common.h"
@@ -241,26 +244,38 @@ static const uint16_t *htab_get(int op, mx_dtype t) {
   return tab;
 }
 
-/* y[i * sy] = tab[x[i * sx]]. The contiguous loop moves four elements per
- * 64-bit load and store: one table load per element, and tables of
- * typical activations stay in L1/L2. */
+/* y[i * sy] = tab[x[i * sx]]: two loads and a store per element. Packing
+ * four results into one 64-bit store (shifts and ors per element) measured
+ * 30% slower than the plain loop on Zen 5 (4.4 vs 6.2 G elements/s per
+ * core, in cache), as did an AVX-512 gather (3.8). Large outputs (stream)
+ * go through a staging block in L1 and non-temporal stores, as the vector
+ * ops' outputs do: plain stores read each output line first. */
 static void htab_run(const uint16_t *tab, int64_t n, const char *xp, int64_t sx, char *yp,
-                     int64_t sy) {
+                     int64_t sy, bool stream) {
   const uint16_t *x = (const uint16_t *)(const void *)xp;
   uint16_t *y = (uint16_t *)(void *)yp;
-  int64_t i = 0;
   if (sx == 1 && sy == 1) {
-    for (; i + 4 <= n; i += 4) {
-      uint64_t v, r;
-      memcpy(&v, x + i, 8);
-      r = (uint64_t)tab[v & 0xffff] | (uint64_t)tab[(v >> 16) & 0xffff] << 16 |
-          (uint64_t)tab[(v >> 32) & 0xffff] << 32 | (uint64_t)tab[v >> 48] << 48;
-      memcpy(y + i, &r, 8);
+    int64_t i = 0;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (stream) {
+      enum { B = 512 };
+      _Alignas(64) uint16_t st[B];
+      for (; i < n && ((uintptr_t)(y + i) & 15); i++) y[i] = tab[x[i]];
+      for (; i + B <= n; i += B) {
+        for (int k = 0; k < B; k++) st[k] = tab[x[i + k]];
+        for (int k = 0; k < B; k += 8)
+          _mm_stream_si128((__m128i *)(void *)(y + i + k),
+                           _mm_load_si128((const __m128i *)(const void *)(st + k)));
+      }
+      _mm_sfence();
     }
+#else
+    (void)stream;
+#endif
     for (; i < n; i++) y[i] = tab[x[i]];
     return;
   }
-  for (; i < n; i++) y[i * sy] = tab[x[i * sx]];
+  for (int64_t i = 0; i < n; i++) y[i * sy] = tab[x[i * sx]];
 }
 
 /* ---- eval ---- */
@@ -291,7 +306,7 @@ static void unary_run(void *c, int64_t n, const int64_t *offs, const int64_t *is
   const char *x = k->x + offs[0] * k->xsz;
   char *y = k->y + offs[1] * k->ysz;
   if (k->tab) {
-    htab_run(k->tab, n, x, is[0], y, is[1]);
+    htab_run(k->tab, n, x, is[0], y, is[1], k->stream);
     return;
   }
   if (k->simd && is[0] == 1 && is[1] == 1 &&
