@@ -382,7 +382,15 @@ static const char k_preamble[] =
     "#else\n#define MX_MV8(f)\n#endif\n"
     "MX_MV(logf) MX_MV(log2f) MX_MV(log10f) MX_MV(log1pf) MX_MV(expm1f) MX_MV(sinf)\n"
     "MX_MV(cosf) MX_MV(tanf) MX_MV(asinf) MX_MV(acosf) MX_MV(atanf) MX_MV(sinhf)\n"
-    "MX_MV(coshf) MX_MV(asinhf) MX_MV(acoshf) MX_MV(atanhf)\n"
+    "MX_MV(coshf) MX_MV(asinhf) MX_MV(atanhf)\n"
+    /* simd_impl.inc's v_acosh, lane by lane (same steps, same bits) */
+    "#define MX_PACOSH(n) MXI float mx_pacosh##n(float x) {"
+    " float t = (x - 1.0f) + sqrtf(fmaf(x, x, -1.0f));"
+    " t = x < 1.0f ? __builtin_nanf(\"\") : t;"
+    " float r = mx_mv##n##_log1pf(x < 0x1p26f ? t : x);"
+    " return x < 0x1p26f ? r : r + 0.693147180559945309f; }\n"
+    "#ifdef __AVX512F__\nMX_PACOSH(16)\n#endif\n"
+    "#ifdef __AVX2__\nMX_PACOSH(8)\n#endif\n"
 #endif
     "MXI float mx_perf(float x) {\n"
     "  float ax = fabsf(x), t = x * x, p = 8.387074556861946e-05f;\n"
@@ -527,6 +535,11 @@ static void unary_expr(sb *b, int op, mx_dtype t, const char *x, bool poly) {
       return;
     }
 #ifdef MX_HAVE_LIBMVEC
+    /* float32 arccosh: the vector kernels' log1p form (simd_impl.inc) */
+    if (op == MX_UOP_ARCCOSH && poly && t == MX_FLOAT32) {
+      sb_printf(b, "mx_pacosh%d(%s)", mx_simd_level() >= MX_SIMD_AVX512 ? 16 : 8, x);
+      return;
+    }
     /* float32 transcendentals: the vector kernels call libmvec */
     if (fn && poly && t == MX_FLOAT32 && op != MX_UOP_ABS && op != MX_UOP_SQRT &&
         op != MX_UOP_FLOOR && op != MX_UOP_CEIL && op != MX_UOP_ROUND) {
