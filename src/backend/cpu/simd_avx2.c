@@ -37,6 +37,10 @@ AI vf v_sel_lt0(vf x, vf a, vf b) { return _mm256_blendv_ps(b, a, x); }
 AI vf v_sel_lt(vf a, vf b, vf x, vf y) {
   return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_LT_OQ));
 }
+/* every lane a < b (false for NaN) */
+AI bool v_all_lt(vf a, vf b) {
+  return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ)) == 0xff;
+}
 AI vf v_abs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
 AI vf v_neg(vf a) { return _mm256_xor_ps(_mm256_set1_ps(-0.0f), a); }
 AI vf v_rint(vf a) {

@@ -48,6 +48,8 @@ AI vf v_sel_lt0(vf x, vf a, vf b) {
 AI vf v_sel_lt(vf a, vf b, vf x, vf y) {
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), y, x);
 }
+/* every lane a < b (false for NaN) */
+AI bool v_all_lt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ) == 0xffff; }
 AI vf v_abs(vf a) {
   return _mm512_castsi512_ps(
       _mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7fffffff)));
