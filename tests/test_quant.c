@@ -460,6 +460,9 @@ static void qmm_large_m_cases(const char *tag) {
   /* several equal panels per thread chunk (and the next panel's prefetch) */
   run_qmm_case(33, 1703, 256, 64, 4, true, MX_BFLOAT16, MX_BFLOAT16, tag);
   run_qmm_case(20, 1301, 896, 64, 8, true, MX_BFLOAT16, MX_FLOAT32, tag);
+  /* more than 1024 rows of x: the driver's row blocks of X reuse each
+   * decoded panel */
+  run_qmm_case(1100, 70, 256, 64, 4, true, MX_BFLOAT16, MX_BFLOAT16, tag);
 }
 
 static void test_qmm_large_m(void) {
