@@ -401,6 +401,59 @@ static void xprep_range(void *c, int64_t r0, int64_t r1) {
   }
 }
 
+/* x (M rows of K, starting at xbase) into the kernels' layout in xf: float
+ * rows, their group sums (transposed product), and for the bfloat16 path
+ * the hi (and, unless x is bfloat16, lo) parts after them. Shared by the
+ * single and the grouped products. */
+static void qmm_prep_x(xprep_ctx *xc, const mx_array *x, const char *xbase,
+                       bool flat_rows, int64_t M, int K, int gs, mx_isa isa, int bits,
+                       bool transpose, bool bf16, float *xf) {
+  const int64_t G = K / gs;
+  *xc = (xprep_ctx){x,
+                    xbase,
+                    x->ndim >= 2 ? x->strides[x->ndim - 2] : 0,
+                    flat_rows,
+                    K,
+                    gs,
+                    transpose ? mx_qmm_perm_block(isa, bits) : 1,
+                    transpose,
+                    xf,
+                    xf + (size_t)M * K,
+                    NULL,
+                    NULL};
+  if (bf16) {
+    xc->xh = (uint16_t *)(xf + (size_t)M * K + (size_t)M * G);
+    xc->xl = x->dtype == MX_BFLOAT16 ? NULL : xc->xh + (size_t)M * K;
+  }
+  mx_parallel_for(M, 8, xprep_range, xc);
+}
+
+/* The kernels' arguments for one product over the prepared x */
+static mx_qmm_args qmm_args(mx_isa isa, int M, int N, int K, int gs, int bits,
+                            const xprep_ctx *xc, const uint8_t *w, const uint8_t *w_end,
+                            const void *scales, const void *biases, mx_dtype sdt,
+                            mx_dtype bdt, void *out, mx_dtype odt, atomic_int *err) {
+  return (mx_qmm_args){.isa = isa,
+                       .M = M,
+                       .N = N,
+                       .K = K,
+                       .gs = gs,
+                       .bits = bits,
+                       .x = xc->xf,
+                       .xsum = xc->xsum,
+                       .xh = xc->xh,
+                       .xl = xc->xl,
+                       .w = w,
+                       .w_end = w_end,
+                       .scales = scales,
+                       .biases = biases,
+                       .sdt = sdt,
+                       .bdt = bdt,
+                       .out = out,
+                       .odt = odt,
+                       .err = err};
+}
+
 /* ---- quantized matmul, many rows: bfloat16 GEMM on dequantized panels ---- */
 
 /* Rows of x from which decoding a panel of w to bfloat16 once and running
@@ -568,43 +621,14 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
         }
       }
     }
-    xprep_ctx xc = {x,
-                    (const char *)mx_array_ptr(x) + xoff * (int64_t)isz,
-                    x->ndim >= 2 ? x->strides[x->ndim - 2] : 0,
-                    wnd == 2,
-                    K,
-                    gs,
-                    p->transpose ? mx_qmm_perm_block(isa, bits) : 1,
-                    p->transpose,
-                    xf,
-                    xf + (size_t)M * K,
-                    NULL,
-                    NULL};
-    uint16_t *xh = (uint16_t *)(xf + (size_t)M * K + (size_t)M * G);
-    if (bf16) {
-      xc.xh = xh;
-      xc.xl = x->dtype == MX_BFLOAT16 ? NULL : xh + (size_t)M * K;
-    }
-    mx_parallel_for(M, 8, xprep_range, &xc);
-    mx_qmm_args a = {.isa = isa,
-                     .M = (int)M,
-                     .N = N,
-                     .K = K,
-                     .gs = gs,
-                     .bits = bits,
-                     .x = xf,
-                     .xsum = xf + (size_t)M * K,
-                     .xh = xc.xh,
-                     .xl = xc.xl,
-                     .w = wd + woff * wmat * 4,
-                     .w_end = wd + wbytes_total,
-                     .scales = (const char *)sd + woff * smat * mx_dtype_size(sc->dtype),
-                     .biases = (const char *)bd + woff * smat * mx_dtype_size(bi->dtype),
-                     .sdt = sc->dtype,
-                     .bdt = bi->dtype,
-                     .out = (char *)mx_array_ptr(o) + bidx * M * N * (int64_t)osz,
-                     .odt = o->dtype,
-                     .err = &err};
+    xprep_ctx xc;
+    qmm_prep_x(&xc, x, (const char *)mx_array_ptr(x) + xoff * (int64_t)isz, wnd == 2, M,
+               K, gs, isa, bits, p->transpose, bf16, xf);
+    mx_qmm_args a = qmm_args(
+        isa, (int)M, N, K, gs, bits, &xc, wd + woff * wmat * 4, wd + wbytes_total,
+        (const char *)sd + woff * smat * mx_dtype_size(sc->dtype),
+        (const char *)bd + woff * smat * mx_dtype_size(bi->dtype), sc->dtype, bi->dtype,
+        (char *)mx_array_ptr(o) + bidx * M * N * (int64_t)osz, o->dtype, &err);
     int64_t work = (int64_t)M * K; /* multiply-adds per output column */
     if (p->transpose) {
       int nt = mx_num_threads();
@@ -712,23 +736,9 @@ mx_status mx_cpu_quantized_matmul_group(mx_node *const *nodes, int n) {
   float *xf = mx_thread_scratch(MX_SCRATCH_QX, xbytes); /* M * K <= 2^16 */
   if (!xf) return mx_set_error(MX_ERR_NOMEM, "[quantized_matmul] out of memory");
   /* x as the single call prepares it */
-  xprep_ctx xc = {x,
-                  (const char *)mx_array_ptr(x),
-                  x->ndim >= 2 ? x->strides[x->ndim - 2] : 0,
-                  true,
-                  K,
-                  gs,
-                  mx_qmm_perm_block(isa, bits),
-                  true,
-                  xf,
-                  xf + (size_t)M * K,
-                  NULL,
-                  NULL};
-  if (bf16) {
-    xc.xh = (uint16_t *)(xf + (size_t)M * K + (size_t)M * G);
-    xc.xl = x->dtype == MX_BFLOAT16 ? NULL : xc.xh + (size_t)M * K;
-  }
-  mx_parallel_for(M, 8, xprep_range, &xc);
+  xprep_ctx xc;
+  qmm_prep_x(&xc, x, (const char *)mx_array_ptr(x), true, M, K, gs, isa, bits, true, bf16,
+             xf);
   qmm_gsched gsch = {.a = a, .n = n, .div = mx_num_threads()};
   gsch.start[0] = 0;
   int64_t work = 0;
@@ -744,25 +754,8 @@ mx_status mx_cpu_quantized_matmul_group(mx_node *const *nodes, int n) {
       break;
     }
     const int N = o->shape[o->ndim - 1];
-    a[i] = (mx_qmm_args){.isa = isa,
-                         .M = M,
-                         .N = N,
-                         .K = K,
-                         .gs = gs,
-                         .bits = bits,
-                         .x = xf,
-                         .xsum = xf + (size_t)M * K,
-                         .xh = xc.xh,
-                         .xl = xc.xl,
-                         .w = wd,
-                         .w_end = wd + wq->size * 4,
-                         .scales = sd,
-                         .biases = bd,
-                         .sdt = sc->dtype,
-                         .bdt = bi->dtype,
-                         .out = mx_array_ptr(o),
-                         .odt = o->dtype,
-                         .err = &err};
+    a[i] = qmm_args(isa, M, N, K, gs, bits, &xc, wd, wd + wq->size * 4, sd, bd, sc->dtype,
+                    bi->dtype, mx_array_ptr(o), o->dtype, &err);
     gsch.start[i + 1] = gsch.start[i] + N;
     work += (int64_t)M * K * N;
   }
