@@ -896,7 +896,7 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
         const int kc = K - k0 < KC ? K - k0 : KC, np = (kc + 1) / 2, ks = (kc + 31) / 32;
         /* the tile unit reads W in place only as whole tiles */
         const bool dir = direct && (!amx || (kc % 32 == 0 && ni % 16 == 0));
-        const uint16_t *wp, *wlo = NULL;
+        const uint16_t *wp;
         int64_t ldw;
         amx_pf_t pf = {NULL, 0, 0, 0};
         if (dir) {
@@ -928,19 +928,17 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
           else
             fill_q(a, i0, ni, k0, kc, panel, KC, qs, qbs);
           ph_add(PH_FILL, tf);
-          if (amx && a->w) {
-            if (nip > ni) memset(panel + ni * KC, 0, sizeof(uint16_t) * KC * (nip - ni));
-          } else if (amx) {
-            wlo = panel + (size_t)mcp * KC;
-            split_q(panel, (uint16_t *)wlo, KC, ni, nip, kc, a->q->gs, qs, qbs);
-          }
+          /* AMX here: bfloat16 W that is strided or has a tail of rows
+           * (quantized W took the whole-K panels above): whole tiles */
+          if (amx && nip > ni)
+            memset(panel + ni * KC, 0, sizeof(uint16_t) * KC * (nip - ni));
           wp = panel;
           ldw = KC;
         }
         const uint32_t *xb0 = x->xp + (int64_t)(q0 / 16) * xjs + (int64_t)(k0 / 2) * 16;
         if (amx) {
           const uint64_t tk = ph_t();
-          amx_block(wp, wlo, ldw, nip, xb0, xjs, njb, ks, ct, ldc, k0 == 0, &pf);
+          amx_block(wp, NULL, ldw, nip, xb0, xjs, njb, ks, ct, ldc, k0 == 0, &pf);
           ph_add(PH_KERN, tk);
           continue;
         }
