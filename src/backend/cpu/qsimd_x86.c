@@ -107,10 +107,13 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
 
 /* ---- 4-bit codes as bfloat16, dotted with bfloat16 x (AVX512-BF16) ----
  * 64 bytes of codes are 32 16-bit lanes of four codes each. Each nibble is
- * OR-ed into the mantissa of bfloat16 1.0, giving 1 + code/16 exactly, and
- * vdpbf16ps multiplies pairs of lanes with x (exact products, float32 sums).
- * Per group: sum x*code = 16 * (sum x*(1 + code/16)) - 16 * sum x, so the
- * scale is applied as 16*scale and the bias as (bias - 16*scale) * sum x.
+ * shifted to the lane's low 4 bits and OR-ed into the low mantissa bits of
+ * bfloat16 1.0, giving 1 + code/128 exactly (the first nibble needs no
+ * shift, the last no mask: 7 operations per 128 codes; placing codes at
+ * mantissa bits 3..6, as 1 + code/16, took 8), and vdpbf16ps multiplies
+ * pairs of lanes with x (exact products, float32 sums). Per group:
+ * sum x*code = 128 * (sum x*(1 + code/128)) - 128 * sum x, so the scale
+ * is applied as 128*scale and the bias as (bias - 128*scale) * sum x.
  * A block of 128 codes covers 128/gs groups: float32 lane i of the dot holds
  * codes 8i..8i+7, so a per-lane scale vector (a permute of the row's
  * scales) applies each group's scale. float16 x is split into bfloat16 hi +
@@ -119,6 +122,7 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
  * the load of the codes stays in a register (GCC folded it into each of
  * the four shifts: four loads of the same line). */
 #define TGTB __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
+#define QMM_BF16_CODE_MUL 128.0f
 /* software prefetch distance in tiles: short rows (K = 896 is 448 bytes of
  * codes) end before the hardware prefetcher locks on to them */
 #ifndef MX_QPF
@@ -135,7 +139,7 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
       gs == 32   ? 5
       : gs == 64 ? 6
                  : 7); /* lane i -> group (8i)/gs of the block */
-  const __m512i c78 = _mm512_set1_epi16(0x0078), c3f80 = _mm512_set1_epi16(0x3F80);
+  const __m512i c0f = _mm512_set1_epi16(0x000F), c3f80 = _mm512_set1_epi16(0x3F80);
   const char *pf = (const char *)a->w + (int64_t)(n + NR * MX_QPF) * rb;
   __m512 acc[4][4];
   const uint16_t *xh[4], *xl[4];
@@ -164,10 +168,10 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
       __m512i w = _mm512_loadu_si512((const void *)(wrow[r] + (int64_t)b * 64));
       __asm__("" : "+v"(w)); /* one load, not one per shift */
       __m512i q[4];
-      q[0] = _mm512_ternarylogic_epi32(_mm512_slli_epi16(w, 3), c78, c3f80, 0xEA);
-      q[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 1), c78, c3f80, 0xEA);
-      q[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 5), c78, c3f80, 0xEA);
-      q[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 9), c78, c3f80, 0xEA);
+      q[0] = _mm512_ternarylogic_epi32(w, c0f, c3f80, 0xEA);
+      q[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 4), c0f, c3f80, 0xEA);
+      q[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 8), c0f, c3f80, 0xEA);
+      q[3] = _mm512_or_si512(_mm512_srli_epi16(w, 12), c3f80);
       __m512 sv = _mm512_permutexvar_ps(
           idx, _mm512_loadu_ps(sb + r * sstride + (int64_t)b * gpb));
 #pragma GCC unroll 4
@@ -321,16 +325,16 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
      * floats after the chunk's entries stay defined (and unused) */
     memset(sb + ng, 0, 16 * sizeof(float));
     memset(bb + ng, 0, 16 * sizeof(float));
-    const __m512 c16 = _mm512_set1_ps(16);
+    const __m512 cmul = _mm512_set1_ps(QMM_BF16_CODE_MUL);
     int64_t i = 0;
-    for (; i + 16 <= ng; i += 16) { /* bias - 16*scale, 16*scale */
+    for (; i + 16 <= ng; i += 16) { /* bias - 128*scale, 128*scale */
       __m512 sv = _mm512_loadu_ps(sb + i);
-      _mm512_storeu_ps(bb + i, _mm512_fnmadd_ps(c16, sv, _mm512_loadu_ps(bb + i)));
-      _mm512_storeu_ps(sb + i, _mm512_mul_ps(c16, sv));
+      _mm512_storeu_ps(bb + i, _mm512_fnmadd_ps(cmul, sv, _mm512_loadu_ps(bb + i)));
+      _mm512_storeu_ps(sb + i, _mm512_mul_ps(cmul, sv));
     }
     for (; i < ng; i++) {
-      bb[i] -= 16 * sb[i];
-      sb[i] *= 16;
+      bb[i] -= QMM_BF16_CODE_MUL * sb[i];
+      sb[i] *= QMM_BF16_CODE_MUL;
     }
     for (int r = c0; r < c1; r++) rows[r - c0] = a->w + (int64_t)r * rb;
     int m = 0;
