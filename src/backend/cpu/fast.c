@@ -313,6 +313,8 @@ mx_status mx_cpu_rope(mx_node *n, mx_array **in, mx_array **out) {
  * everywhere gives NaN. */
 #define SDPA_BQ 64
 #define SDPA_BK 64 /* fixed: mx_sdpa_scores makes 64 columns */
+/* key and value rows prefetched at a task's start (a few hundred KB at most) */
+#define SDPA_PF_ROWS 1024
 
 typedef struct {
   const mx_array *q, *k, *v, *mask, *sinks;
@@ -362,6 +364,27 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
     int64_t li = c->causal ? (int64_t)i + Lk - c->Lq + 1 : Lk;
     lim[t] = li < 0 ? 0 : li > Lk ? Lk : (int)li;
     if (lim[t] > maxlim) maxlim = lim[t];
+  }
+  {
+    /* the keys and values this task reads, requested at once: decode
+     * finds a layer's cache rows evicted by the weights streamed since
+     * the last token, and read on demand (row by row, a block at a time)
+     * they arrived at a fraction of the bandwidth: 8.1 -> 6.1 us per call
+     * over ~100 keys inside 0.4B decode (2.6 us with the cache warm) */
+    const char *kb = (const char *)mx_array_ptr(k) +
+                     (b * k->strides[0] + hk * k->strides[1]) * (int64_t)ksz;
+    const char *vb = (const char *)mx_array_ptr(v) +
+                     (b * v->strides[0] + hk * v->strides[1]) * (int64_t)vsz;
+    int npf = maxlim < SDPA_PF_ROWS ? maxlim : SDPA_PF_ROWS;
+    if (k->strides[3] == 1 && v->strides[3] == 1)
+      for (int j = 0; j < npf; j++) {
+        const char *kr0 = kb + (int64_t)j * k->strides[2] * (int64_t)ksz;
+        const char *vr0 = vb + (int64_t)j * v->strides[2] * (int64_t)vsz;
+        for (int64_t off = 0; off < (int64_t)D * (int64_t)ksz; off += 64)
+          __builtin_prefetch(kr0 + off, 0, 3);
+        for (int64_t off = 0; off < (int64_t)Dv * (int64_t)vsz; off += 64)
+          __builtin_prefetch(vr0 + off, 0, 3);
+      }
   }
   for (int j0 = 0; j0 < maxlim; j0 += SDPA_BK) {
     int nk = maxlim - j0 < SDPA_BK ? maxlim - j0 : SDPA_BK;
