@@ -3,7 +3,9 @@
 
 #include "harness.h"
 
+#include <limits.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -242,8 +244,12 @@ bool mxt_write_json(const char *path, const struct cJSON *j) {
 }
 
 const char *mxt_src_path(const char *rel) {
-  static char buf[1024];
-  const char *root = getenv("MX_SOURCE_DIR");
-  snprintf(buf, sizeof buf, "%s/%s", root ? root : ".", rel);
+  /* absolute, so that symlinks tests make to fixtures resolve from any
+   * directory (MX_SOURCE_DIR may be relative, or unset outside ctest) */
+  static char buf[1024 + PATH_MAX];
+  char root[PATH_MAX];
+  const char *env = getenv("MX_SOURCE_DIR");
+  if (!realpath(env ? env : ".", root)) snprintf(root, sizeof root, "%s", env ? env : ".");
+  snprintf(buf, sizeof buf, "%s/%s", root, rel);
   return buf;
 }
