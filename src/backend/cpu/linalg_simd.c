@@ -178,6 +178,11 @@ AVX2 static void axpy_half_avx2(float alpha, const uint16_t *b, bool bf16, float
  * x is split into its even and odd elements instead (two permutes per 32
  * elements, shared by the four rows). */
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+/* software prefetch distance in tiles of rows, 0 for none (a build-time
+ * knob for tuning on other machines: bench/gpu/probe.sh) */
+#ifndef MX_BF16_PF_TILES
+#define MX_BF16_PF_TILES 1
+#endif
 
 AVX512 static inline __attribute__((always_inline)) void bf16_rows_body(
     const uint16_t *a, int64_t rs, const float *x, int64_t n, int NR, float *out) {
@@ -198,7 +203,8 @@ AVX512 static inline __attribute__((always_inline)) void bf16_rows_body(
     for (int r = 0; r < NR; r++) {
       /* the next block of rows: short rows end before the hardware
        * prefetcher locks on to each */
-      _mm_prefetch((const char *)(a + (r + NR) * rs + i), _MM_HINT_T0);
+      if (MX_BF16_PF_TILES)
+        _mm_prefetch((const char *)(a + (r + MX_BF16_PF_TILES * NR) * rs + i), _MM_HINT_T0);
       __m512i w = _mm512_loadu_si512((const void *)(a + r * rs + i));
       acc[r][0] =
           _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w, 16)), xe, acc[r][0]);

@@ -123,8 +123,9 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
  * the four shifts: four loads of the same line). */
 #define TGTB __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
 #define QMM_BF16_CODE_MUL 128.0f
-/* software prefetch distance in tiles: short rows (K = 896 is 448 bytes of
- * codes) end before the hardware prefetcher locks on to them */
+/* software prefetch distance in tiles, 0 for none: short rows (K = 896 is
+ * 448 bytes of codes) end before the hardware prefetcher locks on to them
+ * (a build-time knob, bench/gpu/probe.sh) */
 #ifndef MX_QPF
 #define MX_QPF 4
 #endif
@@ -164,7 +165,7 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
       }
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++) {
-      _mm_prefetch(pf + ((int64_t)b * NR + r) * 64, _MM_HINT_T0);
+      if (MX_QPF) _mm_prefetch(pf + ((int64_t)b * NR + r) * 64, _MM_HINT_T0);
       __m512i w = _mm512_loadu_si512((const void *)(wrow[r] + (int64_t)b * 64));
       __asm__("" : "+v"(w)); /* one load, not one per shift */
       __m512i q[4];
