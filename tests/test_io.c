@@ -644,6 +644,24 @@ static void test_safetensors_zero_copy(void) {
   mx_array *big = mx_array_map_get(m, "big");
   const float *d = mx_array_data(big);
   MXT_CHECK(d && d[12345] == 12345.0f && d[n - 1] == (float)(n - 1), "values");
+  {
+    /* the same file cut to 3 MB (still mapped the large-file way): a clear
+     * error naming the tensor, no read past the end */
+    const char *pt = tmp_path("big_cut.safetensors");
+    FILE *in = fopen(p, "rb"), *out = fopen(pt, "wb");
+    bool ok = in && out;
+    char *buf = malloc(3 << 20);
+    ok = ok && buf && fread(buf, 1, 3 << 20, in) == (size_t)(3 << 20) &&
+         fwrite(buf, 1, 3 << 20, out) == (size_t)(3 << 20);
+    free(buf);
+    if (in) fclose(in);
+    if (out) fclose(out);
+    MXT_CHECK(ok, "cut copy");
+    mx_array_map *mc = mx_load_safetensors(pt);
+    const char *e = mx_last_error();
+    MXT_CHECK(!mc && e && strstr(e, "big"), "cut file: %s", e ? e : "(none)");
+    mx_array_map_free(mc);
+  }
   /* overwriting the file while mapped: save goes through a new file, so the
    * loaded tensor keeps its data */
   mx_array_map *m2 = mx_array_map_new();
