@@ -240,7 +240,7 @@ int main(int argc, char **argv) {
       mx_num_threads(), bw / 1e9);
   const char *src = getenv("MX_SOURCE_DIR");
   char dir[1024];
-  snprintf(dir, sizeof dir, "%s/models/stories260K", src ? src : ".");
+  snprintf(dir, sizeof dir, "%s/models/stories260K", src ? src : MX_BENCH_SOURCE_DIR);
   if (g_ctx <= 256) run("stories260K f32", dir, 200, true, 512, 64, 0, 0);
   shape shapes[2] = {
       {"llama-0.4B", 896, 24, 14, 2, 4864, 32000, false, false, "llama"},

@@ -131,7 +131,7 @@ int main(int argc, char **argv) {
     snprintf(corpus, sizeof corpus, "%s", cenv);
   else
     snprintf(corpus, sizeof corpus, "%s/../shared/fixtures/corpora/tinyshakespeare.txt",
-             src ? src : ".");
+             src ? src : MX_BENCH_SOURCE_DIR);
   size_t n;
   char *text = read_file(corpus, &n);
   if (!text) {
@@ -157,7 +157,7 @@ int main(int argc, char **argv) {
                                     "gemma2", "llama2-spm"};
       for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char dir[1200];
-        snprintf(dir, sizeof dir, "%s/../shared/fixtures/tokenizers/%s", src ? src : ".",
+        snprintf(dir, sizeof dir, "%s/../shared/fixtures/tokenizers/%s", src ? src : MX_BENCH_SOURCE_DIR,
                  names[i]);
         bench_one(dir, text, n, peer);
       }

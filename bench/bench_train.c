@@ -89,18 +89,11 @@ static void bench(const tlm_data *d, const shape *s, int steps) {
 
 int main(int argc, char **argv) {
   bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-  /* the corpus: $MX_SOURCE_DIR, else next to this file's source tree */
+  /* the corpus: $MX_SOURCE_DIR, else the source tree this was built from */
   const char *src = getenv("MX_SOURCE_DIR");
-  char root[4096], path[4200];
-  snprintf(root, sizeof root, "%s", src ? src : __FILE__);
-  if (!src) {
-    char *b = strstr(root, "bench/bench_train.c");
-    if (b)
-      *b = 0;
-    else
-      snprintf(root, sizeof root, ".");
-  }
-  snprintf(path, sizeof path, "%s/examples/train-lm/data/tinyshakespeare.txt", root);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/examples/train-lm/data/tinyshakespeare.txt",
+           src ? src : MX_BENCH_SOURCE_DIR);
   tlm_data d;
   if (!tlm_data_load(&d, path)) {
     fprintf(stderr, "bench_train: set MX_SOURCE_DIR to the source tree\n");
