@@ -118,7 +118,8 @@ static void bench_one(const char *dir, const char *text, size_t n, double peer_m
       "  warm %6.2f MB/s  decode %7.1f MB/s  stream %6.1f MB/s  %s\n",
       name, tload, nids, mb / tcold, (mb / tcold) / peer_mbs, mb / twarm,
       (double)olen / 1e6 / tdec, (double)slen / 1e6 / tstream,
-      same ? "round-trip ok" : "round-trip differs");
+      same ? "round-trip ok"
+           : "decode != text (clean_up_tokenization_spaces, as transformers)");
   free(ids);
   mx_tokenizer_free(tok);
 }
