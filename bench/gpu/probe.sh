@@ -23,7 +23,7 @@ for v in $variants; do
 done
 echo "== qkern (one thread, cold)"
 for n in $names; do echo "-- $n"; QK_COLD=1 $pin ./build-p-$n/bench_qkern 4864x896,896x4864 2>&1 | grep "M=1"; done
-for r in 1 2; do
+for r in $(seq 1 ${MX_PROBE_ROUNDS:-2}); do
   for n in $names; do
     echo "== bench_lm $n (round $r)"
     MX_NUM_THREADS=2 MX_BENCH_MODELS=llama MX_BENCH_BITS=${MX_BENCH_BITS:-0,8,4} $pin ./build-p-$n/bench_lm --quick 2>&1 | grep -E "0.4B"
