@@ -376,7 +376,9 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
     const char *vb = (const char *)mx_array_ptr(v) +
                      (b * v->strides[0] + hk * v->strides[1]) * (int64_t)vsz;
     int npf = maxlim < SDPA_PF_ROWS ? maxlim : SDPA_PF_ROWS;
-    if (k->strides[3] == 1 && v->strides[3] == 1)
+    /* only when this is the kv head's one task (decode, short prompts):
+     * a prompt's many query blocks would request the same rows again */
+    if (c->nqb == 1 && k->strides[3] == 1 && v->strides[3] == 1)
       for (int j = 0; j < npf; j++) {
         const char *kr0 = kb + (int64_t)j * k->strides[2] * (int64_t)ksz;
         const char *vr0 = vb + (int64_t)j * v->strides[2] * (int64_t)vsz;
