@@ -743,7 +743,10 @@ static void binary_expr(sb *b, int op, int eqn, mx_dtype t, const char *x,
   const char *st_open = bo ? "(uint8_t)((" : "(";
   const char *st_close = bo ? ") != 0)" : ")";
   char cast[24];
-  snprintf(cast, sizeof cast, bo ? "" : "(%s)", C);
+  if (bo)
+    cast[0] = 0;
+  else
+    snprintf(cast, sizeof cast, "(%s)", C);
   switch (op) {
     case MX_BOP_ADD:
     case MX_BOP_SUBTRACT:

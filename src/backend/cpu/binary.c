@@ -8,7 +8,9 @@
  * multiply, divide, maximum and minimum take the vector path (simd.h). */
 /* Let GCC vectorise the plain C loops (the build's -O2 uses the cheapest
  * cost model, which leaves loops with a remainder scalar). */
+#ifndef __clang__
 #pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+#endif
 
 #include "../../primitives/binary.h"
 

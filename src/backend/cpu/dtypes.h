@@ -8,6 +8,11 @@
 #define MX_CPU_DTYPES_H
 
 #include <complex.h>
+/* glibc defines CMPLX/CMPLXF for GCC only (clang < 15 claims GCC 4.2) */
+#if !defined(CMPLXF) && defined(__clang__)
+#define CMPLXF(x, y) __builtin_complex((float)(x), (float)(y))
+#define CMPLX(x, y) __builtin_complex((double)(x), (double)(y))
+#endif
 #include <math.h>
 #include <stdint.h>
 

@@ -2,6 +2,7 @@
  * target attributes (the rest of the library keeps the baseline ISA) and
  * chosen once with __builtin_cpu_supports. */
 #include "linalg_simd.h"
+#include "simd.h"
 
 #include <stdatomic.h>
 #include <string.h>
@@ -232,7 +233,7 @@ static inline bool use_avx512(void) {
     __builtin_cpu_init();
     v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        __builtin_cpu_supports("fma") && mx_cpu_has_f16c();
     atomic_store_explicit(&g_avx512, v, memory_order_relaxed);
   }
   return v > 0;
@@ -243,8 +244,7 @@ static inline bool use_avx2(void) {
   int v = atomic_load_explicit(&g_avx2, memory_order_relaxed);
   if (v < 0) {
     __builtin_cpu_init();
-    v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c");
+    v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && mx_cpu_has_f16c();
     atomic_store_explicit(&g_avx2, v, memory_order_relaxed);
   }
   return v > 0;

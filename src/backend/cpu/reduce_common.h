@@ -16,6 +16,11 @@
 #define MX_CPU_REDUCE_COMMON_H
 
 #include <complex.h>
+/* glibc defines CMPLX/CMPLXF for GCC only (clang < 15 claims GCC 4.2) */
+#if !defined(CMPLXF) && defined(__clang__)
+#define CMPLXF(x, y) __builtin_complex((float)(x), (float)(y))
+#define CMPLX(x, y) __builtin_complex((double)(x), (double)(y))
+#endif
 
 #include "../../core/core.h"
 

@@ -1,6 +1,7 @@
 /* reduce_simd.c: instantiates reduce_simd.inc for the baseline ISA and, on
  * x86-64 with GCC/Clang, for AVX2 and AVX-512, and picks one at run time. */
 #include "reduce_simd.h"
+#include "simd.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,9 @@
 /* ISO C mode turns off FMA contraction; these kernels want it (the exp
  * polynomial and the sums), so allow it here (results then differ from the
  * baseline variant in the last bit, never beyond float rounding). */
+#ifndef __clang__
 #pragma GCC optimize("fp-contract=fast")
+#endif
 
 #define MXV_CAT2(a, b) a##b
 #define MXV_CAT(a, b) MXV_CAT2(a, b)
@@ -32,23 +35,21 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MX_SIMD_X86 1
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
+MX_TARGET_PUSH("avx2,fma")
 #define SFX _avx2
 #define VL 8
 #include "reduce_simd.inc"
 #undef VL
 #undef SFX
-#pragma GCC pop_options
+MX_TARGET_POP
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+MX_TARGET_PUSH("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
 #define SFX _avx512
 #define VL 16
 #include "reduce_simd.inc"
 #undef VL
 #undef SFX
-#pragma GCC pop_options
+MX_TARGET_POP
 #endif
 
 static mx_simd_table g_table;

@@ -16,6 +16,31 @@
 
 enum { MX_SIMD_NONE = 0, MX_SIMD_AVX2 = 1, MX_SIMD_AVX512 = 2 };
 
+/* MX_TARGET_PUSH("avx2,fma") ... MX_TARGET_POP: compile the functions in
+ * between for that target (GCC's target pragma; clang's attribute pragma,
+ * since clang ignores GCC's). */
+#define MX_PRAGMA_STR(x) #x
+#ifdef __clang__
+#define MX_TARGET_PUSH(t) \
+  _Pragma(MX_PRAGMA_STR(  \
+      clang attribute push(__attribute__((target(t))), apply_to = function)))
+#define MX_TARGET_POP _Pragma("clang attribute pop")
+#else
+#define MX_TARGET_PUSH(t) \
+  _Pragma("GCC push_options") _Pragma(MX_PRAGMA_STR(GCC target(t)))
+#define MX_TARGET_POP _Pragma("GCC pop_options")
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+/* F16C (half <-> float conversions), from CPUID leaf 1: clang before 15
+ * does not know "f16c" in __builtin_cpu_supports. */
+static inline bool mx_cpu_has_f16c(void) {
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 /* Best level this CPU (and OS) supports. */
 int mx_simd_detected(void);
 /* Level in use: detected, capped by MX_SIMD and mx_simd_set_level. */

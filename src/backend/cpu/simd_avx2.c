@@ -4,8 +4,7 @@
 #include "simd.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+MX_TARGET_PUSH("avx2,fma,f16c")
 #include <immintrin.h>
 
 #define VL 8 /* floats per vector */
@@ -99,7 +98,7 @@ AI void v_sfence(void) { _mm_sfence(); }
 #define SIMD_FN(name) name##_avx2
 #include "simd_impl.inc"
 
-#pragma GCC pop_options
+MX_TARGET_POP
 #else
 bool mx_simd_unary_avx2(int op, mx_dtype t, int64_t n, const void *x, void *y,
                         bool stream) {

@@ -11,11 +11,10 @@
 #include "simd.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-#pragma GCC push_options
 #ifdef MX_SIMD_BF16_HW
-#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma,f16c")
+MX_TARGET_PUSH("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma,f16c")
 #else
-#pragma GCC target("avx512f,avx512bw,avx2,fma,f16c")
+MX_TARGET_PUSH("avx512f,avx512bw,avx2,fma,f16c")
 #endif
 #include <immintrin.h>
 
@@ -143,7 +142,7 @@ AI void v_sfence(void) { _mm_sfence(); }
 #endif
 #include "simd_impl.inc"
 
-#pragma GCC pop_options
+MX_TARGET_POP
 #elif defined(MX_SIMD_BF16_HW)
 bool mx_simd_unary_avx512bf16(int op, mx_dtype t, int64_t n, const void *x, void *y,
                               bool stream) {

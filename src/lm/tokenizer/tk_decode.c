@@ -94,7 +94,7 @@ static mx_status bytelevel_drain(stage *s, bool final, tk_buf *out) {
     i += bad;
     run = i;
   }
-  if (!tk_buf_put(txt, b + run, i - run)) return OOM();
+  if (i > run && !tk_buf_put(txt, b + run, i - run)) return OOM();
   if (n > i) memmove(s->bytes.p, s->bytes.p + i, n - i);
   s->bytes.n = n - i;
   if (txt->n || final) {

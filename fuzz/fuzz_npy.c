@@ -1,0 +1,18 @@
+/* fuzz_npy.c: libFuzzer target for the .npy reader. The input is a file; when
+ * it loads, the array is evaluated and summed. */
+#include <mx/mx.h>
+
+#include "fuzz_util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  const char *path = mxf_write("a.npy", data, size);
+  if (!path) return 0;
+  mx_scope_begin();
+  mx_array *a = mx_load_npy(path);
+  if (a) {
+    mx_array *s = mx_sum(mx_astype(a, MX_FLOAT64), NULL, 0, false);
+    if (s) (void)mx_eval1(s);
+  }
+  mx_scope_end();
+  return 0;
+}
