@@ -1520,6 +1520,12 @@ static void test_limits(void) {
   expect_fail("{{ '%999999999d' % 1 }}", NULL, &o, "too large");
   expect_fail("{{ 'a'|center(999999999) }}", NULL, &o, "limit");
   expect_fail("{{ '{:999999999}'.format(1) }}", NULL, &o, "too large");
+  /* widths and precisions past int64 (UBSan found the overflow, fuzz_template) */
+  expect_fail("{{ '%55500000000000000000d' % 1 }}", NULL, &o, "too large");
+  expect_fail("{{ '%.99999999999999999999f' % 1.5 }}", NULL, &o, "too large");
+  expect_fail("{{ '{:55500000000000000000}'.format(1) }}", NULL, &o, "too large");
+  expect_fail("{{ '{:.99999999999999999999}'.format(1.5) }}", NULL, &o, "too large");
+  expect_fail("{{ '%*d' % (-9223372036854775807 - 1, 1) }}", NULL, &o, "too large");
   expect_fail("{{ 'a\\nb'|indent(999999999) }}", NULL, &o, "too wide");
   expect_fail("{% set x = [] %}{% set _ = x.append(x) %}{{ x }}", NULL, &o, "nesting");
   expect_fail("{% set x = [] %}{% set _ = x.append(x) %}{{ x|tojson }}", NULL, &o,

@@ -869,6 +869,13 @@ jv jt_global(jt_ctx *c, const char *name) {
 
 /* ---- printf-style formatting: "%s" % x ---- */
 
+/* one more decimal digit of a format width or precision; saturates far
+ * above any allowed value (the callers' limit check then reports it) */
+static int64_t fmt_digit(int64_t v, char d) {
+  if (v < 0) v = 0;
+  return v > ((int64_t)1 << 40) ? v : v * 10 + (d - '0');
+}
+
 /* sign/prefix + digits with width, '-' and '0' flags (Python's rules) */
 static void pad_number(jt_ctx *c, jt_buf *b, const char *sign, const char *digits,
                        int64_t width, bool left, bool zero) {
@@ -978,14 +985,14 @@ jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args, bool fmt_safe) {
     if (p < e && *p == '*') {
       if (ai >= npos) jt_error(c, "not enough arguments for format string");
       width = jt_to_index(c, pos[ai++], "* width");
+      if (width < -(int64_t)c->t->opt.max_output) jt_error(c, "format width too large");
       if (width < 0) {
         left = true;
         width = -width;
       }
       p++;
     } else {
-      for (; p < e && *p >= '0' && *p <= '9'; p++)
-        width = (width < 0 ? 0 : width) * 10 + (*p - '0');
+      for (; p < e && *p >= '0' && *p <= '9'; p++) width = fmt_digit(width, *p);
     }
     if (p < e && *p == '.') {
       p++;
@@ -995,7 +1002,7 @@ jv jt_percent_format(jt_ctx *c, jstr *fmt, jv args, bool fmt_safe) {
         prec = jt_to_index(c, pos[ai++], "* precision");
         p++;
       } else {
-        for (; p < e && *p >= '0' && *p <= '9'; p++) prec = prec * 10 + (*p - '0');
+        for (; p < e && *p >= '0' && *p <= '9'; p++) prec = fmt_digit(prec, *p);
       }
     }
     if (width > (int64_t)c->t->opt.max_output || prec > 10000)
@@ -1176,13 +1183,12 @@ static void format_spec(jt_ctx *c, jt_buf *b, jv v, jstr *spec) {
   if (s < e && strchr("+- ", *s)) signc = *s++;
   if (s < e && *s == '#') alt = true, s++;
   if (s < e && *s == '0') zero = true, s++;
-  for (; s < e && *s >= '0' && *s <= '9'; s++)
-    width = (width < 0 ? 0 : width) * 10 + (*s - '0');
+  for (; s < e && *s >= '0' && *s <= '9'; s++) width = fmt_digit(width, *s);
   if (s < e && (*s == ',' || *s == '_')) grouping = *s++;
   if (s < e && *s == '.') {
     s++;
     prec = 0;
-    for (; s < e && *s >= '0' && *s <= '9'; s++) prec = prec * 10 + (*s - '0');
+    for (; s < e && *s >= '0' && *s <= '9'; s++) prec = fmt_digit(prec, *s);
   }
   if (s < e) type = *s++;
   if (s != e) jt_error(c, "Invalid format specifier");
