@@ -599,6 +599,31 @@ static void test_load_errors(void) {
   MXT_CHECK(mx_lm_load(dir, NULL) == NULL && strstr(mx_last_error(), "not a JSON object"),
             "json: %s", mx_last_error());
   mx_clear_error();
+  /* numbers no int holds, and rope values no model has (fuzz_config found
+   * the first as an undefined double -> int conversion under UBSan); the
+   * first of duplicate keys counts, as in cJSON */
+  const struct {
+    const char *json, *expect;
+  } bad[] = {
+      {"\"num_attention_heads\": 4e44", "[lm_load]"},
+      {"\"num_hidden_layers\": -1e300", "invalid sizes"},
+      {"\"partial_rotary_factor\": 1e30", "partial_rotary_factor"},
+      {"\"partial_rotary_factor\": 0", "partial_rotary_factor"},
+      {"\"rope_theta\": -5", "rope_theta"},
+  };
+  for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+    f = fopen(p, "w");
+    fprintf(f,
+            "{%s, \"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": "
+            "2, \"num_attention_heads\": 4, \"vocab_size\": 256}",
+            bad[b].json);
+    fclose(f);
+    mx_lm_model *lm = mx_lm_load(dir, NULL);
+    MXT_CHECK(lm == NULL && strstr(mx_last_error(), bad[b].expect), "%s: %s", bad[b].json,
+              mx_last_error());
+    mx_lm_free(lm);
+    mx_clear_error();
+  }
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   MXT_CHECK(system(cmd) == 0, "cleanup");
   /* bad forward input */

@@ -135,7 +135,7 @@ static void ref_reduce(const double *x, const int *shape, int nd, uint32_t mask,
     cnt[o]++;
     switch (op) {
       case R_SUM:
-        iacc[o] = (int64_t)((uint64_t)iacc[o] + (uint64_t)(int64_t)v);
+        if (ints) iacc[o] = (int64_t)((uint64_t)iacc[o] + (uint64_t)(int64_t)v);
         acc[o] += v;
         break;
       case R_PROD:

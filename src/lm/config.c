@@ -12,6 +12,14 @@ static double num(const cJSON *o, const char *k, double dflt) {
   return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
+/* an int field: cJSON's valueint saturates to [INT_MIN, INT_MAX] (a cast of
+ * a larger double would be undefined); the range checks that follow reject
+ * what no model has */
+static int inum(const cJSON *o, const char *k, int dflt) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsNumber(v) ? v->valueint : dflt;
+}
+
 static bool boolean(const cJSON *o, const char *k, bool dflt) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
   if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
@@ -49,6 +57,13 @@ static mx_status parse_rope(const cJSON *j, mx_lm_config *c, const char *path) {
     r->partial_rotary_factor =
         num(params, "partial_rotary_factor", r->partial_rotary_factor);
   }
+  if (!(r->partial_rotary_factor > 0 && r->partial_rotary_factor <= 1))
+    return mx_set_error(MX_ERR_IO,
+                        "[lm_load] %s: partial_rotary_factor %g is not in (0, 1]", path,
+                        r->partial_rotary_factor);
+  if (!(r->theta > 0 && r->theta < 1e300))
+    return mx_set_error(MX_ERR_IO, "[lm_load] %s: rope_theta %g is not a positive number",
+                        path, r->theta);
   const cJSON *s =
       cJSON_IsObject(scaling) ? scaling : (cJSON_IsObject(params) ? params : NULL);
   if (!s) return MX_OK;
@@ -59,8 +74,8 @@ static mx_status parse_rope(const cJSON *j, mx_lm_config *c, const char *path) {
   r->low_freq_factor = num(s, "low_freq_factor", 1.0);
   r->high_freq_factor = num(s, "high_freq_factor", 4.0);
   r->original_max_position_embeddings =
-      (int)num(s, "original_max_position_embeddings",
-               num(j, "original_max_position_embeddings", c->max_position_embeddings));
+      inum(s, "original_max_position_embeddings",
+           inum(j, "original_max_position_embeddings", c->max_position_embeddings));
   r->beta_fast = num(s, "beta_fast", 32.0);
   r->beta_slow = num(s, "beta_slow", 1.0);
   r->mscale = num(s, "mscale", 1.0);
@@ -113,13 +128,13 @@ mx_status mx_lm_config_parse(const char *text, const char *path, mx_lm_config *c
     return mx_set_error(MX_ERR_IO, "[lm_load] %s: no model_type", path);
   }
   snprintf(c->model_type, sizeof c->model_type, "%s", mt);
-  c->hidden_size = (int)num(j, "hidden_size", 0);
-  c->num_layers = (int)num(j, "num_hidden_layers", 0);
-  c->num_heads = (int)num(j, "num_attention_heads", 0);
-  c->num_kv_heads = (int)num(j, "num_key_value_heads", c->num_heads);
-  c->intermediate_size = (int)num(j, "intermediate_size", 0);
-  c->vocab_size = (int)num(j, "vocab_size", 0);
-  c->max_position_embeddings = (int)num(j, "max_position_embeddings", 4096);
+  c->hidden_size = inum(j, "hidden_size", 0);
+  c->num_layers = inum(j, "num_hidden_layers", 0);
+  c->num_heads = inum(j, "num_attention_heads", 0);
+  c->num_kv_heads = inum(j, "num_key_value_heads", c->num_heads);
+  c->intermediate_size = inum(j, "intermediate_size", 0);
+  c->vocab_size = inum(j, "vocab_size", 0);
+  c->max_position_embeddings = inum(j, "max_position_embeddings", 4096);
   c->rms_norm_eps = num(j, "rms_norm_eps", 1e-6);
   if (c->hidden_size <= 0 || c->num_layers <= 0 || c->num_heads <= 0 ||
       c->num_kv_heads <= 0 || c->vocab_size <= 0 || c->num_layers > 256 ||
@@ -132,7 +147,7 @@ mx_status mx_lm_config_parse(const char *text, const char *path, mx_lm_config *c
         path, c->hidden_size, c->num_layers, c->num_heads, c->num_kv_heads,
         c->vocab_size);
   }
-  c->head_dim = (int)num(j, "head_dim", c->hidden_size / c->num_heads);
+  c->head_dim = inum(j, "head_dim", c->hidden_size / c->num_heads);
   if (c->head_dim <= 0) c->head_dim = c->hidden_size / c->num_heads;
   const cJSON *tie = cJSON_GetObjectItemCaseSensitive(j, "tie_word_embeddings");
   c->tie_given = cJSON_IsBool(tie);
@@ -148,14 +163,14 @@ mx_status mx_lm_config_parse(const char *text, const char *path, mx_lm_config *c
         c->sliding_window > 0 &&
         (t ? (cJSON_IsString(t) && !strcmp(t->valuestring, "sliding_attention")) : true);
   }
-  c->bos_id = (int)num(j, "bos_token_id", -1);
+  c->bos_id = inum(j, "bos_token_id", -1);
   parse_ids(cJSON_GetObjectItemCaseSensitive(j, "eos_token_id"), c);
   mx_status rc = parse_rope(j, c, path);
   const cJSON *q = cJSON_GetObjectItemCaseSensitive(j, "quantization");
   if (!cJSON_IsObject(q)) q = cJSON_GetObjectItemCaseSensitive(j, "quantization_config");
   if (cJSON_IsObject(q)) {
-    c->quant_group_size = (int)num(q, "group_size", 64);
-    c->quant_bits = (int)num(q, "bits", 4);
+    c->quant_group_size = inum(q, "group_size", 64);
+    c->quant_bits = inum(q, "bits", 4);
   }
   if (rc != MX_OK) {
     cJSON_Delete(j);
