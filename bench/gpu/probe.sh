@@ -2,7 +2,8 @@
 # bench/gpu/probe.sh: decode kernels built with other values of their
 # build-time knobs (software prefetch distances: MX_QPF for the 4-bit
 # bfloat16 tiles, MX_QPF8 for the generic tiles, MX_BF16_PF_TILES for the
-# bfloat16 rows; 0 turns one off), compared on the GPU machine's host CPU
+# bfloat16 rows; 0 turns one off; MX_WPF_HINT, MX_PPF_HINT: the locality
+# hints of the weights' and the scales' prefetch), compared on the GPU machine's host CPU
 # (two pinned cores, like the 2-vCPU reference): bench_qkern on one
 # cold core, then bench_lm --quick on the llama shape, two rounds.
 # MX_PROBE_VARIANTS="name:-DFLAG=V;-DFLAG2=V ..." replaces the variants,
@@ -14,7 +15,7 @@ out=${OUT:-/tmp/mx-probe}; mkdir -p "$out"
 pkg-config --exists libcjson 2>/dev/null || . bench/gpu/sysroot.sh
 gen=""; command -v ninja >/dev/null && gen="-G Ninja"
 pin="taskset -c 0,1"
-variants=${MX_PROBE_VARIANTS:-"base:-DMX_QPF=4 nopf:-DMX_QPF=0;-DMX_BF16_PF_TILES=0;-DMX_QPF8=0 far:-DMX_QPF=8;-DMX_BF16_PF_TILES=2;-DMX_QPF8=2"}
+variants=${MX_PROBE_VARIANTS:-"base:-DMX_QPF=4 t0:-DMX_WPF_HINT=_MM_HINT_T0 nopf:-DMX_QPF=0;-DMX_BF16_PF_TILES=0;-DMX_QPF8=0 far:-DMX_QPF=8;-DMX_BF16_PF_TILES=2;-DMX_QPF8=2"}
 names=""
 for v in $variants; do
   name=${v%%:*}; flags=$(echo "${v#*:}" | tr ';' ' '); names="$names $name"

@@ -179,6 +179,10 @@ AVX2 static void axpy_half_avx2(float alpha, const uint16_t *b, bool bf16, float
  * x is split into its even and odd elements instead (two permutes per 32
  * elements, shared by the four rows). */
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+/* weights prefetched non-temporal: see MX_WPF_HINT in qsimd_x86.c */
+#ifndef MX_WPF_HINT
+#define MX_WPF_HINT _MM_HINT_NTA
+#endif
 /* software prefetch distance in tiles of rows, 0 for none (a build-time
  * knob for tuning on other machines: bench/gpu/probe.sh) */
 #ifndef MX_BF16_PF_TILES
@@ -205,7 +209,7 @@ AVX512 static inline __attribute__((always_inline)) void bf16_rows_body(
       /* the next block of rows: short rows end before the hardware
        * prefetcher locks on to each */
       if (MX_BF16_PF_TILES)
-        _mm_prefetch((const char *)(a + (r + MX_BF16_PF_TILES * NR) * rs + i), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + (r + MX_BF16_PF_TILES * NR) * rs + i), MX_WPF_HINT);
       __m512i w = _mm512_loadu_si512((const void *)(a + r * rs + i));
       acc[r][0] =
           _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w, 16)), xe, acc[r][0]);
