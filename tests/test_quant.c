@@ -530,6 +530,48 @@ static void test_qmm_thread_split(void) {
   mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
+/* The decode kernels come in two instances, prefetching w non-temporal or
+ * not (mx_cpu_prefetch_nta): a hint, which must not change a bit. Both, on
+ * every ISA, for the bfloat16 4-bit tiles, the 8-bit and generic (3-bit)
+ * tiles, one and three rows of x, short and long rows; and the bfloat16
+ * matvec rows. */
+static void test_prefetch_hint_same_bits(void) {
+  for (int isa = 0; isa < n_isas(); isa++) {
+    mx_cpu_isa_cap((mx_isa)isa);
+    for (int bi = 0; bi < 3; bi++)
+      for (int M = 1; M <= 3; M += 2)
+        for (int ki = 0; ki < 2; ki++) {
+          const int bits = bi == 0 ? 4 : bi == 1 ? 8 : 3, N = 131, K = ki ? 4864 : 896;
+          qmat q = make_qmat(N, K, 64, bits, MX_BFLOAT16);
+          int xs[2] = {M, K};
+          mx_array *x = mxt_rand(xs, 2, ki ? MX_FLOAT16 : MX_BFLOAT16, -1, 1);
+          double *got[2];
+          for (int h = 0; h < 2; h++) {
+            mx_cpu_set_prefetch_nta(h);
+            got[h] = mxt_to_f64(mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, bits));
+          }
+          MXT_CHECK(got[0] && got[1] && !memcmp(got[0], got[1], sizeof(double) * M * N),
+                    "%s qmm M=%d K=%d bits=%d: the prefetch hint changes the result",
+                    isa_name(isa), M, K, bits);
+          free(got[0]), free(got[1]);
+          free_qmat(&q);
+        }
+    int xs[2] = {1, 896}, ws[2] = {131, 896}, ax[2] = {1, 0};
+    mx_array *x = mxt_rand(xs, 2, MX_BFLOAT16, -1, 1),
+             *w = mxt_rand(ws, 2, MX_BFLOAT16, -1, 1);
+    double *got[2];
+    for (int h = 0; h < 2; h++) {
+      mx_cpu_set_prefetch_nta(h);
+      got[h] = mxt_to_f64(mx_matmul(x, mx_transpose(w, ax, 2)));
+    }
+    MXT_CHECK(got[0] && got[1] && !memcmp(got[0], got[1], sizeof(double) * 131),
+              "%s bf16 matvec: the prefetch hint changes the result", isa_name(isa));
+    free(got[0]), free(got[1]);
+  }
+  mx_cpu_set_prefetch_nta(-1);
+  mx_cpu_isa_cap(MX_ISA_BEST);
+}
+
 /* Transposed products of one x evaluated together run as one group (one
  * preparation of x, one schedule over all rows): each output bit for bit
  * what its product gives evaluated alone, on every ISA, for 3, 4, 6 and 8 bits,
@@ -802,6 +844,7 @@ int main(void) {
   MXT_RUN(test_qmm_group);
   MXT_RUN(test_qmm_decode_tiles);
   MXT_RUN(test_qmm_thread_split);
+  MXT_RUN(test_prefetch_hint_same_bits);
   MXT_RUN(test_qmm_shapes_and_layouts);
   MXT_RUN(test_qmm_no_overread);
   MXT_RUN(test_empty);

@@ -2,6 +2,7 @@
  * target attributes (the rest of the library keeps the baseline ISA) and
  * chosen once with __builtin_cpu_supports. */
 #include "linalg_simd.h"
+#include "qsimd.h"
 #include "simd.h"
 
 #include <stdatomic.h>
@@ -179,10 +180,6 @@ AVX2 static void axpy_half_avx2(float alpha, const uint16_t *b, bool bf16, float
  * x is split into its even and odd elements instead (two permutes per 32
  * elements, shared by the four rows). */
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
-/* weights prefetched non-temporal: see MX_WPF_HINT in qsimd_x86.c */
-#ifndef MX_WPF_HINT
-#define MX_WPF_HINT _MM_HINT_NTA
-#endif
 /* software prefetch distance in tiles of rows, 0 for none (a build-time
  * knob for tuning on other machines: bench/gpu/probe.sh) */
 #ifndef MX_BF16_PF_TILES
@@ -190,7 +187,8 @@ AVX2 static void axpy_half_avx2(float alpha, const uint16_t *b, bool bf16, float
 #endif
 
 AVX512 static inline __attribute__((always_inline)) void bf16_rows_body(
-    const uint16_t *a, int64_t rs, const float *x, int64_t n, int NR, float *out) {
+    const uint16_t *a, int64_t rs, const float *x, int64_t n, int NR, const bool nta,
+    float *out) {
   const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
                                        28, 30),
                 io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
@@ -208,8 +206,13 @@ AVX512 static inline __attribute__((always_inline)) void bf16_rows_body(
     for (int r = 0; r < NR; r++) {
       /* the next block of rows: short rows end before the hardware
        * prefetcher locks on to each */
-      if (MX_BF16_PF_TILES)
-        _mm_prefetch((const char *)(a + (r + MX_BF16_PF_TILES * NR) * rs + i), MX_WPF_HINT);
+      if (MX_BF16_PF_TILES) { /* non-temporal: see mx_cpu_prefetch_nta */
+        const char *pf = (const char *)(a + (r + MX_BF16_PF_TILES * NR) * rs + i);
+        if (nta)
+          _mm_prefetch(pf, _MM_HINT_NTA);
+        else
+          _mm_prefetch(pf, _MM_HINT_T0);
+      }
       __m512i w = _mm512_loadu_si512((const void *)(a + r * rs + i));
       acc[r][0] =
           _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w, 16)), xe, acc[r][0]);
@@ -226,8 +229,13 @@ AVX512 static inline __attribute__((always_inline)) void bf16_rows_body(
 AVX512 static void dot_bf16_rows_avx512(const uint16_t *a, int64_t rs, const float *x,
                                         int64_t n, int nr, float *out) {
   int r = 0;
-  for (; r + 4 <= nr; r += 4) bf16_rows_body(a + r * rs, rs, x, n, 4, out + r);
-  for (; r < nr; r++) bf16_rows_body(a + r * rs, rs, x, n, 1, out + r);
+  if (mx_cpu_prefetch_nta()) {
+    for (; r + 4 <= nr; r += 4) bf16_rows_body(a + r * rs, rs, x, n, 4, true, out + r);
+    for (; r < nr; r++) bf16_rows_body(a + r * rs, rs, x, n, 1, true, out + r);
+  } else {
+    for (; r + 4 <= nr; r += 4) bf16_rows_body(a + r * rs, rs, x, n, 4, false, out + r);
+    for (; r < nr; r++) bf16_rows_body(a + r * rs, rs, x, n, 1, false, out + r);
+  }
 }
 
 static atomic_int g_avx512 = -1; /* -1: not probed yet */
@@ -248,7 +256,8 @@ static inline bool use_avx2(void) {
   int v = atomic_load_explicit(&g_avx2, memory_order_relaxed);
   if (v < 0) {
     __builtin_cpu_init();
-    v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && mx_cpu_has_f16c();
+    v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        mx_cpu_has_f16c();
     atomic_store_explicit(&g_avx2, v, memory_order_relaxed);
   }
   return v > 0;

@@ -83,6 +83,28 @@ mx_isa mx_cpu_isa_cap(mx_isa cap) {
   return mx_cpu_isa();
 }
 
+static atomic_int g_nta = -1;
+
+bool mx_cpu_prefetch_nta(void) {
+  int v = atomic_load_explicit(&g_nta, memory_order_relaxed);
+  if (v >= 0) return v;
+  const char *e = getenv("MX_PREFETCH_NTA");
+  if (e && (e[0] == '0' || e[0] == '1')) {
+    v = e[0] == '1';
+  } else {
+    v = 0;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    unsigned a, b, c, d; /* vendor string in EBX, EDX, ECX */
+    v = __get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u /* "Auth" */ &&
+        d == 0x69746e65u /* "enti" */ && c == 0x444d4163u /* "cAMD" */;
+#endif
+  }
+  atomic_store_explicit(&g_nta, v, memory_order_relaxed);
+  return v;
+}
+
+void mx_cpu_set_prefetch_nta(int v) { atomic_store(&g_nta, v < 0 ? -1 : v > 0); }
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define MX_HAVE_X86 1
 #else

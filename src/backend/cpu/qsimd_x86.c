@@ -18,19 +18,18 @@
 /* Prefetch the scales and biases of rows [r, r + n) of the transposed
  * product: the drivers convert them a chunk of rows at a time, and without
  * this each chunk would start with a burst of cache misses. */
-/* Locality hints of the software prefetch of weights and of their scales
- * and biases (build-time knobs). Decode reads each weight once per token:
- * prefetched non-temporal, the weights no longer evict from L2 and L3 the
- * small data the next nodes need (the residual stream, norm weights, the KV
- * cache, scratch), and decode is 4-7% faster on every model of bench_lm
- * (docs/performance.md). Scales and biases stay T0: they are fetched a
- * whole chunk ahead, and NTA there measured no better. */
-#ifndef MX_WPF_HINT
-#define MX_WPF_HINT _MM_HINT_NTA
-#endif
-#ifndef MX_PPF_HINT
-#define MX_PPF_HINT _MM_HINT_T0
-#endif
+/* Software prefetch of weights: non-temporal where mx_cpu_prefetch_nta
+ * says so (AMD), else into all levels. nta is a constant in each kernel
+ * instance, so the branch folds away. Scales and biases are always T0:
+ * they are fetched a whole chunk ahead, and NTA there measured no better
+ * on Zen 5. */
+#define QMM_WPF(p, nta)                              \
+  do {                                               \
+    if (nta)                                         \
+      _mm_prefetch((const char *)(p), _MM_HINT_NTA); \
+    else                                             \
+      _mm_prefetch((const char *)(p), _MM_HINT_T0);  \
+  } while (0)
 static inline void qmm_prefetch_params(const mx_qmm_args *a, int r, int n) {
   if (r >= a->N) return;
   if (n > a->N - r) n = a->N - r;
@@ -38,8 +37,8 @@ static inline void qmm_prefetch_params(const mx_qmm_args *a, int r, int n) {
   const int64_t ss = (int64_t)mx_dtype_size(a->sdt), bs = (int64_t)mx_dtype_size(a->bdt);
   const char *sp = (const char *)a->scales + r * G * ss,
              *bp = (const char *)a->biases + r * G * bs;
-  for (int64_t o = 0; o < n * G * ss; o += 64) _mm_prefetch(sp + o, MX_PPF_HINT);
-  for (int64_t o = 0; o < n * G * bs; o += 64) _mm_prefetch(bp + o, MX_PPF_HINT);
+  for (int64_t o = 0; o < n * G * ss; o += 64) _mm_prefetch(sp + o, _MM_HINT_T0);
+  for (int64_t o = 0; o < n * G * bs; o += 64) _mm_prefetch(bp + o, _MM_HINT_T0);
 }
 
 #define MX_CAT2(a, b) a##_##b
@@ -144,8 +143,9 @@ TGT static inline void vst_h_avx512(uint16_t *p, V v, mx_dtype t) {
 #endif
 
 TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
-    const mx_qmm_args *a, const int NR, const int MB, const bool two, int m0, int n,
-    const uint8_t *const *wrow, const float *sb, const float *bb, int64_t sstride) {
+    const mx_qmm_args *a, const int NR, const int MB, const bool two, const bool nta,
+    int m0, int n, const uint8_t *const *wrow, const float *sb, const float *bb,
+    int64_t sstride) {
   const int K = a->K, gs = a->gs, G = K / gs, nblk = K / 128, gpb = 128 / gs;
   const int64_t rb = K / 2;
   const __m512i idx = _mm512_srli_epi32(
@@ -178,7 +178,7 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
       }
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++) {
-      if (MX_QPF) _mm_prefetch(pf + ((int64_t)b * NR + r) * 64, MX_WPF_HINT);
+      if (MX_QPF) QMM_WPF(pf + ((int64_t)b * NR + r) * 64, nta);
       __m512i w = _mm512_loadu_si512((const void *)(wrow[r] + (int64_t)b * 64));
       __asm__("" : "+v"(w)); /* one load, not one per shift */
       __m512i q[4];
@@ -240,12 +240,15 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
   }
 }
 
-#define BF16_INST(NR, MB, TWO)                                                          \
-  TGTB static void qmm_bf16_##NR##_##MB##_##TWO(                                        \
+/* instances, each with both prefetch hints (qmm_bf16_NR_MB_TWO[_nta]) */
+#define BF16_INST1(NR, MB, TWO, NTA, SFX)                                               \
+  TGTB static void qmm_bf16_##NR##_##MB##_##TWO##SFX(                                   \
       const mx_qmm_args *a, int m0, int n, const uint8_t *const *wrow, const float *sb, \
       const float *bb, int64_t ss) {                                                    \
-    qmm_tile_bf16(a, NR, MB, TWO, m0, n, wrow, sb, bb, ss);                             \
+    qmm_tile_bf16(a, NR, MB, TWO, NTA, m0, n, wrow, sb, bb, ss);                        \
   }
+#define BF16_INST(NR, MB, TWO) \
+  BF16_INST1(NR, MB, TWO, false, ) BF16_INST1(NR, MB, TWO, true, _nta)
 BF16_INST(4, 1, 0)
 BF16_INST(1, 1, 0)
 BF16_INST(2, 4, 0)
@@ -302,7 +305,10 @@ TGTB void mx_qmm_bf16_xrow(const float *x, int K, uint16_t *h, uint16_t *l) {
   if (l) qmm_xrow_part(x, K, true, l);
 }
 
-TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
+/* the rows loop, once per prefetch hint (nta a constant: each instance
+ * calls its tiles directly, and the compiler inlines them) */
+TGTB static inline __attribute__((always_inline)) void qmm_t_rows_bf16_body(
+    const mx_qmm_args *a, int n0, int n1, const bool nta) {
   const int K = a->K, G = K / a->gs, M = a->M;
   const int64_t rb = K / 2, ss = G; /* tiles read 16 scales: pad the end */
   const bool two = a->xl != NULL;
@@ -312,7 +318,7 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
      * per call) */
     int nr = n1 - n0 < 4 * MX_QPF ? n1 - n0 : 4 * MX_QPF;
     const char *w0 = (const char *)a->w + (int64_t)n0 * rb;
-    for (int64_t o = 0; o < (int64_t)nr * rb; o += 64) _mm_prefetch(w0 + o, MX_WPF_HINT);
+    for (int64_t o = 0; o < (int64_t)nr * rb; o += 64) QMM_WPF(w0 + o, nta);
     qmm_prefetch_params(a, n0, n1 - n0 < QMM_NCH ? n1 - n0 : QMM_NCH);
   }
   /* per-thread scratch: the driver calls this once per chunk of rows, and
@@ -360,17 +366,17 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
-          qmm_bf16_2_2_1(a, m, r, w, s, b, ss);
+          (nta ? qmm_bf16_2_2_1_nta : qmm_bf16_2_2_1)(a, m, r, w, s, b, ss);
         else
-          qmm_bf16_2_4_0(a, m, r, w, s, b, ss);
+          (nta ? qmm_bf16_2_4_0_nta : qmm_bf16_2_4_0)(a, m, r, w, s, b, ss);
       }
       for (; r < c1; r++) {
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
-          qmm_bf16_1_2_1(a, m, r, w, s, b, ss);
+          (nta ? qmm_bf16_1_2_1_nta : qmm_bf16_1_2_1)(a, m, r, w, s, b, ss);
         else
-          qmm_bf16_1_4_0(a, m, r, w, s, b, ss);
+          (nta ? qmm_bf16_1_4_0_nta : qmm_bf16_1_4_0)(a, m, r, w, s, b, ss);
       }
     }
     for (; m < M; m++) {
@@ -380,20 +386,27 @@ TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
-          qmm_bf16_4_1_1(a, m, r, w, s, b, ss);
+          (nta ? qmm_bf16_4_1_1_nta : qmm_bf16_4_1_1)(a, m, r, w, s, b, ss);
         else
-          qmm_bf16_4_1_0(a, m, r, w, s, b, ss);
+          (nta ? qmm_bf16_4_1_0_nta : qmm_bf16_4_1_0)(a, m, r, w, s, b, ss);
       }
       for (; r < c1; r++) {
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
-          qmm_bf16_1_1_1(a, m, r, w, s, b, ss);
+          (nta ? qmm_bf16_1_1_1_nta : qmm_bf16_1_1_1)(a, m, r, w, s, b, ss);
         else
-          qmm_bf16_1_1_0(a, m, r, w, s, b, ss);
+          (nta ? qmm_bf16_1_1_0_nta : qmm_bf16_1_1_0)(a, m, r, w, s, b, ss);
       }
     }
   }
+}
+
+TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
+  if (a->nta)
+    qmm_t_rows_bf16_body(a, n0, n1, true);
+  else
+    qmm_t_rows_bf16_body(a, n0, n1, false);
 }
 
 #undef ISA

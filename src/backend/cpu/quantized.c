@@ -451,7 +451,8 @@ static mx_qmm_args qmm_args(mx_isa isa, int M, int N, int K, int gs, int bits,
                        .bdt = bdt,
                        .out = out,
                        .odt = odt,
-                       .err = err};
+                       .err = err,
+                       .nta = mx_cpu_prefetch_nta()};
 }
 
 /* ---- quantized matmul, many rows: bfloat16 GEMM on dequantized panels ---- */
