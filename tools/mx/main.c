@@ -37,6 +37,8 @@ static void usage(FILE *f) {
           "  MX_CPU_ISA         cap the matmul/quantized kernels: generic, avx2, avx512,\n"
           "                     avx512bf16, amx (default: the best the CPU has)\n"
           "  MX_SIMD            cap the element-wise kernels: none, avx2, avx512\n"
+          "  MX_PREFETCH_NTA    0 or 1: decode prefetches weights non-temporal (default:\n"
+          "                     1 on AMD CPUs, 0 elsewhere)\n"
           "  MX_DEFAULT_MODEL   model used when --model is not given\n"
           "  HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE\n"
           "                     Hugging Face cache and download settings, as huggingface_hub\n"
