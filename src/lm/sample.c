@@ -64,17 +64,28 @@ mx_lm_sampler *mx_lm_sampler_new(const mx_lm_sampler_params *p) {
     s->p = *p;
   else
     mx_lm_sampler_defaults(&s->p);
-  if (s->p.temp < 0 || s->p.top_p < 0 || s->p.top_p > 1 || s->p.top_k < 0 ||
-      s->p.min_p < 0 || s->p.min_p > 1 || s->p.xtc_probability < 0 ||
-      s->p.xtc_probability > 1 || s->p.xtc_threshold < 0 || s->p.xtc_threshold > 0.5 ||
-      s->p.repetition_penalty < 0) {
-    free(s);
-    mx_set_error(
-        MX_ERR_INVALID,
-        "[sampler] invalid parameters (need temp >= 0, top_p and min_p in [0, 1], "
-        "top_k >= 0, xtc_probability in [0, 1], xtc_threshold in [0, 0.5])");
-    return NULL;
-  }
+  /* each parameter's range, named in the error (NaN fails every test) */
+  const struct {
+    const char *name;
+    double v, lo, hi;
+  } rng[] = {{"temp", s->p.temp, 0, HUGE_VAL},
+             {"top_p", s->p.top_p, 0, 1},
+             {"min_p", s->p.min_p, 0, 1},
+             {"top_k", s->p.top_k, 0, HUGE_VAL},
+             {"xtc_probability", s->p.xtc_probability, 0, 1},
+             {"xtc_threshold", s->p.xtc_threshold, 0, 0.5},
+             {"repetition_penalty", s->p.repetition_penalty, 0, HUGE_VAL}};
+  for (size_t i = 0; i < sizeof rng / sizeof *rng; i++)
+    if (!(rng[i].v >= rng[i].lo && rng[i].v <= rng[i].hi)) {
+      free(s);
+      if (rng[i].hi == HUGE_VAL)
+        mx_set_error(MX_ERR_INVALID, "[sampler] %s must be >= 0, got %g", rng[i].name,
+                     rng[i].v);
+      else
+        mx_set_error(MX_ERR_INVALID, "[sampler] %s must be in [%g, %g], got %g",
+                     rng[i].name, rng[i].lo, rng[i].hi, rng[i].v);
+      return NULL;
+    }
   uint64_t x = s->p.seed;
   for (int i = 0; i < 4; i++) s->s[i] = splitmix(&x);
   return s;

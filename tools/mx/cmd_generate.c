@@ -123,9 +123,13 @@ int mx_cli_generate(int argc, char **argv) {
   }
   bool verbose = !(strcasecmp(verbose_s, "false") == 0 || !strcmp(verbose_s, "0") ||
                    strcasecmp(verbose_s, "no") == 0);
-  if (max_tokens < 0 || top_logprobs < 0 || top_logprobs > 20) {
-    fprintf(stderr,
-            "mx generate: --max-tokens must be >= 0 and --top-logprobs in [0, 20]\n");
+  if (max_tokens < 0) {
+    fprintf(stderr, "mx generate: --max-tokens must be >= 0, got %d\n", max_tokens);
+    return 2;
+  }
+  if (top_logprobs < 0 || top_logprobs > 20) {
+    fprintf(stderr, "mx generate: --top-logprobs must be in [0, 20], got %d\n",
+            top_logprobs);
     return 2;
   }
   mx_lm_load_options lo = {.dtype = -1, .adapter_path = adapter};
@@ -180,7 +184,7 @@ int mx_cli_generate(int argc, char **argv) {
       fprintf(stderr, "mx: %s\n", mx_last_error());
       goto done;
     }
-  } else if (max_kv > 0 || kv_bits > 0) {
+  } else if (max_kv != 0 || kv_bits != 0) { /* the cache rejects bad values */
     mx_lm_cache_options co = {.max_kv_size = max_kv,
                               .kv_bits = kv_bits,
                               .kv_group_size = kv_gs,
