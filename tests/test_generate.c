@@ -610,6 +610,8 @@ static void test_load_errors(void) {
       {"\"partial_rotary_factor\": 1e30", "partial_rotary_factor"},
       {"\"partial_rotary_factor\": 0", "partial_rotary_factor"},
       {"\"rope_theta\": -5", "rope_theta"},
+      {"\"head_dim\": 2147483647", "sizes out of range"},
+      {"\"intermediate_size\": 1e12", "sizes out of range"},
   };
   for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
     f = fopen(p, "w");

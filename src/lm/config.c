@@ -149,6 +149,19 @@ mx_status mx_lm_config_parse(const char *text, const char *path, mx_lm_config *c
   }
   c->head_dim = inum(j, "head_dim", c->hidden_size / c->num_heads);
   if (c->head_dim <= 0) c->head_dim = c->hidden_size / c->num_heads;
+  /* far above any published model, and small enough that the weight
+   * shapes built from them ((heads + 2 kv heads) * head_dim, 2 *
+   * intermediate) fit an int */
+  if (c->hidden_size > (1 << 20) || c->intermediate_size < 0 ||
+      c->intermediate_size > (1 << 20) || c->vocab_size > (1 << 24) ||
+      c->num_heads > 4096 || c->head_dim <= 0 || c->head_dim > 4096) {
+    cJSON_Delete(j);
+    return mx_set_error(MX_ERR_IO,
+                        "[lm_load] %s: sizes out of range (hidden %d, intermediate %d, "
+                        "vocab %d, heads %d, head_dim %d)",
+                        path, c->hidden_size, c->intermediate_size, c->vocab_size,
+                        c->num_heads, c->head_dim);
+  }
   const cJSON *tie = cJSON_GetObjectItemCaseSensitive(j, "tie_word_embeddings");
   c->tie_given = cJSON_IsBool(tie);
   c->tie_word_embeddings = boolean(j, "tie_word_embeddings", false);

@@ -191,7 +191,9 @@ static mx_status bind_linear(binder *b, const char *prefix, int out, int in, boo
   if (s) {
     int bits, gs;
     quant_params(b, prefix, &bits, &gs);
-    if (bits < 2 || bits > 8 || gs <= 0 || in % gs)
+    /* MLX's formats: bits 2, 3, 4, 5, 6, 8; groups of 32, 64, 128 */
+    if (bits < 2 || bits > 8 || bits == 7 || (gs != 32 && gs != 64 && gs != 128) ||
+        in % gs)
       return mx_set_error(MX_ERR_IO,
                           "[lm_load] %s: bad quantization for %s (bits %d, group %d)",
                           b->m->path, prefix, bits, gs);
