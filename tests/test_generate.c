@@ -729,6 +729,20 @@ static void test_quantized_checkpoint(void) {
             mx_last_error());
   mx_clear_error();
   mx_lm_free(mq);
+  /* formats MLX does not have: 7 bits, groups of 48 */
+  for (int bad = 0; bad < 2; bad++) {
+    cfg = mxt_read_json(p);
+    cJSON *q = cJSON_GetObjectItem(cfg, "quantization");
+    cJSON_ReplaceItemInObject(q, bad ? "group_size" : "bits",
+                              cJSON_CreateNumber(bad ? 48 : 7));
+    MXT_CHECK(mxt_write_json(p, cfg), "write %s", p);
+    cJSON_Delete(cfg);
+    mq = mx_lm_load(qdir, NULL);
+    MXT_CHECK(mq == NULL && strstr(mx_last_error(), "bad quantization"), "%s: %s",
+              bad ? "group 48" : "bits 7", mx_last_error());
+    mx_clear_error();
+    mx_lm_free(mq);
+  }
   mx_array_map_free(w);
   mx_array_map_free(qm);
   mx_array_map_free(fm);
