@@ -72,6 +72,10 @@ static void test_help_and_usage_errors(void) {
       {"generate --output xml", "--output"},
       {"generate --top-logprobs 99", "--top-logprobs must be in [0, 20], got 99"},
       {"generate --max-tokens -1", "--max-tokens must be >= 0, got -1"},
+      {"generate --temp -1", "temp must be >= 0, got -1"},
+      {"generate --top-p 2", "top_p must be in [0, 1], got 2"},
+      {"generate --repetition-penalty -1", "repetition_penalty must be >= 0"},
+      {"chat --temp -1", "mx chat: [sampler] temp must be >= 0, got -1"},
       {"generate --dtype int7", "--dtype"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -83,9 +87,6 @@ static void test_help_and_usage_errors(void) {
   const char *runtime[][2] = {
       {"generate --model /nonexistent/dir", "neither a model directory"},
       {"generate --prompt-tokens 1,99999", "out of range"},
-      {"generate --temp -1", "temp must be >= 0, got -1"},
-      {"generate --top-p 2", "top_p must be in [0, 1], got 2"},
-      {"generate --repetition-penalty -1", "repetition_penalty must be >= 0"},
       {"generate --max-kv-size -3", "max_kv_size"},
       {"generate --prompt-cache-file /nonexistent.safetensors", "nonexistent"},
       {"tokenize --model /tmp", "tokenizer"},

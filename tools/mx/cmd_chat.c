@@ -67,6 +67,11 @@ int mx_cli_chat(int argc, char **argv) {
                           (int)(sizeof opts / sizeof *opts), argc, argv);
   if (prc == 1) return 0;
   if (prc) return 2;
+  mx_lm_sampler_params chk;
+  mx_lm_sampler_defaults(&chk);
+  chk.temp = (float)temp;
+  chk.top_p = (float)top_p;
+  if (mx_cli_check_sampler("chat", &chk)) return 2;
   char dir[4096];
   if (mx_cli_resolve_model(model, dir, sizeof dir)) return 1;
   mx_lm_load_options lo = {.dtype = -1, .adapter_path = adapter};

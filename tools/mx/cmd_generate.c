@@ -132,6 +132,18 @@ int mx_cli_generate(int argc, char **argv) {
             top_logprobs);
     return 2;
   }
+  { /* sampler ranges, checked before the model loads (the library's check) */
+    mx_lm_sampler_params chk;
+    mx_lm_sampler_defaults(&chk);
+    chk.temp = (float)temp;
+    chk.top_p = (float)top_p;
+    chk.top_k = top_k;
+    chk.min_p = (float)min_p;
+    chk.xtc_probability = (float)xtc_p;
+    chk.xtc_threshold = (float)xtc_t;
+    chk.repetition_penalty = (float)rep_pen;
+    if (mx_cli_check_sampler("generate", &chk)) return 2;
+  }
   mx_lm_load_options lo = {.dtype = -1, .adapter_path = adapter};
   if (dtype_s) {
     mx_dtype dt;

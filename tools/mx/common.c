@@ -79,6 +79,16 @@ char *mx_cli_read_prompt(const char *arg) {
   return buf;
 }
 
+int mx_cli_check_sampler(const char *cmd, const mx_lm_sampler_params *p) {
+  mx_lm_sampler *s = mx_lm_sampler_new(p);
+  if (!s) {
+    fprintf(stderr, "mx %s: %s\n", cmd, mx_last_error());
+    return 2;
+  }
+  mx_lm_sampler_free(s);
+  return 0;
+}
+
 int mx_cli_parse_ids(const char *s, int32_t **ids, int *n) {
   int cap = 16, k = 0;
   int32_t *v = malloc((size_t)cap * sizeof *v);
