@@ -174,7 +174,8 @@ int main(int argc, char **argv) {
                            .bdt = MX_BFLOAT16,
                            .out = out,
                            .odt = MX_BFLOAT16,
-                           .err = &err};
+                           .err = &err,
+                           .nta = mx_cpu_prefetch_nta()};
           t = best_time(call_qmm, &a, (int)(2e8 / bytes) + 1);
           free(w), free(sc), free(bs), free(x), free(xs), free(xh), free(out);
         }

@@ -158,8 +158,8 @@ int main(int argc, char **argv) {
                                     "gemma2", "llama2-spm"};
       for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char dir[1200];
-        snprintf(dir, sizeof dir, "%s/../shared/fixtures/tokenizers/%s", src ? src : MX_BENCH_SOURCE_DIR,
-                 names[i]);
+        snprintf(dir, sizeof dir, "%s/../shared/fixtures/tokenizers/%s",
+                 src ? src : MX_BENCH_SOURCE_DIR, names[i]);
         bench_one(dir, text, n, peer);
       }
     }

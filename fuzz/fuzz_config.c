@@ -36,10 +36,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char path[4200];
   snprintf(path, sizeof path, "%s/config.json", g_dir);
-  FILE *f = fopen(path, "wb");
-  if (!f) return 0;
-  size_t w = size ? fwrite(data, 1, size, f) : 0;
-  if (fclose(f) != 0 || w != size) return 0;
+  if (!mxf_write_to(path, data, size)) return 0;
   mx_lm_model *m = mx_lm_load(g_dir, NULL);
   if (!m) return 0;
   mx_scope_begin();

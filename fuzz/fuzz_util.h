@@ -1,13 +1,23 @@
 /* fuzz_util.h: helpers shared by the libFuzzer targets in fuzz/: write the
- * input to a private file (the loaders take paths) and run each input in its
- * own array scope. */
+ * input to a file (the loaders take paths), read every element of what
+ * loaded. */
 #ifndef MX_FUZZ_UTIL_H
 #define MX_FUZZ_UTIL_H
+#include <mx/mx.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* data written to path; false when it cannot be */
+static inline bool mxf_write_to(const char *path, const uint8_t *data, size_t size) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return false;
+  size_t w = size ? fwrite(data, 1, size, f) : 0;
+  return fclose(f) == 0 && w == size;
+}
 
 /* path of a file holding data (under $TMPDIR or /tmp), one per process and
  * name; NULL when it cannot be written */
@@ -16,11 +26,13 @@ static inline const char *mxf_write(const char *name, const uint8_t *data, size_
   const char *dir = getenv("TMPDIR");
   snprintf(path, sizeof path, "%s/mx-fuzz-%ld-%s", dir && *dir ? dir : "/tmp",
            (long)getpid(), name);
-  FILE *f = fopen(path, "wb");
-  if (!f) return NULL;
-  size_t w = size ? fwrite(data, 1, size, f) : 0;
-  if (fclose(f) != 0 || w != size) return NULL;
-  return path;
+  return mxf_write_to(path, data, size) ? path : NULL;
+}
+
+/* every element of a loaded array read: its float64 sum evaluated */
+static inline void mxf_read_all(mx_array *a) {
+  mx_array *s = mx_sum(mx_astype(a, MX_FLOAT64), NULL, 0, false);
+  if (s) (void)mx_eval1(s);
 }
 
 /* a NUL-terminated copy of the input (free() it) */

@@ -33,7 +33,7 @@ cp "$fx"/tokenizers/PROVENANCE.md "$seeds/fuzz_encode/"
 printf 'Hello world <|im_start|> caf\xc3\xa9 \xf0\x9f\x98\x80 \xff' > "$seeds/fuzz_encode/mixed"
 for m in tiny-qwen3 tiny-llama tiny-mistral tiny-qwen2 tiny-phi3-longrope; do cp "$fx/models/$m/config.json" "$seeds/fuzz_config/$m.json"; done
 export MX_FUZZ_TOKENIZERS=$PWD/$toks MX_FUZZ_MODEL=$fx/models/tiny-qwen3
-# .npy files and a prompt cache written by mx itself
+# .npy files, a small safetensors file and a prompt cache written by mx itself
 ./build-fuzz/fuzz/mx_fuzz_seeds "$seeds/fuzz_npy" "$seeds/fuzz_safetensors" "$seeds/fuzz_prompt_cache"
 rc=0
 for t in $targets; do

@@ -67,11 +67,12 @@ int mx_cli_chat(int argc, char **argv) {
                           (int)(sizeof opts / sizeof *opts), argc, argv);
   if (prc == 1) return 0;
   if (prc) return 2;
-  mx_lm_sampler_params chk;
-  mx_lm_sampler_defaults(&chk);
-  chk.temp = (float)temp;
-  chk.top_p = (float)top_p;
-  if (mx_cli_check_sampler("chat", &chk)) return 2;
+  mx_lm_sampler_params sp; /* checked before the model loads */
+  mx_lm_sampler_defaults(&sp);
+  sp.temp = (float)temp;
+  sp.top_p = (float)top_p;
+  sp.seed = seed >= 0 ? (uint64_t)seed : 0;
+  if (mx_cli_check_sampler("chat", &sp)) return 2;
   char dir[4096];
   if (mx_cli_resolve_model(model, dir, sizeof dir)) return 1;
   mx_lm_load_options lo = {.dtype = -1, .adapter_path = adapter};
@@ -120,9 +121,7 @@ int mx_cli_chat(int argc, char **argv) {
       memset(&tp, 0, sizeof tp);
       mx_lm_generate_defaults(&tp.gen);
       tp.gen.max_tokens = max_tokens;
-      tp.gen.sampler.temp = (float)temp;
-      tp.gen.sampler.top_p = (float)top_p;
-      tp.gen.sampler.seed = seed >= 0 ? (uint64_t)seed : 0;
+      tp.gen.sampler = sp;
       st = mx_lm_generate_text(m, tok, ids, n, &tp, cache, print_text, NULL, NULL, NULL);
       printf("\n");
       first = false;

@@ -132,18 +132,19 @@ int mx_cli_generate(int argc, char **argv) {
             top_logprobs);
     return 2;
   }
-  { /* sampler ranges, checked before the model loads (the library's check) */
-    mx_lm_sampler_params chk;
-    mx_lm_sampler_defaults(&chk);
-    chk.temp = (float)temp;
-    chk.top_p = (float)top_p;
-    chk.top_k = top_k;
-    chk.min_p = (float)min_p;
-    chk.xtc_probability = (float)xtc_p;
-    chk.xtc_threshold = (float)xtc_t;
-    chk.repetition_penalty = (float)rep_pen;
-    if (mx_cli_check_sampler("generate", &chk)) return 2;
-  }
+  mx_lm_sampler_params sp; /* checked before the model loads */
+  mx_lm_sampler_defaults(&sp);
+  sp.temp = (float)temp;
+  sp.top_p = (float)top_p;
+  sp.top_k = top_k;
+  sp.min_p = (float)min_p;
+  sp.min_tokens_to_keep = min_keep;
+  sp.xtc_probability = (float)xtc_p;
+  sp.xtc_threshold = (float)xtc_t;
+  sp.repetition_penalty = (float)rep_pen;
+  sp.repetition_context_size = rep_ctx;
+  sp.seed = seed >= 0 ? (uint64_t)seed : 0;
+  if (mx_cli_check_sampler("generate", &sp)) return 2;
   mx_lm_load_options lo = {.dtype = -1, .adapter_path = adapter};
   if (dtype_s) {
     mx_dtype dt;
@@ -242,17 +243,7 @@ int mx_cli_generate(int argc, char **argv) {
   mx_lm_generate_defaults(&tp.gen);
   tp.gen.max_tokens = max_tokens;
   tp.gen.top_logprobs = top_logprobs;
-  mx_lm_sampler_params *sp = &tp.gen.sampler;
-  sp->temp = (float)temp;
-  sp->top_p = (float)top_p;
-  sp->top_k = top_k;
-  sp->min_p = (float)min_p;
-  sp->min_tokens_to_keep = min_keep;
-  sp->xtc_probability = (float)xtc_p;
-  sp->xtc_threshold = (float)xtc_t;
-  sp->repetition_penalty = (float)rep_pen;
-  sp->repetition_context_size = rep_ctx;
-  sp->seed = seed >= 0 ? (uint64_t)seed : 0;
+  tp.gen.sampler = sp;
   /* eos: model + tokenizer + --extra-eos-token */
   const int32_t *meos;
   int nm = mx_lm_eos_ids(m, &meos);

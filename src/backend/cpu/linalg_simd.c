@@ -206,13 +206,7 @@ AVX512 static inline __attribute__((always_inline)) void bf16_rows_body(
     for (int r = 0; r < NR; r++) {
       /* the next block of rows: short rows end before the hardware
        * prefetcher locks on to each */
-      if (MX_BF16_PF_TILES) { /* non-temporal: see mx_cpu_prefetch_nta */
-        const char *pf = (const char *)(a + (r + MX_BF16_PF_TILES * NR) * rs + i);
-        if (nta)
-          _mm_prefetch(pf, _MM_HINT_NTA);
-        else
-          _mm_prefetch(pf, _MM_HINT_T0);
-      }
+      if (MX_BF16_PF_TILES) mx_prefetch_w(a + (r + MX_BF16_PF_TILES * NR) * rs + i, nta);
       __m512i w = _mm512_loadu_si512((const void *)(a + r * rs + i));
       acc[r][0] =
           _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w, 16)), xe, acc[r][0]);
@@ -226,16 +220,21 @@ AVX512 static inline __attribute__((always_inline)) void bf16_rows_body(
              dot_half_c(a + r * rs + i, true, x + i, n - i);
 }
 
+/* all rows, four at a time, with one prefetch hint (a constant per call site) */
+AVX512 static inline __attribute__((always_inline)) void bf16_rows_all(
+    const uint16_t *a, int64_t rs, const float *x, int64_t n, int nr, const bool nta,
+    float *out) {
+  int r = 0;
+  for (; r + 4 <= nr; r += 4) bf16_rows_body(a + r * rs, rs, x, n, 4, nta, out + r);
+  for (; r < nr; r++) bf16_rows_body(a + r * rs, rs, x, n, 1, nta, out + r);
+}
+
 AVX512 static void dot_bf16_rows_avx512(const uint16_t *a, int64_t rs, const float *x,
                                         int64_t n, int nr, float *out) {
-  int r = 0;
-  if (mx_cpu_prefetch_nta()) {
-    for (; r + 4 <= nr; r += 4) bf16_rows_body(a + r * rs, rs, x, n, 4, true, out + r);
-    for (; r < nr; r++) bf16_rows_body(a + r * rs, rs, x, n, 1, true, out + r);
-  } else {
-    for (; r + 4 <= nr; r += 4) bf16_rows_body(a + r * rs, rs, x, n, 4, false, out + r);
-    for (; r < nr; r++) bf16_rows_body(a + r * rs, rs, x, n, 1, false, out + r);
-  }
+  if (mx_cpu_prefetch_nta())
+    bf16_rows_all(a, rs, x, n, nr, true, out);
+  else
+    bf16_rows_all(a, rs, x, n, nr, false, out);
 }
 
 static atomic_int g_avx512 = -1; /* -1: not probed yet */

@@ -41,6 +41,15 @@ bool mx_cpu_prefetch_nta(void);
 /* Set it (0 or 1; -1: back to the default) for tests and benchmarks. Not
  * meant to be called while kernels run on other threads. */
 void mx_cpu_set_prefetch_nta(int v);
+/* The decode kernels' software prefetch of a weight line: non-temporal
+ * (prefetchnta) or into every level (prefetcht0). nta is a constant in each
+ * kernel instance, so the branch folds away. */
+static inline __attribute__((always_inline)) void mx_prefetch_w(const void *p, bool nta) {
+  if (nta)
+    __builtin_prefetch(p, 0, 0);
+  else
+    __builtin_prefetch(p, 0, 3);
+}
 
 /* n contiguous elements of dtype t (float16/bfloat16/float32) <-> float. */
 void mx_cvt_to_f32(const void *src, mx_dtype t, float *dst, int64_t n);

@@ -17,19 +17,9 @@
 
 /* Prefetch the scales and biases of rows [r, r + n) of the transposed
  * product: the drivers convert them a chunk of rows at a time, and without
- * this each chunk would start with a burst of cache misses. */
-/* Software prefetch of weights: non-temporal where mx_cpu_prefetch_nta
- * says so (AMD), else into all levels. nta is a constant in each kernel
- * instance, so the branch folds away. Scales and biases are always T0:
- * they are fetched a whole chunk ahead, and NTA there measured no better
- * on Zen 5. */
-#define QMM_WPF(p, nta)                              \
-  do {                                               \
-    if (nta)                                         \
-      _mm_prefetch((const char *)(p), _MM_HINT_NTA); \
-    else                                             \
-      _mm_prefetch((const char *)(p), _MM_HINT_T0);  \
-  } while (0)
+ * this each chunk would start with a burst of cache misses. Always T0, unlike
+ * the weights (mx_prefetch_w): they are fetched a whole chunk ahead, and
+ * NTA here measured no better on Zen 5. */
 static inline void qmm_prefetch_params(const mx_qmm_args *a, int r, int n) {
   if (r >= a->N) return;
   if (n > a->N - r) n = a->N - r;
@@ -178,7 +168,7 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
       }
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++) {
-      if (MX_QPF) QMM_WPF(pf + ((int64_t)b * NR + r) * 64, nta);
+      if (MX_QPF) mx_prefetch_w(pf + ((int64_t)b * NR + r) * 64, nta);
       __m512i w = _mm512_loadu_si512((const void *)(wrow[r] + (int64_t)b * 64));
       __asm__("" : "+v"(w)); /* one load, not one per shift */
       __m512i q[4];
@@ -307,6 +297,7 @@ TGTB void mx_qmm_bf16_xrow(const float *x, int K, uint16_t *h, uint16_t *l) {
 
 /* the rows loop, once per prefetch hint (nta a constant: each instance
  * calls its tiles directly, and the compiler inlines them) */
+#define BF16_TILE(name) (nta ? name##_nta : name)
 TGTB static inline __attribute__((always_inline)) void qmm_t_rows_bf16_body(
     const mx_qmm_args *a, int n0, int n1, const bool nta) {
   const int K = a->K, G = K / a->gs, M = a->M;
@@ -318,7 +309,7 @@ TGTB static inline __attribute__((always_inline)) void qmm_t_rows_bf16_body(
      * per call) */
     int nr = n1 - n0 < 4 * MX_QPF ? n1 - n0 : 4 * MX_QPF;
     const char *w0 = (const char *)a->w + (int64_t)n0 * rb;
-    for (int64_t o = 0; o < (int64_t)nr * rb; o += 64) QMM_WPF(w0 + o, nta);
+    for (int64_t o = 0; o < (int64_t)nr * rb; o += 64) mx_prefetch_w(w0 + o, nta);
     qmm_prefetch_params(a, n0, n1 - n0 < QMM_NCH ? n1 - n0 : QMM_NCH);
   }
   /* per-thread scratch: the driver calls this once per chunk of rows, and
@@ -366,17 +357,17 @@ TGTB static inline __attribute__((always_inline)) void qmm_t_rows_bf16_body(
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
-          (nta ? qmm_bf16_2_2_1_nta : qmm_bf16_2_2_1)(a, m, r, w, s, b, ss);
+          BF16_TILE(qmm_bf16_2_2_1)(a, m, r, w, s, b, ss);
         else
-          (nta ? qmm_bf16_2_4_0_nta : qmm_bf16_2_4_0)(a, m, r, w, s, b, ss);
+          BF16_TILE(qmm_bf16_2_4_0)(a, m, r, w, s, b, ss);
       }
       for (; r < c1; r++) {
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
-          (nta ? qmm_bf16_1_2_1_nta : qmm_bf16_1_2_1)(a, m, r, w, s, b, ss);
+          BF16_TILE(qmm_bf16_1_2_1)(a, m, r, w, s, b, ss);
         else
-          (nta ? qmm_bf16_1_4_0_nta : qmm_bf16_1_4_0)(a, m, r, w, s, b, ss);
+          BF16_TILE(qmm_bf16_1_4_0)(a, m, r, w, s, b, ss);
       }
     }
     for (; m < M; m++) {
@@ -386,21 +377,23 @@ TGTB static inline __attribute__((always_inline)) void qmm_t_rows_bf16_body(
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
-          (nta ? qmm_bf16_4_1_1_nta : qmm_bf16_4_1_1)(a, m, r, w, s, b, ss);
+          BF16_TILE(qmm_bf16_4_1_1)(a, m, r, w, s, b, ss);
         else
-          (nta ? qmm_bf16_4_1_0_nta : qmm_bf16_4_1_0)(a, m, r, w, s, b, ss);
+          BF16_TILE(qmm_bf16_4_1_0)(a, m, r, w, s, b, ss);
       }
       for (; r < c1; r++) {
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
-          (nta ? qmm_bf16_1_1_1_nta : qmm_bf16_1_1_1)(a, m, r, w, s, b, ss);
+          BF16_TILE(qmm_bf16_1_1_1)(a, m, r, w, s, b, ss);
         else
-          (nta ? qmm_bf16_1_1_0_nta : qmm_bf16_1_1_0)(a, m, r, w, s, b, ss);
+          BF16_TILE(qmm_bf16_1_1_0)(a, m, r, w, s, b, ss);
       }
     }
   }
 }
+
+#undef BF16_TILE
 
 TGTB void mx_qmm_t_rows_bf16(const mx_qmm_args *a, int n0, int n1) {
   if (a->nta)
