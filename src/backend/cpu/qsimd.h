@@ -34,7 +34,8 @@ mx_isa mx_cpu_isa_hw(void);
 /* Whether decode kernels prefetch weights non-temporal (prefetchnta) rather
  * than into every cache level (prefetcht0). Each weight is read once per
  * token: on AMD Zen the non-temporal hint keeps the streamed weights from
- * evicting the small data the next nodes need, and decode is 4-7% faster;
+ * evicting the small data the next nodes need, and decode is 1-7% faster
+ * (paired runs, docs/performance.md);
  * on Intel Xeon it fetches into L1 only and decode halves. true on AMD;
  * MX_PREFETCH_NTA=0|1 overrides (read once). */
 bool mx_cpu_prefetch_nta(void);
