@@ -744,6 +744,182 @@ static void test_qmm_no_overread(void) {
   munmap(mem, (size_t)pg * 2);
 }
 
+/* ---- opt-in int8 activations (mx_set_int8_activations, gemm_i8.c) ---- */
+
+/* The int8-activation product of x (M, K) with q (N, K), as gemm_i8.h
+ * defines it: each group of x quantized with the same float32 operations
+ * (d = max|x| / 127, xi = nearest-even(x * (127 / max|x|))), then float64
+ * sums: out = sum_g s (d sum q xi) + b sum x. mag: the magnitudes summed
+ * (float32 accumulation tolerance); bound: sum_g d / 2 sum |s q| + the
+ * float32 rounding of x * id, the largest difference from the exact
+ * product. */
+static void i8_ref(const double *xd, int M, int K, int N, const qmat *q, double *out,
+                   double *mag, double *bound) {
+  const int gs = q->gs, G = K / gs;
+  int *xi = malloc(sizeof(int) * (size_t)K);
+  double *d = malloc(sizeof(double) * (size_t)G), *sx = malloc(sizeof(double) * (size_t)G);
+  for (int m = 0; m < M; m++) {
+    const double *xr = xd + (int64_t)m * K;
+    for (int g = 0; g < G; g++) {
+      float amax = 0;
+      double sum = 0;
+      for (int k = g * gs; k < (g + 1) * gs; k++) {
+        if (fabsf((float)xr[k]) > amax) amax = fabsf((float)xr[k]);
+        sum += xr[k];
+      }
+      const float id = amax > 0 ? 127.0f / amax : 0.0f;
+      d[g] = amax / 127.0f;
+      sx[g] = sum;
+      for (int k = g * gs; k < (g + 1) * gs; k++) xi[k] = (int)nearbyintf((float)xr[k] * id);
+    }
+    for (int n = 0; n < N; n++) {
+      double acc = 0, mg = 0, bd = 0;
+      for (int g = 0; g < G; g++) {
+        const double s = q->s[(int64_t)n * G + g], b = q->b[(int64_t)n * G + g];
+        double t = 0, ta = 0, wa = 0;
+        for (int k = g * gs; k < (g + 1) * gs; k++) {
+          const double c = q->codes[(int64_t)n * K + k];
+          t += c * xi[k];
+          ta += fabs(c * xi[k]);
+          wa += fabs(s * c);
+        }
+        acc += s * (d[g] * t) + b * sx[g];
+        mg += fabs(s) * d[g] * ta + fabs(b * sx[g]);
+        bd += d[g] * (0.5 + 1e-5) * wa;
+      }
+      out[(int64_t)m * N + n] = acc;
+      mag[(int64_t)m * N + n] = mg;
+      bound[(int64_t)m * N + n] = bd;
+    }
+  }
+  free(xi), free(d), free(sx);
+}
+
+/* bitwise equality of two evaluated arrays */
+static bool same_bits(mx_array *a, mx_array *b) {
+  if (!a || !b || mx_array_size(a) != mx_array_size(b) ||
+      mx_array_dtype(a) != mx_array_dtype(b))
+    return false;
+  const void *pa = mx_array_data(a), *pb = mx_array_data(b);
+  return pa && pb && memcmp(pa, pb, mx_array_nbytes(a)) == 0;
+}
+
+static void run_i8_case(int M, int N, int K, int gs, int bits, mx_dtype xt, mx_dtype st,
+                        bool nan_row) {
+  qmat q = make_qmat(N, K, gs, bits, st);
+  int xs[2] = {M, K};
+  mx_array *x = mxt_rand(xs, 2, xt, -1, 1);
+  if (nan_row) { /* a NaN in row 3's second group */
+    double *v = mxt_to_f64(x);
+    v[3 * K + gs + 5] = NAN;
+    x = mx_astype(mx_array_from_data(v, xs, 2, MX_FLOAT64), xt);
+    free(v);
+  }
+  double *xd = mxt_to_f64(x);
+  double *ref = malloc(sizeof(double) * (size_t)M * N),
+         *mag = malloc(sizeof(double) * (size_t)M * N),
+         *bound = malloc(sizeof(double) * (size_t)M * N);
+  i8_ref(xd, M, K, N, &q, ref, mag, bound);
+  double *exact = qmm_ref(xd, M, K, N, &q, true), *emag = qmm_abs(xd, M, K, N, &q, true);
+  mx_set_int8_activations(false);
+  mx_array *ye = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, gs, bits);
+  mx_eval1(ye);
+  mx_set_int8_activations(true);
+  mx_array *y = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, gs, bits);
+  mx_eval1(y); /* the setting is read when the kernel runs */
+  mx_set_int8_activations(false);
+  char what[160];
+  snprintf(what, sizeof what, "int8 qmm M=%d N=%d K=%d gs=%d bits=%d x=%s s=%s%s", M, N, K,
+           gs, bits, mx_dtype_name(xt), mx_dtype_name(st), nan_row ? " NaN row" : "");
+  mx_dtype ot = mx_promote_types(xt, st);
+  double *got = y ? mxt_to_f64(y) : NULL;
+  MXT_CHECK(got && mx_array_dtype(y) == ot, "%s: %s", what, got ? "dtype" : mx_last_error());
+  if (!got) mx_clear_error();
+  for (int64_t i = 0; got && i < (int64_t)M * N; i++) {
+    if (nan_row && i / N == 3) {
+      if (!isnan(got[i])) {
+        MXT_CHECK(0, "%s: element %lld of the NaN row is %g", what, (long long)i, got[i]);
+        break;
+      }
+      continue;
+    }
+    const double r = unit(ot) * fabs(ref[i]);
+    const double tol = 2e-6 * mag[i] + r + 1e-6;
+    const double tol_e = bound[i] + 2e-6 * emag[i] + unit(ot) * fabs(exact[i]) + 1e-6;
+    if (!(fabs(got[i] - ref[i]) <= tol) || !(fabs(got[i] - exact[i]) <= tol_e)) {
+      MXT_CHECK(0, "%s: element %lld got %.8g, int8 reference %.8g (tol %.3g), exact %.8g "
+                "(bound %.3g)", what, (long long)i, got[i], ref[i], tol, exact[i], tol_e);
+      break;
+    }
+  }
+  /* the fast path ran (its results differ from the exact ones) */
+  MXT_CHECK(!same_bits(y, ye), "%s: same bits as the exact path", what);
+  free(got), free(xd), free(ref), free(mag), free(bound), free(exact), free(emag);
+  free_qmat(&q);
+}
+
+static void test_int8_activations(void) {
+  const bool had = mx_get_int8_activations();
+  bool avail = mx_cpu_isa() >= MX_ISA_AVX512BF16 && __builtin_cpu_supports("avx512vnni");
+  if (avail) {
+    /* K with a partial block of 256 and a tail of quads (352 = 88 quads);
+     * row tails of W (N not a multiple of 6) and of X (M not of 16) */
+    run_i8_case(40, 70, 352, 32, 4, MX_BFLOAT16, MX_BFLOAT16, false);
+    run_i8_case(33, 19, 384, 64, 8, MX_FLOAT32, MX_FLOAT32, false);
+    run_i8_case(130, 100, 768, 128, 4, MX_BFLOAT16, MX_FLOAT16, false);
+    run_i8_case(16, 45, 640, 128, 8, MX_BFLOAT16, MX_BFLOAT16, false);
+    /* several panels per thread, K = 896 (the 0.4B model's rows) */
+    run_i8_case(48, 401, 896, 64, 4, MX_BFLOAT16, MX_BFLOAT16, false);
+    run_i8_case(20, 1301, 896, 64, 8, MX_BFLOAT16, MX_FLOAT32, false);
+    /* more than 1024 rows of X */
+    run_i8_case(1100, 70, 256, 64, 4, MX_FLOAT32, MX_BFLOAT16, false);
+    /* a NaN makes its row NaN and leaves the others alone */
+    run_i8_case(32, 50, 256, 64, 4, MX_BFLOAT16, MX_BFLOAT16, true);
+  } else {
+    printf("  (no AVX512-VNNI here: only the exact-path cases below run)\n");
+  }
+  /* cases that keep the exact path with the setting on: bit for bit */
+  struct {
+    int M, bits;
+    mx_dtype xt;
+    bool noncontig;
+  } keep[] = {{31, 4, MX_BFLOAT16, false}, /* too few rows for 4-bit */
+              {1, 8, MX_BFLOAT16, false},  /* decode */
+              {40, 3, MX_BFLOAT16, false}, /* 3-bit */
+              {40, 4, MX_FLOAT16, false},  /* float16 (x, scales, output) */
+              {40, 4, MX_BFLOAT16, true}}; /* x not row-contiguous */
+  for (size_t c = 0; c < sizeof keep / sizeof keep[0]; c++) {
+    qmat q = make_qmat(24, 256, 64, keep[c].bits, keep[c].xt);
+    int xs[2] = {keep[c].M, 256};
+    mx_array *x = mxt_rand(xs, 2, keep[c].xt, -1, 1);
+    if (keep[c].noncontig) x = mxt_noncontig(x);
+    mx_set_int8_activations(false);
+    mx_array *ye = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, keep[c].bits);
+    mx_eval1(ye);
+    mx_set_int8_activations(true);
+    mx_array *y = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, keep[c].bits);
+    mx_eval1(y);
+    mx_set_int8_activations(false);
+    MXT_CHECK(same_bits(y, ye), "int8 setting on, exact path kept: case %zu", c);
+    free_qmat(&q);
+  }
+  /* without VNNI the 4-bit prefill keeps the exact path too */
+  if (!avail) {
+    qmat q = make_qmat(24, 256, 64, 4, MX_BFLOAT16);
+    int xs[2] = {64, 256};
+    mx_array *x = mxt_rand(xs, 2, MX_BFLOAT16, -1, 1);
+    mx_array *ye = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, 4);
+    mx_eval1(ye);
+    mx_set_int8_activations(true);
+    mx_array *y = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, 4);
+    mx_eval1(y);
+    mx_set_int8_activations(false);
+    MXT_CHECK(same_bits(y, ye), "no VNNI: exact path");
+    free_qmat(&q);
+  }
+  mx_set_int8_activations(had);
+}
+
 static void test_empty(void) {
   int shape[2] = {0, 64};
   mx_array *w = mx_zeros(shape, 2, MX_FLOAT32), *wq, *s, *b;
@@ -847,6 +1023,7 @@ int main(void) {
   MXT_RUN(test_prefetch_hint_same_bits);
   MXT_RUN(test_qmm_shapes_and_layouts);
   MXT_RUN(test_qmm_no_overread);
+  MXT_RUN(test_int8_activations);
   MXT_RUN(test_empty);
   MXT_RUN(test_errors);
   return mxt_finish();

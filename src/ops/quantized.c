@@ -1,10 +1,29 @@
 /* quantized.c: quantize, dequantize and quantized_matmul (MLX's affine
  * mode). Shapes: w (..., N, K) -> wq uint32 (..., N, K*bits/32), scales and
  * biases (..., N, K/group_size). */
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../primitives/quantized.h"
+
+/* mx_set_int8_activations: -1 until read from MX_INT8_ACTIVATIONS */
+static atomic_int g_int8_act = -1;
+
+void mx_set_int8_activations(bool on) { atomic_store(&g_int8_act, on ? 1 : 0); }
+
+bool mx_get_int8_activations(void) {
+  int v = atomic_load_explicit(&g_int8_act, memory_order_relaxed);
+  if (v < 0) {
+    const char *e = getenv("MX_INT8_ACTIVATIONS");
+    int want = e && *e && strcmp(e, "0") != 0;
+    /* a setter call since the read wins */
+    atomic_compare_exchange_strong(&g_int8_act, &v, want);
+    v = atomic_load(&g_int8_act);
+  }
+  return v == 1;
+}
 
 static bool valid_gs_bits(const char *op, int group_size, int bits) {
   if (group_size != 32 && group_size != 64 && group_size != 128) {

@@ -323,9 +323,10 @@ TGT static inline void store16(const mx_gemm_bf16_args *a, int64_t off, __m512 v
   }
 }
 
-/* O[i0 + i][j0 + j] = alpha * ct[i * ldc + j] for i < ni, j < nj */
-TGT static void store_tile(const mx_gemm_bf16_args *a, const float *ct, int64_t ldc,
-                           int i0, int ni, int j0, int nj) {
+/* O[i0 + i][j0 + j] = alpha * ct[i * ldc + j] for i < ni, j < nj (shared
+ * with gemm_i8.c: gemm_bf16.h) */
+TGT void mx_gemm_store_tile(const mx_gemm_bf16_args *a, const float *ct, int64_t ldc,
+                            int i0, int ni, int j0, int nj) {
   const __m512 al = _mm512_set1_ps(a->alpha);
   if (a->o_js == 1) {
     for (int i = 0; i < ni; i++)
@@ -869,7 +870,7 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
                   ct, ldc, true, &pf);
         ph_add(PH_KERN, tk);
         const uint64_t ts = ph_t();
-        store_tile(a, ct, ldc, i0, ni, q0, nq);
+        mx_gemm_store_tile(a, ct, ldc, i0, ni, q0, nq);
         ph_add(PH_STORE, ts);
         continue;
       }
@@ -888,7 +889,7 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
                   x->xp + (int64_t)(q0 / 16) * xjs, xjs, njb, K / 32, ct, ldc, true, &pf);
         ph_add(PH_KERN, tk);
         const uint64_t ts = ph_t();
-        store_tile(a, ct, ldc, i0, ni, q0, nq);
+        mx_gemm_store_tile(a, ct, ldc, i0, ni, q0, nq);
         ph_add(PH_STORE, ts);
         continue;
       }
@@ -966,7 +967,7 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
         }
       }
       const uint64_t ts = ph_t();
-      store_tile(a, ct, ldc, i0, ni, q0, nq);
+      mx_gemm_store_tile(a, ct, ldc, i0, ni, q0, nq);
       ph_add(PH_STORE, ts);
     }
   }
@@ -1026,6 +1027,11 @@ mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
 
 void mx_amx_begin(void) {}
 void mx_amx_end(void) {}
+
+void mx_gemm_store_tile(const mx_gemm_bf16_args *a, const float *ct, int64_t ldc,
+                        int i0, int ni, int j0, int nj) {
+  (void)a, (void)ct, (void)ldc, (void)i0, (void)ni, (void)j0, (void)nj;
+}
 
 void mx_gemm_bf16_phases(double out[5], bool reset) {
   (void)reset;

@@ -54,6 +54,12 @@ bool mx_gemm_bf16_available(void);
  * fails. */
 mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a);
 
+/* O[i0 + i][j0 + j] = alpha * ct[i * ldc + j] for i < ni, j < nj: a
+ * float32 tile (rows ldc apart; for a transposed O, readable in whole
+ * 16 x 16 blocks) rounded into O's dtype and layout. AVX-512 only. */
+void mx_gemm_store_tile(const mx_gemm_bf16_args *a, const float *ct, int64_t ldc, int i0,
+                        int ni, int j0, int nj);
+
 /* The calling thread's tile configuration (all eight tiles 16 rows x 64
  * bytes: 0-3 accumulators, 4-5 A, 6-7 B) and its release. Only where
  * mx_cpu_isa() >= MX_ISA_AMX (the benches use them too). */

@@ -15,6 +15,7 @@
 
 #include "dtypes.h"
 #include "gemm_bf16.h"
+#include "gemm_i8.h"
 #include "iter.h"
 #include "qsimd.h"
 
@@ -496,6 +497,41 @@ static mx_status qmm_gemm(const mx_qmm_params *p, mx_array *x, const uint8_t *wd
   return MX_OK;
 }
 
+/* Opt-in int8 activations (mx_set_int8_activations): x quantized per
+ * group to int8 and multiplied with VNNI (gemm_i8.c), same row thresholds
+ * as the exact GEMM; 4- and 8-bit w only. */
+static bool qmm_i8_ok(const mx_qmm_params *p, const mx_array *x, const mx_array *wq,
+                      const mx_array *o, int64_t M) {
+  return (p->bits == 4 || p->bits == 8) && p->transpose && wq->ndim == 2 &&
+         M >= QMM_GEMM_MIN_M(p->bits) && M <= INT_MAX &&
+         (x->dtype == MX_BFLOAT16 || x->dtype == MX_FLOAT16 || x->dtype == MX_FLOAT32) &&
+         (o->dtype == MX_BFLOAT16 || o->dtype == MX_FLOAT32) && x->row_contiguous &&
+         MX_GEMM_BF16_KC % p->group_size == 0 && mx_get_int8_activations() &&
+         mx_gemm_i8_available();
+}
+
+static mx_status qmm_i8(const mx_qmm_params *p, mx_array *x, const uint8_t *wd,
+                        const void *sd, const void *bd, mx_dtype sdt, mx_dtype bdt,
+                        mx_array *o, int M, int N, int K) {
+  mx_gemm_bf16_qw qw = {wd, sd, bd, sdt, bdt, p->group_size, p->bits};
+  mx_gemm_i8_args g = {.g = {.P = N,
+                             .Q = M,
+                             .K = K,
+                             .q = &qw,
+                             .o = mx_array_ptr(o),
+                             .o_is = 1,
+                             .o_js = N,
+                             .odt = o->dtype,
+                             .alpha = 1.0f},
+                       .x = mx_array_ptr(x),
+                       .xdt = x->dtype,
+                       .x_rs = K};
+  mx_status st = mx_gemm_i8(&g);
+  if (st == MX_ERR_NOMEM) return mx_set_error(st, "[quantized_matmul] out of memory");
+  if (st != MX_OK) return mx_set_error(st, "[quantized_matmul] int8 product refused the shape");
+  return MX_OK;
+}
+
 /* Rows of w per unit of the transposed product's schedule: the kernels
  * convert scales QMM_NCH = 32 rows at a time and run 4-row tiles, so chunk
  * boundaries on multiples of 32 keep every row in the tile it had before
@@ -585,6 +621,10 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
     nb = o->ndim - 2;
     for (int d = 0; d < nb; d++) nbatch *= o->shape[d];
     M = o->shape[o->ndim - 2];
+  }
+  if (qmm_i8_ok(p, x, wq, o, M)) {
+    st = qmm_i8(p, x, wd, sd, bd, sc->dtype, bi->dtype, o, (int)M, N, K);
+    goto done;
   }
   if (qmm_gemm_ok(p, x, wq, o, M)) {
     st = qmm_gemm(p, x, wd, sd, bd, sc->dtype, bi->dtype, o, (int)M, N, K);

@@ -1,0 +1,40 @@
+/* gemm_i8.h: quantized W times int8-quantized X (gemm_i8.c), the opt-in
+ * fast path of quantized_matmul with many rows (mx_set_int8_activations).
+ *
+ * O (P, Q) = W (P, K) @ X (Q, K)^T with W in MLX's affine layout (4- or
+ * 8-bit codes, scales and biases per group of gs) and X in float32,
+ * float16 or bfloat16. Each group of gs values of a row of X is quantized
+ * to int8 with its own scale, as llama.cpp's Q8 activations:
+ *   d = max |x| / 127,  xi = round_to_nearest_even(x * (127 / max |x|)),
+ * and the products of codes and xi are exact int32 sums (AVX512-VNNI
+ * vpdpbusd: unsigned codes times signed xi). Each output is
+ *   sum over groups g of  scale[g] * (d[g] * sum_k q_k xi_k) + bias[g] * sum_k x_k
+ * (the bias term uses the exact float sum of x). The error against the
+ * exact product is at most sum over groups of d[g] / 2 * sum_k |w_k| (plus
+ * float32 rounding): not bit-exact with MLX, hence opt-in. A group holding
+ * a NaN or an infinity gives NaN. */
+#ifndef MX_CPU_GEMM_I8_H
+#define MX_CPU_GEMM_I8_H
+
+#include <stdbool.h>
+
+#include "gemm_bf16.h"
+
+typedef struct {
+  /* P, Q, K, q (bits 4 or 8; gs dividing MX_GEMM_BF16_KC), o, o_is, o_js,
+   * odt (float32 or bfloat16), alpha; its x fields are unused */
+  mx_gemm_bf16_args g;
+  /* X[j][k] at x + (j * x_rs + k) elements of xdt */
+  const void *x;
+  mx_dtype xdt;
+  int64_t x_rs;
+} mx_gemm_i8_args;
+
+/* Whether the CPU (and the MX_CPU_ISA cap) allows the kernel: AVX-512
+ * with VNNI, at the avx512bf16 level or above. */
+bool mx_gemm_i8_available(void);
+/* Runs the product on the worker pool (K a multiple of gs). MX_ERR_NOMEM
+ * if scratch fails, MX_ERR_INVALID for shapes it does not take. */
+mx_status mx_gemm_i8(const mx_gemm_i8_args *a);
+
+#endif
