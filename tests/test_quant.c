@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "backend/cpu/gemm_i8.h"
 #include "backend/cpu/qsimd.h"
 #include "harness.h"
 
@@ -860,7 +861,7 @@ static void run_i8_case(int M, int N, int K, int gs, int bits, mx_dtype xt, mx_d
 
 static void test_int8_activations(void) {
   const bool had = mx_get_int8_activations();
-  bool avail = mx_cpu_isa() >= MX_ISA_AVX512BF16 && __builtin_cpu_supports("avx512vnni");
+  const bool avail = mx_gemm_i8_available();
   if (avail) {
     /* K with a partial block of 256 and a tail of quads (352 = 88 quads);
      * row tails of W (N not a multiple of 6) and of X (M not of 16) */
@@ -903,8 +904,11 @@ static void test_int8_activations(void) {
     MXT_CHECK(same_bits(y, ye), "int8 setting on, exact path kept: case %zu", c);
     free_qmat(&q);
   }
-  /* without VNNI the 4-bit prefill keeps the exact path too */
-  if (!avail) {
+  /* below the avx512bf16 level (or without VNNI) the 4-bit prefill keeps
+   * the exact path too */
+  {
+    const mx_isa cap = mx_cpu_isa_cap(MX_ISA_AVX512);
+    MXT_CHECK(!mx_gemm_i8_available(), "int8 kernel off below avx512bf16");
     qmat q = make_qmat(24, 256, 64, 4, MX_BFLOAT16);
     int xs[2] = {64, 256};
     mx_array *x = mxt_rand(xs, 2, MX_BFLOAT16, -1, 1);
@@ -914,8 +918,9 @@ static void test_int8_activations(void) {
     mx_array *y = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, 4);
     mx_eval1(y);
     mx_set_int8_activations(false);
-    MXT_CHECK(same_bits(y, ye), "no VNNI: exact path");
+    MXT_CHECK(same_bits(y, ye), "capped at %s: exact path", isa_name(cap));
     free_qmat(&q);
+    mx_cpu_isa_cap(MX_ISA_BEST);
   }
   mx_set_int8_activations(had);
 }

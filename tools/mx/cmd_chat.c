@@ -9,6 +9,8 @@
 
 #include <editline/readline.h>
 
+#include <mx/ops.h>
+
 #include "args.h"
 #include "cli.h"
 #include "common.h"
@@ -51,6 +53,7 @@ int mx_cli_chat(int argc, char **argv) {
   const char *model = NULL, *system = NULL, *adapter = NULL;
   int max_tokens = 256, seed = -1, max_kv = 0;
   double temp = 0.0, top_p = 1.0;
+  bool int8_act = false;
   mx_arg opts[] = {
       {"--model", NULL, ARG_STR, &model, "model directory or Hugging Face repo"},
       {"--adapter-path", NULL, ARG_STR, &adapter,
@@ -62,11 +65,14 @@ int mx_cli_chat(int argc, char **argv) {
       {"--max-tokens", "-m", ARG_INT, &max_tokens,
        "maximum tokens per reply (default 256)"},
       {"--system-prompt", NULL, ARG_STR, &system, "system prompt"},
+      {"--int8-activations", NULL, ARG_BOOL, &int8_act,
+       "quantized models: int8 activations in prefill products (faster, not bit-exact)"},
   };
   int prc = mx_args_parse("chat", "Chat with a language model (mlx_lm.chat).", opts,
                           (int)(sizeof opts / sizeof *opts), argc, argv);
   if (prc == 1) return 0;
   if (prc) return 2;
+  if (int8_act) mx_set_int8_activations(true);
   mx_lm_sampler_params sp; /* checked before the model loads */
   mx_lm_sampler_defaults(&sp);
   sp.temp = (float)temp;

@@ -9,6 +9,8 @@
 
 #include <cjson/cJSON.h>
 
+#include <mx/ops.h>
+
 #include "args.h"
 #include "cli.h"
 #include "common.h"
@@ -58,6 +60,7 @@ int mx_cli_generate(int argc, char **argv) {
   double temp = 0.0, top_p = 1.0, min_p = 0.0, xtc_p = 0.0, xtc_t = 0.0, rep_pen = 0.0;
   bool ignore_tmpl = false;
   mx_strlist extra_eos = {0};
+  bool int8_act = false;
   mx_arg opts[] = {
       {"--model", NULL, ARG_STR, &model,
        "model directory or Hugging Face repo (default: bundled stories260K)"},
@@ -109,6 +112,8 @@ int mx_cli_generate(int argc, char **argv) {
       {"--top-logprobs", NULL, ARG_INT, &top_logprobs,
        "with --output json: alternatives per token (0-20)"},
       {"--dtype", NULL, ARG_STR, &dtype_s, "compute dtype: float32, bfloat16 or float16"},
+      {"--int8-activations", NULL, ARG_BOOL, &int8_act,
+       "quantized models: int8 activations in prefill products (faster, not bit-exact)"},
   };
   int nopts = (int)(sizeof opts / sizeof *opts);
   int prc =
@@ -116,6 +121,7 @@ int mx_cli_generate(int argc, char **argv) {
                     opts, nopts, argc, argv);
   if (prc == 1) return 0;
   if (prc) return 2;
+  if (int8_act) mx_set_int8_activations(true);
   bool json = !strcmp(output, "json");
   if (!json && strcmp(output, "text")) {
     fprintf(stderr, "mx generate: --output must be text or json\n");
