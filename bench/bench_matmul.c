@@ -9,7 +9,9 @@
  *     float32 sgemm of the same shape), also with w quantized to 4 and 8
  *     bits (quantized_matmul), with the machine's bfloat16 peak:
  *     a loop of independent vdpbf16ps on every pool thread (AVX512-BF16),
- *     or of tdpbf16ps on four accumulator tiles where the GEMM runs on AMX
+ *     or of tdpbf16ps on four accumulator tiles where the GEMM runs on AMX;
+ *     and the quantized ones again with int8 activations
+ *     (mx_set_int8_activations, AVX512-VNNI) next to a loop of vpdpbusd
  * mx and BLAS calls alternate and each side keeps its best time, so both
  * see the same machine load (mx: op construction, eval and output
  * allocation included). Usage: bench_matmul [max_n]. */
@@ -23,6 +25,7 @@
 #endif
 
 #include "backend/cpu/gemm_bf16.h"
+#include "backend/cpu/gemm_i8.h"
 #include "backend/cpu/qsimd.h"
 #include "mx/mx.h"
 
@@ -103,48 +106,59 @@ static void report(const char *name, double flops, double t_mx, double t_blas,
   printf("\n");
 }
 
-/* ---- bfloat16 peak: 12 independent vdpbf16ps chains (64 FLOP each) ---- */
+/* ---- vector peaks: 12 independent chains of one dot-product instruction:
+ * vdpbf16ps (64 FLOP each) and vpdpbusd (64 int8 multiply-adds, 128 ops,
+ * the int8-activation path of quantized prefill) ---- */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define PEAK_ITERS 20000000L
-__attribute__((target("avx512f,avx512bf16"))) static void *peak_loop(void *arg) {
-  long it = PEAK_ITERS;
-  __asm__ volatile(
-      "vpbroadcastd %1, %%zmm20\n vpbroadcastd %1, %%zmm21\n"
-      "vpxord %%zmm0,%%zmm0,%%zmm0\n vpxord %%zmm1,%%zmm1,%%zmm1\n"
-      "vpxord %%zmm2,%%zmm2,%%zmm2\n vpxord %%zmm3,%%zmm3,%%zmm3\n"
-      "vpxord %%zmm4,%%zmm4,%%zmm4\n vpxord %%zmm5,%%zmm5,%%zmm5\n"
-      "vpxord %%zmm6,%%zmm6,%%zmm6\n vpxord %%zmm7,%%zmm7,%%zmm7\n"
-      "vpxord %%zmm8,%%zmm8,%%zmm8\n vpxord %%zmm9,%%zmm9,%%zmm9\n"
-      "vpxord %%zmm10,%%zmm10,%%zmm10\n vpxord %%zmm11,%%zmm11,%%zmm11\n"
-      "1:\n"
-      "vdpbf16ps %%zmm20,%%zmm21,%%zmm0\n vdpbf16ps %%zmm20,%%zmm21,%%zmm1\n"
-      "vdpbf16ps %%zmm20,%%zmm21,%%zmm2\n vdpbf16ps %%zmm20,%%zmm21,%%zmm3\n"
-      "vdpbf16ps %%zmm20,%%zmm21,%%zmm4\n vdpbf16ps %%zmm20,%%zmm21,%%zmm5\n"
-      "vdpbf16ps %%zmm20,%%zmm21,%%zmm6\n vdpbf16ps %%zmm20,%%zmm21,%%zmm7\n"
-      "vdpbf16ps %%zmm20,%%zmm21,%%zmm8\n vdpbf16ps %%zmm20,%%zmm21,%%zmm9\n"
-      "vdpbf16ps %%zmm20,%%zmm21,%%zmm10\n vdpbf16ps %%zmm20,%%zmm21,%%zmm11\n"
-      "dec %0\n jnz 1b\n"
-      : "+r"(it)
-      : "r"(0x3f803f80)
-      : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9",
-        "zmm10", "zmm11", "zmm20", "zmm21", "cc");
-  return arg;
-}
+#define PEAK_LOOP(NAME, INSN, TARGET)                                                      \
+  __attribute__((target(TARGET))) static void *NAME(void *arg) {                          \
+    long it = PEAK_ITERS;                                                                 \
+    __asm__ volatile(                                                                     \
+        "vpbroadcastd %1, %%zmm20\n vpbroadcastd %1, %%zmm21\n"                           \
+        "vpxord %%zmm0,%%zmm0,%%zmm0\n vpxord %%zmm1,%%zmm1,%%zmm1\n"                     \
+        "vpxord %%zmm2,%%zmm2,%%zmm2\n vpxord %%zmm3,%%zmm3,%%zmm3\n"                     \
+        "vpxord %%zmm4,%%zmm4,%%zmm4\n vpxord %%zmm5,%%zmm5,%%zmm5\n"                     \
+        "vpxord %%zmm6,%%zmm6,%%zmm6\n vpxord %%zmm7,%%zmm7,%%zmm7\n"                     \
+        "vpxord %%zmm8,%%zmm8,%%zmm8\n vpxord %%zmm9,%%zmm9,%%zmm9\n"                     \
+        "vpxord %%zmm10,%%zmm10,%%zmm10\n vpxord %%zmm11,%%zmm11,%%zmm11\n"               \
+        "1:\n" INSN " %%zmm20,%%zmm21,%%zmm0\n" INSN " %%zmm20,%%zmm21,%%zmm1\n" INSN      \
+        " %%zmm20,%%zmm21,%%zmm2\n" INSN " %%zmm20,%%zmm21,%%zmm3\n" INSN                  \
+        " %%zmm20,%%zmm21,%%zmm4\n" INSN " %%zmm20,%%zmm21,%%zmm5\n" INSN                  \
+        " %%zmm20,%%zmm21,%%zmm6\n" INSN " %%zmm20,%%zmm21,%%zmm7\n" INSN                  \
+        " %%zmm20,%%zmm21,%%zmm8\n" INSN " %%zmm20,%%zmm21,%%zmm9\n" INSN                  \
+        " %%zmm20,%%zmm21,%%zmm10\n" INSN " %%zmm20,%%zmm21,%%zmm11\n"                     \
+        "dec %0\n jnz 1b\n"                                                               \
+        : "+r"(it)                                                                        \
+        : "r"(0x3f803f80)                                                                 \
+        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", \
+          "zmm10", "zmm11", "zmm20", "zmm21", "cc");                                      \
+    return arg;                                                                           \
+  }
+PEAK_LOOP(peak_loop, "vdpbf16ps", "avx512f,avx512bf16")
+PEAK_LOOP(peak_loop_i8, "vpdpbusd", "avx512f,avx512vnni")
 
-/* GFLOP/s of nt threads running the loop at once (best of 3); 0 without
- * AVX512-BF16 */
-static double bf16_peak(int nt) {
-  if (!__builtin_cpu_supports("avx512bf16")) return 0;
+/* G(FL)OP/s of nt threads running a loop at once (best of 3), ops per
+ * instruction given */
+static double run_peak(int nt, void *(*loop)(void *), double ops) {
   double best = 0;
   for (int r = 0; r < 3; r++) {
     pthread_t t[64];
     double t0 = now();
-    for (int i = 0; i < nt; i++) pthread_create(&t[i], NULL, peak_loop, NULL);
+    for (int i = 0; i < nt; i++) pthread_create(&t[i], NULL, loop, NULL);
     for (int i = 0; i < nt; i++) pthread_join(t[i], NULL);
-    double g = nt * (double)PEAK_ITERS * 12 * 64 / (now() - t0) * 1e-9;
+    double g = nt * (double)PEAK_ITERS * 12 * ops / (now() - t0) * 1e-9;
     best = g > best ? g : best;
   }
   return best;
+}
+
+/* 0 without AVX512-BF16 / AVX512-VNNI */
+static double bf16_peak(int nt) {
+  return __builtin_cpu_supports("avx512bf16") ? run_peak(nt, peak_loop, 64) : 0;
+}
+static double i8_peak(int nt) {
+  return __builtin_cpu_supports("avx512vnni") ? run_peak(nt, peak_loop_i8, 128) : 0;
 }
 
 /* ---- AMX peak: tdpbf16ps into four independent accumulator tiles ---- */
@@ -193,6 +207,7 @@ static double amx_peak(int nt) {
 }
 #else
 static double bf16_peak(int nt) { return 0 * nt; }
+static double i8_peak(int nt) { return 0 * nt; }
 static double amx_peak(int nt) { return 0 * nt; }
 #endif
 
@@ -212,6 +227,8 @@ static double run_qmm(mx_array *x, mx_array *const q[3], int bits) {
 
 /* bfloat16 x (M, K) @ w.T, w (N, K): the linear layers of prefill; bits
  * 4 or 8: w quantized (mlx-community layout, group 64, bfloat16 scales) */
+static double g_i8_peak; /* int8 (vpdpbusd) peak of the run, GOP/s */
+
 static void bench_linear(int M, int N, int K, int bits, double peak) {
   float *x = rand_buf((int64_t)M * K), *w = rand_buf((int64_t)N * K),
         *c = malloc(sizeof(float) * (size_t)M * N);
@@ -249,6 +266,20 @@ static void bench_linear(int M, int N, int K, int bits, double peak) {
          tb / tm);
   if (peak > 0) printf("   (%.0f%% of bf16 peak)", 100 * flops / tm * 1e-9 / peak);
   printf("\n");
+  if (bits && mx_gemm_i8_available()) {
+    /* the same product with int8 activations (opt-in; not bit-exact) */
+    double ti = 1e30;
+    mx_set_int8_activations(true);
+    for (int i = 0; i < 21; i++) {
+      double u = run_qmm(mx, q, bits);
+      if (i) ti = u < ti ? u : ti;
+    }
+    mx_set_int8_activations(false);
+    snprintf(name, sizeof name, "q%d int8-act %dx%dx%d", bits, M, N, K);
+    printf("%-30s %10.1f %10.1f %8.3f   (%.0f%% of int8 peak %.0f)\n", name,
+           flops / ti * 1e-9, flops / tb * 1e-9, tb / ti, 100 * flops / ti * 1e-9 / g_i8_peak,
+           g_i8_peak);
+  }
   if (getenv("MX_GEMM_PROF")) { /* MX_GEMM_PROF: where a call's time goes (per call) */
     mx_gemm_bf16_phases(ph, true);
     printf(
@@ -273,6 +304,9 @@ int main(int argc, char **argv) {
   double peak = amx ? amx_peak(mx_num_threads()) : bf16_peak(mx_num_threads());
   printf("bf16 peak (%s loop, %d threads): %.1f GFLOP/s\n",
          amx ? "AMX tdpbf16ps" : "vdpbf16ps", mx_num_threads(), peak);
+  g_i8_peak = i8_peak(mx_num_threads());
+  printf("int8 peak (vpdpbusd loop, %d threads): %.1f GOP/s\n", mx_num_threads(),
+         g_i8_peak);
   printf("%-30s %10s %10s %8s\n", "case", "mx GF/s", "BLAS GF/s", "mx/BLAS");
   /* prefill of the 0.4B llama shape: q/o, gate/up, down, lm head */
   bench_linear(128, 896, 896, 0, peak);
