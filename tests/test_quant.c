@@ -771,7 +771,9 @@ static void i8_ref(const double *xd, int M, int K, int N, const qmat *q, double 
       const float id = amax > 0 ? 127.0f / amax : 0.0f;
       d[g] = amax / 127.0f;
       sx[g] = sum;
-      for (int k = g * gs; k < (g + 1) * gs; k++) xi[k] = (int)nearbyintf((float)xr[k] * id);
+      const bool fin = isfinite(sum); /* a NaN row is checked for NaN only */
+      for (int k = g * gs; k < (g + 1) * gs; k++)
+        xi[k] = fin ? (int)nearbyintf((float)xr[k] * id) : 0;
     }
     for (int n = 0; n < N; n++) {
       double acc = 0, mg = 0, bd = 0;
