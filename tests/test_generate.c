@@ -745,6 +745,25 @@ static void test_quantized_checkpoint(void) {
               mf2);
     if (mx_gemm_i8_available())
       MXT_CHECK(dg > de, "int8 activations took their path (%.3g vs exact %.3g)", dg, de);
+    /* decode with int8 activations (the row kernel, the grouped q/k/v and
+     * gate/up products): the 40th token after a cached 39-token prefill */
+    mx_lm_cache *cc = mx_lm_cache_new(mq, NULL);
+    int s39[2] = {1, 39}, s1[2] = {1, 1};
+    mx_set_int8_activations(true);
+    mx_eval1(mx_lm_forward(mq, mx_array_from_data(pid, s39, 2, MX_INT32), cc));
+    mx_array *ld = mx_lm_forward(mq, mx_array_from_data(pid + 39, s1, 2, MX_INT32), cc);
+    mx_eval1(ld);
+    mx_set_int8_activations(false);
+    double *dd = mxt_to_f64(ld), dmax = 0, demax = 0;
+    for (int v = 0; v < 384 && dd && e && f; v++) {
+      dmax = fmax(dmax, fabs(dd[v] - f[39 * 384 + v]));
+      demax = fmax(demax, fabs(dd[v] - e[39 * 384 + v]));
+    }
+    MXT_CHECK(dd && dmax <= 0.1 * mf2, "int8 decode vs float: %.3g of %.3g", dmax, mf2);
+    if (mx_gemm_i8_available()) MXT_CHECK(demax > 0, "int8 decode took its path");
+    printf("  int8 decode: max logit error %.3g of max %.3g\n", dmax, mf2);
+    free(dd);
+    mx_lm_cache_free(cc);
     printf("  int8 activations: max logit error %.3g (exact path %.3g) of max %.3g\n", dg,
            de, mf2);
     free(e), free(g), free(f);

@@ -808,7 +808,7 @@ static bool same_bits(mx_array *a, mx_array *b) {
 }
 
 static void run_i8_case(int M, int N, int K, int gs, int bits, mx_dtype xt, mx_dtype st,
-                        bool nan_row) {
+                        bool nan_row, bool noncontig) {
   qmat q = make_qmat(N, K, gs, bits, st);
   int xs[2] = {M, K};
   mx_array *x = mxt_rand(xs, 2, xt, -1, 1);
@@ -818,6 +818,7 @@ static void run_i8_case(int M, int N, int K, int gs, int bits, mx_dtype xt, mx_d
     x = mx_astype(mx_array_from_data(v, xs, 2, MX_FLOAT64), xt);
     free(v);
   }
+  if (noncontig) x = mxt_noncontig(x);
   double *xd = mxt_to_f64(x);
   double *ref = malloc(sizeof(double) * (size_t)M * N),
          *mag = malloc(sizeof(double) * (size_t)M * N),
@@ -832,8 +833,9 @@ static void run_i8_case(int M, int N, int K, int gs, int bits, mx_dtype xt, mx_d
   mx_eval1(y); /* the setting is read when the kernel runs */
   mx_set_int8_activations(false);
   char what[160];
-  snprintf(what, sizeof what, "int8 qmm M=%d N=%d K=%d gs=%d bits=%d x=%s s=%s%s", M, N, K,
-           gs, bits, mx_dtype_name(xt), mx_dtype_name(st), nan_row ? " NaN row" : "");
+  snprintf(what, sizeof what, "int8 qmm M=%d N=%d K=%d gs=%d bits=%d x=%s s=%s%s%s", M, N,
+           K, gs, bits, mx_dtype_name(xt), mx_dtype_name(st), nan_row ? " NaN row" : "",
+           noncontig ? " noncontig" : "");
   mx_dtype ot = mx_promote_types(xt, st);
   double *got = y ? mxt_to_f64(y) : NULL;
   MXT_CHECK(got && mx_array_dtype(y) == ot, "%s: %s", what, got ? "dtype" : mx_last_error());
@@ -865,42 +867,55 @@ static void test_int8_activations(void) {
   const bool had = mx_get_int8_activations();
   const bool avail = mx_gemm_i8_available();
   if (avail) {
-    /* K with a partial block of 256 and a tail of quads (352 = 88 quads);
-     * row tails of W (N not a multiple of 6) and of X (M not of 16) */
-    run_i8_case(40, 70, 352, 32, 4, MX_BFLOAT16, MX_BFLOAT16, false);
-    run_i8_case(33, 19, 384, 64, 8, MX_FLOAT32, MX_FLOAT32, false);
-    run_i8_case(130, 100, 768, 128, 4, MX_BFLOAT16, MX_FLOAT16, false);
-    run_i8_case(16, 45, 640, 128, 8, MX_BFLOAT16, MX_BFLOAT16, false);
+    /* many rows (the GEMM, gemm_i8.c): K with a partial block of 256 and a
+     * tail of quads (352 = 88 quads); row tails of W (N not a multiple of
+     * 6) and of X (M not of 16) */
+    run_i8_case(40, 70, 352, 32, 4, MX_BFLOAT16, MX_BFLOAT16, false, false);
+    run_i8_case(33, 19, 384, 64, 8, MX_FLOAT32, MX_FLOAT32, false, false);
+    run_i8_case(130, 100, 768, 128, 4, MX_BFLOAT16, MX_FLOAT16, false, false);
+    run_i8_case(16, 45, 640, 128, 8, MX_BFLOAT16, MX_BFLOAT16, false, false);
     /* several panels per thread, K = 896 (the 0.4B model's rows) */
-    run_i8_case(48, 401, 896, 64, 4, MX_BFLOAT16, MX_BFLOAT16, false);
-    run_i8_case(20, 1301, 896, 64, 8, MX_BFLOAT16, MX_FLOAT32, false);
+    run_i8_case(48, 401, 896, 64, 4, MX_BFLOAT16, MX_BFLOAT16, false, false);
+    run_i8_case(20, 1301, 896, 64, 8, MX_BFLOAT16, MX_FLOAT32, false, false);
     /* more than 1024 rows of X */
-    run_i8_case(1100, 70, 256, 64, 4, MX_FLOAT32, MX_BFLOAT16, false);
+    run_i8_case(1100, 70, 256, 64, 4, MX_FLOAT32, MX_BFLOAT16, false, false);
     /* a NaN makes its row NaN and leaves the others alone */
-    run_i8_case(32, 50, 256, 64, 4, MX_BFLOAT16, MX_BFLOAT16, true);
+    run_i8_case(32, 50, 256, 64, 4, MX_BFLOAT16, MX_BFLOAT16, true, false);
+    /* few rows (decode, the row kernel): 1-7 rows (blocks of four), every
+     * group size, a 32-code tail of K (352 with groups of 32), more than
+     * 16 windows of groups (K = 4864 / 32 = 152 groups), N not a multiple
+     * of 16, float16 output, strided x, NaN */
+    for (int gi = 0; gi < 3; gi++) {
+      run_i8_case(1, 77, 896, GSS[gi], 4, MX_BFLOAT16, MX_BFLOAT16, false, false);
+      run_i8_case(3, 40, 1152, GSS[gi], 8, MX_FLOAT32, MX_BFLOAT16, false, false);
+    }
+    run_i8_case(2, 33, 352, 32, 4, MX_FLOAT16, MX_FLOAT16, false, false);
+    run_i8_case(5, 64, 4864, 32, 4, MX_BFLOAT16, MX_FLOAT32, false, false);
+    run_i8_case(7, 300, 512, 64, 8, MX_BFLOAT16, MX_BFLOAT16, false, true);
+    run_i8_case(4, 20, 256, 64, 4, MX_BFLOAT16, MX_BFLOAT16, true, false);
+    /* many rows whose GEMM preconditions fail (float16 output, strided x)
+     * take the row kernel */
+    run_i8_case(40, 24, 256, 64, 4, MX_FLOAT16, MX_FLOAT16, false, false);
+    run_i8_case(40, 24, 256, 64, 4, MX_BFLOAT16, MX_BFLOAT16, false, true);
   } else {
     printf("  (no AVX512-VNNI here: only the exact-path cases below run)\n");
   }
   /* cases that keep the exact path with the setting on: bit for bit */
   struct {
     int M, bits;
-    mx_dtype xt;
-    bool noncontig;
-  } keep[] = {{31, 4, MX_BFLOAT16, false}, /* too few rows for 4-bit */
-              {1, 8, MX_BFLOAT16, false},  /* decode */
-              {40, 3, MX_BFLOAT16, false}, /* 3-bit */
-              {40, 4, MX_FLOAT16, false},  /* float16 (x, scales, output) */
-              {40, 4, MX_BFLOAT16, true}}; /* x not row-contiguous */
+    bool transpose;
+  } keep[] = {{40, 3, true}, {1, 6, true}, {4, 4, false}, {40, 8, false}};
   for (size_t c = 0; c < sizeof keep / sizeof keep[0]; c++) {
-    qmat q = make_qmat(24, 256, 64, keep[c].bits, keep[c].xt);
+    const bool tr = keep[c].transpose;
+    qmat q = tr ? make_qmat(24, 256, 64, keep[c].bits, MX_BFLOAT16)
+                : make_qmat(256, 64, 64, keep[c].bits, MX_BFLOAT16);
     int xs[2] = {keep[c].M, 256};
-    mx_array *x = mxt_rand(xs, 2, keep[c].xt, -1, 1);
-    if (keep[c].noncontig) x = mxt_noncontig(x);
+    mx_array *x = mxt_rand(xs, 2, MX_BFLOAT16, -1, 1);
     mx_set_int8_activations(false);
-    mx_array *ye = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, keep[c].bits);
+    mx_array *ye = mx_quantized_matmul(x, q.wq, q.sa, q.ba, tr, 64, keep[c].bits);
     mx_eval1(ye);
     mx_set_int8_activations(true);
-    mx_array *y = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, keep[c].bits);
+    mx_array *y = mx_quantized_matmul(x, q.wq, q.sa, q.ba, tr, 64, keep[c].bits);
     mx_eval1(y);
     mx_set_int8_activations(false);
     MXT_CHECK(same_bits(y, ye), "int8 setting on, exact path kept: case %zu", c);

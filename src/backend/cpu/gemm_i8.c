@@ -56,11 +56,9 @@ typedef struct {
   atomic_int failed;
 } xpack_ctx;
 
-/* Row x (K floats) -> int8 codes xi (K bytes), d[g * ds] and s[g * ds] per
- * group of gs (see gemm_i8.h; the same float operations as the test's
- * reference) */
-TGT static void quant_row(const float *x, int K, int gs, int8_t *xi, float *d, float *s,
-                          int64_t ds) {
+/* (gemm_i8.h; the same float operations as the test's reference) */
+TGT void mx_i8_quant_row(const float *x, int K, int gs, int8_t *xi, float *d, float *s,
+                         int64_t ds) {
   const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   for (int g = 0; g < K / gs; g++) {
     const float *xg = x + (int64_t)g * gs;
@@ -118,7 +116,7 @@ TGT static void xpack_range(void *c, int64_t jb0, int64_t jb1) {
         mx_cvt_to_f32(src, a->xdt, xf, K);
         xr = xf;
       }
-      quant_row(xr, K, gs, rows + (int64_t)l * K, dl, sl, x->qpad);
+      mx_i8_quant_row(xr, K, gs, rows + (int64_t)l * K, dl, sl, x->qpad);
     }
     /* 16 rows x 16 quads (64 bytes each) is a 16 x 16 transpose of 32-bit
      * quads */
@@ -370,6 +368,185 @@ mx_status mx_gemm_i8(const mx_gemm_i8_args *a) {
   return atomic_load(&dc.failed) ? MX_ERR_NOMEM : MX_OK;
 }
 
+
+/* ---- decode: rows of the transposed product ---- */
+
+/* 64 codes of a row as unsigned bytes in K order: 4-bit from 32 packed
+ * bytes (fill_q4's word trick), 8-bit as they are; a chunk of 32 (the tail
+ * of K with groups of 32) zero-extended */
+TGT static inline __m512i codes64(const uint8_t *p, int bits, bool half) {
+  if (bits == 8)
+    return half ? _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)p))
+                : _mm512_loadu_si512(p);
+  __m512i v = half ? _mm512_zextsi256_si512(
+                         _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p)))
+                   : _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p));
+  return _mm512_ternarylogic_epi32(v, _mm512_slli_epi16(v, 4), _mm512_set1_epi16(0x0f0f),
+                                   0xa8);
+}
+
+/* 16 values of a scales/biases row as float, n <= 16 (masked) */
+TGT static inline __m512 load16f(const void *p, mx_dtype t, int64_t i, int n) {
+  const __mmask16 m = (__mmask16)((1u << n) - 1);
+  if (t == MX_BFLOAT16)
+    return _mm512_castsi512_ps(_mm512_slli_epi32(
+        _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i)), 16));
+  if (t == MX_FLOAT16)
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
+  return _mm512_maskz_loadu_ps(m, (const float *)p + i);
+}
+
+/* bytes of weight stream the decode prefetches ahead (rows are contiguous,
+ * so this runs into the next rows) */
+#define I8_PFD 1024
+#define I8_MB 4  /* rows of x per pass over a weight row */
+#define I8_NB 16 /* weight rows per output store (and per params prefetch) */
+
+/* acc[m] (lanes: chunks of 4 codes) += the row's products with x rows
+ * [m0, m0 + mr); groups in windows of 16: per window the rows' scale * d
+ * (lanes: groups) and the bias term bias * xsum (added to the same lanes:
+ * only the lanes' total matters). bits, gs and (for decode's one row) mr
+ * are constants in each instance; otherwise rows past mr are skipped. */
+TGT static inline __attribute__((always_inline)) void i8_row(
+    const mx_qmm_args *a, const uint8_t *wr, int64_t n, int m0, const int mr,
+    const int bits, const int gs, __m512 acc[I8_MB], const bool nta) {
+  const int K = a->K, G = K / gs;
+  const int sh = gs == 32 ? 5 : gs == 64 ? 6 : 7;
+  const __m512i lane4 = _mm512_set_epi32(60, 56, 52, 48, 44, 40, 36, 32, 28, 24, 20, 16,
+                                         12, 8, 4, 0);
+#pragma GCC unroll 4
+  for (int m = 0; m < I8_MB; m++) acc[m] = _mm512_setzero_ps();
+  for (int g0 = 0; g0 < G; g0 += 16) {
+    const int ng = G - g0 < 16 ? G - g0 : 16;
+    const __mmask16 gm = (__mmask16)((1u << ng) - 1);
+    const __m512 sv = load16f(a->scales, a->sdt, n * G + g0, ng),
+                 bv = load16f(a->biases, a->bdt, n * G + g0, ng);
+    __m512 sd[I8_MB] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+#pragma GCC unroll 4
+    for (int m = 0; m < I8_MB; m++) {
+      if (m >= mr) break;
+      const int64_t xo = (int64_t)(m0 + m) * G + g0;
+      sd[m] = _mm512_mul_ps(sv, _mm512_maskz_loadu_ps(gm, a->xd + xo));
+      acc[m] = _mm512_fmadd_ps(bv, _mm512_maskz_loadu_ps(gm, a->xsum + xo), acc[m]);
+    }
+    /* chunks of 64 codes, two per step (one 64-byte line of 4-bit codes,
+     * one prefetch); lane l of a chunk holds codes 4l .. 4l + 3, so its
+     * group is chunk * 64 / gs + 4l / gs: gi holds that for the step's
+     * first chunk (gs 32: 0 or 1 by lane; 64 and 128: 0), advanced per step */
+    const int k0 = g0 * gs, k1 = (g0 + ng) * gs;
+    const __m512i g1 = _mm512_set1_epi32(gs == 128 ? 0 : gs == 64 ? 1 : 2),
+                  gstep = _mm512_set1_epi32(gs == 128 ? 1 : gs == 64 ? 2 : 4);
+    __m512i gi = _mm512_srli_epi32(lane4, sh);
+    const uint8_t *cp = wr + (int64_t)k0 * bits / 8;
+    int k = k0;
+    for (; k + 128 <= k1; k += 128, cp += 16 * bits, gi = _mm512_add_epi32(gi, gstep)) {
+      mx_prefetch_w(cp + I8_PFD, nta);
+      if (bits == 8) mx_prefetch_w(cp + I8_PFD + 64, nta);
+      const __m512i ca = codes64(cp, bits, false), cb = codes64(cp + 8 * bits, bits, false);
+      const __m512i gb = _mm512_add_epi32(gi, g1);
+#pragma GCC unroll 4
+      for (int m = 0; m < I8_MB; m++) {
+        if (m >= mr) break;
+        const int8_t *xp = a->xq + (int64_t)(m0 + m) * K + k;
+        const __m512i pa = dpbusd(_mm512_setzero_si512(), ca, _mm512_loadu_si512(xp)),
+                      pb = dpbusd(_mm512_setzero_si512(), cb, _mm512_loadu_si512(xp + 64));
+        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pa), _mm512_permutexvar_ps(gi, sd[m]),
+                                 acc[m]);
+        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pb), _mm512_permutexvar_ps(gb, sd[m]),
+                                 acc[m]);
+      }
+    }
+    /* the window's last 64 or 32 codes (short windows at the end of K) */
+    for (; k < k1; k += 64, cp += 8 * bits) {
+      const bool half = k1 - k < 64;
+      const __m512i c = codes64(cp, bits, half);
+      const __m512i gk = _mm512_srli_epi32(
+          _mm512_add_epi32(lane4, _mm512_set1_epi32(k - k0)), sh);
+#pragma GCC unroll 4
+      for (int m = 0; m < I8_MB; m++) {
+        if (m >= mr) break;
+        const int8_t *xp = a->xq + (int64_t)(m0 + m) * K + k;
+        const __m512i xv = half ? _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)xp))
+                                : _mm512_loadu_si512(xp);
+        const __m512i p = dpbusd(_mm512_setzero_si512(), c, xv);
+        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(gk, sd[m]),
+                                 acc[m]);
+      }
+    }
+  }
+}
+
+/* Prefetch the scales and biases of rows [r, r + n) (T0, as the exact
+ * kernels': a block ahead) */
+static inline void i8_prefetch_params(const mx_qmm_args *a, int r, int n) {
+  if (r >= a->N) return;
+  if (n > a->N - r) n = a->N - r;
+  const int64_t G = a->K / a->gs;
+  const int64_t ss = (int64_t)mx_dtype_size(a->sdt), bs = (int64_t)mx_dtype_size(a->bdt);
+  const char *sp = (const char *)a->scales + r * G * ss,
+             *bp = (const char *)a->biases + r * G * bs;
+  for (int64_t o = 0; o < n * G * ss; o += 64) _mm_prefetch(sp + o, _MM_HINT_T0);
+  for (int64_t o = 0; o < n * G * bs; o += 64) _mm_prefetch(bp + o, _MM_HINT_T0);
+}
+
+TGT static inline __attribute__((always_inline)) void i8_rows_body(const mx_qmm_args *a,
+                                                                   int n0, int n1,
+                                                                   const int bits,
+                                                                   const int gs,
+                                                                   const bool nta) {
+  const int M = a->M, N = a->N;
+  const int64_t rb = (int64_t)a->K * bits / 8;
+  const size_t osz = mx_dtype_size(a->odt);
+  { /* the chunk's first weights and params: behind no prefetch yet */
+    const char *w0 = (const char *)a->w + (int64_t)n0 * rb;
+    for (int64_t o = 0; o < I8_PFD && o < (int64_t)(n1 - n0) * rb; o += 64)
+      mx_prefetch_w(w0 + o, nta);
+    i8_prefetch_params(a, n0, I8_NB);
+  }
+  for (int nb = n0; nb < n1; nb += I8_NB) {
+    const int nn = n1 - nb < I8_NB ? n1 - nb : I8_NB;
+    i8_prefetch_params(a, nb + I8_NB, I8_NB);
+    for (int m0 = 0; m0 < M; m0 += I8_MB) {
+      const int mr = M - m0 < I8_MB ? M - m0 : I8_MB;
+      float res[I8_MB][I8_NB];
+      for (int i = 0; i < nn; i++) {
+        const uint8_t *wr = a->w + (int64_t)(nb + i) * rb;
+        __m512 acc[I8_MB];
+        if (mr == 1) /* decode: one row of x */
+          i8_row(a, wr, nb + i, m0, 1, bits, gs, acc, nta);
+        else
+          i8_row(a, wr, nb + i, m0, mr, bits, gs, acc, nta);
+        for (int m = 0; m < mr; m++) res[m][i] = _mm512_reduce_add_ps(acc[m]);
+      }
+      for (int m = 0; m < mr; m++)
+        mx_cvt_from_f32(res[m], (char *)a->out + ((int64_t)(m0 + m) * N + nb) * (int64_t)osz,
+                        a->odt, nn);
+    }
+  }
+}
+
+/* one instance per (bits, group size, prefetch hint) */
+#define I8_INST(B, GS)                                                         \
+  TGT static void i8_rows_##B##_##GS(const mx_qmm_args *a, int n0, int n1) {   \
+    if (a->nta)                                                                \
+      i8_rows_body(a, n0, n1, B, GS, true);                                    \
+    else                                                                       \
+      i8_rows_body(a, n0, n1, B, GS, false);                                   \
+  }
+I8_INST(4, 32)
+I8_INST(4, 64)
+I8_INST(4, 128)
+I8_INST(8, 32)
+I8_INST(8, 64)
+I8_INST(8, 128)
+
+TGT void mx_qmm_t_rows_i8(const mx_qmm_args *a, int n0, int n1) {
+  const int gi = a->gs == 32 ? 0 : a->gs == 64 ? 1 : 2;
+  static void (*const fns[2][3])(const mx_qmm_args *, int, int) = {
+      {i8_rows_4_32, i8_rows_4_64, i8_rows_4_128}, {i8_rows_8_32, i8_rows_8_64, i8_rows_8_128}};
+  fns[a->bits == 8][gi](a, n0, n1);
+}
+
 #else /* not x86-64: never available */
 
 bool mx_gemm_i8_available(void) { return false; }
@@ -377,6 +554,15 @@ bool mx_gemm_i8_available(void) { return false; }
 mx_status mx_gemm_i8(const mx_gemm_i8_args *a) {
   (void)a;
   return MX_ERR_INVALID;
+}
+
+void mx_i8_quant_row(const float *x, int K, int gs, int8_t *xi, float *d, float *s,
+                     int64_t ds) {
+  (void)x, (void)K, (void)gs, (void)xi, (void)d, (void)s, (void)ds;
+}
+
+void mx_qmm_t_rows_i8(const mx_qmm_args *a, int n0, int n1) {
+  (void)a, (void)n0, (void)n1;
 }
 
 #endif

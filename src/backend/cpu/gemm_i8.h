@@ -19,6 +19,7 @@
 #include <stdbool.h>
 
 #include "gemm_bf16.h"
+#include "qsimd.h"
 
 typedef struct {
   /* P, Q, K, q (bits 4 or 8; gs dividing MX_GEMM_BF16_KC), o, o_is, o_js,
@@ -30,11 +31,23 @@ typedef struct {
   int64_t x_rs;
 } mx_gemm_i8_args;
 
+/* Row x (K floats) -> int8 codes xi (K bytes), and per group of gs: the
+ * scale d[g * ds] and the float sum s[g * ds] (NaN for both, codes 0, when
+ * the group holds a NaN or an infinity). Needs mx_gemm_i8_available(). */
+void mx_i8_quant_row(const float *x, int K, int gs, int8_t *xi, float *d, float *s,
+                     int64_t ds);
+
 /* Whether the CPU (and the MX_CPU_ISA cap) allows the kernel: AVX-512
  * with VNNI, at the avx512bf16 level or above. */
 bool mx_gemm_i8_available(void);
 /* Runs the product on the worker pool (K a multiple of gs). MX_ERR_NOMEM
  * if scratch fails, MX_ERR_INVALID for shapes it does not take. */
 mx_status mx_gemm_i8(const mx_gemm_i8_args *a);
+
+/* Decode: output rows [n0, n1) of the transposed product (all M rows of
+ * x) with a->xq set (qsimd.h), 4- or 8-bit codes, gs 32/64/128. Per row, 64
+ * codes per vpdpbusd against x's int8 values; each 64-code chunk's int32
+ * lanes are scaled by their group's scale * d in float32. */
+void mx_qmm_t_rows_i8(const mx_qmm_args *a, int n0, int n1);
 
 #endif

@@ -105,6 +105,11 @@ typedef struct {
   mx_dtype odt;
   atomic_int *err; /* set to 1 when a kernel's scratch allocation fails */
   bool nta;        /* prefetch w non-temporal (mx_cpu_prefetch_nta) */
+  /* int8 activations (mx_set_int8_activations; gemm_i8.c): x quantized
+   * per group, (M, K) in K order, with each group's scale xd (M, K/gs);
+   * xsum then holds the groups' float sums. NULL: the exact kernels. */
+  const int8_t *xq;
+  const float *xd;
 } mx_qmm_args;
 
 /* x of the transposed kernels is permuted in blocks of P elements (P = 1:

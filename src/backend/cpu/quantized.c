@@ -299,6 +299,7 @@ bool mx_qmm_use_bf16(mx_isa isa, int bits, int K, mx_dtype xdt) {
 
 void mx_qmm_t_rows(const mx_qmm_args *a, int n0, int n1) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (a->xq) return mx_qmm_t_rows_i8(a, n0, n1);
   if (a->xh) return mx_qmm_t_rows_bf16(a, n0, n1);
   if (a->isa >= MX_ISA_AVX512) return mx_qmm_t_rows_avx512(a, n0, n1);
   if (a->isa == MX_ISA_AVX2) return mx_qmm_t_rows_avx2(a, n0, n1);
@@ -325,6 +326,8 @@ typedef struct {
   bool want_sum;
   float *xf, *xsum;
   uint16_t *xh, *xl; /* bfloat16 path: hi (and lo) parts, else NULL */
+  int8_t *xq;        /* int8 activations: codes (M, K) and scales xd (M, G) */
+  float *xd;
 } xprep_ctx;
 
 /* float -> bfloat16, round to nearest even (x values here are finite or
@@ -365,6 +368,11 @@ static void xprep_range(void *c, int64_t r0, int64_t r1) {
       for (int k = 0; k < K; k++)
         dst[k] = (float)mx_load_f64(src + k * ks * (int64_t)isz, x->dtype);
     }
+    if (p->xq) { /* int8 codes, scales and float sums per group */
+      const int G = K / p->gs;
+      mx_i8_quant_row(dst, K, p->gs, p->xq + r * K, p->xd + r * G, p->xsum + r * G, 1);
+      continue;
+    }
     if (p->want_sum) {
       int G = K / p->gs;
       for (int g = 0; g < G; g++) {
@@ -402,13 +410,29 @@ static void xprep_range(void *c, int64_t r0, int64_t r1) {
   }
 }
 
+/* Bytes of xf for qmm_prep_x */
+static size_t qmm_x_bytes(int64_t M, int K, int gs, bool transpose, bool bf16, bool i8) {
+  const size_t G = (size_t)(K / gs);
+  return sizeof(float) * ((size_t)M * K + (transpose ? (size_t)M * G : 0)) +
+         (bf16 ? sizeof(uint16_t) * 2 * (size_t)M * K : 0) +
+         (i8 ? sizeof(float) * (size_t)M * G + (size_t)M * K : 0);
+}
+
+/* Whether a transposed product with few rows (decode) takes the int8
+ * activation kernel (mx_set_int8_activations, gemm_i8.c) */
+static bool qmm_i8_rows(int bits, bool transpose) {
+  return transpose && (bits == 4 || bits == 8) && mx_get_int8_activations() &&
+         mx_gemm_i8_available();
+}
+
 /* x (M rows of K, starting at xbase) into the kernels' layout in xf: float
  * rows, their group sums (transposed product), and for the bfloat16 path
- * the hi (and, unless x is bfloat16, lo) parts after them. Shared by the
- * single and the grouped products. */
+ * the hi (and, unless x is bfloat16, lo) parts after them, or for int8
+ * activations the groups' scales and the int8 codes. Shared by the single
+ * and the grouped products. */
 static void qmm_prep_x(xprep_ctx *xc, const mx_array *x, const char *xbase,
                        bool flat_rows, int64_t M, int K, int gs, mx_isa isa, int bits,
-                       bool transpose, bool bf16, float *xf) {
+                       bool transpose, bool bf16, bool i8, float *xf) {
   const int64_t G = K / gs;
   *xc = (xprep_ctx){x,
                     xbase,
@@ -421,8 +445,13 @@ static void qmm_prep_x(xprep_ctx *xc, const mx_array *x, const char *xbase,
                     xf,
                     xf + (size_t)M * K,
                     NULL,
+                    NULL,
+                    NULL,
                     NULL};
-  if (bf16) {
+  if (i8) {
+    xc->xd = xf + (size_t)M * K + (size_t)M * G;
+    xc->xq = (int8_t *)(xc->xd + (size_t)M * G);
+  } else if (bf16) {
     xc->xh = (uint16_t *)(xf + (size_t)M * K + (size_t)M * G);
     xc->xl = x->dtype == MX_BFLOAT16 ? NULL : xc->xh + (size_t)M * K;
   }
@@ -453,7 +482,9 @@ static mx_qmm_args qmm_args(mx_isa isa, int M, int N, int K, int gs, int bits,
                        .out = out,
                        .odt = odt,
                        .err = err,
-                       .nta = mx_cpu_prefetch_nta()};
+                       .nta = mx_cpu_prefetch_nta(),
+                       .xq = xc->xq,
+                       .xd = xc->xd};
 }
 
 /* ---- quantized matmul, many rows: bfloat16 GEMM on dequantized panels ---- */
@@ -631,10 +662,9 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
     goto done;
   }
   mx_isa isa = mx_cpu_isa();
-  const int G = K / gs;
-  bool bf16 = p->transpose && mx_qmm_use_bf16(isa, bits, K, x->dtype);
-  size_t xbytes = sizeof(float) * ((size_t)M * K + (p->transpose ? (size_t)M * G : 0)) +
-                  (bf16 ? sizeof(uint16_t) * 2 * (size_t)M * K : 0);
+  const bool i8 = qmm_i8_rows(bits, p->transpose);
+  bool bf16 = !i8 && p->transpose && mx_qmm_use_bf16(isa, bits, K, x->dtype);
+  size_t xbytes = qmm_x_bytes(M, K, gs, p->transpose, bf16, i8);
   /* decode-sized activations (a few KB, every matmul of every token) come
    * from the thread's scratch; large ones are allocated and freed */
   scratch = xbytes <= QMM_X_SCRATCH_MAX;
@@ -664,7 +694,7 @@ mx_status mx_cpu_quantized_matmul(mx_node *n, mx_array **in, mx_array **out) {
     }
     xprep_ctx xc;
     qmm_prep_x(&xc, x, (const char *)mx_array_ptr(x) + xoff * (int64_t)isz, wnd == 2, M,
-               K, gs, isa, bits, p->transpose, bf16, xf);
+               K, gs, isa, bits, p->transpose, bf16, i8, xf);
     mx_qmm_args a = qmm_args(
         isa, (int)M, N, K, gs, bits, &xc, wd + woff * wmat * 4, wd + wbytes_total,
         (const char *)sd + woff * smat * mx_dtype_size(sc->dtype),
@@ -764,22 +794,22 @@ mx_status mx_cpu_quantized_matmul_group(mx_node *const *nodes, int n) {
   }
   const mx_qmm_params *p = MX_PARAMS(mx_qmm_params, nodes[0]);
   mx_array *x = nodes[0]->in[0];
-  const int K = x->shape[x->ndim - 1], gs = p->group_size, bits = p->bits, G = K / gs;
+  const int K = x->shape[x->ndim - 1], gs = p->group_size, bits = p->bits;
   const int M = (int)(x->size / K);
   void *tmp[QMM_GROUP_MAX][3] = {{NULL}};
   mx_qmm_args a[QMM_GROUP_MAX];
   mx_status st = MX_OK;
   atomic_int err = 0;
   mx_isa isa = mx_cpu_isa();
-  bool bf16 = mx_qmm_use_bf16(isa, bits, K, x->dtype);
-  size_t xbytes = sizeof(float) * ((size_t)M * K + (size_t)M * G) +
-                  (bf16 ? sizeof(uint16_t) * 2 * (size_t)M * K : 0);
+  const bool i8 = qmm_i8_rows(bits, true);
+  bool bf16 = !i8 && mx_qmm_use_bf16(isa, bits, K, x->dtype);
+  size_t xbytes = qmm_x_bytes(M, K, gs, true, bf16, i8);
   float *xf = mx_thread_scratch(MX_SCRATCH_QX, xbytes); /* M * K <= 2^16 */
   if (!xf) return mx_set_error(MX_ERR_NOMEM, "[quantized_matmul] out of memory");
   /* x as the single call prepares it */
   xprep_ctx xc;
   qmm_prep_x(&xc, x, (const char *)mx_array_ptr(x), true, M, K, gs, isa, bits, true, bf16,
-             xf);
+             i8, xf);
   qmm_gsched gsch = {.a = a, .n = n, .div = mx_num_threads()};
   gsch.start[0] = 0;
   int64_t work = 0;
