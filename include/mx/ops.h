@@ -270,14 +270,15 @@ mx_array *mx_quantized_matmul(mx_array *x, mx_array *wq, mx_array *scales,
                               mx_array *biases, bool transpose, int group_size, int bits);
 /* Opt-in int8 activations (off by default; MX_INT8_ACTIVATIONS=1 in the
  * environment turns it on at start). When on, quantized_matmul on the CPU
- * with transpose true, 2-d 4- or 8-bit w and many rows of x (prefill: 32
- * rows for 4-bit, 16 for 8-bit) quantizes each group of x to int8 with its
- * own scale, as llama.cpp's Q8 activations, and multiplies with AVX512-VNNI
- * (about 2x the products per instruction of the exact bfloat16 path). The
- * results are no longer those of matmul with the dequantized weight: the
- * error per output is at most the sum over groups of max|x_group| / 254 *
- * sum |w_group| (plus float32 rounding). Decode (one row) and CPUs without
- * VNNI keep the exact path. Takes effect at the next evaluation. */
+ * with transpose true and 4- or 8-bit w quantizes each group of x to int8
+ * with its own scale, as llama.cpp's Q8 activations, and multiplies with
+ * AVX512-VNNI: prefill (many rows) about 1.5x faster, decode (one row) with
+ * fewer instructions per weight. The results are no longer those of matmul
+ * with the dequantized weight: the error per output is at most the sum over
+ * groups of max|x_group| / 254 * sum |w_group| (plus float32 rounding).
+ * Other bit widths, transpose false and CPUs without VNNI keep the exact
+ * kernels. Read when a kernel runs (at evaluation), not when the graph is
+ * built. */
 void mx_set_int8_activations(bool on);
 bool mx_get_int8_activations(void);
 

@@ -28,7 +28,7 @@ int mx_cli_cache_prompt(int argc, char **argv) {
        "where to save the cache (.safetensors)"},
       {"--ignore-chat-template", NULL, ARG_BOOL, &ignore_tmpl, "use the raw prompt"},
       {"--int8-activations", NULL, ARG_BOOL, &int8_act,
-       "quantized models: int8 activations in prefill products (faster, not bit-exact)"},
+       "4-/8-bit models: int8 activations, as llama.cpp (faster, not bit-exact)"},
       {"--chat-template-config", NULL, ARG_STR, &chat_cfg,
        "JSON object of extra template arguments"},
       {"--max-kv-size", NULL, ARG_INT, &max_kv, "rotating KV cache size"},

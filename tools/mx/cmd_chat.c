@@ -66,7 +66,7 @@ int mx_cli_chat(int argc, char **argv) {
        "maximum tokens per reply (default 256)"},
       {"--system-prompt", NULL, ARG_STR, &system, "system prompt"},
       {"--int8-activations", NULL, ARG_BOOL, &int8_act,
-       "quantized models: int8 activations in prefill products (faster, not bit-exact)"},
+       "4-/8-bit models: int8 activations, as llama.cpp (faster, not bit-exact)"},
   };
   int prc = mx_args_parse("chat", "Chat with a language model (mlx_lm.chat).", opts,
                           (int)(sizeof opts / sizeof *opts), argc, argv);

@@ -113,7 +113,7 @@ int mx_cli_generate(int argc, char **argv) {
        "with --output json: alternatives per token (0-20)"},
       {"--dtype", NULL, ARG_STR, &dtype_s, "compute dtype: float32, bfloat16 or float16"},
       {"--int8-activations", NULL, ARG_BOOL, &int8_act,
-       "quantized models: int8 activations in prefill products (faster, not bit-exact)"},
+       "4-/8-bit models: int8 activations, as llama.cpp (faster, not bit-exact)"},
   };
   int nopts = (int)(sizeof opts / sizeof *opts);
   int prc =

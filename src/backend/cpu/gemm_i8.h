@@ -1,5 +1,7 @@
 /* gemm_i8.h: quantized W times int8-quantized X (gemm_i8.c), the opt-in
- * fast path of quantized_matmul with many rows (mx_set_int8_activations).
+ * fast path of the transposed 4- and 8-bit quantized_matmul
+ * (mx_set_int8_activations): a GEMM for many rows of X (prefill) and a
+ * row kernel for few (decode).
  *
  * O (P, Q) = W (P, K) @ X (Q, K)^T with W in MLX's affine layout (4- or
  * 8-bit codes, scales and biases per group of gs) and X in float32,
@@ -36,6 +38,12 @@ typedef struct {
  * the group holds a NaN or an infinity). Needs mx_gemm_i8_available(). */
 void mx_i8_quant_row(const float *x, int K, int gs, int8_t *xi, float *d, float *s,
                      int64_t ds);
+
+/* The row kernel's layout of x for 4-bit codes: in each whole block of 128
+ * elements, the 64 even ones, then the 64 odd ones (the order in which a
+ * 64-byte line of packed codes splits into low and high nibbles); a tail
+ * of K past the last whole block stays in order. */
+void mx_i8_perm4(int8_t *xi, int K);
 
 /* Whether the CPU (and the MX_CPU_ISA cap) allows the kernel: AVX-512
  * with VNNI, at the avx512bf16 level or above. */

@@ -328,6 +328,7 @@ typedef struct {
   uint16_t *xh, *xl; /* bfloat16 path: hi (and lo) parts, else NULL */
   int8_t *xq;        /* int8 activations: codes (M, K) and scales xd (M, G) */
   float *xd;
+  int bits;
 } xprep_ctx;
 
 /* float -> bfloat16, round to nearest even (x values here are finite or
@@ -371,6 +372,7 @@ static void xprep_range(void *c, int64_t r0, int64_t r1) {
     if (p->xq) { /* int8 codes, scales and float sums per group */
       const int G = K / p->gs;
       mx_i8_quant_row(dst, K, p->gs, p->xq + r * K, p->xd + r * G, p->xsum + r * G, 1);
+      if (p->bits == 4) mx_i8_perm4(p->xq + r * K, K);
       continue;
     }
     if (p->want_sum) {
@@ -447,7 +449,8 @@ static void qmm_prep_x(xprep_ctx *xc, const mx_array *x, const char *xbase,
                     NULL,
                     NULL,
                     NULL,
-                    NULL};
+                    NULL,
+                    bits};
   if (i8) {
     xc->xd = xf + (size_t)M * K + (size_t)M * G;
     xc->xq = (int8_t *)(xc->xd + (size_t)M * G);
