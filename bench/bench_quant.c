@@ -3,6 +3,8 @@
  * (wq + scales + biases) next to a read-bandwidth peer measured in the same
  * run: a vectorized sum over a 256 MiB float array on the same thread pool.
  * Weights rotate through enough copies to exceed the last-level cache.
+ * Where the CPU has AVX512-VNNI each matvec runs again with int8
+ * activations (mx_set_int8_activations: "int8-act" rows).
  *
  *   bench_quant [rounds [cpu]]   (MX_NUM_THREADS: pool size; MX_CPU_ISA: cap) */
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/cpu/gemm_i8.h"
 #include "backend/cpu/qsimd.h"
 #include "core/core.h"
 #include "mx/mx.h"
@@ -162,34 +165,45 @@ int main(int argc, char **argv) {
       int xs[2] = {1, K};
       mx_array *x = mx_keep(mx_astype(mx_ones(xs, 2, MX_FLOAT32), MX_BFLOAT16));
       mx_eval1(x);
-      double t = 1e30, th = 1e30, peer = 0;
-      pass_qmm(q, ncopy, x, gs, bits); /* warm up */
-      for (int r = 0; r < rounds; r++) {
-        double p = read_bandwidth_once();
-        peer = p > peer ? p : peer;
-        double tr = pass_qmm(q, ncopy, x, gs, bits);
-        t = tr < t ? tr : t;
-        pass_qmm(q, 1, x, gs, bits); /* load the copy into the cache */
-        tr = pass_qmm(q, 1, x, gs, bits);
-        th = tr < th ? tr : th;
+      /* exact kernels, then (where the CPU has them) int8 activations */
+      for (int mode = 0; mode < (mx_gemm_i8_available() ? 2 : 1); mode++) {
+        mx_set_int8_activations(mode == 1);
+        double t = 1e30, th = 1e30, peer = 0;
+        pass_qmm(q, ncopy, x, gs, bits); /* warm up */
+        for (int r = 0; r < rounds; r++) {
+          double p = read_bandwidth_once();
+          peer = p > peer ? p : peer;
+          double tr = pass_qmm(q, ncopy, x, gs, bits);
+          t = tr < t ? tr : t;
+          pass_qmm(q, 1, x, gs, bits); /* load the copy into the cache */
+          tr = pass_qmm(q, 1, x, gs, bits);
+          th = tr < th ? tr : th;
+        }
+        mx_set_int8_activations(false);
+        char name[64];
+        snprintf(name, sizeof name, "%d-bit matvec %dx%d%s", bits, N, K,
+                 mode ? " int8-act" : "");
+        printf("%-30s %8.1f %9.1f %8.1f %8.1f %7.0f%%\n", name, bytes / 1048576, t * 1e6,
+               bytes / t / 1e9, peer, 100 * bytes / t / 1e9 / peer);
+        printf("%-30s %8s %9.1f %8.1f\n", "  same, one copy (cache-warm)", "", th * 1e6,
+               bytes / th / 1e9);
       }
-      char name[64];
-      snprintf(name, sizeof name, "%d-bit matvec %dx%d", bits, N, K);
-      printf("%-30s %8.1f %9.1f %8.1f %8.1f %7.0f%%\n", name, bytes / 1048576, t * 1e6,
-             bytes / t / 1e9, peer, 100 * bytes / t / 1e9 / peer);
-      printf("%-30s %8s %9.1f %8.1f\n", "  same, one copy (cache-warm)", "", th * 1e6,
-             bytes / th / 1e9);
       if (si == 0) { /* prefill: 32 rows of x per weight pass */
         int xs2[2] = {32, K};
         mx_array *x2 = mx_keep(mx_astype(mx_ones(xs2, 2, MX_FLOAT32), MX_BFLOAT16));
         mx_eval1(x2);
-        double t2 = 1e30;
-        for (int r = 0; r < 3; r++) {
-          double tr = pass_qmm(q, 1, x2, gs, bits);
-          t2 = tr < t2 ? tr : t2;
+        for (int mode = 0; mode < (mx_gemm_i8_available() ? 2 : 1); mode++) {
+          mx_set_int8_activations(mode == 1);
+          double t2 = 1e30;
+          for (int r = 0; r < 3; r++) {
+            double tr = pass_qmm(q, 1, x2, gs, bits);
+            t2 = tr < t2 ? tr : t2;
+          }
+          mx_set_int8_activations(false);
+          printf("%-30s %8s %9.1f %8.1f GFLOP/s\n",
+                 mode ? "  prefill M=32 int8-act" : "  prefill M=32", "", t2 * 1e6,
+                 2.0 * 32 * N * K / t2 / 1e9);
         }
-        printf("%-30s %8s %9.1f %8.1f GFLOP/s\n", "  prefill M=32", "", t2 * 1e6,
-               2.0 * 32 * N * K / t2 / 1e9);
         mx_free(x2);
       }
       for (int c = 0; c < ncopy; c++) mx_free(q[c].wq), mx_free(q[c].s), mx_free(q[c].b);
