@@ -288,9 +288,10 @@ static void run(const char *label, const char *dir, int decode_tokens, bool tied
     double dev = 0;
     bool agree = false;
     logit_deviation(m, prompt, np, &dev, &agree);
-    printf("%-28s   int8 activations: prefill %.2fx the exact one; last logits of the "
-           "prompt: RMS difference %.1f%% of their RMS, argmax %s\n",
-           "", best_pp / pp_exact, 100 * dev, agree ? "agrees" : "differs");
+    printf(
+        "%-28s   int8 activations: prefill %.2fx the exact one; last logits of the "
+        "prompt: RMS difference %.1f%% of their RMS, argmax %s\n",
+        "", best_pp / pp_exact, 100 * dev, agree ? "agrees" : "differs");
   }
   free(prompt);
   mx_lm_free(m);

@@ -111,29 +111,30 @@ static void report(const char *name, double flops, double t_mx, double t_blas,
  * the int8-activation path of quantized prefill) ---- */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define PEAK_ITERS 20000000L
-#define PEAK_LOOP(NAME, INSN, TARGET)                                                      \
-  __attribute__((target(TARGET))) static void *NAME(void *arg) {                          \
-    long it = PEAK_ITERS;                                                                 \
-    __asm__ volatile(                                                                     \
-        "vpbroadcastd %1, %%zmm20\n vpbroadcastd %1, %%zmm21\n"                           \
-        "vpxord %%zmm0,%%zmm0,%%zmm0\n vpxord %%zmm1,%%zmm1,%%zmm1\n"                     \
-        "vpxord %%zmm2,%%zmm2,%%zmm2\n vpxord %%zmm3,%%zmm3,%%zmm3\n"                     \
-        "vpxord %%zmm4,%%zmm4,%%zmm4\n vpxord %%zmm5,%%zmm5,%%zmm5\n"                     \
-        "vpxord %%zmm6,%%zmm6,%%zmm6\n vpxord %%zmm7,%%zmm7,%%zmm7\n"                     \
-        "vpxord %%zmm8,%%zmm8,%%zmm8\n vpxord %%zmm9,%%zmm9,%%zmm9\n"                     \
-        "vpxord %%zmm10,%%zmm10,%%zmm10\n vpxord %%zmm11,%%zmm11,%%zmm11\n"               \
-        "1:\n" INSN " %%zmm20,%%zmm21,%%zmm0\n" INSN " %%zmm20,%%zmm21,%%zmm1\n" INSN      \
-        " %%zmm20,%%zmm21,%%zmm2\n" INSN " %%zmm20,%%zmm21,%%zmm3\n" INSN                  \
-        " %%zmm20,%%zmm21,%%zmm4\n" INSN " %%zmm20,%%zmm21,%%zmm5\n" INSN                  \
-        " %%zmm20,%%zmm21,%%zmm6\n" INSN " %%zmm20,%%zmm21,%%zmm7\n" INSN                  \
-        " %%zmm20,%%zmm21,%%zmm8\n" INSN " %%zmm20,%%zmm21,%%zmm9\n" INSN                  \
-        " %%zmm20,%%zmm21,%%zmm10\n" INSN " %%zmm20,%%zmm21,%%zmm11\n"                     \
-        "dec %0\n jnz 1b\n"                                                               \
-        : "+r"(it)                                                                        \
-        : "r"(0x3f803f80)                                                                 \
-        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", \
-          "zmm10", "zmm11", "zmm20", "zmm21", "cc");                                      \
-    return arg;                                                                           \
+#define PEAK_LOOP(NAME, INSN, TARGET)                                                 \
+  __attribute__((target(TARGET))) static void *NAME(void *arg) {                      \
+    long it = PEAK_ITERS;                                                             \
+    __asm__ volatile(                                                                 \
+        "vpbroadcastd %1, %%zmm20\n vpbroadcastd %1, %%zmm21\n"                       \
+        "vpxord %%zmm0,%%zmm0,%%zmm0\n vpxord %%zmm1,%%zmm1,%%zmm1\n"                 \
+        "vpxord %%zmm2,%%zmm2,%%zmm2\n vpxord %%zmm3,%%zmm3,%%zmm3\n"                 \
+        "vpxord %%zmm4,%%zmm4,%%zmm4\n vpxord %%zmm5,%%zmm5,%%zmm5\n"                 \
+        "vpxord %%zmm6,%%zmm6,%%zmm6\n vpxord %%zmm7,%%zmm7,%%zmm7\n"                 \
+        "vpxord %%zmm8,%%zmm8,%%zmm8\n vpxord %%zmm9,%%zmm9,%%zmm9\n"                 \
+        "vpxord %%zmm10,%%zmm10,%%zmm10\n vpxord %%zmm11,%%zmm11,%%zmm11\n"           \
+        "1:\n" INSN " %%zmm20,%%zmm21,%%zmm0\n" INSN " %%zmm20,%%zmm21,%%zmm1\n" INSN \
+        " %%zmm20,%%zmm21,%%zmm2\n" INSN " %%zmm20,%%zmm21,%%zmm3\n" INSN             \
+        " %%zmm20,%%zmm21,%%zmm4\n" INSN " %%zmm20,%%zmm21,%%zmm5\n" INSN             \
+        " %%zmm20,%%zmm21,%%zmm6\n" INSN " %%zmm20,%%zmm21,%%zmm7\n" INSN             \
+        " %%zmm20,%%zmm21,%%zmm8\n" INSN " %%zmm20,%%zmm21,%%zmm9\n" INSN             \
+        " %%zmm20,%%zmm21,%%zmm10\n" INSN                                             \
+        " %%zmm20,%%zmm21,%%zmm11\n"                                                  \
+        "dec %0\n jnz 1b\n"                                                           \
+        : "+r"(it)                                                                    \
+        : "r"(0x3f803f80)                                                             \
+        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8",     \
+          "zmm9", "zmm10", "zmm11", "zmm20", "zmm21", "cc");                          \
+    return arg;                                                                       \
   }
 PEAK_LOOP(peak_loop, "vdpbf16ps", "avx512f,avx512bf16")
 PEAK_LOOP(peak_loop_i8, "vpdpbusd", "avx512f,avx512vnni")
@@ -277,8 +278,8 @@ static void bench_linear(int M, int N, int K, int bits, double peak) {
     mx_set_int8_activations(false);
     snprintf(name, sizeof name, "q%d int8-act %dx%dx%d", bits, M, N, K);
     printf("%-30s %10.1f %10.1f %8.3f   (%.0f%% of int8 peak %.0f)\n", name,
-           flops / ti * 1e-9, flops / tb * 1e-9, tb / ti, 100 * flops / ti * 1e-9 / g_i8_peak,
-           g_i8_peak);
+           flops / ti * 1e-9, flops / tb * 1e-9, tb / ti,
+           100 * flops / ti * 1e-9 / g_i8_peak, g_i8_peak);
   }
   if (getenv("MX_GEMM_PROF")) { /* MX_GEMM_PROF: where a call's time goes (per call) */
     mx_gemm_bf16_phases(ph, true);

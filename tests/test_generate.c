@@ -741,8 +741,8 @@ static void test_quantized_checkpoint(void) {
       de = fmax(de, fabs(e[i] - f[i]));
       mf2 = fmax(mf2, fabs(f[i]));
     }
-    MXT_CHECK(e && g && f && dg <= 0.1 * mf2, "int8 activations vs float: %.3g of %.3g", dg,
-              mf2);
+    MXT_CHECK(e && g && f && dg <= 0.1 * mf2, "int8 activations vs float: %.3g of %.3g",
+              dg, mf2);
     if (mx_gemm_i8_available())
       MXT_CHECK(dg > de, "int8 activations took their path (%.3g vs exact %.3g)", dg, de);
     /* decode with int8 activations (the row kernel, the grouped q/k/v and

@@ -758,7 +758,8 @@ static void i8_ref(const double *xd, int M, int K, int N, const qmat *q, double 
                    double *mag, double *bound) {
   const int gs = q->gs, G = K / gs;
   int *xi = malloc(sizeof(int) * (size_t)K);
-  double *d = malloc(sizeof(double) * (size_t)G), *sx = malloc(sizeof(double) * (size_t)G);
+  double *d = malloc(sizeof(double) * (size_t)G),
+         *sx = malloc(sizeof(double) * (size_t)G);
   for (int m = 0; m < M; m++) {
     const double *xr = xd + (int64_t)m * K;
     for (int g = 0; g < G; g++) {
@@ -838,7 +839,8 @@ static void run_i8_case(int M, int N, int K, int gs, int bits, mx_dtype xt, mx_d
            noncontig ? " noncontig" : "");
   mx_dtype ot = mx_promote_types(xt, st);
   double *got = y ? mxt_to_f64(y) : NULL;
-  MXT_CHECK(got && mx_array_dtype(y) == ot, "%s: %s", what, got ? "dtype" : mx_last_error());
+  MXT_CHECK(got && mx_array_dtype(y) == ot, "%s: %s", what,
+            got ? "dtype" : mx_last_error());
   if (!got) mx_clear_error();
   for (int64_t i = 0; got && i < (int64_t)M * N; i++) {
     if (nan_row && i / N == 3) {
@@ -852,8 +854,10 @@ static void run_i8_case(int M, int N, int K, int gs, int bits, mx_dtype xt, mx_d
     const double tol = 2e-6 * mag[i] + r + 1e-6;
     const double tol_e = bound[i] + 2e-6 * emag[i] + unit(ot) * fabs(exact[i]) + 1e-6;
     if (!(fabs(got[i] - ref[i]) <= tol) || !(fabs(got[i] - exact[i]) <= tol_e)) {
-      MXT_CHECK(0, "%s: element %lld got %.8g, int8 reference %.8g (tol %.3g), exact %.8g "
-                "(bound %.3g)", what, (long long)i, got[i], ref[i], tol, exact[i], tol_e);
+      MXT_CHECK(0,
+                "%s: element %lld got %.8g, int8 reference %.8g (tol %.3g), exact %.8g "
+                "(bound %.3g)",
+                what, (long long)i, got[i], ref[i], tol, exact[i], tol_e);
       break;
     }
   }

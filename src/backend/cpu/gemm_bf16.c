@@ -1028,8 +1028,8 @@ mx_status mx_gemm_bf16(const mx_gemm_bf16_args *a) {
 void mx_amx_begin(void) {}
 void mx_amx_end(void) {}
 
-void mx_gemm_store_tile(const mx_gemm_bf16_args *a, const float *ct, int64_t ldc,
-                        int i0, int ni, int j0, int nj) {
+void mx_gemm_store_tile(const mx_gemm_bf16_args *a, const float *ct, int64_t ldc, int i0,
+                        int ni, int j0, int nj) {
   (void)a, (void)ct, (void)ldc, (void)i0, (void)ni, (void)j0, (void)nj;
 }
 

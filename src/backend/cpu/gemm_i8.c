@@ -19,7 +19,16 @@
  * panel of MC <= 96 rows of W; 8-bit codes are read in place, 4-bit ones
  * unpacked to bytes per panel (one byte per code, K order). Partial sums
  * live in a float32 tile that mx_gemm_store_tile rounds into O. Threads
- * split the rows of W. */
+ * split the rows of W.
+ *
+ * Decode (mx_qmm_t_rows_i8, few rows of X): per row of W, 64 codes against
+ * 64 int8 values of x per vpdpbusd (4-bit: a 64-byte line gives 128 codes
+ * as low and high nibbles, against x stored even/odd per 128), each lane's
+ * int32 sum scaled by its group's scale * d (a permute from a vector of 16
+ * groups' factors) into a float32 accumulator; the bias term bias * xsum
+ * goes into the same lanes, and 16 rows' lane totals come out of one tree
+ * of folds. Weights prefetched 4 KB ahead in the stream (rows are
+ * contiguous). */
 #include "gemm_i8.h"
 
 #include <math.h>
@@ -129,7 +138,8 @@ TGT static void xpack_range(void *c, int64_t jb0, int64_t jb1) {
       for (int t = 0; t < 16; t++) _mm512_storeu_ps(dst + (int64_t)(p + t) * 16, r[t]);
     }
     for (; p < nq; p++)
-      for (int l = 0; l < 16; l++) memcpy(dst + (int64_t)p * 16 + l, rows + (int64_t)l * K + 4 * p, 4);
+      for (int l = 0; l < 16; l++)
+        memcpy(dst + (int64_t)p * 16 + l, rows + (int64_t)l * K + 4 * p, 4);
   }
 }
 
@@ -140,7 +150,7 @@ TGT static void xpack_range(void *c, int64_t jb0, int64_t jb1) {
  * through a scratch register and the stack on every step (a third of the
  * rate). */
 TGT static inline __attribute__((always_inline)) __m512i dpbusd(__m512i acc, __m512i w,
-                                                               __m512i x) {
+                                                                __m512i x) {
   __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(w), "v"(x));
   return acc;
 }
@@ -164,7 +174,8 @@ TGT static inline __attribute__((always_inline)) void ukern(
     for (int p = g * gq; p < (g + 1) * gq; p++) {
       __m512i xv[NV];
 #pragma GCC unroll 4
-      for (int v = 0; v < nv; v++) xv[v] = _mm512_loadu_si512(xp + v * xjs + (int64_t)p * 16);
+      for (int v = 0; v < nv; v++)
+        xv[v] = _mm512_loadu_si512(xp + v * xjs + (int64_t)p * 16);
 #pragma GCC unroll 6
       for (int r = 0; r < mr; r++) {
         int32_t t;
@@ -183,11 +194,13 @@ TGT static inline __attribute__((always_inline)) void ukern(
     }
 #pragma GCC unroll 6
     for (int r = 0; r < mr; r++) {
-      const __m512 s = _mm512_set1_ps(sc[r * lds + g]), b = _mm512_set1_ps(bs[r * lds + g]);
+      const __m512 s = _mm512_set1_ps(sc[r * lds + g]),
+                   b = _mm512_set1_ps(bs[r * lds + g]);
 #pragma GCC unroll 4
       for (int v = 0; v < nv; v++) {
         float *cp = c + r * ldc + v * 16;
-        __m512 t = _mm512_fmadd_ps(b, sv[v], init ? _mm512_setzero_ps() : _mm512_loadu_ps(cp));
+        __m512 t =
+            _mm512_fmadd_ps(b, sv[v], init ? _mm512_setzero_ps() : _mm512_loadu_ps(cp));
         __m512 u = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][v]), dv[v]);
         _mm512_storeu_ps(cp, _mm512_fmadd_ps(s, u, t));
       }
@@ -195,13 +208,12 @@ TGT static inline __attribute__((always_inline)) void ukern(
   }
 }
 
-#define UK(R, V)                                                                       \
-  TGT static void uk_##R##_##V(const uint8_t *w, int64_t ldw, const int32_t *xp,       \
-                               int64_t xjs, int gq, int ng, const float *sc,           \
-                               const float *bs, int64_t lds, const float *d,           \
-                               const float *xs, int64_t dss, float *c, int64_t ldc,    \
-                               bool first) {                                           \
-    ukern(R, V, w, ldw, xp, xjs, gq, ng, sc, bs, lds, d, xs, dss, c, ldc, first);      \
+#define UK(R, V)                                                                      \
+  TGT static void uk_##R##_##V(                                                       \
+      const uint8_t *w, int64_t ldw, const int32_t *xp, int64_t xjs, int gq, int ng,  \
+      const float *sc, const float *bs, int64_t lds, const float *d, const float *xs, \
+      int64_t dss, float *c, int64_t ldc, bool first) {                               \
+    ukern(R, V, w, ldw, xp, xjs, gq, ng, sc, bs, lds, d, xs, dss, c, ldc, first);     \
   }
 #define UK_ROW(R) UK(R, 1) UK(R, 2) UK(R, 3) UK(R, 4)
 UK_ROW(1)
@@ -233,7 +245,8 @@ TGT static void fill_q4(const mx_gemm_i8_args *a, int n0, int nr, int k0, int kc
     uint8_t *o = dst + r * ld;
     int k = 0;
     for (; k + 64 <= kc; k += 64) {
-      __m512i v = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(codes + k / 2)));
+      __m512i v =
+          _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(codes + k / 2)));
       _mm512_storeu_si512(o + k,
                           _mm512_ternarylogic_epi32(v, _mm512_slli_epi16(v, 4), m, 0xa8));
     }
@@ -314,7 +327,8 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
           if (pk >= K) pk = 0, pi = i0 + ni, pn = P - pi < mc ? P - pi : mc;
           const int64_t pc = (int64_t)(K - pk < KC ? K - pk : KC) * bits / 8;
           for (int r = 0; r < pn; r++) {
-            const char *rp = (const char *)(q->w + (int64_t)(pi + r) * rb + (int64_t)pk * bits / 8);
+            const char *rp =
+                (const char *)(q->w + (int64_t)(pi + r) * rb + (int64_t)pk * bits / 8);
             for (int64_t b = 0; b < pc; b += 64) _mm_prefetch(rp + b, _MM_HINT_T1);
           }
         }
@@ -324,11 +338,10 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
           const int nv = njb - jb < NV ? njb - jb : NV;
           for (int ir = 0; ir < ni; ir += MR) {
             const int mr = ni - ir < MR ? ni - ir : MR;
-            g_uk[mr - 1][nv - 1](wp + ir * ldw, ldw, xb0 + (int64_t)jb * xjs, xjs, gs / 4, ng,
-                                 qs + ir * G + k0 / gs, qbs + ir * G + k0 / gs, G,
-                                 x->d + doff + jb * 16,
-                                 x->xs + doff + jb * 16, x->qpad, ct + ir * ldc + jb * 16,
-                                 ldc, k0 == 0);
+            g_uk[mr - 1][nv - 1](wp + ir * ldw, ldw, xb0 + (int64_t)jb * xjs, xjs, gs / 4,
+                                 ng, qs + ir * G + k0 / gs, qbs + ir * G + k0 / gs, G,
+                                 x->d + doff + jb * 16, x->xs + doff + jb * 16, x->qpad,
+                                 ct + ir * ldc + jb * 16, ldc, k0 == 0);
           }
         }
       }
@@ -345,7 +358,8 @@ mx_status mx_gemm_i8(const mx_gemm_i8_args *a) {
   const mx_gemm_bf16_qw *q = a->g.q;
   if (P <= 0 || Q <= 0) return MX_OK;
   if (K <= 0 || !q || (q->bits != 4 && q->bits != 8) || KC % q->gs || K % q->gs ||
-      q->gs % 16 || (a->xdt != MX_FLOAT32 && a->xdt != MX_FLOAT16 && a->xdt != MX_BFLOAT16))
+      q->gs % 16 ||
+      (a->xdt != MX_FLOAT32 && a->xdt != MX_FLOAT16 && a->xdt != MX_BFLOAT16))
     return MX_ERR_INVALID;
   const int nq = K / 4, njb = (Q + 15) / 16, G = K / q->gs;
   const int64_t qpad = (int64_t)njb * 16;
@@ -367,7 +381,6 @@ mx_status mx_gemm_i8(const mx_gemm_i8_args *a) {
   mx_buffer_release(xb);
   return atomic_load(&dc.failed) ? MX_ERR_NOMEM : MX_OK;
 }
-
 
 /* ---- decode: rows of the transposed product ---- */
 
@@ -425,8 +438,8 @@ TGT static inline __attribute__((always_inline)) void i8_row(
     const int bits, const int gs, __m512 acc[I8_MB], const bool nta) {
   const int K = a->K, G = K / gs;
   const int sh = gs == 32 ? 5 : gs == 64 ? 6 : 7;
-  const __m512i lane4 = _mm512_set_epi32(60, 56, 52, 48, 44, 40, 36, 32, 28, 24, 20, 16,
-                                         12, 8, 4, 0);
+  const __m512i lane4 =
+      _mm512_set_epi32(60, 56, 52, 48, 44, 40, 36, 32, 28, 24, 20, 16, 12, 8, 4, 0);
 #pragma GCC unroll 4
   for (int m = 0; m < I8_MB; m++) acc[m] = _mm512_setzero_ps();
   for (int g0 = 0; g0 < G; g0 += 16) {
@@ -434,7 +447,8 @@ TGT static inline __attribute__((always_inline)) void i8_row(
     const __mmask16 gm = (__mmask16)((1u << ng) - 1);
     const __m512 sv = load16f(a->scales, a->sdt, n * G + g0, ng),
                  bv = load16f(a->biases, a->bdt, n * G + g0, ng);
-    __m512 sd[I8_MB] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m512 sd[I8_MB] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                        _mm512_setzero_ps()};
 #pragma GCC unroll 4
     for (int m = 0; m < I8_MB; m++) {
       if (m >= mr) break;
@@ -447,8 +461,12 @@ TGT static inline __attribute__((always_inline)) void i8_row(
      * group is chunk * 64 / gs + 4l / gs: gi holds that for the step's
      * first chunk (gs 32: 0 or 1 by lane; 64 and 128: 0), advanced per step */
     const int k0 = g0 * gs, k1 = (g0 + ng) * gs;
-    const __m512i g1 = _mm512_set1_epi32(gs == 128 ? 0 : gs == 64 ? 1 : 2),
-                  gstep = _mm512_set1_epi32(gs == 128 ? 1 : gs == 64 ? 2 : 4);
+    const __m512i g1 = _mm512_set1_epi32(gs == 128  ? 0
+                                         : gs == 64 ? 1
+                                                    : 2),
+                  gstep = _mm512_set1_epi32(gs == 128  ? 1
+                                            : gs == 64 ? 2
+                                                       : 4);
     __m512i gi = _mm512_srli_epi32(lane4, sh);
     const uint8_t *cp = wr + (int64_t)k0 * bits / 8;
     int k = k0;
@@ -471,24 +489,27 @@ TGT static inline __attribute__((always_inline)) void i8_row(
         for (int m = 0; m < I8_MB; m++) {
           if (m >= mr) break;
           const int8_t *xp = a->xq + (int64_t)(m0 + m) * K + k;
-          const __m512i p = dpbusd(dpbusd(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xp)),
-                                   hi, _mm512_loadu_si512(xp + 64));
-          acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(gq, sd[m]),
-                                   acc[m]);
+          const __m512i p =
+              dpbusd(dpbusd(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xp)), hi,
+                     _mm512_loadu_si512(xp + 64));
+          acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
+                                   _mm512_permutexvar_ps(gq, sd[m]), acc[m]);
         }
       }
     }
     for (; k + 128 <= k1; k += 128, cp += 16 * bits, gi = _mm512_add_epi32(gi, gstep)) {
       mx_prefetch_w(cp + I8_PFD, nta);
       if (bits == 8) mx_prefetch_w(cp + I8_PFD + 64, nta);
-      const __m512i ca = codes64(cp, bits, false), cb = codes64(cp + 8 * bits, bits, false);
+      const __m512i ca = codes64(cp, bits, false),
+                    cb = codes64(cp + 8 * bits, bits, false);
       const __m512i gb = _mm512_add_epi32(gi, g1);
 #pragma GCC unroll 4
       for (int m = 0; m < I8_MB; m++) {
         if (m >= mr) break;
         const int8_t *xp = a->xq + (int64_t)(m0 + m) * K + k;
         const __m512i pa = dpbusd(_mm512_setzero_si512(), ca, _mm512_loadu_si512(xp)),
-                      pb = dpbusd(_mm512_setzero_si512(), cb, _mm512_loadu_si512(xp + 64));
+                      pb =
+                          dpbusd(_mm512_setzero_si512(), cb, _mm512_loadu_si512(xp + 64));
         acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pa), _mm512_permutexvar_ps(gi, sd[m]),
                                  acc[m]);
         acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pb), _mm512_permutexvar_ps(gb, sd[m]),
@@ -499,14 +520,15 @@ TGT static inline __attribute__((always_inline)) void i8_row(
     for (; k < k1; k += 64, cp += 8 * bits) {
       const bool half = k1 - k < 64;
       const __m512i c = codes64(cp, bits, half);
-      const __m512i gk = _mm512_srli_epi32(
-          _mm512_add_epi32(lane4, _mm512_set1_epi32(k - k0)), sh);
+      const __m512i gk =
+          _mm512_srli_epi32(_mm512_add_epi32(lane4, _mm512_set1_epi32(k - k0)), sh);
 #pragma GCC unroll 4
       for (int m = 0; m < I8_MB; m++) {
         if (m >= mr) break;
         const int8_t *xp = a->xq + (int64_t)(m0 + m) * K + k;
-        const __m512i xv = half ? _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)xp))
-                                : _mm512_loadu_si512(xp);
+        const __m512i xv =
+            half ? _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)xp))
+                 : _mm512_loadu_si512(xp);
         const __m512i p = dpbusd(_mm512_setzero_si512(), c, xv);
         acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(gk, sd[m]),
                                  acc[m]);
@@ -550,11 +572,8 @@ TGT static inline __m512 sum16(__m512 v[16]) {
   return _mm512_permutexvar_ps(idx, d);
 }
 
-TGT static inline __attribute__((always_inline)) void i8_rows_body(const mx_qmm_args *a,
-                                                                   int n0, int n1,
-                                                                   const int bits,
-                                                                   const int gs,
-                                                                   const bool nta) {
+TGT static inline __attribute__((always_inline)) void i8_rows_body(
+    const mx_qmm_args *a, int n0, int n1, const int bits, const int gs, const bool nta) {
   const int M = a->M, N = a->N;
   const int64_t rb = (int64_t)a->K * bits / 8;
   const size_t osz = mx_dtype_size(a->odt);
@@ -594,12 +613,12 @@ TGT static inline __attribute__((always_inline)) void i8_rows_body(const mx_qmm_
 }
 
 /* one instance per (bits, group size, prefetch hint) */
-#define I8_INST(B, GS)                                                         \
-  TGT static void i8_rows_##B##_##GS(const mx_qmm_args *a, int n0, int n1) {   \
-    if (a->nta)                                                                \
-      i8_rows_body(a, n0, n1, B, GS, true);                                    \
-    else                                                                       \
-      i8_rows_body(a, n0, n1, B, GS, false);                                   \
+#define I8_INST(B, GS)                                                       \
+  TGT static void i8_rows_##B##_##GS(const mx_qmm_args *a, int n0, int n1) { \
+    if (a->nta)                                                              \
+      i8_rows_body(a, n0, n1, B, GS, true);                                  \
+    else                                                                     \
+      i8_rows_body(a, n0, n1, B, GS, false);                                 \
   }
 I8_INST(4, 32)
 I8_INST(4, 64)
@@ -611,7 +630,8 @@ I8_INST(8, 128)
 TGT void mx_qmm_t_rows_i8(const mx_qmm_args *a, int n0, int n1) {
   const int gi = a->gs == 32 ? 0 : a->gs == 64 ? 1 : 2;
   static void (*const fns[2][3])(const mx_qmm_args *, int, int) = {
-      {i8_rows_4_32, i8_rows_4_64, i8_rows_4_128}, {i8_rows_8_32, i8_rows_8_64, i8_rows_8_128}};
+      {i8_rows_4_32, i8_rows_4_64, i8_rows_4_128},
+      {i8_rows_8_32, i8_rows_8_64, i8_rows_8_128}};
   fns[a->bits == 8][gi](a, n0, n1);
 }
 

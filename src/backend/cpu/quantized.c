@@ -562,7 +562,8 @@ static mx_status qmm_i8(const mx_qmm_params *p, mx_array *x, const uint8_t *wd,
                        .x_rs = K};
   mx_status st = mx_gemm_i8(&g);
   if (st == MX_ERR_NOMEM) return mx_set_error(st, "[quantized_matmul] out of memory");
-  if (st != MX_OK) return mx_set_error(st, "[quantized_matmul] int8 product refused the shape");
+  if (st != MX_OK)
+    return mx_set_error(st, "[quantized_matmul] int8 product refused the shape");
   return MX_OK;
 }
 
