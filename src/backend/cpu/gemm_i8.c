@@ -555,6 +555,11 @@ TGT static inline __attribute__((always_inline)) void i8_tile4_q4(
   const __m512i lane8 =
       _mm512_set_epi32(120, 112, 104, 96, 88, 80, 72, 64, 56, 48, 40, 32, 24, 16, 8, 0);
   const __m512i qstep = _mm512_set1_epi32(128 >> sh);
+  /* the stream runs four rows at a time: I8_PFD bytes of it ahead is
+   * I8_PFD / 4 bytes ahead in each row, in this tile's rows while they
+   * last and in a later tile's after that (a cursor: no division per
+   * step) */
+  int64_t pf_c = (I8_PFD / 4) % rb, pf_t = (I8_PFD / 4) / rb * 4 * rb;
 #pragma GCC unroll 4
   for (int r = 0; r < 4; r++) acc[r] = _mm512_setzero_ps();
   for (int g0 = 0; g0 < G; g0 += 16) {
@@ -573,10 +578,12 @@ TGT static inline __attribute__((always_inline)) void i8_tile4_q4(
     for (int k = g0 * gs; k < (g0 + ng) * gs;
          k += 128, gq = _mm512_add_epi32(gq, qstep)) {
       const __m512i x0 = _mm512_loadu_si512(xq + k), x1 = _mm512_loadu_si512(xq + k + 64);
+      const uint8_t *pf = w0 + pf_t + pf_c;
+      if ((pf_c += 64) >= rb) pf_c -= rb, pf_t += 4 * rb;
 #pragma GCC unroll 4
       for (int r = 0; r < 4; r++) {
         const uint8_t *cp = w0 + r * rb + k / 2;
-        mx_prefetch_w(cp + I8_PFD, nta);
+        mx_prefetch_w(pf + r * rb, nta);
         const __m512i v = _mm512_loadu_si512(cp);
         const __m512i lo = _mm512_and_si512(v, m4),
                       hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
