@@ -946,6 +946,43 @@ static void test_int8_activations(void) {
   mx_set_int8_activations(had);
 }
 
+/* The bfloat16 output stores of the GEMMs (32 rows of w per transposed
+ * block) round float32 denormals as mx_f32_to_bf16 does: results around
+ * 2^-128 (scales of 2^-133 .. 2^-132, bfloat16's smallest). The same
+ * product with float32 scales gives float32 output: rounded by astype, it
+ * must match bit for bit. Both the exact and the int8 GEMM. */
+static void test_denormal_outputs(void) {
+  const int M = 40, N = 70, K = 256, gs = 64;
+  for (int mode = 0; mode < 2; mode++) {
+    if (mode == 1 && !mx_gemm_i8_available()) continue;
+    qmat q = make_qmat(N, K, gs, 4, MX_FLOAT32);
+    const int G = K / gs, ss[2] = {N, G}, xs[2] = {M, K};
+    double *sv = malloc(sizeof(double) * (size_t)N * G), *bv = calloc((size_t)N * G, 8);
+    for (int i = 0; i < N * G; i++) sv[i] = ldexp(1 + (i % 2), -133);
+    mx_array *s32 = mx_astype(mx_array_from_data(sv, ss, 2, MX_FLOAT64), MX_FLOAT32),
+             *b32 = mx_astype(mx_array_from_data(bv, ss, 2, MX_FLOAT64), MX_FLOAT32);
+    mx_array *s16 = mx_astype(s32, MX_BFLOAT16), *b16 = mx_astype(b32, MX_BFLOAT16);
+    /* the scales are bfloat16 values: the two products see the same ones */
+    s32 = mx_astype(s16, MX_FLOAT32);
+    mx_array *x = mxt_rand(xs, 2, MX_BFLOAT16, -1, 1);
+    mx_set_int8_activations(mode == 1);
+    mx_array *y = mx_quantized_matmul(x, q.wq, s16, b16, true, gs, 4);
+    mx_array *r =
+        mx_astype(mx_quantized_matmul(x, q.wq, s32, b32, true, gs, 4), MX_BFLOAT16);
+    mx_eval1(y), mx_eval1(r);
+    mx_set_int8_activations(false);
+    MXT_CHECK(mx_array_dtype(y) == MX_BFLOAT16 && same_bits(y, r),
+              "%s GEMM: bfloat16 output of denormal results", mode ? "int8" : "exact");
+    /* and some of them are denormal */
+    double *d = mxt_to_f64(r);
+    int nden = 0;
+    for (int i = 0; d && i < M * N; i++) nden += d[i] != 0 && fabs(d[i]) < 0x1p-126;
+    MXT_CHECK(nden > M * N / 4, "denormal results: %d of %d", nden, M * N);
+    free(d), free(sv), free(bv);
+    free_qmat(&q);
+  }
+}
+
 static void test_empty(void) {
   int shape[2] = {0, 64};
   mx_array *w = mx_zeros(shape, 2, MX_FLOAT32), *wq, *s, *b;
@@ -1050,6 +1087,7 @@ int main(void) {
   MXT_RUN(test_qmm_shapes_and_layouts);
   MXT_RUN(test_qmm_no_overread);
   MXT_RUN(test_int8_activations);
+  MXT_RUN(test_denormal_outputs);
   MXT_RUN(test_empty);
   MXT_RUN(test_errors);
   return mxt_finish();
