@@ -465,12 +465,18 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
       if (corr != 1) mx_scal_f32(corr, ot, Dv);
       float *pt = pr + t * SDPA_BK;
       float lsum = mx_exp_shift_f32(s, mn, pt, n);
-      if (!vdirect)
+      if (!vdirect) {
         mx_sdpa_pv(pt, n, vt, Dv, ot);
-      else if (n == nk)
+      } else {
+        /* a row that sees only part of the block (the causal diagonal)
+         * joins the others with zero weights on the rest: one P.V pass of
+         * up to eight rows per value load instead of a pass per row (the
+         * keys up to nk exist: other rows of the task see them). As in
+         * MLX's softmax-then-matmul, a zero weight on a non-finite value
+         * gives NaN. */
+        for (int j = n; j < nk; j++) pt[j] = 0;
         act[nact++] = t;
-      else
-        mx_sdpa_pv_rows(pr, &t, 1, n, vp0, v->dtype, v->strides[2], Dv, o);
+      }
       l[t] = l[t] * corr + lsum;
       m[t] = mn;
     }
