@@ -140,8 +140,9 @@ static mx_array *memo_mask(mx_lm_masks *mm, int window, bool padded, int B, int 
   mx_array *mask = padded ? padded_mask(B, L, T, pos, window, pad)
                           : window_mask(L, T, pos, window, keep);
   if (mask && mm->n < 2) {
+    /* a reference of its own: each layer runs in its own scope */
     mm->window[mm->n] = window;
-    mm->mask[mm->n++] = mask;
+    mm->mask[mm->n++] = mx_keep(mask);
   }
   return mask;
 }
@@ -243,17 +244,28 @@ mx_array *mx_lm_decoder_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cach
   mx_array *h = mx_lm_embed(&m->embed, ids);  // (B, L, D)
   mx_lm_masks masks = {0};
   int L = mx_array_dim(ids, 1);
-  for (int i = 0; i < m->cfg.num_layers; i++) {
+  /* Each layer is built in its own scope that keeps only the layer's
+   * output: the graph then holds a layer's intermediates only until their
+   * consumers have run, and evaluation frees them as it goes (as MLX's
+   * does). With every intermediate owned by the caller's scope, a prefill
+   * held all layers' activations at once: peak memory grew by 1.6 MB per
+   * prompt token on the 0.4B shape (0.81 GB for 512 tokens). */
+  mx_array *held = NULL; /* the previous layer's output, kept */
+  for (int i = 0; i < m->cfg.num_layers && h; i++) {
     const mx_lm_layer *l = &m->layers[i];
+    mx_scope_begin();
     mx_array *r =
         mx_lm_attention(m, i, mx_fast_rms_norm(h, l->input_norm, eps), cache, &masks);
-    h = mx_add(h, r);
+    mx_array *hl = mx_add(h, r);
     /* only `last` rows reach the head: the last layer's MLP (88% of a
      * layer's FLOPs at the 0.4B shape) runs on those rows alone */
     if (i == m->cfg.num_layers - 1 && last > 0 && last < L)
-      h = mx_slice_axis(h, 1, L - last, L, 1);
-    r = mx_lm_swiglu_mlp(l, mx_fast_rms_norm(h, l->post_attn_norm, eps));
-    h = mx_add(h, r);
+      hl = mx_slice_axis(hl, 1, L - last, L, 1);
+    r = mx_lm_swiglu_mlp(l, mx_fast_rms_norm(hl, l->post_attn_norm, eps));
+    hl = mx_keep(mx_add(hl, r));
+    mx_scope_end();
+    mx_free(held); /* the new layer's nodes reference it */
+    held = h = hl;
   }
   /* generation reads the last position's logits only: the head over the
    * other rows would be ~7% of a prefill's FLOPs (vocab 32000, hidden 896);
@@ -261,6 +273,9 @@ mx_array *mx_lm_decoder_forward(mx_lm_model *m, mx_array *ids, mx_lm_cache *cach
   if (m->cfg.num_layers == 0 && last > 0 && last < L)
     h = mx_slice_axis(h, 1, L - last, L, 1);
   h = mx_fast_rms_norm(h, m->final_norm, eps);
+  mx_free(held); /* referenced by the norm's node (or NULL: an error) */
+  for (int i = 0; i < masks.n; i++) mx_free(masks.mask[i]);
+  if (!h) return NULL;
   if (cache && ids) mx_lm_cache_advance(cache, mx_array_dim(ids, 1));
   return mx_lm_linear_apply(&m->lm_head, h);  // (B, L or last, V)
 }
