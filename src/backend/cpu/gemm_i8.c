@@ -421,12 +421,14 @@ TGT static inline __m512 load16f(const void *p, mx_dtype t, int64_t i, int n) {
 }
 
 /* bytes of weight stream the decode prefetches ahead (rows are contiguous,
- * so this runs into the next rows). Paired decode runs on dev, one row at a
- * time (q4 / q8 0.4B, low-bandwidth regime): 1024: 1.00, 2048: 1.05-1.06,
- * 4096: 1.10, 8192: 1.07-1.08; with the four-row q4 tile, which consumes
- * the stream faster: 8192 against 4096 1.08-1.23, 16384 0.93-0.94 of
- * 8192 */
-#define I8_PFD 8192
+ * so this runs into the next rows). Paired decode runs on dev (q4 / q8
+ * 0.4B, low-bandwidth regime): 1024: 1.00, 2048: 1.05-1.06, 4096: 1.10,
+ * 8192: 1.07-1.08. A four-row tile for 4-bit codes (x's loads shared by
+ * four rows) was 1.07x faster when the host's bandwidth was high and
+ * 0.85x when it was low, against 1.08x of the exact kernel for this one
+ * (paired runs, three series): the four interleaved row streams are read
+ * at a lower rate, whatever their software prefetch (per row or linear). */
+#define I8_PFD 4096
 #define I8_MB 4  /* rows of x per pass over a weight row */
 #define I8_NB 16 /* weight rows per output store (and per params prefetch) */
 
@@ -539,62 +541,6 @@ TGT static inline __attribute__((always_inline)) void i8_row(
   }
 }
 
-/* Decode's common case (4-bit codes, one row of x, K a multiple of 128):
- * rows n .. n + 3 of W at once, as i8_row's 128-code steps, with x's loads
- * and the window's x-side factors shared by the four (rows of 896 codes
- * spent a third of their instructions on that per-row work) */
-TGT static inline __attribute__((always_inline)) void i8_tile4_q4(
-    const mx_qmm_args *a, int64_t n, int m, const int gs, __m512 acc[4], const bool nta) {
-  const int K = a->K, G = K / gs;
-  const int8_t *xq = a->xq + (int64_t)m * K;
-  const float *xd = a->xd + (int64_t)m * G, *xs = a->xsum + (int64_t)m * G;
-  const int sh = gs == 32 ? 5 : gs == 64 ? 6 : 7;
-  const int64_t rb = K / 2;
-  const uint8_t *w0 = a->w + n * rb;
-  const __m512i m4 = _mm512_set1_epi8(0x0f);
-  const __m512i lane8 =
-      _mm512_set_epi32(120, 112, 104, 96, 88, 80, 72, 64, 56, 48, 40, 32, 24, 16, 8, 0);
-  const __m512i qstep = _mm512_set1_epi32(128 >> sh);
-  /* the stream runs four rows at a time: I8_PFD bytes of it ahead is
-   * I8_PFD / 4 bytes ahead in each row, in this tile's rows while they
-   * last and in a later tile's after that (a cursor: no division per
-   * step) */
-  int64_t pf_c = (I8_PFD / 4) % rb, pf_t = (I8_PFD / 4) / rb * 4 * rb;
-#pragma GCC unroll 4
-  for (int r = 0; r < 4; r++) acc[r] = _mm512_setzero_ps();
-  for (int g0 = 0; g0 < G; g0 += 16) {
-    const int ng = G - g0 < 16 ? G - g0 : 16;
-    const __mmask16 gm = (__mmask16)((1u << ng) - 1);
-    const __m512 xdv = _mm512_maskz_loadu_ps(gm, xd + g0),
-                 xsv = _mm512_maskz_loadu_ps(gm, xs + g0);
-    __m512 sd[4];
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) {
-      sd[r] = _mm512_mul_ps(load16f(a->scales, a->sdt, (n + r) * G + g0, ng), xdv);
-      acc[r] =
-          _mm512_fmadd_ps(load16f(a->biases, a->bdt, (n + r) * G + g0, ng), xsv, acc[r]);
-    }
-    __m512i gq = _mm512_srli_epi32(lane8, sh);
-    for (int k = g0 * gs; k < (g0 + ng) * gs;
-         k += 128, gq = _mm512_add_epi32(gq, qstep)) {
-      const __m512i x0 = _mm512_loadu_si512(xq + k), x1 = _mm512_loadu_si512(xq + k + 64);
-      const uint8_t *pf = w0 + pf_t + pf_c;
-      if ((pf_c += 64) >= rb) pf_c -= rb, pf_t += 4 * rb;
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; r++) {
-        const uint8_t *cp = w0 + r * rb + k / 2;
-        mx_prefetch_w(pf + r * rb, nta);
-        const __m512i v = _mm512_loadu_si512(cp);
-        const __m512i lo = _mm512_and_si512(v, m4),
-                      hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-        const __m512i p = dpbusd(dpbusd(_mm512_setzero_si512(), lo, x0), hi, x1);
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(gq, sd[r]),
-                                 acc[r]);
-      }
-    }
-  }
-}
-
 /* Prefetch the scales and biases of rows [r, r + n) (T0, as the exact
  * kernels': a block ahead) */
 static inline void i8_prefetch_params(const mx_qmm_args *a, int r, int n) {
@@ -647,10 +593,7 @@ TGT static inline __attribute__((always_inline)) void i8_rows_body(
     for (int m0 = 0; m0 < M; m0 += I8_MB) {
       const int mr = M - m0 < I8_MB ? M - m0 : I8_MB;
       __m512 racc[I8_MB][I8_NB];
-      int i0 = 0;
-      if (mr == 1 && bits == 4 && a->K % 128 == 0) /* decode: four rows at once */
-        for (; i0 + 4 <= nn; i0 += 4) i8_tile4_q4(a, nb + i0, m0, gs, &racc[0][i0], nta);
-      for (int i = i0; i < I8_NB; i++) {
+      for (int i = 0; i < I8_NB; i++) {
         __m512 acc[I8_MB];
         if (i >= nn) {
           for (int m = 0; m < I8_MB; m++) acc[m] = _mm512_setzero_ps();
