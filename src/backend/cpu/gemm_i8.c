@@ -581,18 +581,6 @@ TGT static inline __attribute__((always_inline)) void i8_row(
   }
 }
 
-/* Prefetch the scales and biases of rows [r, r + n) (T0, as the exact
- * kernels': a block ahead) */
-static inline void i8_prefetch_params(const mx_qmm_args *a, int r, int n) {
-  if (r >= a->N) return;
-  if (n > a->N - r) n = a->N - r;
-  const int64_t G = a->K / a->gs;
-  const int64_t ss = (int64_t)mx_dtype_size(a->sdt), bs = (int64_t)mx_dtype_size(a->bdt);
-  const char *sp = (const char *)a->scales + r * G * ss,
-             *bp = (const char *)a->biases + r * G * bs;
-  for (int64_t o = 0; o < n * G * ss; o += 64) _mm_prefetch(sp + o, _MM_HINT_T0);
-  for (int64_t o = 0; o < n * G * bs; o += 64) _mm_prefetch(bp + o, _MM_HINT_T0);
-}
 
 /* The 16 lane totals of v[0..15] as one vector, in order: a tree of
  * pairwise folds (46 operations, against ~8 per vector for a reduction
@@ -625,11 +613,11 @@ TGT static inline __attribute__((always_inline)) void i8_rows_body(
     const char *w0 = (const char *)a->w + (int64_t)n0 * rb;
     for (int64_t o = 0; o < I8_PFD && o < (int64_t)(n1 - n0) * rb; o += 64)
       mx_prefetch_w(w0 + o, nta);
-    i8_prefetch_params(a, n0, I8_NB);
+    mx_qmm_prefetch_params(a, n0, I8_NB);
   }
   for (int nb = n0; nb < n1; nb += I8_NB) {
     const int nn = n1 - nb < I8_NB ? n1 - nb : I8_NB;
-    i8_prefetch_params(a, nb + I8_NB, I8_NB);
+    mx_qmm_prefetch_params(a, nb + I8_NB, I8_NB);
     for (int m0 = 0; m0 < M; m0 += I8_MB) {
       const int mr = M - m0 < I8_MB ? M - m0 : I8_MB;
       __m512 racc[I8_MB][I8_NB];

@@ -15,22 +15,6 @@
 #include "dtypes.h"
 #include "transpose16.h"
 
-/* Prefetch the scales and biases of rows [r, r + n) of the transposed
- * product: the drivers convert them a chunk of rows at a time, and without
- * this each chunk would start with a burst of cache misses. Always T0, unlike
- * the weights (mx_prefetch_w): they are fetched a whole chunk ahead, and
- * NTA here measured no better on Zen 5. */
-static inline void qmm_prefetch_params(const mx_qmm_args *a, int r, int n) {
-  if (r >= a->N) return;
-  if (n > a->N - r) n = a->N - r;
-  const int64_t G = a->K / a->gs;
-  const int64_t ss = (int64_t)mx_dtype_size(a->sdt), bs = (int64_t)mx_dtype_size(a->bdt);
-  const char *sp = (const char *)a->scales + r * G * ss,
-             *bp = (const char *)a->biases + r * G * bs;
-  for (int64_t o = 0; o < n * G * ss; o += 64) _mm_prefetch(sp + o, _MM_HINT_T0);
-  for (int64_t o = 0; o < n * G * bs; o += 64) _mm_prefetch(bp + o, _MM_HINT_T0);
-}
-
 #define MX_CAT2(a, b) a##_##b
 #define MX_CAT(a, b) MX_CAT2(a, b)
 #define FN(name) MX_CAT(name, ISA)
@@ -310,7 +294,7 @@ TGTB static inline __attribute__((always_inline)) void qmm_t_rows_bf16_body(
     int nr = n1 - n0 < 4 * MX_QPF ? n1 - n0 : 4 * MX_QPF;
     const char *w0 = (const char *)a->w + (int64_t)n0 * rb;
     for (int64_t o = 0; o < (int64_t)nr * rb; o += 64) mx_prefetch_w(w0 + o, nta);
-    qmm_prefetch_params(a, n0, n1 - n0 < QMM_NCH ? n1 - n0 : QMM_NCH);
+    mx_qmm_prefetch_params(a, n0, n1 - n0 < QMM_NCH ? n1 - n0 : QMM_NCH);
   }
   /* per-thread scratch: the driver calls this once per chunk of rows, and
    * a malloc/memset/free per call showed in decode profiles */
@@ -353,7 +337,7 @@ TGTB static inline __attribute__((always_inline)) void qmm_t_rows_bf16_body(
     for (; m + mb <= M; m += mb) {
       int r = c0;
       for (; r + 2 <= c1; r += 2) {
-        if (m == 0) qmm_prefetch_params(a, r + QMM_NCH, 2);
+        if (m == 0) mx_qmm_prefetch_params(a, r + QMM_NCH, 2);
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
@@ -373,7 +357,7 @@ TGTB static inline __attribute__((always_inline)) void qmm_t_rows_bf16_body(
     for (; m < M; m++) {
       int r = c0;
       for (; r + 4 <= c1; r += 4) {
-        if (m == 0) qmm_prefetch_params(a, r + QMM_NCH, 4);
+        if (m == 0) mx_qmm_prefetch_params(a, r + QMM_NCH, 4);
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
