@@ -870,6 +870,10 @@ static void run_i8_case(int M, int N, int K, int gs, int bits, mx_dtype xt, mx_d
 static void test_int8_activations(void) {
   const bool had = mx_get_int8_activations();
   const bool avail = mx_gemm_i8_available();
+  /* with AMX the many-row products stay on the exact tiles (checked at the
+   * end): the int8 GEMM is tested below the AMX level */
+  const bool amx = mx_cpu_isa_hw() >= MX_ISA_AMX;
+  if (amx) mx_cpu_isa_cap(MX_ISA_AVX512BF16);
   if (avail) {
     /* many rows (the GEMM, gemm_i8.c): K with a partial block of 256 and a
      * tail of quads (352 = 88 quads); row tails of W (N not a multiple of
@@ -925,6 +929,25 @@ static void test_int8_activations(void) {
     MXT_CHECK(same_bits(y, ye), "int8 setting on, exact path kept: case %zu", c);
     free_qmat(&q);
   }
+  /* with AMX: many rows take the exact tiles, one row the int8 kernel */
+  if (amx) {
+    mx_cpu_isa_cap(MX_ISA_BEST);
+    for (int M = 1; M <= 40; M += 39) {
+      qmat q = make_qmat(24, 256, 64, 4, MX_BFLOAT16);
+      int xs[2] = {M, 256};
+      mx_array *x = mxt_rand(xs, 2, MX_BFLOAT16, -1, 1);
+      mx_set_int8_activations(false);
+      mx_array *ye = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, 4);
+      mx_eval1(ye);
+      mx_set_int8_activations(true);
+      mx_array *y = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, 4);
+      mx_eval1(y);
+      mx_set_int8_activations(false);
+      MXT_CHECK(same_bits(y, ye) == (M > 1), "AMX, %d rows: %s", M,
+                M > 1 ? "the exact tiles" : "the int8 row kernel");
+      free_qmat(&q);
+    }
+  }
   /* below the avx512bf16 level (or without VNNI) the 4-bit prefill keeps
    * the exact path too */
   {
@@ -953,6 +976,9 @@ static void test_int8_activations(void) {
  * must match bit for bit. Both the exact and the int8 GEMM. */
 static void test_denormal_outputs(void) {
   const int M = 40, N = 70, K = 256, gs = 64;
+  /* the vector kernels: the AMX tiles flush denormal results (tdpbf16ps),
+   * and with AMX the int8 GEMM is not used */
+  if (mx_cpu_isa_hw() >= MX_ISA_AVX512BF16) mx_cpu_isa_cap(MX_ISA_AVX512BF16);
   for (int mode = 0; mode < 2; mode++) {
     if (mode == 1 && !mx_gemm_i8_available()) continue;
     qmat q = make_qmat(N, K, gs, 4, MX_FLOAT32);
@@ -981,6 +1007,7 @@ static void test_denormal_outputs(void) {
     free(d), free(sv), free(bv);
     free_qmat(&q);
   }
+  mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
 static void test_empty(void) {

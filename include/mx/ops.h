@@ -277,7 +277,8 @@ mx_array *mx_quantized_matmul(mx_array *x, mx_array *wq, mx_array *scales,
  * with the dequantized weight: the error per output is at most the sum over
  * groups of max|x_group| / 254 * sum |w_group| (plus float32 rounding).
  * Other bit widths, transpose false and CPUs without VNNI keep the exact
- * kernels. Read when a kernel runs (at evaluation), not when the graph is
+ * kernels; on CPUs with AMX, many-row products keep the exact tile kernel,
+ * which is faster there. Read when a kernel runs (at evaluation), not when the graph is
  * built. */
 void mx_set_int8_activations(bool on);
 bool mx_get_int8_activations(void);

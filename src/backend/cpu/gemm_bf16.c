@@ -32,9 +32,10 @@
  * Numerics: every product of two bfloat16 values is exact in float32 and
  * the sums are float32, as the float32 path; only the order differs. Like
  * every vdpbf16ps or tdpbf16ps user, bfloat16 denormal inputs count as
- * zero, and the instruction flushes float32 denormal results (below 2^-126
- * in magnitude) to zero; the quantized path's per-group scaling (float32
- * FMAs) and the output stores keep denormals. */
+ * zero, and both instructions flush float32 denormal results (below
+ * 2^-126 in magnitude) to zero; the vdpbf16ps quantized path's per-group
+ * scaling (float32 FMAs) and the output stores keep denormals, the AMX
+ * quantized path (scale folded into the tiles' operands) does not. */
 #include "gemm_bf16.h"
 
 #include <stdatomic.h>

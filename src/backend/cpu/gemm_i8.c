@@ -52,6 +52,10 @@ bool mx_gemm_i8_available(void) {
   return mx_cpu_isa() >= MX_ISA_AVX512BF16 && __builtin_cpu_supports("avx512vnni");
 }
 
+bool mx_gemm_i8_preferred(void) {
+  return mx_gemm_i8_available() && mx_cpu_isa() < MX_ISA_AMX;
+}
+
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
 /* ---- X: quantize and pack ---- */
@@ -581,7 +585,6 @@ TGT static inline __attribute__((always_inline)) void i8_row(
   }
 }
 
-
 /* The 16 lane totals of v[0..15] as one vector, in order: a tree of
  * pairwise folds (46 operations, against ~8 per vector for a reduction
  * each; the reductions took a fifth of decode's samples) */
@@ -670,6 +673,8 @@ TGT void mx_qmm_t_rows_i8(const mx_qmm_args *a, int n0, int n1) {
 #else /* not x86-64: never available */
 
 bool mx_gemm_i8_available(void) { return false; }
+
+bool mx_gemm_i8_preferred(void) { return false; }
 
 mx_status mx_gemm_i8(const mx_gemm_i8_args *a) {
   (void)a;

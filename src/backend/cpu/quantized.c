@@ -533,7 +533,8 @@ static mx_status qmm_gemm(const mx_qmm_params *p, mx_array *x, const uint8_t *wd
 
 /* Opt-in int8 activations (mx_set_int8_activations): x quantized per
  * group to int8 and multiplied with VNNI (gemm_i8.c), same row thresholds
- * as the exact GEMM; 4- and 8-bit w only. */
+ * as the exact GEMM; 4- and 8-bit w only; not where the exact GEMM runs on
+ * AMX tiles (mx_gemm_i8_preferred). */
 static bool qmm_i8_ok(const mx_qmm_params *p, const mx_array *x, const mx_array *wq,
                       const mx_array *o, int64_t M) {
   return (p->bits == 4 || p->bits == 8) && p->transpose && wq->ndim == 2 &&
@@ -541,7 +542,7 @@ static bool qmm_i8_ok(const mx_qmm_params *p, const mx_array *x, const mx_array 
          (x->dtype == MX_BFLOAT16 || x->dtype == MX_FLOAT16 || x->dtype == MX_FLOAT32) &&
          (o->dtype == MX_BFLOAT16 || o->dtype == MX_FLOAT32) && x->row_contiguous &&
          MX_GEMM_BF16_KC % p->group_size == 0 && mx_get_int8_activations() &&
-         mx_gemm_i8_available();
+         mx_gemm_i8_preferred();
 }
 
 static mx_status qmm_i8(const mx_qmm_params *p, mx_array *x, const uint8_t *wd,
