@@ -9,15 +9,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "model.h"
 
 char *mx_lm_read_file(const char *path, size_t *len_out);
 
+/* The page tables of a tensor's mapped data filled now, in one call per
+ * tensor (MADV_POPULATE_READ, Linux 5.14+; elsewhere, or on failure,
+ * nothing: the pages fault in on first use). Mapped lazily, the first
+ * forward after a load took a page fault per 4 KiB of weights inside its
+ * kernels: a 128-token bf16 prefill of the 0.4B shape ran at 556 tok/s the
+ * first time and ~1020 after. llama.cpp populates its mapping at load too;
+ * mlx-lm reads the weights into memory. */
+static void prefault(mx_array *a) {
+#if defined(__linux__) && defined(MADV_POPULATE_READ)
+  const long psz = sysconf(_SC_PAGESIZE);
+  const size_t n = mx_array_nbytes(a);
+  const char *p = n ? mx_array_data(a) : NULL;
+  if (!p || psz <= 0) return;
+  const uintptr_t s = (uintptr_t)p & ~(uintptr_t)(psz - 1),
+                  e = ((uintptr_t)p + n + (uintptr_t)psz - 1) & ~(uintptr_t)(psz - 1);
+  (void)madvise((void *)s, e - s, MADV_POPULATE_READ);
+#else
+  (void)a;
+#endif
+}
+
 static mx_status merge_file(mx_array_map *all, const char *path) {
   mx_array_map *m = mx_load_safetensors(path);
   if (!m) return mx_last_status() ? mx_last_status() : MX_ERR_IO;
+  for (int i = 0; i < mx_array_map_size(m); i++) prefault(mx_array_map_at(m, i));
   mx_status rc = MX_OK;
   for (int i = 0; i < mx_array_map_size(m) && rc == MX_OK; i++) {
     const char *name = mx_array_map_name(m, i);
