@@ -133,6 +133,20 @@ static void test_default_model_golden(void) {
     }
   cJSON_Delete(j);
   free(out);
+  /* --int8-activations: a float model is unaffected (golden tokens); on a
+   * CPU capped below the int8 kernels the CLI says it runs the exact ones */
+  snprintf(cmd, sizeof cmd,
+           "MX_CPU_ISA=avx2 %s generate --prompt-tokens %s -m %d --int8-activations "
+           "--output json 2>&1",
+           mx_bin(), ids, nt);
+  MXT_CHECK(run(cmd, &out) == 0, "generate --int8-activations ran: %s", out);
+  MXT_CHECK(strstr(out, "no AVX512-VNNI int8 kernels") != NULL, "int8 notice: %s", out);
+  j = last_json_line(out);
+  ng = json_ids(cJSON_GetObjectItem(j, "tokens"), got, 256);
+  MXT_CHECK(ng == nt && memcmp(got, want, (size_t)nt * 4) == 0,
+            "--int8-activations keeps a float model's golden tokens");
+  cJSON_Delete(j);
+  free(out);
   /* by text: the first golden prompt, tokenized by mx (no chat template for
    * this model) must give the same prompt ids and continuation */
   const char *meta = mx_array_map_meta(g, "prompts");

@@ -282,6 +282,9 @@ mx_array *mx_quantized_matmul(mx_array *x, mx_array *wq, mx_array *scales,
  * built. */
 void mx_set_int8_activations(bool on);
 bool mx_get_int8_activations(void);
+/* Whether this CPU (within the MX_CPU_ISA cap) has the int8 kernels
+ * (AVX-512 with VNNI and BF16): elsewhere the setting changes nothing. */
+bool mx_int8_activations_supported(void);
 
 #ifdef __cplusplus
 }

@@ -6,12 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../backend/cpu/gemm_i8.h"
 #include "../primitives/quantized.h"
 
 /* mx_set_int8_activations: -1 until read from MX_INT8_ACTIVATIONS */
 static atomic_int g_int8_act = -1;
 
 void mx_set_int8_activations(bool on) { atomic_store(&g_int8_act, on ? 1 : 0); }
+
+bool mx_int8_activations_supported(void) { return mx_gemm_i8_available(); }
 
 bool mx_get_int8_activations(void) {
   int v = atomic_load_explicit(&g_int8_act, memory_order_relaxed);

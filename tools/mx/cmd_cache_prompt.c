@@ -43,7 +43,7 @@ int mx_cli_cache_prompt(int argc, char **argv) {
                           opts, (int)(sizeof opts / sizeof *opts), argc, argv);
   if (prc == 1) return 0;
   if (prc) return 2;
-  if (int8_act) mx_set_int8_activations(true);
+  if (int8_act) mx_cli_int8_activations("cache-prompt");
   if (!prompt_arg || !file) {
     fprintf(stderr, "mx cache-prompt: --prompt and --prompt-cache-file are required\n");
     return 2;

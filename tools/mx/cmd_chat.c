@@ -72,7 +72,7 @@ int mx_cli_chat(int argc, char **argv) {
                           (int)(sizeof opts / sizeof *opts), argc, argv);
   if (prc == 1) return 0;
   if (prc) return 2;
-  if (int8_act) mx_set_int8_activations(true);
+  if (int8_act) mx_cli_int8_activations("chat");
   mx_lm_sampler_params sp; /* checked before the model loads */
   mx_lm_sampler_defaults(&sp);
   sp.temp = (float)temp;

@@ -121,7 +121,7 @@ int mx_cli_generate(int argc, char **argv) {
                     opts, nopts, argc, argv);
   if (prc == 1) return 0;
   if (prc) return 2;
-  if (int8_act) mx_set_int8_activations(true);
+  if (int8_act) mx_cli_int8_activations("generate");
   bool json = !strcmp(output, "json");
   if (!json && strcmp(output, "text")) {
     fprintf(stderr, "mx generate: --output must be text or json\n");

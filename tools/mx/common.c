@@ -4,6 +4,8 @@
  * template. */
 #include "common.h"
 
+#include "mx/ops.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +89,15 @@ int mx_cli_check_sampler(const char *cmd, const mx_lm_sampler_params *p) {
   }
   mx_lm_sampler_free(s);
   return 0;
+}
+
+void mx_cli_int8_activations(const char *cmd) {
+  mx_set_int8_activations(true);
+  if (!mx_int8_activations_supported())
+    fprintf(stderr,
+            "mx %s: --int8-activations: this CPU has no AVX512-VNNI int8 kernels; "
+            "running the exact ones\n",
+            cmd);
 }
 
 int mx_cli_parse_ids(const char *s, int32_t **ids, int *n) {

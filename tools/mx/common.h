@@ -17,6 +17,9 @@ char *mx_cli_read_prompt(const char *arg);
 /* The library's range check of sampler parameters, before a model loads:
  * prints "mx <cmd>: ..." and returns 2 when one is out of range, else 0. */
 int mx_cli_check_sampler(const char *cmd, const mx_lm_sampler_params *p);
+/* --int8-activations given: turn the setting on, and say on stderr when
+ * this CPU has no int8 kernels (the exact ones run). */
+void mx_cli_int8_activations(const char *cmd);
 /* "1,2,3" -> ids (malloc'd) */
 int mx_cli_parse_ids(const char *s, int32_t **ids, int *n);
 char *mx_cli_messages_json(const char *system, const char *user, const char *prefill);
