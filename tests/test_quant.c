@@ -808,6 +808,34 @@ static bool same_bits(mx_array *a, mx_array *b) {
   return pa && pb && memcmp(pa, pb, mx_array_nbytes(a)) == 0;
 }
 
+/* x @ q (transposed or not) with the int8 setting off, then on, each
+ * evaluated before the next (the setting is read when the kernel runs) */
+static void qmm_off_on(mx_array *x, const qmat *q, bool tr, mx_array **off,
+                       mx_array **on) {
+  mx_array *y[2];
+  for (int k = 0; k < 2; k++) {
+    mx_set_int8_activations(k == 1);
+    y[k] = mx_quantized_matmul(x, q->wq, q->sa, q->ba, tr, q->gs, q->bits);
+    mx_eval1(y[k]);
+  }
+  mx_set_int8_activations(false);
+  *off = y[0];
+  *on = y[1];
+}
+
+/* Whether the setting on gives the same bits as off: M rows of bfloat16 x,
+ * w of `bits` bits in groups of 64, 24 x 256 (transposed) or 256 x 64 */
+static bool int8_same_as_exact(int M, int bits, bool tr) {
+  qmat q = tr ? make_qmat(24, 256, 64, bits, MX_BFLOAT16)
+              : make_qmat(256, 64, 64, bits, MX_BFLOAT16);
+  int xs[2] = {M, 256};
+  mx_array *off, *on;
+  qmm_off_on(mxt_rand(xs, 2, MX_BFLOAT16, -1, 1), &q, tr, &off, &on);
+  const bool same = same_bits(off, on);
+  free_qmat(&q);
+  return same;
+}
+
 static void run_i8_case(int M, int N, int K, int gs, int bits, mx_dtype xt, mx_dtype st,
                         bool nan_row, bool noncontig) {
   qmat q = make_qmat(N, K, gs, bits, st);
@@ -826,13 +854,8 @@ static void run_i8_case(int M, int N, int K, int gs, int bits, mx_dtype xt, mx_d
          *bound = malloc(sizeof(double) * (size_t)M * N);
   i8_ref(xd, M, K, N, &q, ref, mag, bound);
   double *exact = qmm_ref(xd, M, K, N, &q, true), *emag = qmm_abs(xd, M, K, N, &q, true);
-  mx_set_int8_activations(false);
-  mx_array *ye = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, gs, bits);
-  mx_eval1(ye);
-  mx_set_int8_activations(true);
-  mx_array *y = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, gs, bits);
-  mx_eval1(y); /* the setting is read when the kernel runs */
-  mx_set_int8_activations(false);
+  mx_array *ye, *y;
+  qmm_off_on(x, &q, true, &ye, &y);
   char what[160];
   snprintf(what, sizeof what, "int8 qmm M=%d N=%d K=%d gs=%d bits=%d x=%s s=%s%s%s", M, N,
            K, gs, bits, mx_dtype_name(xt), mx_dtype_name(st), nan_row ? " NaN row" : "",
@@ -913,59 +936,22 @@ static void test_int8_activations(void) {
     int M, bits;
     bool transpose;
   } keep[] = {{40, 3, true}, {1, 6, true}, {4, 4, false}, {40, 8, false}};
-  for (size_t c = 0; c < sizeof keep / sizeof keep[0]; c++) {
-    const bool tr = keep[c].transpose;
-    qmat q = tr ? make_qmat(24, 256, 64, keep[c].bits, MX_BFLOAT16)
-                : make_qmat(256, 64, 64, keep[c].bits, MX_BFLOAT16);
-    int xs[2] = {keep[c].M, 256};
-    mx_array *x = mxt_rand(xs, 2, MX_BFLOAT16, -1, 1);
-    mx_set_int8_activations(false);
-    mx_array *ye = mx_quantized_matmul(x, q.wq, q.sa, q.ba, tr, 64, keep[c].bits);
-    mx_eval1(ye);
-    mx_set_int8_activations(true);
-    mx_array *y = mx_quantized_matmul(x, q.wq, q.sa, q.ba, tr, 64, keep[c].bits);
-    mx_eval1(y);
-    mx_set_int8_activations(false);
-    MXT_CHECK(same_bits(y, ye), "int8 setting on, exact path kept: case %zu", c);
-    free_qmat(&q);
-  }
+  for (size_t c = 0; c < sizeof keep / sizeof keep[0]; c++)
+    MXT_CHECK(int8_same_as_exact(keep[c].M, keep[c].bits, keep[c].transpose),
+              "int8 setting on, exact path kept: case %zu", c);
   /* with AMX: many rows take the exact tiles, one row the int8 kernel */
   if (amx) {
     mx_cpu_isa_cap(MX_ISA_BEST);
-    for (int M = 1; M <= 40; M += 39) {
-      qmat q = make_qmat(24, 256, 64, 4, MX_BFLOAT16);
-      int xs[2] = {M, 256};
-      mx_array *x = mxt_rand(xs, 2, MX_BFLOAT16, -1, 1);
-      mx_set_int8_activations(false);
-      mx_array *ye = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, 4);
-      mx_eval1(ye);
-      mx_set_int8_activations(true);
-      mx_array *y = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, 4);
-      mx_eval1(y);
-      mx_set_int8_activations(false);
-      MXT_CHECK(same_bits(y, ye) == (M > 1), "AMX, %d rows: %s", M,
+    for (int M = 1; M <= 40; M += 39)
+      MXT_CHECK(int8_same_as_exact(M, 4, true) == (M > 1), "AMX, %d rows: %s", M,
                 M > 1 ? "the exact tiles" : "the int8 row kernel");
-      free_qmat(&q);
-    }
   }
   /* below the avx512bf16 level (or without VNNI) the 4-bit prefill keeps
    * the exact path too */
-  {
-    const mx_isa cap = mx_cpu_isa_cap(MX_ISA_AVX512);
-    MXT_CHECK(!mx_gemm_i8_available(), "int8 kernel off below avx512bf16");
-    qmat q = make_qmat(24, 256, 64, 4, MX_BFLOAT16);
-    int xs[2] = {64, 256};
-    mx_array *x = mxt_rand(xs, 2, MX_BFLOAT16, -1, 1);
-    mx_array *ye = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, 4);
-    mx_eval1(ye);
-    mx_set_int8_activations(true);
-    mx_array *y = mx_quantized_matmul(x, q.wq, q.sa, q.ba, true, 64, 4);
-    mx_eval1(y);
-    mx_set_int8_activations(false);
-    MXT_CHECK(same_bits(y, ye), "capped at %s: exact path", isa_name(cap));
-    free_qmat(&q);
-    mx_cpu_isa_cap(MX_ISA_BEST);
-  }
+  const mx_isa cap = mx_cpu_isa_cap(MX_ISA_AVX512);
+  MXT_CHECK(!mx_gemm_i8_available(), "int8 kernel off below avx512bf16");
+  MXT_CHECK(int8_same_as_exact(64, 4, true), "capped at %s: exact path", isa_name(cap));
+  mx_cpu_isa_cap(MX_ISA_BEST);
   mx_set_int8_activations(had);
 }
 
