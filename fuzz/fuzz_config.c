@@ -15,11 +15,7 @@ static char g_dir[4096];
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  const char *model = getenv("MX_FUZZ_MODEL");
-  if (!model) {
-    fprintf(stderr, "fuzz_config: set MX_FUZZ_MODEL to a model directory\n");
-    exit(2);
-  }
+  const char *model = mxf_env("fuzz_config", "MX_FUZZ_MODEL", "a model directory");
   const char *tmp = getenv("TMPDIR");
   snprintf(g_dir, sizeof g_dir, "%s/mx-fuzz-config-%ld", tmp && *tmp ? tmp : "/tmp",
            (long)getpid());

@@ -15,11 +15,8 @@ static const char *const NAMES[3] = {"qwen2.5", "llama2-spm", "gemma2"};
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  const char *dir = getenv("MX_FUZZ_TOKENIZERS");
-  if (!dir) {
-    fprintf(stderr, "fuzz_encode: set MX_FUZZ_TOKENIZERS to tests/fixtures/tokenizers\n");
-    exit(2);
-  }
+  const char *dir =
+      mxf_env("fuzz_encode", "MX_FUZZ_TOKENIZERS", "tests/fixtures/tokenizers");
   for (int i = 0; i < 3; i++) {
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", dir, NAMES[i]);

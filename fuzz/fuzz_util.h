@@ -11,6 +11,17 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The value of a required environment variable; without it the target
+ * says what to set and exits (fuzzer set-up, not library code) */
+static inline const char *mxf_env(const char *target, const char *var, const char *what) {
+  const char *v = getenv(var);
+  if (!v) {
+    fprintf(stderr, "%s: set %s to %s\n", target, var, what);
+    exit(2);
+  }
+  return v;
+}
+
 /* data written to path; false when it cannot be */
 static inline bool mxf_write_to(const char *path, const uint8_t *data, size_t size) {
   FILE *f = fopen(path, "wb");
