@@ -236,30 +236,36 @@ static const uk_fn g_uk[MR][NV] = {UKR(1), UKR(2), UKR(3), UKR(4), UKR(5), UKR(6
 
 /* ---- W panels ---- */
 
+/* 64 codes of a row as unsigned bytes in K order: 4-bit from 32 packed
+ * bytes, 8-bit as they are; a chunk of 32 (the tail of K with groups of
+ * 32) zero-extended. A packed 4-bit byte holds codes 2b (low nibble) and
+ * 2b + 1 (high): as a word v, (v | v << 4) & 0x0f0f is the two codes as
+ * bytes in K order. */
+TGT static inline __m512i codes64(const uint8_t *p, int bits, bool half) {
+  if (bits == 8)
+    return half ? _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)p))
+                : _mm512_loadu_si512(p);
+  __m512i v = half ? _mm512_zextsi256_si512(
+                         _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p)))
+                   : _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p));
+  return _mm512_ternarylogic_epi32(v, _mm512_slli_epi16(v, 4), _mm512_set1_epi16(0x0f0f),
+                                   0xa8);
+}
+
 /* 4-bit codes of rows [n0, n0 + nr), k in [k0, k0 + kc) -> one byte per
- * code in K order (ld apart). A packed byte holds codes 2b (low nibble)
- * and 2b + 1 (high): as a word v, (v | v << 4) & 0x0f0f is the two codes
- * as bytes in K order. */
+ * code in K order (ld apart) */
 TGT static void fill_q4(const mx_gemm_i8_args *a, int n0, int nr, int k0, int kc,
                         uint8_t *dst, int64_t ld) {
   const int64_t rb = (int64_t)a->g.K / 2;
-  const __m512i m = _mm512_set1_epi16(0x0f0f);
   for (int r = 0; r < nr; r++) {
     const uint8_t *codes = a->g.q->w + (int64_t)(n0 + r) * rb + k0 / 2;
     uint8_t *o = dst + r * ld;
     int k = 0;
-    for (; k + 64 <= kc; k += 64) {
-      __m512i v =
-          _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(codes + k / 2)));
-      _mm512_storeu_si512(o + k,
-                          _mm512_ternarylogic_epi32(v, _mm512_slli_epi16(v, 4), m, 0xa8));
-    }
-    if (k < kc) { /* 32 codes left (kc is a multiple of 32) */
-      __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(codes + k / 2)));
+    for (; k + 64 <= kc; k += 64)
+      _mm512_storeu_si512(o + k, codes64(codes + k / 2, 4, false));
+    if (k < kc) /* 32 codes left (kc is a multiple of 32) */
       _mm256_storeu_si256((__m256i *)(o + k),
-                          _mm256_ternarylogic_epi32(v, _mm256_slli_epi16(v, 4),
-                                                    _mm512_castsi512_si256(m), 0xa8));
-    }
+                          _mm512_castsi512_si256(codes64(codes + k / 2, 4, true)));
   }
 }
 
@@ -437,20 +443,6 @@ void mx_i8_perm4(int8_t *xi, int K) {
       xi[k0 + 64 + j] = t[2 * j + 1];
     }
   }
-}
-
-/* 64 codes of a row as unsigned bytes in K order: 4-bit from 32 packed
- * bytes (fill_q4's word trick), 8-bit as they are; a chunk of 32 (the tail
- * of K with groups of 32) zero-extended */
-TGT static inline __m512i codes64(const uint8_t *p, int bits, bool half) {
-  if (bits == 8)
-    return half ? _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)p))
-                : _mm512_loadu_si512(p);
-  __m512i v = half ? _mm512_zextsi256_si512(
-                         _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p)))
-                   : _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p));
-  return _mm512_ternarylogic_epi32(v, _mm512_slli_epi16(v, 4), _mm512_set1_epi16(0x0f0f),
-                                   0xa8);
 }
 
 /* 16 values of a scales/biases row as float, n <= 16 (masked) */
