@@ -792,11 +792,6 @@ typedef struct {
   atomic_int failed;
 } drv_ctx;
 
-/* Cache-line aligned scratch (free() releases it): the tile and vector
- * loads of a row of the panel or the float32 tile then touch one line,
- * not two (malloc aligns to 16) */
-static void *alloc64(size_t n) { return aligned_alloc(64, (n + 63) & ~(size_t)63); }
-
 /* W[n0 + r][k0 + k] from a strided bfloat16 W, zero past K */
 static void fill_strided(const mx_gemm_bf16_args *a, int n0, int nr, int k0, int kcp,
                          uint16_t *dst, int64_t ld) {
@@ -835,15 +830,16 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
   /* rows up to a multiple of 16, zeroed: the transposed store reads whole
    * 16 x 16 blocks */
   const int mcp = (mc + 15) & ~15;
-  float *ct = alloc64(sizeof(float) * (size_t)mcp * ldc);
+  float *ct = mx_gemm_alloc64(sizeof(float) * (size_t)mcp * ldc);
   if (ct) memset(ct, 0, sizeof(float) * (size_t)mcp * ldc);
   /* AMX: a panel for W's tails (rows or K blocks not filling whole tiles)
    * and, quantized, a second one for the lo parts */
   const bool need_panel = !direct || amx;
   const int64_t pld = qwhole ? K : KC; /* elements between a panel's rows */
-  uint16_t *panel = need_panel
-                        ? alloc64(sizeof(uint16_t) * (size_t)mcp * pld * (qwhole ? 2 : 1))
-                        : NULL;
+  uint16_t *panel =
+      need_panel
+          ? mx_gemm_alloc64(sizeof(uint16_t) * (size_t)mcp * pld * (qwhole ? 2 : 1))
+          : NULL;
   /* quantized: scales and biases of the panel (mc x KC / gs) */
   float *qsb = a->q ? malloc(sizeof(float) * 2 * (size_t)mc * (KC / a->q->gs)) : NULL;
   if (!ct || (need_panel && !panel) || (a->q && !qsb)) {

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "../../core/core.h"
 
@@ -47,6 +48,13 @@ typedef struct {
   mx_dtype odt;
   float alpha;
 } mx_gemm_bf16_args;
+
+/* Cache-line aligned scratch (free() releases it): tile and vector loads
+ * of a panel's or a float32 tile's row then touch one line, not two
+ * (malloc aligns to 16). Shared with gemm_i8.c. */
+static inline void *mx_gemm_alloc64(size_t n) {
+  return aligned_alloc(64, (n + 63) & ~(size_t)63);
+}
 
 /* Whether the CPU (and the MX_CPU_ISA cap) allows the kernel. */
 bool mx_gemm_bf16_available(void);

@@ -287,8 +287,6 @@ typedef struct {
   atomic_int failed;
 } drv_ctx;
 
-static void *alloc64(size_t n) { return aligned_alloc(64, (n + 63) & ~(size_t)63); }
-
 /* The K block after (i0, k0) in a thread's walk over panels of mc rows
  * ending at row P: rows [*pi, *pi + *pn) (0 rows: none), codes [*pk, +kc) */
 static void next_block(int i0, int ni, int k0, int K, int P, int mc, int *pi, int *pn,
@@ -320,9 +318,9 @@ TGT static void drv_range(void *c, int64_t u0, int64_t u1) {
    * still stall some (the burst prefetch below helps: without it 6% slower;
    * spreading it over the kernel calls was 5% slower) */
   const bool pipe = bits == 4 && Q <= QB;
-  float *ct = alloc64(sizeof(float) * (size_t)mcp * ldc);
+  float *ct = mx_gemm_alloc64(sizeof(float) * (size_t)mcp * ldc);
   if (ct) memset(ct, 0, sizeof(float) * (size_t)mcp * ldc);
-  uint8_t *panel = bits == 4 ? alloc64((size_t)mc * KC * (pipe ? 2 : 1)) : NULL;
+  uint8_t *panel = bits == 4 ? mx_gemm_alloc64((size_t)mc * KC * (pipe ? 2 : 1)) : NULL;
   /* the panel's scales and biases, all groups */
   float *qsb = malloc(sizeof(float) * 2 * (size_t)mc * G);
   if (!ct || (bits == 4 && !panel) || !qsb) {
