@@ -298,6 +298,7 @@ static void run(const char *label, const char *dir, int decode_tokens, bool tied
 }
 
 int main(int argc, char **argv) {
+  mx_blas_on_pool(); /* as the mx binary runs */
   bool quick = argc > 1 && !strcmp(argv[1], "--quick");
   const char *which = getenv("MX_BENCH_MODELS");
   const char *cs = getenv("MX_BENCH_CTX");

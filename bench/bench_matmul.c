@@ -12,9 +12,12 @@
  *     or of tdpbf16ps on four accumulator tiles where the GEMM runs on AMX;
  *     and the quantized ones again with int8 activations
  *     (mx_set_int8_activations, AVX512-VNNI) next to a loop of vpdpbusd
- * mx and BLAS calls alternate and each side keeps its best time, so both
- * see the same machine load (mx: op construction, eval and output
- * allocation included). Usage: bench_matmul [max_n]. */
+ * mx and BLAS calls alternate in blocks and each side keeps its best time,
+ * so both see the same machine load (mx: op construction, eval and output
+ * allocation included). The peer is OpenBLAS threaded (one thread per pool
+ * thread); mx runs as the mx binary does (mx_blas_on_pool: OpenBLAS on one
+ * thread, mx's pool splitting float32 products). Usage: bench_matmul
+ * [max_n]. */
 #include <cblas.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -85,15 +88,32 @@ static double run_blas(const pair_t *p) {
   return now() - t0;
 }
 
-/* Alternate the two sides so both see the same machine load; keep the best
- * of each (the first call of each warms caches and thread pools). */
+/* OpenBLAS's threads poll for work for a while after each threaded call:
+ * time mx only once they sleep */
+static void settle_blas(void) {
+  struct timespec d = {0, 200 * 1000 * 1000};
+  nanosleep(&d, NULL);
+}
+
+/* Two rounds of: the peer's calls (OpenBLAS with one thread per pool
+ * thread), then mx's (OpenBLAS set to one thread, as the mx binary runs it:
+ * mx_blas_on_pool; mx splits float32 products over its pool). Each side
+ * keeps its best time; the first call of each side per round warms caches
+ * and threads. */
 static void time_pair(const pair_t *p, int reps, double *t_mx, double *t_blas) {
   *t_mx = *t_blas = 1e30;
-  for (int i = 0; i < reps + 1; i++) {
-    double tb = run_blas(p), tm = run_mx(p);
-    if (i == 0) continue;
-    if (tb < *t_blas) *t_blas = tb;
-    if (tm < *t_mx) *t_mx = tm;
+  for (int round = 0; round < 2; round++) {
+    openblas_set_num_threads(mx_num_threads());
+    for (int i = 0; i < reps / 2 + 1; i++) {
+      double tb = run_blas(p);
+      if (i > 0 && tb < *t_blas) *t_blas = tb;
+    }
+    openblas_set_num_threads(1);
+    settle_blas();
+    for (int i = 0; i < reps / 2 + 1; i++) {
+      double tm = run_mx(p);
+      if (i > 0 && tm < *t_mx) *t_mx = tm;
+    }
   }
 }
 
@@ -299,8 +319,8 @@ static void bench_linear(int M, int N, int K, int bits, double peak) {
 
 int main(int argc, char **argv) {
   int max_n = argc > 1 ? atoi(argv[1]) : 4096;
-  printf("threads: mx pool %d, OpenBLAS %d\n", mx_num_threads(),
-         openblas_get_num_threads());
+  printf("threads: mx pool %d; peer: OpenBLAS %d; mx: OpenBLAS 1 (mx_blas_on_pool)\n",
+         mx_num_threads(), mx_num_threads());
   const bool amx = mx_cpu_isa() >= MX_ISA_AMX;
   double peak = amx ? amx_peak(mx_num_threads()) : bf16_peak(mx_num_threads());
   printf("bf16 peak (%s loop, %d threads): %.1f GFLOP/s\n",

@@ -1,7 +1,10 @@
 /* test_matmul.c: matmul, addmm, outer, inner, tensordot against float64
  * triple loops written here (numpy's matmul rules: 1-D promotion, batch
  * broadcasting): every float dtype, transposed/sliced/broadcast layouts,
- * empty and K = 0 cases, and the error paths. */
+ * empty and K = 0 cases, and the error paths; float32/float64 products
+ * both with OpenBLAS threaded and split over mx's pool (mx_blas_on_pool). */
+#include <dirent.h>
+#include <math.h>
 #include <stdarg.h>
 
 #include "harness.h"
@@ -803,7 +806,90 @@ static void test_bf16_gemm(void) {
   mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
+/* Products large enough that mx_blas_gemm cuts them into one block per pool
+ * thread once OpenBLAS runs single-threaded (mx_blas_on_pool): every
+ * layout BLAS reads in place, gemv both ways, float32 and float64, sizes
+ * that are not multiples of the 16-row blocks, leading dimensions larger
+ * than the extent. */
+static void test_blas_split(void) {
+  const mx_dtype ts[2] = {MX_FLOAT32, MX_FLOAT64};
+  for (int i = 0; i < 2; i++) {
+    mx_dtype t = ts[i];
+    check_mm(rnd(t, 2, 131, 77), rnd(t, 2, 77, 45), "split rows 131x77 @ 77x45");
+    check_mm(rnd(t, 2, 45, 77), rnd(t, 2, 77, 131), "split cols 45x77 @ 77x131");
+    check_mm(mx_transpose(rnd(t, 2, 77, 131), NULL, 0), rnd(t, 2, 77, 45), "split a.T");
+    check_mm(rnd(t, 2, 45, 77), mx_transpose(rnd(t, 2, 131, 77), NULL, 0), "split b.T");
+    check_mm(mx_transpose(rnd(t, 2, 90, 70), NULL, 0),
+             mx_transpose(rnd(t, 2, 75, 90), NULL, 0), "split a.T @ b.T");
+    check_mm(mx_slice_axis(rnd(t, 2, 100, 140), 1, 3, 133, 1), rnd(t, 2, 130, 41),
+             "split, lda > cols");
+    check_mm(rnd(t, 2, 300, 301), rnd(t, 1, 301), "split matvec");
+    check_mm(mx_transpose(rnd(t, 2, 301, 300), NULL, 0), rnd(t, 1, 301), "split A.T @ x");
+    check_mm(rnd(t, 1, 299), rnd(t, 2, 299, 303), "split vecmat");
+    check_mm(rnd(t, 1, 299), mx_transpose(rnd(t, 2, 303, 299), NULL, 0), "split x @ B.T");
+    check_mm(rnd(t, 3, 3, 70, 90), rnd(t, 3, 3, 90, 60), "split batches");
+  }
+  /* conv2d's BLAS products go through the same call */
+  mx_array *x = rnd(MX_FLOAT32, 4, 1, 20, 20, 16), *w = rnd(MX_FLOAT32, 4, 24, 3, 3, 16);
+  mx_array *y = mx_conv2d(x, w, (int[]){1, 1}, (int[]){1, 1}, (int[]){1, 1}, 1);
+  MXT_OK(y);
+  if (y) { /* one output element against a float64 loop */
+    float xs[20 * 20 * 16], ws[24 * 3 * 3 * 16], ys[20 * 20 * 24];
+    MXT_CHECK(mx_array_read(x, MX_FLOAT32, xs, sizeof xs) == MX_OK &&
+                  mx_array_read(w, MX_FLOAT32, ws, sizeof ws) == MX_OK &&
+                  mx_array_read(y, MX_FLOAT32, ys, sizeof ys) == MX_OK,
+              "conv read: %s", mx_last_error());
+    for (int oy = 0; oy < 20; oy += 7)
+      for (int oc = 0; oc < 24; oc += 5) {
+        double ref = 0;
+        for (int ky = 0; ky < 3; ky++)
+          for (int kx = 0; kx < 3; kx++)
+            for (int c = 0; c < 16; c++) {
+              int iy = oy + ky - 1, ix = 9 + kx - 1;
+              if (iy < 0 || iy >= 20) continue;
+              ref += (double)xs[(iy * 20 + ix) * 16 + c] *
+                     ws[((oc * 3 + ky) * 3 + kx) * 16 + c];
+            }
+        double got = ys[(oy * 20 + 9) * 24 + oc];
+        MXT_CHECK(fabs(got - ref) <= 1e-5 * (1 + fabs(ref)), "conv (%d,9,%d): %g vs %g",
+                  oy, oc, got, ref);
+      }
+  }
+}
+
+/* threads of this process (Linux), -1 where /proc is missing */
+static int process_threads(void) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return -1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));)
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return n;
+}
+
+/* mx_blas_on_pool: OpenBLAS on one thread, its own threads gone, products
+ * split over the pool (the mx binary's setting) */
+static void test_blas_on_pool(void) {
+  bool user = getenv("OPENBLAS_NUM_THREADS") != NULL;
+  bool single = mx_blas_on_pool();
+  if (user) {
+    printf("  OPENBLAS_NUM_THREADS is set: the user's setting stands\n");
+    return;
+  }
+  MXT_CHECK(single, "OpenBLAS still threaded after mx_blas_on_pool");
+  int n = process_threads();
+  if (n >= 0)
+    MXT_CHECK(n <= mx_num_threads(), "%d threads in the process, pool of %d", n,
+              mx_num_threads());
+  test_shapes();
+  test_layouts();
+  test_dtypes();
+  test_blas_split();
+}
+
 int main(void) {
+  MXT_RUN(test_blas_split);
   MXT_RUN(test_shapes);
   MXT_RUN(test_batch_broadcast);
   MXT_RUN(test_layouts);
@@ -818,5 +904,6 @@ int main(void) {
   MXT_RUN(test_conversions);
   MXT_RUN(test_bf16_gemm);
   MXT_RUN(test_bf16_gemm_rounding);
+  MXT_RUN(test_blas_on_pool); /* last: it changes OpenBLAS's threads */
   return mxt_finish();
 }

@@ -118,6 +118,15 @@ mx_status mx_synchronize(mx_stream s);
 /* CPU worker pool size (default: number of online CPUs). */
 void mx_set_num_threads(int n);
 int mx_num_threads(void);
+/* Run float32/float64 matmuls and convolutions on this pool instead of
+ * OpenBLAS's own threads: OpenBLAS is set to one thread and the threads it
+ * started when it was loaded are stopped (they poll for work for a while
+ * after every threaded call, which on a small machine takes a core from
+ * the pool); large products are then split over the pool. Does nothing
+ * when OPENBLAS_NUM_THREADS is set (the user's choice stands). Call it at
+ * start-up, before other threads use BLAS; the mx binary does. Returns
+ * whether OpenBLAS now runs on the calling thread only. */
+bool mx_blas_on_pool(void);
 
 #ifdef __cplusplus
 }

@@ -52,6 +52,8 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+  /* one pool: OpenBLAS's polling threads would take a core from it */
+  mx_blas_on_pool();
   if (argc < 2) {
     usage(stderr);
     return 2;

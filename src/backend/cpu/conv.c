@@ -13,11 +13,11 @@
  * half outputs are rounded from a float32 block. The weight is packed once
  * as (C_out, prod(kernel), C_in/groups) in the compute type, reversed along
  * the spatial dims when flip is set. */
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../primitives/conv.h"
+#include "blas.h"
 #include "dtypes.h"
 #include "linalg_simd.h"
 
@@ -162,12 +162,7 @@ static void pack_weight(const conv_ctx *x, void *dst) {
 static void gemm_nt(bool dbl, int M, int N, int K, const void *A, int lda, const void *B,
                     int ldb, void *C, int ldc) {
   /* C (M, N) = A (M, K) @ B (N, K)^T */
-  if (dbl)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0, A, lda, B, ldb,
-                0.0, C, ldc);
-  else
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb,
-                0.0f, C, ldc);
+  mx_blas_gemm(dbl, false, true, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
 }
 
 typedef struct {

@@ -27,7 +27,6 @@
  *
  * Integer and bool dtypes (reachable only through einsum/tensordot/outer/
  * inner) use a plain triple loop that wraps like the dtype (bool: any). */
-#include <cblas.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +34,7 @@
 #include <string.h>
 
 #include "../../primitives/linalg.h"
+#include "blas.h"
 #include "dtypes.h"
 #include "gemm_bf16.h"
 #include "linalg_simd.h"
@@ -183,45 +183,6 @@ static mat_view view_of(const mx_array *a, int64_t off, int rows, int cols, int6
   m.cs = cs;
   m.dt = a->dtype;
   return m;
-}
-
-/* ---- BLAS calls ---- */
-
-/* C (M, N, row-major, ldc) = alpha * op(A) @ op(B) + beta * C. A is (M, K)
- * stored row-major with lda (or its transpose when ta); same for B. */
-static void gemm(bool dbl, bool ta, bool tb, int M, int N, int K, float alpha,
-                 const void *A, int lda, const void *B, int ldb, float beta, void *C,
-                 int ldc) {
-  if (N == 1) {
-    /* y (M) = op(A) x, x = column of B (K) */
-    int incx = tb ? 1 : ldb;
-    if (dbl)
-      cblas_dgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, ta ? K : M, ta ? M : K,
-                  alpha, A, lda, B, incx, beta, C, ldc);
-    else
-      cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, ta ? K : M, ta ? M : K,
-                  alpha, A, lda, B, incx, beta, C, ldc);
-    return;
-  }
-  if (M == 1) {
-    /* y (N) = op(B)^T x, x = row of A (K) */
-    int incx = ta ? lda : 1;
-    if (dbl)
-      cblas_dgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, tb ? N : K, tb ? K : N,
-                  alpha, B, ldb, A, incx, beta, C, 1);
-    else
-      cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, tb ? N : K, tb ? K : N,
-                  alpha, B, ldb, A, incx, beta, C, 1);
-    return;
-  }
-  if (dbl)
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                ldc);
-  else
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                ldc);
 }
 
 /* ---- the kernel ---- */
@@ -450,7 +411,7 @@ static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
     } else {
       B = bv.p + (int64_t)k0 * bv.rs * (int64_t)isz;
     }
-    gemm(x->dbl, ta, tb, M, N, kn, x->alpha, A, lda, B, ldb, beta, C, N);
+    mx_blas_gemm(x->dbl, ta, tb, M, N, kn, x->alpha, A, lda, B, ldb, beta, C, N);
     beta = 1;
   }
   if (!x->direct_out) {
