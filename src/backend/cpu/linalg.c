@@ -1,14 +1,13 @@
 /* linalg.c: CPU kernel of matmul/addmm (see primitives/linalg.h).
  *
- * Floating dtypes run on OpenBLAS. Each batch element is a (M, K) @ (K, N)
- * product; an operand whose 2-D layout BLAS can read (unit stride on one
- * axis, a leading dimension >= the other extent) is passed in place, with
- * CblasTrans for column-major ("transposed") views, so a.T or a column slice
- * never gets copied. Other layouts (broadcast rows, negative strides, steps
- * on both axes) and dtypes BLAS lacks are packed into a contiguous compute
- * buffer: float16/bfloat16/float32 -> float32 (sgemm), float64 -> float64
- * (dgemm). float16/bfloat16 results accumulate in a float32 buffer and are
- * rounded once at the end (round to nearest even), so they equal a float32
+ * Floating dtypes run on OpenBLAS (through blas.c). Each batch element is a (M, K) @ (K,
+ * N) product; an operand whose 2-D layout BLAS can read (unit stride on one axis, a
+ * leading dimension >= the other extent) is passed in place, with CblasTrans for
+ * column-major ("transposed") views, so a.T or a column slice never gets copied. Other
+ * layouts (broadcast rows, negative strides, steps on both axes) and dtypes BLAS lacks
+ * are packed into a contiguous compute buffer: float16/bfloat16/float32 -> float32
+ * (sgemm), float64 -> float64 (dgemm). float16/bfloat16 results accumulate in a float32
+ * buffer and are rounded once at the end (round to nearest even), so they equal a float32
  * matmul of the same inputs up to that final rounding. Packing runs in K
  * blocks so the scratch stays bounded for large operands; scratch comes from
  * the library allocator, whose cache hands the same blocks back next call.
@@ -20,8 +19,9 @@
  *
  * Batches of small products (where OpenBLAS stays on the calling thread:
  * 64^3 multiply-adds for gemm, 9216 for gemv) are spread over the worker
- * pool; larger ones run one after another and let OpenBLAS thread each
- * product. When b is shared by every batch (no batch dims, or broadcast
+ * pool; larger ones run one after another, each cut over the pool by
+ * mx_blas_gemm (blas.c), or threaded by OpenBLAS where it keeps its own
+ * threads. When b is shared by every batch (no batch dims, or broadcast
  * ones) and a's batch dims fold into its rows, the whole batch is one GEMM
  * with M' = batch * M (MLX does the same by flattening a).
  *
