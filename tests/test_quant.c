@@ -479,16 +479,16 @@ static void test_qmm_large_m(void) {
   mx_cpu_isa_cap(MX_ISA_BEST);
 }
 
-/* The decode tiles of the bfloat16 path (4- and 8-bit codes): M = 1..4
- * and 7 (a block of four and a block of three rows of x), an odd N (row
- * tails), K = 896 (the 0.4B model's rows, 7 blocks of 128), every group
- * size and scale dtype, bfloat16 and float16 x. */
+/* The decode tiles of the bfloat16 path (4- and 8-bit codes): M = 1..4,
+ * 7 and 15 (pairs of x rows and a single one), an odd N (tiles of four and
+ * two w rows, and a tail row), K = 896 (the 0.4B model's rows, 7 blocks of
+ * 128), every group size and scale dtype, bfloat16 and float16 x. */
 static void test_qmm_decode_tiles(void) {
-  const int Ms[5] = {1, 2, 3, 4, 7};
+  const int Ms[6] = {1, 2, 3, 4, 7, 15};
   for (int bi = 0; bi < 2; bi++)
     for (int gi = 0; gi < 3; gi++)
       for (int xi = 1; xi < 3; xi++)
-        for (int mi = 0; mi < 5; mi++)
+        for (int mi = 0; mi < 6; mi++)
           run_qmm_case(Ms[mi], 13, 896, GSS[gi], bi ? 8 : 4, true, FDT[xi],
                        FDT[(xi + mi + gi) % 3], "bf16 path");
 }

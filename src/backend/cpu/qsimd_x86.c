@@ -225,8 +225,8 @@ TGTB static inline __attribute__((always_inline)) void qmm_tile_bf16(
   BF16_INST1(NR, MB, TWO, false, ) BF16_INST1(NR, MB, TWO, true, _nta)
 BF16_INST(4, 1, 0)
 BF16_INST(1, 1, 0)
-BF16_INST(2, 4, 0)
-BF16_INST(1, 4, 0)
+BF16_INST(4, 2, 0)
+BF16_INST(1, 2, 0)
 BF16_INST(4, 1, 1)
 BF16_INST(1, 1, 1)
 BF16_INST(2, 2, 1)
@@ -333,17 +333,20 @@ TGTB static inline __attribute__((always_inline)) void qmm_t_rows_bf16_body(
     }
     for (int r = c0; r < c1; r++) rows[r - c0] = a->w + (int64_t)r * rb;
     int m = 0;
-    const int mb = two ? 2 : 4;
-    for (; m + mb <= M; m += mb) {
+    /* rows of x two at a time: four w rows per tile with bfloat16 x, two
+     * with float16 x (hi and lo planes); four x rows (16 x vectors) per
+     * tile left too few registers and ran at half the speed (spills) */
+    for (; m + 2 <= M; m += 2) {
       int r = c0;
-      for (; r + 2 <= c1; r += 2) {
-        if (m == 0) mx_qmm_prefetch_params(a, r + QMM_NCH, 2);
+      const int nr = two ? 2 : 4;
+      for (; r + nr <= c1; r += nr) {
+        if (m == 0) mx_qmm_prefetch_params(a, r + QMM_NCH, nr);
         const uint8_t *const *w = rows + (r - c0);
         const float *s = sb + (r - c0) * ss, *b = bb + (r - c0) * ss;
         if (two)
           BF16_TILE(qmm_bf16_2_2_1)(a, m, r, w, s, b, ss);
         else
-          BF16_TILE(qmm_bf16_2_4_0)(a, m, r, w, s, b, ss);
+          BF16_TILE(qmm_bf16_4_2_0)(a, m, r, w, s, b, ss);
       }
       for (; r < c1; r++) {
         const uint8_t *const *w = rows + (r - c0);
@@ -351,7 +354,7 @@ TGTB static inline __attribute__((always_inline)) void qmm_t_rows_bf16_body(
         if (two)
           BF16_TILE(qmm_bf16_1_2_1)(a, m, r, w, s, b, ss);
         else
-          BF16_TILE(qmm_bf16_1_4_0)(a, m, r, w, s, b, ss);
+          BF16_TILE(qmm_bf16_1_2_0)(a, m, r, w, s, b, ss);
       }
     }
     for (; m < M; m++) {
