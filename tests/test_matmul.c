@@ -564,6 +564,13 @@ static void test_half_gemv(void) {
       check_mm(rnd(t, 2, 13, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0),
                "13 rows @ W.T");
       check_mm(rnd(t, 2, 16, 70), rnd(t, 2, 70, 45), "16 rows @ B");
+      /* bfloat16: vdpbf16ps tiles of 4 W rows x up to 4 x rows; several
+       * 64-row blocks, K with whole steps of 32 and a tail */
+      check_mm(rnd(t, 2, 7, 1000), mx_transpose(rnd(t, 2, 131, 1000), NULL, 0),
+               "7 rows @ W.T, long");
+      check_mm(rnd(t, 2, 16, 96), mx_transpose(rnd(t, 2, 66, 96), NULL, 0),
+               "16 rows @ W.T");
+      check_mm(rnd(t, 2, 2, 33), mx_transpose(rnd(t, 2, 5, 33), NULL, 0), "2 rows @ W.T");
       check_mm(rnd(t, 2, 17, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0),
                "17 rows: packed");
       check_mm(rnd(t, 2, 30, 70), rnd(t, 2, 70, 7), "A @ 7 columns");

@@ -15,7 +15,11 @@
  * M == 1 or N == 1: float32/float64 call gemv; float16/bfloat16 read the
  * matrix as it is (dot products along its unit-stride axis, or axpy along
  * the other; linalg_simd.c) instead of converting it, which halves the bytes
- * read by a decode step with half weights.
+ * read by a decode step with half weights. Up to HALF_FEW rows (or columns)
+ * do the same in one pass over the matrix; two or more bfloat16 rows
+ * against a bfloat16 matrix use vdpbf16ps tiles of four matrix rows by four
+ * vectors (4864x896 with 8 rows: 690 -> 223 us; speculative decoding's
+ * verify step, batched decoding, short prompts).
  *
  * Batches of small products (where OpenBLAS stays on the calling thread:
  * 64^3 multiply-adds for gemm, 9216 for gemv) are spread over the worker
@@ -238,8 +242,10 @@ static bool scratch_alloc(const mm_ctx *x, mm_scratch *s) {
   if (x->pack_b) ok &= scratch_get(&s->bb, esz * (size_t)x->kb * (size_t)x->N) != NULL;
   if (!x->direct_out)
     ok &= scratch_get(&s->bc, esz * (size_t)x->M * (size_t)x->N) != NULL;
+  /* x_v as float32, then (the vdpbf16ps tiles) as bfloat16 */
   if (x->half_gemv)
-    ok &= scratch_get(&s->bv, sizeof(float) * (size_t)x->K * (size_t)HALF_FEW) != NULL;
+    ok &= scratch_get(&s->bv, sizeof(float) * (size_t)x->K * (size_t)HALF_FEW * 3 / 2) !=
+          NULL;
   s->pa = s->ba ? s->ba->host : NULL;
   s->pb = s->bb ? s->bb->host : NULL;
   s->pc = s->bc ? s->bc->host : NULL;
@@ -277,6 +283,7 @@ typedef struct {
   int K, nv;
   bool bf16;
   const float *xs;
+  const uint16_t *xb; /* the x_v as bfloat16 (exact), or NULL */
   float *y;
   int64_t yv, yp;
   float alpha;
@@ -290,6 +297,17 @@ static void hgemv_dot_range(void *ctx, int64_t b, int64_t e) {
       int nr = e - p0 < 64 ? (int)(e - p0) : 64;
       mx_lin_dot_bf16_rows(j->w + p0 * j->ps, j->ps, j->xs, j->K, nr, d);
       for (int r = 0; r < nr; r++) j->y[(p0 + r) * j->yp] += j->alpha * d[r];
+    }
+    return;
+  }
+  if (j->xb) { /* a few bfloat16 x_v: vdpbf16ps tiles, rows in blocks */
+    float d[64 * HALF_FEW];
+    for (int64_t p0 = b; p0 < e; p0 += 64) {
+      int nr = e - p0 < 64 ? (int)(e - p0) : 64;
+      mx_lin_dot_bf16_rows_multi(j->w + p0 * j->ps, j->ps, j->xb, j->K, j->nv, nr, d);
+      for (int r = 0; r < nr; r++)
+        for (int v = 0; v < j->nv; v++)
+          j->y[v * j->yv + (p0 + r) * j->yp] += j->alpha * d[r * j->nv + v];
     }
     return;
   }
@@ -366,7 +384,17 @@ static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
       P = M;
     } else { /* y (M, N) = [a_0 .. a_M-1] @ B (K, N): W = B^T */
       pack(&av, 0, M, 0, K, false, false, s->pv);
+      uint16_t *xb = NULL;
+      /* two or more bfloat16 rows of x against bfloat16 rows of W: the
+       * vdpbf16ps tiles, x back in bfloat16 (exact: packing widened it) */
+      if (M >= 2 && av.dt == MX_BFLOAT16 && bv.dt == MX_BFLOAT16 && bv.rs == 1 &&
+          mx_lin_bf16_multi_available()) {
+        xb = (uint16_t *)((float *)s->pv + (size_t)K * HALF_FEW);
+        const uint32_t *xf = s->pv;
+        for (int64_t i = 0; i < (int64_t)M * K; i++) xb[i] = (uint16_t)(xf[i] >> 16);
+      }
       j = (hgemv_job){.w = (const uint16_t *)bv.p,
+                      .xb = xb,
                       .ps = bv.cs,
                       .ks = bv.rs,
                       .K = K,

@@ -237,6 +237,85 @@ AVX512 static void dot_bf16_rows_avx512(const uint16_t *a, int64_t rs, const flo
     bf16_rows_all(a, rs, x, n, nr, false, out);
 }
 
+/* ---- AVX512-BF16: bfloat16 rows dotted with a few bfloat16 vectors ----
+ * vdpbf16ps multiplies pairs of K-adjacent elements (exact products in
+ * float32) into float32 lanes. A tile is four rows of W by up to four x
+ * vectors (16 accumulators); W's rows come from memory once and are read
+ * again from L1 for each further group of four vectors. K tails are masked
+ * loads (zeros). */
+#define BF16DP __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+BF16DP static inline __attribute__((always_inline)) void bf16dp_tile(
+    const uint16_t *a, int64_t rs, const uint16_t *xb, int64_t n, const int NR,
+    const int NV, const bool pf, float *out, int ov) {
+  __m512 acc[4][4];
+#pragma GCC unroll 4
+  for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m512bh xv[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) xv[v] = (__m512bh)_mm512_loadu_si512(xb + v * n + i);
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++) {
+      /* the next tile's rows (short rows end before the hardware prefetcher
+       * locks on) */
+      if (pf) _mm_prefetch((const char *)(a + (r + NR) * rs + i), _MM_HINT_T0);
+      __m512bh w = (__m512bh)_mm512_loadu_si512(a + r * rs + i);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], w, xv[v]);
+    }
+  }
+  if (i < n) {
+    const __mmask32 m = (__mmask32)((1ull << (n - i)) - 1);
+    __m512bh xv[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++)
+      xv[v] = (__m512bh)_mm512_maskz_loadu_epi16(m, xb + v * n + i);
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++) {
+      __m512bh w = (__m512bh)_mm512_maskz_loadu_epi16(m, a + r * rs + i);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], w, xv[v]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) out[r * ov + v] = _mm512_reduce_add_ps(acc[r][v]);
+}
+
+/* rows r of a (nr of them, four at a time), vectors in groups of four */
+BF16DP static void dot_bf16_rows_multi_avx512bf16(const uint16_t *a, int64_t rs,
+                                                  const uint16_t *xb, int64_t n, int nv,
+                                                  int nr, float *out) {
+  int r = 0;
+  for (; r < nr; r += 4) {
+    const int rr = nr - r < 4 ? nr - r : 4;
+    for (int v = 0; v < nv; v += 4) {
+      const int vv = nv - v < 4 ? nv - v : 4;
+      const uint16_t *ar = a + r * rs, *xv = xb + v * n;
+      float *o = out + r * nv + v;
+      const bool pf = v == 0; /* the first pass reads the rows from memory */
+#define BF16DP_CASE(R, V)                             \
+  if (rr == R && vv == V) {                           \
+    if (pf)                                           \
+      bf16dp_tile(ar, rs, xv, n, R, V, true, o, nv);  \
+    else                                              \
+      bf16dp_tile(ar, rs, xv, n, R, V, false, o, nv); \
+    continue;                                         \
+  }
+      BF16DP_CASE(4, 4)
+      BF16DP_CASE(4, 3) BF16DP_CASE(4, 2) BF16DP_CASE(4, 1) BF16DP_CASE(3, 4)
+          BF16DP_CASE(3, 3) BF16DP_CASE(3, 2) BF16DP_CASE(3, 1) BF16DP_CASE(2, 4)
+              BF16DP_CASE(2, 3) BF16DP_CASE(2, 2) BF16DP_CASE(2, 1) BF16DP_CASE(1, 4)
+                  BF16DP_CASE(1, 3) BF16DP_CASE(1, 2) BF16DP_CASE(1, 1)
+#undef BF16DP_CASE
+    }
+  }
+}
+
 static atomic_int g_avx512 = -1; /* -1: not probed yet */
 static inline bool use_avx512(void) {
   int v = atomic_load_explicit(&g_avx512, memory_order_relaxed);
@@ -274,6 +353,11 @@ static inline bool use_avx512(void) { return false; }
 static void dot_bf16_rows_avx512(const uint16_t *a, int64_t rs, const float *x, int64_t n,
                                  int nr, float *out) {
   (void)a, (void)rs, (void)x, (void)n, (void)nr, (void)out;
+}
+static void dot_bf16_rows_multi_avx512bf16(const uint16_t *a, int64_t rs,
+                                           const uint16_t *xb, int64_t n, int nv, int nr,
+                                           float *out) {
+  (void)a, (void)rs, (void)xb, (void)n, (void)nv, (void)nr, (void)out;
 }
 void mx_lin_simd_enable(bool on) { (void)on; }
 #define half_to_f32_avx2 half_to_f32_c
@@ -314,6 +398,15 @@ void mx_lin_axpy_half(float alpha, const uint16_t *b, bool bf16, float *y, int64
     axpy_half_avx2(alpha, b, bf16, y, n);
   else
     axpy_half_c(alpha, b, bf16, y, n);
+}
+
+bool mx_lin_bf16_multi_available(void) {
+  return use_avx512() && mx_cpu_isa() >= MX_ISA_AVX512BF16;
+}
+
+void mx_lin_dot_bf16_rows_multi(const uint16_t *a, int64_t rs, const uint16_t *xb,
+                                int64_t n, int nv, int nr, float *out) {
+  dot_bf16_rows_multi_avx512bf16(a, rs, xb, n, nv, nr, out);
 }
 
 void mx_lin_dot_bf16_rows(const uint16_t *a, int64_t rs, const float *x, int64_t n,

@@ -26,6 +26,16 @@ void mx_lin_dot_half_multi(const uint16_t *a, bool bf16, const float *x, int64_t
  * and x is read once per four rows. */
 void mx_lin_dot_bf16_rows(const uint16_t *a, int64_t rs, const float *x, int64_t n,
                           int nr, float *out);
+/* Whether mx_lin_dot_bf16_rows_multi may run (AVX512-BF16, not capped by
+ * mx_cpu_isa_cap or mx_lin_simd_enable(false)). */
+bool mx_lin_bf16_multi_available(void);
+/* out[r * nv + v] = sum_i a[r * rs + i] * xb[v * n + i] for r < nr, v < nv,
+ * a and xb bfloat16: products exact, float32 sums of vdpbf16ps (pairs of
+ * adjacent elements first; denormal results flush to zero). Each row of a
+ * is read from memory once for all nv vectors. Only where
+ * mx_lin_bf16_multi_available(). */
+void mx_lin_dot_bf16_rows_multi(const uint16_t *a, int64_t rs, const uint16_t *xb,
+                                int64_t n, int nv, int nr, float *out);
 /* y[i] += alpha * b[i], b half. */
 void mx_lin_axpy_half(float alpha, const uint16_t *b, bool bf16, float *y, int64_t n);
 
