@@ -315,6 +315,8 @@ mx_status mx_cpu_rope(mx_node *n, mx_array **in, mx_array **out) {
 #define SDPA_BK 64 /* fixed: mx_sdpa_scores makes 64 columns */
 /* key and value rows prefetched at a task's start (a few hundred KB at most) */
 #define SDPA_PF_ROWS 1024
+/* and, past those, rows this many key blocks ahead of the one computed */
+#define SDPA_PF_AHEAD 2
 
 typedef struct {
   const mx_array *q, *k, *v, *mask, *sinks;
@@ -398,6 +400,25 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
         (const char *)mx_array_ptr(v) +
         (b * v->strides[0] + hk * v->strides[1] + (int64_t)j0 * v->strides[2]) *
             (int64_t)vsz;
+    /* decode (the kv head's one task): the key and value rows
+     * SDPA_PF_AHEAD blocks ahead, for every block (measured so; the rows
+     * past the start's SDPA_PF_ROWS, read on demand, stalled: 0.4B q4 decode after 1500
+     * tokens 142.6 -> 153.5 tok/s, after 3000 100.2 -> 110.3, paired runs) */
+    if (c->nqb == 1 && k->strides[3] == 1 && v->strides[3] == 1 &&
+        j0 + SDPA_PF_AHEAD * SDPA_BK < maxlim) {
+      const int jn = j0 + SDPA_PF_AHEAD * SDPA_BK;
+      const int nn = maxlim - jn < SDPA_BK ? maxlim - jn : SDPA_BK;
+      const int64_t ks2 = k->strides[2] * (int64_t)ksz,
+                    vs2 = v->strides[2] * (int64_t)vsz;
+      const char *kq = kp0 + (int64_t)SDPA_PF_AHEAD * SDPA_BK * ks2;
+      const char *vq = vp0 + (int64_t)SDPA_PF_AHEAD * SDPA_BK * vs2;
+      for (int j = 0; j < nn; j++) {
+        for (int64_t off = 0; off < (int64_t)D * (int64_t)ksz; off += 64)
+          __builtin_prefetch(kq + j * ks2 + off, 0, 3);
+        for (int64_t off = 0; off < (int64_t)Dv * (int64_t)vsz; off += 64)
+          __builtin_prefetch(vq + j * vs2 + off, 0, 3);
+      }
+    }
     bool vblock = v->strides[3] == 1 && v->strides[2] == Dv;
     /* keys whose elements are contiguous (any row stride): read in place
      * by the few-rows score kernel, or converted and transposed in one pass
