@@ -455,6 +455,17 @@ static void test_sdpa(void) {
       run_sdpa_case(dec9, t, 0, NULL, 0, true, true, "decode 9 rows Dv 72");
       sdpa_shape pre7 = {1, 14, 2, 33, 150, 40, 24};
       run_sdpa_case(pre7, t, 3, NULL, 0, false, true, "prefill gqa7 causal");
+      /* D 64 and 128 (bfloat16: keys packed in pairs, vdpbf16ps scores):
+       * decode with 7 rows per kv head, prefill with several query and key
+       * blocks, a key view with rows not adjacent, a key block tail */
+      sdpa_shape d64 = {1, 14, 2, 1, 150, 64, 64};
+      run_sdpa_case(d64, t, 0, NULL, 0, false, true, "decode gqa7 D64 views");
+      sdpa_shape p64 = {1, 4, 2, 45, 100, 64, 64};
+      run_sdpa_case(p64, t, 3, NULL, 0, true, false, "prefill D64 causal sinks");
+      int mp64[4] = {1, 4, 45, 100};
+      run_sdpa_case(p64, t, 2, mp64, 4, false, true, "prefill D64 additive views");
+      sdpa_shape p128 = {1, 6, 1, 20, 70, 128, 96};
+      run_sdpa_case(p128, t, 3, NULL, 0, false, false, "prefill D128 causal");
       /* prefill: several query blocks and key blocks */
       sdpa_shape pre = {1, 4, 2, 40, 70, 16, 8};
       run_sdpa_case(pre, t, 3, NULL, 0, false, true, "prefill causal");

@@ -212,6 +212,31 @@ void mx_sdpa_pv(const float *p, int nk, const float *v, int Dv, float *o) {
     for (int e = 0; e < Dv; e++) o[e] += p[j] * v[(int64_t)j * Dv + e];
 }
 
+bool mx_sdpa_bf16_available(void) {
+#if MX_HAVE_X86
+  return mx_cpu_isa() >= MX_ISA_AVX512BF16;
+#else
+  return false;
+#endif
+}
+
+void mx_sdpa_kpack_bf16(const uint16_t *k, int64_t ld, int nk, int D, uint32_t *kp) {
+#if MX_HAVE_X86
+  mx_sdpa_kpack_bf16_avx512(k, ld, nk, D, kp);
+#else
+  (void)k, (void)ld, (void)nk, (void)D, (void)kp;
+#endif
+}
+
+void mx_sdpa_scores_bf16(const uint16_t *q, int64_t ldq, int nt, int D,
+                         const uint32_t *kp, float scale, float *s) {
+#if MX_HAVE_X86
+  mx_sdpa_scores_bf16_avx512(q, ldq, nt, D, kp, scale, s);
+#else
+  (void)q, (void)ldq, (void)nt, (void)D, (void)kp, (void)scale, (void)s;
+#endif
+}
+
 void mx_sdpa_kt(const void *k, mx_dtype t, int64_t ld, int nk, int D, float *kt) {
 #if MX_HAVE_X86
   if (mx_cpu_isa() >= MX_ISA_AVX512) return mx_sdpa_kt_avx512(k, t, ld, nk, D, kt);

@@ -73,6 +73,16 @@ void mx_sdpa_scores_rows(const float *q, int nt, int D, const void *k, mx_dtype 
  * float32/float16/bfloat16, element stride 1, row stride ld), converted to
  * float32 exactly; columns nk..63 are zero (the score kernel's padding). */
 void mx_sdpa_kt(const void *k, mx_dtype t, int64_t ld, int nk, int D, float *kt);
+/* bfloat16 queries and keys (AVX512-BF16, D a multiple of 32; only where
+ * mx_sdpa_bf16_available()): kp (D/2, 64) 32-bit words, kp[p*64 + j] =
+ * elements 2p and 2p+1 of key row j (rows ld elements apart; columns nk..63
+ * zero); s[t*64 + j] = scale * sum_p q pair p of row t (rows ldq elements
+ * apart) times kp[p*64 + j] for t < nt, with vdpbf16ps: exact products,
+ * float32 sums, pairs first. */
+bool mx_sdpa_bf16_available(void);
+void mx_sdpa_kpack_bf16(const uint16_t *k, int64_t ld, int nk, int D, uint32_t *kp);
+void mx_sdpa_scores_bf16(const uint16_t *q, int64_t ldq, int nt, int D,
+                         const uint32_t *kp, float scale, float *s);
 /* For the nr rows r in rows: o[r*Dv + :] += sum_{j < nk} p[r*64 + j] *
  * v[j*ldv + :], v float32/float16/bfloat16 (element stride 1, row stride
  * ldv) read in place; per element the same FMA chain as mx_sdpa_pv on
@@ -174,6 +184,10 @@ void mx_sdpa_scores_rows_avx512(const float *q, int nt, int D, const void *k, mx
 void mx_sdpa_scores_rows_avx2(const float *q, int nt, int D, const void *k, mx_dtype kt,
                               int64_t ldk, int nk, float *s);
 void mx_sdpa_kt_avx512(const void *k, mx_dtype t, int64_t ld, int nk, int D, float *kt);
+void mx_sdpa_kpack_bf16_avx512(const uint16_t *k, int64_t ld, int nk, int D,
+                               uint32_t *kp);
+void mx_sdpa_scores_bf16_avx512(const uint16_t *q, int64_t ldq, int nt, int D,
+                                const uint32_t *kp, float scale, float *s);
 void mx_sdpa_pv_avx512(const float *p, int nk, const float *v, int Dv, float *o);
 void mx_sdpa_pv_avx2(const float *p, int nk, const float *v, int Dv, float *o);
 void mx_sdpa_pv_rows_avx512(const float *p, const int *rows, int nr, int nk,

@@ -469,6 +469,100 @@ TGTK void mx_sdpa_kt_avx512(const void *k, mx_dtype t, int64_t ld, int nk, int D
 }
 #undef TGTK
 
+/* ---- attention scores from bfloat16 queries and keys (vdpbf16ps) ----
+ * Keys packed as pairs: kp[p*64 + j] = elements 2p, 2p+1 of key row j, a
+ * 16 x 16 transpose of 32-bit words per tile (half the data of
+ * mx_sdpa_kt's float32 tiles, no widening); the scores of six query rows
+ * by 64 keys stay in 24 accumulators over all D/2 pairs. Products are
+ * exact, sums float32 (pairs first); the scale multiplies the sum. */
+#define TGTS __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+TGTS void mx_sdpa_kpack_bf16_avx512(const uint16_t *k, int64_t ld, int nk, int D,
+                                    uint32_t *kp) {
+  const int P = D / 2;
+  for (int j0 = 0; j0 < 64; j0 += 16) {
+    if (j0 >= nk) { /* padding columns */
+      for (int p = 0; p < P; p++)
+        _mm512_storeu_si512((void *)(kp + (int64_t)p * 64 + j0), _mm512_setzero_si512());
+      continue;
+    }
+    for (int p0 = 0; p0 < P; p0 += 16) {
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; i++)
+        r[i] = j0 + i < nk
+                   ? _mm512_loadu_ps((const void *)(k + (int64_t)(j0 + i) * ld + 2 * p0))
+                   : _mm512_setzero_ps();
+      mx_transpose16_ps(r);
+#pragma GCC unroll 16
+      for (int e = 0; e < 16; e++)
+        _mm512_storeu_ps((void *)(kp + (int64_t)(p0 + e) * 64 + j0), r[e]);
+    }
+  }
+}
+
+TGTS static inline __attribute__((always_inline)) void sdpa_scores_bf16_rows(
+    const uint16_t *q, int64_t ldq, const int TN, int P, const uint32_t *kp, float scale,
+    float *s) {
+  __m512 acc[6][4];
+#pragma GCC unroll 6
+  for (int t = 0; t < TN; t++)
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) acc[t][g] = _mm512_setzero_ps();
+  for (int p = 0; p < P; p++) {
+    const uint32_t *kr = kp + (int64_t)p * 64;
+    const __m512bh k0 = (__m512bh)_mm512_loadu_si512((const void *)kr),
+                   k1 = (__m512bh)_mm512_loadu_si512((const void *)(kr + 16)),
+                   k2 = (__m512bh)_mm512_loadu_si512((const void *)(kr + 32)),
+                   k3 = (__m512bh)_mm512_loadu_si512((const void *)(kr + 48));
+#pragma GCC unroll 6
+    for (int t = 0; t < TN; t++) {
+      int32_t w;
+      memcpy(&w, q + (int64_t)t * ldq + 2 * p, 4);
+      const __m512bh qv = (__m512bh)_mm512_set1_epi32(w);
+      acc[t][0] = _mm512_dpbf16_ps(acc[t][0], qv, k0);
+      acc[t][1] = _mm512_dpbf16_ps(acc[t][1], qv, k1);
+      acc[t][2] = _mm512_dpbf16_ps(acc[t][2], qv, k2);
+      acc[t][3] = _mm512_dpbf16_ps(acc[t][3], qv, k3);
+    }
+  }
+  const __m512 sc = _mm512_set1_ps(scale);
+#pragma GCC unroll 6
+  for (int t = 0; t < TN; t++)
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++)
+      _mm512_storeu_ps(s + (int64_t)t * 64 + g * 16, _mm512_mul_ps(acc[t][g], sc));
+}
+
+TGTS void mx_sdpa_scores_bf16_avx512(const uint16_t *q, int64_t ldq, int nt, int D,
+                                     const uint32_t *kp, float scale, float *s) {
+  const int P = D / 2;
+  for (int t0 = 0; t0 < nt; t0 += 6) {
+    const uint16_t *qt = q + (int64_t)t0 * ldq;
+    float *st = s + (int64_t)t0 * 64;
+    switch (nt - t0 < 6 ? nt - t0 : 6) {
+      case 1:
+        sdpa_scores_bf16_rows(qt, ldq, 1, P, kp, scale, st);
+        break;
+      case 2:
+        sdpa_scores_bf16_rows(qt, ldq, 2, P, kp, scale, st);
+        break;
+      case 3:
+        sdpa_scores_bf16_rows(qt, ldq, 3, P, kp, scale, st);
+        break;
+      case 4:
+        sdpa_scores_bf16_rows(qt, ldq, 4, P, kp, scale, st);
+        break;
+      case 5:
+        sdpa_scores_bf16_rows(qt, ldq, 5, P, kp, scale, st);
+        break;
+      default:
+        sdpa_scores_bf16_rows(qt, ldq, 6, P, kp, scale, st);
+        break;
+    }
+  }
+}
+#undef TGTS
+
 /* ================= AVX2 + FMA + F16C ================= */
 #define ISA avx2
 #define TGT __attribute__((target("avx2,fma,f16c")))
