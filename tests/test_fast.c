@@ -464,6 +464,8 @@ static void test_sdpa(void) {
       run_sdpa_case(p64, t, 3, NULL, 0, true, false, "prefill D64 causal sinks");
       int mp64[4] = {1, 4, 45, 100};
       run_sdpa_case(p64, t, 2, mp64, 4, false, true, "prefill D64 additive views");
+      sdpa_shape d128 = {2, 8, 2, 1, 150, 128, 128}; /* 4 rows per kv head */
+      run_sdpa_case(d128, t, 3, NULL, 0, true, true, "decode gqa4 D128 views sinks");
       sdpa_shape p128 = {1, 6, 1, 20, 70, 128, 96};
       run_sdpa_case(p128, t, 3, NULL, 0, false, false, "prefill D128 causal");
       /* prefill: several query blocks and key blocks */

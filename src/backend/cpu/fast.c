@@ -304,9 +304,9 @@ mx_status mx_cpu_rope(mx_node *n, mx_array **in, mx_array **out) {
  * the kv head's n_rep query heads innermost, in blocks of SDPA_BQ rows.
  * Keys and values stream in blocks of SDPA_BK, read once per task and
  * block: keys converted and transposed into float32 in one pass (bfloat16
- * queries and keys with D a multiple of 32: packed in bfloat16 pairs for
- * vdpbf16ps scores; for few rows, read as rows), values read in place by
- * the P.V kernel
+ * queries and keys with D a multiple of 32 and 2+ rows: packed in bfloat16
+ * pairs for vdpbf16ps scores; otherwise up to 4 rows read keys as rows),
+ * values read in place by the P.V kernel
  * (widened to float32 in registers); other layouts and dtypes go through a
  * float32 copy of each row. Per row: running max m, sum l and output o (online
  * softmax); a sink starts the row with m = sink, l = 1. Masking as MLX's
@@ -351,8 +351,10 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
   /* bfloat16 queries and keys (D a multiple of 32): keys packed in pairs
    * and scores with vdpbf16ps instead of float32 tiles (a 64-key block of
    * 7 rows ran at about half the cost in L2; decode after 1500 tokens,
-   * 0.4B q4: 139 -> 154 tok/s; prefill of 1500 tokens +2-4%) */
-  const bool bf16s = !few && q->dtype == MX_BFLOAT16 && k->dtype == MX_BFLOAT16 &&
+   * 0.4B q4: 139 -> 154 tok/s; prefill of 1500 tokens +2-4%). Also for
+   * 2-4 rows (Llama-3's 4 query heads per kv head, D 128: 10-20% in the
+   * microbenchmark); one row keeps the dot products on key rows (equal) */
+  const bool bf16s = nt >= 2 && q->dtype == MX_BFLOAT16 && k->dtype == MX_BFLOAT16 &&
                      q->strides[3] == 1 && k->strides[3] == 1 && D % 32 == 0 &&
                      mx_sdpa_bf16_available();
   for (int t = 0; t < nt; t++) {
