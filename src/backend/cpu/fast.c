@@ -334,7 +334,8 @@ typedef struct {
 static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
   const int D = c->D, Dv = c->Dv, Lk = c->Lk, nrep = c->nrep;
   float *qs = buf;                     /* (BQ, D) scaled queries */
-  float *kt = qs + SDPA_BQ * D;        /* (D, BK) keys, transposed; (BK, D) if few */
+  float *kt = qs + SDPA_BQ * D;        /* (D, BK) keys, transposed; (BK, D) if few;
+                                        * (D/2, BK) bfloat16 pairs (bf16s) */
   float *vt = kt + SDPA_BK * D;        /* (BK, Dv) */
   float *o = vt + SDPA_BK * Dv;        /* (BQ, Dv) */
   float *sc = o + SDPA_BQ * Dv;        /* (BQ, BK) scores */
@@ -416,10 +417,11 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
         (const char *)mx_array_ptr(v) +
         (b * v->strides[0] + hk * v->strides[1] + (int64_t)j0 * v->strides[2]) *
             (int64_t)vsz;
-    /* decode (the kv head's one task): the key and value rows
-     * SDPA_PF_AHEAD blocks ahead, for every block (measured so; the rows
-     * past the start's SDPA_PF_ROWS, read on demand, stalled: 0.4B q4 decode after 1500
-     * tokens 142.6 -> 153.5 tok/s, after 3000 100.2 -> 110.3, paired runs) */
+    /* decode (the kv head's one task): request the key and value rows
+     * SDPA_PF_AHEAD blocks ahead, from the first block on. Without it the
+     * rows past the start's SDPA_PF_ROWS were read on demand and stalled
+     * (0.4B q4 decode after 1500 tokens 142.6 -> 153.5 tok/s, after 3000
+     * 100.2 -> 110.3, paired runs) */
     if (c->nqb == 1 && k->strides[3] == 1 && v->strides[3] == 1 &&
         j0 + SDPA_PF_AHEAD * SDPA_BK < maxlim) {
       const int jn = j0 + SDPA_PF_AHEAD * SDPA_BK;
