@@ -539,25 +539,19 @@ TGTS void mx_sdpa_scores_bf16_avx512(const uint16_t *q, int64_t ldq, int nt, int
   for (int t0 = 0; t0 < nt; t0 += 6) {
     const uint16_t *qt = q + (int64_t)t0 * ldq;
     float *st = s + (int64_t)t0 * 64;
-    switch (nt - t0 < 6 ? nt - t0 : 6) {
-      case 1:
-        sdpa_scores_bf16_rows(qt, ldq, 1, P, kp, scale, st);
-        break;
-      case 2:
-        sdpa_scores_bf16_rows(qt, ldq, 2, P, kp, scale, st);
-        break;
-      case 3:
-        sdpa_scores_bf16_rows(qt, ldq, 3, P, kp, scale, st);
-        break;
-      case 4:
-        sdpa_scores_bf16_rows(qt, ldq, 4, P, kp, scale, st);
-        break;
-      case 5:
-        sdpa_scores_bf16_rows(qt, ldq, 5, P, kp, scale, st);
-        break;
+    switch (nt - t0 < 6 ? nt - t0 : 6) { /* a constant row count per instance */
+#define SC_CASE(n)                                       \
+  case n:                                                \
+    sdpa_scores_bf16_rows(qt, ldq, n, P, kp, scale, st); \
+    break;
+      SC_CASE(1)
+      SC_CASE(2)
+      SC_CASE(3)
+      SC_CASE(4)
+      SC_CASE(5)
       default:
         sdpa_scores_bf16_rows(qt, ldq, 6, P, kp, scale, st);
-        break;
+#undef SC_CASE
     }
   }
 }
