@@ -88,6 +88,7 @@ static void bench(const tlm_data *d, const shape *s, int steps) {
 }
 
 int main(int argc, char **argv) {
+  mx_blas_on_pool(); /* as the mx binary runs: one thread pool */
   bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
   /* the corpus: $MX_SOURCE_DIR, else the source tree this was built from */
   const char *src = getenv("MX_SOURCE_DIR");
