@@ -571,6 +571,8 @@ static void test_half_gemv(void) {
       check_mm(rnd(t, 2, 16, 96), mx_transpose(rnd(t, 2, 66, 96), NULL, 0),
                "16 rows @ W.T");
       check_mm(rnd(t, 2, 2, 33), mx_transpose(rnd(t, 2, 5, 33), NULL, 0), "2 rows @ W.T");
+      check_mm(mx_transpose(rnd(t, 2, 70, 5), NULL, 0),
+               mx_transpose(rnd(t, 2, 45, 70), NULL, 0), "5 col-major rows @ W.T");
       check_mm(rnd(t, 2, 17, 70), mx_transpose(rnd(t, 2, 45, 70), NULL, 0),
                "17 rows: packed");
       check_mm(rnd(t, 2, 30, 70), rnd(t, 2, 70, 7), "A @ 7 columns");

@@ -383,15 +383,18 @@ static void run_batch(const mm_ctx *x, int64_t bi, mm_scratch *s) {
                       .alpha = x->alpha};
       P = M;
     } else { /* y (M, N) = [a_0 .. a_M-1] @ B (K, N): W = B^T */
-      pack(&av, 0, M, 0, K, false, false, s->pv);
       uint16_t *xb = NULL;
       /* two or more bfloat16 rows of x against bfloat16 rows of W: the
-       * vdpbf16ps tiles, x back in bfloat16 (exact: packing widened it) */
+       * vdpbf16ps tiles read x's rows as they are (gathered contiguous);
+       * otherwise x is widened to float32 */
       if (M >= 2 && av.dt == MX_BFLOAT16 && bv.dt == MX_BFLOAT16 && bv.rs == 1 &&
           mx_lin_bf16_multi_available()) {
         xb = (uint16_t *)((float *)s->pv + (size_t)K * HALF_FEW);
-        const uint32_t *xf = s->pv;
-        for (int64_t i = 0; i < (int64_t)M * K; i++) xb[i] = (uint16_t)(xf[i] >> 16);
+        const uint16_t *xp = (const uint16_t *)av.p;
+        for (int m = 0; m < M; m++)
+          for (int k = 0; k < K; k++) xb[(int64_t)m * K + k] = xp[m * av.rs + k * av.cs];
+      } else {
+        pack(&av, 0, M, 0, K, false, false, s->pv);
       }
       j = (hgemv_job){.w = (const uint16_t *)bv.p,
                       .xb = xb,
