@@ -11,6 +11,7 @@
 
 #include "backend/cpu/gemm_i8.h"
 #include "harness.h"
+#include "lm/model.h"
 #include "mx/lm.h"
 #include "mx/tokenizer.h"
 
@@ -203,6 +204,156 @@ static void test_greedy_large(void) {
     if (c == 1) MXT_CHECK(tok == 50007, "tie: %d", tok);
     if (c == 2) MXT_CHECK(tok == 99999, "last: %d", tok);
   }
+  mx_lm_sampler_free(s);
+}
+
+/* ---- filters over a large vocabulary ----
+ * The sampler finds top_k / top_p / min_p / XTC prefixes without sorting;
+ * the reference here sorts every token (logprob descending, ties by index)
+ * and applies mlx-lm's rules literally, in float64 on the sampler's own
+ * float32 logprobs. The surviving sets must be equal. */
+static const float *ref_lp;
+static int ref_cmp(const void *a, const void *b) {
+  int i = *(const int *)a, j = *(const int *)b;
+  if (ref_lp[i] > ref_lp[j]) return -1;
+  if (ref_lp[i] < ref_lp[j]) return 1;
+  return i - j;
+}
+
+/* survivors in index order into out; returns their number */
+static int ref_filter(const mx_lm_sampler_params *p, float *lp, int V, int *ord,
+                      int *out) {
+  for (int i = 0; i < V; i++) ord[i] = i;
+  ref_lp = lp;
+  qsort(ord, (size_t)V, sizeof *ord, ref_cmp);
+  if (p->top_k > 0 && p->top_k < V)
+    for (int r = p->top_k; r < V; r++) lp[ord[r]] = -INFINITY;
+  if (p->top_p > 0 && p->top_p < 1) {
+    double cum = 0; /* ascending cumulative mass; <= 1 - top_p goes */
+    for (int r = V - 1; r >= 0; r--) {
+      cum += exp((double)lp[ord[r]]);
+      if (cum <= 1.0 - p->top_p) lp[ord[r]] = -INFINITY;
+    }
+  }
+  if (p->min_p > 0) {
+    double thresh = lp[ord[0]] + log(p->min_p);
+    for (int r = p->min_tokens_to_keep; r < V; r++)
+      if (lp[ord[r]] < thresh) lp[ord[r]] = -INFINITY;
+  }
+  if (p->xtc_probability >= 1) {
+    int last = -1;
+    for (int r = 0; r < V; r++)
+      if (exp((double)lp[ord[r]]) > p->xtc_threshold) last = r;
+    for (int r = 0; r < last; r++) {
+      bool special = false;
+      for (int k = 0; k < p->n_xtc_special; k++)
+        special |= p->xtc_special_tokens[k] == ord[r];
+      if (!special) lp[ord[r]] = -INFINITY;
+    }
+  }
+  int n = 0;
+  for (int i = 0; i < V; i++)
+    if (lp[i] != -INFINITY) out[n++] = i;
+  return n;
+}
+
+static void test_filters_large(void) {
+  enum { V = 100003 };
+  static float logits[V], lp[V];
+  static int ord[V], want[V];
+  static int32_t got[V];
+  uint64_t seed = 11;
+  for (int dist = 0; dist < 4; dist++) {
+    /* 0: peaked (a few dozen likely tokens over a long tail); 1: flat
+     * (a random-weight model); 2: coarse values with many exact ties and
+     * -inf entries; 3: peaked, a top token of probability ~0.9 */
+    for (int i = 0; i < V; i++) {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      double u = (double)(seed >> 11) * 0x1.0p-53;
+      float v = dist == 0   ? (i % 2003 == 7 ? 8.0f + 6.0f * (float)u : -4.0f * (float)u)
+                : dist == 1 ? 0.05f * (float)u
+                : dist == 2 ? (float)((int)(u * 12)) * 0.5f
+                            : -3.0f * (float)u;
+      if (dist == 2 && i % 97 == 5) v = -INFINITY;
+      logits[i] = v;
+    }
+    if (dist == 3) logits[4242] = 14.0f;
+    int32_t special = dist == 3 ? 4242 : 7;
+    struct {
+      int top_k;
+      float top_p, min_p, xtc_t;
+    } cfg[] = {{40, 0, 0, 0},      {1, 0, 0, 0},        {0, 0.9f, 0, 0},
+               {0, 0.5f, 0, 0},    {0, 0.999f, 0, 0},   {0, 0, 0.05f, 0},
+               {0, 0, 0.9f, 0},    {1000, 0.95f, 0, 0}, {0, 0.9f, 0.2f, 0},
+               {0, 0, 0, 0.001f},  {0, 0, 0, 0.05f},    {500, 0.98f, 0.01f, 0.002f},
+               {V - 1, 0.3f, 0, 0}};
+    for (size_t c = 0; c < sizeof cfg / sizeof *cfg; c++) {
+      mx_lm_sampler_params sp;
+      mx_lm_sampler_defaults(&sp);
+      sp.temp = 1;
+      sp.top_k = cfg[c].top_k;
+      sp.top_p = cfg[c].top_p;
+      sp.min_p = cfg[c].min_p;
+      sp.min_tokens_to_keep = c % 2 ? 3 : 1;
+      if (cfg[c].xtc_t > 0) {
+        sp.xtc_probability = 1;
+        sp.xtc_threshold = cfg[c].xtc_t;
+        sp.xtc_special_tokens = &special;
+        sp.n_xtc_special = 1;
+      }
+      mx_lm_sampler_params gp;
+      mx_lm_sampler_defaults(&gp);
+      mx_lm_sampler *g = mx_lm_sampler_new(&gp), *s = mx_lm_sampler_new(&sp);
+      mx_lm_sampler_next(g, logits, V, NULL, 0, lp); /* the sampler's logprobs */
+      int nw = ref_filter(&sp, lp, V, ord, want);
+      /* nothing left (top_p over a top_k set lighter than 1 - top_p): the
+       * draw falls back to the top token, which the sampler reports */
+      if (nw == 0) want[nw++] = ord[0];
+      int ng = mx_lm_sampler_survivors(s, logits, V, NULL, 0, got);
+      bool same = ng == nw;
+      for (int j = 0; same && j < nw; j++) same = got[j] == want[j];
+      MXT_CHECK(same, "distribution %d, filters %zu: %d survivors, want %d", dist, c, ng,
+                nw);
+      mx_lm_sampler_free(g);
+      mx_lm_sampler_free(s);
+    }
+  }
+  /* draws under top_p over the peaked tail: only survivors, at their
+   * renormalized frequencies (temp 0.8) */
+  for (int i = 0; i < V; i++) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    float u = (float)((double)(seed >> 11) * 0x1.0p-53);
+    logits[i] = i % 4001 == 3 ? 6.0f * u : -12.0f - 6.0f * u;
+  }
+  mx_lm_sampler_params sp;
+  mx_lm_sampler_defaults(&sp);
+  sp.temp = 0.8f;
+  sp.top_p = 0.9f;
+  sp.seed = 3;
+  mx_lm_sampler *s = mx_lm_sampler_new(&sp);
+  int n = mx_lm_sampler_survivors(s, logits, V, NULL, 0, got);
+  static double q[V];
+  double mass = 0;
+  int pos[V];
+  for (int i = 0; i < V; i++) pos[i] = -1;
+  for (int j = 0; j < n; j++) pos[got[j]] = j, mass += q[j] = exp(logits[got[j]] / 0.8);
+  MXT_CHECK(n > 3 && n < 30, "nucleus of %d tokens", n);
+  enum { N = 20000 };
+  static int cnt[V];
+  bool in = true;
+  for (int t = 0; t < N; t++) {
+    int tok = mx_lm_sampler_next(s, logits, V, NULL, 0, NULL);
+    in &= tok >= 0 && tok < V && pos[tok] >= 0;
+    if (in) cnt[pos[tok]]++;
+  }
+  MXT_CHECK(in, "every draw in the nucleus");
+  double chi = 0;
+  for (int j = 0; j < n; j++) {
+    double e = q[j] / mass * N;
+    chi += (cnt[j] - e) * (cnt[j] - e) / e;
+  }
+  MXT_CHECK(chi < (n - 1) + 4 * sqrt(2.0 * (n - 1)) + 10, "chi-square %.1f, %d dof", chi,
+            n - 1);
   mx_lm_sampler_free(s);
 }
 
@@ -841,6 +992,7 @@ int main(void) {
   MXT_RUN(test_quantized_checkpoint);
   MXT_RUN(test_samplers);
   MXT_RUN(test_greedy_large);
+  MXT_RUN(test_filters_large);
   MXT_RUN(test_stop_strings);
   MXT_RUN(test_batch_equals_single);
   MXT_RUN(test_prefill_memory);

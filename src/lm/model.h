@@ -170,4 +170,11 @@ const int *mx_lm_cache_left_padding(const mx_lm_cache *c, int *batch);
 int mx_lm_cache_max_size(const mx_lm_cache *c);
 int mx_lm_cache_keep(const mx_lm_cache *c);
 
+/* (sample.c, for tests) the tokens that survive s's penalties and filters
+ * (top_k, top_p, min_p, XTC) for these logits, in index order, into out (V
+ * entries); returns their number, or -1 with the error set. Draws the XTC
+ * coin from s's generator as a sample would. */
+int mx_lm_sampler_survivors(mx_lm_sampler *s, const float *logits, int V,
+                            const int32_t *history, int nhistory, int32_t *out);
+
 #endif

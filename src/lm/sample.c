@@ -17,8 +17,10 @@
 struct mx_lm_sampler {
   mx_lm_sampler_params p;
   uint64_t s[4];
-  float *work; /* V */
-  int *order;  /* V */
+  float *work;    /* V */
+  int *order;     /* V: indices by rank, ord[0..have) valid */
+  uint32_t *keys; /* V: order keys of work (filter) */
+  float *probs;   /* V: exp of the logprobs (top_p) */
   int cap;
 };
 
@@ -95,16 +97,9 @@ void mx_lm_sampler_free(mx_lm_sampler *s) {
   if (!s) return;
   free(s->work);
   free(s->order);
+  free(s->keys);
+  free(s->probs);
   free(s);
-}
-
-/* qsort has no context argument: the keys go through a thread-local */
-static _Thread_local const float *t_keys;
-static int by_value_desc(const void *a, const void *b) {
-  float x = t_keys[*(const int *)a], y = t_keys[*(const int *)b];
-  if (x > y) return -1;
-  if (x < y) return 1;
-  return *(const int *)a - *(const int *)b;
 }
 
 /* sum of t[0..n) in double, in 8 interleaved partial sums (independent
@@ -119,10 +114,14 @@ static double sum_f64(const float *t, int n) {
   return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-static void log_softmax(float *x, int V) {
+/* x = log_softmax(x), also written to lp when not NULL */
+static void log_softmax(float *x, int V, float *lp) {
   /* vector max (exact; NaN entries skipped as in `x > m ? x : m`) */
   float mx = mx_max_f32(x, V, -INFINITY);
-  if (mx == -INFINITY) return;
+  if (mx == -INFINITY) {
+    if (lp) memcpy(lp, x, (size_t)V * sizeof *x);
+    return;
+  }
   /* sum of exp(x - max): the vector float32 exp over L1-sized chunks,
    * summed in double (a serial libm exp per entry cost ~0.9 ms per token
    * for a 152K vocabulary) */
@@ -136,7 +135,10 @@ static void log_softmax(float *x, int V) {
     sum += sum_f64(t, n);
   }
   float lse = mx + (float)log(sum);
-  for (int i = 0; i < V; i++) x[i] -= lse;
+  if (lp)
+    for (int i = 0; i < V; i++) lp[i] = x[i] -= lse;
+  else
+    for (int i = 0; i < V; i++) x[i] -= lse;
 }
 
 /* The first index of the largest entry, NaN entries skipped, and 0 when
@@ -192,86 +194,330 @@ static void penalties(mx_lm_sampler *s, float *x, int V, const int32_t *h, int n
   }
 }
 
+/* ---- filters ----
+ * mlx-lm defines top_k, top_p, min_p and XTC on the tokens sorted by
+ * logprob (descending; ties here by index), and each keeps a prefix of that
+ * order. Sorting V entries per token cost 15 ms for a 152K vocabulary, so
+ * the prefixes are found without a sort: a prefix is named by its last
+ * rank, found by a radix walk over the values' order keys (11, 11 and 10
+ * bits, with the count or the probability mass of each bucket), and the
+ * survivors are then the tokens at or before that rank. The draw visits
+ * them in index order. */
+
+/* a key whose unsigned order is the float order: NaN lowest, -0 as +0 */
+static inline uint32_t order_key(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  const uint32_t a = u & 0x7fffffffu;
+  /* negative: ~u; positive: u | sign bit (branch-free, so loops vectorize) */
+  uint32_t key = u ^ ((uint32_t)((int32_t)u >> 31) | 0x80000000u);
+  key = a == 0 ? 0x80000000u : key;
+  return a > 0x7f800000u ? 0 : key;
+}
+
+/* level 0 of the radix walk (the keys' top 11 bits): tokens per bucket, and
+ * their probability mass when top_p needs it */
+typedef struct {
+  int cnt[2048];
+  double mass[2048];
+} hist0;
+
+/* k[i] = order_key(x[i]) and h->cnt (four interleaved histograms: runs of
+ * equal keys would serialize one counter's increments) */
+static void keys_and_counts(const float *x, int V, uint32_t *k, hist0 *h) {
+  for (int i = 0; i < V; i++) k[i] = order_key(x[i]);
+  int h4[4][2048];
+  memset(h4, 0, sizeof h4);
+  int i = 0;
+  for (; i + 4 <= V; i += 4)
+    for (int j = 0; j < 4; j++) h4[j][k[i + j] >> 21]++;
+  for (; i < V; i++) h4[0][k[i] >> 21]++;
+  for (int b = 0; b < 2048; b++) h->cnt[b] = h4[0][b] + h4[1][b] + h4[2][b] + h4[3][b];
+}
+
+/* a rank in the order: the token idx, with order key key */
+typedef struct {
+  uint32_t key;
+  int idx;
+} rank_t;
+
+/* whether token (k, i) is at or before rank c */
+static inline bool at_or_before(uint32_t k, int i, rank_t c) {
+  return k > c.key || (k == c.key && i <= c.idx);
+}
+
+/* rank 0: the largest key, its first index */
+static rank_t top_rank(const uint32_t *k, int V) {
+  rank_t r = {k[0], 0};
+  for (int i = 1; i < V; i++)
+    if (k[i] > r.key) r = (rank_t){k[i], i};
+  return r;
+}
+
+/* The last rank r whose weight above it (the sum of w over ranks < r) is
+ * below T, over the tokens whose keys are k[0..V) (w NULL: weight 1 each).
+ * Three levels of buckets, each over the candidates that share the digits
+ * fixed so far (level 0 from h0); equal keys in index order. Rank 0 when
+ * T <= 0. */
+static rank_t last_below(mx_lm_sampler *s, const uint32_t *k, const float *w, int V,
+                         double T, const hist0 *h0) {
+  if (!(T > 0)) return top_rank(k, V);
+  static const int shift[3] = {21, 10, 0}, width[3] = {11, 11, 10};
+  int *cand = s->order; /* the candidates, in index order */
+  int n = -1;           /* -1: every token */
+  uint32_t prefix = 0;
+  double acc = 0; /* weight of the tokens above the candidates */
+  for (int lv = 0; lv < 3; lv++) {
+    const int nb = 1 << width[lv], sh = shift[lv];
+    double W[2048];
+    memset(W, 0, sizeof(double) * nb);
+    int cnt[2048];
+    memset(cnt, 0, sizeof(int) * nb);
+    const int m = n < 0 ? V : n;
+    if (lv == 0) {
+      for (int b = 0; b < nb; b++) cnt[b] = h0->cnt[b];
+      for (int b = 0; b < nb; b++) W[b] = w ? h0->mass[b] : h0->cnt[b];
+    } else {
+      for (int j = 0; j < m; j++) {
+        int i = cand[j];
+        int b = (int)(k[i] >> sh) & (nb - 1);
+        cnt[b]++;
+        W[b] += w ? (double)w[i] : 1.0;
+      }
+    }
+    /* the lowest non-empty bucket whose weight above is below T */
+    int pick = -1;
+    double above = acc, pick_acc = acc;
+    for (int b = nb - 1; b >= 0 && above < T; b--) {
+      if (!cnt[b]) continue;
+      pick = b;
+      pick_acc = above;
+      above += W[b];
+    }
+    prefix |= (uint32_t)pick << sh;
+    acc = pick_acc;
+    /* keep the candidates in the picked bucket (in index order); at level
+     * 0, blocks of 64 tokens with no key in the bucket are skipped after a
+     * vector test */
+    int nn = 0;
+    if (lv == 0) {
+      const uint32_t lo = (uint32_t)pick << sh, hi = lo | ((1u << sh) - 1);
+      for (int i0 = 0; i0 < V; i0 += 64) {
+        const int e = V - i0 < 64 ? V : i0 + 64;
+        unsigned any = 0;
+        for (int i = i0; i < e; i++) any |= (unsigned)(k[i] - lo <= hi - lo);
+        if (any)
+          for (int i = i0; i < e; i++)
+            if (k[i] - lo <= hi - lo) cand[nn++] = i;
+      }
+    } else {
+      for (int j = 0; j < m; j++) {
+        int i = cand[j];
+        if ((int)(k[i] >> sh & (uint32_t)(nb - 1)) == pick) cand[nn++] = i;
+      }
+    }
+    n = nn;
+  }
+  /* equal keys: the last one, in index order, whose weight above is below T */
+  int last = cand[0];
+  for (int j = 0; j < n && acc < T; j++) {
+    last = cand[j];
+    acc += w ? (double)w[cand[j]] : 1.0;
+  }
+  return (rank_t){prefix, last};
+}
+
+/* the earlier of two ranks */
+static rank_t rank_min(rank_t a, rank_t b) {
+  return at_or_before(a.key, a.idx, b) ? a : b;
+}
+
+/* t[0..c) = exp(x[i] * scale - shift) for the tokens i = idx[j0 + j] (or
+ * j0 + j), through the vector float32 exp (c <= 2048) */
+static void exp_block(const float *x, const int *idx, int j0, int c, float scale,
+                      float shift, float *t) {
+  for (int j = 0; j < c; j++) t[j] = x[idx ? idx[j0 + j] : j0 + j] * scale - shift;
+  if (!mx_simd_unary(MX_UOP_EXP, MX_FLOAT32, c, t, t, false))
+    for (int j = 0; j < c; j++) t[j] = expf(t[j]);
+}
+
+static int count_ge(const float *x, int V, float t) {
+  int n = 0;
+  for (int i = 0; i < V; i++) n += x[i] >= t;
+  return n;
+}
+
+/* (internal, model.h) top_k, top_p, min_p and XTC on the logprobs x (V),
+ * in that order: the surviving tokens go to s->order in index order and
+ * their number is returned (at least one; XTC's removed tokens are also
+ * set to -inf in x). */
+static int filter(mx_lm_sampler *s, float *x, int V) {
+  const mx_lm_sampler_params *p = &s->p;
+  uint32_t *k = s->keys;
+  hist0 h0;
+  keys_and_counts(x, V, k, &h0);
+  rank_t cut = {0, V - 1}; /* the last surviving rank: every token is at or before it */
+  if (p->top_k > 0 && p->top_k < V) cut = last_below(s, k, NULL, V, p->top_k, &h0);
+  if (p->top_p > 0 && p->top_p < 1) {
+    /* rank r stays while the mass of ranks >= r exceeds 1 - top_p, i.e.
+     * while the mass above r is below total - (1 - top_p); ranks past a
+     * top_k cut fail that on their own (the mass above them is the total) */
+    float *e = s->probs;
+    double m4[4][2048], total = 0;
+    memset(m4, 0, sizeof m4);
+    for (int i0 = 0; i0 < V; i0 += 2048) {
+      int c = V - i0 < 2048 ? V - i0 : 2048;
+      exp_block(x, NULL, i0, c, 1.0f, 0.0f, e + i0);
+      for (int i = i0; i < i0 + c; i++) m4[i & 3][k[i] >> 21] += e[i];
+    }
+    for (int b = 0; b < 2048; b++)
+      h0.mass[b] = (m4[0][b] + m4[1][b]) + (m4[2][b] + m4[3][b]);
+    if (cut.idx == V - 1 && cut.key == 0) {
+      for (int b = 0; b < 2048; b++) total += h0.mass[b];
+    } else {
+      for (int i = 0; i < V; i++)
+        if (at_or_before(k[i], i, cut)) total += e[i];
+    }
+    cut = rank_min(cut, last_below(s, k, e, V, total - (1.0 - (double)p->top_p), &h0));
+  }
+  if (p->min_p > 0) {
+    /* ranks below min_tokens_to_keep stay, the others need x >= the top's
+     * + log(min_p) */
+    float top = x[top_rank(k, V).idx];
+    int keep = p->min_tokens_to_keep > 0 ? p->min_tokens_to_keep : 1;
+    int c = count_ge(x, V, top + logf(p->min_p));
+    cut = rank_min(cut, last_below(s, k, NULL, V, c > keep ? c : keep, &h0));
+  }
+  int n = 0;
+  int *out = s->order;
+  for (int i0 = 0; i0 < V; i0 += 64) { /* blocks of 64 with no key >= the cut's skipped */
+    const int e = V - i0 < 64 ? V : i0 + 64;
+    unsigned any = 0;
+    for (int i = i0; i < e; i++) any |= (unsigned)(k[i] >= cut.key);
+    if (any)
+      for (int i = i0; i < e; i++)
+        if (at_or_before(k[i], i, cut)) out[n++] = i;
+  }
+  if (p->xtc_probability > 0 && next_unit(s) < p->xtc_probability) {
+    /* every token above the threshold except the least likely of them goes
+     * (special tokens stay); they are the first ranks */
+    const float lt = logf(p->xtc_threshold) - 1e-3f;
+    int la = -1; /* the least likely survivor above the threshold */
+    for (int j = 0; j < n; j++) {
+      int i = out[j];
+      if (x[i] >= lt && exp((double)x[i]) > p->xtc_threshold &&
+          (la < 0 || !at_or_before(k[i], i, (rank_t){k[la], la})))
+        la = i;
+    }
+    if (la >= 0)
+      for (int j = 0; j < n; j++) {
+        int i = out[j];
+        if (i == la || !at_or_before(k[i], i, (rank_t){k[la], la})) continue;
+        bool special = false;
+        for (int q = 0; q < p->n_xtc_special; q++)
+          special |= p->xtc_special_tokens[q] == i;
+        if (!special) x[i] = -INFINITY;
+      }
+  }
+  return n;
+}
+/* A categorical draw from softmax(x / temp) over the tokens idx[0..n) (or
+ * 0..n when idx is NULL), visited in that order; -inf entries have no
+ * weight. The weights come from the vector exp per chunk of 2048, whose
+ * double sums locate the chunk holding the draw; that chunk is recomputed
+ * and walked. idx[0] (or 0) when no token has weight. */
+static int draw(mx_lm_sampler *s, const float *x, const int *idx, int n) {
+  const float inv_t = 1.0f / s->p.temp;
+  float mx = -INFINITY;
+  for (int j = 0; j < n; j++) {
+    float v = x[idx ? idx[j] : j] * inv_t;
+    if (v > mx) mx = v;
+  }
+  const int first = idx ? idx[0] : 0;
+  if (mx == -INFINITY || mx != mx) return first;
+  float t[2048];
+  double csum[(INT32_MAX / 2048) / 64 + 1]; /* per chunk; n <= INT32_MAX */
+  const int nc = (n + 2047) / 2048;
+  double *cs = nc <= (int)(sizeof csum / sizeof *csum) ? csum : NULL;
+  double total = 0;
+  for (int c = 0; c < nc; c++) {
+    int j0 = c * 2048, m = n - j0 < 2048 ? n - j0 : 2048;
+    exp_block(x, idx, j0, m, inv_t, mx, t);
+    double cs_ = sum_f64(t, m);
+    if (cs) cs[c] = cs_;
+    total += cs_;
+  }
+  double u = next_unit(s) * total, acc = 0;
+  int last = first;
+  for (int c = 0; c < nc; c++) {
+    int j0 = c * 2048, m = n - j0 < 2048 ? n - j0 : 2048;
+    if (cs && acc + cs[c] <= u && c + 1 < nc) {
+      acc += cs[c];
+      continue;
+    }
+    exp_block(x, idx, j0, m, inv_t, mx, t);
+    for (int j = 0; j < m; j++) {
+      if (t[j] == 0) continue;
+      acc += t[j];
+      last = idx ? idx[j0 + j] : j0 + j;
+      if (u < acc) return last;
+    }
+  }
+  return last;
+}
+
+/* logits -> the logprobs in s->work after the penalties (also written to
+ * logprobs when not NULL); false on allocation failure */
+static bool prepare(mx_lm_sampler *s, const float *logits, int V, const int32_t *history,
+                    int nhistory, float *logprobs) {
+  if (s->cap < V) {
+    free(s->work);
+    free(s->order);
+    free(s->keys);
+    free(s->probs);
+    s->work = malloc((size_t)V * sizeof *s->work);
+    s->order = malloc((size_t)V * sizeof *s->order);
+    s->keys = malloc((size_t)V * sizeof *s->keys);
+    s->probs = malloc((size_t)V * sizeof *s->probs);
+    s->cap = s->work && s->order && s->keys && s->probs ? V : 0;
+    if (!s->cap) {
+      mx_set_error(MX_ERR_NOMEM, "[sampler] out of memory");
+      return false;
+    }
+  }
+  memcpy(s->work, logits, (size_t)V * sizeof *s->work);
+  penalties(s, s->work, V, history, nhistory);
+  log_softmax(s->work, V, logprobs);
+  return true;
+}
+
+static bool has_filters(const mx_lm_sampler_params *p, int V) {
+  return (p->top_k > 0 && p->top_k < V) || (p->top_p > 0 && p->top_p < 1) ||
+         p->min_p > 0 || p->xtc_probability > 0;
+}
+
 int32_t mx_lm_sampler_next(mx_lm_sampler *s, const float *logits, int V,
                            const int32_t *history, int nhistory, float *logprobs) {
   if (V <= 0) return -1;
-  if (s->cap < V) {
-    float *w = realloc(s->work, (size_t)V * sizeof *w);
-    int *o = realloc(s->order, (size_t)V * sizeof *o);
-    if (!w || !o) {
-      if (w) s->work = w;
-      if (o) s->order = o;
-      mx_set_error(MX_ERR_NOMEM, "[sampler] out of memory");
-      return -1;
-    }
-    s->work = w;
-    s->order = o;
-    s->cap = V;
-  }
+  if (!prepare(s, logits, V, history, nhistory, logprobs)) return -1;
   float *x = s->work;
-  memcpy(x, logits, (size_t)V * sizeof *x);
-  penalties(s, x, V, history, nhistory);
-  log_softmax(x, V);
-  if (logprobs) memcpy(logprobs, x, (size_t)V * sizeof *x);
-  const mx_lm_sampler_params *p = &s->p;
-  if (p->temp == 0) return argmax_first(x, V);
-  /* indices by logprob, descending; only the filters need the order, so a
-   * plain temperature draw skips the O(V log V) sort */
-  int *ord = s->order;
-  for (int i = 0; i < V; i++) ord[i] = i;
-  bool filters = (p->top_k > 0 && p->top_k < V) || (p->top_p > 0 && p->top_p < 1) ||
-                 p->min_p > 0 || p->xtc_probability > 0;
-  if (filters) {
-    t_keys = x;
-    qsort(ord, (size_t)V, sizeof *ord, by_value_desc);
+  if (s->p.temp == 0) return argmax_first(x, V);
+  if (!has_filters(&s->p, V)) return draw(s, x, NULL, V);
+  int n = filter(s, x, V);
+  return draw(s, x, s->order, n);
+}
+
+int mx_lm_sampler_survivors(mx_lm_sampler *s, const float *logits, int V,
+                            const int32_t *history, int nhistory, int32_t *out) {
+  if (V <= 0) return -1;
+  if (!prepare(s, logits, V, history, nhistory, NULL)) return -1;
+  int n = 0;
+  if (!has_filters(&s->p, V)) {
+    for (int i = 0; i < V; i++) out[n++] = i;
+    return n;
   }
-  if (p->top_k > 0 && p->top_k < V)
-    for (int r = p->top_k; r < V; r++) x[ord[r]] = -INFINITY;
-  if (p->top_p > 0 && p->top_p < 1) {
-    /* keep the smallest top set whose mass exceeds top_p (mlx-lm keeps
-     * tokens whose ascending cumulative mass is > 1 - top_p) */
-    double cum = 0;
-    for (int r = V - 1; r >= 0; r--) {
-      double pr = exp((double)x[ord[r]]);
-      cum += pr;
-      if (cum <= 1.0 - p->top_p) x[ord[r]] = -INFINITY;
-    }
-  }
-  if (p->min_p > 0) {
-    float thresh = x[ord[0]] + logf(p->min_p);
-    int keep = p->min_tokens_to_keep > 0 ? p->min_tokens_to_keep : 1;
-    for (int r = keep; r < V; r++)
-      if (x[ord[r]] < thresh) x[ord[r]] = -INFINITY;
-  }
-  if (p->xtc_probability > 0 && next_unit(s) < p->xtc_probability) {
-    /* remove every token above the threshold except the least likely of them */
-    int last_above = -1;
-    for (int r = 0; r < V; r++)
-      if (exp((double)x[ord[r]]) > p->xtc_threshold) last_above = r;
-    for (int r = 0; r < last_above; r++) {
-      int id = ord[r];
-      bool special = false;
-      for (int k = 0; k < p->n_xtc_special; k++)
-        special |= p->xtc_special_tokens[k] == id;
-      if (!special) x[id] = -INFINITY;
-    }
-  }
-  /* categorical draw from softmax(x / temp) */
-  float inv_t = 1.0f / p->temp;
-  float mx = -INFINITY;
-  for (int i = 0; i < V; i++)
-    if (x[i] * inv_t > mx) mx = x[i] * inv_t;
-  double total = 0;
-  for (int i = 0; i < V; i++)
-    total += x[i] == -INFINITY ? 0 : exp((double)x[i] * inv_t - mx);
-  double u = next_unit(s) * total, acc = 0;
-  int last = ord[0];
-  for (int r = 0; r < V; r++) {
-    int id = ord[r];
-    if (x[id] == -INFINITY) continue;
-    acc += exp((double)x[id] * inv_t - mx);
-    last = id;
-    if (u < acc) return id;
-  }
-  return last;
+  int m = filter(s, s->work, V);
+  for (int j = 0; j < m; j++)
+    if (s->work[s->order[j]] != -INFINITY) out[n++] = s->order[j];
+  return n;
 }
