@@ -115,26 +115,36 @@ static double sum_f64(const float *t, int n) {
 }
 
 /* x = log_softmax(x), also written to lp when not NULL */
-static void log_softmax(float *x, int V, float *lp) {
+/* The log-sum-exp of x (V entries) into *lse and its max into *mx; false
+ * (nothing written) when no entry is above -inf. The sum of exp(x - max)
+ * runs through the vector float32 exp over L1-sized chunks, summed in
+ * double (a serial libm exp per entry cost ~0.9 ms per token for a 152K
+ * vocabulary). NaN entries (skipped by the max) make the sum NaN. */
+static bool log_sum_exp(const float *x, int V, float *lse, float *mx) {
   /* vector max (exact; NaN entries skipped as in `x > m ? x : m`) */
-  float mx = mx_max_f32(x, V, -INFINITY);
-  if (mx == -INFINITY) {
-    if (lp) memcpy(lp, x, (size_t)V * sizeof *x);
-    return;
-  }
-  /* sum of exp(x - max): the vector float32 exp over L1-sized chunks,
-   * summed in double (a serial libm exp per entry cost ~0.9 ms per token
-   * for a 152K vocabulary) */
+  const float m = mx_max_f32(x, V, -INFINITY);
+  if (m == -INFINITY) return false;
   double sum = 0;
   float t[2048];
   for (int i0 = 0; i0 < V; i0 += 2048) {
     int n = V - i0 < 2048 ? V - i0 : 2048;
-    for (int i = 0; i < n; i++) t[i] = x[i0 + i] - mx;
+    for (int i = 0; i < n; i++) t[i] = x[i0 + i] - m;
     if (!mx_simd_unary(MX_UOP_EXP, MX_FLOAT32, n, t, t, false))
       for (int i = 0; i < n; i++) t[i] = expf(t[i]);
     sum += sum_f64(t, n);
   }
-  float lse = mx + (float)log(sum);
+  *lse = m + (float)log(sum);
+  *mx = m;
+  return true;
+}
+
+/* x = log_softmax(x), also written to lp when not NULL */
+static void log_softmax(float *x, int V, float *lp) {
+  float lse, mx;
+  if (!log_sum_exp(x, V, &lse, &mx)) {
+    if (lp) memcpy(lp, x, (size_t)V * sizeof *x);
+    return;
+  }
   if (lp)
     for (int i = 0; i < V; i++) lp[i] = x[i] -= lse;
   else
@@ -157,6 +167,36 @@ static int argmax_first(const float *x, int V) {
       if (x[i0 + i] == m) return i0 + i;
   }
   return 0; /* not reached: m is one of the entries */
+}
+
+/* Greedy without penalties: argmax_first of log_softmax(logits), with
+ * the logprobs written to lp when not NULL, without a copy of the row.
+ * log_softmax subtracts one lse from every entry, so its largest entries
+ * are the first ones whose x - lse rounds to max - lse. */
+static int greedy(const float *logits, int V, float *lp) {
+  float lse, mx;
+  if (!log_sum_exp(logits, V, &lse, &mx)) {
+    if (lp) memcpy(lp, logits, (size_t)V * sizeof *lp);
+    return argmax_first(logits, V);
+  }
+  if (lp)
+    for (int i = 0; i < V; i++) lp[i] = logits[i] - lse;
+  if (lse != lse) return 0; /* a NaN or +inf logit: every logprob is NaN */
+  const float top = mx - lse;
+  for (int i0 = 0; i0 < V; i0 += 256) {
+    int n = V - i0 < 256 ? V - i0 : 256, hit = 0;
+    for (int i = 0; i < n; i++) hit |= logits[i0 + i] - lse == top;
+    if (!hit) continue;
+    for (int i = 0; i < n; i++)
+      if (logits[i0 + i] - lse == top) return i0 + i;
+  }
+  return 0; /* not reached: max - lse is one of the entries */
+}
+
+static bool has_penalties(const mx_lm_sampler_params *p) {
+  return p->n_logit_bias > 0 ||
+         (p->repetition_penalty > 0 && p->repetition_penalty != 1) ||
+         p->presence_penalty != 0 || p->frequency_penalty != 0;
 }
 
 static void penalties(mx_lm_sampler *s, float *x, int V, const int32_t *h, int nh) {
@@ -499,6 +539,7 @@ static bool has_filters(const mx_lm_sampler_params *p, int V) {
 int32_t mx_lm_sampler_next(mx_lm_sampler *s, const float *logits, int V,
                            const int32_t *history, int nhistory, float *logprobs) {
   if (V <= 0) return -1;
+  if (s->p.temp == 0 && !has_penalties(&s->p)) return greedy(logits, V, logprobs);
   if (!prepare(s, logits, V, history, nhistory, logprobs)) return -1;
   float *x = s->work;
   if (s->p.temp == 0) return argmax_first(x, V);
