@@ -318,6 +318,29 @@ static void test_filters_large(void) {
       mx_lm_sampler_free(s);
     }
   }
+  /* degenerate rows under every filter: a valid token, and the only finite
+   * logit when there is one */
+  for (int row = 0; row < 5; row++) {
+    for (int i = 0; i < V; i++)
+      logits[i] = row == 0 ? NAN : row == 1 ? -INFINITY : row == 2 ? -INFINITY : 1.0f;
+    if (row == 2) logits[777] = -3.0f;
+    if (row == 4) logits[5] = INFINITY;
+    for (int c = 0; c < 6; c++) {
+      mx_lm_sampler_params sp;
+      mx_lm_sampler_defaults(&sp);
+      sp.temp = 0.9f;
+      sp.top_k = c == 0 ? 1 : c == 5 ? 7 : 0;
+      sp.top_p = c == 1 ? 0.5f : c == 5 ? 0.9f : 0;
+      sp.min_p = c == 2 ? 1.0f : c == 5 ? 0.1f : 0;
+      sp.xtc_probability = c == 3 || c == 5 ? 1 : 0;
+      sp.xtc_threshold = c == 3 ? 0 : 0.1f;
+      mx_lm_sampler *s = mx_lm_sampler_new(&sp);
+      int tok = mx_lm_sampler_next(s, logits, V, NULL, 0, NULL);
+      MXT_CHECK(tok >= 0 && tok < V && (row != 2 || tok == 777), "row %d filters %d: %d",
+                row, c, tok);
+      mx_lm_sampler_free(s);
+    }
+  }
   /* draws under top_p over the peaked tail: only survivors, at their
    * renormalized frequencies (temp 0.8) */
   for (int i = 0; i < V; i++) {
