@@ -259,7 +259,8 @@ static inline uint32_t order_key(float f) {
  * their probability mass when top_p needs it */
 typedef struct {
   int cnt[2048];
-  double mass[2048];
+  double mass[2048]; /* exact above bucket floor (top_p) */
+  int floor;         /* buckets <= floor hold no survivor (0: none known) */
 } hist0;
 
 /* k[i] = order_key(x[i]) and h->cnt (four interleaved histograms: runs of
@@ -273,6 +274,15 @@ static void keys_and_counts(const float *x, int V, uint32_t *k, hist0 *h) {
     for (int j = 0; j < 4; j++) h4[j][k[i + j] >> 21]++;
   for (; i < V; i++) h4[0][k[i] >> 21]++;
   for (int b = 0; b < 2048; b++) h->cnt[b] = h4[0][b] + h4[1][b] + h4[2][b] + h4[3][b];
+  h->floor = 0;
+}
+
+/* the float whose order key is k (k of a non-NaN value) */
+static inline float key_value(uint32_t k) {
+  uint32_t u = k >> 31 ? k & 0x7fffffffu : ~k;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
 }
 
 /* a rank in the order: the token idx, with order key key */
@@ -328,12 +338,14 @@ static rank_t last_below(mx_lm_sampler *s, const uint32_t *k, const float *w, in
     /* the lowest non-empty bucket whose weight above is below T */
     int pick = -1;
     double above = acc, pick_acc = acc;
-    for (int b = nb - 1; b >= 0 && above < T; b--) {
+    const int lowest = lv == 0 && w ? h0->floor + 1 : 0;
+    for (int b = nb - 1; b >= lowest && above < T; b--) {
       if (!cnt[b]) continue;
       pick = b;
       pick_acc = above;
       above += W[b];
     }
+    if (pick < 0) return top_rank(k, V); /* (not reached: rank 0 qualifies) */
     prefix |= (uint32_t)pick << sh;
     acc = pick_acc;
     /* keep the candidates in the picked bucket (in index order); at level
@@ -402,22 +414,38 @@ static int filter(mx_lm_sampler *s, float *x, int V) {
     /* rank r stays while the mass of ranks >= r exceeds 1 - top_p, i.e.
      * while the mass above r is below total - (1 - top_p); ranks past a
      * top_k cut fail that on their own (the mass above them is the total) */
+    const double lim = 1.0 - (double)p->top_p;
+    /* The lowest buckets whose summed upper bounds of mass (count * exp of
+     * the bucket's largest value) stay within 1 - top_p hold no survivor:
+     * every rank there has at most that much mass at or below it. Their
+     * exact masses are never needed (a long tail of small logprobs is most
+     * of a trained model's vocabulary; the per-bucket double sums were the
+     * filter's largest cost). Bucket 0 holds only -inf (no mass) and NaN. */
+    int floor0 = 0;
+    double ub = 0;
+    for (int b = 1; b < 2048; b++) {
+      if (!h0.cnt[b]) continue;
+      ub += h0.cnt[b] * exp((double)key_value((((uint32_t)b + 1) << 21) - 1));
+      if (!(ub <= lim)) break;
+      floor0 = b;
+    }
     float *e = s->probs;
     double m4[4][2048], total = 0;
     memset(m4, 0, sizeof m4);
+    const uint32_t kfloor = ((uint32_t)floor0 + 1) << 21;
     for (int i0 = 0; i0 < V; i0 += 2048) {
       int c = V - i0 < 2048 ? V - i0 : 2048;
       exp_block(x, NULL, i0, c, 1.0f, 0.0f, e + i0);
-      for (int i = i0; i < i0 + c; i++) m4[i & 3][k[i] >> 21] += e[i];
+      if (cut.idx == V - 1 && cut.key == 0) total += sum_f64(e + i0, c);
+      for (int i = i0; i < i0 + c; i++)
+        if (k[i] >= kfloor) m4[i & 3][k[i] >> 21] += e[i];
     }
     for (int b = 0; b < 2048; b++)
       h0.mass[b] = (m4[0][b] + m4[1][b]) + (m4[2][b] + m4[3][b]);
-    if (cut.idx == V - 1 && cut.key == 0) {
-      for (int b = 0; b < 2048; b++) total += h0.mass[b];
-    } else {
+    if (!(cut.idx == V - 1 && cut.key == 0))
       for (int i = 0; i < V; i++)
         if (at_or_before(k[i], i, cut)) total += e[i];
-    }
+    h0.floor = floor0;
     cut = rank_min(cut, last_below(s, k, e, V, total - (1.0 - (double)p->top_p), &h0));
   }
   if (p->min_p > 0) {
