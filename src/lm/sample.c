@@ -114,7 +114,6 @@ static double sum_f64(const float *t, int n) {
   return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-/* x = log_softmax(x), also written to lp when not NULL */
 /* The log-sum-exp of x (V entries) into *lse and its max into *mx; false
  * (nothing written) when no entry is above -inf. The sum of exp(x - max)
  * runs through the vector float32 exp over L1-sized chunks, summed in
@@ -138,17 +137,18 @@ static bool log_sum_exp(const float *x, int V, float *lse, float *mx) {
   return true;
 }
 
-/* x = log_softmax(x), also written to lp when not NULL */
-static void log_softmax(float *x, int V, float *lp) {
+/* x = log_softmax(src) (src may be x), also written to lp when not NULL */
+static void log_softmax(const float *src, float *x, int V, float *lp) {
   float lse, mx;
-  if (!log_sum_exp(x, V, &lse, &mx)) {
-    if (lp) memcpy(lp, x, (size_t)V * sizeof *x);
+  if (!log_sum_exp(src, V, &lse, &mx)) {
+    if (x != src) memcpy(x, src, (size_t)V * sizeof *x);
+    if (lp) memcpy(lp, src, (size_t)V * sizeof *x);
     return;
   }
   if (lp)
-    for (int i = 0; i < V; i++) lp[i] = x[i] -= lse;
+    for (int i = 0; i < V; i++) lp[i] = x[i] = src[i] - lse;
   else
-    for (int i = 0; i < V; i++) x[i] -= lse;
+    for (int i = 0; i < V; i++) x[i] = src[i] - lse;
 }
 
 /* The first index of the largest entry, NaN entries skipped, and 0 when
@@ -553,9 +553,13 @@ static bool prepare(mx_lm_sampler *s, const float *logits, int V, const int32_t 
       return false;
     }
   }
-  memcpy(s->work, logits, (size_t)V * sizeof *s->work);
-  penalties(s, s->work, V, history, nhistory);
-  log_softmax(s->work, V, logprobs);
+  const float *src = logits;
+  if (has_penalties(&s->p)) { /* on a copy; otherwise straight from logits */
+    memcpy(s->work, logits, (size_t)V * sizeof *s->work);
+    penalties(s, s->work, V, history, nhistory);
+    src = s->work;
+  }
+  log_softmax(src, s->work, V, logprobs);
   return true;
 }
 
