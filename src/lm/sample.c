@@ -21,6 +21,10 @@ struct mx_lm_sampler {
   int *order;     /* V: indices by rank, ord[0..have) valid */
   uint32_t *keys; /* V: order keys of work (filter) */
   float *probs;   /* V: exp of the logprobs (top_p) */
+  double *csum;   /* (V + 2047) / 2048: the draw's chunk sums */
+  /* the filters' histograms (about 150 KB: off the stack, so that a
+   * sampler runs on threads with small stacks) */
+  struct filt_scratch *fs;
   int cap;
 };
 
@@ -99,6 +103,8 @@ void mx_lm_sampler_free(mx_lm_sampler *s) {
   free(s->order);
   free(s->keys);
   free(s->probs);
+  free(s->csum);
+  free(s->fs);
   free(s);
 }
 
@@ -263,12 +269,20 @@ typedef struct {
   int floor;         /* buckets <= floor hold no survivor (0: none known) */
 } hist0;
 
+struct filt_scratch {
+  hist0 h0;
+  int h4[4][2048];    /* keys_and_counts */
+  double m4[4][2048]; /* top_p's masses */
+  double W[2048];     /* last_below's levels 1 and 2 */
+  int cnt[2048];
+};
+
 /* k[i] = order_key(x[i]) and h->cnt (four interleaved histograms: runs of
  * equal keys would serialize one counter's increments) */
-static void keys_and_counts(const float *x, int V, uint32_t *k, hist0 *h) {
+static void keys_and_counts(const float *x, int V, uint32_t *k, hist0 *h,
+                            int (*h4)[2048]) {
   for (int i = 0; i < V; i++) k[i] = order_key(x[i]);
-  int h4[4][2048];
-  memset(h4, 0, sizeof h4);
+  memset(h4, 0, 4 * sizeof *h4);
   int i = 0;
   for (; i + 4 <= V; i += 4)
     for (int j = 0; j < 4; j++) h4[j][k[i + j] >> 21]++;
@@ -319,9 +333,9 @@ static rank_t last_below(mx_lm_sampler *s, const uint32_t *k, const float *w, in
   double acc = 0; /* weight of the tokens above the candidates */
   for (int lv = 0; lv < 3; lv++) {
     const int nb = 1 << width[lv], sh = shift[lv];
-    double W[2048];
+    double *W = s->fs->W;
     memset(W, 0, sizeof(double) * nb);
-    int cnt[2048];
+    int *cnt = s->fs->cnt;
     memset(cnt, 0, sizeof(int) * nb);
     const int m = n < 0 ? V : n;
     if (lv == 0) {
@@ -406,10 +420,10 @@ static int count_ge(const float *x, int V, float t) {
 static int filter(mx_lm_sampler *s, float *x, int V) {
   const mx_lm_sampler_params *p = &s->p;
   uint32_t *k = s->keys;
-  hist0 h0;
-  keys_and_counts(x, V, k, &h0);
+  hist0 *h0 = &s->fs->h0;
+  keys_and_counts(x, V, k, h0, s->fs->h4);
   rank_t cut = {0, V - 1}; /* the last surviving rank: every token is at or before it */
-  if (p->top_k > 0 && p->top_k < V) cut = last_below(s, k, NULL, V, p->top_k, &h0);
+  if (p->top_k > 0 && p->top_k < V) cut = last_below(s, k, NULL, V, p->top_k, h0);
   if (p->top_p > 0 && p->top_p < 1) {
     /* rank r stays while the mass of ranks >= r exceeds 1 - top_p, i.e.
      * while the mass above r is below total - (1 - top_p); ranks past a
@@ -424,14 +438,14 @@ static int filter(mx_lm_sampler *s, float *x, int V) {
     int floor0 = 0;
     double ub = 0;
     for (int b = 1; b < 2048; b++) {
-      if (!h0.cnt[b]) continue;
-      ub += h0.cnt[b] * exp((double)key_value((((uint32_t)b + 1) << 21) - 1));
+      if (!h0->cnt[b]) continue;
+      ub += h0->cnt[b] * exp((double)key_value((((uint32_t)b + 1) << 21) - 1));
       if (!(ub <= lim)) break;
       floor0 = b;
     }
     float *e = s->probs;
-    double m4[4][2048], total = 0;
-    memset(m4, 0, sizeof m4);
+    double(*m4)[2048] = s->fs->m4, total = 0;
+    memset(m4, 0, 4 * sizeof *m4);
     const uint32_t kfloor = ((uint32_t)floor0 + 1) << 21;
     for (int i0 = 0; i0 < V; i0 += 2048) {
       int c = V - i0 < 2048 ? V - i0 : 2048;
@@ -441,12 +455,12 @@ static int filter(mx_lm_sampler *s, float *x, int V) {
         if (k[i] >= kfloor) m4[i & 3][k[i] >> 21] += e[i];
     }
     for (int b = 0; b < 2048; b++)
-      h0.mass[b] = (m4[0][b] + m4[1][b]) + (m4[2][b] + m4[3][b]);
+      h0->mass[b] = (m4[0][b] + m4[1][b]) + (m4[2][b] + m4[3][b]);
     if (!(cut.idx == V - 1 && cut.key == 0))
       for (int i = 0; i < V; i++)
         if (at_or_before(k[i], i, cut)) total += e[i];
-    h0.floor = floor0;
-    cut = rank_min(cut, last_below(s, k, e, V, total - (1.0 - (double)p->top_p), &h0));
+    h0->floor = floor0;
+    cut = rank_min(cut, last_below(s, k, e, V, total - (1.0 - (double)p->top_p), h0));
   }
   if (p->min_p > 0) {
     /* ranks below min_tokens_to_keep stay, the others need x >= the top's
@@ -454,7 +468,7 @@ static int filter(mx_lm_sampler *s, float *x, int V) {
     float top = x[top_rank(k, V).idx];
     int keep = p->min_tokens_to_keep > 0 ? p->min_tokens_to_keep : 1;
     int c = count_ge(x, V, top + logf(p->min_p));
-    cut = rank_min(cut, last_below(s, k, NULL, V, c > keep ? c : keep, &h0));
+    cut = rank_min(cut, last_below(s, k, NULL, V, c > keep ? c : keep, h0));
   }
   int n = 0;
   int *out = s->order;
@@ -504,22 +518,19 @@ static int draw(mx_lm_sampler *s, const float *x, const int *idx, int n) {
   const int first = idx ? idx[0] : 0;
   if (mx == -INFINITY || mx != mx) return first;
   float t[2048];
-  double csum[(INT32_MAX / 2048) / 64 + 1]; /* per chunk; n <= INT32_MAX */
-  const int nc = (n + 2047) / 2048;
-  double *cs = nc <= (int)(sizeof csum / sizeof *csum) ? csum : NULL;
+  const int nc = (n + 2047) / 2048; /* n <= V: s->csum holds them */
+  double *cs = s->csum;
   double total = 0;
   for (int c = 0; c < nc; c++) {
     int j0 = c * 2048, m = n - j0 < 2048 ? n - j0 : 2048;
     exp_block(x, idx, j0, m, inv_t, mx, t);
-    double cs_ = sum_f64(t, m);
-    if (cs) cs[c] = cs_;
-    total += cs_;
+    total += cs[c] = sum_f64(t, m);
   }
   double u = next_unit(s) * total, acc = 0;
   int last = first;
   for (int c = 0; c < nc; c++) {
     int j0 = c * 2048, m = n - j0 < 2048 ? n - j0 : 2048;
-    if (cs && acc + cs[c] <= u && c + 1 < nc) {
+    if (acc + cs[c] <= u && c + 1 < nc) {
       acc += cs[c];
       continue;
     }
@@ -543,11 +554,14 @@ static bool prepare(mx_lm_sampler *s, const float *logits, int V, const int32_t 
     free(s->order);
     free(s->keys);
     free(s->probs);
+    free(s->csum);
     s->work = malloc((size_t)V * sizeof *s->work);
     s->order = malloc((size_t)V * sizeof *s->order);
     s->keys = malloc((size_t)V * sizeof *s->keys);
     s->probs = malloc((size_t)V * sizeof *s->probs);
-    s->cap = s->work && s->order && s->keys && s->probs ? V : 0;
+    s->csum = malloc(((size_t)V + 2047) / 2048 * sizeof *s->csum);
+    if (!s->fs) s->fs = malloc(sizeof *s->fs);
+    s->cap = s->work && s->order && s->keys && s->probs && s->csum && s->fs ? V : 0;
     if (!s->cap) {
       mx_set_error(MX_ERR_NOMEM, "[sampler] out of memory");
       return false;
