@@ -380,6 +380,43 @@ static void test_filters_large(void) {
   mx_lm_sampler_free(s);
 }
 
+/* Top alternatives (--top-logprobs) over a large vocabulary with ties and
+ * -inf: the k largest, value descending and ties by index, as a full sort
+ * finds them. */
+static void test_top_alternatives(void) {
+  enum { V = 100003 };
+  static float lp[V];
+  static int ord[V];
+  uint64_t seed = 23;
+  for (int row = 0; row < 3; row++) {
+    for (int i = 0; i < V; i++) {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      double u = (double)(seed >> 11) * 0x1.0p-53;
+      /* 0: distinct values; 1: coarse values (many ties); 2: a few large
+       * values late in the row, -inf elsewhere in places */
+      lp[i] = row == 0   ? (float)(-20 * u)
+              : row == 1 ? (float)(-(int)(u * 40)) * 0.25f
+                         : (i % 13 == 0 ? -INFINITY : (float)(-30 * u));
+    }
+    if (row == 2)
+      for (int i = V - 40; i < V; i += 7) lp[i] = -0.5f;
+    for (int i = 0; i < V; i++) ord[i] = i;
+    ref_lp = lp;
+    qsort(ord, V, sizeof *ord, ref_cmp);
+    const int ks[3] = {1, 5, 20};
+    for (int c = 0; c < 3; c++) {
+      const int k = ks[c];
+      mx_lm_token_info ti;
+      memset(&ti, 0, sizeof ti);
+      mx_lm_fill_top(&ti, lp, V, k);
+      bool ok = ti.n_top == k;
+      for (int j = 0; ok && j < k; j++)
+        ok = ti.top_ids[j] == ord[j] && ti.top_logprobs[j] == lp[ord[j]];
+      MXT_CHECK(ok, "row %d, k %d: %d alternatives", row, k, ti.n_top);
+    }
+  }
+}
+
 /* ---- text level ---- */
 typedef struct {
   int32_t toks[512];
@@ -1016,6 +1053,7 @@ int main(void) {
   MXT_RUN(test_samplers);
   MXT_RUN(test_greedy_large);
   MXT_RUN(test_filters_large);
+  MXT_RUN(test_top_alternatives);
   MXT_RUN(test_stop_strings);
   MXT_RUN(test_batch_equals_single);
   MXT_RUN(test_prefill_memory);

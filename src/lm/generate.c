@@ -93,22 +93,35 @@ static bool is_eos(const mx_lm_generate_params *p, const mx_lm_model *m, int32_t
   return false;
 }
 
-static void fill_top(mx_lm_token_info *ti, const float *lp, int V, int k) {
+/* (model.h) the k (<= 20) largest logprobs, value descending, ties by index */
+void mx_lm_fill_top(mx_lm_token_info *ti, const float *lp, int V, int k) {
   if (k > 20) k = 20;
   ti->n_top = 0;
-  for (int i = 0; i < V; i++) {
-    /* insertion into a small sorted list */
-    int pos = ti->n_top;
-    while (pos > 0 && lp[i] > ti->top_logprobs[pos - 1]) pos--;
-    if (pos >= k) continue;
-    int last = ti->n_top < k ? ti->n_top : k - 1;
-    for (int j = last; j > pos; j--) {
-      ti->top_ids[j] = ti->top_ids[j - 1];
-      ti->top_logprobs[j] = ti->top_logprobs[j - 1];
+  for (int i0 = 0; i0 < V; i0 += 64) {
+    const int i1 = V - i0 < 64 ? V : i0 + 64;
+    if (ti->n_top == k) {
+      /* a full list takes only entries above its last one: a block of 64
+       * with none is skipped after one vector compare (the insertion below
+       * cost about 0.3 ms per token for 20 alternatives over 152K) */
+      const float thr = ti->top_logprobs[k - 1];
+      int any = 0;
+      for (int i = i0; i < i1; i++) any |= lp[i] > thr;
+      if (!any) continue;
     }
-    ti->top_ids[pos] = i;
-    ti->top_logprobs[pos] = lp[i];
-    if (ti->n_top < k) ti->n_top++;
+    for (int i = i0; i < i1; i++) {
+      /* insertion into a small sorted list */
+      int pos = ti->n_top;
+      while (pos > 0 && lp[i] > ti->top_logprobs[pos - 1]) pos--;
+      if (pos >= k) continue;
+      int last = ti->n_top < k ? ti->n_top : k - 1;
+      for (int j = last; j > pos; j--) {
+        ti->top_ids[j] = ti->top_ids[j - 1];
+        ti->top_logprobs[j] = ti->top_logprobs[j - 1];
+      }
+      ti->top_ids[pos] = i;
+      ti->top_logprobs[pos] = lp[i];
+      if (ti->n_top < k) ti->n_top++;
+    }
   }
 }
 
@@ -140,7 +153,7 @@ static void emit(emitter *e, int32_t tok) {
     ti.token = tok;
     ti.logprob = e->lp ? e->lp[tok] : 0;
     if (e->p->top_logprobs > 0 && e->lp)
-      fill_top(&ti, e->lp, e->m->cfg.vocab_size, e->p->top_logprobs);
+      mx_lm_fill_top(&ti, e->lp, e->m->cfg.vocab_size, e->p->top_logprobs);
     if (e->cb(e->ctx, &ti)) {
       e->stop = true;
       e->finish = 0;
@@ -401,7 +414,7 @@ mx_status mx_lm_generate_batch(mx_lm_model *m, const int32_t *const *prompts,
       memset(&ti, 0, sizeof ti);
       ti.token = t;
       ti.logprob = lp[t];
-      if (p.top_logprobs > 0) fill_top(&ti, lp, V, p.top_logprobs);
+      if (p.top_logprobs > 0) mx_lm_fill_top(&ti, lp, V, p.top_logprobs);
       bool stop = cb && cb(ctx, b, &ti);
       if (stop || ngen[b] >= p.max_tokens) {
         done[b] = true;

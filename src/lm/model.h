@@ -177,4 +177,8 @@ int mx_lm_cache_keep(const mx_lm_cache *c);
 int mx_lm_sampler_survivors(mx_lm_sampler *s, const float *logits, int V,
                             const int32_t *history, int nhistory, int32_t *out);
 
+/* (generate.c) ti's top alternatives: the k (<= 20) largest of lp (V),
+ * value descending, ties by index */
+void mx_lm_fill_top(mx_lm_token_info *ti, const float *lp, int V, int k);
+
 #endif
