@@ -212,6 +212,12 @@ static void test_greedy_large(void) {
  * the reference here sorts every token (logprob descending, ties by index)
  * and applies mlx-lm's rules literally, in float64 on the sampler's own
  * float32 logprobs. The surviving sets must be equal. */
+/* uniform in [0, 1) from a 64-bit LCG */
+static double unit64(uint64_t *seed) {
+  *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+  return (double)(*seed >> 11) * 0x1.0p-53;
+}
+
 static const float *ref_lp;
 static int ref_cmp(const void *a, const void *b) {
   int i = *(const int *)a, j = *(const int *)b;
@@ -268,8 +274,7 @@ static void test_filters_large(void) {
      * (a random-weight model); 2: coarse values with many exact ties and
      * -inf entries; 3: peaked, a top token of probability ~0.9 */
     for (int i = 0; i < V; i++) {
-      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-      double u = (double)(seed >> 11) * 0x1.0p-53;
+      double u = unit64(&seed);
       float v = dist == 0   ? (i % 2003 == 7 ? 8.0f + 6.0f * (float)u : -4.0f * (float)u)
                 : dist == 1 ? 0.05f * (float)u
                 : dist == 2 ? (float)((int)(u * 12)) * 0.5f
@@ -344,8 +349,7 @@ static void test_filters_large(void) {
   /* draws under top_p over the peaked tail: only survivors, at their
    * renormalized frequencies (temp 0.8) */
   for (int i = 0; i < V; i++) {
-    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-    float u = (float)((double)(seed >> 11) * 0x1.0p-53);
+    float u = (float)unit64(&seed);
     logits[i] = i % 4001 == 3 ? 6.0f * u : -12.0f - 6.0f * u;
   }
   mx_lm_sampler_params sp;
@@ -390,8 +394,7 @@ static void test_top_alternatives(void) {
   uint64_t seed = 23;
   for (int row = 0; row < 3; row++) {
     for (int i = 0; i < V; i++) {
-      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-      double u = (double)(seed >> 11) * 0x1.0p-53;
+      double u = unit64(&seed);
       /* 0: distinct values; 1: coarse values (many ties); 2: a few large
        * values late in the row, -inf elsewhere in places */
       lp[i] = row == 0   ? (float)(-20 * u)
