@@ -18,7 +18,7 @@ struct mx_lm_sampler {
   mx_lm_sampler_params p;
   uint64_t s[4];
   float *work;    /* V */
-  int *order;     /* V: indices by rank, ord[0..have) valid */
+  int *order;     /* V: radix candidates, then the survivors (index order) */
   uint32_t *keys; /* V: order keys of work (filter) */
   float *probs;   /* V: exp of the logprobs (top_p) */
   double *csum;   /* (V + 2047) / 2048: the draw's chunk sums */
@@ -327,8 +327,8 @@ static rank_t last_below(mx_lm_sampler *s, const uint32_t *k, const float *w, in
                          double T, const hist0 *h0) {
   if (!(T > 0)) return top_rank(k, V);
   static const int shift[3] = {21, 10, 0}, width[3] = {11, 11, 10};
-  int *cand = s->order; /* the candidates, in index order */
-  int n = -1;           /* -1: every token */
+  int *cand = s->order; /* the candidates, in index order (from level 1) */
+  int n = 0;
   uint32_t prefix = 0;
   double acc = 0; /* weight of the tokens above the candidates */
   for (int lv = 0; lv < 3; lv++) {
@@ -337,12 +337,11 @@ static rank_t last_below(mx_lm_sampler *s, const uint32_t *k, const float *w, in
     memset(W, 0, sizeof(double) * nb);
     int *cnt = s->fs->cnt;
     memset(cnt, 0, sizeof(int) * nb);
-    const int m = n < 0 ? V : n;
     if (lv == 0) {
       for (int b = 0; b < nb; b++) cnt[b] = h0->cnt[b];
       for (int b = 0; b < nb; b++) W[b] = w ? h0->mass[b] : h0->cnt[b];
     } else {
-      for (int j = 0; j < m; j++) {
+      for (int j = 0; j < n; j++) {
         int i = cand[j];
         int b = (int)(k[i] >> sh) & (nb - 1);
         cnt[b]++;
@@ -377,7 +376,7 @@ static rank_t last_below(mx_lm_sampler *s, const uint32_t *k, const float *w, in
             if (k[i] - lo <= hi - lo) cand[nn++] = i;
       }
     } else {
-      for (int j = 0; j < m; j++) {
+      for (int j = 0; j < n; j++) {
         int i = cand[j];
         if ((int)(k[i] >> sh & (uint32_t)(nb - 1)) == pick) cand[nn++] = i;
       }
@@ -413,7 +412,7 @@ static int count_ge(const float *x, int V, float t) {
   return n;
 }
 
-/* (internal, model.h) top_k, top_p, min_p and XTC on the logprobs x (V),
+/* top_k, top_p, min_p and XTC on the logprobs x (V),
  * in that order: the surviving tokens go to s->order in index order and
  * their number is returned (at least one; XTC's removed tokens are also
  * set to -inf in x). */
@@ -423,7 +422,11 @@ static int filter(mx_lm_sampler *s, float *x, int V) {
   hist0 *h0 = &s->fs->h0;
   keys_and_counts(x, V, k, h0, s->fs->h4);
   rank_t cut = {0, V - 1}; /* the last surviving rank: every token is at or before it */
-  if (p->top_k > 0 && p->top_k < V) cut = last_below(s, k, NULL, V, p->top_k, h0);
+  bool all = true;         /* no cut yet */
+  if (p->top_k > 0 && p->top_k < V) {
+    cut = last_below(s, k, NULL, V, p->top_k, h0);
+    all = false;
+  }
   if (p->top_p > 0 && p->top_p < 1) {
     /* rank r stays while the mass of ranks >= r exceeds 1 - top_p, i.e.
      * while the mass above r is below total - (1 - top_p); ranks past a
@@ -450,13 +453,13 @@ static int filter(mx_lm_sampler *s, float *x, int V) {
     for (int i0 = 0; i0 < V; i0 += 2048) {
       int c = V - i0 < 2048 ? V - i0 : 2048;
       exp_block(x, NULL, i0, c, 1.0f, 0.0f, e + i0);
-      if (cut.idx == V - 1 && cut.key == 0) total += sum_f64(e + i0, c);
+      if (all) total += sum_f64(e + i0, c);
       for (int i = i0; i < i0 + c; i++)
         if (k[i] >= kfloor) m4[i & 3][k[i] >> 21] += e[i];
     }
     for (int b = 0; b < 2048; b++)
       h0->mass[b] = (m4[0][b] + m4[1][b]) + (m4[2][b] + m4[3][b]);
-    if (!(cut.idx == V - 1 && cut.key == 0))
+    if (!all)
       for (int i = 0; i < V; i++)
         if (at_or_before(k[i], i, cut)) total += e[i];
     h0->floor = floor0;
@@ -503,6 +506,7 @@ static int filter(mx_lm_sampler *s, float *x, int V) {
   }
   return n;
 }
+
 /* A categorical draw from softmax(x / temp) over the tokens idx[0..n) (or
  * 0..n when idx is NULL), visited in that order; -inf entries have no
  * weight. The weights come from the vector exp per chunk of 2048, whose

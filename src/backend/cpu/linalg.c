@@ -1,16 +1,18 @@
 /* linalg.c: CPU kernel of matmul/addmm (see primitives/linalg.h).
  *
- * Floating dtypes run on OpenBLAS (through blas.c). Each batch element is a (M, K) @ (K,
- * N) product; an operand whose 2-D layout BLAS can read (unit stride on one axis, a
- * leading dimension >= the other extent) is passed in place, with CblasTrans for
- * column-major ("transposed") views, so a.T or a column slice never gets copied. Other
- * layouts (broadcast rows, negative strides, steps on both axes) and dtypes BLAS lacks
- * are packed into a contiguous compute buffer: float16/bfloat16/float32 -> float32
- * (sgemm), float64 -> float64 (dgemm). float16/bfloat16 results accumulate in a float32
- * buffer and are rounded once at the end (round to nearest even), so they equal a float32
- * matmul of the same inputs up to that final rounding. Packing runs in K
- * blocks so the scratch stays bounded for large operands; scratch comes from
- * the library allocator, whose cache hands the same blocks back next call.
+ * Floating dtypes run on OpenBLAS (through blas.c). Each batch element is
+ * a (M, K) @ (K, N) product; an operand whose 2-D layout BLAS can read
+ * (unit stride on one axis, a leading dimension >= the other extent) is
+ * passed in place, with CblasTrans for column-major ("transposed") views,
+ * so a.T or a column slice never gets copied. Other layouts (broadcast
+ * rows, negative strides, steps on both axes) and dtypes BLAS lacks are
+ * packed into a contiguous compute buffer: float16/bfloat16/float32 ->
+ * float32 (sgemm), float64 -> float64 (dgemm). float16/bfloat16 results
+ * accumulate in a float32 buffer and are rounded once at the end (round to
+ * nearest even), so they equal a float32 matmul of the same inputs up to
+ * that final rounding. Packing runs in K blocks so the scratch stays
+ * bounded for large operands; scratch comes from the library allocator,
+ * whose cache hands the same blocks back next call.
  *
  * M == 1 or N == 1: float32/float64 call gemv; float16/bfloat16 read the
  * matrix as it is (dot products along its unit-stride axis, or axpy along

@@ -286,33 +286,37 @@ BF16DP static inline __attribute__((always_inline)) void bf16dp_tile(
     for (int v = 0; v < NV; v++) out[r * ov + v] = _mm512_reduce_add_ps(acc[r][v]);
 }
 
-/* rows r of a (nr of them, four at a time), vectors in groups of four */
+/* one case of the dispatch below: pf a constant in each instance */
+#define BF16DP_CASE(R, V)                                \
+  case V + (R == 4 ? 4 : 0):                              \
+    pf ? bf16dp_tile(ar, rs, xv, n, R, V, true, o, nv)    \
+       : bf16dp_tile(ar, rs, xv, n, R, V, false, o, nv); \
+    break;
+
+/* tiles of four rows of a (a tail of rows one at a time), vectors in groups
+ * of four; the first group of a tile prefetches the next tile's rows */
 BF16DP static void dot_bf16_rows_multi_avx512bf16(const uint16_t *a, int64_t rs,
                                                   const uint16_t *xb, int64_t n, int nv,
                                                   int nr, float *out) {
-  int r = 0;
-  for (; r < nr; r += 4) {
-    const int rr = nr - r < 4 ? nr - r : 4;
+  for (int r = 0; r < nr;) {
+    const int rr = nr - r >= 4 ? 4 : 1;
     for (int v = 0; v < nv; v += 4) {
-      const int vv = nv - v < 4 ? nv - v : 4;
       const uint16_t *ar = a + r * rs, *xv = xb + v * n;
       float *o = out + r * nv + v;
       const bool pf = v == 0; /* the first pass reads the rows from memory */
-#define BF16DP_CASE(R, V)                             \
-  if (rr == R && vv == V) {                           \
-    if (pf)                                           \
-      bf16dp_tile(ar, rs, xv, n, R, V, true, o, nv);  \
-    else                                              \
-      bf16dp_tile(ar, rs, xv, n, R, V, false, o, nv); \
-    continue;                                         \
-  }
-      BF16DP_CASE(4, 4)
-      BF16DP_CASE(4, 3) BF16DP_CASE(4, 2) BF16DP_CASE(4, 1) BF16DP_CASE(3, 4)
-          BF16DP_CASE(3, 3) BF16DP_CASE(3, 2) BF16DP_CASE(3, 1) BF16DP_CASE(2, 4)
-              BF16DP_CASE(2, 3) BF16DP_CASE(2, 2) BF16DP_CASE(2, 1) BF16DP_CASE(1, 4)
-                  BF16DP_CASE(1, 3) BF16DP_CASE(1, 2) BF16DP_CASE(1, 1)
+      switch ((nv - v < 4 ? nv - v : 4) + (rr == 4 ? 4 : 0)) {
+        BF16DP_CASE(1, 1)
+        BF16DP_CASE(1, 2)
+        BF16DP_CASE(1, 3)
+        BF16DP_CASE(1, 4)
+        BF16DP_CASE(4, 1)
+        BF16DP_CASE(4, 2)
+        BF16DP_CASE(4, 3)
+        BF16DP_CASE(4, 4)
 #undef BF16DP_CASE
+      }
     }
+    r += rr;
   }
 }
 
