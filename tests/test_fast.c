@@ -327,8 +327,33 @@ static double *sdpa_ref(const sdpa_shape *s, const double *q, const double *k,
   return out;
 }
 
-/* mask_kind: 0 none, 1 bool, 2 additive, 3 causal; mshape: the mask's own
- * (broadcastable) shape */
+/* A sliding window's band as a 0/1 mask of shape mshape (last two axes Lq,
+ * Lk; leading axes broadcast): query i sits at position Lk - Lq + i and sees
+ * key j if j < keep, or j <= its position and within `window` of it, as a
+ * rotating cache's or a sliding-window layer's mask. holes: also clear
+ * every 5th entry (spans that are not all true), make the first row see
+ * nothing, and shift the band by the leading index (per-head masks). */
+static mx_array *band_mask(const int *mshape, int mnd, int window, int keep, bool holes) {
+  int Lq = mshape[mnd - 2], Lk = mshape[mnd - 1];
+  int64_t n = 1;
+  for (int a = 0; a < mnd; a++) n *= mshape[a];
+  double *md = malloc(sizeof(double) * (size_t)n);
+  for (int64_t e = 0; e < n; e++) {
+    int j = (int)(e % Lk), i = (int)(e / Lk % Lq);
+    int lead = (int)(e / ((int64_t)Lk * Lq)), w = holes ? window + 7 * lead : window;
+    int qp = Lk - Lq + i;
+    bool see = j < keep || (j <= qp && qp - j < w);
+    if (holes && (e % 5 == 0 || e < Lk)) see = false;
+    md[e] = see;
+  }
+  mx_array *m = mx_astype(mx_array_from_data(md, mshape, mnd, MX_FLOAT64), MX_BOOL);
+  free(md);
+  return m;
+}
+
+/* mask_kind: 0 none, 1 bool, 2 additive, 3 causal, 4 a sliding window's
+ * band (bool, window 40, 3 kept keys), 5 the band with holes and a fully
+ * masked row; mshape: the mask's own (broadcastable) shape */
 static void run_sdpa_case(sdpa_shape s, mx_dtype t, int mask_kind, const int *mshape,
                           int mnd, bool with_sinks, bool q_view, const char *label) {
   int qs[4] = {s.B, s.Hq, s.Lq, s.D}, ks[4] = {s.B, s.Hkv, s.Lk, s.D},
@@ -374,6 +399,10 @@ static void run_sdpa_case(sdpa_shape s, mx_dtype t, int mask_kind, const int *ms
     }
     int full[4] = {s.B, s.Hq, s.Lq, s.Lk};
     mfull = mxt_to_f64(mx_broadcast_to(mask, full, 4));
+  } else if (mask_kind == 4 || mask_kind == 5) {
+    mask = band_mask(mshape, mnd, 40, 3, mask_kind == 5);
+    int full[4] = {s.B, s.Hq, s.Lq, s.Lk};
+    mfull = mxt_to_f64(mx_broadcast_to(mask, full, 4));
   }
   double sk[64];
   mx_array *sinks = NULL;
@@ -384,7 +413,8 @@ static void run_sdpa_case(sdpa_shape s, mx_dtype t, int mask_kind, const int *ms
     memcpy(sk, sd, sizeof(double) * (size_t)s.Hq);
     free(sd);
   }
-  double *ref = sdpa_ref(&s, qd, kd, vd, scale, mask_kind, mfull, with_sinks ? sk : NULL);
+  double *ref = sdpa_ref(&s, qd, kd, vd, scale, mask_kind >= 4 ? 1 : mask_kind, mfull,
+                         with_sinks ? sk : NULL);
   mx_array *qin = q;
   if (q_view) { /* q as the (B, H, L, D) view of a (B, L, H, D) array */
     int perm[4] = {0, 2, 1, 3};
@@ -473,6 +503,17 @@ static void test_sdpa(void) {
       run_sdpa_case(pre, t, 3, NULL, 0, false, true, "prefill causal");
       int mp[4] = {1, 1, 40, 70};
       run_sdpa_case(pre, t, 2, mp, 4, false, false, "prefill additive");
+      /* sliding-window bands: key blocks outside every row's span are
+       * skipped (a rotating cache's or a sliding-window layer's prefill) */
+      sdpa_shape band = {1, 6, 2, 100, 180, 64, 64};
+      int mb[2] = {100, 180}, mbh[4] = {1, 6, 100, 180};
+      run_sdpa_case(band, t, 4, mb, 2, false, false, "band (Lq,Lk)");
+      run_sdpa_case(band, t, 4, mb, 2, true, true, "band views sinks");
+      run_sdpa_case(band, t, 5, mbh, 4, false, false, "band holes per head");
+      run_sdpa_case(band, t, 5, mbh, 4, true, false, "band holes per head sinks");
+      sdpa_shape bdec = {1, 4, 2, 1, 300, 32, 32};
+      int mbd[2] = {1, 300};
+      run_sdpa_case(bdec, t, 4, mbd, 2, false, false, "band decode");
     }
   }
   mx_cpu_isa_cap(MX_ISA_BEST);

@@ -330,6 +330,49 @@ typedef struct {
   atomic_int err;
 } sdpa_ctx;
 
+/* The first true entry of a boolean mask row of n entries (stride s): n
+ * if none. Word at a time where the row is contiguous. */
+static int mask_first(const uint8_t *p, int64_t s, int n) {
+  int j = 0;
+  if (s == 1)
+    for (; j + 8 <= n; j += 8) {
+      uint64_t w;
+      memcpy(&w, p + j, 8);
+      if (w) break;
+    }
+  for (; j < n; j++)
+    if (p[j * s]) return j;
+  return n;
+}
+
+/* One past the last true entry (0 if none). */
+static int mask_end(const uint8_t *p, int64_t s, int n) {
+  int j = n;
+  if (s == 1)
+    for (; j >= 8; j -= 8) {
+      uint64_t w;
+      memcpy(&w, p + j - 8, 8);
+      if (w) break;
+    }
+  for (; j > 0; j--)
+    if (p[(j - 1) * s]) return j;
+  return 0;
+}
+
+/* Whether entries [j0, j1) of a boolean mask row are all true. */
+static bool mask_dense(const uint8_t *p, int64_t s, int j0, int j1) {
+  int j = j0;
+  if (s == 1)
+    for (; j + 8 <= j1; j += 8) {
+      uint64_t w;
+      memcpy(&w, p + j, 8);
+      if ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) return false;
+    }
+  for (; j < j1; j++)
+    if (!p[j * s]) return false;
+  return true;
+}
+
 /* rows [t0, t0+nt) of the task: t = i*nrep + r (query i, head r of the group) */
 static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
   const int D = c->D, Dv = c->Dv, Lk = c->Lk, nrep = c->nrep;
@@ -343,12 +386,22 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
   float *kr = pr + SDPA_BQ * SDPA_BK;  /* (D) one key row */
   uint16_t *qb = (uint16_t *)(kr + D); /* (BQ, D) bfloat16 queries */
   float m[SDPA_BQ], l[SDPA_BQ];
-  int lim[SDPA_BQ]; /* keys j < lim[t] are visible (causal) */
+  /* keys j in [lo[t], lim[t]) can be visible: causal, or the true span of
+   * a boolean mask row (a sliding window's band); key blocks outside every
+   * row's span are skipped. Their scores would be -FLT_MAX, which adds
+   * nothing to a row that sees any key; a row that sees none gets lim 0
+   * and the average of all values below, as MLX's reference gives it. */
+  int lim[SDPA_BQ], lo[SDPA_BQ];
+  bool dense[SDPA_BQ]; /* the row's span is all true: no per-entry mask reads */
   const mx_array *q = c->q, *k = c->k, *v = c->v;
   const size_t qsz = mx_dtype_size(q->dtype), ksz = mx_dtype_size(k->dtype),
                vsz = mx_dtype_size(v->dtype);
-  int maxlim = 0;
+  int maxlim = 0, minlo = Lk;
   const bool few = nt <= 4;
+  const bool bmask = c->mask && c->mask->dtype == MX_BOOL;
+  const uint8_t *prow = NULL; /* the mask row of the previous row of the task */
+  int plo = 0, pend = 0;
+  bool pdense = false;
   /* bfloat16 queries and keys (D a multiple of 32): keys packed in pairs
    * and scores with vdpbf16ps instead of float32 tiles (a 64-key block of
    * 7 rows ran at about half the cost in L2; decode after 1500 tokens,
@@ -382,7 +435,24 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
     memset(o + t * Dv, 0, sizeof(float) * (size_t)Dv);
     int64_t li = c->causal ? (int64_t)i + Lk - c->Lq + 1 : Lk;
     lim[t] = li < 0 ? 0 : li > Lk ? Lk : (int)li;
+    lo[t] = 0;
+    if (bmask) {
+      /* the heads of a group usually share the row (a mask broadcast over
+       * heads): scanned once */
+      const uint8_t *mr = (const uint8_t *)mx_array_ptr(c->mask) + b * c->mstr[0] +
+                          h * c->mstr[1] + i * c->mstr[2];
+      if (mr != prow) {
+        prow = mr;
+        plo = mask_first(mr, c->mstr[3], Lk);
+        pend = plo < Lk ? mask_end(mr, c->mstr[3], Lk) : 0;
+        pdense = mask_dense(mr, c->mstr[3], plo, pend);
+      }
+      lo[t] = plo < Lk ? plo : 0;
+      lim[t] = pend;
+    }
+    dense[t] = bmask && pdense;
     if (lim[t] > maxlim) maxlim = lim[t];
+    if (lim[t] > 0 && lo[t] < minlo) minlo = lo[t];
   }
   {
     /* the keys and values this task reads, requested at once: decode
@@ -394,11 +464,12 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
                      (b * k->strides[0] + hk * k->strides[1]) * (int64_t)ksz;
     const char *vb = (const char *)mx_array_ptr(v) +
                      (b * v->strides[0] + hk * v->strides[1]) * (int64_t)vsz;
-    int npf = maxlim < SDPA_PF_ROWS ? maxlim : SDPA_PF_ROWS;
+    if (minlo > maxlim) minlo = maxlim;
+    int npf = maxlim - minlo < SDPA_PF_ROWS ? maxlim - minlo : SDPA_PF_ROWS;
     /* only when this is the kv head's one task (decode, short prompts):
      * a prompt's many query blocks would request the same rows again */
     if (c->nqb == 1 && k->strides[3] == 1 && v->strides[3] == 1)
-      for (int j = 0; j < npf; j++) {
+      for (int j = minlo; j < minlo + npf; j++) {
         const char *kr0 = kb + (int64_t)j * k->strides[2] * (int64_t)ksz;
         const char *vr0 = vb + (int64_t)j * v->strides[2] * (int64_t)vsz;
         for (int64_t off = 0; off < (int64_t)D * (int64_t)ksz; off += 64)
@@ -407,7 +478,7 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
           __builtin_prefetch(vr0 + off, 0, 3);
       }
   }
-  for (int j0 = 0; j0 < maxlim; j0 += SDPA_BK) {
+  for (int j0 = minlo; j0 < maxlim; j0 += SDPA_BK) {
     int nk = maxlim - j0 < SDPA_BK ? maxlim - j0 : SDPA_BK;
     const char *kp0 =
         (const char *)mx_array_ptr(k) +
@@ -482,11 +553,13 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
     int act[SDPA_BQ], nact = 0; /* rows that see the whole block */
     for (int t = 0; t < nt; t++) {
       int n = lim[t] - j0 < nk ? lim[t] - j0 : nk; /* visible keys of this block */
-      if (n <= 0) continue;
+      if (n <= 0 || lo[t] >= j0 + nk) continue;
       int i = (t0 + t) / nrep, h = hk * nrep + (t0 + t) % nrep;
       float *s = sc + t * SDPA_BK;
       float bm = -INFINITY;
-      if (c->mask) {
+      if (dense[t]) { /* only the keys before the span */
+        for (int j = 0; j < lo[t] - j0 && j < n; j++) s[j] = -FLT_MAX;
+      } else if (c->mask) {
         const mx_array *mk = c->mask;
         const char *mp =
             (const char *)mx_array_ptr(mk) + (b * c->mstr[0] + h * c->mstr[1] +
