@@ -10,6 +10,9 @@
  *                    the bfloat16 KV cache read per token (at the mean
  *                    context of the decode), and stories260K (512
  *                    positions) is skipped for N > 256
+ *   MX_BENCH_KV=N    a rotating cache of N positions (--max-kv-size): with
+ *                    MX_BENCH_CTX above N, prefill runs the sliding-window
+ *                    attention; the roofline counts at most N cached rows
  * Each model runs three times (prefill + decode); the best of each is shown.
  * The host's bandwidth can change from one second to the next: the decode
  * roofline uses the higher of the readings just before and just after the
@@ -187,6 +190,7 @@ static int count_tok(void *ctx, const mx_lm_token_info *t) {
 }
 
 static int g_ctx = 128; /* prompt length before the decode (MX_BENCH_CTX) */
+static int g_kv = 0;    /* rotating cache size, 0 for none (MX_BENCH_KV) */
 
 /* The last position's logits of a prefill with int8 activations against
  * the exact one: RMS of the difference over RMS of the exact logits, and
@@ -261,7 +265,15 @@ static void run(const char *label, const char *dir, int decode_tokens, bool tied
       mx_lm_generate_stats st;
       p.max_tokens = decode_tokens;
       n = 0;
-      mx_lm_generate_tokens(m, prompt, np, &p, NULL, count_tok, &n, &st);
+      mx_lm_cache_options co = {.max_kv_size = g_kv};
+      mx_lm_cache *rc = g_kv > 0 ? mx_lm_cache_new(m, &co) : NULL;
+      if (g_kv > 0 && !rc) {
+        printf("%-28s cache: %s\n", label, mx_last_error());
+        mx_clear_error();
+        break;
+      }
+      mx_lm_generate_tokens(m, prompt, np, &p, rc, count_tok, &n, &st);
+      mx_lm_cache_free(rc);
       double bw_next = read_bandwidth(2);
       if (st.prompt_tps > best_pp) best_pp = st.prompt_tps;
       if (st.generation_tps > best_tg) {
@@ -272,7 +284,9 @@ static void run(const char *label, const char *dir, int decode_tokens, bool tied
       bw_prev = bw_next;
     }
     mx_set_int8_activations(false);
-    double tbytes = (double)wbytes + kv_row * (np + decode_tokens / 2.0);
+    double rows = np + decode_tokens / 2.0;
+    if (g_kv > 0 && rows > g_kv) rows = g_kv;
+    double tbytes = (double)wbytes + kv_row * rows;
     double roof = bw_hi / tbytes;
     char lab[80];
     snprintf(lab, sizeof lab, "%s%s", label, mode ? " int8-act" : "");
@@ -303,12 +317,15 @@ int main(int argc, char **argv) {
   const char *which = getenv("MX_BENCH_MODELS");
   const char *cs = getenv("MX_BENCH_CTX");
   if (cs && atoi(cs) > 0) g_ctx = atoi(cs);
+  const char *kvs = getenv("MX_BENCH_KV");
+  if (kvs && atoi(kvs) > 0) g_kv = atoi(kvs);
   double bw = read_bandwidth(5);
   printf(
       "machine read bandwidth (mx_sum over 1 GiB, %d threads): %.1f GB/s at the start; "
       "each row's roofline uses the higher of the readings taken just before and just "
       "after its best decode\n",
       mx_num_threads(), bw / 1e9);
+  if (g_kv > 0) printf("rotating KV cache of %d positions (MX_BENCH_KV)\n", g_kv);
   const char *src = getenv("MX_SOURCE_DIR");
   char dir[1024];
   snprintf(dir, sizeof dir, "%s/models/stories260K", src ? src : MX_BENCH_SOURCE_DIR);
