@@ -390,7 +390,10 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
    * a boolean mask row (a sliding window's band); key blocks outside every
    * row's span are skipped. Their scores would be -FLT_MAX, which adds
    * nothing to a row that sees any key; a row that sees none gets lim 0
-   * and the average of all values below, as MLX's reference gives it. */
+   * and the average of all values below, as MLX's reference gives it.
+   * Values outside the spans are not read at all, as with the causal mask:
+   * a NaN there does not reach the output (it would through MLX's zero
+   * weights). */
   int lim[SDPA_BQ], lo[SDPA_BQ];
   bool dense[SDPA_BQ]; /* the row's span is all true: no per-entry mask reads */
   const mx_array *q = c->q, *k = c->k, *v = c->v;
