@@ -574,6 +574,56 @@ static void test_prefill_memory(void) {
   mx_lm_free(m);
 }
 
+/* The data section of a safetensors file: its size less the 8-byte
+ * length and the JSON header. */
+static size_t safetensors_data_bytes(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  uint8_t h[8];
+  size_t got = fread(h, 1, 8, f);
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  fclose(f);
+  uint64_t hl = 0;
+  for (int i = 7; i >= 0; i--) hl = hl << 8 | h[i];
+  return got == 8 && size > 0 && (uint64_t)size >= 8 + hl ? (size_t)size - 8 - hl : 0;
+}
+
+/* Generation statistics count the weights in the peak, as mlx_lm's (whose
+ * weights live in MLX buffers): read in place from the file, they add the
+ * file's tensor bytes to the allocator's peak; cast to another dtype at
+ * load, they are allocator memory and already in it. */
+static void test_peak_counts_weights(void) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/model.safetensors", stories());
+  const size_t data = safetensors_data_bytes(path);
+  MXT_CHECK(data > 1000000, "stories260K data section: %zu bytes", data);
+  for (int cast = 0; cast < 2; cast++) {
+    mx_lm_load_options lo = {cast ? MX_BFLOAT16 : -1, NULL};
+    mx_lm_model *m = mx_lm_load(stories(), &lo);
+    MXT_OK(m);
+    if (!m) continue;
+    int32_t ids[4] = {1, 20, 30, 40};
+    mx_lm_generate_params p;
+    mx_lm_generate_defaults(&p);
+    p.max_tokens = 4;
+    mx_lm_generate_stats st;
+    MXT_CHECK(mx_lm_generate_tokens(m, ids, 4, &p, NULL, NULL, NULL, &st) == MX_OK,
+              "generate: %s", mx_last_error());
+    /* the allocator's peak since the call began (it resets it) */
+    const size_t alloc = mx_get_peak_memory();
+    if (!cast)
+      MXT_CHECK(st.peak_memory == alloc + data,
+                "mapped weights: peak %zu = allocator %zu + data %zu", st.peak_memory,
+                alloc, data);
+    else
+      MXT_CHECK(st.peak_memory == alloc && alloc >= data / 2,
+                "cast weights: peak %zu = allocator %zu (>= %zu)", st.peak_memory, alloc,
+                data / 2);
+    mx_lm_free(m);
+  }
+}
+
 static void test_forward_last(void) {
   for (int mi = 0; mi < 2; mi++) {
     mx_lm_model *m = mx_lm_load(
@@ -1060,6 +1110,7 @@ int main(void) {
   MXT_RUN(test_stop_strings);
   MXT_RUN(test_batch_equals_single);
   MXT_RUN(test_prefill_memory);
+  MXT_RUN(test_peak_counts_weights);
   MXT_RUN(test_forward_last);
   MXT_RUN(test_rotating_cache_window);
   MXT_RUN(test_quantized_cache_and_files);

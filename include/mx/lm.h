@@ -152,6 +152,9 @@ void mx_lm_generate_defaults(mx_lm_generate_params *p);
 typedef struct {
   int prompt_tokens, generation_tokens;
   double prompt_tps, generation_tps;
+  /* the allocator's peak during the call plus the model's weights that
+   * are read in place from their files (mmapped): the weights count, as
+   * in mlx_lm's figure */
   size_t peak_memory;
   int finish_reason; /* 0 stop (eos or callback), 1 length */
 } mx_lm_generate_stats;

@@ -71,14 +71,16 @@ static mx_status check_prompt(const char *op, const mx_lm_model *m, const int32_
   return MX_OK;
 }
 
+/* mapped: the models' file-mapped weight bytes, added to the allocator's
+ * peak (mlx_lm's figure includes the weights, which MLX allocates) */
 static void fill_stats(mx_lm_generate_stats *st, int n, int ngen, int finish, double t0,
-                       double t1, double t2) {
+                       double t1, double t2, size_t mapped) {
   if (!st) return;
   st->prompt_tokens = n;
   st->generation_tokens = ngen;
   st->prompt_tps = t1 > t0 ? n / (t1 - t0) : 0;
   st->generation_tps = ngen > 1 && t2 > t1 ? (ngen - 1) / (t2 - t1) : 0;
-  st->peak_memory = mx_get_peak_memory();
+  st->peak_memory = mx_get_peak_memory() + mapped;
   st->finish_reason = finish;
 }
 
@@ -210,7 +212,7 @@ mx_status mx_lm_generate_tokens(mx_lm_model *m, const int32_t *prompt, int n,
     emit(&e, tok);
     if (!e.stop) rc = step(m, cache, &tok, 1, logits, 1);
   }
-  fill_stats(stats, n, e.ngen, e.finish, t0, t1, now_s());
+  fill_stats(stats, n, e.ngen, e.finish, t0, t1, now_s(), m->mapped_bytes);
   free(logits);
   free(lp);
   free(hist);
@@ -320,7 +322,8 @@ mx_status mx_lm_generate_speculative(mx_lm_model *m, mx_lm_model *draft,
     tok = next;
     emit(&e, tok);
   }
-  fill_stats(stats, n, e.ngen, e.finish, t0, t1, now_s());
+  fill_stats(stats, n, e.ngen, e.finish, t0, t1, now_s(),
+             m->mapped_bytes + draft->mapped_bytes);
   free(ml);
   free(dl);
   free(lp);

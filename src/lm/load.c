@@ -357,6 +357,25 @@ static void read_generation_config(mx_lm_model *m) {
   cJSON_Delete(j);
 }
 
+/* Bytes of the distinct file-mapped buffers behind the weights (tensors
+ * cast to the compute dtype were replaced by allocator copies). */
+static size_t mapped_bytes(const mx_array_map *w) {
+  size_t n = 0;
+  const int k = mx_array_map_size(w);
+  for (int i = 0; i < k; i++) {
+    const mx_array *a = mx_array_map_at(w, i);
+    const mx_buffer *b = a ? a->buf : NULL;
+    if (!b || !b->release) continue;
+    bool seen = false;
+    for (int j = 0; j < i && !seen; j++) {
+      const mx_array *o = mx_array_map_at(w, j);
+      seen = o && o->buf == b;
+    }
+    if (!seen) n += b->nbytes;
+  }
+  return n;
+}
+
 mx_lm_model *mx_lm_load(const char *path, const mx_lm_load_options *opts) {
   if (!path) {
     mx_set_error(MX_ERR_INVALID, "[lm_load] path is NULL");
@@ -434,6 +453,7 @@ mx_lm_model *mx_lm_load(const char *path, const mx_lm_load_options *opts) {
   if (adapter && !full && (rc = mx_lm_adapters_attach(m, adapter)) != MX_OK) goto fail;
   rc = mx_lm_rope_setup(m);
   if (rc != MX_OK) goto fail;
+  m->mapped_bytes = mapped_bytes(m->weights);
   free(used);
   cJSON_Delete(json);
   return m;

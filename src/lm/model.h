@@ -94,6 +94,9 @@ struct mx_lm_model {
   mx_array *attn_mscale_vec; /* (head_dim,): the multiplier on rotated dims only */
   int rope_dims;
   mx_dtype dtype;
+  /* bytes of the weights read in place from the files (mapped, not
+   * allocated): generation statistics add them to the allocator's peak */
+  size_t mapped_bytes;
   char path[4096];
 };
 
