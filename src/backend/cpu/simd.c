@@ -13,7 +13,8 @@ int mx_simd_detected(void) {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
     return MX_SIMD_AVX512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && mx_cpu_has_f16c())
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      mx_cpu_has_f16c())
     return MX_SIMD_AVX2;
 #endif
   return MX_SIMD_NONE;
