@@ -77,6 +77,13 @@ static void test_help_and_usage_errors(void) {
       {"generate --repetition-penalty -1", "repetition_penalty must be >= 0"},
       {"chat --temp -1", "mx chat: [sampler] temp must be >= 0, got -1"},
       {"generate --dtype int7", "--dtype"},
+      {"generate --prompt-tokens 1,,2", "expected an id at ',2'"},
+      {"generate --prompt-tokens 1,2,", "expected an id at the end"},
+      {"generate --prompt-tokens [1,2", "bad token id list"},
+      {"generate --prompt-tokens 1,-2", "expected an id at '-2'"},
+      {"generate --kv-bits 4 --kv-group-size 0", "--kv-group-size must be > 0, got 0"},
+      {"cache-prompt -p x --prompt-cache-file /tmp/x.safetensors --kv-group-size -1",
+       "--kv-group-size must be > 0"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     snprintf(cmd, sizeof cmd, "%s %s 2>&1", mx_bin(), bad[i][0]);
@@ -88,6 +95,7 @@ static void test_help_and_usage_errors(void) {
       {"generate --model /nonexistent/dir", "neither a model directory"},
       {"generate --prompt-tokens 1,99999", "out of range"},
       {"generate --max-kv-size -3", "max_kv_size"},
+      {"generate --kv-bits 4 --kv-group-size 48", "kv_group_size must be 32, 64 or 128"},
       {"generate --prompt-cache-file /nonexistent.safetensors", "nonexistent"},
       {"tokenize --model /tmp", "tokenizer"},
   };

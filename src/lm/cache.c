@@ -54,6 +54,11 @@ mx_lm_cache *mx_lm_cache_new(const mx_lm_model *m, const mx_lm_cache_options *op
                    o.kv_bits);
       return NULL;
     }
+    if (o.kv_group_size != 32 && o.kv_group_size != 64 && o.kv_group_size != 128) {
+      mx_set_error(MX_ERR_INVALID, "[cache] kv_group_size must be 32, 64 or 128, got %d",
+                   o.kv_group_size);
+      return NULL;
+    }
     if (m->cfg.head_dim % o.kv_group_size) {
       mx_set_error(MX_ERR_INVALID,
                    "[cache] head_dim %d is not a multiple of kv_group_size %d",

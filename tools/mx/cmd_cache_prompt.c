@@ -44,6 +44,10 @@ int mx_cli_cache_prompt(int argc, char **argv) {
   if (prc == 1) return 0;
   if (prc) return 2;
   if (int8_act) mx_cli_int8_activations("cache-prompt");
+  if (kv_gs <= 0) { /* 0 would mean the default in mx_lm_cache_options */
+    fprintf(stderr, "mx cache-prompt: --kv-group-size must be > 0, got %d\n", kv_gs);
+    return 2;
+  }
   if (!prompt_arg || !file) {
     fprintf(stderr, "mx cache-prompt: --prompt and --prompt-cache-file are required\n");
     return 2;

@@ -151,6 +151,16 @@ int mx_cli_generate(int argc, char **argv) {
   sp.repetition_context_size = rep_ctx;
   sp.seed = seed >= 0 ? (uint64_t)seed : 0;
   if (mx_cli_check_sampler("generate", &sp)) return 2;
+  if (kv_gs <= 0) { /* 0 would mean the default in mx_lm_cache_options */
+    fprintf(stderr, "mx generate: --kv-group-size must be > 0, got %d\n", kv_gs);
+    return 2;
+  }
+  if (prompt_tokens) { /* a bad id list is a flag error: found before the load */
+    int32_t *t = NULL;
+    int tn = 0;
+    if (mx_cli_parse_ids(prompt_tokens, &t, &tn)) return 2;
+    free(t);
+  }
   mx_lm_load_options lo = {.dtype = -1, .adapter_path = adapter};
   if (dtype_s) {
     mx_dtype dt;

@@ -6,6 +6,7 @@
 
 #include "mx/ops.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,18 +101,28 @@ void mx_cli_int8_activations(const char *cmd) {
             cmd);
 }
 
+/* "1,2,3" or "[1, 2, 3]": non-negative ids separated by commas (spaces
+ * allowed around them); an empty entry, a stray character or an id out of
+ * int32 range is an error naming the place. */
 int mx_cli_parse_ids(const char *s, int32_t **ids, int *n) {
   int cap = 16, k = 0;
   int32_t *v = malloc((size_t)cap * sizeof *v);
   if (!v) return 1;
   const char *p = s;
-  while (*p) {
-    while (*p == ' ' || *p == ',' || *p == '[' || *p == ']') p++;
-    if (!*p) break;
+  while (*p == ' ') p++;
+  const bool bracket = *p == '[';
+  if (bracket) p++;
+  for (;;) {
+    while (*p == ' ') p++;
     char *end;
+    errno = 0;
     long x = strtol(p, &end, 10);
-    if (end == p || x < 0 || x > 2147483647L) {
-      fprintf(stderr, "mx: bad token id list near '%.20s'\n", p);
+    if (end == p || *p == '-' || *p == '+' || errno || x > 2147483647L) {
+      if (*p)
+        fprintf(stderr, "mx: bad token id list: expected an id at '%.20s'\n", p);
+      else
+        fprintf(stderr, "mx: bad token id list: expected an id at the end of '%.40s'\n",
+                s);
       free(v);
       return 1;
     }
@@ -126,6 +137,21 @@ int mx_cli_parse_ids(const char *s, int32_t **ids, int *n) {
     }
     v[k++] = (int32_t)x;
     p = end;
+    while (*p == ' ') p++;
+    if (*p == ',') {
+      p++;
+      continue;
+    }
+    if (bracket && *p == ']') {
+      p++;
+      while (*p == ' ') p++;
+    }
+    if (*p || (bracket && p[-1] != ']')) {
+      fprintf(stderr, "mx: bad token id list near '%.20s'\n", *p ? p : s);
+      free(v);
+      return 1;
+    }
+    break;
   }
   *ids = v;
   *n = k;
