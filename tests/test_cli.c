@@ -76,6 +76,7 @@ static void test_help_and_usage_errors(void) {
       {"generate --top-p 2", "top_p must be in [0, 1], got 2"},
       {"generate --repetition-penalty -1", "repetition_penalty must be >= 0"},
       {"chat --temp -1", "mx chat: [sampler] temp must be >= 0, got -1"},
+      {"chat --max-tokens -2", "mx chat: --max-tokens must be >= 0, got -2"},
       {"generate --dtype int7", "--dtype"},
       {"generate --prompt-tokens 1,,2", "expected an id at ',2'"},
       {"generate --prompt-tokens 1,2,", "expected an id at the end"},
@@ -275,6 +276,10 @@ static void test_tokenize_detokenize(void) {
   snprintf(cmd, sizeof cmd, "echo '{\"ids\": [1, -4]}' | %s detokenize --model %s 2>&1",
            mx_bin(), dir);
   MXT_CHECK(run(cmd, &out) == 2 && strstr(out, "non-negative"), "bad ids: %s", out);
+  free(out);
+  snprintf(cmd, sizeof cmd, "echo '{\"ids\": [1, 2.5]}' | %s detokenize --model %s 2>&1",
+           mx_bin(), dir);
+  MXT_CHECK(run(cmd, &out) == 2 && strstr(out, "integers"), "fractional id: %s", out);
   free(out);
   snprintf(cmd, sizeof cmd, "echo 'not json' | %s detokenize --model %s 2>&1", mx_bin(),
            dir);

@@ -73,6 +73,10 @@ int mx_cli_chat(int argc, char **argv) {
   if (prc == 1) return 0;
   if (prc) return 2;
   if (int8_act) mx_cli_int8_activations("chat");
+  if (max_tokens < 0) {
+    fprintf(stderr, "mx chat: --max-tokens must be >= 0, got %d\n", max_tokens);
+    return 2;
+  }
   mx_lm_sampler_params sp; /* checked before the model loads */
   mx_lm_sampler_defaults(&sp);
   sp.temp = (float)temp;

@@ -106,7 +106,8 @@ int mx_cli_detokenize(int argc, char **argv) {
     const cJSON *e;
     bool ok = ids != NULL;
     cJSON_ArrayForEach(e, arr) {
-      if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 2147483647.0)
+      if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 2147483647.0 ||
+          e->valuedouble != (double)e->valueint)
         ok = false;
       else if (ids)
         ids[k++] = e->valueint;
