@@ -195,6 +195,34 @@ static void test_default_model_golden(void) {
   mx_array_map_free(g);
 }
 
+/* --prompt-tokens takes "1,2,3" and "[1, 2, 3]" (spaces around ids and
+ * the brackets) as the same prompt */
+static void test_prompt_token_forms(void) {
+  const char *forms[3] = {"1,403,407", "[1, 403, 407]  ", " [ 1 ,403, 407 ]"};
+  char *first = NULL;
+  for (int i = 0; i < 3; i++) {
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s generate --prompt-tokens '%s' -m 6 --output json",
+             mx_bin(), forms[i]);
+    int rc = run(cmd, &out);
+    const char *last = out ? strrchr(out, '{') : NULL;
+    cJSON *j = last ? cJSON_Parse(last) : NULL;
+    cJSON *pt = j ? cJSON_GetObjectItem(j, "prompt_tokens") : NULL;
+    char *toks = j ? cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "tokens")) : NULL;
+    MXT_CHECK(rc == 0 && cJSON_IsNumber(pt) && pt->valueint == 3 && toks,
+              "'%s': rc %d: %s", forms[i], rc, out ? out : "");
+    if (toks && !first)
+      first = toks;
+    else if (toks) {
+      MXT_CHECK(!strcmp(first, toks), "'%s': tokens %s, not %s", forms[i], toks, first);
+      free(toks);
+    }
+    cJSON_Delete(j);
+    free(out);
+  }
+  free(first);
+}
+
 static void test_logprobs_json(void) {
   char cmd[1024], *out = NULL;
   snprintf(cmd, sizeof cmd,
@@ -422,6 +450,7 @@ static void test_chat_pipe(void) {
 int main(void) {
   MXT_RUN(test_help_and_usage_errors);
   MXT_RUN(test_default_model_golden);
+  MXT_RUN(test_prompt_token_forms);
   MXT_RUN(test_logprobs_json);
   MXT_RUN(test_tokenize_detokenize);
   MXT_RUN(test_template_cmd);

@@ -117,7 +117,7 @@ int mx_cli_parse_ids(const char *s, int32_t **ids, int *n) {
     char *end;
     errno = 0;
     long x = strtol(p, &end, 10);
-    if (end == p || *p == '-' || *p == '+' || errno || x > 2147483647L) {
+    if (end == p || *p == '-' || *p == '+' || errno || x < 0 || x > 2147483647L) {
       if (*p)
         fprintf(stderr, "mx: bad token id list: expected an id at '%.20s'\n", p);
       else
@@ -142,11 +142,13 @@ int mx_cli_parse_ids(const char *s, int32_t **ids, int *n) {
       p++;
       continue;
     }
+    bool closed = false;
     if (bracket && *p == ']') {
+      closed = true;
       p++;
       while (*p == ' ') p++;
     }
-    if (*p || (bracket && p[-1] != ']')) {
+    if (*p || bracket != closed) {
       fprintf(stderr, "mx: bad token id list near '%.20s'\n", *p ? p : s);
       free(v);
       return 1;
