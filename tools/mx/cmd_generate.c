@@ -155,12 +155,6 @@ int mx_cli_generate(int argc, char **argv) {
     fprintf(stderr, "mx generate: --kv-group-size must be > 0, got %d\n", kv_gs);
     return 2;
   }
-  if (prompt_tokens) { /* a bad id list is a flag error: found before the load */
-    int32_t *t = NULL;
-    int tn = 0;
-    if (mx_cli_parse_ids(prompt_tokens, &t, &tn)) return 2;
-    free(t);
-  }
   mx_lm_load_options lo = {.dtype = -1, .adapter_path = adapter};
   if (dtype_s) {
     mx_dtype dt;
@@ -170,23 +164,22 @@ int mx_cli_generate(int argc, char **argv) {
     }
     lo.dtype = dt;
   }
+  int32_t *ids = NULL;
+  int n = 0;
+  /* a bad id list is a flag error: found before the model loads */
+  if (prompt_tokens && mx_cli_parse_ids(prompt_tokens, &ids, &n)) return 2;
   char dir[4096];
   if (!model && prompt_cache) model = mx_cli_prompt_cache_model(prompt_cache);
-  if (mx_cli_resolve_model(model, dir, sizeof dir)) return 1;
-  mx_lm_model *m = mx_lm_load(dir, &lo);
-  if (!m) {
-    fprintf(stderr, "mx: %s\n", mx_last_error());
-    return 1;
-  }
-  mx_tokenizer *tok = mx_tokenizer_load(dir);
+  const bool found = mx_cli_resolve_model(model, dir, sizeof dir) == 0; /* else said */
+  mx_lm_model *m = found ? mx_lm_load(dir, &lo) : NULL;
+  mx_tokenizer *tok = m ? mx_tokenizer_load(dir) : NULL;
   if (!tok) {
-    fprintf(stderr, "mx: %s\n", mx_last_error());
+    if (found) fprintf(stderr, "mx: %s\n", mx_last_error());
     mx_lm_free(m);
+    free(ids);
     return 1;
   }
   int rc = 1;
-  int32_t *ids = NULL;
-  int n = 0;
   mx_lm_model *dm = NULL;
   mx_lm_cache *cache = NULL;
   char *prompt = NULL, *rendered = NULL, *messages = NULL, *text = NULL;
@@ -224,9 +217,7 @@ int mx_cli_generate(int argc, char **argv) {
       goto done;
     }
   }
-  if (prompt_tokens) {
-    if (mx_cli_parse_ids(prompt_tokens, &ids, &n)) goto done;
-  } else {
+  if (!prompt_tokens) { /* (ids were parsed before the load) */
     prompt = mx_cli_read_prompt(prompt_arg);
     if (!prompt) goto done;
     int tr = 2;

@@ -450,13 +450,14 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
         pend = plo < Lk ? mask_end(mr, c->mstr[3], Lk) : 0;
         pdense = mask_dense(mr, c->mstr[3], plo, pend);
       }
-      lo[t] = plo < Lk ? plo : 0;
+      lo[t] = plo; /* Lk (none true) only with lim 0 */
       lim[t] = pend;
     }
     dense[t] = bmask && pdense;
     if (lim[t] > maxlim) maxlim = lim[t];
     if (lim[t] > 0 && lo[t] < minlo) minlo = lo[t];
   }
+  if (minlo > maxlim) minlo = maxlim; /* no row sees any key */
   {
     /* the keys and values this task reads, requested at once: decode
      * finds a layer's cache rows evicted by the weights streamed since
@@ -467,7 +468,6 @@ static void sdpa_task(sdpa_ctx *c, int b, int hk, int t0, int nt, float *buf) {
                      (b * k->strides[0] + hk * k->strides[1]) * (int64_t)ksz;
     const char *vb = (const char *)mx_array_ptr(v) +
                      (b * v->strides[0] + hk * v->strides[1]) * (int64_t)vsz;
-    if (minlo > maxlim) minlo = maxlim;
     int npf = maxlim - minlo < SDPA_PF_ROWS ? maxlim - minlo : SDPA_PF_ROWS;
     /* only when this is the kv head's one task (decode, short prompts):
      * a prompt's many query blocks would request the same rows again */
